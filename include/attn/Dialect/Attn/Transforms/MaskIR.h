@@ -1,0 +1,46 @@
+//===- MaskIR.h - the mask algebra, instantiated on MLIR values -*- C++ -*-===//
+
+#ifndef ATTN_DIALECT_ATTN_TRANSFORMS_MASKIR_H
+#define ATTN_DIALECT_ATTN_TRANSFORMS_MASKIR_H
+
+#include "attn/Mask/MaskAlgebra.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+/// The `Ctx` of MaskAlgebra.h over `index` values: each call emits arith ops
+/// at the builder's insertion point; docBounds emits an scf.while binary
+/// search over cu_seqlens (a rank-1 integer tensor or memref).
+class MaskIRCtx {
+public:
+  using Value = ::mlir::Value;
+
+  MaskIRCtx(OpBuilder &b, Location loc, Value cuSeqlens, Value seqLen)
+      : b(b), loc(loc), cu(cuSeqlens), tokens(seqLen) {}
+
+  Value constant(int64_t v);
+  Value add(Value a, Value c);
+  Value sub(Value a, Value c);
+  Value min(Value a, Value c);
+  Value max(Value a, Value c);
+  Value floorDiv(Value a, int64_t c);
+  Value ceilDiv(Value a, int64_t c);
+  Value selectEq(Value a, Value c, Value t, Value f);
+  Value seqLen() { return tokens; }
+  std::pair<Value, Value> docBounds(Value q);
+
+  /// Entry i of cu_seqlens as an index.
+  Value load(Value i);
+  /// Number of entries of cu_seqlens (N + 1).
+  Value numEntries();
+
+private:
+  OpBuilder &b;
+  Location loc;
+  Value cu;
+  Value tokens;
+};
+
+} // namespace mlir::attn
+
+#endif // ATTN_DIALECT_ATTN_TRANSFORMS_MASKIR_H

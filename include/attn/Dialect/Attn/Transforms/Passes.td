@@ -1,0 +1,77 @@
+//===- Passes.td - attn transformation passes --------------*- tablegen -*-===//
+
+#ifndef ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+#define ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def AttnLowerSequenceOps : Pass<"attn-lower-sequence-ops"> {
+  let summary = "Lower attn.doc_positions and attn.segments_from_separators "
+                "to scf/arith/tensor";
+  let description = [{
+    A reference lowering of the sequence helpers to ordinary tensor code, so
+    they run on any target: `doc_positions` becomes a `tensor.generate` whose
+    body finds each token's document by binary search over cu_seqlens (the
+    mask algebra's `docPosition`); `segments_from_separators` counts the
+    separators, then fills cu_seqlens in a second loop.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def AttnTileAttention : Pass<"attn-tile-attention", "::mlir::ModuleOp"> {
+  let summary = "Tile attn.attention over the packed sequence and fuse it "
+                "into one online-softmax loop nest";
+  let description = [{
+    Rewrites every `attn.attention` into loops over buffers:
+
+    - one unit of work per (query tile of `block-q` rows, query head), in an
+      `scf.parallel`; tiles cover the packed sequence uniformly and may span
+      document boundaries;
+    - per unit, `attn.key_tile_range` gives the key tiles (of `block-k`
+      keys) that are partial and full; only those are visited, in three
+      `scf.for` loops (partial, full, partial);
+    - each visited tile computes S = scale * log2(e) * Q K^T, masks S only in
+      partial tiles (from `attn.row_interval`, i.e. positions and document
+      bounds), updates the running row max and sum (exp2), rescales the
+      accumulator and adds P V; the full-tile body has no mask operation;
+    - the unit ends by writing out = acc / sum (0 for rows with no allowed
+      key) and lse = ln 2 * (max + log2(sum)) (-inf for such rows).
+
+    Inputs are read through `bufferization.to_buffer`, results are allocated
+    buffers returned through `bufferization.to_tensor`. With `count-tiles`,
+    the generated code also adds its visited, partial and full tile counts
+    (of head 0) to the global `@attn_tile_counts : memref<3xi64>`.
+  }];
+  let options = [
+    Option<"blockQ", "block-q", "int64_t", /*default=*/"64",
+           "Query rows per tile">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"64",
+           "Keys per tile">,
+    Option<"countTiles", "count-tiles", "bool", /*default=*/"false",
+           "Count visited, partial and full tiles in @attn_tile_counts">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def AttnLowerTileOps : Pass<"attn-lower-tile-ops"> {
+  let summary = "Lower attn.key_tile_range and attn.row_interval to "
+                "arith/scf";
+  let description = [{
+    Instantiates the mask algebra (include/attn/Mask/MaskAlgebra.h) with an
+    IR builder: each document lookup becomes an `scf.while` binary search
+    over cu_seqlens, the rest integer arithmetic.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+#endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,44 @@
+//===- Transforms.h - attn rewrites as free functions ---------*- C++ -*-===//
+//
+// The core rewrites of the attn dialect. Each pass is a thin wrapper around
+// one of these; pipelines and tools may call them directly.
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H
+#define ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::attn {
+
+/// Replaces `op` by a tensor.generate computing each token's position in its
+/// document.
+LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op);
+
+/// Replaces `op` by scf loops that count separators and fill cu_seqlens.
+LogicalResult lowerSegmentsFromSeparators(RewriterBase &rewriter,
+                                          SegmentsFromSeparatorsOp op);
+
+/// Replaces `op` by the mask algebra's keyTileRange in arith/scf.
+LogicalResult lowerKeyTileRange(RewriterBase &rewriter, KeyTileRangeOp op);
+
+/// Replaces `op` by the mask algebra's rowInterval in arith/scf.
+LogicalResult lowerRowInterval(RewriterBase &rewriter, RowIntervalOp op);
+
+/// Tiling of attn.attention (see the attn-tile-attention pass).
+struct TileAttentionOptions {
+  int64_t blockQ = 64;
+  int64_t blockK = 64;
+  /// Name of a memref<3xi64> global to which the generated code adds the
+  /// visited, partial and full tile counts of head 0; empty for none.
+  std::string tileCountsGlobal;
+};
+
+/// Rewrites `op` into the tiled, fused online-softmax loop nest over buffers.
+LogicalResult tileAttention(RewriterBase &rewriter, AttentionOp op,
+                            const TileAttentionOptions &options);
+
+} // namespace mlir::attn
+
+#endif // ATTN_DIALECT_ATTN_TRANSFORMS_TRANSFORMS_H

@@ -1,0 +1,27 @@
+//===- AttentionModule.h - an attention problem as an MLIR module -*- C++ -*-===//
+
+#ifndef ATTN_FRONTEND_ATTENTIONMODULE_H
+#define ATTN_FRONTEND_ATTENTIONMODULE_H
+
+#include "attn/Host/Host.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace mlir::attn {
+
+/// Name of the entry function buildAttentionModule creates.
+inline constexpr const char *kAttentionEntry = "attn";
+
+/// A module with one function
+///   func @attn(%q: memref<?xHqxDxT>, %k: memref<?xHkvxDxT>,
+///              %v: memref<?xHkvxDvxT>, %cu: memref<?xi32>,
+///              %out: memref<?xHqxDvxT>, %lse: memref<Hqx?xf32>)
+/// that computes `attn.attention` for the spec (T dynamic: one compiled
+/// function serves every packing) and writes out and lse in place. The
+/// function has a C interface (_mlir_ciface_attn).
+OwningOpRef<ModuleOp> buildAttentionModule(MLIRContext &context,
+                                           const ::attn::host::AttentionSpec &spec);
+
+} // namespace mlir::attn
+
+#endif // ATTN_FRONTEND_ATTENTIONMODULE_H

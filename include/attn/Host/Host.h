@@ -1,0 +1,136 @@
+//===- Host.h - host-side problem specs, data and reference ---*- C++ -*-===//
+//
+// What a driver needs around a compiled attention kernel, for every target:
+// the problem spec and its parsing, element-type conversion, random inputs,
+// and the float64 reference over the dense mask. No MLIR dependency.
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_HOST_HOST_H
+#define ATTN_HOST_HOST_H
+
+#include "attn/Mask/MaskAlgebra.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attn::host {
+
+enum class DType { F32, BF16, F16 };
+const char *toString(DType t);
+std::optional<DType> parseDType(const std::string &s);
+inline int64_t byteWidth(DType t) { return t == DType::F32 ? 4 : 2; }
+
+/// One attention problem over a packed sequence.
+struct AttentionSpec {
+  DType dtype = DType::BF16;
+  int64_t heads = 16, kvHeads = 16, headDim = 128, valueDim = 128;
+  std::vector<int32_t> cuSeqlens{0};
+  mask::MaskSpec mask{true, true, 0};
+  std::optional<double> scale;
+
+  int64_t tokens() const { return cuSeqlens.back(); }
+  int64_t docs() const { return int64_t(cuSeqlens.size()) - 1; }
+  double scaleOrDefault() const;
+  mask::HostCtx<int32_t> ctx() const { return {cuSeqlens.data(), docs()}; }
+  /// Why the spec cannot run, or nullopt.
+  std::optional<std::string> validate() const;
+};
+
+/// "document,causal,window=256" (or "none").
+std::optional<std::string> parseMask(const std::string &s,
+                                     mask::MaskSpec &mask);
+/// "1,2,3".
+std::optional<std::string> parseIntList(const std::string &s,
+                                        std::vector<int64_t> &out);
+/// cu_seqlens from document lengths (each >= 0).
+std::optional<std::string> cuFromLengths(const std::vector<int64_t> &lengths,
+                                         std::vector<int32_t> &cu);
+/// Document lengths summing to `tokens`, drawn from `dist`:
+/// "lognormal:MEDIAN" (sigma 1), "uniform:MAX" (1..MAX) or "fixed:L" (the
+/// last document takes the remainder).
+std::optional<std::string> sampleDocLengths(const std::string &dist,
+                                            int64_t tokens, uint64_t seed,
+                                            std::vector<int64_t> &lengths);
+
+/// Useful FLOPs: sum over documents of 2 * D * Hq * L^2 for a document +
+/// causal mask (FlashAttention's convention), otherwise
+/// 2 * (D + Dv) * Hq * (allowed query/key pairs).
+double usefulFlops(const AttentionSpec &spec);
+
+//===----------------------------------------------------------------------===//
+// Element types
+//===----------------------------------------------------------------------===//
+
+uint16_t floatToBF16(float f);
+float bf16ToFloat(uint16_t h);
+uint16_t floatToF16(float f);
+float f16ToFloat(uint16_t h);
+/// Rounds `f` to the precision of `t`.
+float roundTo(DType t, float f);
+
+/// A host buffer of `t` elements.
+struct Buffer {
+  DType dtype = DType::F32;
+  std::vector<uint8_t> bytes;
+  Buffer() = default;
+  Buffer(DType t, int64_t n) : dtype(t), bytes(size_t(n * byteWidth(t))) {}
+  int64_t size() const { return int64_t(bytes.size()) / byteWidth(dtype); }
+  void *data() { return bytes.data(); }
+  float get(int64_t i) const;
+  void set(int64_t i, float v);
+  /// Fills with NaN so unwritten elements show.
+  void poison();
+};
+
+/// Fresh random values in [-1, 1), already representable in the buffer's
+/// type.
+void fillRandom(Buffer &b, uint64_t seed);
+
+//===----------------------------------------------------------------------===//
+// Reference
+//===----------------------------------------------------------------------===//
+
+/// Result rows of a reference: out[row][h][dv], lse[row][h].
+struct ReferenceRows {
+  std::vector<int64_t> rows;
+  std::vector<double> out; // rows.size() x Hq x Dv
+  std::vector<double> lse; // rows.size() x Hq
+};
+
+/// How the reference computes.
+enum class RefMode {
+  /// Float64 everywhere.
+  Exact,
+  /// As a naive low-precision implementation would: scores rounded to the
+  /// input type, P rounded to the input type before P*V, f32 accumulation,
+  /// the output rounded to the input type.
+  NaiveLowPrecision
+};
+
+/// Attention for the given query rows over the dense mask, computed naively
+/// from each token's document id (not from the mask algebra).
+ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
+                        const Buffer &k, const Buffer &v,
+                        const std::vector<int64_t> &rows, RefMode mode);
+
+/// ||a - ref|| / ||ref|| over the rows of `ref`, for an output [T, Hq, Dv]
+/// buffer; NaN if any compared element is NaN.
+double relErrOut(const AttentionSpec &spec, const Buffer &out,
+                 const ReferenceRows &ref);
+/// The same for lse [Hq, T] (f32); -inf must match -inf exactly.
+double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
+                 const ReferenceRows &ref);
+/// The same for a reference computed another way.
+double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
+                  bool lse);
+
+/// Tile counts of one head, by classifying every element of every tile
+/// against the naive dense mask (independent of the mask algebra).
+mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,
+                                      int64_t blockQ, int64_t blockK);
+
+} // namespace attn::host
+
+#endif // ATTN_HOST_HOST_H

@@ -1,0 +1,237 @@
+//===- MaskAlgebra.h - Structured attention masks as interval algebra -----===//
+//
+// The one place where attn-opt defines what a mask means.
+//
+// A packed sequence of T tokens holds N documents given by cu_seqlens
+// (c[0] = 0 <= c[1] <= ... <= c[N] = T; empty documents allowed). A mask is an
+// intersection of terms. Every supported mask gives each query row q one
+// allowed key interval [lo(q), hi(q)) with these properties, which the brute
+// force unit tests check for every term combination:
+//   (P1) lo and hi never decrease as q grows;
+//   (P2) every row is non-empty: lo(q) <= q < hi(q);
+//   (P3) the union over consecutive rows is contiguous: lo(q+1) <= hi(q).
+// From them, for a query tile [q0, q1):
+//   - the keys any row may see form one interval [lo(q0), hi(q1-1));
+//   - a key tile [k0, k1) is full  iff lo(q1-1) <= k0 and k1 <= hi(q0);
+//                          empty iff hi(q1-1) <= k0 or  k1 <= lo(q0);
+// so the key-tile range and its full sub-range need the document bounds of two
+// rows only: two binary searches over cu_seqlens, O(log N), at run time.
+//
+// Everything below is written once, generic over an arithmetic context `Ctx`,
+// and instantiated twice: with plain integers (HostCtx, for the host, the
+// runtime and the tests) and with an MLIR builder that emits arith/scf
+// (lib/Dialect/Attn/Transforms/MaskIR.cpp), so every target computes the same
+// function. A Ctx provides:
+//   using Value;                         // an integer (index) value
+//   Value constant(int64_t);
+//   Value add(Value, Value), sub(Value, Value), min(Value, Value),
+//         max(Value, Value);
+//   Value floorDiv(Value, int64_t), ceilDiv(Value, int64_t);  // operands >= 0
+//   Value selectEq(Value a, Value b, Value t, Value f);       // a == b ? t : f
+//   Value seqLen();                      // T
+//   std::pair<Value, Value> docBounds(Value q);  // [c[d], c[d+1]) holding q
+//
+// This header has no MLIR dependency.
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_MASK_MASKALGEBRA_H
+#define ATTN_MASK_MASKALGEBRA_H
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace attn::mask {
+
+/// A mask: the intersection of the terms that are set.
+struct MaskSpec {
+  /// q sees k only if both lie in the same document.
+  bool document = false;
+  /// k <= q.
+  bool causal = false;
+  /// q - k < window (0: no window term). Requires `causal`.
+  int64_t window = 0;
+
+  bool operator==(const MaskSpec &o) const {
+    return document == o.document && causal == o.causal && window == o.window;
+  }
+};
+
+/// Why `spec` is not a well-formed mask, or nullopt if it is.
+inline std::optional<std::string> verifyMaskSpec(const MaskSpec &spec) {
+  if (spec.window < 0)
+    return std::string("window must be at least 1");
+  if (spec.window > 0 && !spec.causal)
+    return std::string("a window term requires the causal term");
+  return std::nullopt;
+}
+
+/// Short human-readable form, e.g. "document,causal,window=256".
+inline std::string toString(const MaskSpec &spec) {
+  std::string s;
+  auto add = [&](const std::string &t) { s += (s.empty() ? "" : ",") + t; };
+  if (spec.document)
+    add("document");
+  if (spec.causal)
+    add("causal");
+  if (spec.window > 0)
+    add("window=" + std::to_string(spec.window));
+  return s.empty() ? "none" : s;
+}
+
+enum class TileKind { Empty, Partial, Full };
+
+template <typename Value> struct Interval {
+  Value lo, hi;
+};
+
+/// The allowed key interval [lo, hi) of query row q (0 <= q < T).
+template <typename Ctx>
+Interval<typename Ctx::Value> rowInterval(Ctx &c, const MaskSpec &spec,
+                                          typename Ctx::Value q) {
+  using Value = typename Ctx::Value;
+  Value lo = c.constant(0);
+  Value hi = c.seqLen();
+  if (spec.document) {
+    auto [begin, end] = c.docBounds(q);
+    lo = begin;
+    hi = end;
+  }
+  if (spec.causal)
+    hi = c.min(hi, c.add(q, c.constant(1)));
+  if (spec.window > 0)
+    lo = c.max(lo, c.sub(q, c.constant(spec.window - 1)));
+  return {lo, hi};
+}
+
+/// Position of token q inside its document (the "reset position ids").
+template <typename Ctx>
+typename Ctx::Value docPosition(Ctx &c, typename Ctx::Value q) {
+  return c.sub(q, c.docBounds(q).first);
+}
+
+/// Key tiles a query tile visits, as tile indices: [begin, fullBegin) and
+/// [fullEnd, end) are partial (need mask math), [fullBegin, fullEnd) are full
+/// (need none); every tile outside [begin, end) is empty. Always
+/// begin <= fullBegin <= fullEnd <= end.
+template <typename Value> struct KeyTileRange {
+  Value begin, fullBegin, fullEnd, end;
+};
+
+/// Key-tile range of the query tile [q0, q1) (q0 < q1 <= T) for key tiles of
+/// `blockK` tokens (the last one possibly shorter).
+template <typename Ctx>
+KeyTileRange<typename Ctx::Value> keyTileRange(Ctx &c, const MaskSpec &spec,
+                                               typename Ctx::Value q0,
+                                               typename Ctx::Value q1,
+                                               int64_t blockK) {
+  using Value = typename Ctx::Value;
+  Interval<Value> first = rowInterval(c, spec, q0);
+  Interval<Value> last = rowInterval(c, spec, c.sub(q1, c.constant(1)));
+  Value numKeyTiles = c.ceilDiv(c.seqLen(), blockK);
+  // (P1)-(P3): the keys of the tile's rows are exactly [first.lo, last.hi).
+  Value begin = c.floorDiv(first.lo, blockK);
+  Value end = c.max(begin, c.ceilDiv(last.hi, blockK));
+  // Full: k0 >= last.lo and min(k0 + blockK, T) <= first.hi.
+  Value fullBegin = c.ceilDiv(last.lo, blockK);
+  Value fullEnd = c.selectEq(first.hi, c.seqLen(), numKeyTiles,
+                             c.floorDiv(first.hi, blockK));
+  fullBegin = c.min(c.max(fullBegin, begin), end);
+  fullEnd = c.min(c.max(fullEnd, fullBegin), end);
+  return {begin, fullBegin, fullEnd, end};
+}
+
+//===----------------------------------------------------------------------===//
+// Host instantiation
+//===----------------------------------------------------------------------===//
+
+/// The integer context over a cu_seqlens array (which must be valid: see
+/// validateCuSeqlens).
+template <typename Int = int32_t> struct HostCtx {
+  using Value = int64_t;
+  const Int *cu;
+  int64_t numDocs; // N; cu has N + 1 entries
+
+  Value constant(int64_t v) const { return v; }
+  Value add(Value a, Value b) const { return a + b; }
+  Value sub(Value a, Value b) const { return a - b; }
+  Value min(Value a, Value b) const { return std::min(a, b); }
+  Value max(Value a, Value b) const { return std::max(a, b); }
+  Value floorDiv(Value a, int64_t b) const { return a / b; }
+  Value ceilDiv(Value a, int64_t b) const { return (a + b - 1) / b; }
+  Value selectEq(Value a, Value b, Value t, Value f) const {
+    return a == b ? t : f;
+  }
+  Value seqLen() const { return cu[numDocs]; }
+  std::pair<Value, Value> docBounds(Value q) const {
+    // First entry greater than q; c[0] = 0 <= q < c[N] = T puts it in [1, N].
+    const Int *ub = std::upper_bound(cu, cu + numDocs + 1, q);
+    return {int64_t(ub[-1]), int64_t(ub[0])};
+  }
+};
+
+/// Why `cu` (N + 1 entries) is not a valid cu_seqlens for `numTokens` tokens,
+/// or nullopt if it is.
+template <typename Int>
+std::optional<std::string> validateCuSeqlens(const Int *cu, int64_t numEntries,
+                                             int64_t numTokens) {
+  if (numEntries < 1)
+    return std::string("cu_seqlens needs at least one entry");
+  if (cu[0] != 0)
+    return "cu_seqlens must start at 0, got " + std::to_string(cu[0]);
+  for (int64_t i = 1; i < numEntries; ++i)
+    if (cu[i] < cu[i - 1])
+      return "cu_seqlens must not decrease: entry " + std::to_string(i) +
+             " is " + std::to_string(cu[i]) + " after " +
+             std::to_string(cu[i - 1]);
+  if (int64_t(cu[numEntries - 1]) != numTokens)
+    return "cu_seqlens must end at the token count " +
+           std::to_string(numTokens) + ", got " +
+           std::to_string(cu[numEntries - 1]);
+  return std::nullopt;
+}
+
+/// Classification of the tile [q0, q1) x [k0, k1) (q0 < q1, k0 < k1).
+template <typename Int>
+TileKind classifyTile(const HostCtx<Int> &c, const MaskSpec &spec, int64_t q0,
+                      int64_t q1, int64_t k0, int64_t k1) {
+  HostCtx<Int> ctx = c;
+  Interval<int64_t> first = rowInterval(ctx, spec, q0);
+  Interval<int64_t> last = rowInterval(ctx, spec, q1 - 1);
+  if (last.hi <= k0 || k1 <= first.lo)
+    return TileKind::Empty;
+  if (last.lo <= k0 && k1 <= first.hi)
+    return TileKind::Full;
+  return TileKind::Partial;
+}
+
+/// Tile counts over the whole (query tile x key tile) grid of one head.
+struct TileCounts {
+  int64_t total = 0, computed = 0, partial = 0, full = 0;
+  int64_t skipped() const { return total - computed; }
+};
+
+template <typename Int>
+TileCounts countTiles(const HostCtx<Int> &c, const MaskSpec &spec,
+                      int64_t blockQ, int64_t blockK) {
+  HostCtx<Int> ctx = c;
+  int64_t t = c.seqLen();
+  int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
+  TileCounts counts;
+  counts.total = numQ * numK;
+  for (int64_t qt = 0; qt < numQ; ++qt) {
+    auto r = keyTileRange(ctx, spec, qt * blockQ,
+                          std::min(t, (qt + 1) * blockQ), blockK);
+    counts.computed += r.end - r.begin;
+    counts.full += r.fullEnd - r.fullBegin;
+  }
+  counts.partial = counts.computed - counts.full;
+  return counts;
+}
+
+} // namespace attn::mask
+
+#endif // ATTN_MASK_MASKALGEBRA_H

@@ -1,0 +1,51 @@
+//===- CPUKernel.h - JIT-compiled attention for the host CPU ---*- C++ -*-===//
+
+#ifndef ATTN_TARGET_CPU_CPUKERNEL_H
+#define ATTN_TARGET_CPU_CPUKERNEL_H
+
+#include "attn/Host/Host.h"
+#include "attn/Pipelines/Pipelines.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <array>
+#include <memory>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace mlir::attn {
+
+/// A module from buildAttentionModule, lowered with the CPU pipeline and
+/// JIT-compiled for this host.
+class CPUKernel {
+public:
+  /// Lowers `module` in place and compiles it; `spec` fixes the types.
+  static llvm::Expected<std::unique_ptr<CPUKernel>>
+  compile(ModuleOp module, const ::attn::host::AttentionSpec &spec,
+          const CPUPipelineOptions &options);
+  ~CPUKernel();
+
+  /// Runs on host buffers shaped for `spec` (any token count T with
+  /// matching cu_seqlens). The caller validates cu_seqlens first.
+  void run(const ::attn::host::AttentionSpec &spec,
+           ::attn::host::Buffer &q, ::attn::host::Buffer &k,
+           ::attn::host::Buffer &v, std::vector<int32_t> &cu,
+           ::attn::host::Buffer &out, std::vector<float> &lse);
+
+  /// Visited, partial and full tiles (head 0) counted by the generated code
+  /// since the last reset; all zero unless compiled with count-tiles.
+  std::array<int64_t, 3> tileCounts() const;
+  void resetTileCounts();
+
+private:
+  CPUKernel() = default;
+  std::unique_ptr<ExecutionEngine> engine;
+  void *entry = nullptr;
+  int64_t *counts = nullptr;
+};
+
+} // namespace mlir::attn
+
+#endif // ATTN_TARGET_CPU_CPUKERNEL_H

@@ -1,0 +1,414 @@
+//===- TileAttention.cpp - tiled, fused online-softmax attention ----------===//
+//
+// attn.attention -> one loop nest over buffers that visits, for each
+// (query tile, head), only the key tiles attn.key_tile_range names, with a
+// masked body for partial tiles and a mask-free body for full tiles.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Dominance.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNTILEATTENTION
+#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// Emits the loop nest of one attn.attention; holds what every part needs.
+class AttentionEmitter {
+public:
+  AttentionEmitter(OpBuilder &b, Location loc, AttentionOp op,
+                   const TileAttentionOptions &options)
+      : b(b), loc(loc), op(op), opts(options) {
+    auto qType = cast<RankedTensorType>(op.getQuery().getType());
+    auto vType = cast<RankedTensorType>(op.getValue().getType());
+    elt = qType.getElementType();
+    f32 = b.getF32Type();
+    numHeads = qType.getDimSize(1);
+    numKvHeads = vType.getDimSize(1);
+    headDim = qType.getDimSize(2);
+    valueDim = vType.getDimSize(2);
+  }
+
+  /// Emits the loops writing into `outBuf` and `lseBuf`.
+  void emit(Value q, Value k, Value v, Value cu, Value numTokens,
+            Value outBuf, Value lseBuf);
+
+private:
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32c(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+  Value negInf() { return f32c(-std::numeric_limits<double>::infinity()); }
+  VectorType vec(int64_t n, Type t) { return VectorType::get({n}, t); }
+  /// Loads buf[row, head, 0:n] as a vector of f32.
+  Value loadRow(Value buf, Value row, Value head, int64_t n);
+
+  /// One key tile, for all rows of the query tile.
+  void emitKeyTile(Value kt, bool masked);
+  /// Three loops over the partial, full and partial key tiles.
+  void emitKeyTileLoops(Value begin, Value fullBegin, Value fullEnd,
+                        Value end);
+  void emitTileCounts(Value head, Value begin, Value fullBegin, Value fullEnd,
+                      Value end);
+
+  OpBuilder &b;
+  Location loc;
+  AttentionOp op;
+  const TileAttentionOptions &opts;
+  Type elt, f32;
+  int64_t numHeads, numKvHeads, headDim, valueDim;
+
+  // Per work unit.
+  Value qBuf, kBuf, vBuf, cuBuf, tokens;
+  Value q0, rows, head, kvHead;
+  Value accBuf, maxBuf, sumBuf, scoreBuf;
+};
+
+} // namespace
+
+Value AttentionEmitter::loadRow(Value buf, Value row, Value h, int64_t n) {
+  Value r = vector::LoadOp::create(b, loc, vec(n, elt), buf,
+                                   ValueRange{row, h, idx(0)});
+  if (elt != f32)
+    r = arith::ExtFOp::create(b, loc, vec(n, f32), r);
+  return r;
+}
+
+void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
+  int64_t blockK = opts.blockK;
+  // Keys [k0, k0 + nk).
+  Value k0 = arith::MulIOp::create(b, loc, kt, idx(blockK));
+  Value k1 = arith::MinSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, k0, idx(blockK)), tokens);
+  Value nk = arith::SubIOp::create(b, loc, k1, k0);
+  // Scores in log2 units: the scale and log2(e) folded into Q.
+  double scaleLog2 = op.getScaleOrDefault() / std::log(2.0);
+  auto rowLoop = scf::ForOp::create(b, loc, idx(0), rows, idx(1));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(rowLoop.getBody());
+    Value r = rowLoop.getInductionVar();
+    Value qRow = arith::AddIOp::create(b, loc, q0, r);
+    Value qVec = arith::MulFOp::create(
+        b, loc, loadRow(qBuf, qRow, head, headDim),
+        vector::BroadcastOp::create(b, loc, vec(headDim, f32),
+                                    f32c(scaleLog2)));
+    Value lo, hi;
+    if (masked) {
+      Type index = b.getIndexType();
+      auto interval = RowIntervalOp::create(b, loc, index, index, cuBuf,
+                                            tokens, qRow, op.getMask());
+      lo = interval.getLo();
+      hi = interval.getHi();
+    }
+    // S row: s[j] = <q, k_j>, masked to -inf outside [lo, hi); its max.
+    auto scoreLoop = scf::ForOp::create(
+        b, loc, idx(0), nk, idx(1), ValueRange{negInf()},
+        [&](OpBuilder &, Location, Value j, ValueRange iter) {
+          Value key = arith::AddIOp::create(b, loc, k0, j);
+          Value prod = arith::MulFOp::create(
+              b, loc, qVec, loadRow(kBuf, key, kvHead, headDim));
+          Value s = vector::ReductionOp::create(
+              b, loc, vector::CombiningKind::ADD, prod);
+          if (masked) {
+            Value geLo = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::sge, key, lo);
+            Value ltHi = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::slt, key, hi);
+            Value allowed = arith::AndIOp::create(b, loc, geLo, ltHi);
+            s = arith::SelectOp::create(b, loc, allowed, s, negInf());
+          }
+          memref::StoreOp::create(b, loc, s, scoreBuf, ValueRange{j});
+          scf::YieldOp::create(
+              b, loc, ValueRange{arith::MaximumFOp::create(b, loc, iter[0], s)});
+        });
+    // Online softmax update.
+    Value mOld = memref::LoadOp::create(b, loc, maxBuf, ValueRange{r});
+    Value mNew = arith::MaximumFOp::create(b, loc, mOld, scoreLoop.getResult(0));
+    // While a row has seen no allowed key, subtract 0 instead of -inf.
+    Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
+                                       negInf());
+    Value mUse = arith::SelectOp::create(b, loc, none, f32c(0.0), mNew);
+    Value alpha = math::Exp2Op::create(
+        b, loc, arith::SubFOp::create(b, loc, mOld, mUse));
+    VectorType accType = vec(valueDim, f32);
+    Value accRow = vector::LoadOp::create(b, loc, accType, accBuf,
+                                          ValueRange{r, idx(0)});
+    accRow = arith::MulFOp::create(
+        b, loc, accRow, vector::BroadcastOp::create(b, loc, accType, alpha));
+    auto pvLoop = scf::ForOp::create(
+        b, loc, idx(0), nk, idx(1), ValueRange{accRow, f32c(0.0)},
+        [&](OpBuilder &, Location, Value j, ValueRange iter) {
+          Value s = memref::LoadOp::create(b, loc, scoreBuf, ValueRange{j});
+          Value p =
+              math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, s, mUse));
+          Value key = arith::AddIOp::create(b, loc, k0, j);
+          Value acc = vector::FMAOp::create(
+              b, loc, vector::BroadcastOp::create(b, loc, accType, p),
+              loadRow(vBuf, key, kvHead, valueDim), iter[0]);
+          Value sum = arith::AddFOp::create(b, loc, iter[1], p);
+          scf::YieldOp::create(b, loc, ValueRange{acc, sum});
+        });
+    vector::StoreOp::create(b, loc, pvLoop.getResult(0), accBuf,
+                            ValueRange{r, idx(0)});
+    Value lOld = memref::LoadOp::create(b, loc, sumBuf, ValueRange{r});
+    Value lNew = arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, lOld, alpha),
+        pvLoop.getResult(1));
+    memref::StoreOp::create(b, loc, lNew, sumBuf, ValueRange{r});
+    memref::StoreOp::create(b, loc, mNew, maxBuf, ValueRange{r});
+  }
+}
+
+void AttentionEmitter::emitKeyTileLoops(Value begin, Value fullBegin,
+                                        Value fullEnd, Value end) {
+  auto loop = [&](Value lb, Value ub, bool masked) {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, idx(1));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    emitKeyTile(forOp.getInductionVar(), masked);
+  };
+  loop(begin, fullBegin, /*masked=*/true);
+  loop(fullBegin, fullEnd, /*masked=*/false);
+  loop(fullEnd, end, /*masked=*/true);
+}
+
+void AttentionEmitter::emitTileCounts(Value h, Value begin, Value fullBegin,
+                                      Value fullEnd, Value end) {
+  if (opts.tileCountsGlobal.empty())
+    return;
+  Value isHead0 =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, h, idx(0));
+  auto ifOp = scf::IfOp::create(b, loc, isHead0, /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  auto countsType = MemRefType::get({3}, b.getI64Type());
+  Value counts = memref::GetGlobalOp::create(b, loc, countsType,
+                                             opts.tileCountsGlobal);
+  Value full = arith::SubIOp::create(b, loc, fullEnd, fullBegin);
+  Value visited = arith::SubIOp::create(b, loc, end, begin);
+  Value partial = arith::SubIOp::create(b, loc, visited, full);
+  SmallVector<Value> values = {visited, partial, full};
+  for (auto [i, n] : llvm::enumerate(values)) {
+    Value n64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), n);
+    memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addi, n64,
+                                counts, ValueRange{idx(int64_t(i))});
+  }
+}
+
+void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
+                            Value numTokens, Value outBuf, Value lseBuf) {
+  qBuf = q;
+  kBuf = k;
+  vBuf = v;
+  cuBuf = cu;
+  tokens = numTokens;
+  int64_t blockQ = opts.blockQ, blockK = opts.blockK;
+  int64_t group = numHeads / numKvHeads;
+  Value numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(blockQ));
+
+  // One unit of work per (query tile, head).
+  auto par = scf::ParallelOp::create(
+      b, loc, ValueRange{idx(0), idx(0)}, ValueRange{numQTiles, idx(numHeads)},
+      ValueRange{idx(1), idx(1)});
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(par.getBody());
+  Value qt = par.getInductionVars()[0];
+  head = par.getInductionVars()[1];
+  kvHead = arith::DivUIOp::create(b, loc, head, idx(group));
+  q0 = arith::MulIOp::create(b, loc, qt, idx(blockQ));
+  Value q1 = arith::MinSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, q0, idx(blockQ)), tokens);
+  rows = arith::SubIOp::create(b, loc, q1, q0);
+
+  // Scratch lives in an alloca scope: per unit of work, freed at its end.
+  auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
+  Block *scopeBody = b.createBlock(&scope.getBodyRegion());
+  b.setInsertionPointToStart(scopeBody);
+  accBuf = memref::AllocaOp::create(b, loc,
+                                    MemRefType::get({blockQ, valueDim}, f32));
+  maxBuf = memref::AllocaOp::create(b, loc, MemRefType::get({blockQ}, f32));
+  sumBuf = memref::AllocaOp::create(b, loc, MemRefType::get({blockQ}, f32));
+  scoreBuf = memref::AllocaOp::create(b, loc, MemRefType::get({blockK}, f32));
+  {
+    auto init = scf::ForOp::create(b, loc, idx(0), rows, idx(1));
+    OpBuilder::InsertionGuard ig(b);
+    b.setInsertionPointToStart(init.getBody());
+    Value r = init.getInductionVar();
+    memref::StoreOp::create(b, loc, negInf(), maxBuf, ValueRange{r});
+    memref::StoreOp::create(b, loc, f32c(0.0), sumBuf, ValueRange{r});
+    vector::StoreOp::create(
+        b, loc,
+        arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(vec(valueDim, f32), 0.0f)),
+        accBuf, ValueRange{r, idx(0)});
+  }
+
+  Type index = b.getIndexType();
+  auto range = KeyTileRangeOp::create(
+      b, loc, TypeRange{index, index, index, index}, cuBuf, tokens, q0, q1,
+      op.getMask(), b.getI64IntegerAttr(blockK));
+  emitTileCounts(head, range.getBegin(), range.getFullBegin(),
+                 range.getFullEnd(), range.getEnd());
+  emitKeyTileLoops(range.getBegin(), range.getFullBegin(), range.getFullEnd(),
+                   range.getEnd());
+
+  // out = acc / sum, lse = ln2 * (max + log2(sum)); 0 and -inf for rows
+  // that saw no allowed key.
+  {
+    auto fin = scf::ForOp::create(b, loc, idx(0), rows, idx(1));
+    OpBuilder::InsertionGuard fg(b);
+    b.setInsertionPointToStart(fin.getBody());
+    Value r = fin.getInductionVar();
+    Value qRow = arith::AddIOp::create(b, loc, q0, r);
+    Value l = memref::LoadOp::create(b, loc, sumBuf, ValueRange{r});
+    Value m = memref::LoadOp::create(b, loc, maxBuf, ValueRange{r});
+    Value empty =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, f32c(0.0));
+    Value inv = arith::SelectOp::create(
+        b, loc, empty, f32c(0.0),
+        arith::DivFOp::create(b, loc, f32c(1.0), l));
+    VectorType accType = vec(valueDim, f32);
+    Value o = arith::MulFOp::create(
+        b, loc,
+        vector::LoadOp::create(b, loc, accType, accBuf, ValueRange{r, idx(0)}),
+        vector::BroadcastOp::create(b, loc, accType, inv));
+    if (elt != f32)
+      o = arith::TruncFOp::create(b, loc, vec(valueDim, elt), o);
+    vector::StoreOp::create(b, loc, o, outBuf, ValueRange{qRow, head, idx(0)});
+    Value lse = arith::MulFOp::create(
+        b, loc, arith::AddFOp::create(b, loc, m, math::Log2Op::create(b, loc, l)),
+        f32c(std::log(2.0)));
+    lse = arith::SelectOp::create(b, loc, empty, negInf(), lse);
+    memref::StoreOp::create(b, loc, lse, lseBuf, ValueRange{head, qRow});
+  }
+  memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+}
+
+/// The memref `result` is materialized into when its only use is a
+/// `bufferization.materialize_in_destination` into a writable memref that
+/// is available at `op`; null otherwise.
+static Value findDestination(AttentionOp op, Value result) {
+  if (!result.hasOneUse())
+    return {};
+  auto mat =
+      dyn_cast<bufferization::MaterializeInDestinationOp>(*result.user_begin());
+  if (!mat || !mat.getWritable() || !isa<MemRefType>(mat.getDest().getType()))
+    return {};
+  if (mat.getDest().getType() !=
+      MemRefType::get(cast<RankedTensorType>(result.getType()).getShape(),
+                      cast<RankedTensorType>(result.getType()).getElementType()))
+    return {};
+  DominanceInfo dom(op->getParentOp());
+  if (!dom.properlyDominates(mat.getDest(), op))
+    return {};
+  return mat.getDest();
+}
+
+LogicalResult mlir::attn::tileAttention(RewriterBase &rewriter, AttentionOp op,
+                                        const TileAttentionOptions &options) {
+  if (options.blockQ < 1 || options.blockK < 1)
+    return op.emitOpError("tile sizes must be at least 1");
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  auto toBuffer = [&](Value t) -> Value {
+    auto type = cast<RankedTensorType>(t.getType());
+    return bufferization::ToBufferOp::create(
+        rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        t, /*read_only=*/true);
+  };
+  Value q = toBuffer(op.getQuery()), k = toBuffer(op.getKey()),
+        v = toBuffer(op.getValue()), cu = toBuffer(op.getCuSeqlens());
+  Value numTokens = memref::DimOp::create(rewriter, loc, q, 0);
+
+  // Results go straight into their destination buffer when there is one,
+  // else into a new buffer.
+  SmallVector<Value> buffers;
+  SmallVector<Operation *> materializations;
+  for (Value result : op->getResults()) {
+    if (Value dest = findDestination(op, result)) {
+      buffers.push_back(dest);
+      materializations.push_back(*result.user_begin());
+      continue;
+    }
+    auto type = cast<RankedTensorType>(result.getType());
+    SmallVector<Value> dynSizes;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (type.isDynamicDim(i))
+        dynSizes.push_back(numTokens); // only T is dynamic
+    buffers.push_back(memref::AllocOp::create(
+        rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        dynSizes));
+  }
+
+  AttentionEmitter(rewriter, loc, op, options)
+      .emit(q, k, v, cu, numTokens, buffers[0], buffers[1]);
+
+  for (Operation *mat : materializations)
+    rewriter.eraseOp(mat);
+  SmallVector<Value> replacements;
+  for (auto [result, buffer] : llvm::zip(op->getResults(), buffers)) {
+    if (result.use_empty()) {
+      replacements.push_back(Value());
+      continue;
+    }
+    replacements.push_back(bufferization::ToTensorOp::create(
+        rewriter, loc, result.getType(), buffer, /*restrict=*/true,
+        /*writable=*/true));
+  }
+  for (auto [result, repl] : llvm::zip(op->getResults(), replacements))
+    if (repl)
+      rewriter.replaceAllUsesWith(result, repl);
+  rewriter.eraseOp(op);
+  return success();
+}
+
+namespace {
+struct AttnTileAttentionPass
+    : public mlir::attn::impl::AttnTileAttentionBase<AttnTileAttentionPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    TileAttentionOptions options;
+    options.blockQ = blockQ;
+    options.blockK = blockK;
+    SmallVector<AttentionOp> ops;
+    module.walk([&](AttentionOp op) { ops.push_back(op); });
+    if (countTiles && !ops.empty()) {
+      options.tileCountsGlobal = "attn_tile_counts";
+      if (!module.lookupSymbol(options.tileCountsGlobal)) {
+        OpBuilder b(module.getBodyRegion());
+        auto type = MemRefType::get({3}, b.getI64Type());
+        memref::GlobalOp::create(
+            b, module.getLoc(), options.tileCountsGlobal,
+            /*sym_visibility=*/StringAttr(), type,
+            DenseElementsAttr::get(
+                RankedTensorType::get({3}, b.getI64Type()), int64_t(0)),
+            /*constant=*/false, /*alignment=*/IntegerAttr());
+      }
+    }
+    IRRewriter rewriter(&getContext());
+    for (AttentionOp op : ops)
+      if (failed(tileAttention(rewriter, op, options)))
+        return signalPassFailure();
+  }
+};
+} // namespace

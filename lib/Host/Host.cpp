@@ -1,0 +1,449 @@
+//===- Host.cpp - host-side problem specs, data and reference -------------===//
+
+#include "attn/Host/Host.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+
+namespace attn::host {
+
+const char *toString(DType t) {
+  switch (t) {
+  case DType::F32:
+    return "f32";
+  case DType::BF16:
+    return "bf16";
+  case DType::F16:
+    return "f16";
+  }
+  return "?";
+}
+
+std::optional<DType> parseDType(const std::string &s) {
+  if (s == "f32")
+    return DType::F32;
+  if (s == "bf16")
+    return DType::BF16;
+  if (s == "f16")
+    return DType::F16;
+  return std::nullopt;
+}
+
+double AttentionSpec::scaleOrDefault() const {
+  return scale ? *scale : 1.0 / std::sqrt(double(headDim));
+}
+
+std::optional<std::string> AttentionSpec::validate() const {
+  if (auto why = mask::validateCuSeqlens(cuSeqlens.data(),
+                                         int64_t(cuSeqlens.size()),
+                                         cuSeqlens.back()))
+    return why;
+  if (auto why = mask::verifyMaskSpec(mask))
+    return why;
+  if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0)
+    return "the head count (" + std::to_string(heads) +
+           ") must be a positive multiple of the key/value head count (" +
+           std::to_string(kvHeads) + ")";
+  for (int64_t d : {headDim, valueDim})
+    if (d != 64 && d != 128)
+      return "unsupported head dim " + std::to_string(d) +
+             " (supported: 64, 128)";
+  if (scale && !(std::isfinite(*scale) && *scale > 0))
+    return std::string("the scale must be positive and finite");
+  return std::nullopt;
+}
+
+static std::vector<std::string> split(const std::string &s, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, sep))
+    parts.push_back(part);
+  return parts;
+}
+
+static std::optional<int64_t> parseInt(const std::string &s) {
+  if (s.empty())
+    return std::nullopt;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno || *end != '\0')
+    return std::nullopt;
+  return int64_t(v);
+}
+
+std::optional<std::string> parseMask(const std::string &s,
+                                     mask::MaskSpec &m) {
+  m = {};
+  if (s == "none" || s.empty())
+    return std::nullopt;
+  bool seenWindow = false;
+  for (const std::string &term : split(s, ',')) {
+    if (term == "document" && !m.document)
+      m.document = true;
+    else if (term == "causal" && !m.causal)
+      m.causal = true;
+    else if (term.rfind("window=", 0) == 0 && !seenWindow) {
+      std::optional<int64_t> w = parseInt(term.substr(7));
+      if (!w || *w < 1)
+        return "bad window in mask term '" + term + "' (need window=W, W >= 1)";
+      m.window = *w;
+      seenWindow = true;
+    } else
+      return "bad or repeated mask term '" + term +
+             "' (expected document, causal, window=W)";
+  }
+  return mask::verifyMaskSpec(m);
+}
+
+std::optional<std::string> parseIntList(const std::string &s,
+                                        std::vector<int64_t> &out) {
+  out.clear();
+  for (const std::string &part : split(s, ',')) {
+    std::optional<int64_t> v = parseInt(part);
+    if (!v)
+      return "'" + part + "' in '" + s + "' is not an integer";
+    out.push_back(*v);
+  }
+  if (out.empty())
+    return "empty list '" + s + "'";
+  return std::nullopt;
+}
+
+std::optional<std::string> cuFromLengths(const std::vector<int64_t> &lengths,
+                                         std::vector<int32_t> &cu) {
+  cu.assign(1, 0);
+  int64_t total = 0;
+  for (int64_t l : lengths) {
+    if (l < 0)
+      return "document lengths must not be negative, got " +
+             std::to_string(l);
+    total += l;
+    if (total > std::numeric_limits<int32_t>::max())
+      return std::string("more tokens than int32 cu_seqlens can hold");
+    cu.push_back(int32_t(total));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> sampleDocLengths(const std::string &dist,
+                                            int64_t tokens, uint64_t seed,
+                                            std::vector<int64_t> &lengths) {
+  lengths.clear();
+  size_t colon = dist.find(':');
+  std::optional<int64_t> param =
+      colon == std::string::npos ? std::nullopt
+                                 : parseInt(dist.substr(colon + 1));
+  std::string kind = dist.substr(0, colon);
+  if (!param || *param < 1 ||
+      (kind != "lognormal" && kind != "uniform" && kind != "fixed"))
+    return "bad document distribution '" + dist +
+           "' (expected lognormal:MEDIAN, uniform:MAX or fixed:LENGTH)";
+  if (tokens < 1)
+    return std::string("--tokens must be at least 1");
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> logn(std::log(double(*param)), 1.0);
+  std::uniform_int_distribution<int64_t> uni(1, *param);
+  int64_t total = 0;
+  while (total < tokens) {
+    int64_t l = kind == "lognormal" ? std::max<int64_t>(1, std::llround(logn(rng)))
+                : kind == "uniform" ? uni(rng)
+                                    : *param;
+    l = std::min(l, tokens - total);
+    lengths.push_back(l);
+    total += l;
+  }
+  return std::nullopt;
+}
+
+double usefulFlops(const AttentionSpec &spec) {
+  const mask::MaskSpec docCausal{true, true, 0};
+  if (spec.mask == docCausal && spec.headDim == spec.valueDim) {
+    double flops = 0;
+    for (int64_t d = 0; d < spec.docs(); ++d) {
+      double l = spec.cuSeqlens[d + 1] - spec.cuSeqlens[d];
+      flops += 2.0 * spec.headDim * spec.heads * l * l;
+    }
+    return flops;
+  }
+  mask::HostCtx<int32_t> ctx = spec.ctx();
+  double pairs = 0;
+  for (int64_t q = 0; q < spec.tokens(); ++q) {
+    auto r = mask::rowInterval(ctx, spec.mask, q);
+    pairs += double(std::max<int64_t>(0, r.hi - r.lo));
+  }
+  return 2.0 * double(spec.headDim + spec.valueDim) * spec.heads * pairs;
+}
+
+//===----------------------------------------------------------------------===//
+// Element types
+//===----------------------------------------------------------------------===//
+
+static uint32_t bitsOf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return x;
+}
+static float floatOf(uint32_t x) {
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+uint16_t floatToBF16(float f) {
+  uint32_t x = bitsOf(f);
+  if ((x & 0x7fffffff) > 0x7f800000)
+    return uint16_t(((x >> 16) & 0x8000) | 0x7fc0);
+  x += 0x7fff + ((x >> 16) & 1); // round to nearest even
+  return uint16_t(x >> 16);
+}
+
+float bf16ToFloat(uint16_t h) { return floatOf(uint32_t(h) << 16); }
+
+uint16_t floatToF16(float f) {
+  uint32_t x = bitsOf(f);
+  uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffff;
+  if (ax >= 0x7f800000) // inf, nan
+    return uint16_t(sign | 0x7c00 | (ax > 0x7f800000 ? 0x200 : 0));
+  if (ax >= 0x477ff000) // >= 65520 rounds to inf
+    return uint16_t(sign | 0x7c00);
+  if (ax < 0x38800000) { // below 2^-14: subnormal half (or 0)
+    // m * 2^-24, rounded to nearest even (the default rounding mode).
+    uint32_t m = uint32_t(std::nearbyint(floatOf(ax) * 16777216.0f));
+    return uint16_t(sign | m);
+  }
+  uint32_t h = ((((ax >> 23) - 127 + 15) << 10) | ((ax & 0x7fffff) >> 13));
+  uint32_t rem = ax & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+    ++h;
+  return uint16_t(sign | h);
+}
+
+float f16ToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, e = (h >> 10) & 0x1f,
+           m = h & 0x3ff;
+  if (e == 0) {
+    float v = std::ldexp(float(m), -24);
+    return sign ? -v : v;
+  }
+  if (e == 31)
+    return floatOf(sign | 0x7f800000 | (m << 13));
+  return floatOf(sign | ((e - 15 + 127) << 23) | (m << 13));
+}
+
+float roundTo(DType t, float f) {
+  switch (t) {
+  case DType::F32:
+    return f;
+  case DType::BF16:
+    return bf16ToFloat(floatToBF16(f));
+  case DType::F16:
+    return f16ToFloat(floatToF16(f));
+  }
+  return f;
+}
+
+float Buffer::get(int64_t i) const {
+  if (dtype == DType::F32) {
+    float f;
+    std::memcpy(&f, bytes.data() + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, bytes.data() + 2 * i, 2);
+  return dtype == DType::BF16 ? bf16ToFloat(h) : f16ToFloat(h);
+}
+
+void Buffer::set(int64_t i, float v) {
+  if (dtype == DType::F32) {
+    std::memcpy(bytes.data() + 4 * i, &v, 4);
+    return;
+  }
+  uint16_t h = dtype == DType::BF16 ? floatToBF16(v) : floatToF16(v);
+  std::memcpy(bytes.data() + 2 * i, &h, 2);
+}
+
+void Buffer::poison() {
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t i = 0, n = size(); i < n; ++i)
+    set(i, nan);
+}
+
+void fillRandom(Buffer &b, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int64_t i = 0, n = b.size(); i < n; ++i)
+    b.set(i, u(rng));
+}
+
+//===----------------------------------------------------------------------===//
+// Reference
+//===----------------------------------------------------------------------===//
+
+ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
+                        const Buffer &k, const Buffer &v,
+                        const std::vector<int64_t> &rows, RefMode mode) {
+  int64_t t = spec.tokens(), hq = spec.heads, hkv = spec.kvHeads,
+          d = spec.headDim, dv = spec.valueDim, group = hq / hkv;
+  // The dense mask, naively: each token's document id.
+  std::vector<int64_t> doc(static_cast<size_t>(t));
+  for (int64_t i = 0; i < spec.docs(); ++i)
+    for (int64_t x = spec.cuSeqlens[i]; x < spec.cuSeqlens[i + 1]; ++x)
+      doc[size_t(x)] = i;
+  auto allowed = [&](int64_t qi, int64_t ki) {
+    if (spec.mask.document && doc[size_t(qi)] != doc[size_t(ki)])
+      return false;
+    if (spec.mask.causal && ki > qi)
+      return false;
+    if (spec.mask.window > 0 && qi - ki >= spec.mask.window)
+      return false;
+    return true;
+  };
+  bool low = mode == RefMode::NaiveLowPrecision;
+  auto rnd = [&](double x) { return low ? double(roundTo(spec.dtype, float(x))) : x; };
+  double scale = spec.scaleOrDefault();
+
+  ReferenceRows ref;
+  ref.rows = rows;
+  ref.out.assign(rows.size() * size_t(hq * dv), 0.0);
+  ref.lse.assign(rows.size() * size_t(hq),
+                 -std::numeric_limits<double>::infinity());
+  std::vector<int64_t> keys;
+  std::vector<double> s, p;
+  for (size_t ri = 0; ri < rows.size(); ++ri) {
+    int64_t qi = rows[ri];
+    keys.clear();
+    for (int64_t ki = 0; ki < t; ++ki)
+      if (allowed(qi, ki))
+        keys.push_back(ki);
+    if (keys.empty())
+      continue; // out 0, lse -inf
+    for (int64_t h = 0; h < hq; ++h) {
+      int64_t kh = h / group;
+      s.assign(keys.size(), 0.0);
+      double m = -std::numeric_limits<double>::infinity();
+      for (size_t j = 0; j < keys.size(); ++j) {
+        double dot = 0;
+        float dotf = 0;
+        for (int64_t x = 0; x < d; ++x) {
+          double a = q.get((qi * hq + h) * d + x),
+                 b = k.get((keys[j] * hkv + kh) * d + x);
+          dot += a * b;
+          dotf += float(a) * float(b);
+        }
+        s[j] = low ? rnd(rnd(dotf) * scale) : dot * scale;
+        m = std::max(m, s[j]);
+      }
+      double l = 0;
+      p.assign(keys.size(), 0.0);
+      for (size_t j = 0; j < keys.size(); ++j) {
+        p[j] = low ? double(std::exp(float(s[j] - m))) : std::exp(s[j] - m);
+        l += p[j];
+      }
+      ref.lse[ri * hq + h] = low ? double(float(m) + std::log(float(l)))
+                                 : m + std::log(l);
+      for (int64_t x = 0; x < dv; ++x) {
+        double acc = 0;
+        float accf = 0;
+        for (size_t j = 0; j < keys.size(); ++j) {
+          double val = v.get((keys[j] * hkv + kh) * dv + x);
+          if (low)
+            accf += float(rnd(p[j] / l)) * float(val);
+          else
+            acc += p[j] * val;
+        }
+        ref.out[(ri * hq + h) * dv + x] = low ? rnd(accf) : acc / l;
+      }
+    }
+  }
+  return ref;
+}
+
+namespace {
+/// Accumulates ||a - b||^2 and ||b||^2; NaN or a -inf mismatch poisons it.
+struct ErrAcc {
+  double num = 0, den = 0;
+  bool bad = false;
+  void add(double a, double ref) {
+    if (std::isnan(a) || std::isnan(ref)) {
+      bad = true;
+      return;
+    }
+    if (std::isinf(ref) || std::isinf(a)) {
+      if (a != ref)
+        bad = true;
+      return;
+    }
+    num += (a - ref) * (a - ref);
+    den += ref * ref;
+  }
+  double result() const {
+    if (bad)
+      return std::numeric_limits<double>::quiet_NaN();
+    return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+  }
+};
+} // namespace
+
+double relErrOut(const AttentionSpec &spec, const Buffer &out,
+                 const ReferenceRows &ref) {
+  int64_t hq = spec.heads, dv = spec.valueDim;
+  ErrAcc e;
+  for (size_t ri = 0; ri < ref.rows.size(); ++ri)
+    for (int64_t i = 0; i < hq * dv; ++i)
+      e.add(out.get(ref.rows[ri] * hq * dv + i), ref.out[ri * hq * dv + i]);
+  return e.result();
+}
+
+double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
+                 const ReferenceRows &ref) {
+  int64_t hq = spec.heads, t = spec.tokens();
+  ErrAcc e;
+  for (size_t ri = 0; ri < ref.rows.size(); ++ri)
+    for (int64_t h = 0; h < hq; ++h)
+      e.add(lse[size_t(h * t + ref.rows[ri])], ref.lse[ri * hq + h]);
+  return e.result();
+}
+
+double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
+                  bool lse) {
+  ErrAcc e;
+  const std::vector<double> &x = lse ? a.lse : a.out, &y = lse ? ref.lse : ref.out;
+  for (size_t i = 0; i < y.size(); ++i)
+    e.add(x[i], y[i]);
+  return e.result();
+}
+
+mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,
+                                      int64_t blockQ, int64_t blockK) {
+  int64_t t = spec.tokens();
+  std::vector<int64_t> doc(static_cast<size_t>(t));
+  for (int64_t i = 0; i < spec.docs(); ++i)
+    for (int64_t x = spec.cuSeqlens[i]; x < spec.cuSeqlens[i + 1]; ++x)
+      doc[size_t(x)] = i;
+  const mask::MaskSpec &m = spec.mask;
+  mask::TileCounts c;
+  int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
+  c.total = numQ * numK;
+  for (int64_t qt = 0; qt < numQ; ++qt)
+    for (int64_t kt = 0; kt < numK; ++kt) {
+      int64_t n = 0, allowed = 0;
+      for (int64_t q = qt * blockQ; q < std::min(t, (qt + 1) * blockQ); ++q)
+        for (int64_t k = kt * blockK; k < std::min(t, (kt + 1) * blockK);
+             ++k, ++n)
+          allowed += (!m.document || doc[size_t(q)] == doc[size_t(k)]) &&
+                     (!m.causal || k <= q) &&
+                     (m.window == 0 || q - k < m.window);
+      c.computed += allowed > 0;
+      c.partial += allowed > 0 && allowed < n;
+      c.full += allowed == n;
+    }
+  return c;
+}
+
+} // namespace attn::host

@@ -1,0 +1,14 @@
+//===- attn-opt.cpp - the attn optimizer driver ---------------------------===//
+
+#include "attn/Registration/Registration.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::attn::registerAttnPasses();
+  mlir::DialectRegistry registry;
+  mlir::attn::registerAttnDialects(registry);
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "attn optimizer driver\n", registry));
+}

@@ -1,0 +1,395 @@
+//===- attn-run.cpp - build, compile, run and check one attention problem ===//
+//
+//   attn-run --target cpu --dtype bf16 --heads 16 --kv-heads 4 --head-dim 128
+//            (--doc-lengths 300,0,1,4000 | --cu-seqlens 0,300,300,301,4301 |
+//             --tokens 16384 --docs lognormal:1024 --seed 7)
+//            --mask document,causal [--block-q 64 --block-k 64]
+//            [--check] [--json] [--tile-map] [--emit mlir|llvm]
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Frontend/AttentionModule.h"
+#include "attn/Host/Host.h"
+#include "attn/Registration/Registration.h"
+#include "attn/Target/CPU/CPUKernel.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <random>
+
+using namespace attn;
+using namespace attn::host;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory cat("attn-run options");
+static cl::opt<std::string> target("target", cl::desc("cpu (cuda: not built)"),
+                                   cl::init("cpu"), cl::cat(cat));
+static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16"),
+                                  cl::init("f32"), cl::cat(cat));
+static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(4),
+                              cl::cat(cat));
+static cl::opt<int64_t> kvHeads("kv-heads",
+                                cl::desc("key/value heads (default: heads)"),
+                                cl::init(0), cl::cat(cat));
+static cl::opt<int64_t> headDim("head-dim", cl::desc("D (64 or 128)"),
+                                cl::init(64), cl::cat(cat));
+static cl::opt<int64_t> valueDim("value-dim",
+                                 cl::desc("Dv (default: head-dim)"),
+                                 cl::init(0), cl::cat(cat));
+static cl::opt<std::string> docLengths("doc-lengths",
+                                       cl::desc("document lengths, a,b,c"),
+                                       cl::cat(cat));
+static cl::opt<std::string> cuSeqlens("cu-seqlens",
+                                      cl::desc("cumulative offsets 0,a,...,T"),
+                                      cl::cat(cat));
+static cl::opt<int64_t> tokens("tokens",
+                               cl::desc("total tokens (with --docs)"),
+                               cl::init(0), cl::cat(cat));
+static cl::opt<std::string>
+    docs("docs",
+         cl::desc("document length distribution: lognormal:MEDIAN, "
+                  "uniform:MAX, fixed:L"),
+         cl::cat(cat));
+static cl::opt<uint64_t> seed("seed", cl::desc("random seed"), cl::init(1),
+                              cl::cat(cat));
+static cl::opt<std::string> maskOpt("mask",
+                                    cl::desc("document,causal[,window=W]"),
+                                    cl::init("document,causal"), cl::cat(cat));
+static cl::opt<double> scale("scale", cl::desc("softmax scale (1/sqrt(D))"),
+                             cl::init(0.0), cl::cat(cat));
+static cl::opt<int64_t> blockQ("block-q", cl::desc("query rows per tile"),
+                               cl::init(64), cl::cat(cat));
+static cl::opt<int64_t> blockK("block-k", cl::desc("keys per tile"),
+                               cl::init(64), cl::cat(cat));
+static cl::opt<bool> check("check",
+                           cl::desc("compare with a float64 reference"),
+                           cl::cat(cat));
+static cl::opt<int64_t>
+    checkRows("check-rows",
+              cl::desc("rows to check (0: all; default: all up to 4096 "
+                       "tokens, else 256 sampled rows)"),
+              cl::init(-1), cl::cat(cat));
+static cl::opt<bool> json("json", cl::desc("print one JSON object"),
+                          cl::cat(cat));
+static cl::opt<bool> tileMap("tile-map",
+                             cl::desc("print the tile classification and "
+                                      "exit"),
+                             cl::cat(cat));
+static cl::opt<std::string> emit("emit",
+                                 cl::desc("print the module (mlir) or its "
+                                          "lowering (llvm) and exit"),
+                                 cl::cat(cat));
+static cl::opt<int> repeat("repeat", cl::desc("timed runs (median)"),
+                           cl::init(3), cl::cat(cat));
+
+[[noreturn]] static void fail(const std::string &msg) {
+  llvm::errs() << "attn-run: error: " << msg << "\n";
+  std::exit(1);
+}
+
+static AttentionSpec parseSpec() {
+  AttentionSpec spec;
+  std::optional<DType> t = parseDType(dtype);
+  if (!t)
+    fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");
+  spec.dtype = *t;
+  spec.heads = heads;
+  spec.kvHeads = kvHeads ? int64_t(kvHeads) : int64_t(heads);
+  spec.headDim = headDim;
+  spec.valueDim = valueDim ? int64_t(valueDim) : int64_t(headDim);
+  if (scale != 0.0)
+    spec.scale = scale;
+  if (auto why = parseMask(maskOpt, spec.mask))
+    fail("--mask: " + *why);
+
+  int sources = !docLengths.empty() + !cuSeqlens.empty() + !docs.empty();
+  if (sources != 1)
+    fail("give exactly one of --doc-lengths, --cu-seqlens, or --tokens with "
+         "--docs");
+  std::vector<int64_t> values;
+  if (!docLengths.empty()) {
+    if (auto why = parseIntList(docLengths, values))
+      fail("--doc-lengths: " + *why);
+    if (auto why = cuFromLengths(values, spec.cuSeqlens))
+      fail("--doc-lengths: " + *why);
+  } else if (!cuSeqlens.empty()) {
+    if (auto why = parseIntList(cuSeqlens, values))
+      fail("--cu-seqlens: " + *why);
+    spec.cuSeqlens.clear();
+    for (int64_t v : values) {
+      if (v < std::numeric_limits<int32_t>::min() ||
+          v > std::numeric_limits<int32_t>::max())
+        fail("--cu-seqlens: " + std::to_string(v) + " does not fit in int32");
+      spec.cuSeqlens.push_back(int32_t(v));
+    }
+  } else {
+    if (auto why = sampleDocLengths(docs, tokens, seed, values))
+      fail("--docs: " + *why);
+    if (auto why = cuFromLengths(values, spec.cuSeqlens))
+      fail("--docs: " + *why);
+  }
+  if (tokens && int64_t(tokens) != spec.tokens())
+    fail("--tokens " + std::to_string(tokens) + " but the documents hold " +
+         std::to_string(spec.tokens()));
+  if (auto why = spec.validate())
+    fail(*why);
+  if (blockQ < 1 || blockK < 1)
+    fail("--block-q and --block-k must be at least 1");
+  if (target != "cpu")
+    fail("unknown or unavailable --target '" + target +
+         "' (this build has: cpu)");
+  return spec;
+}
+
+static void printTileMap(const AttentionSpec &spec) {
+  mask::HostCtx<int32_t> ctx = spec.ctx();
+  int64_t t = spec.tokens();
+  int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
+  const int64_t kMax = 96;
+  llvm::outs() << "tile map: " << t << " tokens in " << spec.docs()
+               << " documents, mask " << mask::toString(spec.mask) << ", "
+               << blockQ << "x" << blockK << " tiles (rows: query tiles, "
+               << "columns: key tiles)\n"
+               << "  # full (no mask math)   + partial (masked)   . skipped\n";
+  for (int64_t qt = 0; qt < std::min(numQ, kMax); ++qt) {
+    std::string row;
+    for (int64_t kt = 0; kt < std::min(numK, kMax); ++kt) {
+      switch (mask::classifyTile(ctx, spec.mask, qt * blockQ,
+                                 std::min(t, (qt + 1) * blockQ), kt * blockK,
+                                 std::min(t, (kt + 1) * blockK))) {
+      case mask::TileKind::Full:
+        row += '#';
+        break;
+      case mask::TileKind::Partial:
+        row += '+';
+        break;
+      case mask::TileKind::Empty:
+        row += '.';
+        break;
+      }
+    }
+    llvm::outs() << "  " << row << "\n";
+  }
+  if (numQ > kMax || numK > kMax)
+    llvm::outs() << "  (first " << kMax << "x" << kMax << " of " << numQ
+                 << "x" << numK << " tiles shown)\n";
+  mask::TileCounts c = mask::countTiles(ctx, spec.mask, blockQ, blockK);
+  llvm::outs() << "tiles: " << c.total << " total, " << c.computed
+               << " computed (" << c.partial << " partial, " << c.full
+               << " full), " << c.skipped() << " skipped\n";
+}
+
+/// Rows compared with the reference.
+static std::vector<int64_t> rowsToCheck(const AttentionSpec &spec) {
+  int64_t t = spec.tokens();
+  int64_t n = checkRows < 0 ? (t <= 4096 ? 0 : 256) : int64_t(checkRows);
+  std::vector<int64_t> rows;
+  if (n == 0 || n >= t) {
+    for (int64_t r = 0; r < t; ++r)
+      rows.push_back(r);
+    return rows;
+  }
+  // First and last row of each document, then random rows.
+  for (int64_t d = 0; d < spec.docs() && int64_t(rows.size()) < n / 2; ++d)
+    if (spec.cuSeqlens[d + 1] > spec.cuSeqlens[d]) {
+      rows.push_back(spec.cuSeqlens[d]);
+      rows.push_back(spec.cuSeqlens[d + 1] - 1);
+    }
+  std::mt19937_64 rng(seed + 17);
+  std::uniform_int_distribution<int64_t> u(0, t - 1);
+  while (int64_t(rows.size()) < n)
+    rows.push_back(u(rng));
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+
+static std::string num(double v) {
+  if (std::isnan(v))
+    return "NaN";
+  if (std::isinf(v))
+    return v > 0 ? "Infinity" : "-Infinity";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(cat);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "attn-run: build, compile, run and check one "
+                              "packed-sequence attention problem\n");
+  AttentionSpec spec = parseSpec();
+  if (tileMap) {
+    printTileMap(spec);
+    return 0;
+  }
+
+  mlir::DialectRegistry registry;
+  mlir::attn::registerAttnDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.disableMultithreading();
+  auto module = mlir::attn::buildAttentionModule(context, spec);
+  if (emit == "mlir") {
+    module->print(llvm::outs());
+    return 0;
+  }
+  mlir::attn::CPUPipelineOptions options;
+  options.blockQ = blockQ;
+  options.blockK = blockK;
+  options.countTiles = true;
+  if (emit == "llvm") {
+    mlir::PassManager pm(&context);
+    mlir::attn::buildCPUPipeline(pm, options);
+    if (failed(pm.run(*module)))
+      fail("lowering failed");
+    module->print(llvm::outs());
+    return 0;
+  }
+  if (!emit.empty())
+    fail("unknown --emit '" + emit + "' (expected mlir or llvm)");
+
+  auto compileStart = std::chrono::steady_clock::now();
+  auto kernel = mlir::attn::CPUKernel::compile(*module, spec, options);
+  if (!kernel)
+    fail("compilation failed: " + llvm::toString(kernel.takeError()));
+  double compileMs = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - compileStart)
+                         .count();
+
+  int64_t t = spec.tokens();
+  Buffer q(spec.dtype, t * spec.heads * spec.headDim);
+  Buffer k(spec.dtype, t * spec.kvHeads * spec.headDim);
+  Buffer v(spec.dtype, t * spec.kvHeads * spec.valueDim);
+  Buffer out(spec.dtype, t * spec.heads * spec.valueDim);
+  std::vector<float> lse(size_t(spec.heads * t));
+  fillRandom(q, seed * 3 + 0);
+  fillRandom(k, seed * 3 + 1);
+  fillRandom(v, seed * 3 + 2);
+  std::vector<int32_t> cu = spec.cuSeqlens;
+
+  // First run: poisoned outputs, counted tiles; then timed runs.
+  out.poison();
+  std::fill(lse.begin(), lse.end(), std::numeric_limits<float>::quiet_NaN());
+  (*kernel)->resetTileCounts();
+  (*kernel)->run(spec, q, k, v, cu, out, lse);
+  std::array<int64_t, 3> counts = (*kernel)->tileCounts();
+  std::vector<double> times;
+  for (int i = 0; i < std::max(1, int(repeat)); ++i) {
+    auto start = std::chrono::steady_clock::now();
+    (*kernel)->run(spec, q, k, v, cu, out, lse);
+    times.push_back(std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+  }
+  std::sort(times.begin(), times.end());
+  double timeMs = times[times.size() / 2];
+  double flops = usefulFlops(spec);
+  int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
+  int64_t total = numQ * numK;
+
+  // Check against the float64 reference (and the naive low-precision one).
+  bool ok = true;
+  double errOut = 0, errLse = 0, naiveOut = 0, naiveLse = 0;
+  size_t checked = 0;
+  bool tilesOk = true;
+  if (check) {
+    // Outputs of the checked run must not depend on the timed reruns:
+    // recompute once more from poisoned buffers.
+    out.poison();
+    std::fill(lse.begin(), lse.end(), std::numeric_limits<float>::quiet_NaN());
+    (*kernel)->run(spec, q, k, v, cu, out, lse);
+    std::vector<int64_t> rows = rowsToCheck(spec);
+    checked = rows.size();
+    ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
+    errOut = relErrOut(spec, out, ref);
+    errLse = relErrLse(spec, lse, ref);
+    if (spec.dtype == DType::F32) {
+      ok = errOut <= 1e-5 && errLse <= 1e-5;
+    } else {
+      ReferenceRows naive =
+          reference(spec, q, k, v, rows, RefMode::NaiveLowPrecision);
+      naiveOut = relErrRows(naive, ref, /*lse=*/false);
+      naiveLse = relErrRows(naive, ref, /*lse=*/true);
+      ok = errOut <= 2 * naiveOut && errLse <= std::max(2 * naiveLse, 1e-5);
+    }
+    // Every output element must have been written (no NaN left anywhere).
+    for (int64_t i = 0; i < out.size() && ok; ++i)
+      ok = !std::isnan(out.get(i));
+    for (float x : lse)
+      ok = ok && !std::isnan(x);
+    mask::TileCounts bf = bruteForceTileCounts(spec, blockQ, blockK);
+    tilesOk = bf.computed == counts[0] && bf.partial == counts[1] &&
+              bf.full == counts[2];
+    ok = ok && tilesOk;
+  }
+
+  if (json) {
+    llvm::outs() << "{\"tokens\": " << t << ", \"docs\": " << spec.docs()
+                 << ", \"heads\": " << spec.heads
+                 << ", \"kv_heads\": " << spec.kvHeads
+                 << ", \"head_dim\": " << spec.headDim
+                 << ", \"value_dim\": " << spec.valueDim << ", \"dtype\": \""
+                 << toString(spec.dtype) << "\", \"target\": \"" << target
+                 << "\", \"mask\": \"" << mask::toString(spec.mask)
+                 << "\", \"block_q\": " << blockQ
+                 << ", \"block_k\": " << blockK
+                 << ", \"tiles_total\": " << total
+                 << ", \"tiles_computed\": " << counts[0]
+                 << ", \"tiles_partial\": " << counts[1]
+                 << ", \"tiles_full\": " << counts[2]
+                 << ", \"tiles_skipped\": " << total - counts[0]
+                 << ", \"time_ms\": " << num(timeMs)
+                 << ", \"compile_ms\": " << num(compileMs)
+                 << ", \"useful_flops\": " << num(flops)
+                 << ", \"useful_tflops\": " << num(flops / (timeMs * 1e9));
+    if (check) {
+      llvm::outs() << ", \"checked_rows\": " << checked
+                   << ", \"rel_err_out\": " << num(errOut)
+                   << ", \"rel_err_lse\": " << num(errLse);
+      if (spec.dtype != DType::F32)
+        llvm::outs() << ", \"naive_rel_err_out\": " << num(naiveOut)
+                     << ", \"naive_rel_err_lse\": " << num(naiveLse);
+      llvm::outs() << ", \"tiles_match_brute_force\": "
+                   << (tilesOk ? "true" : "false")
+                   << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
+    }
+    llvm::outs() << "}\n";
+  } else {
+    llvm::outs() << "attn-run: " << target << ", " << toString(spec.dtype)
+                 << ", " << t << " tokens in " << spec.docs()
+                 << " documents, Hq=" << spec.heads << " Hkv=" << spec.kvHeads
+                 << " D=" << spec.headDim << " Dv=" << spec.valueDim
+                 << ", mask " << mask::toString(spec.mask) << "\n"
+                 << "tiles (" << blockQ << "x" << blockK
+                 << ", per head, counted by the kernel): " << total
+                 << " total, " << counts[0] << " computed (" << counts[1]
+                 << " partial, " << counts[2] << " full), "
+                 << total - counts[0] << " skipped\n"
+                 << "time: " << num(timeMs) << " ms (median of "
+                 << times.size() << "), " << num(flops / (timeMs * 1e6))
+                 << " useful GFLOP/s; compile " << num(compileMs) << " ms\n";
+    if (check) {
+      llvm::outs() << "check (" << checked
+                   << " rows vs float64): out rel err " << num(errOut)
+                   << ", lse rel err " << num(errLse);
+      if (spec.dtype != DType::F32)
+        llvm::outs() << " (naive " << toString(spec.dtype) << ": "
+                     << num(naiveOut) << ", " << num(naiveLse) << ")";
+      llvm::outs() << "; tiles vs brute force: "
+                   << (tilesOk ? "match" : "MISMATCH") << " -> "
+                   << (ok ? "pass" : "FAIL") << "\n";
+    }
+  }
+  return ok ? 0 : 1;
+}
