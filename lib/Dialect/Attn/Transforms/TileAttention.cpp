@@ -239,15 +239,13 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
       b, loc, arith::AddIOp::create(b, loc, q0, idx(blockQ)), tokens);
   rows = arith::SubIOp::create(b, loc, q1, q0);
 
-  // Scratch lives in an alloca scope: per unit of work, freed at its end.
-  auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
-  Block *scopeBody = b.createBlock(&scope.getBodyRegion());
-  b.setInsertionPointToStart(scopeBody);
-  accBuf = memref::AllocaOp::create(b, loc,
-                                    MemRefType::get({blockQ, valueDim}, f32));
-  maxBuf = memref::AllocaOp::create(b, loc, MemRefType::get({blockQ}, f32));
-  sumBuf = memref::AllocaOp::create(b, loc, MemRefType::get({blockQ}, f32));
-  scoreBuf = memref::AllocaOp::create(b, loc, MemRefType::get({blockK}, f32));
+  // Per-unit scratch (correct whatever order or concurrency the units run
+  // in); the buffer deallocation pipeline frees it at the end of the unit.
+  accBuf = memref::AllocOp::create(b, loc,
+                                   MemRefType::get({blockQ, valueDim}, f32));
+  maxBuf = memref::AllocOp::create(b, loc, MemRefType::get({blockQ}, f32));
+  sumBuf = memref::AllocOp::create(b, loc, MemRefType::get({blockQ}, f32));
+  scoreBuf = memref::AllocOp::create(b, loc, MemRefType::get({blockK}, f32));
   {
     auto init = scf::ForOp::create(b, loc, idx(0), rows, idx(1));
     OpBuilder::InsertionGuard ig(b);
@@ -300,7 +298,6 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
     lse = arith::SelectOp::create(b, loc, empty, negInf(), lse);
     memref::StoreOp::create(b, loc, lse, lseBuf, ValueRange{head, qRow});
   }
-  memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
 }
 
 /// The memref `result` is materialized into when its only use is a
