@@ -132,7 +132,8 @@ std::optional<std::string> cuFromLengths(const std::vector<int64_t> &lengths,
 }
 
 std::optional<std::string> sampleDocLengths(const std::string &dist,
-                                            int64_t tokens, uint64_t seed,
+                                            int64_t tokens, int64_t numDocs,
+                                            uint64_t seed,
                                             std::vector<int64_t> &lengths) {
   lengths.clear();
   size_t colon = dist.find(':');
@@ -144,17 +145,18 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
       (kind != "lognormal" && kind != "uniform" && kind != "fixed"))
     return "bad document distribution '" + dist +
            "' (expected lognormal:MEDIAN, uniform:MAX or fixed:LENGTH)";
-  if (tokens < 1)
-    return std::string("--tokens must be at least 1");
+  if ((tokens > 0) == (numDocs > 0))
+    return std::string("give a positive token count or document count");
   std::mt19937_64 rng(seed);
   std::lognormal_distribution<double> logn(std::log(double(*param)), 1.0);
   std::uniform_int_distribution<int64_t> uni(1, *param);
   int64_t total = 0;
-  while (total < tokens) {
+  while (numDocs > 0 ? int64_t(lengths.size()) < numDocs : total < tokens) {
     int64_t l = kind == "lognormal" ? std::max<int64_t>(1, std::llround(logn(rng)))
                 : kind == "uniform" ? uni(rng)
                                     : *param;
-    l = std::min(l, tokens - total);
+    if (numDocs == 0)
+      l = std::min(l, tokens - total);
     lengths.push_back(l);
     total += l;
   }

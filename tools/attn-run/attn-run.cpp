@@ -59,6 +59,10 @@ static cl::opt<std::string>
          cl::desc("document length distribution: lognormal:MEDIAN, "
                   "uniform:MAX, fixed:L"),
          cl::cat(cat));
+static cl::opt<int64_t> numDocs("num-docs",
+                                cl::desc("number of documents (with --docs, "
+                                         "instead of --tokens)"),
+                                cl::init(0), cl::cat(cat));
 static cl::opt<uint64_t> seed("seed", cl::desc("random seed"), cl::init(1),
                               cl::cat(cat));
 static cl::opt<std::string> maskOpt("mask",
@@ -88,6 +92,11 @@ static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
                                  cl::cat(cat));
+static cl::opt<bool> compareSeparate(
+    "compare-separate",
+    cl::desc("also run every document alone (causal mask, same terms "
+             "otherwise) and compare per token with the packed run"),
+    cl::cat(cat));
 static cl::opt<int> repeat("repeat", cl::desc("timed runs (median)"),
                            cl::init(3), cl::cat(cat));
 
@@ -132,7 +141,9 @@ static AttentionSpec parseSpec() {
       spec.cuSeqlens.push_back(int32_t(v));
     }
   } else {
-    if (auto why = sampleDocLengths(docs, tokens, seed, values))
+    if ((tokens > 0) == (numDocs > 0))
+      fail("--docs needs exactly one of --tokens and --num-docs");
+    if (auto why = sampleDocLengths(docs, tokens, numDocs, seed, values))
       fail("--docs: " + *why);
     if (auto why = cuFromLengths(values, spec.cuSeqlens))
       fail("--docs: " + *why);
@@ -334,6 +345,72 @@ int main(int argc, char **argv) {
     ok = ok && tilesOk;
   }
 
+  // Packed training practice: the packed run must equal each document run
+  // alone, token by token.
+  double sepErrOut = 0, sepErrLse = 0;
+  if (compareSeparate) {
+    if (!spec.mask.document)
+      fail("--compare-separate needs a mask with the document term");
+    AttentionSpec one = spec;
+    one.mask.document = false;
+    auto oneModule = mlir::attn::buildAttentionModule(context, one);
+    auto oneKernel = mlir::attn::CPUKernel::compile(*oneModule, one, options);
+    if (!oneKernel)
+      fail("compilation failed: " + llvm::toString(oneKernel.takeError()));
+    out.poison();
+    std::fill(lse.begin(), lse.end(), std::numeric_limits<float>::quiet_NaN());
+    (*kernel)->run(spec, q, k, v, cu, out, lse);
+    double num = 0, den = 0, numL = 0, denL = 0;
+    bool bad = false;
+    for (int64_t d = 0; d < spec.docs(); ++d) {
+      int64_t b = spec.cuSeqlens[d], l = spec.cuSeqlens[d + 1] - b;
+      if (l == 0)
+        continue;
+      one.cuSeqlens = {0, int32_t(l)};
+      auto slice = [&](const Buffer &src, int64_t width) {
+        Buffer dst(src.dtype, l * width);
+        int64_t w = width * byteWidth(src.dtype);
+        std::copy(src.bytes.begin() + b * w, src.bytes.begin() + (b + l) * w,
+                  dst.bytes.begin());
+        return dst;
+      };
+      Buffer qs = slice(q, spec.heads * spec.headDim);
+      Buffer ks = slice(k, spec.kvHeads * spec.headDim);
+      Buffer vs = slice(v, spec.kvHeads * spec.valueDim);
+      Buffer os(spec.dtype, l * spec.heads * spec.valueDim);
+      os.poison();
+      std::vector<float> ls(size_t(spec.heads * l),
+                            std::numeric_limits<float>::quiet_NaN());
+      std::vector<int32_t> cuOne = one.cuSeqlens;
+      (*oneKernel)->run(one, qs, ks, vs, cuOne, os, ls);
+      int64_t rowWidth = spec.heads * spec.valueDim;
+      for (int64_t i = 0; i < l * rowWidth; ++i) {
+        double a = out.get(b * rowWidth + i), r = os.get(i);
+        bad |= std::isnan(a) || std::isnan(r);
+        num += (a - r) * (a - r);
+        den += r * r;
+      }
+      for (int64_t h = 0; h < spec.heads; ++h)
+        for (int64_t x = 0; x < l; ++x) {
+          double a = lse[size_t(h * t + b + x)], r = ls[size_t(h * l + x)];
+          bad |= std::isnan(a) || std::isnan(r);
+          numL += (a - r) * (a - r);
+          denL += r * r;
+        }
+    }
+    double nan = std::numeric_limits<double>::quiet_NaN();
+    sepErrOut = bad ? nan : std::sqrt(num / std::max(den, 1e-300));
+    sepErrLse = bad ? nan : std::sqrt(numL / std::max(denL, 1e-300));
+    // Packed and separate runs tile differently, so sums run in a different
+    // order: agreement to rounding (1e-5 in f32; the input type's rounding
+    // of the output otherwise).
+    double tol = spec.dtype == DType::F32    ? 1e-5
+                 : spec.dtype == DType::BF16 ? 8e-3
+                                             : 1e-3;
+    bool sepOk = sepErrOut <= tol && sepErrLse <= 1e-5;
+    ok = ok && sepOk;
+  }
+
   if (json) {
     llvm::outs() << "{\"tokens\": " << t << ", \"docs\": " << spec.docs()
                  << ", \"heads\": " << spec.heads
@@ -364,7 +441,10 @@ int main(int argc, char **argv) {
                    << (tilesOk ? "true" : "false")
                    << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
     }
-    llvm::outs() << "}\n";
+    if (compareSeparate)
+      llvm::outs() << ", \"separate_rel_err_out\": " << num(sepErrOut)
+                   << ", \"separate_rel_err_lse\": " << num(sepErrLse);
+    llvm::outs() << ", \"ok\": " << (ok ? "true" : "false") << "}\n";
   } else {
     llvm::outs() << "attn-run: " << target << ", " << toString(spec.dtype)
                  << ", " << t << " tokens in " << spec.docs()
@@ -390,6 +470,10 @@ int main(int argc, char **argv) {
                    << (tilesOk ? "match" : "MISMATCH") << " -> "
                    << (ok ? "pass" : "FAIL") << "\n";
     }
+    if (compareSeparate)
+      llvm::outs() << "packed vs separate documents: out rel diff "
+                   << num(sepErrOut) << ", lse rel diff " << num(sepErrLse)
+                   << " -> " << (ok ? "pass" : "FAIL") << "\n";
   }
   return ok ? 0 : 1;
 }

@@ -47,11 +47,12 @@ std::optional<std::string> parseIntList(const std::string &s,
 /// cu_seqlens from document lengths (each >= 0).
 std::optional<std::string> cuFromLengths(const std::vector<int64_t> &lengths,
                                          std::vector<int32_t> &cu);
-/// Document lengths summing to `tokens`, drawn from `dist`:
-/// "lognormal:MEDIAN" (sigma 1), "uniform:MAX" (1..MAX) or "fixed:L" (the
-/// last document takes the remainder).
+/// Document lengths drawn from `dist`: "lognormal:MEDIAN" (sigma 1),
+/// "uniform:MAX" (1..MAX) or "fixed:L". Either `tokens` > 0 (lengths sum to
+/// it; the last document is cut to fit) or `numDocs` > 0 documents.
 std::optional<std::string> sampleDocLengths(const std::string &dist,
-                                            int64_t tokens, uint64_t seed,
+                                            int64_t tokens, int64_t numDocs,
+                                            uint64_t seed,
                                             std::vector<int64_t> &lengths);
 
 /// Useful FLOPs: sum over documents of 2 * D * Hq * L^2 for a document +

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what attn-opt needs from Debian's packages, skipping what is there:
+# LLVM/MLIR 22 (with lit, FileCheck, mlir-tblgen), clang-22 + lld-22,
+# CMake, Ninja, GoogleTest.
+set -euo pipefail
+pkgs=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
+      cmake ninja-build libgtest-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi

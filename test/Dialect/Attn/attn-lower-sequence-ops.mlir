@@ -1,0 +1,44 @@
+// RUN: attn-opt %s -attn-lower-sequence-ops -split-input-file | FileCheck %s
+
+// doc_positions: one tensor.generate whose body finds the document by binary
+// search over cu_seqlens (scf.while) and subtracts its start.
+// CHECK-LABEL: func @doc_positions
+// CHECK-SAME: (%[[CU:.*]]: tensor<?xi32>)
+// CHECK-NOT: attn.doc_positions
+// CHECK: %[[N:.*]] = tensor.dim %[[CU]]
+// CHECK: %[[LAST:.*]] = tensor.extract %[[CU]]
+// CHECK: %[[T:.*]] = arith.index_cast %[[LAST]] : i32 to index
+// CHECK: tensor.generate %[[T]] {
+// CHECK: ^bb0(%[[I:.*]]: index):
+// CHECK: scf.while
+// CHECK: arith.cmpi sle
+// CHECK: %[[START:.*]] = arith.index_cast %{{.*}} : i32 to index
+// CHECK: %[[POS:.*]] = arith.subi %[[I]], %[[START]] : index
+// CHECK: %[[R:.*]] = arith.index_cast %[[POS]] : index to i32
+// CHECK: tensor.yield %[[R]] : i32
+func.func @doc_positions(%cu: tensor<?xi32>) -> tensor<?xi32> {
+  %0 = attn.doc_positions %cu : tensor<?xi32> -> tensor<?xi32>
+  return %0 : tensor<?xi32>
+}
+
+// -----
+
+// segments_from_separators: count the separators, then fill cu_seqlens.
+// CHECK-LABEL: func @segments
+// CHECK-SAME: (%[[TOK:.*]]: tensor<?xi32>)
+// CHECK-NOT: attn.segments_from_separators
+// CHECK-DAG: %[[SEP:.*]] = arith.constant 2 : i32
+// CHECK: %[[T:.*]] = tensor.dim %[[TOK]]
+// CHECK: %[[COUNT:.*]] = scf.for
+// CHECK: arith.cmpi eq, %{{.*}}, %[[SEP]] : i32
+// CHECK: %[[TRAIL:.*]] = scf.if
+// CHECK: tensor.empty
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: scf.if
+// CHECK: tensor.insert
+// CHECK: tensor.insert
+func.func @segments(%tokens: tensor<?xi32>) -> tensor<?xi64> {
+  %0 = attn.segments_from_separators %tokens {separator = 2 : i64}
+      : tensor<?xi32> -> tensor<?xi64>
+  return %0 : tensor<?xi64>
+}

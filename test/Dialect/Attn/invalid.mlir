@@ -1,0 +1,230 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+// -----
+
+func.func @rank(%q: tensor<?x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects query, key and value of rank 3 ([T, H, D]), got ranks 2, 3 and 3}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @elt(%q: tensor<?x4x64xi8>, %k: tensor<?x2x64xi8>, %v: tensor<?x2x64xi8>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects an f16, bf16 or f32 element type, got 'i8'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xi8>, tensor<?x2x64xi8>, tensor<?x2x64xi8>, tensor<?xi32> -> tensor<?x4x64xi8>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @mixed(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xbf16>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects query, key, value and out to share one element type}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xbf16>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @tokens(%q: tensor<10x4x64xf32>, %k: tensor<12x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects query, key and value to have the same token count, got 10, 12 and ?}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<10x4x64xf32>, tensor<12x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @dynheads(%q: tensor<?x?x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects static head counts}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x?x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @kvheads(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x1x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects key and value to have the same head count, got 2 and 1}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x1x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @gqa(%q: tensor<?x3x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects the query head count (3) to be a multiple of the key/value head count (2)}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x3x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x3x64xf32>, tensor<3x?xf32>
+  return
+}
+
+// -----
+
+func.func @dyndim(%q: tensor<?x4x?xf32>, %k: tensor<?x2x?xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects static head dims}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x?xf32>, tensor<?x2x?xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @qkdim(%q: tensor<?x4x64xf32>, %k: tensor<?x2x128xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects query and key to have the same head dim, got 64 and 128}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x128xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @headdim(%q: tensor<?x4x32xf32>, %k: tensor<?x2x32xf32>, %v: tensor<?x2x32xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{supports head dims 64 and 128, got D = 32 and Dv = 32}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x32xf32>, tensor<?x2x32xf32>, tensor<?x2x32xf32>, tensor<?xi32> -> tensor<?x4x32xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @cu(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xf32>) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of integers, got 'tensor<?xf32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xf32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @cu2(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<2x3xi32>) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of integers, got 'tensor<2x3xi32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<2x3xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @out(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects out of shape [T, Hq, Dv] = [?, 4, 64], got 'tensor<?x2x64xf32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x2x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @lse(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects lse of shape [Hq, T] = [4, ?] and element type f32, got 'tensor<4x?xbf16>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xbf16>
+  return
+}
+
+// -----
+
+func.func @lse2(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects lse of shape [Hq, T] = [4, ?] and element type f32, got 'tensor<?x4xf32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @scale(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects a positive, finite scale, got -1}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>, scale = -1.0 : f64}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @memref(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: memref<?xi32>) {
+  // expected-error @+2 {{invalid kind of type specified: expected builtin.tensor, but found 'memref<?xi32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, memref<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @doc_positions_cu(%cu: tensor<?xf32>) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of integers, got 'tensor<?xf32>'}}
+  %0 = attn.doc_positions %cu : tensor<?xf32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @doc_positions_result(%cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects a rank-1 tensor of integers as result, got 'tensor<?x2xi32>'}}
+  %0 = attn.doc_positions %cu : tensor<?xi32> -> tensor<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @segments_tokens(%t: tensor<?xf16>) {
+  // expected-error @+1 {{expects tokens to be a rank-1 tensor of integers, got 'tensor<?xf16>'}}
+  %0 = attn.segments_from_separators %t {separator = 2 : i64} : tensor<?xf16> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @segments_result(%t: tensor<?xi32>) {
+  // expected-error @+1 {{expects a rank-1 tensor of integers as result, got 'tensor<?xf32>'}}
+  %0 = attn.segments_from_separators %t {separator = 2 : i64} : tensor<?xi32> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @key_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  %0:4 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 64 : i64} : memref<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @key_tile_range_block(%cu: memref<?xi32>, %i: index) {
+  // expected-error @+1 {{expects block_k to be at least 1, got 0}}
+  %0:4 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 0 : i64} : memref<?xi32>
+  return
+}
+
+// -----
+
+func.func @row_interval_cu(%cu: memref<?xf32>, %i: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  %0:2 = attn.row_interval %cu, %i, %i {mask = #attn.mask<causal>} : memref<?xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{invalid mask: a window term requires the causal term}}
+func.func private @window_without_causal() attributes {m = #attn.mask<document, window = 8>}
+
+// -----
+
+// expected-error @+1 {{unknown mask term 'sliding' (expected 'document', 'causal' or 'window')}}
+func.func private @unknown_term() attributes {m = #attn.mask<document, sliding>}
+
+// -----
+
+// expected-error @+1 {{mask term 'causal' appears more than once}}
+func.func private @repeated_term() attributes {m = #attn.mask<causal, causal>}
+
+// -----
+
+// expected-error @+1 {{mask window must be at least 1}}
+func.func private @zero_window() attributes {m = #attn.mask<causal, window = 0>}

@@ -1,0 +1,68 @@
+// RUN: attn-opt %s | FileCheck %s
+// RUN: attn-opt %s | attn-opt | FileCheck %s
+// RUN: attn-opt %s --mlir-print-op-generic | attn-opt | FileCheck %s
+
+// CHECK-LABEL: func @doc_causal
+// CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {mask = #attn.mask<document, causal>} : tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>, tensor<?xi32> -> tensor<?x16x128xbf16>, tensor<16x?xf32>
+func.func @doc_causal(%q: tensor<?x16x128xbf16>, %k: tensor<?x4x128xbf16>,
+                      %v: tensor<?x4x128xbf16>, %cu: tensor<?xi32>)
+    -> (tensor<?x16x128xbf16>, tensor<16x?xf32>) {
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>,
+        tensor<?xi32> -> tensor<?x16x128xbf16>, tensor<16x?xf32>
+  return %o, %l : tensor<?x16x128xbf16>, tensor<16x?xf32>
+}
+
+// CHECK-LABEL: func @masks_and_scale
+// CHECK: mask = #attn.mask<document, causal, window = 256>, scale = 1.250000e-01 : f64
+// CHECK: mask = #attn.mask<>
+// CHECK: mask = #attn.mask<causal>
+// CHECK: mask = #attn.mask<document>
+func.func @masks_and_scale(%q: tensor<100x8x64xf32>, %k: tensor<100x1x64xf32>,
+                           %v: tensor<100x1x128xf32>, %cu: tensor<3xi64>) {
+  %0:2 = attn.attention %q, %k, %v, %cu {mask = #attn.mask<causal, window = 256, document>, scale = 0.125 : f64}
+      : tensor<100x8x64xf32>, tensor<100x1x64xf32>, tensor<100x1x128xf32>,
+        tensor<3xi64> -> tensor<100x8x128xf32>, tensor<8x100xf32>
+  %1:2 = attn.attention %q, %k, %v, %cu {mask = #attn.mask<>}
+      : tensor<100x8x64xf32>, tensor<100x1x64xf32>, tensor<100x1x128xf32>,
+        tensor<3xi64> -> tensor<100x8x128xf32>, tensor<8x100xf32>
+  %2:2 = attn.attention %q, %k, %v, %cu {mask = #attn.mask<causal>}
+      : tensor<100x8x64xf32>, tensor<100x1x64xf32>, tensor<100x1x128xf32>,
+        tensor<3xi64> -> tensor<100x8x128xf32>, tensor<8x100xf32>
+  %3:2 = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document>}
+      : tensor<100x8x64xf32>, tensor<100x1x64xf32>, tensor<100x1x128xf32>,
+        tensor<3xi64> -> tensor<100x8x128xf32>, tensor<8x100xf32>
+  return
+}
+
+// CHECK-LABEL: func @f16_static_and_dynamic_mix
+// CHECK: attn.attention {{.*}} : tensor<?x2x64xf16>, tensor<7x2x64xf16>, tensor<?x2x64xf16>, tensor<2xi32> -> tensor<7x2x64xf16>, tensor<2x?xf32>
+func.func @f16_static_and_dynamic_mix(%q: tensor<?x2x64xf16>, %k: tensor<7x2x64xf16>,
+                                      %v: tensor<?x2x64xf16>, %cu: tensor<2xi32>) {
+  %0:2 = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x2x64xf16>, tensor<7x2x64xf16>, tensor<?x2x64xf16>,
+        tensor<2xi32> -> tensor<7x2x64xf16>, tensor<2x?xf32>
+  return
+}
+
+// CHECK-LABEL: func @sequence_helpers
+// CHECK: attn.doc_positions %{{.*}} : tensor<?xi32> -> tensor<?xi32>
+// CHECK: attn.segments_from_separators %{{.*}} {separator = 2 : i64} : tensor<?xi32> -> tensor<?xi64>
+func.func @sequence_helpers(%cu: tensor<?xi32>, %tokens: tensor<?xi32>) {
+  %pos = attn.doc_positions %cu : tensor<?xi32> -> tensor<?xi32>
+  %seg = attn.segments_from_separators %tokens {separator = 2 : i64}
+      : tensor<?xi32> -> tensor<?xi64>
+  return
+}
+
+// CHECK-LABEL: func @tile_ops
+// CHECK: attn.key_tile_range %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {block_k = 64 : i64, mask = #attn.mask<document, causal>} : memref<?xi32>
+// CHECK: attn.row_interval %{{.*}}, %{{.*}}, %{{.*}} {mask = #attn.mask<document, causal>} : tensor<?xi32>
+func.func @tile_ops(%cu: memref<?xi32>, %cut: tensor<?xi32>, %t: index,
+                    %q0: index, %q1: index) -> (index, index, index, index, index, index) {
+  %b, %fb, %fe, %e = attn.key_tile_range %cu, %t, %q0, %q1
+      {mask = #attn.mask<document, causal>, block_k = 64 : i64} : memref<?xi32>
+  %lo, %hi = attn.row_interval %cut, %t, %q0 {mask = #attn.mask<document, causal>}
+      : tensor<?xi32>
+  return %b, %fb, %fe, %e, %lo, %hi : index, index, index, index, index, index
+}

@@ -1,0 +1,68 @@
+// Executes the reference lowering of the sequence helpers on the host.
+// RUN: attn-opt %s --attn-cpu-pipeline \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:   -shared-libs=%mlir_lib_dir/libmlir_runner_utils.so,%mlir_lib_dir/libmlir_c_runner_utils.so \
+// RUN: | FileCheck %s
+
+func.func @positions(%cu: tensor<?xi32>) {
+  %pos = attn.doc_positions %cu : tensor<?xi32> -> tensor<?xi32>
+  %u = tensor.cast %pos : tensor<?xi32> to tensor<*xi32>
+  call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
+  return
+}
+
+func.func @segments(%tokens: tensor<?xi32>) {
+  %cu = attn.segments_from_separators %tokens {separator = 2 : i64}
+      : tensor<?xi32> -> tensor<?xi32>
+  %u = tensor.cast %cu : tensor<?xi32> to tensor<*xi32>
+  call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
+  return
+}
+
+func.func @main() {
+  // Documents of 3, 0 (empty), 1 and 5 tokens.
+  // CHECK: sizes = [9]
+  // CHECK-NEXT: [0,  1,  2,  0,  0,  1,  2,  3,  4]
+  %cu0 = arith.constant dense<[0, 3, 3, 4, 9]> : tensor<5xi32>
+  %c0 = tensor.cast %cu0 : tensor<5xi32> to tensor<?xi32>
+  call @positions(%c0) : (tensor<?xi32>) -> ()
+
+  // One document.
+  // CHECK: sizes = [4]
+  // CHECK-NEXT: [0,  1,  2,  3]
+  %cu1 = arith.constant dense<[0, 4]> : tensor<2xi32>
+  %c1 = tensor.cast %cu1 : tensor<2xi32> to tensor<?xi32>
+  call @positions(%c1) : (tensor<?xi32>) -> ()
+
+  // The separator ends its document; a trailing document without one counts.
+  // CHECK: sizes = [4]
+  // CHECK-NEXT: [0,  2,  5,  6]
+  %t0 = arith.constant dense<[5, 2, 7, 7, 2, 9]> : tensor<6xi32>
+  %s0 = tensor.cast %t0 : tensor<6xi32> to tensor<?xi32>
+  call @segments(%s0) : (tensor<?xi32>) -> ()
+
+  // Ending on a separator: no trailing document; back-to-back separators
+  // make length-1 documents.
+  // CHECK: sizes = [4]
+  // CHECK-NEXT: [0,  1,  2,  4]
+  %t1 = arith.constant dense<[2, 2, 8, 2]> : tensor<4xi32>
+  %s1 = tensor.cast %t1 : tensor<4xi32> to tensor<?xi32>
+  call @segments(%s1) : (tensor<?xi32>) -> ()
+
+  // No separator at all: one document.
+  // CHECK: sizes = [2]
+  // CHECK-NEXT: [0,  3]
+  %t2 = arith.constant dense<[7, 7, 7]> : tensor<3xi32>
+  %s2 = tensor.cast %t2 : tensor<3xi32> to tensor<?xi32>
+  call @segments(%s2) : (tensor<?xi32>) -> ()
+
+  // No tokens: no document.
+  // CHECK: sizes = [1]
+  // CHECK-NEXT: [0]
+  %t3 = arith.constant dense<> : tensor<0xi32>
+  %s3 = tensor.cast %t3 : tensor<0xi32> to tensor<?xi32>
+  call @segments(%s3) : (tensor<?xi32>) -> ()
+  return
+}
+
+func.func private @printMemrefI32(tensor<*xi32>)
