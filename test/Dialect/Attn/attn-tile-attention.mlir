@@ -1,4 +1,6 @@
 // RUN: attn-opt %s -attn-tile-attention="block-q=32 block-k=16 count-tiles" -split-input-file | FileCheck %s
+// RUN: not attn-opt %s -attn-tile-attention="block-q=0" -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: error: 'attn.attention' op tile sizes must be at least 1
 
 // CHECK: memref.global @attn_tile_counts : memref<3xi64> = dense<0>
 // CHECK-LABEL: func @doc_causal
