@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 
 using namespace mlir;
@@ -12,9 +13,10 @@ using namespace mlir::attn;
 
 OwningOpRef<ModuleOp>
 mlir::attn::buildAttentionModule(MLIRContext &context,
-                                 const ::attn::host::AttentionSpec &spec) {
+                                 const ::attn::host::AttentionSpec &spec,
+                                 Target target) {
   context.loadDialect<AttnDialect, bufferization::BufferizationDialect,
-                      func::FuncDialect>();
+                      func::FuncDialect, gpu::GPUDialect>();
   OpBuilder b(&context);
   Location loc = b.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
@@ -34,10 +36,22 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
     memrefs.push_back(MemRefType::get(shape, t));
     tensors.push_back(RankedTensorType::get(shape, t));
   }
-  auto func = func::FuncOp::create(b, loc, kAttentionEntry,
-                                   b.getFunctionType(memrefs, {}));
-  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  Block *body = func.addEntryBlock();
+  Block *body;
+  if (target == Target::CPU) {
+    auto func = func::FuncOp::create(b, loc, kAttentionEntry,
+                                     b.getFunctionType(memrefs, {}));
+    func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    body = func.addEntryBlock();
+  } else {
+    (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                       b.getUnitAttr());
+    auto gpuModule = gpu::GPUModuleOp::create(b, loc, kKernelModule);
+    b.setInsertionPointToStart(gpuModule.getBody());
+    auto func = gpu::GPUFuncOp::create(b, loc, kAttentionEntry,
+                                       b.getFunctionType(memrefs, {}));
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    body = &func.getBody().front();
+  }
   b.setInsertionPointToStart(body);
 
   SmallVector<Value> inputs;
@@ -54,6 +68,18 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
     mat.setRestrict(true);
     mat.setWritable(true);
   }
-  func::ReturnOp::create(b, loc);
+  if (target == Target::CPU)
+    func::ReturnOp::create(b, loc);
+  else
+    gpu::ReturnOp::create(b, loc);
   return module;
+}
+
+llvm::Expected<std::string> mlir::attn::getKernelBinary(ModuleOp module) {
+  auto binary = module.lookupSymbol<gpu::BinaryOp>(kKernelModule);
+  if (!binary || binary.getObjects().empty())
+    return llvm::createStringError("no gpu.binary @" +
+                                   std::string(kKernelModule) + " in module");
+  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+  return object.getObject().getValue().str();
 }

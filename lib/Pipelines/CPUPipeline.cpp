@@ -70,4 +70,9 @@ void mlir::attn::registerAttnPipelines() {
       "attn-cpu-pipeline",
       "Lower attn ops to tiled, fused loops and on to LLVM for the host CPU",
       buildCPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "attn-nvidia-pipeline",
+      "Lower attn.attention in gpu.func kernels to tensor-core kernels and "
+      "on to PTX/cubin",
+      buildGPUPipeline);
 }

@@ -1,5 +1,6 @@
 //===- RegisterPasses.cpp -------------------------------------------------===//
 
+#include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Pipelines/Pipelines.h"
 #include "attn/Registration/Registration.h"
@@ -9,5 +10,6 @@
 void mlir::attn::registerAttnPasses() {
   registerAllPasses();
   registerAttnTransformsPasses();
+  registerAttnToNVGPUPasses();
   registerAttnPipelines();
 }

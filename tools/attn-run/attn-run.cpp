@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
 #include "attn/Frontend/AttentionModule.h"
 #include "attn/Host/Host.h"
 #include "attn/Registration/Registration.h"
@@ -97,6 +98,12 @@ static cl::opt<bool> compareSeparate(
     cl::desc("also run every document alone (causal mask, same terms "
              "otherwise) and compare per token with the packed run"),
     cl::cat(cat));
+static cl::opt<std::string> outputFile("o", cl::desc("output file for --emit"),
+                                       cl::value_desc("file"), cl::init("-"),
+                                       cl::cat(cat));
+static cl::opt<std::string> arch("arch",
+                                 cl::desc("GPU architecture (--target cuda)"),
+                                 cl::init("sm_90a"), cl::cat(cat));
 static cl::opt<int> repeat("repeat", cl::desc("timed runs (median)"),
                            cl::init(3), cl::cat(cat));
 
@@ -155,9 +162,10 @@ static AttentionSpec parseSpec() {
     fail(*why);
   if (blockQ < 1 || blockK < 1)
     fail("--block-q and --block-k must be at least 1");
-  if (target != "cpu")
-    fail("unknown or unavailable --target '" + target +
-         "' (this build has: cpu)");
+  if (target != "cpu" && target != "cuda")
+    fail("unknown --target '" + target + "' (expected cpu or cuda)");
+  if (target == "cuda" && spec.dtype == DType::F32)
+    fail("the cuda target supports f16 and bf16 (tensor cores), not f32");
   return spec;
 }
 
@@ -224,6 +232,7 @@ static std::vector<int64_t> rowsToCheck(const AttentionSpec &spec) {
   return rows;
 }
 
+
 static std::string num(double v) {
   if (std::isnan(v))
     return "NaN";
@@ -232,6 +241,73 @@ static std::string num(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;
+}
+
+/// Writes `bytes` to --o ("-": stdout).
+static void writeOutput(llvm::StringRef bytes) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(outputFile, ec);
+  if (ec)
+    fail("cannot write " + outputFile + ": " + ec.message());
+  os << bytes;
+}
+
+/// --target cuda: compile the kernel; --emit ptx|cubin|llvm writes it.
+static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
+                   const AttentionSpec &spec) {
+  mlir::attn::GPUPipelineOptions options;
+  options.chip = arch;
+  options.blockK = blockK;
+  if (emit == "llvm")
+    options.format = "offloading";
+  else if (emit == "ptx")
+    options.format = "isa";
+  else if (emit == "cubin")
+    options.format = "bin";
+  else
+    fail("the cuda target runs on a GPU through the runtime "
+         "(runtime/attn-cuda-run); here use --emit ptx|cubin|llvm|mlir");
+  mlir::PassManager pm(&context);
+  mlir::attn::buildGPUPipeline(pm, options);
+  if (failed(pm.run(module)))
+    fail("GPU compilation failed (cubin needs ptxas: set CUDA_ROOT or PATH)");
+  if (emit == "llvm") {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module.print(os);
+    writeOutput(text);
+    return 0;
+  }
+  auto binary = mlir::attn::getKernelBinary(module);
+  if (!binary)
+    fail(llvm::toString(binary.takeError()));
+  writeOutput(*binary);
+  if (outputFile != "-") {
+    // The launch contract, for the runtime.
+    mlir::attn::GPUKernelConfig cfg;
+    cfg.blockK = blockK;
+    std::string manifest;
+    llvm::raw_string_ostream os(manifest);
+    os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry
+       << "\", \"arch\": \"" << arch << "\", \"format\": \"" << emit
+       << "\", \"dtype\": \"" << toString(spec.dtype)
+       << "\", \"heads\": " << spec.heads
+       << ", \"kv_heads\": " << spec.kvHeads
+       << ", \"head_dim\": " << spec.headDim
+       << ", \"value_dim\": " << spec.valueDim << ", \"mask\": \""
+       << mask::toString(spec.mask) << "\", \"scale\": "
+       << num(spec.scaleOrDefault()) << ", \"block_q\": " << cfg.blockQ
+       << ", \"block_k\": " << cfg.blockK
+       << ", \"threads\": " << cfg.threads() << ", \"shared_bytes\": "
+       << cfg.sharedBytes(spec.headDim, spec.valueDim, byteWidth(spec.dtype))
+       << "}\n";
+    std::error_code ec;
+    llvm::raw_fd_ostream m(outputFile + ".json", ec);
+    if (ec)
+      fail("cannot write " + outputFile + ".json: " + ec.message());
+    m << manifest;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -250,11 +326,15 @@ int main(int argc, char **argv) {
   mlir::attn::registerAttnDialects(registry);
   mlir::MLIRContext context(registry);
   context.disableMultithreading();
-  auto module = mlir::attn::buildAttentionModule(context, spec);
+  auto module = mlir::attn::buildAttentionModule(
+      context, spec,
+      target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU);
   if (emit == "mlir") {
     module->print(llvm::outs());
     return 0;
   }
+  if (target == "cuda")
+    return runCuda(context, *module, spec);
   mlir::attn::CPUPipelineOptions options;
   options.blockQ = blockQ;
   options.blockK = blockK;
@@ -268,7 +348,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!emit.empty())
-    fail("unknown --emit '" + emit + "' (expected mlir or llvm)");
+    fail("unknown --emit '" + emit + "' (expected mlir or llvm; with "
+         "--target cuda also ptx or cubin)");
 
   auto compileStart = std::chrono::steady_clock::now();
   auto kernel = mlir::attn::CPUKernel::compile(*module, spec, options);

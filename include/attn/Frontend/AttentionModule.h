@@ -6,6 +6,7 @@
 #include "attn/Host/Host.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
 
 namespace mlir::attn {
 
@@ -19,8 +20,21 @@ inline constexpr const char *kAttentionEntry = "attn";
 /// that computes `attn.attention` for the spec (T dynamic: one compiled
 /// function serves every packing) and writes out and lse in place. The
 /// function has a C interface (_mlir_ciface_attn).
-OwningOpRef<ModuleOp> buildAttentionModule(MLIRContext &context,
-                                           const ::attn::host::AttentionSpec &spec);
+///
+/// For `Target::NVIDIA` the same function is a `gpu.func` kernel in
+/// `gpu.module @attn_kernels` (module attribute gpu.container_module).
+enum class Target { CPU, NVIDIA };
+OwningOpRef<ModuleOp>
+buildAttentionModule(MLIRContext &context,
+                     const ::attn::host::AttentionSpec &spec,
+                     Target target = Target::CPU);
+
+/// The PTX or cubin of the `gpu.binary @attn_kernels` the NVIDIA pipeline
+/// produced in `module`.
+llvm::Expected<std::string> getKernelBinary(ModuleOp module);
+
+/// Name of the gpu.module holding the kernel.
+inline constexpr const char *kKernelModule = "attn_kernels";
 
 } // namespace mlir::attn
 

@@ -25,7 +25,29 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// attn ops -> tiled, fused loops -> LLVM dialect for the host CPU.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
-/// Registers attn-cpu-pipeline.
+/// Options of the NVIDIA pipeline (attn-nvidia-pipeline).
+struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("GPU architecture (sm_80, sm_90a, ...)"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<std::string> features{
+      *this, "features", llvm::cl::desc("PTX features"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("gpu-module-to-binary format: isa (PTX), bin (cubin), "
+                     "fatbin, offloading (stop at the NVVM dialect)"),
+      llvm::cl::init("bin")};
+  PassOptions::Option<int64_t> blockK{*this, "block-k",
+                                      llvm::cl::desc("Keys per tile"),
+                                      llvm::cl::init(64)};
+};
+
+/// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->
+/// PTX/cubin (gpu.binary). Needs ptxas for cubin (CUDA_ROOT or PATH).
+void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// Registers attn-cpu-pipeline and attn-nvidia-pipeline.
 void registerAttnPipelines();
 
 } // namespace mlir::attn

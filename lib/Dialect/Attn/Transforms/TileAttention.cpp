@@ -300,10 +300,13 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
   }
 }
 
-/// The memref `result` is materialized into when its only use is a
-/// `bufferization.materialize_in_destination` into a writable memref that
-/// is available at `op`; null otherwise.
-static Value findDestination(AttentionOp op, Value result) {
+Value mlir::attn::getSourceBuffer(Value tensor) {
+  if (auto toTensor = tensor.getDefiningOp<bufferization::ToTensorOp>())
+    return toTensor.getBuffer();
+  return {};
+}
+
+Value mlir::attn::getMaterializedDestination(AttentionOp op, Value result) {
   if (!result.hasOneUse())
     return {};
   auto mat =
@@ -341,7 +344,7 @@ LogicalResult mlir::attn::tileAttention(RewriterBase &rewriter, AttentionOp op,
   SmallVector<Value> buffers;
   SmallVector<Operation *> materializations;
   for (Value result : op->getResults()) {
-    if (Value dest = findDestination(op, result)) {
+    if (Value dest = getMaterializedDestination(op, result)) {
       buffers.push_back(dest);
       materializations.push_back(*result.user_begin());
       continue;

@@ -35,6 +35,15 @@ struct TileAttentionOptions {
   std::string tileCountsGlobal;
 };
 
+/// The memref `result` of `op` is materialized into, when its only use is a
+/// `bufferization.materialize_in_destination` into a writable memref of the
+/// same shape available at `op`; null otherwise.
+Value getMaterializedDestination(AttentionOp op, Value result);
+
+/// The memref a tensor was read from with `bufferization.to_tensor`, or
+/// null.
+Value getSourceBuffer(Value tensor);
+
 /// Rewrites `op` into the tiled, fused online-softmax loop nest over buffers.
 LogicalResult tileAttention(RewriterBase &rewriter, AttentionOp op,
                             const TileAttentionOptions &options);

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Times attn-opt's forward kernel against PyTorch's FlexAttention (with a
+document-causal block mask, whose construction is timed too), PyTorch's
+built-in FlashAttention varlen (aten._flash_attention_forward with
+cu_seqlens) and SDPA run document by document, in one process, on the same
+inputs; cross-checks every output against ours; prints useful TFLOP/s
+(sum over documents of 2*D*H*L^2 / time) and ratios.
+
+Our kernels are compiled elsewhere (bench/make_kernels.sh: cubin + manifest)
+and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
+    python3 bench/gpu_bench.py --kernels .kernels [--out results.json]
+"""
+import argparse
+import json
+import statistics
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import cupy as cp
+
+
+def lengths_lognormal(tokens, median, rng):
+    out, total = [], 0
+    while total < tokens:
+        l = max(1, int(round(rng.lognormal(np.log(median), 1.0))))
+        l = min(l, tokens - total)
+        out.append(l)
+        total += l
+    return out
+
+
+CASES = [
+    # name, kernel, heads, head_dim, tokens, lengths
+    ("16K lognormal(1024)", "bf16_h16_d128", 16, 128, 16384, ("lognormal", 1024)),
+    ("64K lognormal(2048)", "bf16_h16_d128", 16, 128, 65536, ("lognormal", 2048)),
+    ("16K = 64 x 256", "bf16_h16_d128", 16, 128, 16384, ("fixed", 256)),
+    ("16K = 1 x 16384", "bf16_h16_d128", 16, 128, 16384, ("fixed", 16384)),
+    ("16K lognormal(1024), Hq=32 D=64", "bf16_h32_d64", 32, 64, 16384, ("lognormal", 1024)),
+]
+
+
+class OurKernel:
+    def __init__(self, path):
+        with open(path + ".json") as f:
+            self.info = json.load(f)
+        self.module = cp.RawModule(path=path)
+        self.fn = self.module.get_function(self.info["kernel"])
+        self.fn.max_dynamic_shared_size_bytes = self.info["shared_bytes"]
+
+    def __call__(self, q, k, v, cu, out, lse):
+        args = []
+
+        def memref(t, sizes):
+            p = np.uint64(t.data_ptr())
+            strides, s = [], 1
+            for n in reversed(sizes):
+                strides.insert(0, s)
+                s *= n
+            args.extend([p, p, np.int64(0)] + [np.int64(n) for n in sizes]
+                        + [np.int64(n) for n in strides])
+
+        t = q.shape[0]
+        memref(q, list(q.shape))
+        memref(k, list(k.shape))
+        memref(v, list(v.shape))
+        memref(cu, [cu.shape[0]])
+        memref(out, list(out.shape))
+        memref(lse, list(lse.shape))
+        bq = self.info["block_q"]
+        grid = ((t + bq - 1) // bq, self.info["heads"], 1)
+        stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+        with stream:
+            self.fn(grid, (self.info["threads"], 1, 1), tuple(args),
+                    shared_mem=self.info["shared_bytes"])
+
+
+def median_ms(fn, warmup=5, reps=30):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        s = torch.cuda.Event(enable_timing=True)
+        e = torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e))
+    return statistics.median(times)
+
+
+def rel(a, b):
+    a, b = a.float(), b.float()
+    return float((a - b).norm() / b.norm())
+
+
+def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed):
+    rng = np.random.default_rng(seed)
+    kind, param = dist
+    lengths = (lengths_lognormal(tokens, param, rng) if kind == "lognormal"
+               else [param] * (tokens // param))
+    assert sum(lengths) == tokens
+    dev = "cuda"
+    cu = torch.tensor([0] + list(np.cumsum(lengths)), dtype=torch.int32, device=dev)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    q, k, v = (torch.rand(tokens, heads, d, device=dev, dtype=torch.bfloat16,
+                          generator=g) * 2 - 1 for _ in range(3))
+    scale = d ** -0.5
+    flops = sum(2.0 * d * heads * l * l for l in lengths)
+    res = {"case": name, "tokens": tokens, "docs": len(lengths), "heads": heads,
+           "head_dim": d, "useful_flops": flops}
+
+    ours = OurKernel(f"{kernels_dir}/{kernel}.cubin")
+    out = torch.full_like(q, float("nan"))
+    lse = torch.full((heads, tokens), float("nan"), device=dev)
+    ours(q, k, v, cu, out, lse)
+    torch.cuda.synchronize()
+    res["ours_unwritten"] = int(out.isnan().sum() + lse.isnan().sum())
+    res["ours_ms"] = median_ms(lambda: ours(q, k, v, cu, out, lse))
+
+    maxlen = max(lengths)
+    try:
+        fa = torch.ops.aten._flash_attention_forward(
+            q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale)
+        res["fa2_rel_diff_out"] = rel(out, fa[0])
+        res["fa2_ms"] = median_ms(lambda: torch.ops.aten._flash_attention_forward(
+            q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale))
+        fa_lse = fa[1].reshape(heads, tokens) if fa[1].numel() == heads * tokens else None
+        if fa_lse is not None:
+            res["fa2_rel_diff_lse"] = rel(lse, fa_lse)
+    except Exception as e:  # report, do not hide
+        res["fa2_error"] = repr(e)[:300]
+
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        doc = torch.repeat_interleave(torch.arange(len(lengths), device=dev),
+                                      torch.tensor(lengths, device=dev))
+
+        def mask_mod(b, h, qi, ki):
+            return (doc[qi] == doc[ki]) & (qi >= ki)
+
+        bm = create_block_mask(mask_mod, None, None, tokens, tokens, device=dev)
+        res["flex_block_mask_ms"] = median_ms(
+            lambda: create_block_mask(mask_mod, None, None, tokens, tokens, device=dev),
+            warmup=2, reps=5)
+        flex = torch.compile(flex_attention, dynamic=False)
+        qh, kh, vh = (x.transpose(0, 1).unsqueeze(0) for x in (q, k, v))
+        fo = flex(qh, kh, vh, block_mask=bm, scale=scale)
+        res["flex_rel_diff_out"] = rel(out, fo[0].transpose(0, 1))
+        res["flex_ms"] = median_ms(lambda: flex(qh, kh, vh, block_mask=bm, scale=scale))
+    except Exception as e:
+        res["flex_error"] = repr(e)[:300]
+
+    bounds = [0] + list(np.cumsum(lengths))
+
+    def sdpa_docs():
+        o = torch.empty_like(q)
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            o[s:e] = F.scaled_dot_product_attention(
+                q[s:e].transpose(0, 1), k[s:e].transpose(0, 1),
+                v[s:e].transpose(0, 1), is_causal=True, scale=scale).transpose(0, 1)
+        return o
+
+    so = sdpa_docs()
+    res["sdpa_rel_diff_out"] = rel(out, so)
+    res["sdpa_ms"] = median_ms(sdpa_docs, warmup=2, reps=10)
+    for key in ("ours", "fa2", "flex", "sdpa"):
+        if key + "_ms" in res:
+            res[key + "_tflops"] = flops / (res[key + "_ms"] * 1e9)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernels", default=".kernels")
+    ap.add_argument("--out")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--cases", default="")
+    args = ap.parse_args()
+    print("device:", torch.cuda.get_device_name(), "torch", torch.__version__,
+          "cupy", cp.__version__, flush=True)
+    results = []
+    for i, c in enumerate(CASES):
+        if args.cases and str(i) not in args.cases.split(","):
+            continue
+        r = run_case(*c, kernels_dir=args.kernels, seed=args.seed + i)
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    print()
+    hdr = f"{'case':34s} {'ours':>7s} {'FA2':>7s} {'Flex':>7s} {'SDPA':>7s} {'mask ms':>8s} {'ours/best':>9s}  diff vs FA2"
+    print(hdr)
+    for r in results:
+        best = max(r.get("fa2_tflops", 0), r.get("flex_tflops", 0))
+        f = lambda k: f"{r[k]:7.1f}" if k in r else "    n/a"
+        print(f"{r['case']:34s} {f('ours_tflops')} {f('fa2_tflops')} {f('flex_tflops')} "
+              f"{f('sdpa_tflops')} {r.get('flex_block_mask_ms', float('nan')):8.2f} "
+              f"{(r['ours_tflops'] / best if best else float('nan')):9.2f}  "
+              f"{r.get('fa2_rel_diff_out', float('nan')):.2e}")
+    print("(useful TFLOP/s, bf16, median of CUDA-event timings)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

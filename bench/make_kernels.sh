@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Compiles the benchmark and check kernels for one GPU architecture into
+# DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
+# inspection; prints ptxas's resource report for each. Needs no GPU.
+#   usage: bench/make_kernels.sh [DIR] [ARCH]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-.kernels}
+arch=${2:-sm_90a}
+export CUDA_ROOT=${CUDA_ROOT:-/usr/local/cuda}
+export PATH=$CUDA_ROOT/bin:$PATH
+mkdir -p "$dir"
+run=build/bin/attn-run
+# name  dtype heads kv-heads head-dim mask
+configs=(
+  "bf16_h16_d128 bf16 16 16 128 document,causal"
+  "bf16_h32_d64 bf16 32 32 64 document,causal"
+  "bf16_h16kv4_d128 bf16 16 4 128 document,causal"
+  "f16_h8kv1_d64 f16 8 1 64 document,causal"
+  "bf16_h8_d128_window bf16 8 8 128 document,causal,window=200"
+  "bf16_h8_d64_doc bf16 8 8 64 document"
+)
+for c in "${configs[@]}"; do
+  read -r name dt h kv d mask <<<"$c"
+  common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h" --kv-heads "$kv"
+          --head-dim "$d" --mask "$mask" --doc-lengths 1)
+  "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
+  "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
+  echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill' | tr -s ' ' | tr '\n' ' ')"
+done

@@ -1,0 +1,40 @@
+//===- AttnToNVGPU.h - attn -> NVIDIA GPU kernels -------------*- C++ -*-===//
+
+#ifndef ATTN_CONVERSION_ATTNTONVGPU_ATTNTONVGPU_H
+#define ATTN_CONVERSION_ATTNTONVGPU_ATTNTONVGPU_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::attn {
+
+#define GEN_PASS_DECL
+#include "attn/Conversion/AttnToNVGPU/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "attn/Conversion/AttnToNVGPU/Passes.h.inc"
+
+/// Launch shape of the kernels this lowering emits.
+struct GPUKernelConfig {
+  int64_t blockQ = 64;   // query rows per thread block (16 per warp)
+  int64_t blockK = 64;   // keys per tile
+  int64_t numWarps = 4;
+  int64_t pad = 8;       // elements of padding per shared-memory row
+  int64_t threads() const { return 32 * numWarps; }
+  /// Dynamic shared memory: Q tile, two K tiles, two V tiles.
+  int64_t sharedBytes(int64_t headDim, int64_t valueDim,
+                      int64_t eltBytes) const {
+    return eltBytes * (blockQ * (headDim + pad) +
+                       2 * blockK * (headDim + pad) +
+                       2 * blockK * (valueDim + pad));
+  }
+};
+
+/// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
+LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,
+                               const GPUKernelConfig &config);
+
+} // namespace mlir::attn
+
+#endif // ATTN_CONVERSION_ATTNTONVGPU_ATTNTONVGPU_H

@@ -1,0 +1,54 @@
+//===- Attention.h - launching compiled attention kernels -----*- C++ -*-===//
+//
+// The launch contract of the kernels `attn-run --target cuda --emit cubin`
+// writes: the image, and beside it FILE.json with the kernel's name, types,
+// heads, head dims, mask, tile sizes, threads and dynamic shared memory.
+// Kernel parameters follow MLIR's memref convention for
+//   (q [T,Hq,D], k [T,Hkv,D], v [T,Hkv,Dv], cu_seqlens [N+1] i32,
+//    out [T,Hq,Dv], lse [Hq,T] f32);
+// one block of `threads` per (query tile of block_q rows, head).
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_RUNTIME_ATTENTION_H
+#define ATTN_RUNTIME_ATTENTION_H
+
+#include "attn/Runtime/Cuda.h"
+
+#include <memory>
+
+namespace attn::rt {
+
+struct KernelInfo {
+  std::string kernel, arch, dtype, mask;
+  int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
+  int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
+  double scale = 0;
+};
+
+/// Parses the JSON manifest; throws Error naming a missing or bad field.
+KernelInfo parseManifest(const std::string &json);
+
+/// Reads a whole file; throws Error if it cannot.
+std::string readFile(const std::string &path);
+
+class AttentionKernel {
+public:
+  AttentionKernel(const std::string &image, KernelInfo info);
+  const KernelInfo &info() const { return kernelInfo; }
+
+  /// Checks cu_seqlens (host copy: starts at 0, never decreases, ends at
+  /// `tokens`) and launches on `stream`; throws Error, launching nothing,
+  /// if it is invalid. Device pointers hold the layouts above.
+  void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
+              void *cuDevice, void *q, void *k, void *v, void *out,
+              void *lse, Stream stream = nullptr) const;
+
+private:
+  KernelInfo kernelInfo;
+  std::unique_ptr<Module> module;
+  Function function = nullptr;
+};
+
+} // namespace attn::rt
+
+#endif // ATTN_RUNTIME_ATTENTION_H

@@ -1,0 +1,116 @@
+//===- Cuda.h - a small runtime over the CUDA driver API ------*- C++ -*-===//
+//
+// Loads PTX or cubin images, looks up kernels, raises their dynamic shared
+// memory limit, launches them on a caller's stream, and turns every CUDA
+// error into an attn::rt::Error naming the call that failed. The driver
+// (libcuda.so.1) is opened at run time, so this library builds and links
+// without a GPU or driver; driverAvailable() says whether one is usable.
+// No MLIR dependency.
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_RUNTIME_CUDA_H
+#define ATTN_RUNTIME_CUDA_H
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace attn::rt {
+
+/// A failed CUDA call (or a runtime precondition), with the call's name.
+class Error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Whether a CUDA driver and at least one device can be used; if not,
+/// `why` says why.
+bool driverAvailable(std::string *why = nullptr);
+
+/// Device 0's primary context, made current on this thread.
+void initDevice(std::string *deviceName = nullptr);
+
+using Stream = void *;   // CUstream (nullptr: the default stream)
+using Function = void *; // CUfunction
+
+/// A loaded image (cuModuleLoadData). PTX must be NUL-terminated text.
+class Module {
+public:
+  explicit Module(const std::string &image);
+  ~Module();
+  Module(const Module &) = delete;
+  Module &operator=(const Module &) = delete;
+  Function function(const std::string &name) const;
+
+private:
+  void *module = nullptr; // CUmodule
+};
+
+/// Raises the kernel's dynamic shared memory limit to `bytes` where needed.
+void setMaxDynamicSharedMemory(Function f, int64_t bytes);
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+/// Launches `f` with kernel parameters `params` (pointers to each argument).
+void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,
+            Stream stream, std::vector<void *> &params);
+
+/// Device memory.
+class DeviceBuffer {
+public:
+  explicit DeviceBuffer(size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  void *data() const { return reinterpret_cast<void *>(ptr); }
+  size_t size() const { return bytes; }
+  void copyFromHost(const void *src, size_t n);
+  void copyToHost(void *dst, size_t n) const;
+  /// Sets every byte to `value` (0xff makes NaN of f32, f16 and bf16).
+  void fill(uint8_t value);
+
+private:
+  uint64_t ptr = 0; // CUdeviceptr
+  size_t bytes = 0;
+};
+
+/// Waits for all work on the current context.
+void synchronize();
+
+/// Elapsed milliseconds of `fn` on `stream`, measured with CUDA events.
+template <typename Fn> float timeMs(Stream stream, Fn &&fn);
+float elapsedMs(void *start, void *stop);
+void *createEvent();
+void destroyEvent(void *event);
+void recordEvent(void *event, Stream stream);
+
+template <typename Fn> float timeMs(Stream stream, Fn &&fn) {
+  void *start = createEvent(), *stop = createEvent();
+  recordEvent(start, stream);
+  fn();
+  recordEvent(stop, stream);
+  float ms = elapsedMs(start, stop);
+  destroyEvent(start);
+  destroyEvent(stop);
+  return ms;
+}
+
+/// Kernel parameters for MLIR's default memref calling convention: each
+/// memref becomes (allocated ptr, aligned ptr, offset, sizes..., strides...).
+class KernelArgs {
+public:
+  void addMemRef(void *ptr, const std::vector<int64_t> &sizes);
+  std::vector<void *> &params();
+
+private:
+  // Stable storage: every value keeps its address once added.
+  std::vector<std::vector<int64_t>> storage;
+  std::vector<void *> pointers;
+};
+
+} // namespace attn::rt
+
+#endif // ATTN_RUNTIME_CUDA_H

@@ -1,0 +1,89 @@
+//===- Attention.cpp - launching compiled attention kernels ---------------===//
+
+#include "attn/Runtime/Attention.h"
+#include "attn/Mask/MaskAlgebra.h"
+
+#include <fstream>
+#include <limits>
+#include <regex>
+#include <sstream>
+
+namespace attn::rt {
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The value of "key" in a flat JSON object (string or number).
+static std::string field(const std::string &json, const std::string &key) {
+  std::regex re("\"" + key + "\"\\s*:\\s*(\"([^\"]*)\"|[-+0-9.eE]+)");
+  std::smatch m;
+  if (!std::regex_search(json, m, re))
+    throw Error("kernel manifest lacks \"" + key + "\"");
+  return m[2].matched ? m[2].str() : m[1].str();
+}
+
+static int64_t intField(const std::string &json, const std::string &key) {
+  std::string v = field(json, key);
+  char *end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (*end != '\0')
+    throw Error("kernel manifest: \"" + key + "\" is not an integer");
+  return x;
+}
+
+KernelInfo parseManifest(const std::string &json) {
+  KernelInfo i;
+  i.kernel = field(json, "kernel");
+  i.arch = field(json, "arch");
+  i.dtype = field(json, "dtype");
+  i.mask = field(json, "mask");
+  i.heads = intField(json, "heads");
+  i.kvHeads = intField(json, "kv_heads");
+  i.headDim = intField(json, "head_dim");
+  i.valueDim = intField(json, "value_dim");
+  i.blockQ = intField(json, "block_q");
+  i.blockK = intField(json, "block_k");
+  i.threads = intField(json, "threads");
+  i.sharedBytes = intField(json, "shared_bytes");
+  i.scale = std::stod(field(json, "scale"));
+  if (i.heads < 1 || i.kvHeads < 1 || i.blockQ < 1 || i.threads < 1)
+    throw Error("kernel manifest: bad heads, block_q or threads");
+  return i;
+}
+
+AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
+    : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
+  function = module->function(kernelInfo.kernel);
+  setMaxDynamicSharedMemory(function, kernelInfo.sharedBytes);
+}
+
+void AttentionKernel::launch(const std::vector<int32_t> &cuHost,
+                             int64_t tokens, void *cuDevice, void *q, void *k,
+                             void *v, void *out, void *lse,
+                             Stream stream) const {
+  if (auto why = mask::validateCuSeqlens(cuHost.data(),
+                                         int64_t(cuHost.size()), tokens))
+    throw Error("invalid cu_seqlens: " + *why);
+  if (tokens > std::numeric_limits<int32_t>::max())
+    throw Error("too many tokens for int32 cu_seqlens");
+  const KernelInfo &i = kernelInfo;
+  KernelArgs args;
+  args.addMemRef(q, {tokens, i.heads, i.headDim});
+  args.addMemRef(k, {tokens, i.kvHeads, i.headDim});
+  args.addMemRef(v, {tokens, i.kvHeads, i.valueDim});
+  args.addMemRef(cuDevice, {int64_t(cuHost.size())});
+  args.addMemRef(out, {tokens, i.heads, i.valueDim});
+  args.addMemRef(lse, {i.heads, tokens});
+  Dim3 grid{unsigned((tokens + i.blockQ - 1) / i.blockQ), unsigned(i.heads),
+            1};
+  Dim3 block{unsigned(i.threads), 1, 1};
+  rt::launch(function, grid, block, i.sharedBytes, stream, args.params());
+}
+
+} // namespace attn::rt

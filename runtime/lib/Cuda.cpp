@@ -1,0 +1,273 @@
+//===- Cuda.cpp - a small runtime over the CUDA driver API ----------------===//
+
+#include "attn/Runtime/Cuda.h"
+
+#include <cuda.h>
+#include <dlfcn.h>
+
+#include <mutex>
+
+namespace attn::rt {
+namespace {
+
+/// The driver entry points, resolved from libcuda.so.1 at run time.
+struct Driver {
+#define ATTN_CU_FN(name) decltype(&::name) name = nullptr;
+  ATTN_CU_FN(cuInit)
+  ATTN_CU_FN(cuGetErrorName)
+  ATTN_CU_FN(cuGetErrorString)
+  ATTN_CU_FN(cuDeviceGetCount)
+  ATTN_CU_FN(cuDeviceGet)
+  ATTN_CU_FN(cuDeviceGetName)
+  ATTN_CU_FN(cuDevicePrimaryCtxRetain)
+  ATTN_CU_FN(cuCtxSetCurrent)
+  ATTN_CU_FN(cuCtxSynchronize)
+  ATTN_CU_FN(cuModuleLoadData)
+  ATTN_CU_FN(cuModuleUnload)
+  ATTN_CU_FN(cuModuleGetFunction)
+  ATTN_CU_FN(cuFuncSetAttribute)
+  ATTN_CU_FN(cuLaunchKernel)
+  ATTN_CU_FN(cuMemAlloc)
+  ATTN_CU_FN(cuMemFree)
+  ATTN_CU_FN(cuMemcpyHtoD)
+  ATTN_CU_FN(cuMemcpyDtoH)
+  ATTN_CU_FN(cuMemsetD8)
+  ATTN_CU_FN(cuEventCreate)
+  ATTN_CU_FN(cuEventDestroy)
+  ATTN_CU_FN(cuEventRecord)
+  ATTN_CU_FN(cuEventSynchronize)
+  ATTN_CU_FN(cuEventElapsedTime)
+#undef ATTN_CU_FN
+  std::string error; // why the driver cannot be used; empty if it can
+};
+
+const Driver &driver() {
+  static Driver d;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      d.error = std::string("cannot load the CUDA driver (libcuda.so.1): ") +
+                dlerror();
+      return;
+    }
+    // The _v2 entry points are the current ABI of the versioned names.
+    auto sym = [&](const char *name, const char *v2) -> void * {
+      void *p = dlsym(lib, v2);
+      return p ? p : dlsym(lib, name);
+    };
+#define ATTN_CU_LOAD(name)                                                     \
+  d.name = reinterpret_cast<decltype(d.name)>(sym(#name, #name "_v2"));        \
+  if (!d.name) {                                                               \
+    d.error = "the CUDA driver lacks " #name;                                  \
+    return;                                                                    \
+  }
+    ATTN_CU_LOAD(cuInit)
+    ATTN_CU_LOAD(cuGetErrorName)
+    ATTN_CU_LOAD(cuGetErrorString)
+    ATTN_CU_LOAD(cuDeviceGetCount)
+    ATTN_CU_LOAD(cuDeviceGet)
+    ATTN_CU_LOAD(cuDeviceGetName)
+    ATTN_CU_LOAD(cuDevicePrimaryCtxRetain)
+    ATTN_CU_LOAD(cuCtxSetCurrent)
+    ATTN_CU_LOAD(cuCtxSynchronize)
+    ATTN_CU_LOAD(cuModuleLoadData)
+    ATTN_CU_LOAD(cuModuleUnload)
+    ATTN_CU_LOAD(cuModuleGetFunction)
+    ATTN_CU_LOAD(cuFuncSetAttribute)
+    ATTN_CU_LOAD(cuLaunchKernel)
+    ATTN_CU_LOAD(cuMemAlloc)
+    ATTN_CU_LOAD(cuMemFree)
+    ATTN_CU_LOAD(cuMemcpyHtoD)
+    ATTN_CU_LOAD(cuMemcpyDtoH)
+    ATTN_CU_LOAD(cuMemsetD8)
+    ATTN_CU_LOAD(cuEventCreate)
+    ATTN_CU_LOAD(cuEventDestroy)
+    ATTN_CU_LOAD(cuEventRecord)
+    ATTN_CU_LOAD(cuEventSynchronize)
+    ATTN_CU_LOAD(cuEventElapsedTime)
+#undef ATTN_CU_LOAD
+  });
+  return d;
+}
+
+const Driver &use() {
+  const Driver &d = driver();
+  if (!d.error.empty())
+    throw Error(d.error);
+  return d;
+}
+
+/// Throws an Error naming `call` unless `r` is CUDA_SUCCESS.
+void check(CUresult r, const char *call) {
+  if (r == CUDA_SUCCESS)
+    return;
+  const Driver &d = driver();
+  const char *name = nullptr, *text = nullptr;
+  if (d.cuGetErrorName)
+    d.cuGetErrorName(r, &name);
+  if (d.cuGetErrorString)
+    d.cuGetErrorString(r, &text);
+  throw Error(std::string(call) + " failed: " + (name ? name : "?") + " (" +
+              (text ? text : "unknown error") + ")");
+}
+
+} // namespace
+
+bool driverAvailable(std::string *why) {
+  const Driver &d = driver();
+  std::string reason = d.error;
+  if (reason.empty()) {
+    int count = 0;
+    CUresult r = d.cuInit(0);
+    if (r == CUDA_SUCCESS)
+      r = d.cuDeviceGetCount(&count);
+    if (r != CUDA_SUCCESS) {
+      const char *name = nullptr;
+      d.cuGetErrorName(r, &name);
+      reason = std::string("cuInit/cuDeviceGetCount failed: ") +
+               (name ? name : "?");
+    } else if (count == 0)
+      reason = "no CUDA device";
+  }
+  if (why)
+    *why = reason;
+  return reason.empty();
+}
+
+void initDevice(std::string *deviceName) {
+  const Driver &d = use();
+  check(d.cuInit(0), "cuInit");
+  CUdevice dev;
+  check(d.cuDeviceGet(&dev, 0), "cuDeviceGet");
+  CUcontext ctx;
+  check(d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
+  check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+  if (deviceName) {
+    char name[256] = {0};
+    check(d.cuDeviceGetName(name, sizeof(name) - 1, dev), "cuDeviceGetName");
+    *deviceName = name;
+  }
+}
+
+Module::Module(const std::string &image) {
+  CUmodule m;
+  check(use().cuModuleLoadData(&m, image.c_str()), "cuModuleLoadData");
+  module = m;
+}
+
+Module::~Module() {
+  if (module)
+    driver().cuModuleUnload(static_cast<CUmodule>(module));
+}
+
+Function Module::function(const std::string &name) const {
+  CUfunction f;
+  check(use().cuModuleGetFunction(&f, static_cast<CUmodule>(module),
+                                  name.c_str()),
+        ("cuModuleGetFunction(" + name + ")").c_str());
+  return f;
+}
+
+void setMaxDynamicSharedMemory(Function f, int64_t bytes) {
+  if (bytes <= 48 * 1024)
+    return;
+  check(use().cuFuncSetAttribute(
+            static_cast<CUfunction>(f),
+            CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes)),
+        "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+}
+
+void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,
+            Stream stream, std::vector<void *> &params) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0)
+    return; // nothing to do (e.g. no tokens)
+  check(use().cuLaunchKernel(static_cast<CUfunction>(f), grid.x, grid.y,
+                             grid.z, block.x, block.y, block.z,
+                             unsigned(sharedBytes),
+                             static_cast<CUstream>(stream), params.data(),
+                             nullptr),
+        "cuLaunchKernel");
+}
+
+DeviceBuffer::DeviceBuffer(size_t n) : bytes(n) {
+  CUdeviceptr p = 0;
+  check(use().cuMemAlloc(&p, n ? n : 1), "cuMemAlloc");
+  ptr = p;
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr)
+    driver().cuMemFree(CUdeviceptr(ptr));
+}
+
+void DeviceBuffer::copyFromHost(const void *src, size_t n) {
+  if (n > bytes)
+    throw Error("copyFromHost: " + std::to_string(n) + " bytes into a " +
+                std::to_string(bytes) + "-byte buffer");
+  if (n)
+    check(use().cuMemcpyHtoD(CUdeviceptr(ptr), src, n), "cuMemcpyHtoD");
+}
+
+void DeviceBuffer::copyToHost(void *dst, size_t n) const {
+  if (n > bytes)
+    throw Error("copyToHost: " + std::to_string(n) + " bytes from a " +
+                std::to_string(bytes) + "-byte buffer");
+  if (n)
+    check(use().cuMemcpyDtoH(dst, CUdeviceptr(ptr), n), "cuMemcpyDtoH");
+}
+
+void DeviceBuffer::fill(uint8_t value) {
+  check(use().cuMemsetD8(CUdeviceptr(ptr), value, bytes), "cuMemsetD8");
+}
+
+void synchronize() { check(use().cuCtxSynchronize(), "cuCtxSynchronize"); }
+
+void *createEvent() {
+  CUevent e;
+  check(use().cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
+  return e;
+}
+void destroyEvent(void *e) { driver().cuEventDestroy(static_cast<CUevent>(e)); }
+void recordEvent(void *e, Stream s) {
+  check(use().cuEventRecord(static_cast<CUevent>(e), static_cast<CUstream>(s)),
+        "cuEventRecord");
+}
+float elapsedMs(void *start, void *stop) {
+  check(use().cuEventSynchronize(static_cast<CUevent>(stop)),
+        "cuEventSynchronize");
+  float ms = 0;
+  check(use().cuEventElapsedTime(&ms, static_cast<CUevent>(start),
+                                 static_cast<CUevent>(stop)),
+        "cuEventElapsedTime");
+  return ms;
+}
+
+void KernelArgs::addMemRef(void *ptr, const std::vector<int64_t> &sizes) {
+  std::vector<int64_t> desc;
+  int64_t p = int64_t(reinterpret_cast<intptr_t>(ptr));
+  desc.push_back(p); // allocated
+  desc.push_back(p); // aligned
+  desc.push_back(0); // offset
+  for (int64_t s : sizes)
+    desc.push_back(s);
+  std::vector<int64_t> strides(sizes.size());
+  int64_t stride = 1;
+  for (size_t i = sizes.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= sizes[i];
+  }
+  desc.insert(desc.end(), strides.begin(), strides.end());
+  storage.push_back(std::move(desc));
+  pointers.clear(); // rebuilt by params()
+}
+
+std::vector<void *> &KernelArgs::params() {
+  pointers.clear();
+  for (std::vector<int64_t> &desc : storage)
+    for (int64_t &v : desc)
+      pointers.push_back(&v);
+  return pointers;
+}
+
+} // namespace attn::rt

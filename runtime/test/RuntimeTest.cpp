@@ -1,0 +1,82 @@
+//===- RuntimeTest.cpp - runtime tests (device tests skip without a GPU) --===//
+
+#include "attn/Runtime/Attention.h"
+
+#include <gtest/gtest.h>
+
+using namespace attn::rt;
+
+TEST(KernelArgs, ExpandsMemRefDescriptors) {
+  KernelArgs args;
+  int dummy = 0;
+  args.addMemRef(&dummy, {10, 4, 64});
+  args.addMemRef(&dummy, {11});
+  std::vector<void *> &p = args.params();
+  ASSERT_EQ(9u + 5u, p.size());
+  auto at = [&](size_t i) { return *static_cast<int64_t *>(p[i]); };
+  EXPECT_EQ(int64_t(reinterpret_cast<intptr_t>(&dummy)), at(0));
+  EXPECT_EQ(at(0), at(1));
+  EXPECT_EQ(0, at(2));
+  EXPECT_EQ(10, at(3));
+  EXPECT_EQ(4, at(4));
+  EXPECT_EQ(64, at(5));
+  EXPECT_EQ(256, at(6)); // strides
+  EXPECT_EQ(64, at(7));
+  EXPECT_EQ(1, at(8));
+  EXPECT_EQ(11, at(12));
+  EXPECT_EQ(1, at(13));
+}
+
+TEST(Manifest, ParsesAndRejects) {
+  KernelInfo i = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 4, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 64, "block_k": 64, "threads": 128, "shared_bytes": 87040})");
+  EXPECT_EQ("attn", i.kernel);
+  EXPECT_EQ("document,causal", i.mask);
+  EXPECT_EQ(4, i.kvHeads);
+  EXPECT_EQ(87040, i.sharedBytes);
+  EXPECT_NEAR(0.0883883, i.scale, 1e-9);
+  try {
+    parseManifest(R"({"kernel": "attn"})");
+    FAIL() << "a manifest without fields was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find("lacks"));
+  }
+}
+
+/// Device tests: skipped, saying why, where no GPU is usable.
+class DeviceTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string why;
+    if (!driverAvailable(&why))
+      GTEST_SKIP() << "no usable CUDA device: " << why;
+    initDevice();
+  }
+};
+
+TEST_F(DeviceTest, BadImageIsAClearError) {
+  try {
+    Module m("this is not a cubin");
+    FAIL() << "a bad image loaded";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos,
+              std::string(e.what()).find("cuModuleLoadData failed"));
+  }
+}
+
+TEST_F(DeviceTest, BuffersRoundTrip) {
+  std::vector<float> in(1000), out(1000, 0.f);
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = float(i) * 0.5f + 1.f;
+  DeviceBuffer b(in.size() * sizeof(float));
+  b.copyFromHost(in.data(), in.size() * sizeof(float));
+  b.copyToHost(out.data(), out.size() * sizeof(float));
+  EXPECT_EQ(in, out);
+  EXPECT_THROW(b.copyFromHost(in.data(), 1 << 20), Error);
+}
+
+TEST(Driver, AvailabilityIsReported) {
+  std::string why;
+  bool ok = driverAvailable(&why);
+  EXPECT_EQ(ok, why.empty()) << why;
+}
