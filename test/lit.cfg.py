@@ -26,12 +26,15 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.attn_tools_dir, append_path=True)
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]
-tools = ["attn-opt", "attn-run", "mlir-runner"]
+tools = ["attn-opt", "attn-run", "attn-cuda-run", "mlir-runner"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Features.
 if config.ptxas_executable and os.path.exists(config.ptxas_executable):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas_executable))
+    # gpu-module-to-binary (cubin) finds ptxas through CUDA_ROOT.
+    config.environment["CUDA_ROOT"] = os.path.dirname(
+        os.path.dirname(config.ptxas_executable))
 if shutil.which("nvidia-smi") and os.environ.get("ATTN_TEST_GPU") == "1":
     config.available_features.add("cuda-gpu")

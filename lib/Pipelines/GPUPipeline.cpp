@@ -19,6 +19,13 @@ using namespace mlir;
 
 void mlir::attn::buildGPUPipeline(OpPassManager &pm,
                                   const GPUPipelineOptions &options) {
+  // The target first: the kernel configuration depends on the chip.
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+
   // Target-specific: the kernel body on tensor cores.
   AttnGPUTileAttentionOptions tile;
   tile.blockK = options.blockK;
@@ -27,12 +34,6 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   pm.addPass(createAttnLowerTileOps());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-
-  GpuNVVMAttachTargetOptions target;
-  target.chip = options.chip;
-  target.features = options.features;
-  target.optLevel = 3;
-  pm.addPass(createGpuNVVMAttachTarget(target));
 
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());

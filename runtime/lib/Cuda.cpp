@@ -51,15 +51,15 @@ const Driver &driver() {
                 dlerror();
       return;
     }
-    // The _v2 entry points are the current ABI of the versioned names.
-    auto sym = [&](const char *name, const char *v2) -> void * {
-      void *p = dlsym(lib, v2);
-      return p ? p : dlsym(lib, name);
-    };
+    // cuda.h maps each API name to the versioned symbol its declaration
+    // describes (cuMemAlloc -> cuMemAlloc_v2, cuCtxSynchronize -> itself):
+    // look up exactly that symbol, the macro-expanded name.
+#define ATTN_CU_STR2(x) #x
+#define ATTN_CU_STR(x) ATTN_CU_STR2(x)
 #define ATTN_CU_LOAD(name)                                                     \
-  d.name = reinterpret_cast<decltype(d.name)>(sym(#name, #name "_v2"));        \
+  d.name = reinterpret_cast<decltype(d.name)>(dlsym(lib, ATTN_CU_STR(name)));  \
   if (!d.name) {                                                               \
-    d.error = "the CUDA driver lacks " #name;                                  \
+    d.error = "the CUDA driver lacks " ATTN_CU_STR(name);                      \
     return;                                                                    \
   }
     ATTN_CU_LOAD(cuInit)

@@ -252,12 +252,17 @@ static void writeOutput(llvm::StringRef bytes) {
   os << bytes;
 }
 
+/// --block-k for the GPU: 0 (the per-head-dim default) unless given.
+static int64_t gpuBlockK() {
+  return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
+}
+
 /// --target cuda: compile the kernel; --emit ptx|cubin|llvm writes it.
 static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
                    const AttentionSpec &spec) {
   mlir::attn::GPUPipelineOptions options;
   options.chip = arch;
-  options.blockK = blockK;
+  options.blockK = gpuBlockK();
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")
@@ -284,8 +289,8 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   writeOutput(*binary);
   if (outputFile != "-") {
     // The launch contract, for the runtime.
-    mlir::attn::GPUKernelConfig cfg;
-    cfg.blockK = blockK;
+    mlir::attn::GPUKernelConfig cfg =
+        mlir::attn::defaultGPUKernelConfig(spec.headDim, gpuBlockK(), arch);
     std::string manifest;
     llvm::raw_string_ostream os(manifest);
     os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry
@@ -296,7 +301,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
        << ", \"head_dim\": " << spec.headDim
        << ", \"value_dim\": " << spec.valueDim << ", \"mask\": \""
        << mask::toString(spec.mask) << "\", \"scale\": "
-       << num(spec.scaleOrDefault()) << ", \"block_q\": " << cfg.blockQ
+       << num(spec.scaleOrDefault()) << ", \"block_q\": " << cfg.blockQ()
        << ", \"block_k\": " << cfg.blockK
        << ", \"threads\": " << cfg.threads() << ", \"shared_bytes\": "
        << cfg.sharedBytes(spec.headDim, spec.valueDim, byteWidth(spec.dtype))

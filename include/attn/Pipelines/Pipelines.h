@@ -38,9 +38,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("gpu-module-to-binary format: isa (PTX), bin (cubin), "
                      "fatbin, offloading (stop at the NVVM dialect)"),
       llvm::cl::init("bin")};
-  PassOptions::Option<int64_t> blockK{*this, "block-k",
-                                      llvm::cl::desc("Keys per tile"),
-                                      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> blockK{
+      *this, "block-k",
+      llvm::cl::desc("Keys per tile (0: chosen per head dim)"),
+      llvm::cl::init(0)};
 };
 
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->

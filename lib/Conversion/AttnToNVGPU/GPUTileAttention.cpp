@@ -22,6 +22,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -146,9 +147,24 @@ private:
 
   Value kBuf, vBuf, tokens, tid, lane, warp, head, kvHead, beginTile, endTile;
   Value sK, sV;
-  Value rowLo[2], rowHi[2];
+  Value sQ, warpRow0;
+  // Key intervals of this thread's rows, per (m-tile, half).
+  SmallVector<Value> rowLo, rowHi;
   Value quad, mRow, mLo, mHi, keyCol0;
-  SmallVector<std::array<Value, 4>> qFrags; // per 16-wide k-step of D
+
+  // Layout of the carried state: O accumulators, row max, row sum.
+  int64_t nvt() const { return valueDim / 8; }
+  int64_t oIdx(int64_t mt, int64_t n, int64_t j) const {
+    return (mt * nvt() + n) * 4 + j;
+  }
+  int64_t maxIdx(int64_t mt, int64_t i) const {
+    return cfg.mTiles * nvt() * 4 + mt * 2 + i;
+  }
+  int64_t sumIdx(int64_t mt, int64_t i) const {
+    return cfg.mTiles * nvt() * 4 + cfg.mTiles * 2 + mt * 2 + i;
+  }
+  /// The A operand of Q for m-tile `mt`, k-step `kk` (from shared memory).
+  SmallVector<Value> qFragment(int64_t mt, int64_t kk);
 };
 
 } // namespace
@@ -210,10 +226,17 @@ SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub,
                             forOp.getResults().end());
 }
 
+SmallVector<Value> KernelEmitter::qFragment(int64_t mt, int64_t kk) {
+  Value r = add(warpRow0, add(idx(mt * 16), add(mul(mLo, idx(8)), mRow)));
+  Value c = add(idx(kk * 16), mul(mHi, idx(8)));
+  Value frag = ldmatrix(sQ, ValueRange{r, c}, /*transpose=*/false);
+  return {fragReg(frag, 0), fragReg(frag, 1), fragReg(frag, 2),
+          fragReg(frag, 3)};
+}
+
 SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
                                               bool masked) {
-  int64_t bk = cfg.blockK;
-  int64_t no = valueDim / 8 * 4;
+  int64_t bk = cfg.blockK, mTiles = cfg.mTiles;
   Value stage = arith::RemUIOp::create(b, loc, sub(kt, beginTile), idx(2));
 
   // Prefetch the next tile into the other stage, then wait for this one.
@@ -229,83 +252,103 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
   gpu::BarrierOp::create(b, loc);
 
-  // S = Q K^T on tensor cores.
+  // S = Q K^T on tensor cores; each K fragment feeds every m-tile.
   Value zero = cf(0.0);
-  SmallVector<Acc> s(bk / 8, Acc{zero, zero, zero, zero});
-  for (int64_t n2 = 0; n2 < bk / 16; ++n2)
-    for (int64_t kk = 0; kk < headDim / 16; ++kk) {
+  // s[mt][n]: the m16n8 tile n of m-tile mt.
+  SmallVector<SmallVector<Acc>> s(
+      mTiles, SmallVector<Acc>(bk / 8, Acc{zero, zero, zero, zero}));
+  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
+    SmallVector<SmallVector<Value>> q;
+    for (int64_t mt = 0; mt < mTiles; ++mt)
+      q.push_back(qFragment(mt, kk));
+    for (int64_t n2 = 0; n2 < bk / 16; ++n2) {
       Value key = add(idx(n2 * 16), add(mul(mHi, idx(8)), mRow));
       Value d = add(idx(kk * 16), mul(mLo, idx(8)));
       Value frag = ldmatrix(sK, ValueRange{stage, key, d}, false);
-      ArrayRef<Value> a = qFrags[kk];
-      s[2 * n2] = mma(a, {fragReg(frag, 0), fragReg(frag, 1)}, s[2 * n2]);
-      s[2 * n2 + 1] =
-          mma(a, {fragReg(frag, 2), fragReg(frag, 3)}, s[2 * n2 + 1]);
+      Value b0 = fragReg(frag, 0), b1 = fragReg(frag, 1),
+            b2 = fragReg(frag, 2), b3 = fragReg(frag, 3);
+      for (int64_t mt = 0; mt < mTiles; ++mt) {
+        s[mt][2 * n2] = mma(q[mt], {b0, b1}, s[mt][2 * n2]);
+        s[mt][2 * n2 + 1] = mma(q[mt], {b2, b3}, s[mt][2 * n2 + 1]);
+      }
     }
+  }
 
-  // Scale into the log2 domain; in partial tiles only, mask keys outside
-  // each row's interval.
+  // Partial tiles only: keys outside each row's interval get -inf.
+  if (masked) {
+    Value k0 = mul(kt, idx(bk));
+    for (int64_t mt = 0; mt < mTiles; ++mt)
+      for (int64_t n = 0; n < bk / 8; ++n)
+        for (int64_t j = 0; j < 4; ++j) {
+          Value key = add(k0, add(idx(n * 8 + j % 2), keyCol0));
+          int64_t r = mt * 2 + j / 2;
+          Value ok = arith::AndIOp::create(
+              b, loc, cmp(arith::CmpIPredicate::sge, key, rowLo[r]),
+              cmp(arith::CmpIPredicate::slt, key, rowHi[r]));
+          s[mt][n][j] = select(ok, s[mt][n][j], negInf());
+        }
+  }
+
+  // Online softmax in the log2 domain: p = exp2(s * c - m), with the scale
+  // c = scale * log2(e) folded into one FMA per element.
   double scaleLog2 = op.getScaleOrDefault() / std::log(2.0);
   Value c = cf(scaleLog2);
-  Value k0 = mul(kt, idx(bk));
-  for (int64_t n = 0; n < bk / 8; ++n)
-    for (int64_t j = 0; j < 4; ++j) {
-      Value x = fmul(s[n][j], c);
-      if (masked) {
-        Value key = add(k0, add(idx(n * 8 + j % 2), keyCol0));
-        Value ok = arith::AndIOp::create(
-            b, loc, cmp(arith::CmpIPredicate::sge, key, rowLo[j / 2]),
-            cmp(arith::CmpIPredicate::slt, key, rowHi[j / 2]));
-        x = select(ok, x, negInf());
-      }
-      s[n][j] = x;
-    }
-
-  // Online softmax for rows g (i = 0) and g + 8 (i = 1).
   SmallVector<Value> next(carried.begin(), carried.end());
-  Value alpha[2];
-  for (int i = 0; i < 2; ++i) {
-    Value rowMax = negInf();
-    for (int64_t n = 0; n < bk / 8; ++n)
-      rowMax = fmax(rowMax, fmax(s[n][2 * i], s[n][2 * i + 1]));
-    rowMax = quadReduce(rowMax, /*isMax=*/true);
-    Value mOld = carried[no + i];
-    Value mNew = fmax(mOld, rowMax);
-    // While a row has seen no allowed key, subtract 0 instead of -inf.
-    Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
-                                       negInf());
-    Value mUse = select(none, cf(0.0), mNew);
-    alpha[i] = exp2(arith::SubFOp::create(b, loc, mOld, mUse));
-    Value sum = cf(0.0);
-    for (int64_t n = 0; n < bk / 8; ++n)
-      for (int64_t j = 2 * i; j < 2 * i + 2; ++j) {
-        s[n][j] = exp2(arith::SubFOp::create(b, loc, s[n][j], mUse));
-        sum = fadd(sum, s[n][j]);
-      }
-    next[no + i] = mNew;
-    next[no + 2 + i] = fadd(fmul(carried[no + 2 + i], alpha[i]), sum);
+  for (int64_t mt = 0; mt < mTiles; ++mt) {
+    Value alpha[2];
+    for (int i = 0; i < 2; ++i) {
+      Value rowMax = negInf();
+      for (int64_t n = 0; n < bk / 8; ++n)
+        rowMax = fmax(rowMax, fmax(s[mt][n][2 * i], s[mt][n][2 * i + 1]));
+      rowMax = fmul(quadReduce(rowMax, /*isMax=*/true), c);
+      Value mOld = carried[maxIdx(mt, i)];
+      Value mNew = fmax(mOld, rowMax);
+      // While a row has seen no allowed key, subtract 0 instead of -inf.
+      Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                         mNew, negInf());
+      Value mUse = select(none, cf(0.0), mNew);
+      Value negM = arith::NegFOp::create(b, loc, mUse);
+      alpha[i] = exp2(arith::SubFOp::create(b, loc, mOld, mUse));
+      Value sum = cf(0.0);
+      for (int64_t n = 0; n < bk / 8; ++n)
+        for (int64_t j = 2 * i; j < 2 * i + 2; ++j) {
+          s[mt][n][j] =
+              exp2(math::FmaOp::create(b, loc, s[mt][n][j], c, negM));
+          sum = fadd(sum, s[mt][n][j]);
+        }
+      next[maxIdx(mt, i)] = mNew;
+      next[sumIdx(mt, i)] = fadd(fmul(carried[sumIdx(mt, i)], alpha[i]), sum);
+    }
+    for (int64_t n = 0; n < nvt(); ++n)
+      for (int64_t j = 0; j < 4; ++j)
+        next[oIdx(mt, n, j)] = fmul(carried[oIdx(mt, n, j)], alpha[j / 2]);
   }
-  for (int64_t n = 0; n < valueDim / 8; ++n)
-    for (int64_t j = 0; j < 4; ++j)
-      next[n * 4 + j] = fmul(carried[n * 4 + j], alpha[j / 2]);
 
-  // O += P V: the S accumulators of two n-tiles form one A operand.
+  // O += P V: the S accumulators of two n-tiles form one A operand; each V
+  // fragment feeds every m-tile.
   for (int64_t kk = 0; kk < bk / 16; ++kk) {
-    SmallVector<Value> a = {pack(s[2 * kk][0], s[2 * kk][1]),
-                            pack(s[2 * kk][2], s[2 * kk][3]),
-                            pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                            pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    SmallVector<SmallVector<Value>> p;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      const SmallVector<Acc> &t = s[mt];
+      p.push_back({pack(t[2 * kk][0], t[2 * kk][1]),
+                   pack(t[2 * kk][2], t[2 * kk][3]),
+                   pack(t[2 * kk + 1][0], t[2 * kk + 1][1]),
+                   pack(t[2 * kk + 1][2], t[2 * kk + 1][3])});
+    }
     for (int64_t n2 = 0; n2 < valueDim / 16; ++n2) {
       Value key = add(idx(kk * 16), add(mul(mLo, idx(8)), mRow));
       Value col = add(idx(n2 * 16), mul(mHi, idx(8)));
       Value frag = ldmatrix(sV, ValueRange{stage, key, col}, true);
       for (int64_t h = 0; h < 2; ++h) {
+        Value b0 = fragReg(frag, 2 * h), b1 = fragReg(frag, 2 * h + 1);
         int64_t n = 2 * n2 + h;
-        Acc acc = {next[n * 4], next[n * 4 + 1], next[n * 4 + 2],
-                   next[n * 4 + 3]};
-        acc = mma(a, {fragReg(frag, 2 * h), fragReg(frag, 2 * h + 1)}, acc);
-        for (int64_t j = 0; j < 4; ++j)
-          next[n * 4 + j] = acc[j];
+        for (int64_t mt = 0; mt < mTiles; ++mt) {
+          Acc acc = {next[oIdx(mt, n, 0)], next[oIdx(mt, n, 1)],
+                     next[oIdx(mt, n, 2)], next[oIdx(mt, n, 3)]};
+          acc = mma(p[mt], {b0, b1}, acc);
+          for (int64_t j = 0; j < 4; ++j)
+            next[oIdx(mt, n, j)] = acc[j];
+        }
       }
     }
   }
@@ -318,7 +361,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                          Value lse) {
   kBuf = k;
   vBuf = v;
-  int64_t bq = cfg.blockQ, bk = cfg.blockK;
+  int64_t bq = cfg.blockQ(), bk = cfg.blockK;
   int64_t dp = headDim + cfg.pad, dvp = valueDim + cfg.pad;
   int64_t group = numHeads / numKvHeads;
 
@@ -352,12 +395,18 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                       MemRefLayoutAttrInterface(), ws));
   int64_t eb = elt.getIntOrFloatBitWidth() / 8;
   auto view = [&](int64_t offset, ArrayRef<int64_t> shape) -> Value {
-    return memref::ViewOp::create(b, loc, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), ws),
-                                  smem, idx(offset), ValueRange{});
+    return memref::ViewOp::create(
+        b, loc, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), ws),
+        smem, idx(offset), ValueRange{});
   };
-  Value sQ = view(0, {bq, dp});
+  sQ = view(0, {bq, dp});
   sK = view(eb * bq * dp, {2, bk, dp});
   sV = view(eb * (bq * dp + 2 * bk * dp), {2, bk, dvp});
+
+  // Prologue: Q first, then the key-tile range and the first K/V tile; the
+  // searches over cu_seqlens overlap the copies.
+  copyRows(sQ, {}, q, q0, head, bq, headDim);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
 
   // Key tiles. The GPU treats a ragged last tile as partial: its padding
   // keys must be masked.
@@ -373,10 +422,6 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   Value fullBegin = arith::MinSIOp::create(b, loc, range.getFullBegin(),
                                            fullEnd);
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
-
-  // Prologue: Q, then the first K/V tile, as two groups.
-  copyRows(sQ, {}, q, q0, head, bq, headDim);
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
   {
     Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
     auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);
@@ -385,75 +430,97 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     copyKV(beginTile, idx(0));
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
+
+  // This thread's rows (g and g + 8 of each m-tile) and their key
+  // intervals, for partial tiles; the searches overlap the copies.
+  warpRow0 = mul(warp, idx(16 * cfg.mTiles));
+  SmallVector<Value> rows;
+  Value row0 = add(q0, add(warpRow0, groupRow));
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    for (int i = 0; i < 2; ++i) {
+      rows.push_back(add(row0, idx(mt * 16 + 8 * i)));
+      auto interval = RowIntervalOp::create(b, loc, index, index, cu, tokens,
+                                            rows.back(), op.getMask());
+      rowLo.push_back(interval.getLo());
+      rowHi.push_back(interval.getHi());
+    }
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
   gpu::BarrierOp::create(b, loc);
 
-  // Q fragments stay in registers for the whole kernel.
-  Value warpRow0 = mul(warp, idx(16));
-  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
-    Value r = add(warpRow0, add(mul(mLo, idx(8)), mRow));
-    Value c = add(idx(kk * 16), mul(mHi, idx(8)));
-    Value frag = ldmatrix(sQ, ValueRange{r, c}, /*transpose=*/false);
-    qFrags.push_back({fragReg(frag, 0), fragReg(frag, 1), fragReg(frag, 2),
-                      fragReg(frag, 3)});
-  }
-
-  // The allowed key interval of this thread's two rows (g and g + 8).
-  Value rowA = add(q0, add(warpRow0, groupRow));
-  Value rows[2] = {rowA, add(rowA, idx(8))};
-  for (int i = 0; i < 2; ++i) {
-    auto interval = RowIntervalOp::create(b, loc, index, index, cu, tokens,
-                                          rows[i], op.getMask());
-    rowLo[i] = interval.getLo();
-    rowHi[i] = interval.getHi();
-  }
   keyCol0 = mul(quad, idx(2));
 
-  // Carried state: O accumulators (Dv/8 tiles x 4), row max and partial
-  // row sum for rows g and g + 8 (log2 domain).
+  // Carried state: O accumulators, row max (log2 domain), partial row sum.
   SmallVector<Value> state;
-  for (int64_t i = 0; i < valueDim / 8 * 4; ++i)
+  for (int64_t i = 0; i < cfg.mTiles * nvt() * 4; ++i)
     state.push_back(cf(0.0));
-  state.append({negInf(), negInf(), cf(0.0), cf(0.0)});
+  for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
+    state.push_back(negInf());
+  for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
+    state.push_back(cf(0.0));
   state = emitLoop(beginTile, fullBegin, state, /*masked=*/true);
   state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
   state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
 
   // Epilogue: out = O / l, lse = ln2 * (m + log2 l).
-  int64_t no = valueDim / 8 * 4;
-  for (int i = 0; i < 2; ++i) {
-    Value m = state[no + i];
-    Value l = quadReduce(state[no + 2 + i], /*isMax=*/false);
-    Value empty =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, cf(0.0));
-    Value inv = select(empty, cf(0.0),
-                       arith::DivFOp::create(b, loc, cf(1.0), l));
-    Value inside = cmp(arith::CmpIPredicate::slt, rows[i], tokens);
-    auto ifOp = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    for (int64_t n = 0; n < valueDim / 8; ++n) {
-      Value x = fmul(state[n * 4 + 2 * i], inv);
-      Value y = fmul(state[n * 4 + 2 * i + 1], inv);
-      Value pair = vector::FromElementsOp::create(
-          b, loc, VectorType::get({2}, f32), ValueRange{x, y});
-      pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
-      vector::StoreOp::create(b, loc, pair, out,
-                              ValueRange{rows[i], head,
-                                         add(idx(n * 8), keyCol0)});
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    for (int i = 0; i < 2; ++i) {
+      Value row = rows[mt * 2 + i];
+      Value m = state[maxIdx(mt, i)];
+      Value l = quadReduce(state[sumIdx(mt, i)], /*isMax=*/false);
+      Value empty =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, cf(0.0));
+      Value inv = select(empty, cf(0.0),
+                         arith::DivFOp::create(b, loc, cf(1.0), l));
+      Value inside = cmp(arith::CmpIPredicate::slt, row, tokens);
+      auto ifOp = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      for (int64_t n = 0; n < nvt(); ++n) {
+        Value x = fmul(state[oIdx(mt, n, 2 * i)], inv);
+        Value y = fmul(state[oIdx(mt, n, 2 * i + 1)], inv);
+        Value pair = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, f32), ValueRange{x, y});
+        pair =
+            arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
+        vector::StoreOp::create(b, loc, pair, out,
+                                ValueRange{row, head, add(idx(n * 8), keyCol0)});
+      }
+      Value lseVal = fmul(fadd(m, log2(l)), cf(std::log(2.0)));
+      lseVal = select(empty, negInf(), lseVal);
+      Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
+      auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
+      b.setInsertionPointToStart(ifFirst.thenBlock());
+      memref::StoreOp::create(b, loc, lseVal, lse, ValueRange{head, row});
     }
-    Value lseVal = fmul(fadd(m, log2(l)), cf(std::log(2.0)));
-    lseVal = select(empty, negInf(), lseVal);
-    Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
-    auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
-    b.setInsertionPointToStart(ifFirst.thenBlock());
-    memref::StoreOp::create(b, loc, lseVal, lse, ValueRange{head, rows[i]});
-  }
 }
 
 //===----------------------------------------------------------------------===//
 // Entry point and pass
 //===----------------------------------------------------------------------===//
+
+GPUKernelConfig mlir::attn::defaultGPUKernelConfig(int64_t headDim,
+                                                  int64_t blockK,
+                                                  StringRef chip) {
+  GPUKernelConfig cfg;
+  cfg.mTiles = 2;
+  // Measured with ptxas -v (0 spills at 255 registers): 64-key tiles for
+  // D <= 128 on sm_90a (128-key tiles spill at D = 64), 32-key tiles for
+  // D = 128 on sm_8x.
+  bool ampere = chip.starts_with("sm_8");
+  cfg.blockK = blockK ? blockK : (ampere && headDim > 64 ? 32 : 64);
+  return cfg;
+}
+
+/// The chip of the #nvvm.target of the gpu.module around `op`, or "".
+static StringRef targetChip(Operation *op) {
+  auto module = op->getParentOfType<gpu::GPUModuleOp>();
+  if (!module || !module.getTargetsAttr())
+    return "";
+  for (Attribute t : module.getTargetsAttr())
+    if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(t))
+      return nvvm.getChip();
+  return "";
+}
 
 LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                                            AttentionOp op,
@@ -503,14 +570,15 @@ struct AttnGPUTileAttentionPass
           AttnGPUTileAttentionPass> {
   using Base::Base;
   void runOnOperation() override {
-    GPUKernelConfig config;
-    config.blockK = blockK;
-    SmallVector<AttentionOp> ops;
-    getOperation().walk([&](AttentionOp op) { ops.push_back(op); });
+    SmallVector<AttentionOp> found;
+    getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
-    for (AttentionOp op : ops)
-      if (failed(gpuTileAttention(rewriter, op, config)))
+    for (AttentionOp op : found) {
+      int64_t d = cast<RankedTensorType>(op.getQuery().getType()).getDimSize(2);
+      if (failed(gpuTileAttention(
+              rewriter, op, defaultGPUKernelConfig(d, blockK, targetChip(op)))))
         return signalPassFailure();
+    }
   }
 };
 } // namespace

@@ -17,19 +17,26 @@ namespace mlir::attn {
 
 /// Launch shape of the kernels this lowering emits.
 struct GPUKernelConfig {
-  int64_t blockQ = 64;   // query rows per thread block (16 per warp)
+  int64_t mTiles = 2;    // 16-row MMA tiles per warp
   int64_t blockK = 64;   // keys per tile
   int64_t numWarps = 4;
   int64_t pad = 8;       // elements of padding per shared-memory row
   int64_t threads() const { return 32 * numWarps; }
+  /// Query rows per thread block.
+  int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles.
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
                       int64_t eltBytes) const {
-    return eltBytes * (blockQ * (headDim + pad) +
+    return eltBytes * (blockQ() * (headDim + pad) +
                        2 * blockK * (headDim + pad) +
                        2 * blockK * (valueDim + pad));
   }
 };
+
+/// The configuration shipped for a head dim and chip (block_k 0: the
+/// default; chip "": sm_90a).
+GPUKernelConfig defaultGPUKernelConfig(int64_t headDim, int64_t blockK = 0,
+                                       StringRef chip = "");
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,

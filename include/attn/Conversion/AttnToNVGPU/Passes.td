@@ -10,14 +10,15 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
                 "fused tensor-core kernel (NVIDIA, mma.sync)";
   let description = [{
     The NVIDIA lowering of the tiled, fused form: one thread block per
-    (query tile, head), four warps of 16 query rows each.
+    (query tile, head), four warps of 32 query rows each (two 16-row MMA
+    tiles, so every K/V fragment read from shared memory feeds two MMAs).
 
     - Query tiles run longest-first (last tile of the sequence first).
     - `attn.key_tile_range` gives the key tiles, split into partial, full,
       partial loops as on every target; a ragged last key tile (T not a
       multiple of the tile) is handled by the masked body.
-    - Q is copied once to shared memory and kept in registers as `ldmatrix`
-      fragments; K and V tiles are staged through shared memory with
+    - Q is copied once to shared memory and read as `ldmatrix` fragments;
+      K and V tiles are staged through shared memory with
       `cp.async` (`nvgpu.device_async_copy`), double-buffered so the next
       tile's copy overlaps this tile's math.
     - S = QK^T and O += PV run on tensor cores (`nvvm.mma.sync`
@@ -32,8 +33,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     and its results must be materialized into kernel arguments.
   }];
   let options = [
-    Option<"blockK", "block-k", "int64_t", /*default=*/"64",
-           "Keys per tile (a multiple of 16)">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"0",
+           "Keys per tile (a multiple of 16; 0: chosen per head dim and "
+           "the chip of the gpu.module's #nvvm.target)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

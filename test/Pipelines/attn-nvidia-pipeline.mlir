@@ -1,0 +1,46 @@
+// The NVIDIA pipeline down to PTX (no GPU and no ptxas needed for isa).
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa" | FileCheck %s
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=SM80
+// RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NVVM
+
+// CHECK: gpu.binary @attn_kernels
+// CHECK-SAME: chip = "sm_90a"
+// CHECK-SAME: .target sm_90a
+// CHECK-SAME: .entry attn(
+// CHECK-SAME: .maxntid 128, 1, 1
+// CHECK-SAME: cp.async.cg.shared.global
+// CHECK-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// CHECK-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// CHECK-SAME: shfl.sync.bfly.b32
+// CHECK-SAME: ex2.approx.ftz.f32
+// CHECK-SAME: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// CHECK-SAME: cvt.rn.bf16x2.f32
+// SM80: .target sm_80
+// SM80-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+
+// Stopping before the binary leaves the kernel in the NVVM/LLVM dialects.
+// NVVM: gpu.module @attn_kernels
+// NVVM: llvm.func @attn(
+// NVVM-SAME: gpu.kernel
+// NVVM: nvvm.mma.sync
+// NVVM-NOT: attn.
+module attributes {gpu.container_module} {
+  gpu.module @attn_kernels {
+    gpu.func @attn(%q: memref<?x4x128xbf16>, %k: memref<?x4x128xbf16>,
+                   %v: memref<?x4x128xbf16>, %cu: memref<?xi32>,
+                   %out: memref<?x4x128xbf16>, %lse: memref<4x?xf32>) kernel {
+      %qt = bufferization.to_tensor %q restrict : memref<?x4x128xbf16> to tensor<?x4x128xbf16>
+      %kt = bufferization.to_tensor %k restrict : memref<?x4x128xbf16> to tensor<?x4x128xbf16>
+      %vt = bufferization.to_tensor %v restrict : memref<?x4x128xbf16> to tensor<?x4x128xbf16>
+      %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
+          : tensor<?x4x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>,
+            tensor<?xi32> -> tensor<?x4x128xbf16>, tensor<4x?xf32>
+      bufferization.materialize_in_destination %o in restrict writable %out
+          : (tensor<?x4x128xbf16>, memref<?x4x128xbf16>) -> ()
+      bufferization.materialize_in_destination %l in restrict writable %lse
+          : (tensor<4x?xf32>, memref<4x?xf32>) -> ()
+      gpu.return
+    }
+  }
+}
