@@ -403,11 +403,6 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   sK = view(eb * bq * dp, {2, bk, dp});
   sV = view(eb * (bq * dp + 2 * bk * dp), {2, bk, dvp});
 
-  // Prologue: Q first, then the key-tile range and the first K/V tile; the
-  // searches over cu_seqlens overlap the copies.
-  copyRows(sQ, {}, q, q0, head, bq, headDim);
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-
   // Key tiles. The GPU treats a ragged last tile as partial: its padding
   // keys must be masked.
   Type index = b.getIndexType();
@@ -422,6 +417,10 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   Value fullBegin = arith::MinSIOp::create(b, loc, range.getFullBegin(),
                                            fullEnd);
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
+
+  // Prologue: Q, then the first K/V tile, as two groups.
+  copyRows(sQ, {}, q, q0, head, bq, headDim);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
   {
     Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
     auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);
@@ -430,9 +429,11 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     copyKV(beginTile, idx(0));
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
+  gpu::BarrierOp::create(b, loc);
 
   // This thread's rows (g and g + 8 of each m-tile) and their key
-  // intervals, for partial tiles; the searches overlap the copies.
+  // intervals, for partial tiles.
   warpRow0 = mul(warp, idx(16 * cfg.mTiles));
   SmallVector<Value> rows;
   Value row0 = add(q0, add(warpRow0, groupRow));
@@ -444,9 +445,6 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       rowLo.push_back(interval.getLo());
       rowHi.push_back(interval.getHi());
     }
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
-  gpu::BarrierOp::create(b, loc);
-
   keyCol0 = mul(quad, idx(2));
 
   // Carried state: O accumulators, row max (log2 domain), partial row sum.

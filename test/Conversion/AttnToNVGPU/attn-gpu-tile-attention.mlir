@@ -7,17 +7,16 @@
 // CHECK: memref.view {{.*}} to memref<128x136xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
-// Q first: asynchronous 16-byte copies, zero-filling rows past T.
+// CHECK: %[[B:.*]], %[[FB:.*]], %[[FE:.*]], %[[E:.*]] = attn.key_tile_range
+// Q, then the first K/V tile: asynchronous 16-byte copies, zero-filling
+// rows past T.
 // CHECK: nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1}
 // CHECK: nvvm.cp.async.commit.group
-// Then the key-tile range and the first K/V tile.
-// CHECK: %[[B:.*]], %[[FB:.*]], %[[FE:.*]], %[[E:.*]] = attn.key_tile_range
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvvm.cp.async.commit.group
-// The rows' key intervals, computed once (overlapping the copies), before
-// the key-tile loops.
-// CHECK: attn.row_interval
 // CHECK: nvvm.cp.async.wait.group 1
+// The rows' key intervals, computed once, before the key-tile loops.
+// CHECK: attn.row_interval
 // First loop: partial tiles.
 // CHECK: scf.for %{{.*}} = %[[B]] to %{{.*}} step
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
