@@ -2,6 +2,7 @@
 
 #include "attn/Host/Host.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -286,6 +287,30 @@ void fillRandom(Buffer &b, uint64_t seed) {
 //===----------------------------------------------------------------------===//
 // Reference
 //===----------------------------------------------------------------------===//
+
+std::vector<int64_t> rowsToCheck(const AttentionSpec &spec, int64_t requested,
+                                 uint64_t seed) {
+  int64_t t = spec.tokens();
+  int64_t n = requested < 0 ? (t <= 4096 ? 0 : 256) : requested;
+  std::vector<int64_t> rows;
+  if (n == 0 || n >= t) {
+    for (int64_t r = 0; r < t; ++r)
+      rows.push_back(r);
+    return rows;
+  }
+  for (int64_t d = 0; d < spec.docs() && int64_t(rows.size()) < n / 2; ++d)
+    if (spec.cuSeqlens[d + 1] > spec.cuSeqlens[d]) {
+      rows.push_back(spec.cuSeqlens[d]);
+      rows.push_back(spec.cuSeqlens[d + 1] - 1);
+    }
+  std::mt19937_64 rng(seed + 17);
+  std::uniform_int_distribution<int64_t> u(0, t - 1);
+  while (int64_t(rows.size()) < n)
+    rows.push_back(u(rng));
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
 
 ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
                         const Buffer &k, const Buffer &v,

@@ -152,25 +152,8 @@ int main(int argc, char **argv) {
         unwritten += std::isnan(out.get(i));
       for (float x : lse)
         unwritten += std::isnan(x);
-      int64_t n = std::stoll(get("check-rows", t <= 4096 ? "0" : "256"));
-      std::vector<int64_t> rows;
-      if (n == 0 || n >= t) {
-        for (int64_t r = 0; r < t; ++r)
-          rows.push_back(r);
-      } else {
-        for (int64_t d = 0; d < spec.docs() && int64_t(rows.size()) < n / 2;
-             ++d)
-          if (spec.cuSeqlens[d + 1] > spec.cuSeqlens[d]) {
-            rows.push_back(spec.cuSeqlens[d]);
-            rows.push_back(spec.cuSeqlens[d + 1] - 1);
-          }
-        std::mt19937_64 rng(seed + 17);
-        std::uniform_int_distribution<int64_t> u(0, t - 1);
-        while (int64_t(rows.size()) < n)
-          rows.push_back(u(rng));
-        std::sort(rows.begin(), rows.end());
-        rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-      }
+      std::vector<int64_t> rows =
+          rowsToCheck(spec, std::stoll(get("check-rows", "-1")), seed);
       checked = rows.size();
       ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
       ReferenceRows naive =

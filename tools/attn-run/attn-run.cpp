@@ -207,30 +207,6 @@ static void printTileMap(const AttentionSpec &spec) {
                << " full), " << c.skipped() << " skipped\n";
 }
 
-/// Rows compared with the reference.
-static std::vector<int64_t> rowsToCheck(const AttentionSpec &spec) {
-  int64_t t = spec.tokens();
-  int64_t n = checkRows < 0 ? (t <= 4096 ? 0 : 256) : int64_t(checkRows);
-  std::vector<int64_t> rows;
-  if (n == 0 || n >= t) {
-    for (int64_t r = 0; r < t; ++r)
-      rows.push_back(r);
-    return rows;
-  }
-  // First and last row of each document, then random rows.
-  for (int64_t d = 0; d < spec.docs() && int64_t(rows.size()) < n / 2; ++d)
-    if (spec.cuSeqlens[d + 1] > spec.cuSeqlens[d]) {
-      rows.push_back(spec.cuSeqlens[d]);
-      rows.push_back(spec.cuSeqlens[d + 1] - 1);
-    }
-  std::mt19937_64 rng(seed + 17);
-  std::uniform_int_distribution<int64_t> u(0, t - 1);
-  while (int64_t(rows.size()) < n)
-    rows.push_back(u(rng));
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  return rows;
-}
 
 
 static std::string num(double v) {
@@ -406,7 +382,7 @@ int main(int argc, char **argv) {
     out.poison();
     std::fill(lse.begin(), lse.end(), std::numeric_limits<float>::quiet_NaN());
     (*kernel)->run(spec, q, k, v, cu, out, lse);
-    std::vector<int64_t> rows = rowsToCheck(spec);
+    std::vector<int64_t> rows = rowsToCheck(spec, checkRows, seed);
     checked = rows.size();
     ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
     errOut = relErrOut(spec, out, ref);

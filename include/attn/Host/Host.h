@@ -110,6 +110,12 @@ enum class RefMode {
   NaiveLowPrecision
 };
 
+/// Rows a check compares: all of them when `requested` is 0 (or covers T),
+/// -1 meaning "all up to 4096 tokens, else 256"; otherwise the first and
+/// last row of documents (up to half) and random rows from `seed`.
+std::vector<int64_t> rowsToCheck(const AttentionSpec &spec, int64_t requested,
+                                 uint64_t seed);
+
 /// Attention for the given query rows over the dense mask, computed naively
 /// from each token's document id (not from the mask algebra).
 ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
