@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh >/dev/null
 cmake --build build --target mlir-doc >/dev/null
 mkdir -p docs/Generated
-cp build/docs/Dialects/*.md build/docs/AttnPasses.md docs/Generated/
+cp build/docs/Dialects/*.md build/docs/AttnPasses.md build/docs/AttnToNVGPUPasses.md docs/Generated/
