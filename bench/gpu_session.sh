@@ -9,7 +9,7 @@ out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 g++ -O2 -std=c++17 -Iruntime/include -Iinclude -I/usr/local/cuda/include \
-  runtime/lib/Cuda.cpp runtime/lib/Attention.cpp lib/Host/Host.cpp \
+  runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp lib/Host/Host.cpp \
   runtime/tools/attn-cuda-run.cpp -ldl -o /tmp/attn-cuda-run || exit 1
 run=/tmp/attn-cuda-run
 fails=0

@@ -13,6 +13,9 @@
 #include "attn/Host/Host.h"
 #include "attn/Registration/Registration.h"
 #include "attn/Target/CPU/CPUKernel.h"
+#ifdef ATTN_HAVE_CUDA_RUNTIME
+#include "attn/Runtime/Run.h"
+#endif
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -23,6 +26,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <iostream>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -229,6 +234,31 @@ static void writeOutput(llvm::StringRef bytes) {
 }
 
 /// --block-k for the GPU: 0 (the per-head-dim default) unless given.
+static int64_t gpuBlockK();
+
+/// The launch contract of the compiled kernel, for the runtime (FILE.json).
+static std::string manifest(const AttentionSpec &spec) {
+  mlir::attn::GPUKernelConfig cfg =
+      mlir::attn::defaultGPUKernelConfig(spec.headDim, gpuBlockK(), arch);
+  char scaleText[64];
+  std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
+     << arch << "\", \"format\": \"" << (emit.empty() ? std::string("cubin") : std::string(emit))
+     << "\", \"dtype\": \"" << toString(spec.dtype)
+     << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
+     << ", \"head_dim\": " << spec.headDim
+     << ", \"value_dim\": " << spec.valueDim << ", \"mask\": \""
+     << mask::toString(spec.mask) << "\", \"scale\": " << scaleText
+     << ", \"block_q\": " << cfg.blockQ() << ", \"block_k\": " << cfg.blockK
+     << ", \"threads\": " << cfg.threads() << ", \"shared_bytes\": "
+     << cfg.sharedBytes(spec.headDim, spec.valueDim, byteWidth(spec.dtype))
+     << "}\n";
+  return text;
+}
+
+/// --block-k for the GPU: 0 (the per-head-dim default) unless given.
 static int64_t gpuBlockK() {
   return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
 }
@@ -243,11 +273,23 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     options.format = "offloading";
   else if (emit == "ptx")
     options.format = "isa";
-  else if (emit == "cubin")
+  else if (emit == "cubin" || emit.empty())
     options.format = "bin";
   else
-    fail("the cuda target runs on a GPU through the runtime "
-         "(runtime/attn-cuda-run); here use --emit ptx|cubin|llvm|mlir");
+    fail("unknown --emit '" + emit + "' for --target cuda (expected ptx, "
+         "cubin, llvm or mlir)");
+  // Running needs a device: say so before compiling.
+  if (emit.empty()) {
+#ifdef ATTN_HAVE_CUDA_RUNTIME
+    std::string why;
+    if (!attn::rt::deviceUsable(&why))
+      fail("no usable CUDA device (" + why +
+           "); --emit ptx|cubin compiles without one");
+#else
+    fail("this attn-run was built without the CUDA runtime (no cuda.h); "
+         "--emit ptx|cubin compiles without it");
+#endif
+  }
   mlir::PassManager pm(&context);
   mlir::attn::buildGPUPipeline(pm, options);
   if (failed(pm.run(module)))
@@ -262,31 +304,30 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   auto binary = mlir::attn::getKernelBinary(module);
   if (!binary)
     fail(llvm::toString(binary.takeError()));
+#ifdef ATTN_HAVE_CUDA_RUNTIME
+  if (emit.empty()) {
+    // Launch through the runtime: the same checks and JSON as attn-cuda-run.
+    attn::rt::RunOptions run;
+    run.seed = seed;
+    run.check = check;
+    run.checkRows = checkRows;
+    run.repeat = repeat;
+    attn::rt::KernelInfo info = attn::rt::parseManifest(manifest(spec));
+    bool ok = false;
+    if (auto error = attn::rt::runAttentionNoThrow(*binary, info, spec, run,
+                                                   std::cout, ok))
+      fail(*error);
+    std::cout.flush();
+    return ok ? 0 : 1;
+  }
+#endif
   writeOutput(*binary);
   if (outputFile != "-") {
-    // The launch contract, for the runtime.
-    mlir::attn::GPUKernelConfig cfg =
-        mlir::attn::defaultGPUKernelConfig(spec.headDim, gpuBlockK(), arch);
-    std::string manifest;
-    llvm::raw_string_ostream os(manifest);
-    os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry
-       << "\", \"arch\": \"" << arch << "\", \"format\": \"" << emit
-       << "\", \"dtype\": \"" << toString(spec.dtype)
-       << "\", \"heads\": " << spec.heads
-       << ", \"kv_heads\": " << spec.kvHeads
-       << ", \"head_dim\": " << spec.headDim
-       << ", \"value_dim\": " << spec.valueDim << ", \"mask\": \""
-       << mask::toString(spec.mask) << "\", \"scale\": "
-       << num(spec.scaleOrDefault()) << ", \"block_q\": " << cfg.blockQ()
-       << ", \"block_k\": " << cfg.blockK
-       << ", \"threads\": " << cfg.threads() << ", \"shared_bytes\": "
-       << cfg.sharedBytes(spec.headDim, spec.valueDim, byteWidth(spec.dtype))
-       << "}\n";
     std::error_code ec;
     llvm::raw_fd_ostream m(outputFile + ".json", ec);
     if (ec)
       fail("cannot write " + outputFile + ".json: " + ec.message());
-    m << manifest;
+    m << manifest(spec);
   }
   return 0;
 }

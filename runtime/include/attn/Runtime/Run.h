@@ -1,0 +1,53 @@
+//===- Run.h - run and check a compiled attention kernel ------*- C++ -*-===//
+//
+// The GPU half of `attn-run --target cuda` and of `attn-cuda-run`: fresh
+// random inputs, outputs poisoned (NaN) before the checked run, a check
+// against the float64 reference over the dense mask (lib/Host; bf16/f16
+// within 2x of a naive computation in that type, no element unwritten),
+// CUDA-event timing (median after warm-up), one JSON object. No MLIR.
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_RUNTIME_RUN_H
+#define ATTN_RUNTIME_RUN_H
+
+#include "attn/Host/Host.h"
+#include "attn/Runtime/Attention.h"
+
+#include <optional>
+#include <ostream>
+
+namespace attn::rt {
+
+struct RunOptions {
+  uint64_t seed = 1;
+  bool check = false;
+  /// Rows to check (see host::rowsToCheck): -1 all up to 4096 tokens,
+  /// else 256; 0 all.
+  int64_t checkRows = -1;
+  int repeat = 20;
+};
+
+/// The problem a kernel manifest describes, without its documents.
+host::AttentionSpec specFromManifest(const KernelInfo &info);
+
+/// Runs `image` (described by `info`) on device 0 for `spec` and writes one
+/// JSON object and a newline to `os`. Returns false if the check failed;
+/// throws Error for CUDA errors and invalid input (nothing launched).
+bool runAttention(const std::string &image, const KernelInfo &info,
+                  const host::AttentionSpec &spec, const RunOptions &opts,
+                  std::ostream &os);
+
+/// runAttention for callers built without exceptions (like LLVM tools):
+/// the error message instead of a throw; `ok` as runAttention's result.
+std::optional<std::string> runAttentionNoThrow(const std::string &image,
+                                               const KernelInfo &info,
+                                               const host::AttentionSpec &spec,
+                                               const RunOptions &opts,
+                                               std::ostream &os, bool &ok);
+
+/// Whether a CUDA device can be used, without throwing; `why` if not.
+inline bool deviceUsable(std::string *why) { return driverAvailable(why); }
+
+} // namespace attn::rt
+
+#endif // ATTN_RUNTIME_RUN_H

@@ -1,0 +1,151 @@
+//===- Run.cpp - run and check a compiled attention kernel ----------------===//
+
+#include "attn/Runtime/Run.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace attn::rt {
+
+using namespace attn::host;
+
+static std::string num(double v) {
+  if (std::isnan(v))
+    return "NaN";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+host::AttentionSpec specFromManifest(const KernelInfo &info) {
+  AttentionSpec spec;
+  std::optional<DType> dt = parseDType(info.dtype);
+  if (!dt)
+    throw Error("kernel manifest: unknown dtype '" + info.dtype + "'");
+  spec.dtype = *dt;
+  spec.heads = info.heads;
+  spec.kvHeads = info.kvHeads;
+  spec.headDim = info.headDim;
+  spec.valueDim = info.valueDim;
+  spec.scale = info.scale;
+  if (auto why = parseMask(info.mask, spec.mask))
+    throw Error("kernel manifest: mask: " + *why);
+  return spec;
+}
+
+bool runAttention(const std::string &image, const KernelInfo &info,
+                  const host::AttentionSpec &spec, const RunOptions &opts,
+                  std::ostream &os) {
+  if (auto why = spec.validate())
+    throw Error(*why);
+  std::string why;
+  if (!driverAvailable(&why))
+    throw Error("no usable CUDA device: " + why);
+  std::string device;
+  initDevice(&device);
+  AttentionKernel kernel(image, info);
+
+  int64_t t = spec.tokens();
+  Buffer q(spec.dtype, t * spec.heads * spec.headDim);
+  Buffer k(spec.dtype, t * spec.kvHeads * spec.headDim);
+  Buffer v(spec.dtype, t * spec.kvHeads * spec.valueDim);
+  Buffer out(spec.dtype, t * spec.heads * spec.valueDim);
+  std::vector<float> lse(size_t(spec.heads * t));
+  fillRandom(q, opts.seed * 3 + 0);
+  fillRandom(k, opts.seed * 3 + 1);
+  fillRandom(v, opts.seed * 3 + 2);
+  DeviceBuffer dq(q.bytes.size()), dk(k.bytes.size()),
+      dv(v.bytes.size()), dout(out.bytes.size()),
+      dlse(lse.size() * sizeof(float)),
+      dcu(spec.cuSeqlens.size() * sizeof(int32_t));
+  dq.copyFromHost(q.data(), q.bytes.size());
+  dk.copyFromHost(k.data(), k.bytes.size());
+  dv.copyFromHost(v.data(), v.bytes.size());
+  dcu.copyFromHost(spec.cuSeqlens.data(), dcu.size());
+  auto run = [&] {
+    kernel.launch(spec.cuSeqlens, t, dcu.data(), dq.data(), dk.data(),
+                  dv.data(), dout.data(), dlse.data());
+  };
+
+  // Checked run on poisoned outputs.
+  dout.fill(0xff);
+  dlse.fill(0xff);
+  run();
+  synchronize();
+  dout.copyToHost(out.data(), out.bytes.size());
+  dlse.copyToHost(lse.data(), dlse.size());
+
+  for (int i = 0; i < 3; ++i)
+    run(); // warm-up
+  std::vector<float> times;
+  for (int i = 0; i < std::max(1, opts.repeat); ++i)
+    times.push_back(timeMs(nullptr, run));
+  std::sort(times.begin(), times.end());
+  double timeMs = times[times.size() / 2];
+  double flops = usefulFlops(spec);
+  mask::TileCounts tiles =
+      mask::countTiles(spec.ctx(), spec.mask, info.blockQ, info.blockK);
+
+  bool ok = true;
+  double errOut = 0, errLse = 0, naiveOut = 0, naiveLse = 0;
+  size_t checked = 0, unwritten = 0;
+  if (opts.check) {
+    for (int64_t i = 0; i < out.size(); ++i)
+      unwritten += std::isnan(out.get(i));
+    for (float x : lse)
+      unwritten += std::isnan(x);
+    std::vector<int64_t> rows =
+        rowsToCheck(spec, opts.checkRows, opts.seed);
+    checked = rows.size();
+    ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
+    ReferenceRows naive =
+        reference(spec, q, k, v, rows, RefMode::NaiveLowPrecision);
+    errOut = relErrOut(spec, out, ref);
+    errLse = relErrLse(spec, lse, ref);
+    naiveOut = relErrRows(naive, ref, false);
+    naiveLse = relErrRows(naive, ref, true);
+    ok = unwritten == 0 && errOut <= 2 * naiveOut &&
+         errLse <= std::max(2 * naiveLse, 1e-5);
+  }
+  os << "{\"device\": \"" << device << "\", \"tokens\": " << t
+            << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
+            << ", \"kv_heads\": " << spec.kvHeads
+            << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \""
+            << info.dtype << "\", \"target\": \"cuda\", \"mask\": \""
+            << info.mask << "\", \"block_q\": " << info.blockQ
+            << ", \"block_k\": " << info.blockK
+            << ", \"tiles_total\": " << tiles.total
+            << ", \"tiles_computed\": " << tiles.computed
+            << ", \"tiles_partial\": " << tiles.partial
+            << ", \"tiles_full\": " << tiles.full
+            << ", \"tiles_skipped\": " << tiles.skipped()
+            << ", \"time_ms\": " << num(timeMs)
+            << ", \"useful_tflops\": " << num(flops / (timeMs * 1e9));
+  if (opts.check)
+    os << ", \"checked_rows\": " << checked
+              << ", \"unwritten\": " << unwritten
+              << ", \"rel_err_out\": " << num(errOut)
+              << ", \"rel_err_lse\": " << num(errLse)
+              << ", \"naive_rel_err_out\": " << num(naiveOut)
+              << ", \"naive_rel_err_lse\": " << num(naiveLse)
+              << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
+  os << "}\n";
+  return ok;
+}
+
+std::optional<std::string> runAttentionNoThrow(const std::string &image,
+                                               const KernelInfo &info,
+                                               const host::AttentionSpec &spec,
+                                               const RunOptions &opts,
+                                               std::ostream &os, bool &ok) {
+  try {
+    ok = runAttention(image, info, spec, opts, os);
+    return std::nullopt;
+  } catch (const Error &e) {
+    ok = false;
+    return std::string(e.what());
+  }
+}
+
+} // namespace attn::rt
