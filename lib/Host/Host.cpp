@@ -284,6 +284,17 @@ void fillRandom(Buffer &b, uint64_t seed) {
     b.set(i, u(rng));
 }
 
+ProblemData::ProblemData(const AttentionSpec &spec, uint64_t seed)
+    : q(spec.dtype, spec.tokens() * spec.heads * spec.headDim),
+      k(spec.dtype, spec.tokens() * spec.kvHeads * spec.headDim),
+      v(spec.dtype, spec.tokens() * spec.kvHeads * spec.valueDim),
+      out(spec.dtype, spec.tokens() * spec.heads * spec.valueDim),
+      lse(size_t(spec.heads * spec.tokens())) {
+  fillRandom(q, seed * 3 + 0);
+  fillRandom(k, seed * 3 + 1);
+  fillRandom(v, seed * 3 + 2);
+}
+
 //===----------------------------------------------------------------------===//
 // Reference
 //===----------------------------------------------------------------------===//

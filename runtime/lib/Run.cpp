@@ -47,14 +47,9 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   AttentionKernel kernel(image, info);
 
   int64_t t = spec.tokens();
-  Buffer q(spec.dtype, t * spec.heads * spec.headDim);
-  Buffer k(spec.dtype, t * spec.kvHeads * spec.headDim);
-  Buffer v(spec.dtype, t * spec.kvHeads * spec.valueDim);
-  Buffer out(spec.dtype, t * spec.heads * spec.valueDim);
-  std::vector<float> lse(size_t(spec.heads * t));
-  fillRandom(q, opts.seed * 3 + 0);
-  fillRandom(k, opts.seed * 3 + 1);
-  fillRandom(v, opts.seed * 3 + 2);
+  ProblemData data(spec, opts.seed);
+  Buffer &q = data.q, &k = data.k, &v = data.v, &out = data.out;
+  std::vector<float> &lse = data.lse;
   DeviceBuffer dq(q.bytes.size()), dk(k.bytes.size()),
       dv(v.bytes.size()), dout(out.bytes.size()),
       dlse(lse.size() * sizeof(float)),

@@ -382,14 +382,9 @@ int main(int argc, char **argv) {
                          .count();
 
   int64_t t = spec.tokens();
-  Buffer q(spec.dtype, t * spec.heads * spec.headDim);
-  Buffer k(spec.dtype, t * spec.kvHeads * spec.headDim);
-  Buffer v(spec.dtype, t * spec.kvHeads * spec.valueDim);
-  Buffer out(spec.dtype, t * spec.heads * spec.valueDim);
-  std::vector<float> lse(size_t(spec.heads * t));
-  fillRandom(q, seed * 3 + 0);
-  fillRandom(k, seed * 3 + 1);
-  fillRandom(v, seed * 3 + 2);
+  ProblemData data(spec, seed);
+  Buffer &q = data.q, &k = data.k, &v = data.v, &out = data.out;
+  std::vector<float> &lse = data.lse;
   std::vector<int32_t> cu = spec.cuSeqlens;
 
   // First run: poisoned outputs, counted tiles; then timed runs.

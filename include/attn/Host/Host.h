@@ -89,6 +89,14 @@ struct Buffer {
 /// type.
 void fillRandom(Buffer &b, uint64_t seed);
 
+/// Inputs and outputs of one problem: q, k, v filled with fresh random
+/// values from `seed`, out and lse allocated (not yet poisoned).
+struct ProblemData {
+  Buffer q, k, v, out;
+  std::vector<float> lse;
+  ProblemData(const AttentionSpec &spec, uint64_t seed);
+};
+
 //===----------------------------------------------------------------------===//
 // Reference
 //===----------------------------------------------------------------------===//
