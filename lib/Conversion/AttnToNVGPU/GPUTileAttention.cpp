@@ -49,14 +49,12 @@ public:
   KernelEmitter(OpBuilder &b, Location loc, AttentionOp op,
                 const GPUKernelConfig &cfg)
       : b(b), loc(loc), op(op), cfg(cfg) {
-    auto qType = cast<RankedTensorType>(op.getQuery().getType());
-    auto vType = cast<RankedTensorType>(op.getValue().getType());
-    elt = qType.getElementType();
+    elt = op.getElementType();
     f32 = b.getF32Type();
-    numHeads = qType.getDimSize(1);
-    numKvHeads = vType.getDimSize(1);
-    headDim = qType.getDimSize(2);
-    valueDim = vType.getDimSize(2);
+    numHeads = op.getNumHeads();
+    numKvHeads = op.getNumKvHeads();
+    headDim = op.getHeadDim();
+    valueDim = op.getValueDim();
   }
 
   void emit(Value q, Value k, Value v, Value cu, Value out, Value lse);
@@ -527,7 +525,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (!func || !func.isKernel())
     return op.emitOpError("the NVIDIA lowering needs the op in a gpu.func "
                           "kernel");
-  Type elt = cast<RankedTensorType>(op.getQuery().getType()).getElementType();
+  Type elt = op.getElementType();
   if (!elt.isBF16() && !elt.isF16())
     return op.emitOpError("the NVIDIA lowering supports f16 and bf16, got ")
            << elt;
@@ -572,9 +570,10 @@ struct AttnGPUTileAttentionPass
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : found) {
-      int64_t d = cast<RankedTensorType>(op.getQuery().getType()).getDimSize(2);
       if (failed(gpuTileAttention(
-              rewriter, op, defaultGPUKernelConfig(d, blockK, targetChip(op)))))
+              rewriter, op,
+              defaultGPUKernelConfig(op.getHeadDim(), blockK,
+                                     targetChip(op)))))
         return signalPassFailure();
     }
   }

@@ -36,8 +36,7 @@ static bool compatible(int64_t a, int64_t b) {
 double AttentionOp::getScaleOrDefault() {
   if (std::optional<llvm::APFloat> s = getScale())
     return s->convertToDouble();
-  int64_t d = cast<RankedTensorType>(getQuery().getType()).getDimSize(2);
-  return 1.0 / std::sqrt(double(d));
+  return 1.0 / std::sqrt(double(getHeadDim()));
 }
 
 LogicalResult AttentionOp::verify() {

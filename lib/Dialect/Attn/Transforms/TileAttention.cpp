@@ -37,14 +37,12 @@ public:
   AttentionEmitter(OpBuilder &b, Location loc, AttentionOp op,
                    const TileAttentionOptions &options)
       : b(b), loc(loc), op(op), opts(options) {
-    auto qType = cast<RankedTensorType>(op.getQuery().getType());
-    auto vType = cast<RankedTensorType>(op.getValue().getType());
-    elt = qType.getElementType();
+    elt = op.getElementType();
     f32 = b.getF32Type();
-    numHeads = qType.getDimSize(1);
-    numKvHeads = vType.getDimSize(1);
-    headDim = qType.getDimSize(2);
-    valueDim = vType.getDimSize(2);
+    numHeads = op.getNumHeads();
+    numKvHeads = op.getNumKvHeads();
+    headDim = op.getHeadDim();
+    valueDim = op.getValueDim();
   }
 
   /// Emits the loops writing into `outBuf` and `lseBuf`.

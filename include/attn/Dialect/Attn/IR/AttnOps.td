@@ -58,6 +58,23 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
   let extraClassDeclaration = [{
     /// The scale, or 1/sqrt(D) when none is given.
     double getScaleOrDefault();
+    /// Shape facts of a verified op.
+    Type getElementType() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType())
+          .getElementType();
+    }
+    int64_t getNumHeads() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType()).getDimSize(1);
+    }
+    int64_t getNumKvHeads() {
+      return ::llvm::cast<RankedTensorType>(getKey().getType()).getDimSize(1);
+    }
+    int64_t getHeadDim() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType()).getDimSize(2);
+    }
+    int64_t getValueDim() {
+      return ::llvm::cast<RankedTensorType>(getValue().getType()).getDimSize(2);
+    }
     /// Head dims this project compiles.
     static bool isSupportedHeadDim(int64_t d) { return d == 64 || d == 128; }
   }];
