@@ -366,15 +366,18 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
       s.assign(keys.size(), 0.0);
       double m = -std::numeric_limits<double>::infinity();
       for (size_t j = 0; j < keys.size(); ++j) {
-        double dot = 0;
-        float dotf = 0;
-        for (int64_t x = 0; x < d; ++x) {
-          double a = q.get((qi * hq + h) * d + x),
-                 b = k.get((keys[j] * hkv + kh) * d + x);
-          dot += a * b;
-          dotf += float(a) * float(b);
+        const int64_t qOff = (qi * hq + h) * d, kOff = (keys[j] * hkv + kh) * d;
+        if (low) {
+          float dot = 0; // f32 accumulation, as a naive kernel would
+          for (int64_t x = 0; x < d; ++x)
+            dot += q.get(qOff + x) * k.get(kOff + x);
+          s[j] = rnd(rnd(dot) * scale);
+        } else {
+          double dot = 0;
+          for (int64_t x = 0; x < d; ++x)
+            dot += double(q.get(qOff + x)) * double(k.get(kOff + x));
+          s[j] = dot * scale;
         }
-        s[j] = low ? rnd(rnd(dotf) * scale) : dot * scale;
         m = std::max(m, s[j]);
       }
       double l = 0;
@@ -385,13 +388,16 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
       }
       ref.lse[ri * hq + h] = low ? double(float(m) + std::log(float(l)))
                                  : m + std::log(l);
+      if (low) // P rounded to the input type once, before P*V
+        for (double &pj : p)
+          pj = rnd(pj / l);
       for (int64_t x = 0; x < dv; ++x) {
         double acc = 0;
         float accf = 0;
         for (size_t j = 0; j < keys.size(); ++j) {
-          double val = v.get((keys[j] * hkv + kh) * dv + x);
+          float val = v.get((keys[j] * hkv + kh) * dv + x);
           if (low)
-            accf += float(rnd(p[j] / l)) * float(val);
+            accf += float(p[j]) * val;
           else
             acc += p[j] * val;
         }
@@ -455,6 +461,34 @@ double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
   for (size_t i = 0; i < y.size(); ++i)
     e.add(x[i], y[i]);
   return e.result();
+}
+
+CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
+                                  const Buffer &k, const Buffer &v,
+                                  const Buffer &out,
+                                  const std::vector<float> &lse,
+                                  const std::vector<int64_t> &rows) {
+  CheckResult c;
+  c.rows = rows.size();
+  for (int64_t i = 0; i < out.size(); ++i)
+    c.unwritten += std::isnan(out.get(i));
+  for (float x : lse)
+    c.unwritten += std::isnan(x);
+  ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
+  c.errOut = relErrOut(spec, out, ref);
+  c.errLse = relErrLse(spec, lse, ref);
+  if (spec.dtype == DType::F32) {
+    c.ok = c.errOut <= 1e-5 && c.errLse <= 1e-5;
+  } else {
+    ReferenceRows naive =
+        reference(spec, q, k, v, rows, RefMode::NaiveLowPrecision);
+    c.naiveOut = relErrRows(naive, ref, /*lse=*/false);
+    c.naiveLse = relErrRows(naive, ref, /*lse=*/true);
+    c.ok = c.errOut <= 2 * c.naiveOut &&
+           c.errLse <= std::max(2 * c.naiveLse, 1e-5);
+  }
+  c.ok = c.ok && c.unwritten == 0;
+  return c;
 }
 
 mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,

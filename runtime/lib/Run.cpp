@@ -82,27 +82,11 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   mask::TileCounts tiles =
       mask::countTiles(spec.ctx(), spec.mask, info.blockQ, info.blockK);
 
-  bool ok = true;
-  double errOut = 0, errLse = 0, naiveOut = 0, naiveLse = 0;
-  size_t checked = 0, unwritten = 0;
-  if (opts.check) {
-    for (int64_t i = 0; i < out.size(); ++i)
-      unwritten += std::isnan(out.get(i));
-    for (float x : lse)
-      unwritten += std::isnan(x);
-    std::vector<int64_t> rows =
-        rowsToCheck(spec, opts.checkRows, opts.seed);
-    checked = rows.size();
-    ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
-    ReferenceRows naive =
-        reference(spec, q, k, v, rows, RefMode::NaiveLowPrecision);
-    errOut = relErrOut(spec, out, ref);
-    errLse = relErrLse(spec, lse, ref);
-    naiveOut = relErrRows(naive, ref, false);
-    naiveLse = relErrRows(naive, ref, true);
-    ok = unwritten == 0 && errOut <= 2 * naiveOut &&
-         errLse <= std::max(2 * naiveLse, 1e-5);
-  }
+  CheckResult result;
+  if (opts.check)
+    result = checkAgainstReference(spec, q, k, v, out, lse,
+                                   rowsToCheck(spec, opts.checkRows, opts.seed));
+  bool ok = !opts.check || result.ok;
   os << "{\"device\": \"" << device << "\", \"tokens\": " << t
             << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
             << ", \"kv_heads\": " << spec.kvHeads
@@ -118,12 +102,12 @@ bool runAttention(const std::string &image, const KernelInfo &info,
             << ", \"time_ms\": " << num(timeMs)
             << ", \"useful_tflops\": " << num(flops / (timeMs * 1e9));
   if (opts.check)
-    os << ", \"checked_rows\": " << checked
-              << ", \"unwritten\": " << unwritten
-              << ", \"rel_err_out\": " << num(errOut)
-              << ", \"rel_err_lse\": " << num(errLse)
-              << ", \"naive_rel_err_out\": " << num(naiveOut)
-              << ", \"naive_rel_err_lse\": " << num(naiveLse)
+    os << ", \"checked_rows\": " << result.rows
+              << ", \"unwritten\": " << result.unwritten
+              << ", \"rel_err_out\": " << num(result.errOut)
+              << ", \"rel_err_lse\": " << num(result.errLse)
+              << ", \"naive_rel_err_out\": " << num(result.naiveOut)
+              << ", \"naive_rel_err_lse\": " << num(result.naiveLse)
               << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
   os << "}\n";
   return ok;

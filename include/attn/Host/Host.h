@@ -141,6 +141,26 @@ double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
 double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
                   bool lse);
 
+/// A comparison of computed outputs with the float64 reference.
+struct CheckResult {
+  size_t rows = 0;      // rows compared
+  size_t unwritten = 0; // NaN left anywhere in out or lse (they are poisoned)
+  double errOut = 0, errLse = 0;     // relative errors vs float64
+  double naiveOut = 0, naiveLse = 0; // the same for a naive computation in
+                                     // the input type (bf16/f16 only)
+  bool ok = false;
+};
+
+/// Compares out [T,Hq,Dv] and lse [Hq,T] with the float64 reference on
+/// `rows`. Passes when nothing is unwritten and, for f32, both relative
+/// errors are <= 1e-5; for bf16/f16, the out error is <= 2x the naive
+/// computation's and the lse error <= max(2x naive, 1e-5).
+CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
+                                  const Buffer &k, const Buffer &v,
+                                  const Buffer &out,
+                                  const std::vector<float> &lse,
+                                  const std::vector<int64_t> &rows);
+
 /// Tile counts of one head, by classifying every element of every tile
 /// against the naive dense mask (independent of the mask algebra).
 mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
+#include "attn/Dialect/Attn/Transforms/EmitterBase.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -44,28 +45,16 @@ namespace {
 /// Four f32 accumulators of one m16n8 tile.
 using Acc = std::array<Value, 4>;
 
-class KernelEmitter {
+class KernelEmitter : public AttentionEmitterBase {
 public:
   KernelEmitter(OpBuilder &b, Location loc, AttentionOp op,
                 const GPUKernelConfig &cfg)
-      : b(b), loc(loc), op(op), cfg(cfg) {
-    elt = op.getElementType();
-    f32 = b.getF32Type();
-    numHeads = op.getNumHeads();
-    numKvHeads = op.getNumKvHeads();
-    headDim = op.getHeadDim();
-    valueDim = op.getValueDim();
-  }
+      : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
 
   void emit(Value q, Value k, Value v, Value cu, Value out, Value lse);
 
 private:
   // Scalars.
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value cf(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
-  }
-  Value negInf() { return cf(-std::numeric_limits<double>::infinity()); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
@@ -136,12 +125,7 @@ private:
   SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init,
                               bool masked);
 
-  OpBuilder &b;
-  Location loc;
-  AttentionOp op;
   const GPUKernelConfig &cfg;
-  Type elt, f32;
-  int64_t numHeads, numKvHeads, headDim, valueDim;
 
   Value kBuf, vBuf, tokens, tid, lane, warp, head, kvHead, beginTile, endTile;
   Value sK, sV;
@@ -251,7 +235,7 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
   gpu::BarrierOp::create(b, loc);
 
   // S = Q K^T on tensor cores; each K fragment feeds every m-tile.
-  Value zero = cf(0.0);
+  Value zero = f32Const(0.0);
   // s[mt][n]: the m16n8 tile n of m-tile mt.
   SmallVector<SmallVector<Acc>> s(
       mTiles, SmallVector<Acc>(bk / 8, Acc{zero, zero, zero, zero}));
@@ -290,7 +274,7 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
   // Online softmax in the log2 domain: p = exp2(s * c - m), with the scale
   // c = scale * log2(e) folded into one FMA per element.
   double scaleLog2 = op.getScaleOrDefault() / std::log(2.0);
-  Value c = cf(scaleLog2);
+  Value c = f32Const(scaleLog2);
   SmallVector<Value> next(carried.begin(), carried.end());
   for (int64_t mt = 0; mt < mTiles; ++mt) {
     Value alpha[2];
@@ -301,13 +285,10 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
       rowMax = fmul(quadReduce(rowMax, /*isMax=*/true), c);
       Value mOld = carried[maxIdx(mt, i)];
       Value mNew = fmax(mOld, rowMax);
-      // While a row has seen no allowed key, subtract 0 instead of -inf.
-      Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                         mNew, negInf());
-      Value mUse = select(none, cf(0.0), mNew);
+      Value mUse = softmaxShift(mNew);
       Value negM = arith::NegFOp::create(b, loc, mUse);
       alpha[i] = exp2(arith::SubFOp::create(b, loc, mOld, mUse));
-      Value sum = cf(0.0);
+      Value sum = f32Const(0.0);
       for (int64_t n = 0; n < bk / 8; ++n)
         for (int64_t j = 2 * i; j < 2 * i + 2; ++j) {
           s[mt][n][j] =
@@ -448,11 +429,11 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   // Carried state: O accumulators, row max (log2 domain), partial row sum.
   SmallVector<Value> state;
   for (int64_t i = 0; i < cfg.mTiles * nvt() * 4; ++i)
-    state.push_back(cf(0.0));
+    state.push_back(f32Const(0.0));
   for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
     state.push_back(negInf());
   for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
-    state.push_back(cf(0.0));
+    state.push_back(f32Const(0.0));
   state = emitLoop(beginTile, fullBegin, state, /*masked=*/true);
   state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
   state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
@@ -463,10 +444,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       Value row = rows[mt * 2 + i];
       Value m = state[maxIdx(mt, i)];
       Value l = quadReduce(state[sumIdx(mt, i)], /*isMax=*/false);
-      Value empty =
-          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, cf(0.0));
-      Value inv = select(empty, cf(0.0),
-                         arith::DivFOp::create(b, loc, cf(1.0), l));
+      Value inv = inverseSum(l);
       Value inside = cmp(arith::CmpIPredicate::slt, row, tokens);
       auto ifOp = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
       OpBuilder::InsertionGuard g(b);
@@ -481,8 +459,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
         vector::StoreOp::create(b, loc, pair, out,
                                 ValueRange{row, head, add(idx(n * 8), keyCol0)});
       }
-      Value lseVal = fmul(fadd(m, log2(l)), cf(std::log(2.0)));
-      lseVal = select(empty, negInf(), lseVal);
+      Value lseVal = logSumExp(m, l, log2(l));
       Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
       auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
       b.setInsertionPointToStart(ifFirst.thenBlock());

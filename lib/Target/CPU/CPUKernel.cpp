@@ -41,8 +41,7 @@ Descriptor<N> describe(void *data, std::array<int64_t, N> sizes) {
 CPUKernel::~CPUKernel() = default;
 
 llvm::Expected<std::unique_ptr<CPUKernel>>
-CPUKernel::compile(ModuleOp module, const AttentionSpec &,
-                   const CPUPipelineOptions &options) {
+CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options) {
   PassManager pm(module->getContext());
   buildCPUPipeline(pm, options);
   if (failed(pm.run(module)))

@@ -21,10 +21,9 @@ namespace mlir::attn {
 /// JIT-compiled for this host.
 class CPUKernel {
 public:
-  /// Lowers `module` in place and compiles it; `spec` fixes the types.
+  /// Lowers `module` (from buildAttentionModule) in place and compiles it.
   static llvm::Expected<std::unique_ptr<CPUKernel>>
-  compile(ModuleOp module, const ::attn::host::AttentionSpec &spec,
-          const CPUPipelineOptions &options);
+  compile(ModuleOp module, const CPUPipelineOptions &options);
   ~CPUKernel();
 
   /// Runs on host buffers shaped for `spec` (any token count T with

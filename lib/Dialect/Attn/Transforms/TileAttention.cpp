@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attn/Dialect/Attn/Transforms/EmitterBase.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 
@@ -32,29 +33,17 @@ using namespace mlir::attn;
 namespace {
 
 /// Emits the loop nest of one attn.attention; holds what every part needs.
-class AttentionEmitter {
+class AttentionEmitter : public AttentionEmitterBase {
 public:
   AttentionEmitter(OpBuilder &b, Location loc, AttentionOp op,
                    const TileAttentionOptions &options)
-      : b(b), loc(loc), op(op), opts(options) {
-    elt = op.getElementType();
-    f32 = b.getF32Type();
-    numHeads = op.getNumHeads();
-    numKvHeads = op.getNumKvHeads();
-    headDim = op.getHeadDim();
-    valueDim = op.getValueDim();
-  }
+      : AttentionEmitterBase(b, loc, op), opts(options) {}
 
   /// Emits the loops writing into `outBuf` and `lseBuf`.
   void emit(Value q, Value k, Value v, Value cu, Value numTokens,
             Value outBuf, Value lseBuf);
 
 private:
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32c(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
-  }
-  Value negInf() { return f32c(-std::numeric_limits<double>::infinity()); }
   VectorType vec(int64_t n, Type t) { return VectorType::get({n}, t); }
   /// Loads buf[row, head, 0:n] as a vector of f32.
   Value loadRow(Value buf, Value row, Value head, int64_t n);
@@ -67,12 +56,7 @@ private:
   void emitTileCounts(Value head, Value begin, Value fullBegin, Value fullEnd,
                       Value end);
 
-  OpBuilder &b;
-  Location loc;
-  AttentionOp op;
   const TileAttentionOptions &opts;
-  Type elt, f32;
-  int64_t numHeads, numKvHeads, headDim, valueDim;
 
   // Per work unit.
   Value qBuf, kBuf, vBuf, cuBuf, tokens;
@@ -108,7 +92,7 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
     Value qVec = arith::MulFOp::create(
         b, loc, loadRow(qBuf, qRow, head, headDim),
         vector::BroadcastOp::create(b, loc, vec(headDim, f32),
-                                    f32c(scaleLog2)));
+                                    f32Const(scaleLog2)));
     Value lo, hi;
     if (masked) {
       Type index = b.getIndexType();
@@ -141,10 +125,7 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
     // Online softmax update.
     Value mOld = memref::LoadOp::create(b, loc, maxBuf, ValueRange{r});
     Value mNew = arith::MaximumFOp::create(b, loc, mOld, scoreLoop.getResult(0));
-    // While a row has seen no allowed key, subtract 0 instead of -inf.
-    Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
-                                       negInf());
-    Value mUse = arith::SelectOp::create(b, loc, none, f32c(0.0), mNew);
+    Value mUse = softmaxShift(mNew);
     Value alpha = math::Exp2Op::create(
         b, loc, arith::SubFOp::create(b, loc, mOld, mUse));
     VectorType accType = vec(valueDim, f32);
@@ -153,7 +134,7 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
     accRow = arith::MulFOp::create(
         b, loc, accRow, vector::BroadcastOp::create(b, loc, accType, alpha));
     auto pvLoop = scf::ForOp::create(
-        b, loc, idx(0), nk, idx(1), ValueRange{accRow, f32c(0.0)},
+        b, loc, idx(0), nk, idx(1), ValueRange{accRow, f32Const(0.0)},
         [&](OpBuilder &, Location, Value j, ValueRange iter) {
           Value s = memref::LoadOp::create(b, loc, scoreBuf, ValueRange{j});
           Value p =
@@ -250,7 +231,7 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
     b.setInsertionPointToStart(init.getBody());
     Value r = init.getInductionVar();
     memref::StoreOp::create(b, loc, negInf(), maxBuf, ValueRange{r});
-    memref::StoreOp::create(b, loc, f32c(0.0), sumBuf, ValueRange{r});
+    memref::StoreOp::create(b, loc, f32Const(0.0), sumBuf, ValueRange{r});
     vector::StoreOp::create(
         b, loc,
         arith::ConstantOp::create(
@@ -277,11 +258,7 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
     Value qRow = arith::AddIOp::create(b, loc, q0, r);
     Value l = memref::LoadOp::create(b, loc, sumBuf, ValueRange{r});
     Value m = memref::LoadOp::create(b, loc, maxBuf, ValueRange{r});
-    Value empty =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, f32c(0.0));
-    Value inv = arith::SelectOp::create(
-        b, loc, empty, f32c(0.0),
-        arith::DivFOp::create(b, loc, f32c(1.0), l));
+    Value inv = inverseSum(l);
     VectorType accType = vec(valueDim, f32);
     Value o = arith::MulFOp::create(
         b, loc,
@@ -290,10 +267,7 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
     if (elt != f32)
       o = arith::TruncFOp::create(b, loc, vec(valueDim, elt), o);
     vector::StoreOp::create(b, loc, o, outBuf, ValueRange{qRow, head, idx(0)});
-    Value lse = arith::MulFOp::create(
-        b, loc, arith::AddFOp::create(b, loc, m, math::Log2Op::create(b, loc, l)),
-        f32c(std::log(2.0)));
-    lse = arith::SelectOp::create(b, loc, empty, negInf(), lse);
+    Value lse = logSumExp(m, l, math::Log2Op::create(b, loc, l));
     memref::StoreOp::create(b, loc, lse, lseBuf, ValueRange{head, qRow});
   }
 }

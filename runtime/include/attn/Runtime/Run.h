@@ -45,9 +45,6 @@ std::optional<std::string> runAttentionNoThrow(const std::string &image,
                                                const RunOptions &opts,
                                                std::ostream &os, bool &ok);
 
-/// Whether a CUDA device can be used, without throwing; `why` if not.
-inline bool deviceUsable(std::string *why) { return driverAvailable(why); }
-
 } // namespace attn::rt
 
 #endif // ATTN_RUNTIME_RUN_H
