@@ -8,7 +8,10 @@ inputs; cross-checks every output against ours; prints useful TFLOP/s
 
 Our kernels are compiled elsewhere (bench/make_kernels.sh: cubin + manifest)
 and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
-    python3 bench/gpu_bench.py --kernels .kernels [--out results.json]
+--variants times each tensor-core flavour of ours side by side (mma-sync:
+NAME.cubin, wgmma: NAME_wgmma.cubin); the first one is reported as "ours".
+    python3 bench/gpu_bench.py --kernels .kernels [--variants mma-sync,wgmma]
+                               [--out results.json]
 """
 import argparse
 import json
@@ -98,7 +101,16 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed):
+SUFFIX = {"mma-sync": "", "wgmma": "_wgmma"}
+
+
+def variant_key(variant, variants):
+    """JSON key prefix of a flavour: "ours" for the first, else its name."""
+    return "ours" if variant == variants[0] else variant.replace("-", "_")
+
+
+def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
+             variants):
     rng = np.random.default_rng(seed)
     kind, param = dist
     lengths = (lengths_lognormal(tokens, param, rng) if kind == "lognormal"
@@ -114,19 +126,30 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed):
     res = {"case": name, "tokens": tokens, "docs": len(lengths), "heads": heads,
            "head_dim": d, "useful_flops": flops}
 
-    ours = OurKernel(f"{kernels_dir}/{kernel}.cubin")
-    out = torch.full_like(q, float("nan"))
-    lse = torch.full((heads, tokens), float("nan"), device=dev)
-    ours(q, k, v, cu, out, lse)
-    torch.cuda.synchronize()
-    res["ours_unwritten"] = int(out.isnan().sum() + lse.isnan().sum())
-    res["ours_ms"] = median_ms(lambda: ours(q, k, v, cu, out, lse))
+    outs = {}
+    for variant in variants:
+        key = variant_key(variant, variants)
+        ours = OurKernel(f"{kernels_dir}/{kernel}{SUFFIX[variant]}.cubin")
+        out = torch.full_like(q, float("nan"))
+        lse = torch.full((heads, tokens), float("nan"), device=dev)
+        ours(q, k, v, cu, out, lse)
+        torch.cuda.synchronize()
+        res[key + "_unwritten"] = int(out.isnan().sum() + lse.isnan().sum())
+        res[key + "_ms"] = median_ms(lambda: ours(q, k, v, cu, out, lse))
+        outs[key] = (out, lse)
+    out, lse = outs["ours"]
+    for key, (o, _) in outs.items():
+        if key != "ours":
+            res[key + "_rel_diff_out_vs_ours"] = rel(o, out)
 
     maxlen = max(lengths)
     try:
         fa = torch.ops.aten._flash_attention_forward(
             q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale)
         res["fa2_rel_diff_out"] = rel(out, fa[0])
+        for key, (o, _) in outs.items():
+            if key != "ours":
+                res[key + "_rel_diff_out"] = rel(o, fa[0])
         res["fa2_ms"] = median_ms(lambda: torch.ops.aten._flash_attention_forward(
             q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale))
         fa_lse = fa[1].reshape(heads, tokens) if fa[1].numel() == heads * tokens else None
@@ -168,10 +191,33 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed):
     so = sdpa_docs()
     res["sdpa_rel_diff_out"] = rel(out, so)
     res["sdpa_ms"] = median_ms(sdpa_docs, warmup=2, reps=10)
-    for key in ("ours", "fa2", "flex", "sdpa"):
+    keys = [variant_key(v, variants) for v in variants] + ["fa2", "flex", "sdpa"]
+    for key in keys:
         if key + "_ms" in res:
             res[key + "_tflops"] = flops / (res[key + "_ms"] * 1e9)
     return res
+
+
+def print_table(results, variants):
+    ours_keys = [variant_key(v, variants) for v in variants]
+    names = variants
+
+    def diff_key(k):  # each flavour's output vs FA2's
+        return "fa2_rel_diff_out" if k == "ours" else k + "_rel_diff_out"
+
+    hdr = (f"{'case':34s} " + " ".join(f"{n:>8s}" for n in names) +
+           f" {'FA2':>7s} {'Flex':>7s} {'SDPA':>7s} {'mask ms':>8s} {'best ours/peer':>14s}  diff vs FA2")
+    print(hdr)
+    for r in results:
+        best = max(r.get("fa2_tflops", 0), r.get("flex_tflops", 0))
+        mine = max(r.get(k + "_tflops", 0) for k in ours_keys)
+        f = lambda k, w=7: f"{r[k]:{w}.1f}" if k in r else " " * (w - 3) + "n/a"
+        print(f"{r['case']:34s} " + " ".join(f(k + "_tflops", 8) for k in ours_keys) +
+              f" {f('fa2_tflops')} {f('flex_tflops')} "
+              f"{f('sdpa_tflops')} {r.get('flex_block_mask_ms', float('nan')):8.2f} "
+              f"{(mine / best if best else float('nan')):14.2f}  "
+              + " ".join(f"{r.get(diff_key(k), float('nan')):.2e}" for k in ours_keys))
+    print("(useful TFLOP/s, bf16, median of CUDA-event timings)")
 
 
 def main():
@@ -180,30 +226,28 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cases", default="")
+    ap.add_argument("--variants", default="mma-sync",
+                    help="our flavours, comma-separated: mma-sync, wgmma")
     args = ap.parse_args()
+    variants = args.variants.split(",")
+    for v in variants:
+        if v not in SUFFIX:
+            ap.error(f"unknown variant {v!r} (expected mma-sync or wgmma)")
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__,
           "cupy", cp.__version__, flush=True)
     results = []
     for i, c in enumerate(CASES):
         if args.cases and str(i) not in args.cases.split(","):
             continue
-        r = run_case(*c, kernels_dir=args.kernels, seed=args.seed + i)
+        r = run_case(*c, kernels_dir=args.kernels, seed=args.seed + i,
+                     variants=variants)
         results.append(r)
         print(json.dumps(r), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
     print()
-    hdr = f"{'case':34s} {'ours':>7s} {'FA2':>7s} {'Flex':>7s} {'SDPA':>7s} {'mask ms':>8s} {'ours/best':>9s}  diff vs FA2"
-    print(hdr)
-    for r in results:
-        best = max(r.get("fa2_tflops", 0), r.get("flex_tflops", 0))
-        f = lambda k: f"{r[k]:7.1f}" if k in r else "    n/a"
-        print(f"{r['case']:34s} {f('ours_tflops')} {f('fa2_tflops')} {f('flex_tflops')} "
-              f"{f('sdpa_tflops')} {r.get('flex_block_mask_ms', float('nan')):8.2f} "
-              f"{(r['ours_tflops'] / best if best else float('nan')):9.2f}  "
-              f"{r.get('fa2_rel_diff_out', float('nan')):.2e}")
-    print("(useful TFLOP/s, bf16, median of CUDA-event timings)")
+    print_table(results, variants)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 # the kernels of bench/make_kernels.sh in .kernels/: builds the runtime and
 # attn-cuda-run (no MLIR needed), checks the kernels on random data against
 # the float64 reference, runs compute-sanitizer (memcheck, racecheck) on a
-# small case, then the benchmark against PyTorch. Logs go to $OUT if set.
+# small case, then the benchmark against PyTorch. Kernels NAME_wgmma (the
+# sm_90a wgmma flavour), where present, are checked and sanitized too, and
+# benchmarked beside the mma-sync ones if their checks pass. Logs go to
+# $OUT if set.
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
@@ -12,30 +15,45 @@ g++ -O2 -std=c++17 -Iruntime/include -Iinclude -I/usr/local/cuda/include \
   runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp lib/Host/Host.cpp \
   runtime/tools/attn-cuda-run.cpp -ldl -o /tmp/attn-cuda-run || exit 1
 run=/tmp/attn-cuda-run
-fails=0
+# check FLAVOUR-SUFFIX ARGS...: one --check run; a hang counts as a failure.
 check() {
   local r
-  r=$("$run" "$@" --check --repeat 3 2>&1)
+  r=$(timeout 120 "$run" "$@" --check --repeat 3 2>&1)
   echo "$r" | tee -a "$out/checks.log"
-  echo "$r" | grep -q '"check": "pass"' || fails=$((fails + 1))
+  echo "$r" | grep -q '"check": "pass"'
 }
-check --kernel $K/bf16_h16_d128.cubin --doc-lengths 300,0,1,77,1000,3
-check --kernel $K/bf16_h16_d128.cubin --cu-seqlens 0,2048
-check --kernel $K/bf16_h16_d128.cubin --tokens 4000 --docs uniform:300 --seed 3
-check --kernel $K/bf16_h16_d128.cubin --tokens 3000 --docs uniform:6 --seed 4
-check --kernel $K/bf16_h16_d128.cubin --tokens 16384 --docs lognormal:1024 --seed 5
-check --kernel $K/bf16_h32_d64.cubin --tokens 4000 --docs lognormal:500 --seed 6
-check --kernel $K/bf16_h16kv4_d128.cubin --tokens 3001 --docs uniform:700 --seed 7
-check --kernel $K/f16_h8kv1_d64.cubin --tokens 2500 --docs uniform:400 --seed 8
-check --kernel $K/bf16_h8_d128_window.cubin --tokens 3000 --docs uniform:1000 --seed 9
-check --kernel $K/bf16_h8_d64_doc.cubin --tokens 2000 --docs uniform:500 --seed 10
-echo "checks failed: $fails"
+# Checks one flavour (suffix "" = mma-sync, "_wgmma"); prints its failures.
+check_flavour() {
+  local s=$1 fails=0
+  check --kernel $K/bf16_h16_d128$s.cubin --doc-lengths 300,0,1,77,1000,3 || fails=$((fails + 1))
+  check --kernel $K/bf16_h16_d128$s.cubin --cu-seqlens 0,2048 || fails=$((fails + 1))
+  check --kernel $K/bf16_h16_d128$s.cubin --tokens 4000 --docs uniform:300 --seed 3 || fails=$((fails + 1))
+  check --kernel $K/bf16_h16_d128$s.cubin --tokens 3000 --docs uniform:6 --seed 4 || fails=$((fails + 1))
+  check --kernel $K/bf16_h16_d128$s.cubin --tokens 16384 --docs lognormal:1024 --seed 5 || fails=$((fails + 1))
+  check --kernel $K/bf16_h32_d64$s.cubin --tokens 4000 --docs lognormal:500 --seed 6 || fails=$((fails + 1))
+  check --kernel $K/bf16_h16kv4_d128$s.cubin --tokens 3001 --docs uniform:700 --seed 7 || fails=$((fails + 1))
+  check --kernel $K/f16_h8kv1_d64$s.cubin --tokens 2500 --docs uniform:400 --seed 8 || fails=$((fails + 1))
+  check --kernel $K/bf16_h8_d128_window$s.cubin --tokens 3000 --docs uniform:1000 --seed 9 || fails=$((fails + 1))
+  check --kernel $K/bf16_h8_d64_doc$s.cubin --tokens 2000 --docs uniform:500 --seed 10 || fails=$((fails + 1))
+  echo "checks failed ($s): $fails"
+  return $fails
+}
+check_flavour ""
+variants=mma-sync
+if [ -f $K/bf16_h16_d128_wgmma.cubin ]; then
+  # Only a flavour that passed its checks is benchmarked (a faulting kernel
+  # would poison the benchmark's CUDA context).
+  check_flavour _wgmma && variants=mma-sync,wgmma
+fi
 # Bad input: a clear error, nothing launched.
 "$run" --kernel $K/bf16_h16_d128.cubin --cu-seqlens 0,5,3 ; echo "exit $?"
 san=/usr/local/cuda/bin/compute-sanitizer
-for tool in memcheck racecheck; do
-  $san --tool $tool --error-exitcode 3 "$run" --kernel $K/bf16_h16_d128.cubin \
-    --doc-lengths 100,0,1,37,90 --check --repeat 1 > "$out/sanitizer-$tool.log" 2>&1
-  echo "compute-sanitizer $tool: exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | head -1))"
+for s in "" _wgmma; do
+  [ -f $K/bf16_h16_d128$s.cubin ] || continue
+  for tool in memcheck racecheck; do
+    timeout 300 $san --tool $tool --error-exitcode 3 "$run" --kernel $K/bf16_h16_d128$s.cubin \
+      --doc-lengths 100,0,1,37,90 --check --repeat 1 > "$out/sanitizer-$tool$s.log" 2>&1
+    echo "compute-sanitizer $tool ($s): exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool$s.log" | head -1))"
+  done
 done
-PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels $K --out "$out/bench.json" ${BENCH_ARGS:-}
+PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels $K --variants $variants --out "$out/bench.json" ${BENCH_ARGS:-}

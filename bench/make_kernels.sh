@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compiles the benchmark and check kernels for one GPU architecture into
 # DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
-# inspection; prints ptxas's resource report for each. Needs no GPU.
+# inspection; prints ptxas's resource report for each. On sm_90a, also the
+# wgmma flavour of each, as NAME_wgmma. Needs no GPU.
 #   usage: bench/make_kernels.sh [DIR] [ARCH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +21,17 @@ configs=(
   "bf16_h8_d128_window bf16 8 8 128 document,causal,window=200"
   "bf16_h8_d64_doc bf16 8 8 64 document"
 )
+mmas=(mma-sync)
+[ "$arch" = sm_90a ] && mmas+=(wgmma)
 for c in "${configs[@]}"; do
-  read -r name dt h kv d mask <<<"$c"
-  common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h" --kv-heads "$kv"
-          --head-dim "$d" --mask "$mask" --doc-lengths 1)
-  "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
-  "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
-  echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill' | tr -s ' ' | tr '\n' ' ')"
+  read -r base dt h kv d mask <<<"$c"
+  for mma in "${mmas[@]}"; do
+    name=$base
+    [ "$mma" = wgmma ] && name=${base}_wgmma
+    common=(--target cuda --arch "$arch" --mma "$mma" --dtype "$dt" --heads "$h"
+            --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
+    "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
+    "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
+    echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519' | tr -s ' ' | tr '\n' ' ')"
+  done
 done

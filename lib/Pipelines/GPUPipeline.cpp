@@ -29,6 +29,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   // Target-specific: the kernel body on tensor cores.
   AttnGPUTileAttentionOptions tile;
   tile.blockK = options.blockK;
+  tile.mma = options.mma;
   pm.addPass(createAttnGPUTileAttention(tile));
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());

@@ -94,6 +94,11 @@ static cl::opt<bool> tileMap("tile-map",
                              cl::desc("print the tile classification and "
                                       "exit"),
                              cl::cat(cat));
+static cl::opt<std::string>
+    mmaOpt("mma",
+           cl::desc("--target cuda: tensor-core instruction, mma-sync or "
+                    "wgmma (sm_90a)"),
+           cl::init("mma-sync"), cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -238,14 +243,16 @@ static int64_t gpuBlockK();
 
 /// The launch contract of the compiled kernel, for the runtime (FILE.json).
 static std::string manifest(const AttentionSpec &spec) {
-  mlir::attn::GPUKernelConfig cfg =
-      mlir::attn::defaultGPUKernelConfig(spec.headDim, gpuBlockK(), arch);
+  mlir::attn::GPUKernelConfig cfg = mlir::attn::defaultGPUKernelConfig(
+      spec.headDim, gpuBlockK(), arch,
+      *mlir::attn::parseTensorCoreOp(mmaOpt));
   char scaleText[64];
   std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
-     << arch << "\", \"format\": \"" << (emit.empty() ? std::string("cubin") : std::string(emit))
+     << arch << "\", \"mma\": \""
+     << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"format\": \"" << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
      << ", \"head_dim\": " << spec.headDim
@@ -269,6 +276,9 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   mlir::attn::GPUPipelineOptions options;
   options.chip = arch;
   options.blockK = gpuBlockK();
+  if (!mlir::attn::parseTensorCoreOp(mmaOpt))
+    fail("unknown --mma '" + mmaOpt + "' (expected mma-sync or wgmma)");
+  options.mma = mmaOpt;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -42,6 +42,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "block-k",
       llvm::cl::desc("Keys per tile (0: chosen per head dim)"),
       llvm::cl::init(0)};
+  PassOptions::Option<std::string> mma{
+      *this, "mma",
+      llvm::cl::desc("Tensor-core instruction: mma-sync or wgmma (sm_90a)"),
+      llvm::cl::init("mma-sync")};
 };
 
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->

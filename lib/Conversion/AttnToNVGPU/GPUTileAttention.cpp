@@ -1,21 +1,10 @@
 //===- GPUTileAttention.cpp - attn.attention -> tensor-core kernel --------===//
 //
-// The NVIDIA lowering of the tiled, fused attention: one thread block per
-// (query tile, head), four warps of 16 rows, mma.sync m16n8k16.
-//
-// Fragment layouts (PTX ISA, mma.m16n8k16 with .row.col): lane l, t = l % 4,
-// g = l / 4.
-//   A (16x16): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..],
-//              a3 = A[g+8][2t+8..]
-//   B (16x8):  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
-//   C (16x8):  c0, c1 = C[g][2t..2t+1], c2, c3 = C[g+8][2t..2t+1]
-// ldmatrix .x4 loads four 8x8 matrices; lane l gives the address of row
-// l % 8 of matrix l / 8 and receives, from matrix i, row g, columns 2t..2t+1
-// in register i (with .trans: rows 2t..2t+1, column g).
+// The NVIDIA lowering of the tiled, fused attention: what every tensor-core
+// flavour shares (see KernelEmitter.h), and the pass.
 //===----------------------------------------------------------------------===//
 
-#include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
-#include "attn/Dialect/Attn/Transforms/EmitterBase.h"
+#include "KernelEmitter.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -39,161 +28,80 @@ namespace mlir::attn {
 
 using namespace mlir;
 using namespace mlir::attn;
+using namespace mlir::attn::nvidia;
 
-namespace {
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
 
-/// Four f32 accumulators of one m16n8 tile.
-using Acc = std::array<Value, 4>;
-
-class KernelEmitter : public AttentionEmitterBase {
-public:
-  KernelEmitter(OpBuilder &b, Location loc, AttentionOp op,
-                const GPUKernelConfig &cfg)
-      : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
-
-  void emit(Value q, Value k, Value v, Value cu, Value out, Value lse);
-
-private:
-  // Scalars.
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value fmax(Value x, Value y) {
-    return arith::MaximumFOp::create(b, loc, x, y);
-  }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  /// ex2.approx / lg2.approx: what the hardware's MUFU computes.
-  Value ptxUnary(StringRef code, Value x) {
-    return NVVM::InlinePtxOp::create(b, loc, TypeRange{f32}, ValueRange{x},
-                                     ValueRange{}, code, Value())
-        .getResult(0);
-  }
-  Value exp2(Value x) { return ptxUnary("ex2.approx.ftz.f32 $0, $1;", x); }
-  Value log2(Value x) { return ptxUnary("lg2.approx.ftz.f32 $0, $1;", x); }
-  /// Max or sum over the four lanes that share a row.
-  Value quadReduce(Value x, bool isMax) {
-    for (int32_t offset : {1, 2}) {
-      Value other = gpu::ShuffleOp::create(b, loc, x, offset, 32,
-                                           gpu::ShuffleMode::XOR)
-                        .getShuffleResult();
-      x = isMax ? fmax(x, other) : fadd(x, other);
-    }
-    return x;
-  }
-
-  // Tensor cores.
-  /// A register of an mma operand from two 16-bit values (vector<2xT>).
-  Value mmaOperand(Value pair) {
-    if (elt.isBF16())
-      return LLVM::BitcastOp::create(b, loc, b.getI32Type(), pair);
-    return pair;
-  }
-  /// Register i of an ldmatrix result.
-  Value fragReg(Value frag, int64_t i) {
-    return mmaOperand(vector::ExtractOp::create(b, loc, frag, i));
-  }
-  Value ldmatrix(Value smem, ValueRange indices, bool transpose) {
-    return nvgpu::LdMatrixOp::create(b, loc, VectorType::get({4, 2}, elt),
-                                     smem, indices, transpose, 4);
-  }
-  Acc mma(ArrayRef<Value> a, ArrayRef<Value> bRegs, const Acc &c);
-  /// Packs two f32 into one A-operand register of the input type.
-  Value pack(Value x, Value y) {
-    Value v = vector::FromElementsOp::create(
-        b, loc, VectorType::get({2}, f32), ValueRange{x, y});
-    return mmaOperand(
-        arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
-  }
-
-  /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] into
-  /// dst[dstPrefix..., :, :] with 16-byte cp.async, spread over all
-  /// threads; rows past T are zero-filled (and never read from global).
-  void copyRows(Value dst, ValueRange dstPrefix, Value src, Value row0,
-                Value srcHead, int64_t rows, int64_t cols);
-  /// K and V of key tile `kt` into shared-memory stage `stage`.
-  void copyKV(Value kt, Value stage);
-
-  /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
-  SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
-  SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init,
-                              bool masked);
-
-  const GPUKernelConfig &cfg;
-
-  Value kBuf, vBuf, tokens, tid, lane, warp, head, kvHead, beginTile, endTile;
-  Value sK, sV;
-  Value sQ, warpRow0;
-  // Key intervals of this thread's rows, per (m-tile, half).
-  SmallVector<Value> rowLo, rowHi;
-  Value quad, mRow, mLo, mHi, keyCol0;
-
-  // Layout of the carried state: O accumulators, row max, row sum.
-  int64_t nvt() const { return valueDim / 8; }
-  int64_t oIdx(int64_t mt, int64_t n, int64_t j) const {
-    return (mt * nvt() + n) * 4 + j;
-  }
-  int64_t maxIdx(int64_t mt, int64_t i) const {
-    return cfg.mTiles * nvt() * 4 + mt * 2 + i;
-  }
-  int64_t sumIdx(int64_t mt, int64_t i) const {
-    return cfg.mTiles * nvt() * 4 + cfg.mTiles * 2 + mt * 2 + i;
-  }
-  /// The A operand of Q for m-tile `mt`, k-step `kk` (from shared memory).
-  SmallVector<Value> qFragment(int64_t mt, int64_t kk);
-};
-
-} // namespace
-
-Acc KernelEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
-                       const Acc &c) {
-  auto structType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(4, f32));
-  NVVM::MMATypes t = elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  auto res = NVVM::MmaOp::create(
-      b, loc, structType, a, bRegs, ValueRange(c), {16, 8, 16},
-      std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  Acc r;
-  for (int64_t i = 0; i < 4; ++i)
-    r[i] = LLVM::ExtractValueOp::create(b, loc, res, i);
-  return r;
+/// ex2.approx / lg2.approx: what the hardware's MUFU computes.
+static Value ptxUnary(OpBuilder &b, Location loc, Type f32, StringRef code,
+                      Value x) {
+  return NVVM::InlinePtxOp::create(b, loc, TypeRange{f32}, ValueRange{x},
+                                   ValueRange{}, code, Value())
+      .getResult(0);
 }
 
-void KernelEmitter::copyRows(Value dst, ValueRange dstPrefix, Value src,
-                             Value row0, Value srcHead, int64_t rows,
-                             int64_t cols) {
+Value KernelEmitter::exp2(Value x) {
+  return ptxUnary(b, loc, f32, "ex2.approx.ftz.f32 $0, $1;", x);
+}
+
+Value KernelEmitter::log2(Value x) {
+  return ptxUnary(b, loc, f32, "lg2.approx.ftz.f32 $0, $1;", x);
+}
+
+Value KernelEmitter::quadReduce(Value x, bool isMax) {
+  for (int32_t offset : {1, 2}) {
+    Value other =
+        gpu::ShuffleOp::create(b, loc, x, offset, 32, gpu::ShuffleMode::XOR)
+            .getShuffleResult();
+    x = isMax ? fmax(x, other) : fadd(x, other);
+  }
+  return x;
+}
+
+Value KernelEmitter::mmaOperand(Value pair) {
+  if (elt.isBF16())
+    return LLVM::BitcastOp::create(b, loc, b.getI32Type(), pair);
+  return pair;
+}
+
+Value KernelEmitter::pack(Value x, Value y) {
+  Value v = vector::FromElementsOp::create(b, loc, VectorType::get({2}, f32),
+                                           ValueRange{x, y});
+  return mmaOperand(
+      arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
+}
+
+void KernelEmitter::copyRows(UnitDest dst, Value src, Value row0,
+                             Value srcHead, int64_t rows, int64_t cols) {
   int64_t nthreads = cfg.threads();
-  int64_t chunksPerRow = cols / 8, chunks = rows * chunksPerRow;
-  for (int64_t i = 0; i < chunks / nthreads; ++i) {
+  int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
+  for (int64_t i = 0; i < units / nthreads; ++i) {
     Value c = add(tid, idx(i * nthreads));
-    Value r = arith::DivUIOp::create(b, loc, c, idx(chunksPerRow));
-    Value col =
-        mul(arith::RemUIOp::create(b, loc, c, idx(chunksPerRow)), idx(8));
+    Value r = divu(c, unitsPerRow);
+    Value u = remu(c, unitsPerRow);
+    Value col = mul(u, idx(8));
     Value g = add(row0, r);
     Value inside = cmp(arith::CmpIPredicate::slt, g, tokens);
     Value srcRow = select(inside, g, idx(0));
     Value n = select(inside, idx(8), idx(0));
-    SmallVector<Value> dstIdx(dstPrefix.begin(), dstPrefix.end());
-    dstIdx.append({r, col});
+    auto [dstBuf, dstIdx] = dst(r, u);
     nvgpu::DeviceAsyncCopyOp::create(
-        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIdx,
-        src, ValueRange{srcRow, srcHead, col}, b.getIndexAttr(8), n,
-        b.getUnitAttr());
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dstBuf,
+        dstIdx, src, ValueRange{srcRow, srcHead, col},
+        b.getIndexAttr(8), n, b.getUnitAttr());
   }
 }
 
-void KernelEmitter::copyKV(Value kt, Value stage) {
-  Value k0 = mul(kt, idx(cfg.blockK));
-  copyRows(sK, {stage}, kBuf, k0, kvHead, cfg.blockK, headDim);
-  copyRows(sV, {stage}, vBuf, k0, kvHead, cfg.blockK, valueDim);
+//===----------------------------------------------------------------------===//
+// The kernel
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::waitCopies(int32_t pending) {
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(pending));
+  fenceCopies();
+  gpu::BarrierOp::create(b, loc);
 }
 
 SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub,
@@ -208,18 +116,10 @@ SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub,
                             forOp.getResults().end());
 }
 
-SmallVector<Value> KernelEmitter::qFragment(int64_t mt, int64_t kk) {
-  Value r = add(warpRow0, add(idx(mt * 16), add(mul(mLo, idx(8)), mRow)));
-  Value c = add(idx(kk * 16), mul(mHi, idx(8)));
-  Value frag = ldmatrix(sQ, ValueRange{r, c}, /*transpose=*/false);
-  return {fragReg(frag, 0), fragReg(frag, 1), fragReg(frag, 2),
-          fragReg(frag, 3)};
-}
-
 SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
                                               bool masked) {
   int64_t bk = cfg.blockK, mTiles = cfg.mTiles;
-  Value stage = arith::RemUIOp::create(b, loc, sub(kt, beginTile), idx(2));
+  Value stage = remu(sub(kt, beginTile), 2);
 
   // Prefetch the next tile into the other stage, then wait for this one.
   {
@@ -231,30 +131,10 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
     copyKV(next, sub(idx(1), stage));
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
-  gpu::BarrierOp::create(b, loc);
+  waitCopies(1);
 
-  // S = Q K^T on tensor cores; each K fragment feeds every m-tile.
-  Value zero = f32Const(0.0);
-  // s[mt][n]: the m16n8 tile n of m-tile mt.
-  SmallVector<SmallVector<Acc>> s(
-      mTiles, SmallVector<Acc>(bk / 8, Acc{zero, zero, zero, zero}));
-  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
-    SmallVector<SmallVector<Value>> q;
-    for (int64_t mt = 0; mt < mTiles; ++mt)
-      q.push_back(qFragment(mt, kk));
-    for (int64_t n2 = 0; n2 < bk / 16; ++n2) {
-      Value key = add(idx(n2 * 16), add(mul(mHi, idx(8)), mRow));
-      Value d = add(idx(kk * 16), mul(mLo, idx(8)));
-      Value frag = ldmatrix(sK, ValueRange{stage, key, d}, false);
-      Value b0 = fragReg(frag, 0), b1 = fragReg(frag, 1),
-            b2 = fragReg(frag, 2), b3 = fragReg(frag, 3);
-      for (int64_t mt = 0; mt < mTiles; ++mt) {
-        s[mt][2 * n2] = mma(q[mt], {b0, b1}, s[mt][2 * n2]);
-        s[mt][2 * n2 + 1] = mma(q[mt], {b2, b3}, s[mt][2 * n2 + 1]);
-      }
-    }
-  }
+  // S = Q K^T on tensor cores.
+  Scores s = scores(stage);
 
   // Partial tiles only: keys outside each row's interval get -inf.
   if (masked) {
@@ -303,34 +183,17 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
         next[oIdx(mt, n, j)] = fmul(carried[oIdx(mt, n, j)], alpha[j / 2]);
   }
 
-  // O += P V: the S accumulators of two n-tiles form one A operand; each V
-  // fragment feeds every m-tile.
-  for (int64_t kk = 0; kk < bk / 16; ++kk) {
-    SmallVector<SmallVector<Value>> p;
-    for (int64_t mt = 0; mt < mTiles; ++mt) {
-      const SmallVector<Acc> &t = s[mt];
-      p.push_back({pack(t[2 * kk][0], t[2 * kk][1]),
-                   pack(t[2 * kk][2], t[2 * kk][3]),
-                   pack(t[2 * kk + 1][0], t[2 * kk + 1][1]),
-                   pack(t[2 * kk + 1][2], t[2 * kk + 1][3])});
-    }
-    for (int64_t n2 = 0; n2 < valueDim / 16; ++n2) {
-      Value key = add(idx(kk * 16), add(mul(mLo, idx(8)), mRow));
-      Value col = add(idx(n2 * 16), mul(mHi, idx(8)));
-      Value frag = ldmatrix(sV, ValueRange{stage, key, col}, true);
-      for (int64_t h = 0; h < 2; ++h) {
-        Value b0 = fragReg(frag, 2 * h), b1 = fragReg(frag, 2 * h + 1);
-        int64_t n = 2 * n2 + h;
-        for (int64_t mt = 0; mt < mTiles; ++mt) {
-          Acc acc = {next[oIdx(mt, n, 0)], next[oIdx(mt, n, 1)],
-                     next[oIdx(mt, n, 2)], next[oIdx(mt, n, 3)]};
-          acc = mma(p[mt], {b0, b1}, acc);
-          for (int64_t j = 0; j < 4; ++j)
-            next[oIdx(mt, n, j)] = acc[j];
-        }
-      }
-    }
-  }
+  // O += P V: the S accumulators of two 8-key slices form one A operand
+  // (no shared-memory round trip).
+  accumulatePV(
+      [&](int64_t mt, int64_t kk) -> SmallVector<Value> {
+        const SmallVector<Acc> &t = s[mt];
+        return {pack(t[2 * kk][0], t[2 * kk][1]),
+                pack(t[2 * kk][2], t[2 * kk][3]),
+                pack(t[2 * kk + 1][0], t[2 * kk + 1][1]),
+                pack(t[2 * kk + 1][2], t[2 * kk + 1][3])};
+      },
+      stage, next);
   // The next iteration's prefetch overwrites the stage read here.
   gpu::BarrierOp::create(b, loc);
   return next;
@@ -338,49 +201,35 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
 
 void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                          Value lse) {
+  qBuf = q;
   kBuf = k;
   vBuf = v;
   int64_t bq = cfg.blockQ(), bk = cfg.blockK;
-  int64_t dp = headDim + cfg.pad, dvp = valueDim + cfg.pad;
   int64_t group = numHeads / numKvHeads;
 
   tokens = memref::DimOp::create(b, loc, q, 0);
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  lane = arith::RemUIOp::create(b, loc, tid, idx(32));
-  warp = arith::DivUIOp::create(b, loc, tid, idx(32));
-  quad = arith::RemUIOp::create(b, loc, lane, idx(4));           // t
-  Value groupRow = arith::DivUIOp::create(b, loc, lane, idx(4)); // g
-  // ldmatrix: this lane addresses row mRow of matrix (mHi, mLo).
-  Value mIdx = arith::DivUIOp::create(b, loc, lane, idx(8));
-  mRow = arith::RemUIOp::create(b, loc, lane, idx(8));
-  mLo = arith::RemUIOp::create(b, loc, mIdx, idx(2));
-  mHi = arith::DivUIOp::create(b, loc, mIdx, idx(2));
+  lane = remu(tid, 32);
+  warp = divu(tid, 32);
+  quad = remu(lane, 4);      // t
+  groupRow = divu(lane, 4);  // g
+  setUpLanes();
 
   // Longest first: for a causal mask, later query tiles see more keys.
   Value numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(bq));
   Value qt = sub(sub(numQTiles, idx(1)),
                  gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
   head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  kvHead = arith::DivUIOp::create(b, loc, head, idx(group));
+  kvHead = divu(head, group);
   Value q0 = mul(qt, idx(bq));
   Value q1 = arith::MinSIOp::create(b, loc, add(q0, idx(bq)), tokens);
 
-  // Shared memory: Q tile, then two stages of K and V (rows padded by
-  // cfg.pad elements so ldmatrix rows fall in different banks).
   auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
                                        gpu::AddressSpace::Workgroup);
-  Value smem = gpu::DynamicSharedMemoryOp::create(
-      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                      MemRefLayoutAttrInterface(), ws));
-  int64_t eb = elt.getIntOrFloatBitWidth() / 8;
-  auto view = [&](int64_t offset, ArrayRef<int64_t> shape) -> Value {
-    return memref::ViewOp::create(
-        b, loc, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), ws),
-        smem, idx(offset), ValueRange{});
-  };
-  sQ = view(0, {bq, dp});
-  sK = view(eb * bq * dp, {2, bk, dp});
-  sV = view(eb * (bq * dp + 2 * bk * dp), {2, bk, dvp});
+  allocateShared(gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                      MemRefLayoutAttrInterface(), ws)));
 
   // Key tiles. The GPU treats a ragged last tile as partial: its padding
   // keys must be masked.
@@ -390,7 +239,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       op.getMask(), b.getI64IntegerAttr(bk));
   beginTile = range.getBegin();
   endTile = range.getEnd();
-  Value wholeTiles = arith::DivUIOp::create(b, loc, tokens, idx(bk));
+  Value wholeTiles = divu(tokens, bk);
   Value fullEnd = arith::MinSIOp::create(b, loc, range.getFullEnd(),
                                          wholeTiles);
   Value fullBegin = arith::MinSIOp::create(b, loc, range.getFullBegin(),
@@ -398,7 +247,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
 
   // Prologue: Q, then the first K/V tile, as two groups.
-  copyRows(sQ, {}, q, q0, head, bq, headDim);
+  copyQ(q0);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   {
     Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
@@ -408,8 +257,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     copyKV(beginTile, idx(0));
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
-  gpu::BarrierOp::create(b, loc);
+  waitCopies(1);
 
   // This thread's rows (g and g + 8 of each m-tile) and their key
   // intervals, for partial tiles.
@@ -471,10 +319,33 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
 // Entry point and pass
 //===----------------------------------------------------------------------===//
 
+std::optional<TensorCoreOp> mlir::attn::parseTensorCoreOp(StringRef name) {
+  if (name == "mma-sync")
+    return TensorCoreOp::MmaSync;
+  if (name == "wgmma")
+    return TensorCoreOp::Wgmma;
+  return std::nullopt;
+}
+
+StringRef mlir::attn::stringifyTensorCoreOp(TensorCoreOp op) {
+  return op == TensorCoreOp::Wgmma ? "wgmma" : "mma-sync";
+}
+
 GPUKernelConfig mlir::attn::defaultGPUKernelConfig(int64_t headDim,
                                                   int64_t blockK,
-                                                  StringRef chip) {
+                                                  StringRef chip,
+                                                  TensorCoreOp mma) {
   GPUKernelConfig cfg;
+  cfg.mma = mma;
+  if (mma == TensorCoreOp::Wgmma) {
+    // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
+    // 128-key tiles (ptxas -v: 0 spills for D = 64 and 128).
+    cfg.mTiles = 1;
+    cfg.numWarps = 8;
+    cfg.pad = 0;
+    cfg.blockK = blockK ? blockK : 128;
+    return cfg;
+  }
   cfg.mTiles = 2;
   // Measured with ptxas -v (0 spills at 255 registers): 64-key tiles for
   // D <= 128 on sm_90a (128-key tiles spill at D = 64), 32-key tiles for
@@ -508,6 +379,28 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
            << elt;
   if (config.blockK % 16 != 0 || config.blockK < 16)
     return op.emitOpError("block_k must be a positive multiple of 16");
+  int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
+  // Every thread issues the same number of 16-byte copies.
+  int64_t units = 8 * config.threads();
+  if ((config.blockQ() * headDim) % units != 0 ||
+      (config.blockK * headDim) % units != 0 ||
+      (config.blockK * valueDim) % units != 0)
+    return op.emitOpError("the tiles (block_q ")
+           << config.blockQ() << ", block_k " << config.blockK
+           << ") do not split into 16-byte copies over "
+           << config.threads() << " threads for head dims " << headDim
+           << "/" << valueDim;
+  if (config.mma == TensorCoreOp::Wgmma) {
+    StringRef chip = targetChip(op);
+    if (!chip.empty() && chip != "sm_90a")
+      return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
+             << chip;
+    // The op's head dims (64, 128) fill whole 128-byte swizzle rows.
+    assert(headDim % 64 == 0 && valueDim % 64 == 0 && valueDim <= 256);
+    if (config.blockK > 256)
+      return op.emitOpError("wgmma needs block_k <= 256, got ")
+             << config.blockK;
+  }
   SmallVector<Value> inputs;
   for (Value t : {op.getQuery(), op.getKey(), op.getValue(),
                   op.getCuSeqlens()}) {
@@ -526,9 +419,12 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     outputs.push_back(dest);
   }
   rewriter.setInsertionPoint(op);
-  KernelEmitter(rewriter, op.getLoc(), op, config)
-      .emit(inputs[0], inputs[1], inputs[2], inputs[3], outputs[0],
-            outputs[1]);
+  std::unique_ptr<KernelEmitter> emitter =
+      config.mma == TensorCoreOp::Wgmma
+          ? createWgmmaEmitter(rewriter, op.getLoc(), op, config)
+          : createMmaSyncEmitter(rewriter, op.getLoc(), op, config);
+  emitter->emit(inputs[0], inputs[1], inputs[2], inputs[3], outputs[0],
+                outputs[1]);
   for (Value r : op->getResults())
     rewriter.eraseOp(*r.user_begin());
   rewriter.eraseOp(op);
@@ -543,6 +439,12 @@ struct AttnGPUTileAttentionPass
           AttnGPUTileAttentionPass> {
   using Base::Base;
   void runOnOperation() override {
+    std::optional<TensorCoreOp> kind = parseTensorCoreOp(mma);
+    if (!kind) {
+      getOperation().emitError("unknown mma '")
+          << mma << "' (expected mma-sync or wgmma)";
+      return signalPassFailure();
+    }
     SmallVector<AttentionOp> found;
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
@@ -550,7 +452,7 @@ struct AttnGPUTileAttentionPass
       if (failed(gpuTileAttention(
               rewriter, op,
               defaultGPUKernelConfig(op.getHeadDim(), blockK,
-                                     targetChip(op)))))
+                                     targetChip(op), *kind))))
         return signalPassFailure();
     }
   }

@@ -7,6 +7,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
 
+#include <optional>
+
 namespace mlir::attn {
 
 #define GEN_PASS_DECL
@@ -15,8 +17,19 @@ namespace mlir::attn {
 #define GEN_PASS_REGISTRATION
 #include "attn/Conversion/AttnToNVGPU/Passes.h.inc"
 
+/// The tensor-core instruction a kernel is built on.
+enum class TensorCoreOp {
+  MmaSync, // warp-level mma.sync m16n8k16 (sm_80 and later)
+  Wgmma,   // warpgroup-level wgmma.mma_async (sm_90a)
+};
+
+/// "mma-sync" / "wgmma" -> the instruction; nullopt for anything else.
+std::optional<TensorCoreOp> parseTensorCoreOp(StringRef name);
+StringRef stringifyTensorCoreOp(TensorCoreOp op);
+
 /// Launch shape of the kernels this lowering emits.
 struct GPUKernelConfig {
+  TensorCoreOp mma = TensorCoreOp::MmaSync;
   int64_t mTiles = 2;    // 16-row MMA tiles per warp
   int64_t blockK = 64;   // keys per tile
   int64_t numWarps = 4;
@@ -24,19 +37,26 @@ struct GPUKernelConfig {
   int64_t threads() const { return 32 * numWarps; }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
-  /// Dynamic shared memory: Q tile, two K tiles, two V tiles.
+  /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
+  /// padding, plus 1024 bytes to align the swizzled tiles).
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
                       int64_t eltBytes) const {
+    if (mma == TensorCoreOp::Wgmma)
+      return eltBytes * (blockQ() * headDim + 2 * blockK * headDim +
+                         2 * blockK * valueDim) +
+             1024;
     return eltBytes * (blockQ() * (headDim + pad) +
                        2 * blockK * (headDim + pad) +
                        2 * blockK * (valueDim + pad));
   }
 };
 
-/// The configuration shipped for a head dim and chip (block_k 0: the
-/// default; chip "": sm_90a).
+/// The configuration shipped for a tensor-core instruction, head dim and
+/// chip (block_k 0: the default; chip "": sm_90a).
 GPUKernelConfig defaultGPUKernelConfig(int64_t headDim, int64_t blockK = 0,
-                                       StringRef chip = "");
+                                       StringRef chip = "",
+                                       TensorCoreOp mma =
+                                           TensorCoreOp::MmaSync);
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,

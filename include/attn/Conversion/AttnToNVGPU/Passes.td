@@ -7,27 +7,34 @@ include "mlir/Pass/PassBase.td"
 
 def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
   let summary = "Lower attn.attention in a gpu.func kernel to a tiled, "
-                "fused tensor-core kernel (NVIDIA, mma.sync)";
+                "fused tensor-core kernel (NVIDIA, mma.sync or wgmma)";
   let description = [{
     The NVIDIA lowering of the tiled, fused form: one thread block per
-    (query tile, head), four warps of 32 query rows each (two 16-row MMA
-    tiles, so every K/V fragment read from shared memory feeds two MMAs).
+    (query tile of 128 rows, head).
 
     - Query tiles run longest-first (last tile of the sequence first).
     - `attn.key_tile_range` gives the key tiles, split into partial, full,
       partial loops as on every target; a ragged last key tile (T not a
       multiple of the tile) is handled by the masked body.
-    - Q is copied once to shared memory and read as `ldmatrix` fragments;
-      K and V tiles are staged through shared memory with
-      `cp.async` (`nvgpu.device_async_copy`), double-buffered so the next
-      tile's copy overlaps this tile's math.
-    - S = QK^T and O += PV run on tensor cores (`nvvm.mma.sync`
-      m16n8k16, f16/bf16 inputs, f32 accumulation); the row max and sum are
-      reduced with warp shuffles; P goes from the S accumulators straight
-      into A operands (no shared-memory round trip).
-    - Each thread's two rows get their key interval (`attn.row_interval`)
+    - Q is copied once to shared memory; K and V tiles are staged through
+      shared memory with `cp.async` (`nvgpu.device_async_copy`),
+      double-buffered so the next tile's copy overlaps this tile's math.
+    - S = QK^T and O += PV run on tensor cores (f16/bf16 inputs, f32
+      accumulation); the row max and sum are reduced with warp shuffles; P
+      goes from the S accumulators straight into A operands (no
+      shared-memory round trip).
+    - Each thread's rows get their key interval (`attn.row_interval`)
       once; only partial tiles compare keys against it.
     - Outputs: out and lse (0 and -inf for rows with no allowed key).
+
+    Two tensor-core flavours (`mma`):
+    - `mma-sync`: four warps of 32 rows (two 16-row tiles, so every K/V
+      fragment feeds two MMAs), `ldmatrix` from padded shared memory and
+      `nvvm.mma.sync` m16n8k16.
+    - `wgmma` (sm_90a): two warpgroups of 64 rows; K/V/Q in 128-byte
+      swizzled shared memory read by `nvvm.wgmma.mma_async` through matrix
+      descriptors (S = QK^T), and wgmma with P in registers and V
+      transposed from shared memory (O += PV).
 
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
@@ -36,6 +43,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"blockK", "block-k", "int64_t", /*default=*/"0",
            "Keys per tile (a multiple of 16; 0: chosen per head dim and "
            "the chip of the gpu.module's #nvvm.target)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"mma-sync\"",
+           "Tensor-core instruction: mma-sync (sm_80 and later) or wgmma "
+           "(sm_90a)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -1,0 +1,150 @@
+//===- KernelEmitter.h - the NVIDIA attention kernel body -------*- C++ -*-===//
+//
+// One thread block per (query tile, head); every warp owns 16-row slices of
+// the query tile. What does not depend on the tensor-core instruction lives
+// in KernelEmitter (GPUTileAttention.cpp): the schedule, the key-tile range
+// and its partial / full / partial loops, the double-buffered K/V pipeline,
+// the mask of partial tiles, the online softmax and the epilogue. The two
+// subclasses map the two matrix products onto the hardware:
+//   - MmaSyncEmitter (MmaSync.cpp): warp-level mma.sync m16n8k16 with
+//     ldmatrix fragments from padded shared memory (sm_80 and later);
+//   - WgmmaEmitter (Wgmma.cpp): warpgroup-level wgmma.mma_async reading
+//     128-byte-swizzled shared memory through matrix descriptors (sm_90a).
+//
+// Both produce S and take P in the same per-warp register layout (the
+// m16n8 accumulator layout of PTX's mma and wgmma): lane l, t = l % 4,
+// g = l / 4 holds, for each 8-column slice n, c0, c1 = S[g][8n + 2t ..]
+// and c2, c3 = S[g + 8][8n + 2t ..].
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVGPU_KERNELEMITTER_H
+#define ATTN_LIB_CONVERSION_ATTNTONVGPU_KERNELEMITTER_H
+
+#include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
+#include "attn/Dialect/Attn/Transforms/EmitterBase.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+#include <array>
+#include <memory>
+
+namespace mlir::attn::nvidia {
+
+/// Four f32 accumulators of one m16n8 tile.
+using Acc = std::array<Value, 4>;
+/// S of one key tile: [m-tile][8-key slice].
+using Scores = SmallVector<SmallVector<Acc>>;
+/// P as A operands: (m-tile, 16-key step) -> four 32-bit registers, built
+/// where the flavour asks for them.
+using POperands = function_ref<SmallVector<Value>(int64_t, int64_t)>;
+
+class KernelEmitter : public AttentionEmitterBase {
+public:
+  KernelEmitter(OpBuilder &b, Location loc, AttentionOp op,
+                const GPUKernelConfig &cfg)
+      : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
+  virtual ~KernelEmitter() = default;
+
+  void emit(Value q, Value k, Value v, Value cu, Value out, Value lse);
+
+protected:
+  //===--- What a tensor-core flavour provides ---------------------------===//
+  /// Per-lane values the flavour needs (called once, after tid/lane/warp).
+  virtual void setUpLanes() {}
+  /// Carves Q and two K/V stages out of the dynamic shared memory `smem`.
+  virtual void allocateShared(Value smem) = 0;
+  /// Starts the copies of the Q tile (rows q0..) and of key tile `kt` into
+  /// `stage` (16-byte cp.async; rows past T zero-filled).
+  virtual void copyQ(Value q0) = 0;
+  virtual void copyKV(Value kt, Value stage) = 0;
+  /// Makes the completed copies visible to the tensor cores (before the
+  /// block barrier that follows every wait).
+  virtual void fenceCopies() {}
+  /// S = Q K^T for the key tile in `stage`.
+  virtual Scores scores(Value stage) = 0;
+  /// O += P V for the key tile in `stage`; `state` holds O at oIdx().
+  virtual void accumulatePV(POperands p, Value stage,
+                            SmallVectorImpl<Value> &state) = 0;
+
+  //===--- Shared helpers ------------------------------------------------===//
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value divu(Value x, int64_t y) {
+    return arith::DivUIOp::create(b, loc, x, idx(y));
+  }
+  Value remu(Value x, int64_t y) {
+    return arith::RemUIOp::create(b, loc, x, idx(y));
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value fmax(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value exp2(Value x);
+  Value log2(Value x);
+  /// Max or sum over the four lanes that share a row.
+  Value quadReduce(Value x, bool isMax);
+  /// A register of an mma operand from two 16-bit values (vector<2xT>).
+  Value mmaOperand(Value pair);
+  /// Packs two f32 into one A-operand register of the input type.
+  Value pack(Value x, Value y);
+  /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] in 16-byte
+  /// units with cp.async spread over all threads; `dst` maps (row, unit
+  /// column) to the destination memref and indices. Rows past T are
+  /// zero-filled and never read from global memory.
+  using UnitDest =
+      function_ref<std::pair<Value, SmallVector<Value>>(Value, Value)>;
+  void copyRows(UnitDest dst, Value src, Value row0, Value srcHead,
+                int64_t rows, int64_t cols);
+
+  /// Layout of the carried state: O accumulators, row max, row sum.
+  int64_t nvt() const { return valueDim / 8; }
+  int64_t oIdx(int64_t mt, int64_t n, int64_t j) const {
+    return (mt * nvt() + n) * 4 + j;
+  }
+  int64_t maxIdx(int64_t mt, int64_t i) const {
+    return cfg.mTiles * nvt() * 4 + mt * 2 + i;
+  }
+  int64_t sumIdx(int64_t mt, int64_t i) const {
+    return cfg.mTiles * nvt() * 4 + cfg.mTiles * 2 + mt * 2 + i;
+  }
+
+  const GPUKernelConfig &cfg;
+  Value qBuf, kBuf, vBuf;
+  Value tokens, tid, lane, warp, quad, groupRow, head, kvHead;
+  Value beginTile, endTile;
+  /// First query row (within the tile) of this warp.
+  Value warpRow0;
+
+private:
+  /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
+  SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
+  SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init,
+                              bool masked);
+  /// Waits for all but `pending` copy groups, then a block barrier.
+  void waitCopies(int32_t pending);
+
+  // Key intervals of this thread's rows, per (m-tile, half).
+  SmallVector<Value> rowLo, rowHi;
+  Value keyCol0;
+};
+
+std::unique_ptr<KernelEmitter>
+createMmaSyncEmitter(OpBuilder &b, Location loc, AttentionOp op,
+                     const GPUKernelConfig &cfg);
+std::unique_ptr<KernelEmitter>
+createWgmmaEmitter(OpBuilder &b, Location loc, AttentionOp op,
+                   const GPUKernelConfig &cfg);
+
+} // namespace mlir::attn::nvidia
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVGPU_KERNELEMITTER_H

@@ -1,0 +1,297 @@
+//===- Wgmma.cpp - the attention kernel on Hopper's wgmma.mma_async -------===//
+//
+// Warpgroup-level tensor cores (sm_90a). Two warpgroups of four warps; the
+// warpgroup w owns query rows 64w .. 64w + 63 of the 128-row tile and warp
+// i of the block owns rows 16i .. 16i + 15, one 16-row slice per warp
+// (cfg.mTiles == 1), so S and P have the per-warp layout every flavour
+// shares (KernelEmitter.h).
+//
+//  - S = Q K^T: wgmma m64nBKk16, A = Q and B = K both read from shared
+//    memory through matrix descriptors (both K-major).
+//  - O += P V: wgmma m64nDvk16 with A = P from registers (the S
+//    accumulators converted in place, as on mma.sync) and B = V from shared
+//    memory, MN-major (V rows are keys, contiguous along Dv): the
+//    transposed-B form.
+//
+// Shared memory layout (the canonical 128-byte-swizzle layouts of the PTX
+// matrix descriptors): a tile of R rows and C columns (C a multiple of 64
+// 16-bit elements) is stored as C / 64 column blocks of R rows x 128 bytes;
+// in each row, the 16-byte unit u sits at position u ^ (row % 8). Every
+// column block starts on a 1024-byte boundary, so eight rows form one
+// swizzle atom. cp.async (16 bytes) writes the units; a proxy fence makes
+// them visible to the tensor cores before the block barrier.
+//
+// Descriptors (PTX ISA, "Matrix Descriptor Format"): start address >> 4 in
+// bits 0-13, leading-dimension byte offset >> 4 in bits 16-29, stride-
+// dimension byte offset >> 4 in bits 32-45, swizzle mode in bits 62-63
+// (1: 128-byte). K-major operands: stride offset 1024 (eight rows), the
+// leading offset unused; each 16-element k step advances the start by
+// 32 bytes inside the swizzle atom, each 64-element block by one column
+// block. The MN-major V: leading offset = one column block (Dv direction),
+// stride offset 1024 (eight keys); each 16-key step advances 16 rows.
+//===----------------------------------------------------------------------===//
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::nvidia;
+
+namespace {
+
+/// Bytes of one row of a swizzle atom, and of the atom (eight rows).
+constexpr int64_t kRowBytes = 128, kAtomBytes = 1024;
+
+class WgmmaEmitter : public KernelEmitter {
+public:
+  using KernelEmitter::KernelEmitter;
+
+private:
+  void allocateShared(Value smem) override;
+  void copyQ(Value q0) override;
+  void copyKV(Value kt, Value stage) override;
+  void fenceCopies() override;
+  Scores scores(Value stage) override;
+  void accumulatePV(POperands p, Value stage,
+                    SmallVectorImpl<Value> &state) override;
+
+  int64_t eltBytes() const { return elt.getIntOrFloatBitWidth() / 8; }
+  /// Bytes of one K (V) stage.
+  int64_t kStageBytes() const { return cfg.blockK * headDim * eltBytes(); }
+  int64_t vStageBytes() const { return cfg.blockK * valueDim * eltBytes(); }
+  /// The 16-byte unit of (row r, unit column u) in a swizzled tile of
+  /// `rows` rows.
+  Value swizzledUnit(Value r, Value u, int64_t rows);
+  /// A descriptor of the 128-byte-swizzle layout at shared address `addr`
+  /// (i64) with the given leading and stride byte offsets.
+  Value descriptor(Value addr, int64_t leadingBytes, int64_t strideBytes);
+  /// `desc` with its start address advanced by `bytes`.
+  Value advance(Value desc, int64_t bytes);
+  Value i64(Value index) {
+    return arith::IndexCastUIOp::create(b, loc, b.getI64Type(), index);
+  }
+  Value i64Const(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  }
+  LLVM::LLVMStructType accType(int64_t n) {
+    return LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                            SmallVector<Type>(n / 2, f32));
+  }
+
+  // Shared memory: 16-byte-unit views of Q and of the two K and V stages,
+  // and their shared-window addresses (i64) for the descriptors.
+  Value sQ, sK, sV;
+  Value qAddr, kAddr, vAddr;
+};
+
+} // namespace
+
+void WgmmaEmitter::allocateShared(Value smem) {
+  // The swizzle is a function of address bits 4-9: start every tile on a
+  // 1024-byte boundary (the launch reserves kAtomBytes extra).
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
+  Value shift = remu(sub(idx(kAtomBytes), remu(base, kAtomBytes)), kAtomBytes);
+  auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
+                                       gpu::AddressSpace::Workgroup);
+  int64_t unitElts = 16 / eltBytes();
+  auto view = [&](int64_t offset, int64_t bytes, Value &addr) -> Value {
+    Value at = add(shift, idx(offset));
+    addr = i64(add(base, at));
+    return memref::ViewOp::create(
+        b, loc,
+        MemRefType::get({bytes / 16, unitElts}, elt,
+                        MemRefLayoutAttrInterface(), ws),
+        smem, at, ValueRange{});
+  };
+  int64_t qBytes = cfg.blockQ() * headDim * eltBytes();
+  sQ = view(0, qBytes, qAddr);
+  sK = view(qBytes, 2 * kStageBytes(), kAddr);
+  sV = view(qBytes + 2 * kStageBytes(), 2 * vStageBytes(), vAddr);
+}
+
+Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {
+  Value block = divu(u, 8), inRow = remu(u, 8);
+  Value swz = arith::XOrIOp::create(b, loc, inRow, remu(r, 8));
+  return add(mul(block, idx(rows * 8)), add(mul(r, idx(8)), swz));
+}
+
+void WgmmaEmitter::copyQ(Value q0) {
+  int64_t rows = cfg.blockQ();
+  copyRows(
+      [&](Value r, Value u) {
+        return std::make_pair(
+            sQ, SmallVector<Value>{swizzledUnit(r, u, rows), idx(0)});
+      },
+      qBuf, q0, head, rows, headDim);
+}
+
+void WgmmaEmitter::copyKV(Value kt, Value stage) {
+  int64_t bk = cfg.blockK;
+  Value k0 = mul(kt, idx(bk));
+  for (auto [dst, src, cols] :
+       {std::make_tuple(sK, kBuf, headDim),
+        std::make_tuple(sV, vBuf, valueDim)}) {
+    Value d = dst, stageUnit0 = mul(stage, idx(bk * cols / 8));
+    copyRows(
+        [&](Value r, Value u) {
+          return std::make_pair(
+              d, SmallVector<Value>{add(stageUnit0, swizzledUnit(r, u, bk)),
+                                    idx(0)});
+        },
+        src, k0, kvHead, bk, cols);
+  }
+}
+
+void WgmmaEmitter::fenceCopies() {
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+}
+
+Value WgmmaEmitter::descriptor(Value addr, int64_t leadingBytes,
+                               int64_t strideBytes) {
+  Value start = arith::ShRUIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, addr, i64Const(0x3FFFF)),
+      i64Const(4));
+  int64_t fields = ((leadingBytes >> 4) << 16) |
+                   ((strideBytes >> 4) << 32) | (int64_t(1) << 62);
+  return arith::OrIOp::create(b, loc, start, i64Const(fields));
+}
+
+Value WgmmaEmitter::advance(Value desc, int64_t bytes) {
+  if (bytes == 0)
+    return desc;
+  return arith::AddIOp::create(b, loc, desc, i64Const(bytes >> 4));
+}
+
+Scores WgmmaEmitter::scores(Value stage) {
+  int64_t bk = cfg.blockK;
+  // This warpgroup's 64 rows of Q; the K tile of `stage`.
+  Value wg = divu(warp, 4);
+  Value qDesc = descriptor(
+      add(qAddr, i64(mul(wg, idx(64 * kRowBytes)))), /*leading=*/16,
+      kAtomBytes);
+  Value kDesc = descriptor(add(kAddr, i64(mul(stage, idx(kStageBytes())))),
+                           /*leading=*/16, kAtomBytes);
+  auto wgmmaType =
+      elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+  auto structType = accType(bk);
+  Value acc = LLVM::PoisonOp::create(b, loc, structType);
+  // Descriptors first: every register a wgmma reads is written before the
+  // fence.
+  int64_t kStepsPerBlock = 64 / 16;
+  SmallVector<std::pair<Value, Value>> descs;
+  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
+    int64_t block = kk / kStepsPerBlock, step = kk % kStepsPerBlock;
+    int64_t inBlock = step * 16 * eltBytes();
+    descs.emplace_back(
+        advance(qDesc, block * cfg.blockQ() * kRowBytes + inBlock),
+        advance(kDesc, block * bk * kRowBytes + inBlock));
+  }
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (auto [kk, d] : llvm::enumerate(descs)) {
+    acc = NVVM::WgmmaMmaAsyncOp::create(
+        b, loc, structType, acc, d.first, d.second,
+        NVVM::MMAShapeAttr::get(b.getContext(), 64, bk, 16),
+        NVVM::WGMMATypesAttr::get(b.getContext(), wgmmaType),
+        NVVM::WGMMATypesAttr::get(b.getContext(), wgmmaType),
+        NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(b.getContext(),
+                                     kk == 0 ? NVVM::WGMMAScaleOut::zero
+                                             : NVVM::WGMMAScaleOut::one),
+        NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
+        NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
+        NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::row),
+        NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::col),
+        /*satfinite=*/nullptr);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  Scores s(1, SmallVector<Acc>(bk / 8));
+  for (int64_t n = 0; n < bk / 8; ++n)
+    for (int64_t j = 0; j < 4; ++j)
+      s[0][n][j] = LLVM::ExtractValueOp::create(b, loc, acc, 4 * n + j);
+  return s;
+}
+
+void WgmmaEmitter::accumulatePV(POperands p, Value stage,
+                                SmallVectorImpl<Value> &state) {
+  int64_t bk = cfg.blockK, n = valueDim, nAcc = n / 2;
+  Value vDesc =
+      descriptor(add(vAddr, i64(mul(stage, idx(vStageBytes())))),
+                 /*leading=*/bk * kRowBytes, kAtomBytes);
+  // wgmma with A in registers has no NVVM op: inline PTX. Operands: the
+  // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3, the B
+  // descriptor and scale-d.
+  std::string accList;
+  for (int64_t i = 0; i < nAcc; ++i)
+    accList += (i ? ", $" : "$") + std::to_string(i);
+  int64_t a0 = 2 * nAcc;
+  auto reg = [](int64_t i) { return "$" + std::to_string(i); };
+  std::string ptx = "{\n.reg .pred p;\nsetp.ne.b32 p, " + reg(a0 + 5) +
+                    ", 0;\nwgmma.mma_async.sync.aligned.m64n" +
+                    std::to_string(n) + "k16.f32." +
+                    (elt.isBF16() ? "bf16.bf16" : "f16.f16") + " {" +
+                    accList + "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " +
+                    reg(a0 + 2) + ", " + reg(a0 + 3) + "}, " + reg(a0 + 4) +
+                    ", p, 1, 1, 1;\n}\n";
+  std::string constraints;
+  for (int64_t i = 0; i < nAcc; ++i)
+    constraints += "=f,";
+  for (int64_t i = 0; i < nAcc; ++i)
+    constraints += std::to_string(i) + ",";
+  constraints += "r,r,r,r,l,r";
+  auto structType = accType(n);
+  Value one = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1);
+
+  SmallVector<Value> acc;
+  for (int64_t i = 0; i < n / 8; ++i)
+    for (int64_t j = 0; j < 4; ++j)
+      acc.push_back(state[oIdx(0, i, j)]);
+  // Every register a wgmma reads is written before the fence (else ptxas
+  // injects a fence before each wgmma).
+  SmallVector<SmallVector<Value>> operands;
+  for (int64_t kk = 0; kk < bk / 16; ++kk) {
+    SmallVector<Value> &ops = operands.emplace_back();
+    for (Value a : p(0, kk))
+      ops.push_back(a.getType().isInteger(32)
+                        ? a
+                        : LLVM::BitcastOp::create(b, loc, b.getI32Type(), a)
+                              .getResult());
+    ops.push_back(advance(vDesc, kk * 16 * kRowBytes));
+    ops.push_back(one);
+  }
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < bk / 16; ++kk) {
+    SmallVector<Value> ops(acc);
+    ops.append(operands[kk]);
+    Value res = LLVM::InlineAsmOp::create(
+                    b, loc, structType, ops, ptx, constraints,
+                    /*has_side_effects=*/true, /*is_align_stack=*/false,
+                    LLVM::tailcallkind::TailCallKind::None,
+                    LLVM::AsmDialectAttr::get(b.getContext(),
+                                              LLVM::AsmDialect::AD_ATT),
+                    /*operand_attrs=*/ArrayAttr())
+                    .getRes();
+    for (int64_t i = 0; i < nAcc; ++i)
+      acc[i] = LLVM::ExtractValueOp::create(b, loc, res, i);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  for (int64_t i = 0; i < n / 8; ++i)
+    for (int64_t j = 0; j < 4; ++j)
+      state[oIdx(0, i, j)] = acc[4 * i + j];
+}
+
+std::unique_ptr<KernelEmitter>
+mlir::attn::nvidia::createWgmmaEmitter(OpBuilder &b, Location loc,
+                                       AttentionOp op,
+                                       const GPUKernelConfig &cfg) {
+  return std::make_unique<WgmmaEmitter>(b, loc, op, cfg);
+}
