@@ -215,11 +215,34 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   groupRow = divu(lane, 4);  // g
   setUpLanes();
 
-  // Longest first: for a causal mask, later query tiles see more keys.
+  // Longest first. The launch is a (query tiles, heads) grid; blocks start
+  // in linear order (x fastest). Block i of that order takes head i % H of
+  // the query tile i / H counted from the end: every head of a tile runs
+  // together, and within each document later tiles (more keys) run first,
+  // so the last blocks to start are the short first tiles of the sequence.
+  // (Head-major order would leave the last head's long tiles to the end.)
+  // (32-bit arithmetic: block and grid indices fit, and the head stays
+  // live in one register through the loops.)
   Value numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(bq));
-  Value qt = sub(sub(numQTiles, idx(1)),
-                 gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
-  head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Type i32 = b.getI32Type();
+  auto toI32 = [&](Value x) {
+    return arith::IndexCastUIOp::create(b, loc, i32, x).getResult();
+  };
+  auto i32Const = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i32, v).getResult();
+  };
+  Value linear = arith::AddIOp::create(
+      b, loc, toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)),
+      arith::MulIOp::create(
+          b, loc, toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y)),
+          toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x))));
+  head = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      arith::RemUIOp::create(b, loc, linear, i32Const(numHeads)));
+  Value rank = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      arith::DivUIOp::create(b, loc, linear, i32Const(numHeads)));
+  Value qt = sub(sub(numQTiles, idx(1)), rank);
   kvHead = divu(head, group);
   Value q0 = mul(qt, idx(bq));
   Value q1 = arith::MinSIOp::create(b, loc, add(q0, idx(bq)), tokens);

@@ -2,6 +2,22 @@
 
 // CHECK-LABEL: gpu.func @attn
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// Longest first: the block's place in launch order picks head i % 16 of
+// query tile (tiles - 1 - i / 16).
+// CHECK: %[[TILES:.*]] = arith.ceildivui %{{.*}}, %c128 : index
+// CHECK: %[[BX:.*]] = gpu.block_id  x
+// CHECK: %[[BX32:.*]] = arith.index_castui %[[BX]] : index to i32
+// CHECK: %[[BY:.*]] = gpu.block_id  y
+// CHECK: %[[BY32:.*]] = arith.index_castui %[[BY]] : index to i32
+// CHECK: %[[GX:.*]] = gpu.grid_dim  x
+// CHECK: %[[GX32:.*]] = arith.index_castui %[[GX]] : index to i32
+// CHECK: %[[ROW:.*]] = arith.muli %[[BY32]], %[[GX32]] : i32
+// CHECK: %[[I:.*]] = arith.addi %[[BX32]], %[[ROW]] : i32
+// CHECK: arith.remui %[[I]], %c16{{.*}} : i32
+// CHECK: %[[RANK32:.*]] = arith.divui %[[I]], %c16{{.*}} : i32
+// CHECK: %[[RANK:.*]] = arith.index_castui %[[RANK32]] : i32 to index
+// CHECK: %[[LAST:.*]] = arith.subi %[[TILES]], %c1
+// CHECK: arith.subi %[[LAST]], %[[RANK]] : index
 // CHECK: gpu.dynamic_shared_memory
 // Q, then K and V in two stages each, padded rows.
 // CHECK: memref.view {{.*}} to memref<128x136xbf16, #gpu.address_space<workgroup>>
@@ -76,8 +92,9 @@ module attributes {gpu.container_module} {
 
 // f16 operands go to mma.sync as vector<2xf16>; GQA reads K/V head h / 4.
 // CHECK-LABEL: gpu.func @attn_f16
-// CHECK: %[[H:.*]] = gpu.block_id  y
-// CHECK: arith.divui %[[H]], %{{.*}} : index
+// CHECK: %[[H32:.*]] = arith.remui %{{.*}}, %c8{{.*}} : i32
+// CHECK: %[[H:.*]] = arith.index_castui %[[H32]] : i32 to index
+// CHECK: arith.divui %[[H]], %c4{{.*}} : index
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 module attributes {gpu.container_module} {
   gpu.module @attn_kernels {

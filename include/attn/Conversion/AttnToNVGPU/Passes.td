@@ -12,7 +12,10 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     The NVIDIA lowering of the tiled, fused form: one thread block per
     (query tile of 128 rows, head).
 
-    - Query tiles run longest-first (last tile of the sequence first).
+    - Longest first: block i (in launch order) takes head i % H of the
+      query tile i / H counted from the end of the sequence, so all heads
+      of a tile run together and, within each document, later tiles (more
+      keys) run before earlier ones.
     - `attn.key_tile_range` gives the key tiles, split into partial, full,
       partial loops as on every target; a ragged last key tile (T not a
       multiple of the tile) is handled by the masked body.
