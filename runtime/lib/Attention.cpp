@@ -41,6 +41,10 @@ KernelInfo parseManifest(const std::string &json) {
   KernelInfo i;
   i.kernel = field(json, "kernel");
   i.arch = field(json, "arch");
+  if (json.find("\"mma\"") != std::string::npos)
+    i.mma = field(json, "mma");
+  if (i.mma != "mma-sync" && i.mma != "wgmma")
+    throw Error("kernel manifest: unknown \"mma\" '" + i.mma + "'");
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
   i.heads = intField(json, "heads");

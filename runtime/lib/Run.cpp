@@ -92,7 +92,8 @@ bool runAttention(const std::string &image, const KernelInfo &info,
             << ", \"kv_heads\": " << spec.kvHeads
             << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \""
             << info.dtype << "\", \"target\": \"cuda\", \"mask\": \""
-            << info.mask << "\", \"block_q\": " << info.blockQ
+            << info.mask << "\", \"mma\": \"" << info.mma
+            << "\", \"block_q\": " << info.blockQ
             << ", \"block_k\": " << info.blockK
             << ", \"tiles_total\": " << tiles.total
             << ", \"tiles_computed\": " << tiles.computed

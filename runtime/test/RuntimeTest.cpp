@@ -35,6 +35,17 @@ TEST(Manifest, ParsesAndRejects) {
   EXPECT_EQ(4, i.kvHeads);
   EXPECT_EQ(87040, i.sharedBytes);
   EXPECT_NEAR(0.0883883, i.scale, 1e-9);
+  EXPECT_EQ("mma-sync", i.mma); // manifests without the field
+  KernelInfo w = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 256, "shared_bytes": 164864})");
+  EXPECT_EQ("wgmma", w.mma);
+  EXPECT_EQ(256, w.threads);
+  try {
+    parseManifest(R"({"kernel": "attn", "arch": "sm_90a", "mma": "tcgen05", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 1})");
+    FAIL() << "an unknown mma was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find("tcgen05"));
+  }
   try {
     parseManifest(R"({"kernel": "attn"})");
     FAIL() << "a manifest without fields was accepted";

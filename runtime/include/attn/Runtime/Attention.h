@@ -20,6 +20,9 @@ namespace attn::rt {
 
 struct KernelInfo {
   std::string kernel, arch, dtype, mask;
+  /// The tensor-core flavour: "mma-sync" (also for manifests without the
+  /// field) or "wgmma".
+  std::string mma = "mma-sync";
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
   double scale = 0;
