@@ -470,11 +470,30 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
                                   const std::vector<int64_t> &rows) {
   CheckResult c;
   c.rows = rows.size();
+  int64_t hq = spec.heads, dv = spec.valueDim;
+  auto where = [&](int64_t row, int64_t i) {
+    return "out[" + std::to_string(row) + ", " + std::to_string(i / dv) +
+           ", " + std::to_string(i % dv) + "]";
+  };
   for (int64_t i = 0; i < out.size(); ++i)
-    c.unwritten += std::isnan(out.get(i));
+    if (std::isnan(out.get(i)) && c.unwritten++ == 0)
+      c.firstUnwritten = where(i / (hq * dv), i % (hq * dv));
   for (float x : lse)
     c.unwritten += std::isnan(x);
   ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
+  double worst = -1;
+  for (size_t ri = 0; ri < ref.rows.size(); ++ri)
+    for (int64_t i = 0; i < hq * dv; ++i) {
+      double got = out.get(ref.rows[ri] * hq * dv + i),
+             want = ref.out[ri * hq * dv + i];
+      double d = std::isnan(got) ? std::numeric_limits<double>::infinity()
+                                 : std::abs(got - want);
+      if (d > worst) {
+        worst = d;
+        c.worstOut = where(ref.rows[ri], i) + " = " + std::to_string(got) +
+                     " (reference " + std::to_string(want) + ")";
+      }
+    }
   c.errOut = relErrOut(spec, out, ref);
   c.errLse = relErrLse(spec, lse, ref);
   if (spec.dtype == DType::F32) {

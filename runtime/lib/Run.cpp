@@ -110,6 +110,9 @@ bool runAttention(const std::string &image, const KernelInfo &info,
               << ", \"naive_rel_err_out\": " << num(result.naiveOut)
               << ", \"naive_rel_err_lse\": " << num(result.naiveLse)
               << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
+  if (opts.check && !ok)
+    os << ", \"worst_out\": \"" << result.worstOut
+       << "\", \"first_unwritten\": \"" << result.firstUnwritten << "\"";
   os << "}\n";
   return ok;
 }

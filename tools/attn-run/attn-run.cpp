@@ -524,6 +524,10 @@ int main(int argc, char **argv) {
       llvm::outs() << ", \"tiles_match_brute_force\": "
                    << (tilesOk ? "true" : "false")
                    << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
+      if (!result.ok)
+        llvm::outs() << ", \"worst_out\": \"" << result.worstOut
+                     << "\", \"first_unwritten\": \""
+                     << result.firstUnwritten << "\"";
     }
     if (compareSeparate)
       llvm::outs() << ", \"separate_rel_err_out\": " << num(sepErrOut)
@@ -554,6 +558,12 @@ int main(int argc, char **argv) {
       llvm::outs() << "; tiles vs brute force: "
                    << (tilesOk ? "match" : "MISMATCH") << " -> "
                    << (ok ? "pass" : "FAIL") << "\n";
+      if (!result.ok)
+        llvm::outs() << "worst: " << result.worstOut
+                     << (result.firstUnwritten.empty()
+                             ? std::string()
+                             : "; first unwritten: " + result.firstUnwritten)
+                     << "\n";
     }
     if (compareSeparate)
       llvm::outs() << "packed vs separate documents: out rel diff "

@@ -148,6 +148,10 @@ struct CheckResult {
   double errOut = 0, errLse = 0;     // relative errors vs float64
   double naiveOut = 0, naiveLse = 0; // the same for a naive computation in
                                      // the input type (bf16/f16 only)
+  /// Where it went wrong, for diagnosis: the checked out element farthest
+  /// from the reference, "out[row, head, col] = got (reference want)", and
+  /// the first unwritten element of out ("" if none).
+  std::string worstOut, firstUnwritten;
   bool ok = false;
 };
 
