@@ -254,6 +254,11 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface(), ws)));
 
+  // Q first: its copy needs no cu_seqlens, so it overlaps the searches of
+  // the key-tile range below.
+  copyQ(q0);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+
   // Key tiles. The GPU treats a ragged last tile as partial: its padding
   // keys must be masked.
   Type index = b.getIndexType();
@@ -269,9 +274,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                                            fullEnd);
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
 
-  // Prologue: Q, then the first K/V tile, as two groups.
-  copyQ(q0);
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  // Then the first K/V tile, as a second group.
   {
     Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
     auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);

@@ -23,11 +23,11 @@
 // CHECK: memref.view {{.*}} to memref<128x136xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
-// CHECK: %[[B:.*]], %[[FB:.*]], %[[FE:.*]], %[[E:.*]] = attn.key_tile_range
-// Q, then the first K/V tile: asynchronous 16-byte copies, zero-filling
-// rows past T.
+// Q first (it needs no cu_seqlens), then the key-tile range, then the
+// first K/V tile: asynchronous 16-byte copies, zero-filling rows past T.
 // CHECK: nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1}
 // CHECK: nvvm.cp.async.commit.group
+// CHECK: %[[B:.*]], %[[FB:.*]], %[[FE:.*]], %[[E:.*]] = attn.key_tile_range
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: nvvm.cp.async.wait.group 1
