@@ -71,8 +71,10 @@ TEST(Check, FailsAndNamesAWrongElement) {
 
 TEST(Check, FailsAndNamesTheFirstUnwrittenElement) {
   Fixture f;
-  f.data.out.set((29 * 2 + 0) * 64 + 5, std::numeric_limits<float>::quiet_NaN());
-  f.data.out.set((3 * 2 + 1) * 64 + 60, std::numeric_limits<float>::quiet_NaN());
+  f.data.out.set((29 * 2 + 0) * 64 + 5,
+                 std::numeric_limits<float>::quiet_NaN());
+  f.data.out.set((3 * 2 + 1) * 64 + 60,
+                 std::numeric_limits<float>::quiet_NaN());
   CheckResult c = f.check();
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(2u, c.unwritten);

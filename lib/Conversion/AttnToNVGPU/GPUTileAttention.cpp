@@ -73,8 +73,8 @@ Value KernelEmitter::pack(Value x, Value y) {
       arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
 }
 
-void KernelEmitter::copyRows(UnitDest dst, Value src, Value row0,
-                             Value srcHead, int64_t rows, int64_t cols) {
+void KernelEmitter::copyRows(UnitDest dst, Value src, Value row0, Value srcHead,
+                             int64_t rows, int64_t cols) {
   int64_t nthreads = cfg.threads();
   int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
   for (int64_t i = 0; i < units / nthreads; ++i) {
@@ -89,8 +89,8 @@ void KernelEmitter::copyRows(UnitDest dst, Value src, Value row0,
     auto [dstBuf, dstIdx] = dst(r, u);
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dstBuf,
-        dstIdx, src, ValueRange{srcRow, srcHead, col},
-        b.getIndexAttr(8), n, b.getUnitAttr());
+        dstIdx, src, ValueRange{srcRow, srcHead, col}, b.getIndexAttr(8), n,
+        b.getUnitAttr());
   }
 }
 
@@ -104,8 +104,8 @@ void KernelEmitter::waitCopies(int32_t pending) {
   gpu::BarrierOp::create(b, loc);
 }
 
-SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub,
-                                           ValueRange init, bool masked) {
+SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub, ValueRange init,
+                                           bool masked) {
   auto forOp = scf::ForOp::create(b, loc, lb, ub, idx(1), init);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());
@@ -171,8 +171,7 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
       Value sum = f32Const(0.0);
       for (int64_t n = 0; n < bk / 8; ++n)
         for (int64_t j = 2 * i; j < 2 * i + 2; ++j) {
-          s[mt][n][j] =
-              exp2(math::FmaOp::create(b, loc, s[mt][n][j], c, negM));
+          s[mt][n][j] = exp2(math::FmaOp::create(b, loc, s[mt][n][j], c, negM));
           sum = fadd(sum, s[mt][n][j]);
         }
       next[maxIdx(mt, i)] = mNew;
@@ -211,8 +210,8 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   lane = remu(tid, 32);
   warp = divu(tid, 32);
-  quad = remu(lane, 4);      // t
-  groupRow = divu(lane, 4);  // g
+  quad = remu(lane, 4);     // t
+  groupRow = divu(lane, 4); // g
   setUpLanes();
 
   // Longest first. The launch is a (query tiles, heads) grid; blocks start
@@ -247,8 +246,8 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   Value q0 = mul(qt, idx(bq));
   Value q1 = arith::MinSIOp::create(b, loc, add(q0, idx(bq)), tokens);
 
-  auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
-                                       gpu::AddressSpace::Workgroup);
+  auto ws =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   allocateShared(gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
@@ -268,10 +267,10 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   beginTile = range.getBegin();
   endTile = range.getEnd();
   Value wholeTiles = divu(tokens, bk);
-  Value fullEnd = arith::MinSIOp::create(b, loc, range.getFullEnd(),
-                                         wholeTiles);
-  Value fullBegin = arith::MinSIOp::create(b, loc, range.getFullBegin(),
-                                           fullEnd);
+  Value fullEnd =
+      arith::MinSIOp::create(b, loc, range.getFullEnd(), wholeTiles);
+  Value fullBegin =
+      arith::MinSIOp::create(b, loc, range.getFullBegin(), fullEnd);
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
 
   // Then the first K/V tile, as a second group.
@@ -328,10 +327,9 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
         Value y = fmul(state[oIdx(mt, n, 2 * i + 1)], inv);
         Value pair = vector::FromElementsOp::create(
             b, loc, VectorType::get({2}, f32), ValueRange{x, y});
-        pair =
-            arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
-        vector::StoreOp::create(b, loc, pair, out,
-                                ValueRange{row, head, add(idx(n * 8), keyCol0)});
+        pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
+        vector::StoreOp::create(
+            b, loc, pair, out, ValueRange{row, head, add(idx(n * 8), keyCol0)});
       }
       Value lseVal = logSumExp(m, l, log2(l));
       Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
@@ -358,9 +356,9 @@ StringRef mlir::attn::stringifyTensorCoreOp(TensorCoreOp op) {
 }
 
 GPUKernelConfig mlir::attn::defaultGPUKernelConfig(int64_t headDim,
-                                                  int64_t blockK,
-                                                  StringRef chip,
-                                                  TensorCoreOp mma) {
+                                                   int64_t blockK,
+                                                   StringRef chip,
+                                                   TensorCoreOp mma) {
   GPUKernelConfig cfg;
   cfg.mma = mma;
   if (mma == TensorCoreOp::Wgmma) {
@@ -413,9 +411,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
       (config.blockK * valueDim) % units != 0)
     return op.emitOpError("the tiles (block_q ")
            << config.blockQ() << ", block_k " << config.blockK
-           << ") do not split into 16-byte copies over "
-           << config.threads() << " threads for head dims " << headDim
-           << "/" << valueDim;
+           << ") do not split into 16-byte copies over " << config.threads()
+           << " threads for head dims " << headDim << "/" << valueDim;
   if (config.mma == TensorCoreOp::Wgmma) {
     StringRef chip = targetChip(op);
     if (!chip.empty() && chip != "sm_90a")
@@ -428,8 +425,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
              << config.blockK;
   }
   SmallVector<Value> inputs;
-  for (Value t : {op.getQuery(), op.getKey(), op.getValue(),
-                  op.getCuSeqlens()}) {
+  for (Value t :
+       {op.getQuery(), op.getKey(), op.getValue(), op.getCuSeqlens()}) {
     Value buf = getSourceBuffer(t);
     if (!buf)
       return op.emitOpError("the NVIDIA lowering needs inputs read with "
@@ -475,10 +472,10 @@ struct AttnGPUTileAttentionPass
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : found) {
-      if (failed(gpuTileAttention(
-              rewriter, op,
-              defaultGPUKernelConfig(op.getHeadDim(), blockK,
-                                     targetChip(op), *kind))))
+      if (failed(
+              gpuTileAttention(rewriter, op,
+                               defaultGPUKernelConfig(op.getHeadDim(), blockK,
+                                                      targetChip(op), *kind))))
         return signalPassFailure();
     }
   }

@@ -128,8 +128,7 @@ protected:
 private:
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
   SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
-  SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init,
-                              bool masked);
+  SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init, bool masked);
   /// Waits for all but `pending` copy groups, then a block barrier.
   void waitCopies(int32_t pending);
 
@@ -138,12 +137,12 @@ private:
   Value keyCol0;
 };
 
-std::unique_ptr<KernelEmitter>
-createMmaSyncEmitter(OpBuilder &b, Location loc, AttentionOp op,
-                     const GPUKernelConfig &cfg);
-std::unique_ptr<KernelEmitter>
-createWgmmaEmitter(OpBuilder &b, Location loc, AttentionOp op,
-                   const GPUKernelConfig &cfg);
+std::unique_ptr<KernelEmitter> createMmaSyncEmitter(OpBuilder &b, Location loc,
+                                                    AttentionOp op,
+                                                    const GPUKernelConfig &cfg);
+std::unique_ptr<KernelEmitter> createWgmmaEmitter(OpBuilder &b, Location loc,
+                                                  AttentionOp op,
+                                                  const GPUKernelConfig &cfg);
 
 } // namespace mlir::attn::nvidia
 

@@ -47,8 +47,8 @@ private:
     return mmaOperand(vector::ExtractOp::create(b, loc, frag, i));
   }
   Value ldmatrix(Value smem, ValueRange indices, bool transpose) {
-    return nvgpu::LdMatrixOp::create(b, loc, VectorType::get({4, 2}, elt),
-                                     smem, indices, transpose, 4);
+    return nvgpu::LdMatrixOp::create(b, loc, VectorType::get({4, 2}, elt), smem,
+                                     indices, transpose, 4);
   }
   Acc mma(ArrayRef<Value> a, ArrayRef<Value> bRegs, const Acc &c);
   /// The A operand of Q for m-tile `mt`, k-step `kk` (from shared memory).
@@ -71,8 +71,8 @@ void MmaSyncEmitter::setUpLanes() {
 void MmaSyncEmitter::allocateShared(Value smem) {
   int64_t bq = cfg.blockQ(), bk = cfg.blockK;
   int64_t dp = headDim + cfg.pad, dvp = valueDim + cfg.pad;
-  auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
-                                       gpu::AddressSpace::Workgroup);
+  auto ws =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   int64_t eb = elt.getIntOrFloatBitWidth() / 8;
   auto view = [&](int64_t offset, ArrayRef<int64_t> shape) -> Value {
     return memref::ViewOp::create(
@@ -94,9 +94,8 @@ void MmaSyncEmitter::copyQ(Value q0) {
 
 void MmaSyncEmitter::copyKV(Value kt, Value stage) {
   Value k0 = mul(kt, idx(cfg.blockK));
-  for (auto [dst, src, cols] :
-       {std::make_tuple(sK, kBuf, headDim),
-        std::make_tuple(sV, vBuf, valueDim)}) {
+  for (auto [dst, src, cols] : {std::make_tuple(sK, kBuf, headDim),
+                                std::make_tuple(sV, vBuf, valueDim)}) {
     Value d = dst;
     copyRows(
         [&](Value r, Value u) {
@@ -109,12 +108,12 @@ void MmaSyncEmitter::copyKV(Value kt, Value stage) {
 
 Acc MmaSyncEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
                         const Acc &c) {
-  auto structType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(4, f32));
+  auto structType = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     SmallVector<Type>(4, f32));
   NVVM::MMATypes t = elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
   auto res = NVVM::MmaOp::create(
-      b, loc, structType, a, bRegs, ValueRange(c), {16, 8, 16},
-      std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
+      b, loc, structType, a, bRegs, ValueRange(c), {16, 8, 16}, std::nullopt,
+      std::nullopt, std::array<NVVM::MMATypes, 2>{t, t},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
   Acc r;
@@ -144,8 +143,8 @@ Scores MmaSyncEmitter::scores(Value stage) {
       Value key = add(idx(n2 * 16), add(mul(mHi, idx(8)), mRow));
       Value d = add(idx(kk * 16), mul(mLo, idx(8)));
       Value frag = ldmatrix(sK, ValueRange{stage, key, d}, false);
-      Value b0 = fragReg(frag, 0), b1 = fragReg(frag, 1),
-            b2 = fragReg(frag, 2), b3 = fragReg(frag, 3);
+      Value b0 = fragReg(frag, 0), b1 = fragReg(frag, 1), b2 = fragReg(frag, 2),
+            b3 = fragReg(frag, 3);
       for (int64_t mt = 0; mt < mTiles; ++mt) {
         s[mt][2 * n2] = mma(q[mt], {b0, b1}, s[mt][2 * n2]);
         s[mt][2 * n2 + 1] = mma(q[mt], {b2, b3}, s[mt][2 * n2 + 1]);
@@ -181,9 +180,7 @@ void MmaSyncEmitter::accumulatePV(POperands p, Value stage,
   }
 }
 
-std::unique_ptr<KernelEmitter>
-mlir::attn::nvidia::createMmaSyncEmitter(OpBuilder &b, Location loc,
-                                         AttentionOp op,
-                                         const GPUKernelConfig &cfg) {
+std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createMmaSyncEmitter(
+    OpBuilder &b, Location loc, AttentionOp op, const GPUKernelConfig &cfg) {
   return std::make_unique<MmaSyncEmitter>(b, loc, op, cfg);
 }

@@ -37,7 +37,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 
-
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
@@ -96,17 +95,17 @@ void WgmmaEmitter::allocateShared(Value smem) {
   // 1024-byte boundary (the launch reserves kAtomBytes extra).
   Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
   Value shift = remu(sub(idx(kAtomBytes), remu(base, kAtomBytes)), kAtomBytes);
-  auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
-                                       gpu::AddressSpace::Workgroup);
+  auto ws =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   int64_t unitElts = 16 / eltBytes();
   auto view = [&](int64_t offset, int64_t bytes, Value &addr) -> Value {
     Value at = add(shift, idx(offset));
     addr = i64(add(base, at));
-    return memref::ViewOp::create(
-        b, loc,
-        MemRefType::get({bytes / 16, unitElts}, elt,
-                        MemRefLayoutAttrInterface(), ws),
-        smem, at, ValueRange{});
+    return memref::ViewOp::create(b, loc,
+                                  MemRefType::get({bytes / 16, unitElts}, elt,
+                                                  MemRefLayoutAttrInterface(),
+                                                  ws),
+                                  smem, at, ValueRange{});
   };
   int64_t qBytes = cfg.blockQ() * headDim * eltBytes();
   sQ = view(0, qBytes, qAddr);
@@ -133,9 +132,8 @@ void WgmmaEmitter::copyQ(Value q0) {
 void WgmmaEmitter::copyKV(Value kt, Value stage) {
   int64_t bk = cfg.blockK;
   Value k0 = mul(kt, idx(bk));
-  for (auto [dst, src, cols] :
-       {std::make_tuple(sK, kBuf, headDim),
-        std::make_tuple(sV, vBuf, valueDim)}) {
+  for (auto [dst, src, cols] : {std::make_tuple(sK, kBuf, headDim),
+                                std::make_tuple(sV, vBuf, valueDim)}) {
     Value d = dst, stageUnit0 = mul(stage, idx(bk * cols / 8));
     copyRows(
         [&](Value r, Value u) {
@@ -159,8 +157,8 @@ Value WgmmaEmitter::descriptor(Value addr, int64_t leadingBytes,
   Value start = arith::ShRUIOp::create(
       b, loc, arith::AndIOp::create(b, loc, addr, i64Const(0x3FFFF)),
       i64Const(4));
-  int64_t fields = ((leadingBytes >> 4) << 16) |
-                   ((strideBytes >> 4) << 32) | (int64_t(1) << 62);
+  int64_t fields = ((leadingBytes >> 4) << 16) | ((strideBytes >> 4) << 32) |
+                   (int64_t(1) << 62);
   return arith::OrIOp::create(b, loc, start, i64Const(fields));
 }
 
@@ -174,9 +172,8 @@ Scores WgmmaEmitter::scores(Value stage) {
   int64_t bk = cfg.blockK;
   // This warpgroup's 64 rows of Q; the K tile of `stage`.
   Value wg = divu(warp, 4);
-  Value qDesc = descriptor(
-      add(qAddr, i64(mul(wg, idx(64 * kRowBytes)))), /*leading=*/16,
-      kAtomBytes);
+  Value qDesc = descriptor(add(qAddr, i64(mul(wg, idx(64 * kRowBytes)))),
+                           /*leading=*/16, kAtomBytes);
   Value kDesc = descriptor(add(kAddr, i64(mul(stage, idx(kStageBytes())))),
                            /*leading=*/16, kAtomBytes);
   auto wgmmaType =
@@ -223,9 +220,8 @@ Scores WgmmaEmitter::scores(Value stage) {
 void WgmmaEmitter::accumulatePV(POperands p, Value stage,
                                 SmallVectorImpl<Value> &state) {
   int64_t bk = cfg.blockK, n = valueDim, nAcc = n / 2;
-  Value vDesc =
-      descriptor(add(vAddr, i64(mul(stage, idx(vStageBytes())))),
-                 /*leading=*/bk * kRowBytes, kAtomBytes);
+  Value vDesc = descriptor(add(vAddr, i64(mul(stage, idx(vStageBytes())))),
+                           /*leading=*/bk * kRowBytes, kAtomBytes);
   // wgmma with A in registers has no NVVM op: inline PTX. Operands: the
   // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3, the B
   // descriptor and scale-d.
@@ -234,13 +230,12 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
     accList += (i ? ", $" : "$") + std::to_string(i);
   int64_t a0 = 2 * nAcc;
   auto reg = [](int64_t i) { return "$" + std::to_string(i); };
-  std::string ptx = "{\n.reg .pred p;\nsetp.ne.b32 p, " + reg(a0 + 5) +
-                    ", 0;\nwgmma.mma_async.sync.aligned.m64n" +
-                    std::to_string(n) + "k16.f32." +
-                    (elt.isBF16() ? "bf16.bf16" : "f16.f16") + " {" +
-                    accList + "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " +
-                    reg(a0 + 2) + ", " + reg(a0 + 3) + "}, " + reg(a0 + 4) +
-                    ", p, 1, 1, 1;\n}\n";
+  std::string ptx =
+      "{\n.reg .pred p;\nsetp.ne.b32 p, " + reg(a0 + 5) +
+      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+      "k16.f32." + (elt.isBF16() ? "bf16.bf16" : "f16.f16") + " {" + accList +
+      "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " + reg(a0 + 2) + ", " +
+      reg(a0 + 3) + "}, " + reg(a0 + 4) + ", p, 1, 1, 1;\n}\n";
   std::string constraints;
   for (int64_t i = 0; i < nAcc; ++i)
     constraints += "=f,";
@@ -260,10 +255,10 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
   for (int64_t kk = 0; kk < bk / 16; ++kk) {
     SmallVector<Value> &ops = operands.emplace_back();
     for (Value a : p(0, kk))
-      ops.push_back(a.getType().isInteger(32)
-                        ? a
-                        : LLVM::BitcastOp::create(b, loc, b.getI32Type(), a)
-                              .getResult());
+      ops.push_back(
+          a.getType().isInteger(32)
+              ? a
+              : LLVM::BitcastOp::create(b, loc, b.getI32Type(), a).getResult());
     ops.push_back(advance(vDesc, kk * 16 * kRowBytes));
     ops.push_back(one);
   }
@@ -271,14 +266,14 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
   for (int64_t kk = 0; kk < bk / 16; ++kk) {
     SmallVector<Value> ops(acc);
     ops.append(operands[kk]);
-    Value res = LLVM::InlineAsmOp::create(
-                    b, loc, structType, ops, ptx, constraints,
-                    /*has_side_effects=*/true, /*is_align_stack=*/false,
-                    LLVM::tailcallkind::TailCallKind::None,
-                    LLVM::AsmDialectAttr::get(b.getContext(),
-                                              LLVM::AsmDialect::AD_ATT),
-                    /*operand_attrs=*/ArrayAttr())
-                    .getRes();
+    Value res =
+        LLVM::InlineAsmOp::create(
+            b, loc, structType, ops, ptx, constraints,
+            /*has_side_effects=*/true, /*is_align_stack=*/false,
+            LLVM::tailcallkind::TailCallKind::None,
+            LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+            /*operand_attrs=*/ArrayAttr())
+            .getRes();
     for (int64_t i = 0; i < nAcc; ++i)
       acc[i] = LLVM::ExtractValueOp::create(b, loc, res, i);
   }
@@ -289,9 +284,7 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
       state[oIdx(0, i, j)] = acc[4 * i + j];
 }
 
-std::unique_ptr<KernelEmitter>
-mlir::attn::nvidia::createWgmmaEmitter(OpBuilder &b, Location loc,
-                                       AttentionOp op,
-                                       const GPUKernelConfig &cfg) {
+std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createWgmmaEmitter(
+    OpBuilder &b, Location loc, AttentionOp op, const GPUKernelConfig &cfg) {
   return std::make_unique<WgmmaEmitter>(b, loc, op, cfg);
 }
