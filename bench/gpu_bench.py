@@ -24,15 +24,7 @@ import torch.nn.functional as F
 
 import cupy as cp
 
-
-def lengths_lognormal(tokens, median, rng):
-    out, total = [], 0
-    while total < tokens:
-        l = max(1, int(round(rng.lognormal(np.log(median), 1.0))))
-        l = min(l, tokens - total)
-        out.append(l)
-        total += l
-    return out
+from packing import lognormal_lengths
 
 
 CASES = [
@@ -113,7 +105,7 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
              variants):
     rng = np.random.default_rng(seed)
     kind, param = dist
-    lengths = (lengths_lognormal(tokens, param, rng) if kind == "lognormal"
+    lengths = (lognormal_lengths(tokens, param, rng.lognormal) if kind == "lognormal"
                else [param] * (tokens // param))
     assert sum(lengths) == tokens
     dev = "cuda"

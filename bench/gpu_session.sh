@@ -22,19 +22,27 @@ check() {
   echo "$r" | tee -a "$out/checks.log"
   echo "$r" | grep -q '"check": "pass"'
 }
-# Checks one flavour (suffix "" = mma-sync, "_wgmma"); prints its failures.
+# The checked cases: kernel name, then attn-cuda-run's document flags.
+cases=(
+  "bf16_h16_d128 --doc-lengths 300,0,1,77,1000,3"
+  "bf16_h16_d128 --cu-seqlens 0,2048"
+  "bf16_h16_d128 --tokens 4000 --docs uniform:300 --seed 3"
+  "bf16_h16_d128 --tokens 3000 --docs uniform:6 --seed 4"
+  "bf16_h16_d128 --tokens 16384 --docs lognormal:1024 --seed 5"
+  "bf16_h32_d64 --tokens 4000 --docs lognormal:500 --seed 6"
+  "bf16_h16kv4_d128 --tokens 3001 --docs uniform:700 --seed 7"
+  "f16_h8kv1_d64 --tokens 2500 --docs uniform:400 --seed 8"
+  "bf16_h8_d128_window --tokens 3000 --docs uniform:1000 --seed 9"
+  "bf16_h8_d64_doc --tokens 2000 --docs uniform:500 --seed 10"
+)
+# Checks one flavour (suffix "" = mma-sync, "_wgmma"); returns its failures.
 check_flavour() {
-  local s=$1 fails=0
-  check --kernel $K/bf16_h16_d128$s.cubin --doc-lengths 300,0,1,77,1000,3 || fails=$((fails + 1))
-  check --kernel $K/bf16_h16_d128$s.cubin --cu-seqlens 0,2048 || fails=$((fails + 1))
-  check --kernel $K/bf16_h16_d128$s.cubin --tokens 4000 --docs uniform:300 --seed 3 || fails=$((fails + 1))
-  check --kernel $K/bf16_h16_d128$s.cubin --tokens 3000 --docs uniform:6 --seed 4 || fails=$((fails + 1))
-  check --kernel $K/bf16_h16_d128$s.cubin --tokens 16384 --docs lognormal:1024 --seed 5 || fails=$((fails + 1))
-  check --kernel $K/bf16_h32_d64$s.cubin --tokens 4000 --docs lognormal:500 --seed 6 || fails=$((fails + 1))
-  check --kernel $K/bf16_h16kv4_d128$s.cubin --tokens 3001 --docs uniform:700 --seed 7 || fails=$((fails + 1))
-  check --kernel $K/f16_h8kv1_d64$s.cubin --tokens 2500 --docs uniform:400 --seed 8 || fails=$((fails + 1))
-  check --kernel $K/bf16_h8_d128_window$s.cubin --tokens 3000 --docs uniform:1000 --seed 9 || fails=$((fails + 1))
-  check --kernel $K/bf16_h8_d64_doc$s.cubin --tokens 2000 --docs uniform:500 --seed 10 || fails=$((fails + 1))
+  local s=$1 fails=0 name flags
+  for c in "${cases[@]}"; do
+    read -r name flags <<<"$c"
+    # shellcheck disable=SC2086  # flags are words
+    check --kernel "$K/$name$s.cubin" $flags || fails=$((fails + 1))
+  done
   echo "checks failed ($s): $fails"
   return $fails
 }

@@ -15,18 +15,9 @@ slot (SLOTS per SM x 132 SMs). Prints the makespan over the lower bound
 import argparse
 import bisect
 import heapq
-import math
 import random
 
-
-def lognormal_lengths(tokens, median, rng):
-    out, total = [], 0
-    while total < tokens:
-        l = max(1, int(round(rng.lognormvariate(math.log(median), 1.0))))
-        l = min(l, tokens - total)
-        out.append(l)
-        total += l
-    return out
+from packing import lognormal_lengths
 
 
 def tile_costs(lengths, block_q=128, block_k=64):
@@ -67,7 +58,7 @@ def main():
         for _ in range(args.trials):
             lengths = ([256] * (tokens // 256) if dist == "fixed256" else
                        [tokens] if dist == "one" else
-                       lognormal_lengths(tokens, dist, rng))
+                       lognormal_lengths(tokens, dist, rng.lognormvariate))
             c = tile_costs(lengths)
             n = len(c)
             orders = {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -408,36 +409,30 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
   return ref;
 }
 
-namespace {
-/// Accumulates ||a - b||^2 and ||b||^2; NaN or a -inf mismatch poisons it.
-struct ErrAcc {
-  double num = 0, den = 0;
-  bool bad = false;
-  void add(double a, double ref) {
-    if (std::isnan(a) || std::isnan(ref)) {
+void RelErr::add(double a, double ref) {
+  if (std::isnan(a) || std::isnan(ref)) {
+    bad = true;
+    return;
+  }
+  if (std::isinf(ref) || std::isinf(a)) {
+    if (a != ref)
       bad = true;
-      return;
-    }
-    if (std::isinf(ref) || std::isinf(a)) {
-      if (a != ref)
-        bad = true;
-      return;
-    }
-    num += (a - ref) * (a - ref);
-    den += ref * ref;
+    return;
   }
-  double result() const {
-    if (bad)
-      return std::numeric_limits<double>::quiet_NaN();
-    return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
-  }
-};
-} // namespace
+  num += (a - ref) * (a - ref);
+  den += ref * ref;
+}
+
+double RelErr::result() const {
+  if (bad)
+    return std::numeric_limits<double>::quiet_NaN();
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
 
 double relErrOut(const AttentionSpec &spec, const Buffer &out,
                  const ReferenceRows &ref) {
   int64_t hq = spec.heads, dv = spec.valueDim;
-  ErrAcc e;
+  RelErr e;
   for (size_t ri = 0; ri < ref.rows.size(); ++ri)
     for (int64_t i = 0; i < hq * dv; ++i)
       e.add(out.get(ref.rows[ri] * hq * dv + i), ref.out[ri * hq * dv + i]);
@@ -447,7 +442,7 @@ double relErrOut(const AttentionSpec &spec, const Buffer &out,
 double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
                  const ReferenceRows &ref) {
   int64_t hq = spec.heads, t = spec.tokens();
-  ErrAcc e;
+  RelErr e;
   for (size_t ri = 0; ri < ref.rows.size(); ++ri)
     for (int64_t h = 0; h < hq; ++h)
       e.add(lse[size_t(h * t + ref.rows[ri])], ref.lse[ri * hq + h]);
@@ -456,7 +451,7 @@ double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
 
 double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
                   bool lse) {
-  ErrAcc e;
+  RelErr e;
   const std::vector<double> &x = lse ? a.lse : a.out, &y = lse ? ref.lse : ref.out;
   for (size_t i = 0; i < y.size(); ++i)
     e.add(x[i], y[i]);
@@ -470,6 +465,7 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
                                   const std::vector<int64_t> &rows) {
   CheckResult c;
   c.rows = rows.size();
+  c.lowPrecision = spec.dtype != DType::F32;
   int64_t hq = spec.heads, dv = spec.valueDim;
   auto where = [&](int64_t row, int64_t i) {
     return "out[" + std::to_string(row) + ", " + std::to_string(i / dv) +
@@ -481,22 +477,9 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
   for (float x : lse)
     c.unwritten += std::isnan(x);
   ReferenceRows ref = reference(spec, q, k, v, rows, RefMode::Exact);
-  double worst = -1;
-  for (size_t ri = 0; ri < ref.rows.size(); ++ri)
-    for (int64_t i = 0; i < hq * dv; ++i) {
-      double got = out.get(ref.rows[ri] * hq * dv + i),
-             want = ref.out[ri * hq * dv + i];
-      double d = std::isnan(got) ? std::numeric_limits<double>::infinity()
-                                 : std::abs(got - want);
-      if (d > worst) {
-        worst = d;
-        c.worstOut = where(ref.rows[ri], i) + " = " + std::to_string(got) +
-                     " (reference " + std::to_string(want) + ")";
-      }
-    }
   c.errOut = relErrOut(spec, out, ref);
   c.errLse = relErrLse(spec, lse, ref);
-  if (spec.dtype == DType::F32) {
+  if (!c.lowPrecision) {
     c.ok = c.errOut <= 1e-5 && c.errLse <= 1e-5;
   } else {
     ReferenceRows naive =
@@ -507,7 +490,58 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
            c.errLse <= std::max(2 * c.naiveLse, 1e-5);
   }
   c.ok = c.ok && c.unwritten == 0;
+  if (c.ok)
+    return c;
+  // For diagnosis: the checked element farthest from the reference.
+  size_t worstRow = 0;
+  int64_t worstI = 0;
+  double worst = -1;
+  for (size_t ri = 0; ri < ref.rows.size(); ++ri)
+    for (int64_t i = 0; i < hq * dv; ++i) {
+      double got = out.get(ref.rows[ri] * hq * dv + i);
+      double d = std::isnan(got) ? std::numeric_limits<double>::infinity()
+                                 : std::abs(got - ref.out[ri * hq * dv + i]);
+      if (d > worst) {
+        worst = d;
+        worstRow = ri;
+        worstI = i;
+      }
+    }
+  if (worst >= 0)
+    c.worstOut =
+        where(ref.rows[worstRow], worstI) + " = " +
+        std::to_string(out.get(ref.rows[worstRow] * hq * dv + worstI)) +
+        " (reference " + std::to_string(ref.out[worstRow * hq * dv + worstI]) +
+        ")";
   return c;
+}
+
+std::string jsonNumber(double v) {
+  if (std::isnan(v))
+    return "NaN";
+  if (std::isinf(v))
+    return v > 0 ? "Infinity" : "-Infinity";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+std::string checkJsonFields(const CheckResult &c) {
+  std::string s = "\"checked_rows\": " + std::to_string(c.rows) +
+                  ", \"unwritten\": " + std::to_string(c.unwritten) +
+                  ", \"rel_err_out\": " + jsonNumber(c.errOut) +
+                  ", \"rel_err_lse\": " + jsonNumber(c.errLse);
+  if (c.lowPrecision)
+    s += ", \"naive_rel_err_out\": " + jsonNumber(c.naiveOut) +
+         ", \"naive_rel_err_lse\": " + jsonNumber(c.naiveLse);
+  return s;
+}
+
+std::string checkFailureJsonFields(const CheckResult &c) {
+  if (c.ok)
+    return "";
+  return ", \"worst_out\": \"" + c.worstOut + "\", \"first_unwritten\": \"" +
+         c.firstUnwritten + "\"";
 }
 
 mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,

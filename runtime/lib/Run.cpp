@@ -10,14 +10,6 @@ namespace attn::rt {
 
 using namespace attn::host;
 
-static std::string num(double v) {
-  if (std::isnan(v))
-    return "NaN";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
-  return buf;
-}
-
 host::AttentionSpec specFromManifest(const KernelInfo &info) {
   AttentionSpec spec;
   std::optional<DType> dt = parseDType(info.dtype);
@@ -100,19 +92,12 @@ bool runAttention(const std::string &image, const KernelInfo &info,
             << ", \"tiles_partial\": " << tiles.partial
             << ", \"tiles_full\": " << tiles.full
             << ", \"tiles_skipped\": " << tiles.skipped()
-            << ", \"time_ms\": " << num(timeMs)
-            << ", \"useful_tflops\": " << num(flops / (timeMs * 1e9));
+            << ", \"time_ms\": " << jsonNumber(timeMs)
+            << ", \"useful_tflops\": " << jsonNumber(flops / (timeMs * 1e9));
   if (opts.check)
-    os << ", \"checked_rows\": " << result.rows
-              << ", \"unwritten\": " << result.unwritten
-              << ", \"rel_err_out\": " << num(result.errOut)
-              << ", \"rel_err_lse\": " << num(result.errLse)
-              << ", \"naive_rel_err_out\": " << num(result.naiveOut)
-              << ", \"naive_rel_err_lse\": " << num(result.naiveLse)
-              << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
-  if (opts.check && !ok)
-    os << ", \"worst_out\": \"" << result.worstOut
-       << "\", \"first_unwritten\": \"" << result.firstUnwritten << "\"";
+    os << ", " << checkJsonFields(result)
+       << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")
+       << checkFailureJsonFields(result);
   os << "}\n";
   return ok;
 }

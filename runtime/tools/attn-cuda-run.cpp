@@ -17,6 +17,7 @@
 
 #include <iostream>
 #include <map>
+#include <set>
 
 using namespace attn;
 using namespace attn::host;
@@ -34,6 +35,11 @@ int main(int argc, char **argv) {
     if (a.rfind("--", 0) != 0)
       fail("unexpected argument '" + a + "'");
     a = a.substr(2);
+    static const std::set<std::string> known = {
+        "kernel", "doc-lengths", "cu-seqlens", "docs",   "tokens", "num-docs",
+        "seed",   "check",       "check-rows", "repeat", "json"};
+    if (!known.count(a))
+      fail("unknown option '--" + a + "'");
     if (a == "check" || a == "json")
       opt[a] = "1";
     else if (i + 1 < argc)
@@ -86,5 +92,7 @@ int main(int argc, char **argv) {
     return ok ? 0 : 1;
   } catch (const rt::Error &e) {
     fail(e.what());
+  } catch (const std::logic_error &e) { // std::stoll and friends
+    fail(std::string("bad number in an option (") + e.what() + ")");
   }
 }

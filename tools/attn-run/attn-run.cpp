@@ -219,16 +219,6 @@ static void printTileMap(const AttentionSpec &spec) {
 
 
 
-static std::string num(double v) {
-  if (std::isnan(v))
-    return "NaN";
-  if (std::isinf(v))
-    return v > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
-  return buf;
-}
-
 /// Writes `bytes` to --o ("-": stdout).
 static void writeOutput(llvm::StringRef bytes) {
   std::error_code ec;
@@ -239,7 +229,9 @@ static void writeOutput(llvm::StringRef bytes) {
 }
 
 /// --block-k for the GPU: 0 (the per-head-dim default) unless given.
-static int64_t gpuBlockK();
+static int64_t gpuBlockK() {
+  return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
+}
 
 /// The launch contract of the compiled kernel, for the runtime (FILE.json).
 static std::string manifest(const AttentionSpec &spec) {
@@ -263,11 +255,6 @@ static std::string manifest(const AttentionSpec &spec) {
      << cfg.sharedBytes(spec.headDim, spec.valueDim, byteWidth(spec.dtype))
      << "}\n";
   return text;
-}
-
-/// --block-k for the GPU: 0 (the per-head-dim default) unless given.
-static int64_t gpuBlockK() {
-  return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
 }
 
 /// --target cuda: compile the kernel; --emit ptx|cubin|llvm writes it.
@@ -429,8 +416,7 @@ int main(int argc, char **argv) {
     auto oneKernel = mlir::attn::CPUKernel::compile(*oneModule, options);
     if (!oneKernel)
       fail("compilation failed: " + llvm::toString(oneKernel.takeError()));
-    double num = 0, den = 0, numL = 0, denL = 0;
-    bool bad = false;
+    RelErr sepOut, sepLse;
     for (int64_t d = 0; d < spec.docs(); ++d) {
       int64_t b = spec.cuSeqlens[d], l = spec.cuSeqlens[d + 1] - b;
       if (l == 0)
@@ -453,23 +439,14 @@ int main(int argc, char **argv) {
       std::vector<int32_t> cuOne = one.cuSeqlens;
       (*oneKernel)->run(one, qs, ks, vs, cuOne, os, ls);
       int64_t rowWidth = spec.heads * spec.valueDim;
-      for (int64_t i = 0; i < l * rowWidth; ++i) {
-        double a = out.get(b * rowWidth + i), r = os.get(i);
-        bad |= std::isnan(a) || std::isnan(r);
-        num += (a - r) * (a - r);
-        den += r * r;
-      }
+      for (int64_t i = 0; i < l * rowWidth; ++i)
+        sepOut.add(out.get(b * rowWidth + i), os.get(i));
       for (int64_t h = 0; h < spec.heads; ++h)
-        for (int64_t x = 0; x < l; ++x) {
-          double a = lse[size_t(h * t + b + x)], r = ls[size_t(h * l + x)];
-          bad |= std::isnan(a) || std::isnan(r);
-          numL += (a - r) * (a - r);
-          denL += r * r;
-        }
+        for (int64_t x = 0; x < l; ++x)
+          sepLse.add(lse[size_t(h * t + b + x)], ls[size_t(h * l + x)]);
     }
-    double nan = std::numeric_limits<double>::quiet_NaN();
-    sepErrOut = bad ? nan : std::sqrt(num / std::max(den, 1e-300));
-    sepErrLse = bad ? nan : std::sqrt(numL / std::max(denL, 1e-300));
+    sepErrOut = sepOut.result();
+    sepErrLse = sepLse.result();
     // Packed and separate runs tile differently, so sums run in a different
     // order: agreement to rounding (1e-5 in f32; the input type's rounding
     // of the output otherwise).
@@ -509,29 +486,20 @@ int main(int argc, char **argv) {
                  << ", \"tiles_partial\": " << counts[1]
                  << ", \"tiles_full\": " << counts[2]
                  << ", \"tiles_skipped\": " << total - counts[0]
-                 << ", \"time_ms\": " << num(timeMs)
-                 << ", \"compile_ms\": " << num(compileMs)
-                 << ", \"useful_flops\": " << num(flops)
-                 << ", \"useful_tflops\": " << num(flops / (timeMs * 1e9));
+                 << ", \"time_ms\": " << jsonNumber(timeMs)
+                 << ", \"compile_ms\": " << jsonNumber(compileMs)
+                 << ", \"useful_flops\": " << jsonNumber(flops)
+                 << ", \"useful_tflops\": " << jsonNumber(flops / (timeMs * 1e9));
     if (check) {
-      llvm::outs() << ", \"checked_rows\": " << result.rows
-                   << ", \"unwritten\": " << result.unwritten
-                   << ", \"rel_err_out\": " << num(result.errOut)
-                   << ", \"rel_err_lse\": " << num(result.errLse);
-      if (spec.dtype != DType::F32)
-        llvm::outs() << ", \"naive_rel_err_out\": " << num(result.naiveOut)
-                     << ", \"naive_rel_err_lse\": " << num(result.naiveLse);
-      llvm::outs() << ", \"tiles_match_brute_force\": "
+      llvm::outs() << ", " << checkJsonFields(result)
+                   << ", \"tiles_match_brute_force\": "
                    << (tilesOk ? "true" : "false")
-                   << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"");
-      if (!result.ok)
-        llvm::outs() << ", \"worst_out\": \"" << result.worstOut
-                     << "\", \"first_unwritten\": \""
-                     << result.firstUnwritten << "\"";
+                   << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")
+                   << checkFailureJsonFields(result);
     }
     if (compareSeparate)
-      llvm::outs() << ", \"separate_rel_err_out\": " << num(sepErrOut)
-                   << ", \"separate_rel_err_lse\": " << num(sepErrLse);
+      llvm::outs() << ", \"separate_rel_err_out\": " << jsonNumber(sepErrOut)
+                   << ", \"separate_rel_err_lse\": " << jsonNumber(sepErrLse);
     llvm::outs() << ", \"ok\": " << (ok ? "true" : "false") << "}\n";
   } else {
     llvm::outs() << "attn-run: " << target << ", " << toString(spec.dtype)
@@ -544,16 +512,16 @@ int main(int argc, char **argv) {
                  << " total, " << counts[0] << " computed (" << counts[1]
                  << " partial, " << counts[2] << " full), "
                  << total - counts[0] << " skipped\n"
-                 << "time: " << num(timeMs) << " ms (median of "
-                 << times.size() << "), " << num(flops / (timeMs * 1e6))
-                 << " useful GFLOP/s; compile " << num(compileMs) << " ms\n";
+                 << "time: " << jsonNumber(timeMs) << " ms (median of "
+                 << times.size() << "), " << jsonNumber(flops / (timeMs * 1e6))
+                 << " useful GFLOP/s; compile " << jsonNumber(compileMs) << " ms\n";
     if (check) {
       llvm::outs() << "check (" << result.rows
-                   << " rows vs float64): out rel err " << num(result.errOut)
-                   << ", lse rel err " << num(result.errLse);
+                   << " rows vs float64): out rel err " << jsonNumber(result.errOut)
+                   << ", lse rel err " << jsonNumber(result.errLse);
       if (spec.dtype != DType::F32)
         llvm::outs() << " (naive " << toString(spec.dtype) << ": "
-                     << num(result.naiveOut) << ", " << num(result.naiveLse)
+                     << jsonNumber(result.naiveOut) << ", " << jsonNumber(result.naiveLse)
                      << ")";
       llvm::outs() << "; tiles vs brute force: "
                    << (tilesOk ? "match" : "MISMATCH") << " -> "
@@ -567,7 +535,7 @@ int main(int argc, char **argv) {
     }
     if (compareSeparate)
       llvm::outs() << "packed vs separate documents: out rel diff "
-                   << num(sepErrOut) << ", lse rel diff " << num(sepErrLse)
+                   << jsonNumber(sepErrOut) << ", lse rel diff " << jsonNumber(sepErrLse)
                    << " -> " << (ok ? "pass" : "FAIL") << "\n";
   }
   return ok ? 0 : 1;

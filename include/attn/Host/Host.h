@@ -130,6 +130,16 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
                         const Buffer &k, const Buffer &v,
                         const std::vector<int64_t> &rows, RefMode mode);
 
+/// Relative error ||a - ref|| / ||ref|| (||a - ref|| when ref is 0),
+/// accumulated element by element; a NaN on either side, or an infinity
+/// not matched exactly, makes it NaN.
+struct RelErr {
+  double num = 0, den = 0;
+  bool bad = false;
+  void add(double a, double ref);
+  double result() const;
+};
+
 /// ||a - ref|| / ||ref|| over the rows of `ref`, for an output [T, Hq, Dv]
 /// buffer; NaN if any compared element is NaN.
 double relErrOut(const AttentionSpec &spec, const Buffer &out,
@@ -148,10 +158,12 @@ struct CheckResult {
   double errOut = 0, errLse = 0;     // relative errors vs float64
   double naiveOut = 0, naiveLse = 0; // the same for a naive computation in
                                      // the input type (bf16/f16 only)
-  /// Where it went wrong, for diagnosis: the checked out element farthest
-  /// from the reference, "out[row, head, col] = got (reference want)", and
-  /// the first unwritten element of out ("" if none).
+  /// Where it went wrong, for diagnosis (set only when the check fails):
+  /// the checked out element farthest from the reference,
+  /// "out[row, head, col] = got (reference want)", and the first unwritten
+  /// element of out ("" if none).
   std::string worstOut, firstUnwritten;
+  bool lowPrecision = false; // bf16/f16: the naive errors are meaningful
   bool ok = false;
 };
 
@@ -164,6 +176,16 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
                                   const Buffer &out,
                                   const std::vector<float> &lse,
                                   const std::vector<int64_t> &rows);
+
+/// A number as JSON output prints it ("%.6g"; NaN, Infinity).
+std::string jsonNumber(double v);
+/// The check's fields of a JSON object, without braces:
+/// "checked_rows", "unwritten", "rel_err_out", "rel_err_lse" and, for
+/// bf16/f16, "naive_rel_err_out", "naive_rel_err_lse".
+std::string checkJsonFields(const CheckResult &c);
+/// ", \"worst_out\": ..., \"first_unwritten\": ..." for a failed check, ""
+/// otherwise.
+std::string checkFailureJsonFields(const CheckResult &c);
 
 /// Tile counts of one head, by classifying every element of every tile
 /// against the naive dense mask (independent of the mask algebra).

@@ -73,8 +73,8 @@ Value KernelEmitter::pack(Value x, Value y) {
       arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
 }
 
-void KernelEmitter::copyRows(UnitDest dst, Value src, Value row0, Value srcHead,
-                             int64_t rows, int64_t cols) {
+void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
+                             Value srcHead, int64_t rows, int64_t cols) {
   int64_t nthreads = cfg.threads();
   int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
   for (int64_t i = 0; i < units / nthreads; ++i) {
@@ -86,12 +86,22 @@ void KernelEmitter::copyRows(UnitDest dst, Value src, Value row0, Value srcHead,
     Value inside = cmp(arith::CmpIPredicate::slt, g, tokens);
     Value srcRow = select(inside, g, idx(0));
     Value n = select(inside, idx(8), idx(0));
-    auto [dstBuf, dstIdx] = dst(r, u);
+    auto [dstBuf, dstIdx] = unitDest(tile, stage, r, u);
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dstBuf,
         dstIdx, src, ValueRange{srcRow, srcHead, col}, b.getIndexAttr(8), n,
         b.getUnitAttr());
   }
+}
+
+void KernelEmitter::copyQ(Value q0) {
+  copyRows(Tile::Q, Value(), qBuf, q0, head, cfg.blockQ(), headDim);
+}
+
+void KernelEmitter::copyKV(Value kt, Value stage) {
+  Value k0 = mul(kt, idx(cfg.blockK));
+  copyRows(Tile::K, stage, kBuf, k0, kvHead, cfg.blockK, headDim);
+  copyRows(Tile::V, stage, vBuf, k0, kvHead, cfg.blockK, valueDim);
 }
 
 //===----------------------------------------------------------------------===//

@@ -55,10 +55,12 @@ protected:
   virtual void setUpLanes() {}
   /// Carves Q and two K/V stages out of the dynamic shared memory `smem`.
   virtual void allocateShared(Value smem) = 0;
-  /// Starts the copies of the Q tile (rows q0..) and of key tile `kt` into
-  /// `stage` (16-byte cp.async; rows past T zero-filled).
-  virtual void copyQ(Value q0) = 0;
-  virtual void copyKV(Value kt, Value stage) = 0;
+  /// The shared-memory memref and indices that receive the 16-byte unit
+  /// `u` of row `r` of a Q tile or of the K or V tile in `stage` (null for
+  /// Q): the flavour's shared layout.
+  enum class Tile { Q, K, V };
+  virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
+                                                        Value r, Value u) = 0;
   /// Makes the completed copies visible to the tensor cores (before the
   /// block barrier that follows every wait).
   virtual void fenceCopies() {}
@@ -97,14 +99,6 @@ protected:
   Value mmaOperand(Value pair);
   /// Packs two f32 into one A-operand register of the input type.
   Value pack(Value x, Value y);
-  /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] in 16-byte
-  /// units with cp.async spread over all threads; `dst` maps (row, unit
-  /// column) to the destination memref and indices. Rows past T are
-  /// zero-filled and never read from global memory.
-  using UnitDest =
-      function_ref<std::pair<Value, SmallVector<Value>>(Value, Value)>;
-  void copyRows(UnitDest dst, Value src, Value row0, Value srcHead,
-                int64_t rows, int64_t cols);
 
   /// Layout of the carried state: O accumulators, row max, row sum.
   int64_t nvt() const { return valueDim / 8; }
@@ -126,6 +120,15 @@ protected:
   Value warpRow0;
 
 private:
+  /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] into
+  /// `tile` in 16-byte units (unitDest) with cp.async spread over all
+  /// threads. Rows past T are zero-filled and never read from global memory.
+  void copyRows(Tile tile, Value stage, Value src, Value row0, Value srcHead,
+                int64_t rows, int64_t cols);
+  /// Starts the copies of the Q tile (rows q0..) and of key tile `kt` into
+  /// `stage`.
+  void copyQ(Value q0);
+  void copyKV(Value kt, Value stage);
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
   SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
   SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init, bool masked);

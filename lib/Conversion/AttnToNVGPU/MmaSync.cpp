@@ -36,8 +36,8 @@ public:
 private:
   void setUpLanes() override;
   void allocateShared(Value smem) override;
-  void copyQ(Value q0) override;
-  void copyKV(Value kt, Value stage) override;
+  std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
+                                                Value u) override;
   Scores scores(Value stage) override;
   void accumulatePV(POperands p, Value stage,
                     SmallVectorImpl<Value> &state) override;
@@ -84,26 +84,12 @@ void MmaSyncEmitter::allocateShared(Value smem) {
   sV = view(eb * (bq * dp + 2 * bk * dp), {2, bk, dvp});
 }
 
-void MmaSyncEmitter::copyQ(Value q0) {
-  copyRows(
-      [&](Value r, Value u) {
-        return std::make_pair(sQ, SmallVector<Value>{r, mul(u, idx(8))});
-      },
-      qBuf, q0, head, cfg.blockQ(), headDim);
-}
-
-void MmaSyncEmitter::copyKV(Value kt, Value stage) {
-  Value k0 = mul(kt, idx(cfg.blockK));
-  for (auto [dst, src, cols] : {std::make_tuple(sK, kBuf, headDim),
-                                std::make_tuple(sV, vBuf, valueDim)}) {
-    Value d = dst;
-    copyRows(
-        [&](Value r, Value u) {
-          return std::make_pair(d,
-                                SmallVector<Value>{stage, r, mul(u, idx(8))});
-        },
-        src, k0, kvHead, cfg.blockK, cols);
-  }
+std::pair<Value, SmallVector<Value>>
+MmaSyncEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
+  Value col = mul(u, idx(8));
+  if (tile == Tile::Q)
+    return {sQ, {r, col}};
+  return {tile == Tile::K ? sK : sV, {stage, r, col}};
 }
 
 Acc MmaSyncEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,

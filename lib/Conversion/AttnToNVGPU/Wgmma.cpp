@@ -44,7 +44,8 @@ using namespace mlir::attn::nvidia;
 namespace {
 
 /// Bytes of one row of a swizzle atom, and of the atom (eight rows).
-constexpr int64_t kRowBytes = 128, kAtomBytes = 1024;
+constexpr int64_t kRowBytes = 128,
+                  kAtomBytes = GPUKernelConfig::kSwizzleAtomBytes;
 
 class WgmmaEmitter : public KernelEmitter {
 public:
@@ -52,8 +53,8 @@ public:
 
 private:
   void allocateShared(Value smem) override;
-  void copyQ(Value q0) override;
-  void copyKV(Value kt, Value stage) override;
+  std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
+                                                Value u) override;
   void fenceCopies() override;
   Scores scores(Value stage) override;
   void accumulatePV(POperands p, Value stage,
@@ -92,7 +93,7 @@ private:
 
 void WgmmaEmitter::allocateShared(Value smem) {
   // The swizzle is a function of address bits 4-9: start every tile on a
-  // 1024-byte boundary (the launch reserves kAtomBytes extra).
+  // 1024-byte boundary (sharedBytes() reserves kAtomBytes extra).
   Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
   Value shift = remu(sub(idx(kAtomBytes), remu(base, kAtomBytes)), kAtomBytes);
   auto ws =
@@ -119,30 +120,14 @@ Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {
   return add(mul(block, idx(rows * 8)), add(mul(r, idx(8)), swz));
 }
 
-void WgmmaEmitter::copyQ(Value q0) {
-  int64_t rows = cfg.blockQ();
-  copyRows(
-      [&](Value r, Value u) {
-        return std::make_pair(
-            sQ, SmallVector<Value>{swizzledUnit(r, u, rows), idx(0)});
-      },
-      qBuf, q0, head, rows, headDim);
-}
-
-void WgmmaEmitter::copyKV(Value kt, Value stage) {
-  int64_t bk = cfg.blockK;
-  Value k0 = mul(kt, idx(bk));
-  for (auto [dst, src, cols] : {std::make_tuple(sK, kBuf, headDim),
-                                std::make_tuple(sV, vBuf, valueDim)}) {
-    Value d = dst, stageUnit0 = mul(stage, idx(bk * cols / 8));
-    copyRows(
-        [&](Value r, Value u) {
-          return std::make_pair(
-              d, SmallVector<Value>{add(stageUnit0, swizzledUnit(r, u, bk)),
-                                    idx(0)});
-        },
-        src, k0, kvHead, bk, cols);
-  }
+std::pair<Value, SmallVector<Value>>
+WgmmaEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
+  if (tile == Tile::Q)
+    return {sQ, {swizzledUnit(r, u, cfg.blockQ()), idx(0)}};
+  int64_t bk = cfg.blockK, cols = tile == Tile::K ? headDim : valueDim;
+  Value stageUnit0 = mul(stage, idx(bk * cols / 8));
+  return {tile == Tile::K ? sK : sV,
+          {add(stageUnit0, swizzledUnit(r, u, bk)), idx(0)}};
 }
 
 void WgmmaEmitter::fenceCopies() {
@@ -223,32 +208,31 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
   Value vDesc = descriptor(add(vAddr, i64(mul(stage, idx(vStageBytes())))),
                            /*leading=*/bk * kRowBytes, kAtomBytes);
   // wgmma with A in registers has no NVVM op: inline PTX. Operands: the
-  // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3, the B
-  // descriptor and scale-d.
+  // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3 and the B
+  // descriptor; scale-d is always 1 (accumulate).
   std::string accList;
   for (int64_t i = 0; i < nAcc; ++i)
     accList += (i ? ", $" : "$") + std::to_string(i);
   int64_t a0 = 2 * nAcc;
   auto reg = [](int64_t i) { return "$" + std::to_string(i); };
-  std::string ptx =
-      "{\n.reg .pred p;\nsetp.ne.b32 p, " + reg(a0 + 5) +
-      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
-      "k16.f32." + (elt.isBF16() ? "bf16.bf16" : "f16.f16") + " {" + accList +
-      "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " + reg(a0 + 2) + ", " +
-      reg(a0 + 3) + "}, " + reg(a0 + 4) + ", p, 1, 1, 1;\n}\n";
+  std::string ptx = "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                    "wgmma.mma_async.sync.aligned.m64n" +
+                    std::to_string(n) + "k16.f32." +
+                    (elt.isBF16() ? "bf16.bf16" : "f16.f16") + " {" + accList +
+                    "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " + reg(a0 + 2) +
+                    ", " + reg(a0 + 3) + "}, " + reg(a0 + 4) +
+                    ", p, 1, 1, 1;\n}\n";
   std::string constraints;
   for (int64_t i = 0; i < nAcc; ++i)
     constraints += "=f,";
   for (int64_t i = 0; i < nAcc; ++i)
     constraints += std::to_string(i) + ",";
-  constraints += "r,r,r,r,l,r";
+  constraints += "r,r,r,r,l";
   auto structType = accType(n);
-  Value one = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1);
 
-  SmallVector<Value> acc;
-  for (int64_t i = 0; i < n / 8; ++i)
-    for (int64_t j = 0; j < 4; ++j)
-      acc.push_back(state[oIdx(0, i, j)]);
+  // The O accumulators are state[0, nAcc): oIdx(0, i, j) = 4 i + j, the
+  // order of wgmma's accumulator registers.
+  SmallVector<Value> acc(state.begin(), state.begin() + nAcc);
   // Every register a wgmma reads is written before the fence (else ptxas
   // injects a fence before each wgmma).
   SmallVector<SmallVector<Value>> operands;
@@ -260,7 +244,6 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
               ? a
               : LLVM::BitcastOp::create(b, loc, b.getI32Type(), a).getResult());
     ops.push_back(advance(vDesc, kk * 16 * kRowBytes));
-    ops.push_back(one);
   }
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < bk / 16; ++kk) {
@@ -279,9 +262,7 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-  for (int64_t i = 0; i < n / 8; ++i)
-    for (int64_t j = 0; j < 4; ++j)
-      state[oIdx(0, i, j)] = acc[4 * i + j];
+  std::copy(acc.begin(), acc.end(), state.begin());
 }
 
 std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createWgmmaEmitter(

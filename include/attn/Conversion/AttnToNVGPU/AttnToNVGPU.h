@@ -29,6 +29,9 @@ StringRef stringifyTensorCoreOp(TensorCoreOp op);
 
 /// Launch shape of the kernels this lowering emits.
 struct GPUKernelConfig {
+  /// wgmma's 128-byte-swizzle atom (8 rows x 128 bytes): its tiles start on
+  /// this boundary.
+  static constexpr int64_t kSwizzleAtomBytes = 1024;
   TensorCoreOp mma = TensorCoreOp::MmaSync;
   int64_t mTiles = 2;    // 16-row MMA tiles per warp
   int64_t blockK = 64;   // keys per tile
@@ -38,13 +41,13 @@ struct GPUKernelConfig {
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
-  /// padding, plus 1024 bytes to align the swizzled tiles).
+  /// padding, plus one swizzle atom to align the tiles).
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
                       int64_t eltBytes) const {
     if (mma == TensorCoreOp::Wgmma)
       return eltBytes * (blockQ() * headDim + 2 * blockK * headDim +
                          2 * blockK * valueDim) +
-             1024;
+             kSwizzleAtomBytes;
     return eltBytes * (blockQ() * (headDim + pad) +
                        2 * blockK * (headDim + pad) +
                        2 * blockK * (valueDim + pad));
