@@ -4,7 +4,9 @@ document-causal block mask, whose construction is timed too), PyTorch's
 built-in FlashAttention varlen (aten._flash_attention_forward with
 cu_seqlens) and SDPA run document by document, in one process, on the same
 inputs; cross-checks every output against ours; prints useful TFLOP/s
-(sum over documents of 2*D*H*L^2 / time) and ratios.
+(sum over documents of 2*D*H*L^2 / time) and ratios. Times are device
+times per call: the median of samples that each time a batch of back-to-back
+calls (median_ms), the same for every method.
 
 Our kernels are compiled elsewhere (bench/make_kernels.sh: cubin + manifest)
 and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
@@ -45,7 +47,9 @@ class OurKernel:
         self.fn = self.module.get_function(self.info["kernel"])
         self.fn.max_dynamic_shared_size_bytes = self.info["shared_bytes"]
 
-    def __call__(self, q, k, v, cu, out, lse):
+    def bind(self, q, k, v, cu, out, lse):
+        """The launch for these tensors, its arguments built once (CuPy's
+        per-launch argument handling stays out of the timed loop)."""
         args = []
 
         def memref(t, sizes):
@@ -58,34 +62,46 @@ class OurKernel:
                         + [np.int64(n) for n in strides])
 
         t = q.shape[0]
-        memref(q, list(q.shape))
-        memref(k, list(k.shape))
-        memref(v, list(v.shape))
+        for x in (q, k, v):
+            memref(x, list(x.shape))
         memref(cu, [cu.shape[0]])
         memref(out, list(out.shape))
         memref(lse, list(lse.shape))
+        args = tuple(args)
         bq = self.info["block_q"]
         grid = ((t + bq - 1) // bq, self.info["heads"], 1)
+        block = (self.info["threads"], 1, 1)
+        smem = self.info["shared_bytes"]
         stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
-        with stream:
-            self.fn(grid, (self.info["threads"], 1, 1), tuple(args),
-                    shared_mem=self.info["shared_bytes"])
+
+        def launch():
+            with stream:
+                self.fn(grid, block, args, shared_mem=smem)
+        return launch
 
 
-def median_ms(fn, warmup=5, reps=30):
+def median_ms(fn, warmup=5, reps=30, min_sample_ms=2.0, max_batch=50):
+    """Median device time of one call of fn, in ms. Each sample times a
+    batch of back-to-back calls between two CUDA events and divides, so the
+    host's launch overhead (Python, argument handling) overlaps the device
+    work instead of being counted in it; the batch is sized from a first
+    timing to take about min_sample_ms. The same for every method."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
+
+    def sample(n):
         s = torch.cuda.Event(enable_timing=True)
         e = torch.cuda.Event(enable_timing=True)
         s.record()
-        fn()
+        for _ in range(n):
+            fn()
         e.record()
         e.synchronize()
-        times.append(s.elapsed_time(e))
-    return statistics.median(times)
+        return s.elapsed_time(e) / n
+
+    batch = max(1, min(max_batch, int(min_sample_ms / max(sample(1), 1e-3))))
+    return statistics.median(sample(batch) for _ in range(reps))
 
 
 def rel(a, b):
@@ -101,18 +117,35 @@ def variant_key(variant, variants):
     return "ours" if variant == variants[0] else variant.replace("-", "_")
 
 
-def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
-             variants):
+def case_lengths(tokens, dist, seed):
     rng = np.random.default_rng(seed)
     kind, param = dist
     lengths = (lognormal_lengths(tokens, param, rng.lognormal) if kind == "lognormal"
                else [param] * (tokens // param))
     assert sum(lengths) == tokens
+    return lengths
+
+
+def case_inputs(heads, d, tokens, lengths, seed):
+    """cu_seqlens and random q, k, v in [-1, 1) on the GPU."""
     dev = "cuda"
     cu = torch.tensor([0] + list(np.cumsum(lengths)), dtype=torch.int32, device=dev)
     g = torch.Generator(device=dev).manual_seed(seed)
     q, k, v = (torch.rand(tokens, heads, d, device=dev, dtype=torch.bfloat16,
                           generator=g) * 2 - 1 for _ in range(3))
+    return cu, q, k, v
+
+
+def fa2(q, k, v, cu, maxlen, scale):
+    return torch.ops.aten._flash_attention_forward(
+        q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale)
+
+
+def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
+             variants):
+    lengths = case_lengths(tokens, dist, seed)
+    dev = "cuda"
+    cu, q, k, v = case_inputs(heads, d, tokens, lengths, seed)
     scale = d ** -0.5
     flops = sum(2.0 * d * heads * l * l for l in lengths)
     res = {"case": name, "tokens": tokens, "docs": len(lengths), "heads": heads,
@@ -124,10 +157,11 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
         ours = OurKernel(f"{kernels_dir}/{kernel}{SUFFIX[variant]}.cubin")
         out = torch.full_like(q, float("nan"))
         lse = torch.full((heads, tokens), float("nan"), device=dev)
-        ours(q, k, v, cu, out, lse)
+        launch = ours.bind(q, k, v, cu, out, lse)
+        launch()
         torch.cuda.synchronize()
         res[key + "_unwritten"] = int(out.isnan().sum() + lse.isnan().sum())
-        res[key + "_ms"] = median_ms(lambda: ours(q, k, v, cu, out, lse))
+        res[key + "_ms"] = median_ms(launch)
         outs[key] = (out, lse)
     out, lse = outs["ours"]
     for key, (o, _) in outs.items():
@@ -136,14 +170,12 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
 
     maxlen = max(lengths)
     try:
-        fa = torch.ops.aten._flash_attention_forward(
-            q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale)
+        fa = fa2(q, k, v, cu, maxlen, scale)
         res["fa2_rel_diff_out"] = rel(out, fa[0])
         for key, (o, _) in outs.items():
             if key != "ours":
                 res[key + "_rel_diff_out"] = rel(o, fa[0])
-        res["fa2_ms"] = median_ms(lambda: torch.ops.aten._flash_attention_forward(
-            q, k, v, cu, cu, maxlen, maxlen, 0.0, True, False, scale=scale))
+        res["fa2_ms"] = median_ms(lambda: fa2(q, k, v, cu, maxlen, scale))
         fa_lse = fa[1].reshape(heads, tokens) if fa[1].numel() == heads * tokens else None
         if fa_lse is not None:
             res["fa2_rel_diff_lse"] = rel(lse, fa_lse)
@@ -161,7 +193,7 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
         bm = create_block_mask(mask_mod, None, None, tokens, tokens, device=dev)
         res["flex_block_mask_ms"] = median_ms(
             lambda: create_block_mask(mask_mod, None, None, tokens, tokens, device=dev),
-            warmup=2, reps=5)
+            warmup=2, reps=5, max_batch=1)
         flex = torch.compile(flex_attention, dynamic=False)
         qh, kh, vh = (x.transpose(0, 1).unsqueeze(0) for x in (q, k, v))
         fo = flex(qh, kh, vh, block_mask=bm, scale=scale)
@@ -209,7 +241,8 @@ def print_table(results, variants):
               f"{f('sdpa_tflops')} {r.get('flex_block_mask_ms', float('nan')):8.2f} "
               f"{(mine / best if best else float('nan')):14.2f}  "
               + " ".join(f"{r.get(diff_key(k), float('nan')):.2e}" for k in ours_keys))
-    print("(useful TFLOP/s, bf16, median of CUDA-event timings)")
+    print("(useful TFLOP/s, bf16; time per call = median over 30 samples, each a batch\n"
+          " of back-to-back calls between CUDA events, so host launch overhead is hidden)")
 
 
 def main():
@@ -220,7 +253,20 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--variants", default="mma-sync",
                     help="our flavours, comma-separated: mma-sync, wgmma")
+    ap.add_argument("--fa2-only", action="store_true",
+                    help="run FA2 varlen twice on each selected case and stop "
+                         "(for a profiler: bench/profile.sh)")
     args = ap.parse_args()
+    if args.fa2_only:
+        for i, (_, _, heads, d, tokens, dist) in enumerate(CASES):
+            if args.cases and str(i) not in args.cases.split(","):
+                continue
+            lengths = case_lengths(tokens, dist, args.seed + i)
+            cu, q, k, v = case_inputs(heads, d, tokens, lengths, args.seed + i)
+            for _ in range(2):
+                fa2(q, k, v, cu, max(lengths), d ** -0.5)
+        torch.cuda.synchronize()
+        return 0
     variants = args.variants.split(",")
     for v in variants:
         if v not in SUFFIX:

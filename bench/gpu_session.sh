@@ -5,7 +5,8 @@
 # the float64 reference, runs compute-sanitizer (memcheck, racecheck) on a
 # small case, then the benchmark against PyTorch. Kernels NAME_wgmma (the
 # sm_90a wgmma flavour), where present, are checked and sanitized too, and
-# benchmarked beside the mma-sync ones if their checks pass. Logs go to
+# benchmarked beside the mma-sync ones if their checks pass. Then Nsight
+# Compute profiles (bench/profile.sh; PROFILE=0 skips them). Logs go to
 # $OUT if set.
 set -uo pipefail
 out=${OUT:-/tmp}
@@ -48,20 +49,28 @@ check_flavour() {
 }
 check_flavour ""
 variants=mma-sync
-if [ -f $K/bf16_h16_d128_wgmma.cubin ]; then
+if [ -f "$K/bf16_h16_d128_wgmma.cubin" ]; then
   # Only a flavour that passed its checks is benchmarked (a faulting kernel
   # would poison the benchmark's CUDA context).
   check_flavour _wgmma && variants=mma-sync,wgmma
 fi
 # Bad input: a clear error, nothing launched.
-"$run" --kernel $K/bf16_h16_d128.cubin --cu-seqlens 0,5,3 ; echo "exit $?"
+"$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
 san=/usr/local/cuda/bin/compute-sanitizer
 for s in "" _wgmma; do
-  [ -f $K/bf16_h16_d128$s.cubin ] || continue
+  [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   for tool in memcheck racecheck; do
-    timeout 300 $san --tool $tool --error-exitcode 3 "$run" --kernel $K/bf16_h16_d128$s.cubin \
+    timeout 300 $san --tool $tool --error-exitcode 3 "$run" --kernel "$K/bf16_h16_d128$s.cubin" \
       --doc-lengths 100,0,1,37,90 --check --repeat 1 > "$out/sanitizer-$tool$s.log" 2>&1
     echo "compute-sanitizer $tool ($s): exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool$s.log" | head -1))"
   done
 done
-PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels $K --variants $variants --out "$out/bench.json" ${BENCH_ARGS:-}
+# shellcheck disable=SC2086  # BENCH_ARGS are words
+PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants $variants \
+  --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
+# Hardware counters of ours and FA2 where we trail most (PROFILE=0: skip).
+if [ "${PROFILE:-1}" != 0 ]; then
+  OUT=$out KERNELS=$K RUN=$run VARIANTS=$variants bash bench/profile.sh 2>&1 | tee "$out/profile.log"
+fi
+# The table last: the reply carries the end of the output.
+echo; sed -n '/^case /,$p' "$out/bench.log"
