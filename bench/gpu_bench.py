@@ -10,13 +10,17 @@ calls (median_ms), the same for every method.
 
 Our kernels are compiled elsewhere (bench/make_kernels.sh: cubin + manifest)
 and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
---variants times each tensor-core flavour of ours side by side (mma-sync:
-NAME.cubin, wgmma: NAME_wgmma.cubin); the first one is reported as "ours".
+--variants times several builds of ours side by side: a variant is a
+tensor-core flavour, optionally with a key-tile size, e.g. mma-sync (the
+kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma:bk64
+(NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
+bench/make_kernels.sh names them; the first one is reported as "ours".
     python3 bench/gpu_bench.py --kernels .kernels [--variants mma-sync,wgmma]
                                [--out results.json]
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 
@@ -109,12 +113,21 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-SUFFIX = {"mma-sync": "", "wgmma": "_wgmma"}
+FLAVOURS = {"mma-sync": "", "wgmma": "_wgmma"}
+
+
+def variant_suffix(variant):
+    """Kernel file suffix of a variant "FLAVOUR[:bkN]", or None if malformed."""
+    flavour, _, tile = variant.partition(":")
+    if flavour not in FLAVOURS or (tile and not (tile.startswith("bk") and tile[2:].isdigit())):
+        return None
+    return FLAVOURS[flavour] + (f"_{tile}" if tile else "")
 
 
 def variant_key(variant, variants):
     """JSON key prefix of a flavour: "ours" for the first, else its name."""
-    return "ours" if variant == variants[0] else variant.replace("-", "_")
+    return ("ours" if variant == variants[0]
+            else variant.replace("-", "_").replace(":", "_"))
 
 
 def case_lengths(tokens, dist, seed):
@@ -154,7 +167,11 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
     outs = {}
     for variant in variants:
         key = variant_key(variant, variants)
-        ours = OurKernel(f"{kernels_dir}/{kernel}{SUFFIX[variant]}.cubin")
+        path = f"{kernels_dir}/{kernel}{variant_suffix(variant)}.cubin"
+        if key != "ours" and not os.path.exists(path):
+            res[key + "_error"] = "no kernel " + path
+            continue
+        ours = OurKernel(path)
         out = torch.full_like(q, float("nan"))
         lse = torch.full((heads, tokens), float("nan"), device=dev)
         launch = ours.bind(q, k, v, cu, out, lse)
@@ -229,14 +246,15 @@ def print_table(results, variants):
     def diff_key(k):  # each flavour's output vs FA2's
         return "fa2_rel_diff_out" if k == "ours" else k + "_rel_diff_out"
 
-    hdr = (f"{'case':34s} " + " ".join(f"{n:>8s}" for n in names) +
+    widths = [max(8, len(n)) for n in names]
+    hdr = (f"{'case':34s} " + " ".join(f"{n:>{w}s}" for n, w in zip(names, widths)) +
            f" {'FA2':>7s} {'Flex':>7s} {'SDPA':>7s} {'mask ms':>8s} {'best ours/peer':>14s}  diff vs FA2")
     print(hdr)
     for r in results:
         best = max(r.get("fa2_tflops", 0), r.get("flex_tflops", 0))
         mine = max(r.get(k + "_tflops", 0) for k in ours_keys)
         f = lambda k, w=7: f"{r[k]:{w}.1f}" if k in r else " " * (w - 3) + "n/a"
-        print(f"{r['case']:34s} " + " ".join(f(k + "_tflops", 8) for k in ours_keys) +
+        print(f"{r['case']:34s} " + " ".join(f(k + "_tflops", w) for k, w in zip(ours_keys, widths)) +
               f" {f('fa2_tflops')} {f('flex_tflops')} "
               f"{f('sdpa_tflops')} {r.get('flex_block_mask_ms', float('nan')):8.2f} "
               f"{(mine / best if best else float('nan')):14.2f}  "
@@ -252,7 +270,8 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cases", default="")
     ap.add_argument("--variants", default="mma-sync",
-                    help="our flavours, comma-separated: mma-sync, wgmma")
+                    help="our builds, comma-separated: FLAVOUR[:bkN] with "
+                         "FLAVOUR mma-sync or wgmma")
     ap.add_argument("--fa2-only", action="store_true",
                     help="run FA2 varlen twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
@@ -269,8 +288,9 @@ def main():
         return 0
     variants = args.variants.split(",")
     for v in variants:
-        if v not in SUFFIX:
-            ap.error(f"unknown variant {v!r} (expected mma-sync or wgmma)")
+        if variant_suffix(v) is None:
+            ap.error(f"bad variant {v!r} (expected mma-sync or wgmma, "
+                     "optionally with :bkN)")
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__,
           "cupy", cp.__version__, flush=True)
     results = []

@@ -48,11 +48,13 @@ check_flavour() {
   return $fails
 }
 check_flavour ""
-variants=mma-sync
+variants=mma-sync,mma-sync:bk32
+flavours=mma-sync
 if [ -f "$K/bf16_h16_d128_wgmma.cubin" ]; then
   # Only a flavour that passed its checks is benchmarked (a faulting kernel
-  # would poison the benchmark's CUDA context).
-  check_flavour _wgmma && variants=mma-sync,wgmma
+  # would poison the benchmark's CUDA context); its other key-tile sizes
+  # (make_kernels.sh's sweep) are cross-checked by the benchmark only.
+  check_flavour _wgmma && variants+=,wgmma,wgmma:bk64,wgmma:bk192 && flavours+=,wgmma
 fi
 # Bad input: a clear error, nothing launched.
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
@@ -70,7 +72,7 @@ PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants $variant
   --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
 # Hardware counters of ours and FA2 where we trail most (PROFILE=0: skip).
 if [ "${PROFILE:-1}" != 0 ]; then
-  OUT=$out KERNELS=$K RUN=$run VARIANTS=$variants bash bench/profile.sh 2>&1 | tee "$out/profile.log"
+  OUT=$out KERNELS=$K RUN=$run VARIANTS=$flavours bash bench/profile.sh 2>&1 | tee "$out/profile.log"
 fi
 # The table last: the reply carries the end of the output.
 echo; sed -n '/^case /,$p' "$out/bench.log"

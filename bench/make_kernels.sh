@@ -2,7 +2,9 @@
 # Compiles the benchmark and check kernels for one GPU architecture into
 # DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
 # inspection; prints ptxas's resource report for each. On sm_90a, also the
-# wgmma flavour of each, as NAME_wgmma. Needs no GPU.
+# wgmma flavour of each, as NAME_wgmma, and for the two benchmark configs a
+# few other key-tile sizes with 0 spills (NAME[_wgmma]_bkN, for
+# gpu_bench.py --variants FLAVOUR:bkN). Needs no GPU.
 #   usage: bench/make_kernels.sh [DIR] [ARCH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,17 +23,36 @@ configs=(
   "bf16_h8_d128_window bf16 8 8 128 document,causal,window=200"
   "bf16_h8_d64_doc bf16 8 8 64 document"
 )
+# build NAME MMA BLOCK_K(0: default) CONFIG...
+build() {
+  local name=$1 mma=$2 bk=$3 dt=$4 h=$5 kv=$6 d=$7 mask=$8
+  local common=(--target cuda --arch "$arch" --mma "$mma" --dtype "$dt" --heads "$h"
+                --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
+  [ "$bk" != 0 ] && common+=(--block-k "$bk")
+  "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
+  "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
+  echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519' | tr -s ' ' | tr '\n' ' ')"
+}
 mmas=(mma-sync)
 [ "$arch" = sm_90a ] && mmas+=(wgmma)
+suffix() { [ "$1" = wgmma ] && echo _wgmma; }
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"
   for mma in "${mmas[@]}"; do
-    name=$base
-    [ "$mma" = wgmma ] && name=${base}_wgmma
-    common=(--target cuda --arch "$arch" --mma "$mma" --dtype "$dt" --heads "$h"
-            --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
-    "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
-    "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
-    echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519' | tr -s ' ' | tr '\n' ' ')"
+    build "$base$(suffix "$mma")" "$mma" 0 "$dt" "$h" "$kv" "$d" "$mask"
   done
 done
+# Key-tile sweep (ptxas: 0 spills for each; 128-key mma-sync tiles spill).
+if [ "$arch" = sm_90a ]; then
+  sweep=(
+    "bf16_h16_d128 mma-sync 32" "bf16_h16_d128 wgmma 64"
+    "bf16_h32_d64 mma-sync 32" "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192"
+  )
+  for e in "${sweep[@]}"; do
+    read -r base mma bk <<<"$e"
+    for c in "${configs[@]}"; do
+      read -r b dt h kv d mask <<<"$c"
+      [ "$b" = "$base" ] && build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" "$dt" "$h" "$kv" "$d" "$mask"
+    done
+  done
+fi
