@@ -81,7 +81,7 @@ const std::pair<int64_t, int64_t> kTileShapes[] = {
     {1, 1}, {7, 5}, {16, 16}, {32, 64}, {64, 32}, {64, 64}, {128, 128}};
 
 const char *name(TileKind k) {
-  return k == TileKind::Empty ? "empty"
+  return k == TileKind::Empty  ? "empty"
          : k == TileKind::Full ? "full"
                                : "partial";
 }
@@ -91,9 +91,8 @@ class MaskAlgebraRandom : public ::testing::TestWithParam<int> {};
 TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
   std::mt19937 rng(1234 + GetParam());
   // Alternate between many tiny documents and a few long ones.
-  std::vector<int32_t> cu = GetParam() % 3 == 0
-                                ? randomCuSeqlens(rng, 40, 9)
-                                : randomCuSeqlens(rng, 6, 150);
+  std::vector<int32_t> cu = GetParam() % 3 == 0 ? randomCuSeqlens(rng, 40, 9)
+                                                : randomCuSeqlens(rng, 6, 150);
   int64_t t = cu.back();
   if (t == 0)
     GTEST_SKIP() << "no tokens in this packing";
@@ -124,6 +123,17 @@ TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
       for (int64_t qt = 0; qt < numQ; ++qt) {
         int64_t q0 = qt * bq, q1 = std::min(t, q0 + bq);
         KeyTileRange<int64_t> range = keyTileRange(ctx, spec, q0, q1, bk);
+        // The tile's documents hold each of its rows: searched within them,
+        // every row gets the interval of a search over all documents.
+        ASSERT_LE(0, range.docs.first);
+        ASSERT_LE(range.docs.first, range.docs.last);
+        ASSERT_LT(range.docs.last, int64_t(cu.size()) - 1);
+        for (int64_t q = q0; q < q1; ++q) {
+          Interval<int64_t> all = rowInterval(ctx, spec, q);
+          Interval<int64_t> within = rowInterval(ctx, spec, q, range.docs);
+          ASSERT_EQ(all.lo, within.lo) << "q=" << q;
+          ASSERT_EQ(all.hi, within.hi) << "q=" << q;
+        }
         ASSERT_LE(range.begin, range.fullBegin);
         ASSERT_LE(range.fullBegin, range.fullEnd);
         ASSERT_LE(range.fullEnd, range.end);
@@ -134,10 +144,9 @@ TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
           ASSERT_EQ(name(want), name(classifyTile(ctx, spec, q0, q1, k0, k1)))
               << "tile (" << qt << ", " << kt << ")";
           TileKind fromRange =
-              kt < range.begin || kt >= range.end ? TileKind::Empty
-              : kt >= range.fullBegin && kt < range.fullEnd
-                  ? TileKind::Full
-                  : TileKind::Partial;
+              kt < range.begin || kt >= range.end           ? TileKind::Empty
+              : kt >= range.fullBegin && kt < range.fullEnd ? TileKind::Full
+                                                            : TileKind::Partial;
           ASSERT_EQ(name(want), name(fromRange))
               << "tile (" << qt << ", " << kt << ") from keyTileRange";
           expected.computed += want != TileKind::Empty;
@@ -155,6 +164,20 @@ TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Packings, MaskAlgebraRandom, ::testing::Range(0, 60));
+
+TEST(MaskAlgebra, DocIndexSkipsEmptyDocumentsInAnyWindow) {
+  // Documents 1, 2 and 4 are empty: rows 3..6 are in document 3, 7..8 in 5.
+  std::vector<int32_t> cu{0, 3, 3, 3, 7, 7, 9};
+  HostCtx<int32_t> ctx{cu.data(), 6};
+  std::vector<int64_t> want{0, 0, 0, 3, 3, 3, 3, 5, 5};
+  for (DocSearch how : {DocSearch::Bisect, DocSearch::FromFirst})
+    for (int64_t q = 0; q < 9; ++q)
+      for (int64_t first = 0; first <= want[q]; ++first)
+        for (int64_t last = want[q]; last < 6; ++last) {
+          EXPECT_EQ(want[q], ctx.docIndex(q, first, last, how))
+              << "q=" << q << " in [" << first << ", " << last << "]";
+        }
+}
 
 TEST(MaskAlgebra, DocPositionsRestartAtEveryDocument) {
   std::vector<int32_t> cu{0, 3, 3, 4, 9};

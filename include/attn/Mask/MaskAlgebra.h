@@ -15,7 +15,11 @@
 //   - a key tile [k0, k1) is full  iff lo(q1-1) <= k0 and k1 <= hi(q0);
 //                          empty iff hi(q1-1) <= k0 or  k1 <= lo(q0);
 // so the key-tile range and its full sub-range need the document bounds of two
-// rows only: two binary searches over cu_seqlens, O(log N), at run time.
+// rows only, found at run time by searching cu_seqlens: O(log N) for the first
+// row; the last row's document is searched forward from the first's (one load
+// when the tile lies in one document). The documents of every other row of
+// the tile lie between those two (DocRange), so a row's interval searches
+// only them: no search at all for a tile inside one document.
 //
 // Everything below is written once, generic over an arithmetic context `Ctx`,
 // and instantiated twice: with plain integers (HostCtx, for the host, the
@@ -29,7 +33,12 @@
 //   Value floorDiv(Value, int64_t), ceilDiv(Value, int64_t);  // operands >= 0
 //   Value selectEq(Value a, Value b, Value t, Value f);       // a == b ? t : f
 //   Value seqLen();                      // T
-//   std::pair<Value, Value> docBounds(Value q);  // [c[d], c[d+1]) holding q
+//   Value lastDoc();                     // N - 1
+//   Value cuAt(Value d);                 // c[d], 0 <= d <= N
+//   // The document d of row q (c[d] <= q < c[d+1]), known to lie in
+//   // [first, last]; `how` says where to expect it (a search strategy: the
+//   // result is the same).
+//   Value docIndex(Value q, Value first, Value last, DocSearch how);
 //
 // This header has no MLIR dependency.
 //===----------------------------------------------------------------------===//
@@ -84,53 +93,97 @@ inline std::string toString(const MaskSpec &spec) {
 
 enum class TileKind { Empty, Partial, Full };
 
-template <typename Value> struct Interval {
-  Value lo, hi;
-};
+template <typename Value> struct Interval { Value lo, hi; };
 
-/// The allowed key interval [lo, hi) of query row q (0 <= q < T).
+/// Where a context's docIndex should expect the document: anywhere (a
+/// bisection) or near the first candidate (a forward, galloping search).
+enum class DocSearch { Bisect, FromFirst };
+
+/// Document indices [first, last] (inclusive) that some rows lie in.
+template <typename Value> struct DocRange { Value first, last; };
+
+/// Every document: [0, N - 1].
+template <typename Ctx> DocRange<typename Ctx::Value> allDocs(Ctx &c) {
+  return {c.constant(0), c.lastDoc()};
+}
+
+/// [c[d], c[d+1]): the document holding row q, whose index lies in `within`.
 template <typename Ctx>
-Interval<typename Ctx::Value> rowInterval(Ctx &c, const MaskSpec &spec,
-                                          typename Ctx::Value q) {
+Interval<typename Ctx::Value> docBounds(Ctx &c, typename Ctx::Value q,
+                                        DocRange<typename Ctx::Value> within,
+                                        DocSearch how = DocSearch::Bisect) {
+  auto d = c.docIndex(q, within.first, within.last, how);
+  return {c.cuAt(d), c.cuAt(c.add(d, c.constant(1)))};
+}
+
+/// The allowed key interval of row q given `doc`, the bounds of q's document
+/// (ignored without a document term).
+template <typename Ctx>
+Interval<typename Ctx::Value> rowIntervalIn(Ctx &c, const MaskSpec &spec,
+                                            typename Ctx::Value q,
+                                            Interval<typename Ctx::Value> doc) {
   using Value = typename Ctx::Value;
-  Value lo = c.constant(0);
-  Value hi = c.seqLen();
-  if (spec.document) {
-    auto [begin, end] = c.docBounds(q);
-    lo = begin;
-    hi = end;
-  }
+  Value lo = spec.document ? doc.lo : c.constant(0);
+  Value hi = spec.document ? doc.hi : c.seqLen();
+  // Causal: min(hi, q + 1) is q + 1, as q < hi (q lies in its document and
+  // in the sequence). Said so, hi needs no load and, per row, no register.
   if (spec.causal)
-    hi = c.min(hi, c.add(q, c.constant(1)));
+    hi = c.add(q, c.constant(1));
   if (spec.window > 0)
     lo = c.max(lo, c.sub(q, c.constant(spec.window - 1)));
   return {lo, hi};
 }
 
+/// The allowed key interval [lo, hi) of query row q (0 <= q < T). `within`
+/// (optional) narrows the search for q's document: it must hold it.
+template <typename Ctx>
+Interval<typename Ctx::Value> rowInterval(
+    Ctx &c, const MaskSpec &spec, typename Ctx::Value q,
+    std::optional<DocRange<typename Ctx::Value>> within = std::nullopt) {
+  if (!spec.document)
+    return rowIntervalIn(c, spec, q, {});
+  return rowIntervalIn(c, spec, q,
+                       docBounds(c, q, within ? *within : allDocs(c)));
+}
+
 /// Position of token q inside its document (the "reset position ids").
 template <typename Ctx>
 typename Ctx::Value docPosition(Ctx &c, typename Ctx::Value q) {
-  return c.sub(q, c.docBounds(q).first);
+  return c.sub(q, docBounds(c, q, allDocs(c)).lo);
 }
 
 /// Key tiles a query tile visits, as tile indices: [begin, fullBegin) and
 /// [fullEnd, end) are partial (need mask math), [fullBegin, fullEnd) are full
 /// (need none); every tile outside [begin, end) is empty. Always
-/// begin <= fullBegin <= fullEnd <= end.
+/// begin <= fullBegin <= fullEnd <= end. `docs` holds the document of every
+/// row of the tile (all documents without a document term), for rowInterval.
 template <typename Value> struct KeyTileRange {
   Value begin, fullBegin, fullEnd, end;
+  DocRange<Value> docs;
 };
 
 /// Key-tile range of the query tile [q0, q1) (q0 < q1 <= T) for key tiles of
 /// `blockK` tokens (the last one possibly shorter).
 template <typename Ctx>
-KeyTileRange<typename Ctx::Value> keyTileRange(Ctx &c, const MaskSpec &spec,
-                                               typename Ctx::Value q0,
-                                               typename Ctx::Value q1,
-                                               int64_t blockK) {
+KeyTileRange<typename Ctx::Value>
+keyTileRange(Ctx &c, const MaskSpec &spec, typename Ctx::Value q0,
+             typename Ctx::Value q1, int64_t blockK) {
   using Value = typename Ctx::Value;
-  Interval<Value> first = rowInterval(c, spec, q0);
-  Interval<Value> last = rowInterval(c, spec, c.sub(q1, c.constant(1)));
+  Value qLast = c.sub(q1, c.constant(1));
+  // The documents of the first and last rows: every row in between lies in
+  // one of the documents from the first's to the last's.
+  DocRange<Value> docs = allDocs(c);
+  Interval<Value> firstDoc{}, lastDoc{};
+  if (spec.document) {
+    Value first = c.docIndex(q0, docs.first, docs.last, DocSearch::Bisect);
+    Value last = c.docIndex(qLast, first, docs.last, DocSearch::FromFirst);
+    docs = {first, last};
+    Value one = c.constant(1);
+    firstDoc = {c.cuAt(first), c.cuAt(c.add(first, one))};
+    lastDoc = {c.cuAt(last), c.cuAt(c.add(last, one))};
+  }
+  Interval<Value> first = rowIntervalIn(c, spec, q0, firstDoc);
+  Interval<Value> last = rowIntervalIn(c, spec, qLast, lastDoc);
   Value numKeyTiles = c.ceilDiv(c.seqLen(), blockK);
   // (P1)-(P3): the keys of the tile's rows are exactly [first.lo, last.hi).
   Value begin = c.floorDiv(first.lo, blockK);
@@ -141,7 +194,7 @@ KeyTileRange<typename Ctx::Value> keyTileRange(Ctx &c, const MaskSpec &spec,
                              c.floorDiv(first.hi, blockK));
   fullBegin = c.min(c.max(fullBegin, begin), end);
   fullEnd = c.min(c.max(fullEnd, fullBegin), end);
-  return {begin, fullBegin, fullEnd, end};
+  return {begin, fullBegin, fullEnd, end, docs};
 }
 
 //===----------------------------------------------------------------------===//
@@ -166,10 +219,12 @@ template <typename Int = int32_t> struct HostCtx {
     return a == b ? t : f;
   }
   Value seqLen() const { return cu[numDocs]; }
-  std::pair<Value, Value> docBounds(Value q) const {
-    // First entry greater than q; c[0] = 0 <= q < c[N] = T puts it in [1, N].
-    const Int *ub = std::upper_bound(cu, cu + numDocs + 1, q);
-    return {int64_t(ub[-1]), int64_t(ub[0])};
+  Value lastDoc() const { return numDocs - 1; }
+  Value cuAt(Value d) const { return cu[d]; }
+  Value docIndex(Value q, Value first, Value last, DocSearch) const {
+    // The last d in [first, last] with c[d] <= q.
+    const Int *ub = std::upper_bound(cu + first + 1, cu + last + 1, q);
+    return (ub - cu) - 1;
   }
 };
 

@@ -129,7 +129,9 @@ SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub, ValueRange init,
 SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
                                               bool masked) {
   int64_t bk = cfg.blockK, mTiles = cfg.mTiles;
-  Value stage = remu(sub(kt, beginTile), 2);
+  // Key tile kt lives in stage kt % 2 (not a count from the first tile:
+  // one register fewer in every loop).
+  Value stage = remu(kt, 2);
 
   // Prefetch the next tile into the other stage, then wait for this one.
   {
@@ -270,10 +272,8 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
 
   // Key tiles. The GPU treats a ragged last tile as partial: its padding
   // keys must be masked.
-  Type index = b.getIndexType();
-  auto range = KeyTileRangeOp::create(
-      b, loc, TypeRange{index, index, index, index}, cu, tokens, q0, q1,
-      op.getMask(), b.getI64IntegerAttr(bk));
+  auto range =
+      KeyTileRangeOp::create(b, loc, cu, tokens, q0, q1, op.getMask(), bk);
   beginTile = range.getBegin();
   endTile = range.getEnd();
   Value wholeTiles = divu(tokens, bk);
@@ -289,7 +289,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    copyKV(beginTile, idx(0));
+    copyKV(beginTile, remu(beginTile, 2));
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   waitCopies(1);
@@ -302,8 +302,11 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
       rows.push_back(add(row0, idx(mt * 16 + 8 * i)));
-      auto interval = RowIntervalOp::create(b, loc, index, index, cu, tokens,
-                                            rows.back(), op.getMask());
+      // Searched among the tile's documents only (none for a tile inside
+      // one document).
+      auto interval = RowIntervalOp::create(b, loc, cu, tokens, rows.back(),
+                                            range.getDocFirst(),
+                                            range.getDocLast(), op.getMask());
       rowLo.push_back(interval.getLo());
       rowHi.push_back(interval.getHi());
     }
@@ -321,10 +324,25 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
   state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
 
-  // Epilogue: out = O / l, lse = ln2 * (m + log2 l).
+  // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows are
+  // recomputed from a fresh read of the thread index (an opaque value the
+  // compiler cannot merge with the prologue's), so they need no registers
+  // through the loops.
+  Value tidAgain = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      LLVM::InlineAsmOp::create(
+          b, loc, b.getI32Type(), ValueRange{}, "mov.u32 $0, %tid.x;", "=r",
+          /*has_side_effects=*/true, /*is_align_stack=*/false,
+          LLVM::tailcallkind::TailCallKind::None,
+          LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+          /*operand_attrs=*/ArrayAttr())
+          .getRes());
+  Value epilogueRow0 =
+      add(q0, add(mul(divu(tidAgain, 32), idx(16 * cfg.mTiles)),
+                  divu(remu(tidAgain, 32), 4)));
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
-      Value row = rows[mt * 2 + i];
+      Value row = add(epilogueRow0, idx(mt * 16 + 8 * i));
       Value m = state[maxIdx(mt, i)];
       Value l = quadReduce(state[sumIdx(mt, i)], /*isMax=*/false);
       Value inv = inverseSum(l);

@@ -27,12 +27,12 @@
 // first K/V tile: asynchronous 16-byte copies, zero-filling rows past T.
 // CHECK: nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1}
 // CHECK: nvvm.cp.async.commit.group
-// CHECK: %[[B:.*]], %[[FB:.*]], %[[FE:.*]], %[[E:.*]] = attn.key_tile_range
+// CHECK: %[[B:[^,]*]], %[[FB:[^,]*]], %[[FE:[^,]*]], %[[E:[^,]*]], %[[D0:[^,]*]], %[[D1:[^,]*]] = attn.key_tile_range
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: nvvm.cp.async.wait.group 1
 // The rows' key intervals, computed once, before the key-tile loops.
-// CHECK: attn.row_interval
+// CHECK: attn.row_interval {{.*}} within [%[[D0]], %[[D1]]]
 // First loop: partial tiles.
 // CHECK: scf.for %{{.*}} = %[[B]] to %{{.*}} step
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}

@@ -16,7 +16,7 @@
 // The unit u of row r lands at u ^ (r % 8).
 // CHECK: arith.xori %{{.*}}, %{{.*}} : index
 // CHECK: nvgpu.device_async_copy {{.*}} to memref<2048x8xbf16, #gpu.address_space<workgroup>>
-// CHECK: %[[B:.*]], %{{.*}}, %{{.*}}, %[[E:.*]] = attn.key_tile_range {{.*}} {block_k = 128 : i64
+// CHECK: %[[B:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %[[E:[^,]*]], %{{[^,]*}}, %{{[^,]*}} = attn.key_tile_range {{.*}} {block_k = 128 : i64
 // CHECK: nvgpu.device_async_copy {{.*}} to memref<4096x8xbf16, #gpu.address_space<workgroup>>
 // Copies are made visible to the tensor cores (async proxy) before the
 // barrier.

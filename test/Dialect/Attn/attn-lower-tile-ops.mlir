@@ -1,25 +1,32 @@
 // RUN: attn-opt %s -attn-lower-tile-ops -canonicalize -cse -split-input-file | FileCheck %s
 
-// A document mask needs the bounds of two rows' documents: two binary
-// searches over cu_seqlens, then O(1) integer arithmetic.
+// A document mask needs the documents of the tile's first and last rows: a
+// bisection over cu_seqlens for the first, then a forward gallop from its
+// document and a bisection of the bracket it finds for the last (one load
+// when the tile lies in one document); then O(1) integer arithmetic. The
+// two documents are returned for attn.row_interval.
 // CHECK-LABEL: func @doc_causal_range
 // CHECK-SAME: (%[[CU:.*]]: memref<?xi32>, %[[T:.*]]: index, %[[Q0:.*]]: index, %[[Q1:.*]]: index)
 // CHECK-NOT: attn.key_tile_range
-// CHECK: %[[N:.*]] = memref.dim %[[CU]]
-// CHECK: scf.while ({{.*}} = %{{.*}}, {{.*}} = %[[N]])
-// CHECK: arith.cmpi sle, %{{.*}}, %[[Q0]]
 // CHECK: %[[LAST:.*]] = arith.subi %[[Q1]], %{{.*}}
-// CHECK: scf.while ({{.*}} = %{{.*}}, {{.*}} = %[[N]])
+// CHECK: %[[FIRST:.*]]:2 = scf.while
+// CHECK: arith.cmpi slt
+// CHECK: memref.load %[[CU]]
+// CHECK: arith.cmpi sle, %{{.*}}, %[[Q0]]
+// CHECK: %[[GALLOP:.*]]:2 = scf.while (%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}})
+// CHECK: memref.load %[[CU]]
+// CHECK: arith.cmpi sle, %{{.*}}, %[[LAST]]
+// CHECK: scf.condition
+// CHECK: %[[LASTDOC:.*]]:2 = scf.while (%{{.*}} = %[[GALLOP]]#0, %{{.*}} = %{{.*}})
 // CHECK: arith.cmpi sle, %{{.*}}, %[[LAST]]
 // CHECK-NOT: scf.while
-// CHECK: %[[NUMK:.*]] = arith.ceildivui %[[T]], %{{.*}}
 // CHECK: %[[BEGIN:.*]] = arith.divui
-// CHECK: return %[[BEGIN]], %{{.*}}, %{{.*}}, %{{.*}} : index, index, index, index
+// CHECK: return %[[BEGIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[FIRST]]#0, %[[LASTDOC]]#0
 func.func @doc_causal_range(%cu: memref<?xi32>, %t: index, %q0: index, %q1: index)
-    -> (index, index, index, index) {
-  %b, %fb, %fe, %e = attn.key_tile_range %cu, %t, %q0, %q1
+    -> (index, index, index, index, index, index) {
+  %b, %fb, %fe, %e, %d0, %d1 = attn.key_tile_range %cu, %t, %q0, %q1
       {mask = #attn.mask<document, causal>, block_k = 64 : i64} : memref<?xi32>
-  return %b, %fb, %fe, %e : index, index, index, index
+  return %b, %fb, %fe, %e, %d0, %d1 : index, index, index, index, index, index
 }
 
 // -----
@@ -31,29 +38,50 @@ func.func @doc_causal_range(%cu: memref<?xi32>, %t: index, %q0: index, %q1: inde
 // CHECK: return
 func.func @causal_window_range(%cu: memref<?xi32>, %t: index, %q0: index, %q1: index)
     -> (index, index, index, index) {
-  %b, %fb, %fe, %e = attn.key_tile_range %cu, %t, %q0, %q1
+  %b, %fb, %fe, %e, %d0, %d1 = attn.key_tile_range %cu, %t, %q0, %q1
       {mask = #attn.mask<causal, window = 128>, block_k = 32 : i64} : memref<?xi32>
   return %b, %fb, %fe, %e : index, index, index, index
 }
 
 // -----
 
-// A row interval on tensors: one binary search, bounds clamped by causality.
+// A row interval on tensors: one bisection over all documents; causality
+// makes hi = q + 1 (q < the end of its document), so only the start is read.
 // CHECK-LABEL: func @row_interval
 // CHECK-SAME: (%[[CU:.*]]: tensor<?xi32>, %[[T:.*]]: index, %[[Q:.*]]: index)
-// CHECK: scf.while
+// CHECK: %[[D:.*]]:2 = scf.while
+// CHECK: tensor.extract %[[CU]]
 // CHECK: scf.yield
-// CHECK: %[[UB:.*]] = arith.minsi
-// CHECK: %[[PREV:.*]] = arith.subi %[[UB]]
-// CHECK: %[[S:.*]] = tensor.extract %[[CU]][%[[PREV]]]
+// CHECK: %[[S:.*]] = tensor.extract %[[CU]][%[[D]]#0]
 // CHECK: %[[START:.*]] = arith.index_cast %[[S]]
-// CHECK: %[[E:.*]] = tensor.extract %[[CU]][%[[UB]]]
-// CHECK: %[[END:.*]] = arith.index_cast %[[E]]
-// CHECK: %[[QP1:.*]] = arith.addi %[[Q]], %{{.*}}
-// CHECK: %[[HI:.*]] = arith.minsi %[[END]], %[[QP1]]
+// CHECK: %[[HI:.*]] = arith.addi %[[Q]], %{{.*}}
+// CHECK-NOT: tensor.extract
 // CHECK: return %[[START]], %[[HI]]
 func.func @row_interval(%cu: tensor<?xi32>, %t: index, %q: index) -> (index, index) {
   %lo, %hi = attn.row_interval %cu, %t, %q {mask = #attn.mask<document, causal>}
       : tensor<?xi32>
+  return %lo, %hi : index, index
+}
+
+// -----
+
+// Within [d0, d1]: the bisection starts from that window (clamped to the
+// valid documents, so a wrong window cannot read outside cu_seqlens), and
+// runs no step when d0 == d1.
+// CHECK-LABEL: func @row_interval_within
+// CHECK-SAME: (%[[CU:.*]]: memref<?xi32>, %[[T:.*]]: index, %[[Q:.*]]: index, %[[D0:.*]]: index, %[[D1:.*]]: index)
+// CHECK: %[[DIM:.*]] = memref.dim %[[CU]]
+// CHECK: %[[MAXDOC:.*]] = arith.maxsi
+// CHECK: %[[LO0:.*]] = arith.maxsi %[[D0]]
+// CHECK: %[[LO:.*]] = arith.minsi %[[LO0]], %[[MAXDOC]]
+// CHECK: %[[HI0:.*]] = arith.maxsi %[[D1]], %[[LO]]
+// CHECK: %[[HI:.*]] = arith.minsi %[[HI0]], %[[MAXDOC]]
+// CHECK: %[[D:.*]]:2 = scf.while (%{{.*}} = %[[LO]], %{{.*}} = %[[HI]])
+// CHECK: arith.cmpi slt
+// CHECK: memref.load %[[CU]][%[[D]]#0]
+func.func @row_interval_within(%cu: memref<?xi32>, %t: index, %q: index,
+                               %d0: index, %d1: index) -> (index, index) {
+  %lo, %hi = attn.row_interval %cu, %t, %q within [%d0, %d1]
+      {mask = #attn.mask<document, causal>} : memref<?xi32>
   return %lo, %hi : index, index
 }

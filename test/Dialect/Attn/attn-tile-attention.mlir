@@ -18,12 +18,12 @@
 // CHECK: %[[KVH:.*]] = arith.divui %[[H]], %{{.*}} : index
 // CHECK: %[[Q0:.*]] = arith.muli %[[QT]]
 // CHECK: %[[Q1:.*]] = arith.minsi %{{.*}}, %[[T]]
-// CHECK: %[[B:.*]], %[[FB:.*]], %[[FE:.*]], %[[E:.*]] = attn.key_tile_range %[[CUB]], %[[T]], %[[Q0]], %[[Q1]] {block_k = 16 : i64, mask = #attn.mask<document, causal>}
+// CHECK: %[[B:[^,]*]], %[[FB:[^,]*]], %[[FE:[^,]*]], %[[E:[^,]*]], %[[D0:[^,]*]], %[[D1:[^,]*]] = attn.key_tile_range %[[CUB]], %[[T]], %[[Q0]], %[[Q1]] {block_k = 16 : i64, mask = #attn.mask<document, causal>}
 // Tile counts come from the same range (head 0 only).
 // CHECK: memref.atomic_rmw addi
 // Partial tiles before the full ones: the mask comes from the row's interval.
 // CHECK: scf.for %[[KT0:.*]] = %[[B]] to %[[FB]]
-// CHECK: attn.row_interval %[[CUB]], %[[T]]
+// CHECK: attn.row_interval %[[CUB]], %[[T]], %{{.*}} within [%[[D0]], %[[D1]]]
 // CHECK: vector.load %[[KB]][%{{.*}}, %[[KVH]], %{{.*}}]
 // CHECK: vector.reduction <add>
 // CHECK: arith.cmpi sge

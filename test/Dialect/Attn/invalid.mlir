@@ -189,7 +189,7 @@ func.func @segments_result(%t: tensor<?xi32>) {
 
 func.func @key_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
   // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
-  %0:4 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 64 : i64} : memref<?x2xi32>
+  %0:6 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 64 : i64} : memref<?x2xi32>
   return
 }
 
@@ -197,7 +197,7 @@ func.func @key_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
 
 func.func @key_tile_range_block(%cu: memref<?xi32>, %i: index) {
   // expected-error @+1 {{expects block_k to be at least 1, got 0}}
-  %0:4 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 0 : i64} : memref<?xi32>
+  %0:6 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 0 : i64} : memref<?xi32>
   return
 }
 
@@ -206,6 +206,16 @@ func.func @key_tile_range_block(%cu: memref<?xi32>, %i: index) {
 func.func @row_interval_cu(%cu: memref<?xf32>, %i: index) {
   // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
   %0:2 = attn.row_interval %cu, %i, %i {mask = #attn.mask<causal>} : memref<?xf32>
+  return
+}
+
+// -----
+
+// The document window is both bounds or none (only the generic form can
+// give one).
+func.func @row_interval_half_window(%cu: memref<?xi32>, %i: index) {
+  // expected-error @+1 {{expects both doc_first and doc_last, or neither}}
+  %0:2 = "attn.row_interval"(%cu, %i, %i, %i) {mask = #attn.mask<document, causal>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (memref<?xi32>, index, index, index) -> (index, index)
   return
 }
 

@@ -56,13 +56,17 @@ func.func @sequence_helpers(%cu: tensor<?xi32>, %tokens: tensor<?xi32>) {
 }
 
 // CHECK-LABEL: func @tile_ops
-// CHECK: attn.key_tile_range %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {block_k = 64 : i64, mask = #attn.mask<document, causal>} : memref<?xi32>
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[D0:.*]], %[[D1:.*]] = attn.key_tile_range %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {block_k = 64 : i64, mask = #attn.mask<document, causal>} : memref<?xi32>
 // CHECK: attn.row_interval %{{.*}}, %{{.*}}, %{{.*}} {mask = #attn.mask<document, causal>} : tensor<?xi32>
+// CHECK: attn.row_interval %{{.*}}, %{{.*}}, %{{.*}} within [%[[D0]], %[[D1]]] {mask = #attn.mask<document, causal>} : memref<?xi32>
 func.func @tile_ops(%cu: memref<?xi32>, %cut: tensor<?xi32>, %t: index,
-                    %q0: index, %q1: index) -> (index, index, index, index, index, index) {
-  %b, %fb, %fe, %e = attn.key_tile_range %cu, %t, %q0, %q1
+                    %q0: index, %q1: index) -> (index, index, index, index, index, index, index, index) {
+  %b, %fb, %fe, %e, %d0, %d1 = attn.key_tile_range %cu, %t, %q0, %q1
       {mask = #attn.mask<document, causal>, block_k = 64 : i64} : memref<?xi32>
   %lo, %hi = attn.row_interval %cut, %t, %q0 {mask = #attn.mask<document, causal>}
       : tensor<?xi32>
-  return %b, %fb, %fe, %e, %lo, %hi : index, index, index, index, index, index
+  %lo2, %hi2 = attn.row_interval %cu, %t, %q0 within [%d0, %d1]
+      {mask = #attn.mask<document, causal>} : memref<?xi32>
+  return %b, %fb, %fe, %e, %lo, %hi, %lo2, %hi2
+      : index, index, index, index, index, index, index, index
 }

@@ -158,6 +158,8 @@ LogicalResult RowIntervalOp::verify() {
   if (!isIntVector(getCuSeqlens().getType(), /*allowMemRef=*/true))
     return emitOpError("expects cu_seqlens to be a rank-1 tensor or memref "
                        "of integers");
+  if (bool(getDocFirst()) != bool(getDocLast()))
+    return emitOpError("expects both doc_first and doc_last, or neither");
   return success();
 }
 

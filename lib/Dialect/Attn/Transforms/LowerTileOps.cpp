@@ -21,10 +21,11 @@ LogicalResult mlir::attn::lowerKeyTileRange(RewriterBase &rewriter,
                                             KeyTileRangeOp op) {
   rewriter.setInsertionPoint(op);
   MaskIRCtx ctx(rewriter, op.getLoc(), op.getCuSeqlens(), op.getSeqLen());
-  auto r = ::attn::mask::keyTileRange(ctx, op.getMask().getSpec(),
-                                      op.getQBegin(), op.getQEnd(),
-                                      op.getBlockK());
-  rewriter.replaceOp(op, ValueRange{r.begin, r.fullBegin, r.fullEnd, r.end});
+  auto r =
+      ::attn::mask::keyTileRange(ctx, op.getMask().getSpec(), op.getQBegin(),
+                                 op.getQEnd(), op.getBlockK());
+  rewriter.replaceOp(op, ValueRange{r.begin, r.fullBegin, r.fullEnd, r.end,
+                                    r.docs.first, r.docs.last});
   return success();
 }
 
@@ -32,7 +33,11 @@ LogicalResult mlir::attn::lowerRowInterval(RewriterBase &rewriter,
                                            RowIntervalOp op) {
   rewriter.setInsertionPoint(op);
   MaskIRCtx ctx(rewriter, op.getLoc(), op.getCuSeqlens(), op.getSeqLen());
-  auto r = ::attn::mask::rowInterval(ctx, op.getMask().getSpec(), op.getRow());
+  std::optional<::attn::mask::DocRange<Value>> within;
+  if (op.getDocFirst())
+    within = ::attn::mask::DocRange<Value>{op.getDocFirst(), op.getDocLast()};
+  auto r = ::attn::mask::rowInterval(ctx, op.getMask().getSpec(), op.getRow(),
+                                     within);
   rewriter.replaceOp(op, ValueRange{r.lo, r.hi});
   return success();
 }

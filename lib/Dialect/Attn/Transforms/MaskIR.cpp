@@ -49,31 +49,66 @@ Value MaskIRCtx::numEntries() {
   return tensor::DimOp::create(b, loc, cu, 0);
 }
 
-std::pair<Value, Value> MaskIRCtx::docBounds(Value q) {
-  // ub = first i in [0, N + 1) with cu[i] > q, by binary search.
-  Value n = numEntries();
+Value MaskIRCtx::lastDoc() { return sub(numEntries(), constant(2)); }
+
+Value MaskIRCtx::cuAt(Value d) { return load(d); }
+
+Value MaskIRCtx::docIndex(Value q, Value first, Value last,
+                          ::attn::mask::DocSearch how) {
   Type idx = b.getIndexType();
-  auto loop = scf::WhileOp::create(
-      b, loc, TypeRange{idx, idx}, ValueRange{constant(0), n},
+  auto cmp = [](OpBuilder &nb, Location l, arith::CmpIPredicate p, Value x,
+                Value y) {
+    return arith::CmpIOp::create(nb, l, p, x, y).getResult();
+  };
+  // Every load stays in [0, N - 1] whatever the data or the window (a row
+  // exists only if N >= 1).
+  Value maxDoc = max(lastDoc(), constant(0));
+  first = min(max(first, constant(0)), maxDoc);
+  last = min(max(last, first), maxDoc);
+  Value lo = first, hi = last;
+  if (how == ::attn::mask::DocSearch::FromFirst) {
+    // Gallop forward: probe first + 1, + 2, + 4, ... while c[probe] <= q, so a
+    // document k entries on costs about 2 log2 k loads (one if q lies in
+    // `first`). State (a, step) with c[a] <= q.
+    auto gallop = scf::WhileOp::create(
+        b, loc, TypeRange{idx, idx}, ValueRange{first, constant(1)},
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          MaskIRCtx in(nb, l, cu, tokens);
+          Value probe = in.add(args[0], args[1]);
+          Value inRange = cmp(nb, l, arith::CmpIPredicate::sle, probe, last);
+          Value le = cmp(nb, l, arith::CmpIPredicate::sle,
+                         in.load(in.min(probe, last)), q);
+          scf::ConditionOp::create(
+              nb, l, arith::AndIOp::create(nb, l, inRange, le), args);
+        },
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          MaskIRCtx in(nb, l, cu, tokens);
+          scf::YieldOp::create(
+              nb, l,
+              ValueRange{in.add(args[0], args[1]), in.add(args[1], args[1])});
+        });
+    lo = gallop.getResult(0);
+    hi = min(sub(add(lo, gallop.getResult(1)), constant(1)), last);
+  }
+  // Bisect: the last d in [lo, hi] with c[d] <= q (no step if lo == hi).
+  auto bisect = scf::WhileOp::create(
+      b, loc, TypeRange{idx, idx}, ValueRange{lo, hi},
       [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value more = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult,
-                                           args[0], args[1]);
-        scf::ConditionOp::create(nb, l, more, args);
+        scf::ConditionOp::create(
+            nb, l, cmp(nb, l, arith::CmpIPredicate::slt, args[0], args[1]),
+            args);
       },
       [&](OpBuilder &nb, Location l, ValueRange args) {
-        MaskIRCtx inner(nb, l, cu, tokens);
-        Value mid = arith::ShRUIOp::create(
-            nb, l, inner.add(args[0], args[1]), inner.constant(1));
-        Value le = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sle,
-                                         inner.load(mid), q);
-        Value lo = arith::SelectOp::create(
-            nb, l, le, inner.add(mid, inner.constant(1)), args[0]);
-        Value hi = arith::SelectOp::create(nb, l, le, args[1], mid);
-        scf::YieldOp::create(nb, l, ValueRange{lo, hi});
+        MaskIRCtx in(nb, l, cu, tokens);
+        Value half = arith::ShRUIOp::create(
+            nb, l, in.add(in.sub(args[1], args[0]), in.constant(1)),
+            in.constant(1));
+        Value mid = in.add(args[0], half);
+        Value le = cmp(nb, l, arith::CmpIPredicate::sle, in.load(mid), q);
+        Value nextLo = arith::SelectOp::create(nb, l, le, mid, args[0]);
+        Value nextHi = arith::SelectOp::create(nb, l, le, args[1],
+                                               in.sub(mid, in.constant(1)));
+        scf::YieldOp::create(nb, l, ValueRange{nextLo, nextHi});
       });
-  // For a valid cu_seqlens and 0 <= q < T, ub lies in [1, N]; clamping keeps
-  // the two loads in bounds whatever the data.
-  Value ub = min(max(loop.getResult(0), constant(1)),
-                 max(sub(n, constant(1)), constant(1)));
-  return {load(sub(ub, constant(1))), load(ub)};
+  return bisect.getResult(0);
 }

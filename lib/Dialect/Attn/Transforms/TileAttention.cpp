@@ -40,8 +40,8 @@ public:
       : AttentionEmitterBase(b, loc, op), opts(options) {}
 
   /// Emits the loops writing into `outBuf` and `lseBuf`.
-  void emit(Value q, Value k, Value v, Value cu, Value numTokens,
-            Value outBuf, Value lseBuf);
+  void emit(Value q, Value k, Value v, Value cu, Value numTokens, Value outBuf,
+            Value lseBuf);
 
 private:
   VectorType vec(int64_t n, Type t) { return VectorType::get({n}, t); }
@@ -51,8 +51,7 @@ private:
   /// One key tile, for all rows of the query tile.
   void emitKeyTile(Value kt, bool masked);
   /// Three loops over the partial, full and partial key tiles.
-  void emitKeyTileLoops(Value begin, Value fullBegin, Value fullEnd,
-                        Value end);
+  void emitKeyTileLoops(Value begin, Value fullBegin, Value fullEnd, Value end);
   void emitTileCounts(Value head, Value begin, Value fullBegin, Value fullEnd,
                       Value end);
 
@@ -60,6 +59,8 @@ private:
 
   // Per work unit.
   Value qBuf, kBuf, vBuf, cuBuf, tokens;
+  /// The documents of the current query tile's rows (attn.key_tile_range).
+  Value docFirst, docLast;
   Value q0, rows, head, kvHead;
   Value accBuf, maxBuf, sumBuf, scoreBuf;
 };
@@ -95,9 +96,8 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
                                     f32Const(scaleLog2)));
     Value lo, hi;
     if (masked) {
-      Type index = b.getIndexType();
-      auto interval = RowIntervalOp::create(b, loc, index, index, cuBuf,
-                                            tokens, qRow, op.getMask());
+      auto interval = RowIntervalOp::create(b, loc, cuBuf, tokens, qRow,
+                                            docFirst, docLast, op.getMask());
       lo = interval.getLo();
       hi = interval.getHi();
     }
@@ -120,25 +120,27 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
           }
           memref::StoreOp::create(b, loc, s, scoreBuf, ValueRange{j});
           scf::YieldOp::create(
-              b, loc, ValueRange{arith::MaximumFOp::create(b, loc, iter[0], s)});
+              b, loc,
+              ValueRange{arith::MaximumFOp::create(b, loc, iter[0], s)});
         });
     // Online softmax update.
     Value mOld = memref::LoadOp::create(b, loc, maxBuf, ValueRange{r});
-    Value mNew = arith::MaximumFOp::create(b, loc, mOld, scoreLoop.getResult(0));
+    Value mNew =
+        arith::MaximumFOp::create(b, loc, mOld, scoreLoop.getResult(0));
     Value mUse = softmaxShift(mNew);
-    Value alpha = math::Exp2Op::create(
-        b, loc, arith::SubFOp::create(b, loc, mOld, mUse));
+    Value alpha =
+        math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, mOld, mUse));
     VectorType accType = vec(valueDim, f32);
-    Value accRow = vector::LoadOp::create(b, loc, accType, accBuf,
-                                          ValueRange{r, idx(0)});
+    Value accRow =
+        vector::LoadOp::create(b, loc, accType, accBuf, ValueRange{r, idx(0)});
     accRow = arith::MulFOp::create(
         b, loc, accRow, vector::BroadcastOp::create(b, loc, accType, alpha));
     auto pvLoop = scf::ForOp::create(
         b, loc, idx(0), nk, idx(1), ValueRange{accRow, f32Const(0.0)},
         [&](OpBuilder &, Location, Value j, ValueRange iter) {
           Value s = memref::LoadOp::create(b, loc, scoreBuf, ValueRange{j});
-          Value p =
-              math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, s, mUse));
+          Value p = math::Exp2Op::create(
+              b, loc, arith::SubFOp::create(b, loc, s, mUse));
           Value key = arith::AddIOp::create(b, loc, k0, j);
           Value acc = vector::FMAOp::create(
               b, loc, vector::BroadcastOp::create(b, loc, accType, p),
@@ -180,16 +182,16 @@ void AttentionEmitter::emitTileCounts(Value h, Value begin, Value fullBegin,
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
   auto countsType = MemRefType::get({3}, b.getI64Type());
-  Value counts = memref::GetGlobalOp::create(b, loc, countsType,
-                                             opts.tileCountsGlobal);
+  Value counts =
+      memref::GetGlobalOp::create(b, loc, countsType, opts.tileCountsGlobal);
   Value full = arith::SubIOp::create(b, loc, fullEnd, fullBegin);
   Value visited = arith::SubIOp::create(b, loc, end, begin);
   Value partial = arith::SubIOp::create(b, loc, visited, full);
   SmallVector<Value> values = {visited, partial, full};
   for (auto [i, n] : llvm::enumerate(values)) {
     Value n64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), n);
-    memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addi, n64,
-                                counts, ValueRange{idx(int64_t(i))});
+    memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addi, n64, counts,
+                                ValueRange{idx(int64_t(i))});
   }
 }
 
@@ -205,9 +207,9 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
   Value numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(blockQ));
 
   // One unit of work per (query tile, head).
-  auto par = scf::ParallelOp::create(
-      b, loc, ValueRange{idx(0), idx(0)}, ValueRange{numQTiles, idx(numHeads)},
-      ValueRange{idx(1), idx(1)});
+  auto par = scf::ParallelOp::create(b, loc, ValueRange{idx(0), idx(0)},
+                                     ValueRange{numQTiles, idx(numHeads)},
+                                     ValueRange{idx(1), idx(1)});
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(par.getBody());
   Value qt = par.getInductionVars()[0];
@@ -220,8 +222,8 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
 
   // Per-unit scratch (correct whatever order or concurrency the units run
   // in); the buffer deallocation pipeline frees it at the end of the unit.
-  accBuf = memref::AllocOp::create(b, loc,
-                                   MemRefType::get({blockQ, valueDim}, f32));
+  accBuf =
+      memref::AllocOp::create(b, loc, MemRefType::get({blockQ, valueDim}, f32));
   maxBuf = memref::AllocOp::create(b, loc, MemRefType::get({blockQ}, f32));
   sumBuf = memref::AllocOp::create(b, loc, MemRefType::get({blockQ}, f32));
   scoreBuf = memref::AllocOp::create(b, loc, MemRefType::get({blockK}, f32));
@@ -239,10 +241,10 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
         accBuf, ValueRange{r, idx(0)});
   }
 
-  Type index = b.getIndexType();
-  auto range = KeyTileRangeOp::create(
-      b, loc, TypeRange{index, index, index, index}, cuBuf, tokens, q0, q1,
-      op.getMask(), b.getI64IntegerAttr(blockK));
+  auto range = KeyTileRangeOp::create(b, loc, cuBuf, tokens, q0, q1,
+                                      op.getMask(), blockK);
+  docFirst = range.getDocFirst();
+  docLast = range.getDocLast();
   emitTileCounts(head, range.getBegin(), range.getFullBegin(),
                  range.getFullEnd(), range.getEnd());
   emitKeyTileLoops(range.getBegin(), range.getFullBegin(), range.getFullEnd(),
@@ -286,8 +288,9 @@ Value mlir::attn::getMaterializedDestination(AttentionOp op, Value result) {
   if (!mat || !mat.getWritable() || !isa<MemRefType>(mat.getDest().getType()))
     return {};
   if (mat.getDest().getType() !=
-      MemRefType::get(cast<RankedTensorType>(result.getType()).getShape(),
-                      cast<RankedTensorType>(result.getType()).getElementType()))
+      MemRefType::get(
+          cast<RankedTensorType>(result.getType()).getShape(),
+          cast<RankedTensorType>(result.getType()).getElementType()))
     return {};
   DominanceInfo dom(op->getParentOp());
   if (!dom.properlyDominates(mat.getDest(), op))
@@ -372,8 +375,8 @@ struct AttnTileAttentionPass
         memref::GlobalOp::create(
             b, module.getLoc(), options.tileCountsGlobal,
             /*sym_visibility=*/StringAttr(), type,
-            DenseElementsAttr::get(
-                RankedTensorType::get({3}, b.getI64Type()), int64_t(0)),
+            DenseElementsAttr::get(RankedTensorType::get({3}, b.getI64Type()),
+                                   int64_t(0)),
             /*constant=*/false, /*alignment=*/IntegerAttr());
       }
     }

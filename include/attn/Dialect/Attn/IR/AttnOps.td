@@ -139,11 +139,19 @@ def Attn_KeyTileRangeOp : Attn_Op<"key_tile_range", [Pure]> {
     tokens, returns key-tile indices begin <= full_begin <= full_end <= end
     (tiles of `block_k` keys): tiles outside [begin, end) are empty and
     skipped, tiles in [full_begin, full_end) are full (every key allowed for
-    every row: no mask math) and the others are partial. Lowered to two
-    binary searches over `cu_seqlens` plus integer arithmetic.
+    every row: no mask math) and the others are partial.
+
+    It also returns [doc_first, doc_last], the indices of the documents of
+    rows q_begin and q_end - 1: every row of the tile lies in one of them,
+    so `attn.row_interval ... within [doc_first, doc_last]` searches only
+    those (no search for a tile inside one document). Without a document
+    term they are all documents, [0, N - 1].
+
+    Lowered to a bisection over `cu_seqlens` for the first row, a forward
+    search from its document for the last row, and integer arithmetic.
 
     ```mlir
-    %b, %fb, %fe, %e = attn.key_tile_range %cu, %T, %q0, %q1
+    %b, %fb, %fe, %e, %d0, %d1 = attn.key_tile_range %cu, %T, %q0, %q1
         {mask = #attn.mask<document, causal>, block_k = 64 : i64} : memref<?xi32>
     ```
   }];
@@ -151,32 +159,64 @@ def Attn_KeyTileRangeOp : Attn_Op<"key_tile_range", [Pure]> {
                    Index:$q_begin, Index:$q_end, Attn_MaskAttr:$mask,
                    I64Attr:$block_k);
   let results = (outs Index:$begin, Index:$full_begin, Index:$full_end,
-                 Index:$end);
+                 Index:$end, Index:$doc_first, Index:$doc_last);
   let assemblyFormat = [{
     $cu_seqlens `,` $seq_len `,` $q_begin `,` $q_end attr-dict `:`
     type($cu_seqlens)
   }];
+  let builders = [
+    OpBuilder<(ins "Value":$cuSeqlens, "Value":$seqLen, "Value":$qBegin,
+                   "Value":$qEnd, "MaskAttr":$mask, "int64_t":$blockK), [{
+      Type index = $_builder.getIndexType();
+      build($_builder, $_state, {index, index, index, index, index, index},
+            cuSeqlens, seqLen, qBegin, qEnd, mask,
+            $_builder.getI64IntegerAttr(blockK));
+    }]>,
+  ];
   let hasVerifier = 1;
 }
 
-def Attn_RowIntervalOp : Attn_Op<"row_interval", [Pure]> {
+def Attn_RowIntervalOp : Attn_Op<"row_interval",
+                                 [Pure, AttrSizedOperandSegments]> {
   let summary = "Allowed key interval of one query row";
   let description = [{
     Returns [lo, hi): the keys query row `row` may attend to under `mask`,
     given document boundaries `cu_seqlens` and `seq_len` tokens. Used by the
     partial-tile body to build the mask from positions.
 
+    With `within [%first, %last]` (the documents of the row's query tile,
+    from `attn.key_tile_range`), the row's document is searched among
+    documents first..last only; the row must lie in one of them (otherwise
+    the result is unspecified, but every read stays inside `cu_seqlens`).
+
     ```mlir
-    %lo, %hi = attn.row_interval %cu, %T, %q {mask = #attn.mask<document, causal>}
-        : memref<?xi32>
+    %lo, %hi = attn.row_interval %cu, %T, %q within [%d0, %d1]
+        {mask = #attn.mask<document, causal>} : memref<?xi32>
     ```
   }];
   let arguments = (ins Attn_IntTensorOrMemRef:$cu_seqlens, Index:$seq_len,
-                   Index:$row, Attn_MaskAttr:$mask);
+                   Index:$row, Optional<Index>:$doc_first,
+                   Optional<Index>:$doc_last, Attn_MaskAttr:$mask);
   let results = (outs Index:$lo, Index:$hi);
   let assemblyFormat = [{
-    $cu_seqlens `,` $seq_len `,` $row attr-dict `:` type($cu_seqlens)
+    $cu_seqlens `,` $seq_len `,` $row
+    (`within` ` ` `[` $doc_first^ `,` $doc_last `]`)? attr-dict `:`
+    type($cu_seqlens)
   }];
+  let builders = [
+    OpBuilder<(ins "Value":$cuSeqlens, "Value":$seqLen, "Value":$row,
+                   "MaskAttr":$mask), [{
+      build($_builder, $_state, $_builder.getIndexType(),
+            $_builder.getIndexType(), cuSeqlens, seqLen, row, Value(),
+            Value(), mask);
+    }]>,
+    OpBuilder<(ins "Value":$cuSeqlens, "Value":$seqLen, "Value":$row,
+                   "Value":$docFirst, "Value":$docLast, "MaskAttr":$mask), [{
+      build($_builder, $_state, $_builder.getIndexType(),
+            $_builder.getIndexType(), cuSeqlens, seqLen, row, docFirst,
+            docLast, mask);
+    }]>,
+  ];
   let hasVerifier = 1;
 }
 

@@ -9,8 +9,9 @@
 namespace mlir::attn {
 
 /// The `Ctx` of MaskAlgebra.h over `index` values: each call emits arith ops
-/// at the builder's insertion point; docBounds emits an scf.while binary
-/// search over cu_seqlens (a rank-1 integer tensor or memref).
+/// at the builder's insertion point; docIndex emits scf.while searches over
+/// cu_seqlens (a rank-1 integer tensor or memref): a bisection, after a
+/// forward gallop for DocSearch::FromFirst.
 class MaskIRCtx {
 public:
   using Value = ::mlir::Value;
@@ -27,7 +28,9 @@ public:
   Value ceilDiv(Value a, int64_t c);
   Value selectEq(Value a, Value c, Value t, Value f);
   Value seqLen() { return tokens; }
-  std::pair<Value, Value> docBounds(Value q);
+  Value lastDoc();
+  Value cuAt(Value d);
+  Value docIndex(Value q, Value first, Value last, ::attn::mask::DocSearch how);
 
   /// Entry i of cu_seqlens as an index.
   Value load(Value i);
