@@ -15,7 +15,10 @@ out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
 run=${RUN:-/tmp/attn-cuda-run}
 VARIANTS=${VARIANTS:-mma-sync}
-ncu=(ncu --clock-control none --section SpeedOfLight --section Occupancy
+# ncu: on the PATH, else the CUDA toolkit's or Nsight Compute's own.
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+[ -n "$NCU" ] || { echo "profile.sh: no ncu found; skipped"; exit 0; }
+ncu=("$NCU" --clock-control none --section SpeedOfLight --section Occupancy
      --section LaunchStats --section WarpStateStats
      --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
 # Tensor-pipe activity, asked for on its own: a metric name this ncu does
@@ -43,7 +46,7 @@ for c in short long; do
       ${docs[$c]} --repeat 1 > "$log" 2>&1
     echo "== ncu $c ours${s:-_mma_sync} (exit $?)"
     # shellcheck disable=SC2086
-    timeout 120 ncu --clock-control none --metrics "$pipes" -k "regex:^$name\$" -c 1 \
+    timeout 120 "$NCU" --clock-control none --metrics "$pipes" -k "regex:^$name\$" -c 1 \
       "$run" --kernel "$f" ${docs[$c]} --repeat 1 >> "$log" 2>&1
     summary "$log"
   done
@@ -51,7 +54,7 @@ for c in short long; do
   timeout 120 "${ncu[@]}" -k "regex:flash" -c 1 python3 bench/gpu_bench.py \
     --fa2-only --cases "${bench_case[$c]}" > "$log" 2>&1
   echo "== ncu $c fa2 (exit $?)"
-  timeout 120 ncu --clock-control none --metrics "$pipes" -k "regex:flash" -c 1 \
+  timeout 120 "$NCU" --clock-control none --metrics "$pipes" -k "regex:flash" -c 1 \
     python3 bench/gpu_bench.py --fa2-only --cases "${bench_case[$c]}" >> "$log" 2>&1
   summary "$log"
 done
