@@ -15,10 +15,12 @@ tensor-core flavour, optionally with a key-tile size, e.g. mma-sync (the
 kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma:bk64
 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
 bench/make_kernels.sh names them; the first one is reported as "ours".
-    python3 bench/gpu_bench.py --kernels .kernels [--variants mma-sync,wgmma]
+--sweep adds every such key-tile build of the given flavours that is there.
+    python3 bench/gpu_bench.py --kernels .kernels [--variants mma-sync,wgmma] [--sweep]
                                [--out results.json]
 """
 import argparse
+import glob
 import json
 import os
 import statistics
@@ -122,6 +124,23 @@ def variant_suffix(variant):
     if flavour not in FLAVOURS or (tile and not (tile.startswith("bk") and tile[2:].isdigit())):
         return None
     return FLAVOURS[flavour] + (f"_{tile}" if tile else "")
+
+
+def sweep_variants(kernels_dir, variants):
+    """The other key-tile builds of the given flavours that make_kernels.sh
+    left in kernels_dir (NAME[_wgmma]_bkN.cubin for a benchmarked NAME), as
+    variants FLAVOUR:bkN."""
+    found = set()
+    for variant in variants:
+        flavour = variant.partition(":")[0]
+        for kernel in {c[1] for c in CASES}:
+            prefix = f"{kernel}{FLAVOURS[flavour]}_bk"
+            for f in glob.glob(os.path.join(kernels_dir, prefix + "*.cubin")):
+                tile = os.path.basename(f)[len(prefix):-len(".cubin")]
+                if tile.isdigit():
+                    found.add((flavour, int(tile)))
+    return [f"{fl}:bk{n}" for fl, n in sorted(found)
+            if f"{fl}:bk{n}" not in variants]
 
 
 def variant_key(variant, variants):
@@ -272,6 +291,9 @@ def main():
     ap.add_argument("--variants", default="mma-sync",
                     help="our builds, comma-separated: FLAVOUR[:bkN] with "
                          "FLAVOUR mma-sync or wgmma")
+    ap.add_argument("--sweep", action="store_true",
+                    help="also time every other key-tile build of the given "
+                         "flavours found in --kernels (NAME[_wgmma]_bkN)")
     ap.add_argument("--fa2-only", action="store_true",
                     help="run FA2 varlen twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
@@ -291,6 +313,8 @@ def main():
         if variant_suffix(v) is None:
             ap.error(f"bad variant {v!r} (expected mma-sync or wgmma, "
                      "optionally with :bkN)")
+    if args.sweep:
+        variants += sweep_variants(args.kernels, variants)
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__,
           "cupy", cp.__version__, flush=True)
     results = []

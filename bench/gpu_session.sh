@@ -48,13 +48,13 @@ check_flavour() {
   return $fails
 }
 check_flavour ""
-variants=mma-sync,mma-sync:bk32
 flavours=mma-sync
 if [ -f "$K/bf16_h16_d128_wgmma.cubin" ]; then
   # Only a flavour that passed its checks is benchmarked (a faulting kernel
   # would poison the benchmark's CUDA context); its other key-tile sizes
-  # (make_kernels.sh's sweep) are cross-checked by the benchmark only.
-  check_flavour _wgmma && variants+=,wgmma,wgmma:bk64,wgmma:bk192 && flavours+=,wgmma
+  # (make_kernels.sh's sweep, found by --sweep) are cross-checked by the
+  # benchmark only.
+  check_flavour _wgmma && flavours+=,wgmma
 fi
 # Bad input: a clear error, nothing launched.
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
@@ -68,7 +68,7 @@ for s in "" _wgmma; do
   done
 done
 # shellcheck disable=SC2086  # BENCH_ARGS are words
-PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants $variants \
+PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
   --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
 # Hardware counters of ours and FA2 where we trail most (PROFILE=0: skip).
 if [ "${PROFILE:-1}" != 0 ]; then

@@ -42,17 +42,17 @@ for c in "${configs[@]}"; do
     build "$base$(suffix "$mma")" "$mma" 0 "$dt" "$h" "$kv" "$d" "$mask"
   done
 done
-# Key-tile sweep (ptxas: 0 spills for each; 128-key mma-sync tiles spill).
+# Key-tile sweep (ptxas: 0 spills for each; 128-key mma-sync tiles spill),
+# timed by gpu_bench.py --sweep.
 if [ "$arch" = sm_90a ]; then
-  sweep=(
-    "bf16_h16_d128 mma-sync 32" "bf16_h16_d128 wgmma 64"
-    "bf16_h32_d64 mma-sync 32" "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192"
-  )
-  for e in "${sweep[@]}"; do
+  declare -A config
+  for c in "${configs[@]}"; do
+    config[${c%% *}]=${c#* }
+  done
+  for e in "bf16_h16_d128 mma-sync 32" "bf16_h16_d128 wgmma 64" \
+           "bf16_h32_d64 mma-sync 32" "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192"; do
     read -r base mma bk <<<"$e"
-    for c in "${configs[@]}"; do
-      read -r b dt h kv d mask <<<"$c"
-      [ "$b" = "$base" ] && build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" "$dt" "$h" "$kv" "$d" "$mask"
-    done
+    # shellcheck disable=SC2086  # the config is words
+    build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}
   done
 fi

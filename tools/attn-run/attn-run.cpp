@@ -26,9 +26,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <cmath>
 #include <limits>
 #include <random>
 
@@ -57,8 +57,7 @@ static cl::opt<std::string> docLengths("doc-lengths",
 static cl::opt<std::string> cuSeqlens("cu-seqlens",
                                       cl::desc("cumulative offsets 0,a,...,T"),
                                       cl::cat(cat));
-static cl::opt<int64_t> tokens("tokens",
-                               cl::desc("total tokens (with --docs)"),
+static cl::opt<int64_t> tokens("tokens", cl::desc("total tokens (with --docs)"),
                                cl::init(0), cl::cat(cat));
 static cl::opt<std::string>
     docs("docs",
@@ -80,9 +79,8 @@ static cl::opt<int64_t> blockQ("block-q", cl::desc("query rows per tile"),
                                cl::init(64), cl::cat(cat));
 static cl::opt<int64_t> blockK("block-k", cl::desc("keys per tile"),
                                cl::init(64), cl::cat(cat));
-static cl::opt<bool> check("check",
-                           cl::desc("compare with a float64 reference"),
-                           cl::cat(cat));
+static cl::opt<bool>
+    check("check", cl::desc("compare with a float64 reference"), cl::cat(cat));
 static cl::opt<int64_t>
     checkRows("check-rows",
               cl::desc("rows to check (0: all; default: all up to 4096 "
@@ -209,15 +207,13 @@ static void printTileMap(const AttentionSpec &spec) {
     llvm::outs() << "  " << row << "\n";
   }
   if (numQ > kMax || numK > kMax)
-    llvm::outs() << "  (first " << kMax << "x" << kMax << " of " << numQ
-                 << "x" << numK << " tiles shown)\n";
+    llvm::outs() << "  (first " << kMax << "x" << kMax << " of " << numQ << "x"
+                 << numK << " tiles shown)\n";
   mask::TileCounts c = mask::countTiles(ctx, spec.mask, blockQ, blockK);
   llvm::outs() << "tiles: " << c.total << " total, " << c.computed
                << " computed (" << c.partial << " partial, " << c.full
                << " full), " << c.skipped() << " skipped\n";
 }
-
-
 
 /// Writes `bytes` to --o ("-": stdout).
 static void writeOutput(llvm::StringRef bytes) {
@@ -236,15 +232,15 @@ static int64_t gpuBlockK() {
 /// The launch contract of the compiled kernel, for the runtime (FILE.json).
 static std::string manifest(const AttentionSpec &spec) {
   mlir::attn::GPUKernelConfig cfg = mlir::attn::defaultGPUKernelConfig(
-      spec.headDim, gpuBlockK(), arch,
-      *mlir::attn::parseTensorCoreOp(mmaOpt));
+      spec.headDim, gpuBlockK(), arch, *mlir::attn::parseTensorCoreOp(mmaOpt));
   char scaleText[64];
   std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
-     << arch << "\", \"mma\": \""
-     << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"format\": \"" << (emit.empty() ? std::string("cubin") : std::string(emit))
+     << arch << "\", \"mma\": \"" << mlir::attn::stringifyTensorCoreOp(cfg.mma)
+     << "\", \"format\": \""
+     << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
      << ", \"head_dim\": " << spec.headDim
@@ -273,7 +269,8 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   else if (emit == "cubin" || emit.empty())
     options.format = "bin";
   else
-    fail("unknown --emit '" + emit + "' for --target cuda (expected ptx, "
+    fail("unknown --emit '" + emit +
+         "' for --target cuda (expected ptx, "
          "cubin, llvm or mlir)");
   // Running needs a device: say so before compiling.
   if (emit.empty()) {
@@ -367,7 +364,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!emit.empty())
-    fail("unknown --emit '" + emit + "' (expected mlir or llvm; with "
+    fail("unknown --emit '" + emit +
+         "' (expected mlir or llvm; with "
          "--target cuda also ptx or cubin)");
 
   auto compileStart = std::chrono::steady_clock::now();
@@ -479,8 +477,7 @@ int main(int argc, char **argv) {
                  << ", \"value_dim\": " << spec.valueDim << ", \"dtype\": \""
                  << toString(spec.dtype) << "\", \"target\": \"" << target
                  << "\", \"mask\": \"" << mask::toString(spec.mask)
-                 << "\", \"block_q\": " << blockQ
-                 << ", \"block_k\": " << blockK
+                 << "\", \"block_q\": " << blockQ << ", \"block_k\": " << blockK
                  << ", \"tiles_total\": " << total
                  << ", \"tiles_computed\": " << counts[0]
                  << ", \"tiles_partial\": " << counts[1]
@@ -489,7 +486,8 @@ int main(int argc, char **argv) {
                  << ", \"time_ms\": " << jsonNumber(timeMs)
                  << ", \"compile_ms\": " << jsonNumber(compileMs)
                  << ", \"useful_flops\": " << jsonNumber(flops)
-                 << ", \"useful_tflops\": " << jsonNumber(flops / (timeMs * 1e9));
+                 << ", \"useful_tflops\": "
+                 << jsonNumber(flops / (timeMs * 1e9));
     if (check) {
       llvm::outs() << ", " << checkJsonFields(result)
                    << ", \"tiles_match_brute_force\": "
@@ -510,19 +508,21 @@ int main(int argc, char **argv) {
                  << "tiles (" << blockQ << "x" << blockK
                  << ", per head, counted by the kernel): " << total
                  << " total, " << counts[0] << " computed (" << counts[1]
-                 << " partial, " << counts[2] << " full), "
-                 << total - counts[0] << " skipped\n"
+                 << " partial, " << counts[2] << " full), " << total - counts[0]
+                 << " skipped\n"
                  << "time: " << jsonNumber(timeMs) << " ms (median of "
                  << times.size() << "), " << jsonNumber(flops / (timeMs * 1e6))
-                 << " useful GFLOP/s; compile " << jsonNumber(compileMs) << " ms\n";
+                 << " useful GFLOP/s; compile " << jsonNumber(compileMs)
+                 << " ms\n";
     if (check) {
       llvm::outs() << "check (" << result.rows
-                   << " rows vs float64): out rel err " << jsonNumber(result.errOut)
-                   << ", lse rel err " << jsonNumber(result.errLse);
+                   << " rows vs float64): out rel err "
+                   << jsonNumber(result.errOut) << ", lse rel err "
+                   << jsonNumber(result.errLse);
       if (spec.dtype != DType::F32)
         llvm::outs() << " (naive " << toString(spec.dtype) << ": "
-                     << jsonNumber(result.naiveOut) << ", " << jsonNumber(result.naiveLse)
-                     << ")";
+                     << jsonNumber(result.naiveOut) << ", "
+                     << jsonNumber(result.naiveLse) << ")";
       llvm::outs() << "; tiles vs brute force: "
                    << (tilesOk ? "match" : "MISMATCH") << " -> "
                    << (ok ? "pass" : "FAIL") << "\n";
@@ -535,8 +535,9 @@ int main(int argc, char **argv) {
     }
     if (compareSeparate)
       llvm::outs() << "packed vs separate documents: out rel diff "
-                   << jsonNumber(sepErrOut) << ", lse rel diff " << jsonNumber(sepErrLse)
-                   << " -> " << (ok ? "pass" : "FAIL") << "\n";
+                   << jsonNumber(sepErrOut) << ", lse rel diff "
+                   << jsonNumber(sepErrLse) << " -> " << (ok ? "pass" : "FAIL")
+                   << "\n";
   }
   return ok ? 0 : 1;
 }

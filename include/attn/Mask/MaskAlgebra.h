@@ -107,13 +107,18 @@ template <typename Ctx> DocRange<typename Ctx::Value> allDocs(Ctx &c) {
   return {c.constant(0), c.lastDoc()};
 }
 
-/// [c[d], c[d+1]): the document holding row q, whose index lies in `within`.
+/// [c[d], c[d+1]): the tokens of document d.
+template <typename Ctx>
+Interval<typename Ctx::Value> docTokens(Ctx &c, typename Ctx::Value d) {
+  return {c.cuAt(d), c.cuAt(c.add(d, c.constant(1)))};
+}
+
+/// The tokens of the document holding row q, whose index lies in `within`.
 template <typename Ctx>
 Interval<typename Ctx::Value> docBounds(Ctx &c, typename Ctx::Value q,
-                                        DocRange<typename Ctx::Value> within,
-                                        DocSearch how = DocSearch::Bisect) {
-  auto d = c.docIndex(q, within.first, within.last, how);
-  return {c.cuAt(d), c.cuAt(c.add(d, c.constant(1)))};
+                                        DocRange<typename Ctx::Value> within) {
+  return docTokens(c,
+                   c.docIndex(q, within.first, within.last, DocSearch::Bisect));
 }
 
 /// The allowed key interval of row q given `doc`, the bounds of q's document
@@ -178,9 +183,8 @@ keyTileRange(Ctx &c, const MaskSpec &spec, typename Ctx::Value q0,
     Value first = c.docIndex(q0, docs.first, docs.last, DocSearch::Bisect);
     Value last = c.docIndex(qLast, first, docs.last, DocSearch::FromFirst);
     docs = {first, last};
-    Value one = c.constant(1);
-    firstDoc = {c.cuAt(first), c.cuAt(c.add(first, one))};
-    lastDoc = {c.cuAt(last), c.cuAt(c.add(last, one))};
+    firstDoc = docTokens(c, first);
+    lastDoc = docTokens(c, last);
   }
   Interval<Value> first = rowIntervalIn(c, spec, q0, firstDoc);
   Interval<Value> last = rowIntervalIn(c, spec, qLast, lastDoc);

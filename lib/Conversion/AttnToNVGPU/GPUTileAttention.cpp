@@ -210,6 +210,18 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
   return next;
 }
 
+SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
+  // Warp w owns rows 16 * mTiles * w ..; lane l holds rows g = l / 4 and
+  // g + 8 of each 16-row m-tile.
+  Value row0 = add(q0, add(mul(divu(thread, 32), idx(16 * cfg.mTiles)),
+                           divu(remu(thread, 32), 4)));
+  SmallVector<Value> rows;
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    for (int i = 0; i < 2; ++i)
+      rows.push_back(add(row0, idx(mt * 16 + 8 * i)));
+  return rows;
+}
+
 void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                          Value lse) {
   qBuf = q;
@@ -294,22 +306,16 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   waitCopies(1);
 
-  // This thread's rows (g and g + 8 of each m-tile) and their key
-  // intervals, for partial tiles.
+  // This thread's rows and their key intervals, for partial tiles, searched
+  // among the tile's documents only (none for a tile inside one document).
   warpRow0 = mul(warp, idx(16 * cfg.mTiles));
-  SmallVector<Value> rows;
-  Value row0 = add(q0, add(warpRow0, groupRow));
-  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
-    for (int i = 0; i < 2; ++i) {
-      rows.push_back(add(row0, idx(mt * 16 + 8 * i)));
-      // Searched among the tile's documents only (none for a tile inside
-      // one document).
-      auto interval = RowIntervalOp::create(b, loc, cu, tokens, rows.back(),
-                                            range.getDocFirst(),
-                                            range.getDocLast(), op.getMask());
-      rowLo.push_back(interval.getLo());
-      rowHi.push_back(interval.getHi());
-    }
+  for (Value row : threadRows(q0, tid)) {
+    auto interval =
+        RowIntervalOp::create(b, loc, cu, tokens, row, range.getDocFirst(),
+                              range.getDocLast(), op.getMask());
+    rowLo.push_back(interval.getLo());
+    rowHi.push_back(interval.getHi());
+  }
   keyCol0 = mul(quad, idx(2));
 
   // Carried state: O accumulators, row max (log2 domain), partial row sum.
@@ -324,10 +330,9 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
   state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
 
-  // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows are
-  // recomputed from a fresh read of the thread index (an opaque value the
-  // compiler cannot merge with the prologue's), so they need no registers
-  // through the loops.
+  // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows come from a
+  // fresh read of the thread index (an opaque value the compiler cannot
+  // merge with the prologue's), so they need no registers through the loops.
   Value tidAgain = arith::IndexCastUIOp::create(
       b, loc, b.getIndexType(),
       LLVM::InlineAsmOp::create(
@@ -337,12 +342,10 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
           LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
           /*operand_attrs=*/ArrayAttr())
           .getRes());
-  Value epilogueRow0 =
-      add(q0, add(mul(divu(tidAgain, 32), idx(16 * cfg.mTiles)),
-                  divu(remu(tidAgain, 32), 4)));
+  SmallVector<Value> rows = threadRows(q0, tidAgain);
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
-      Value row = add(epilogueRow0, idx(mt * 16 + 8 * i));
+      Value row = rows[mt * 2 + i];
       Value m = state[maxIdx(mt, i)];
       Value l = quadReduce(state[sumIdx(mt, i)], /*isMax=*/false);
       Value inv = inverseSum(l);

@@ -134,8 +134,11 @@ private:
   SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init, bool masked);
   /// Waits for all but `pending` copy groups, then a block barrier.
   void waitCopies(int32_t pending);
+  /// The query rows thread `thread` holds, per (m-tile, half), in the tile
+  /// starting at row q0 (the order of rowLo/rowHi and of maxIdx/sumIdx).
+  SmallVector<Value> threadRows(Value q0, Value thread);
 
-  // Key intervals of this thread's rows, per (m-tile, half).
+  // Key intervals of this thread's rows (threadRows).
   SmallVector<Value> rowLo, rowHi;
   Value keyCol0;
 };

@@ -41,7 +41,8 @@ public:
 
   /// Checks cu_seqlens (host copy: starts at 0, never decreases, ends at
   /// `tokens`) and launches on `stream`; throws Error, launching nothing,
-  /// if it is invalid. Device pointers hold the layouts above.
+  /// if it is invalid. An empty sequence (tokens == 0) has nothing to
+  /// compute and launches nothing. Device pointers hold the layouts above.
   void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
               void *cuDevice, void *q, void *k, void *v, void *out,
               void *lse, Stream stream = nullptr) const;
