@@ -12,7 +12,8 @@ Our kernels are compiled elsewhere (bench/make_kernels.sh: cubin + manifest)
 and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
 --variants times several builds of ours side by side: a variant is a
 tensor-core flavour, optionally with a key-tile size, e.g. mma-sync (the
-kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma:bk64
+kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma-overlap (its
+software-pipelined loop, NAME_wgmma_overlap.cubin), wgmma:bk64
 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
 bench/make_kernels.sh names them; the first one is reported as "ours".
 --sweep adds every such key-tile build of the given flavours that is there.
@@ -115,7 +116,8 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-FLAVOURS = {"mma-sync": "", "wgmma": "_wgmma"}
+# Kernel-file suffixes, as bench/make_kernels.sh names the builds.
+FLAVOURS = {"mma-sync": "", "wgmma": "_wgmma", "wgmma-overlap": "_wgmma_overlap"}
 
 
 def variant_suffix(variant):
@@ -128,7 +130,7 @@ def variant_suffix(variant):
 
 def sweep_variants(kernels_dir, variants):
     """The other key-tile builds of the given flavours that make_kernels.sh
-    left in kernels_dir (NAME[_wgmma]_bkN.cubin for a benchmarked NAME), as
+    left in kernels_dir (NAME[_FLAVOUR]_bkN.cubin for a benchmarked NAME), as
     variants FLAVOUR:bkN."""
     found = set()
     for variant in variants:
@@ -290,10 +292,10 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--variants", default="mma-sync",
                     help="our builds, comma-separated: FLAVOUR[:bkN] with "
-                         "FLAVOUR mma-sync or wgmma")
+                         "FLAVOUR mma-sync, wgmma or wgmma-overlap")
     ap.add_argument("--sweep", action="store_true",
                     help="also time every other key-tile build of the given "
-                         "flavours found in --kernels (NAME[_wgmma]_bkN)")
+                         "flavours found in --kernels (NAME[_FLAVOUR]_bkN)")
     ap.add_argument("--fa2-only", action="store_true",
                     help="run FA2 varlen twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
@@ -311,8 +313,8 @@ def main():
     variants = args.variants.split(",")
     for v in variants:
         if variant_suffix(v) is None:
-            ap.error(f"bad variant {v!r} (expected mma-sync or wgmma, "
-                     "optionally with :bkN)")
+            ap.error(f"bad variant {v!r} (expected one of "
+                     f"{', '.join(FLAVOURS)}, optionally with :bkN)")
     if args.sweep:
         variants += sweep_variants(args.kernels, variants)
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__,

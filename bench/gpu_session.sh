@@ -4,8 +4,9 @@
 # attn-cuda-run (no MLIR needed), checks the kernels on random data against
 # the float64 reference, runs compute-sanitizer (memcheck, racecheck) on a
 # small case, then the benchmark against PyTorch. Kernels NAME_wgmma (the
-# sm_90a wgmma flavour), where present, are checked and sanitized too, and
-# benchmarked beside the mma-sync ones if their checks pass. Then Nsight
+# sm_90a wgmma flavour) and NAME_wgmma_overlap (its software-pipelined
+# loop), where present, are checked and sanitized too, and benchmarked
+# beside the mma-sync ones if their checks pass. Then Nsight
 # Compute profiles (bench/profile.sh; PROFILE=0 skips them). Logs go to
 # $OUT if set.
 set -uo pipefail
@@ -36,7 +37,8 @@ cases=(
   "bf16_h8_d128_window --tokens 3000 --docs uniform:1000 --seed 9"
   "bf16_h8_d64_doc --tokens 2000 --docs uniform:500 --seed 10"
 )
-# Checks one flavour (suffix "" = mma-sync, "_wgmma"); returns its failures.
+# Checks one flavour (suffix "" = mma-sync, "_wgmma", "_wgmma_overlap");
+# returns its failures.
 check_flavour() {
   local s=$1 fails=0 name flags
   for c in "${cases[@]}"; do
@@ -49,17 +51,19 @@ check_flavour() {
 }
 check_flavour ""
 flavours=mma-sync
-if [ -f "$K/bf16_h16_d128_wgmma.cubin" ]; then
-  # Only a flavour that passed its checks is benchmarked (a faulting kernel
-  # would poison the benchmark's CUDA context); its other key-tile sizes
-  # (make_kernels.sh's sweep, found by --sweep) are cross-checked by the
-  # benchmark only.
-  check_flavour _wgmma && flavours+=,wgmma
-fi
+# Only a flavour that passed its checks is benchmarked (a faulting kernel
+# would poison the benchmark's CUDA context); its other key-tile sizes
+# (make_kernels.sh's sweep, found by --sweep) are cross-checked by the
+# benchmark only.
+for f in wgmma wgmma-overlap; do
+  s=_${f//-/_}
+  [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
+  check_flavour "$s" && flavours+=,$f
+done
 # Bad input: a clear error, nothing launched.
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
 san=/usr/local/cuda/bin/compute-sanitizer
-for s in "" _wgmma; do
+for s in "" _wgmma _wgmma_overlap; do
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   for tool in memcheck racecheck; do
     timeout 300 $san --tool $tool --error-exitcode 3 "$run" --kernel "$K/bf16_h16_d128$s.cubin" \

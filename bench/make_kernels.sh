@@ -2,8 +2,9 @@
 # Compiles the benchmark and check kernels for one GPU architecture into
 # DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
 # inspection; prints ptxas's resource report for each. On sm_90a, also the
-# wgmma flavour of each, as NAME_wgmma, and for the two benchmark configs a
-# few other key-tile sizes with 0 spills (NAME[_wgmma]_bkN, for
+# wgmma flavour of each, as NAME_wgmma, its software-pipelined loop
+# (--softmax-overlap) as NAME_wgmma_overlap, and for the two benchmark
+# configs a few other key-tile sizes with 0 spills (NAME[_FLAVOUR]_bkN, for
 # gpu_bench.py --variants FLAVOUR:bkN). Needs no GPU.
 #   usage: bench/make_kernels.sh [DIR] [ARCH]
 set -euo pipefail
@@ -26,16 +27,26 @@ configs=(
 # build NAME MMA BLOCK_K(0: default) CONFIG...
 build() {
   local name=$1 mma=$2 bk=$3 dt=$4 h=$5 kv=$6 d=$7 mask=$8
-  local common=(--target cuda --arch "$arch" --mma "$mma" --dtype "$dt" --heads "$h"
+  local common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h"
                 --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
+  case $mma in
+    wgmma-overlap) common+=(--mma wgmma --softmax-overlap) ;;
+    *) common+=(--mma "$mma") ;;
+  esac
   [ "$bk" != 0 ] && common+=(--block-k "$bk")
   "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
   "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
-  echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519' | tr -s ' ' | tr '\n' ' ')"
+  echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519|Performance Loss' | tr -s ' ' | tr '\n' ' ')"
 }
 mmas=(mma-sync)
-[ "$arch" = sm_90a ] && mmas+=(wgmma)
-suffix() { [ "$1" = wgmma ] && echo _wgmma; }
+[ "$arch" = sm_90a ] && mmas+=(wgmma wgmma-overlap)
+# The kernel-file suffix of a flavour (gpu_bench.py's FLAVOURS).
+suffix() {
+  case $1 in
+    wgmma) echo _wgmma ;;
+    wgmma-overlap) echo _wgmma_overlap ;;
+  esac
+}
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"
   for mma in "${mmas[@]}"; do
@@ -50,7 +61,9 @@ if [ "$arch" = sm_90a ]; then
     config[${c%% *}]=${c#* }
   done
   for e in "bf16_h16_d128 mma-sync 32" "bf16_h16_d128 wgmma 64" \
-           "bf16_h32_d64 mma-sync 32" "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192"; do
+           "bf16_h16_d128 wgmma-overlap 64" "bf16_h32_d64 mma-sync 32" \
+           "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192" \
+           "bf16_h32_d64 wgmma-overlap 64"; do
     read -r base mma bk <<<"$e"
     # shellcheck disable=SC2086  # the config is words
     build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}

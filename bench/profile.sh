@@ -6,9 +6,9 @@
 # bench/gpu_session.sh has built attn-cuda-run (RUN). Full reports go to
 # $OUT/ncu-*.txt; a few lines of each are printed.
 # VARIANTS names our flavours to profile (default mma-sync; gpu_session.sh
-# adds wgmma only when its checks passed).
+# adds wgmma and wgmma-overlap only when their checks passed).
 #   usage: OUT=DIR [KERNELS=.kernels] [RUN=/tmp/attn-cuda-run]
-#          [VARIANTS=mma-sync,wgmma] bench/profile.sh
+#          [VARIANTS=mma-sync,wgmma,wgmma-overlap] bench/profile.sh
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-/tmp}
@@ -36,7 +36,7 @@ summary() {
 for c in short long; do
   for variant in ${VARIANTS//,/ }; do
     s=""
-    [ "$variant" = wgmma ] && s=_wgmma
+    [ "$variant" != mma-sync ] && s=_${variant//-/_}
     f=$K/bf16_h16_d128$s.cubin
     [ -f "$f" ] || continue
     name=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['kernel'])" "$f.json")

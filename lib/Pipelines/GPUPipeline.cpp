@@ -30,6 +30,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   AttnGPUTileAttentionOptions tile;
   tile.blockK = options.blockK;
   tile.mma = options.mma;
+  tile.softmaxOverlap = options.softmaxOverlap;
   pm.addPass(createAttnGPUTileAttention(tile));
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());

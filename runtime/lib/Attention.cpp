@@ -45,6 +45,10 @@ KernelInfo parseManifest(const std::string &json) {
     i.mma = field(json, "mma");
   if (i.mma != "mma-sync" && i.mma != "wgmma")
     throw Error("kernel manifest: unknown \"mma\" '" + i.mma + "'");
+  if (json.find("\"schedule\"") != std::string::npos)
+    i.schedule = field(json, "schedule");
+  if (i.schedule != "plain" && i.schedule != "softmax-overlap")
+    throw Error("kernel manifest: unknown \"schedule\" '" + i.schedule + "'");
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
   i.heads = intField(json, "heads");
@@ -67,12 +71,11 @@ AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
   setMaxDynamicSharedMemory(function, kernelInfo.sharedBytes);
 }
 
-void AttentionKernel::launch(const std::vector<int32_t> &cuHost,
-                             int64_t tokens, void *cuDevice, void *q, void *k,
-                             void *v, void *out, void *lse,
-                             Stream stream) const {
-  if (auto why = mask::validateCuSeqlens(cuHost.data(),
-                                         int64_t(cuHost.size()), tokens))
+void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
+                             void *cuDevice, void *q, void *k, void *v,
+                             void *out, void *lse, Stream stream) const {
+  if (auto why = mask::validateCuSeqlens(cuHost.data(), int64_t(cuHost.size()),
+                                         tokens))
     throw Error("invalid cu_seqlens: " + *why);
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
@@ -86,8 +89,7 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost,
   args.addMemRef(cuDevice, {int64_t(cuHost.size())});
   args.addMemRef(out, {tokens, i.heads, i.valueDim});
   args.addMemRef(lse, {i.heads, tokens});
-  Dim3 grid{unsigned((tokens + i.blockQ - 1) / i.blockQ), unsigned(i.heads),
-            1};
+  Dim3 grid{unsigned((tokens + i.blockQ - 1) / i.blockQ), unsigned(i.heads), 1};
   Dim3 block{unsigned(i.threads), 1, 1};
   rt::launch(function, grid, block, i.sharedBytes, stream, args.params());
 }

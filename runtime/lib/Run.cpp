@@ -42,9 +42,8 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   ProblemData data(spec, opts.seed);
   Buffer &q = data.q, &k = data.k, &v = data.v, &out = data.out;
   std::vector<float> &lse = data.lse;
-  DeviceBuffer dq(q.bytes.size()), dk(k.bytes.size()),
-      dv(v.bytes.size()), dout(out.bytes.size()),
-      dlse(lse.size() * sizeof(float)),
+  DeviceBuffer dq(q.bytes.size()), dk(k.bytes.size()), dv(v.bytes.size()),
+      dout(out.bytes.size()), dlse(lse.size() * sizeof(float)),
       dcu(spec.cuSeqlens.size() * sizeof(int32_t));
   dq.copyFromHost(q.data(), q.bytes.size());
   dk.copyFromHost(k.data(), k.bytes.size());
@@ -76,24 +75,23 @@ bool runAttention(const std::string &image, const KernelInfo &info,
 
   CheckResult result;
   if (opts.check)
-    result = checkAgainstReference(spec, q, k, v, out, lse,
-                                   rowsToCheck(spec, opts.checkRows, opts.seed));
+    result = checkAgainstReference(
+        spec, q, k, v, out, lse, rowsToCheck(spec, opts.checkRows, opts.seed));
   bool ok = !opts.check || result.ok;
   os << "{\"device\": \"" << device << "\", \"tokens\": " << t
-            << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
-            << ", \"kv_heads\": " << spec.kvHeads
-            << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \""
-            << info.dtype << "\", \"target\": \"cuda\", \"mask\": \""
-            << info.mask << "\", \"mma\": \"" << info.mma
-            << "\", \"block_q\": " << info.blockQ
-            << ", \"block_k\": " << info.blockK
-            << ", \"tiles_total\": " << tiles.total
-            << ", \"tiles_computed\": " << tiles.computed
-            << ", \"tiles_partial\": " << tiles.partial
-            << ", \"tiles_full\": " << tiles.full
-            << ", \"tiles_skipped\": " << tiles.skipped()
-            << ", \"time_ms\": " << jsonNumber(timeMs)
-            << ", \"useful_tflops\": " << jsonNumber(flops / (timeMs * 1e9));
+     << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
+     << ", \"kv_heads\": " << spec.kvHeads << ", \"head_dim\": " << spec.headDim
+     << ", \"dtype\": \"" << info.dtype
+     << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
+     << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
+     << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
+     << ", \"tiles_total\": " << tiles.total
+     << ", \"tiles_computed\": " << tiles.computed
+     << ", \"tiles_partial\": " << tiles.partial
+     << ", \"tiles_full\": " << tiles.full
+     << ", \"tiles_skipped\": " << tiles.skipped()
+     << ", \"time_ms\": " << jsonNumber(timeMs)
+     << ", \"useful_tflops\": " << jsonNumber(flops / (timeMs * 1e9));
   if (opts.check)
     os << ", " << checkJsonFields(result)
        << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")

@@ -40,8 +40,20 @@ TEST(Manifest, ParsesAndRejects) {
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 256, "shared_bytes": 164864})");
   EXPECT_EQ("wgmma", w.mma);
   EXPECT_EQ(256, w.threads);
+  EXPECT_EQ("plain", w.schedule); // manifests without the field
+  KernelInfo o = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "softmax-overlap", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 256, "shared_bytes": 164864})");
+  EXPECT_EQ("softmax-overlap", o.schedule);
   try {
-    parseManifest(R"({"kernel": "attn", "arch": "sm_90a", "mma": "tcgen05", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 1})");
+    parseManifest(
+        R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "ping-pong", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
+    FAIL() << "an unknown schedule was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find("ping-pong"));
+  }
+  try {
+    parseManifest(
+        R"({"kernel": "attn", "arch": "sm_90a", "mma": "tcgen05", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 1})");
     FAIL() << "an unknown mma was accepted";
   } catch (const Error &e) {
     EXPECT_NE(std::string::npos, std::string(e.what()).find("tcgen05"));

@@ -2,6 +2,7 @@
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa" | FileCheck %s
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=SM80
 // RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NVVM
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true" | FileCheck %s --check-prefix=OVERLAP
 
 // CHECK: gpu.binary @attn_kernels
 // CHECK-SAME: chip = "sm_90a"
@@ -17,6 +18,15 @@
 // CHECK-SAME: cvt.rn.bf16x2.f32
 // SM80: .target sm_80
 // SM80-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+
+// The wgmma flavour's pipelined loop: S_j and P_{j-1} V_{j-1} in flight
+// together, then S_j waited for alone.
+// OVERLAP: .entry attn(
+// OVERLAP-SAME: .maxntid 256, 1, 1
+// OVERLAP-SAME: wgmma.commit_group.sync.aligned
+// OVERLAP-SAME: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// OVERLAP-SAME: wgmma.commit_group.sync.aligned
+// OVERLAP-SAME: wgmma.wait_group.sync.aligned \091;
 
 // Stopping before the binary leaves the kernel in the NVVM/LLVM dialects.
 // NVVM: gpu.module @attn_kernels

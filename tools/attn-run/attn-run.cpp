@@ -97,6 +97,11 @@ static cl::opt<std::string>
            cl::desc("--target cuda: tensor-core instruction, mma-sync or "
                     "wgmma (sm_90a)"),
            cl::init("mma-sync"), cl::cat(cat));
+static cl::opt<bool> softmaxOverlap(
+    "softmax-overlap",
+    cl::desc("--target cuda, --mma wgmma: overlap each key tile's softmax "
+             "with the previous tile's P V product"),
+    cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -239,6 +244,7 @@ static std::string manifest(const AttentionSpec &spec) {
   llvm::raw_string_ostream os(text);
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
      << arch << "\", \"mma\": \"" << mlir::attn::stringifyTensorCoreOp(cfg.mma)
+     << "\", \"schedule\": \"" << (softmaxOverlap ? "softmax-overlap" : "plain")
      << "\", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
@@ -262,6 +268,9 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   if (!mlir::attn::parseTensorCoreOp(mmaOpt))
     fail("unknown --mma '" + mmaOpt + "' (expected mma-sync or wgmma)");
   options.mma = mmaOpt;
+  if (softmaxOverlap && mmaOpt != "wgmma")
+    fail("--softmax-overlap needs --mma wgmma");
+  options.softmaxOverlap = softmaxOverlap;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -46,6 +46,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "mma",
       llvm::cl::desc("Tensor-core instruction: mma-sync or wgmma (sm_90a)"),
       llvm::cl::init("mma-sync")};
+  PassOptions::Option<bool> softmaxOverlap{
+      *this, "softmax-overlap",
+      llvm::cl::desc("wgmma only: overlap each tile's softmax with the "
+                     "previous tile's P V product"),
+      llvm::cl::init(false)};
 };
 
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->

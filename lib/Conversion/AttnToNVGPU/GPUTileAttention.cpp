@@ -73,6 +73,46 @@ Value KernelEmitter::pack(Value x, Value y) {
       arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
 }
 
+SmallVector<Value> KernelEmitter::fenceRegisters(ValueRange values) {
+  if (values.empty())
+    return {};
+  // One asm, every value tied in and out ("+f" / "+r" in CUDA C++).
+  std::string constraints;
+  SmallVector<Type> types;
+  for (Value v : values) {
+    constraints += v.getType().isF32() ? "=f," : "=r,";
+    types.push_back(v.getType());
+  }
+  for (size_t i = 0; i < values.size(); ++i)
+    constraints += std::to_string(i) + (i + 1 < values.size() ? "," : "");
+  auto structType = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  Value res =
+      LLVM::InlineAsmOp::create(
+          b, loc, structType, values, "", constraints,
+          /*has_side_effects=*/true, /*is_align_stack=*/false,
+          LLVM::tailcallkind::TailCallKind::None,
+          LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+          /*operand_attrs=*/ArrayAttr())
+          .getRes();
+  SmallVector<Value> out;
+  for (size_t i = 0; i < values.size(); ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, res, i));
+  return out;
+}
+
+Value KernelEmitter::issueScores(Value) {
+  llvm_unreachable("this tensor-core flavour is synchronous");
+}
+Scores KernelEmitter::readScores(Value) {
+  llvm_unreachable("this tensor-core flavour is synchronous");
+}
+SmallVector<Value> KernelEmitter::issuePV(POperands, Value, ValueRange) {
+  llvm_unreachable("this tensor-core flavour is synchronous");
+}
+void KernelEmitter::waitMma(int64_t) {
+  llvm_unreachable("this tensor-core flavour is synchronous");
+}
+
 void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
                              Value srcHead, int64_t rows, int64_t cols) {
   int64_t nthreads = cfg.threads();
@@ -98,15 +138,33 @@ void KernelEmitter::copyQ(Value q0) {
   copyRows(Tile::Q, Value(), qBuf, q0, head, cfg.blockQ(), headDim);
 }
 
+void KernelEmitter::copyK(Value kt, Value stage) {
+  copyRows(Tile::K, stage, kBuf, mul(kt, idx(cfg.blockK)), kvHead, cfg.blockK,
+           headDim);
+}
+
+void KernelEmitter::copyV(Value kt, Value stage) {
+  copyRows(Tile::V, stage, vBuf, mul(kt, idx(cfg.blockK)), kvHead, cfg.blockK,
+           valueDim);
+}
+
 void KernelEmitter::copyKV(Value kt, Value stage) {
-  Value k0 = mul(kt, idx(cfg.blockK));
-  copyRows(Tile::K, stage, kBuf, k0, kvHead, cfg.blockK, headDim);
-  copyRows(Tile::V, stage, vBuf, k0, kvHead, cfg.blockK, valueDim);
+  copyK(kt, stage);
+  copyV(kt, stage);
 }
 
 //===----------------------------------------------------------------------===//
 // The kernel
 //===----------------------------------------------------------------------===//
+
+void KernelEmitter::ifNextTile(Value kt, function_ref<void(Value)> body) {
+  Value next = add(kt, idx(1));
+  auto ifOp = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::slt, next, endTile), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  body(next);
+}
 
 void KernelEmitter::waitCopies(int32_t pending) {
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(pending));
@@ -120,56 +178,40 @@ SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub, ValueRange init,
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());
   SmallVector<Value> next =
-      emitKeyTile(forOp.getInductionVar(), forOp.getRegionIterArgs(), masked);
+      cfg.softmaxOverlap
+          ? emitOverlappedKeyTile(forOp.getInductionVar(),
+                                  forOp.getRegionIterArgs(), masked)
+          : emitKeyTile(forOp.getInductionVar(), forOp.getRegionIterArgs(),
+                        masked);
   scf::YieldOp::create(b, loc, next);
   return SmallVector<Value>(forOp.getResults().begin(),
                             forOp.getResults().end());
 }
 
-SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
-                                              bool masked) {
-  int64_t bk = cfg.blockK, mTiles = cfg.mTiles;
-  // Key tile kt lives in stage kt % 2 (not a count from the first tile:
-  // one register fewer in every loop).
-  Value stage = remu(kt, 2);
+void KernelEmitter::maskScores(Scores &s, Value kt) {
+  Value k0 = mul(kt, idx(cfg.blockK));
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    for (int64_t n = 0; n < cfg.blockK / 8; ++n)
+      for (int64_t j = 0; j < 4; ++j) {
+        Value key = add(k0, add(idx(n * 8 + j % 2), keyCol0));
+        int64_t r = mt * 2 + j / 2;
+        Value ok = arith::AndIOp::create(
+            b, loc, cmp(arith::CmpIPredicate::sge, key, rowLo[r]),
+            cmp(arith::CmpIPredicate::slt, key, rowHi[r]));
+        s[mt][n][j] = select(ok, s[mt][n][j], negInf());
+      }
+}
 
-  // Prefetch the next tile into the other stage, then wait for this one.
-  {
-    Value next = add(kt, idx(1));
-    Value more = cmp(arith::CmpIPredicate::slt, next, endTile);
-    auto ifOp = scf::IfOp::create(b, loc, more, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    copyKV(next, sub(idx(1), stage));
-  }
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  waitCopies(1);
-
-  // S = Q K^T on tensor cores.
-  Scores s = scores(stage);
-
-  // Partial tiles only: keys outside each row's interval get -inf.
-  if (masked) {
-    Value k0 = mul(kt, idx(bk));
-    for (int64_t mt = 0; mt < mTiles; ++mt)
-      for (int64_t n = 0; n < bk / 8; ++n)
-        for (int64_t j = 0; j < 4; ++j) {
-          Value key = add(k0, add(idx(n * 8 + j % 2), keyCol0));
-          int64_t r = mt * 2 + j / 2;
-          Value ok = arith::AndIOp::create(
-              b, loc, cmp(arith::CmpIPredicate::sge, key, rowLo[r]),
-              cmp(arith::CmpIPredicate::slt, key, rowHi[r]));
-          s[mt][n][j] = select(ok, s[mt][n][j], negInf());
-        }
-  }
-
-  // Online softmax in the log2 domain: p = exp2(s * c - m), with the scale
-  // c = scale * log2(e) folded into one FMA per element.
+SmallVector<Value> KernelEmitter::softmax(Scores &s, ValueRange carried,
+                                          SmallVectorImpl<Value> &next,
+                                          bool rescale) {
+  // In the log2 domain: p = exp2(s * c - m), with the scale c = scale *
+  // log2(e) folded into one FMA per element.
+  int64_t bk = cfg.blockK;
   double scaleLog2 = op.getScaleOrDefault() / std::log(2.0);
   Value c = f32Const(scaleLog2);
-  SmallVector<Value> next(carried.begin(), carried.end());
-  for (int64_t mt = 0; mt < mTiles; ++mt) {
-    Value alpha[2];
+  SmallVector<Value> alpha;
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt) {
     for (int i = 0; i < 2; ++i) {
       Value rowMax = negInf();
       for (int64_t n = 0; n < bk / 8; ++n)
@@ -179,7 +221,7 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
       Value mNew = fmax(mOld, rowMax);
       Value mUse = softmaxShift(mNew);
       Value negM = arith::NegFOp::create(b, loc, mUse);
-      alpha[i] = exp2(arith::SubFOp::create(b, loc, mOld, mUse));
+      alpha.push_back(exp2(arith::SubFOp::create(b, loc, mOld, mUse)));
       Value sum = f32Const(0.0);
       for (int64_t n = 0; n < bk / 8; ++n)
         for (int64_t j = 2 * i; j < 2 * i + 2; ++j) {
@@ -187,26 +229,145 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
           sum = fadd(sum, s[mt][n][j]);
         }
       next[maxIdx(mt, i)] = mNew;
-      next[sumIdx(mt, i)] = fadd(fmul(carried[sumIdx(mt, i)], alpha[i]), sum);
+      next[sumIdx(mt, i)] =
+          fadd(fmul(carried[sumIdx(mt, i)], alpha.back()), sum);
     }
-    for (int64_t n = 0; n < nvt(); ++n)
-      for (int64_t j = 0; j < 4; ++j)
-        next[oIdx(mt, n, j)] = fmul(carried[oIdx(mt, n, j)], alpha[j / 2]);
+    if (rescale)
+      rescaleO(mt, alpha, next);
   }
+  return alpha;
+}
 
-  // O += P V: the S accumulators of two 8-key slices form one A operand
-  // (no shared-memory round trip).
-  accumulatePV(
-      [&](int64_t mt, int64_t kk) -> SmallVector<Value> {
-        const SmallVector<Acc> &t = s[mt];
-        return {pack(t[2 * kk][0], t[2 * kk][1]),
-                pack(t[2 * kk][2], t[2 * kk][3]),
-                pack(t[2 * kk + 1][0], t[2 * kk + 1][1]),
-                pack(t[2 * kk + 1][2], t[2 * kk + 1][3])};
-      },
-      stage, next);
+void KernelEmitter::rescaleO(int64_t mt, ArrayRef<Value> alpha,
+                             SmallVectorImpl<Value> &state) {
+  for (int64_t n = 0; n < nvt(); ++n)
+    for (int64_t j = 0; j < 4; ++j)
+      state[oIdx(mt, n, j)] =
+          fmul(state[oIdx(mt, n, j)], alpha[mt * 2 + j / 2]);
+}
+
+SmallVector<Value> KernelEmitter::pOperands(const Scores &s, int64_t mt,
+                                            int64_t kk) {
+  // The S accumulators of two 8-key slices form one A operand (no
+  // shared-memory round trip).
+  const SmallVector<Acc> &t = s[mt];
+  return {pack(t[2 * kk][0], t[2 * kk][1]), pack(t[2 * kk][2], t[2 * kk][3]),
+          pack(t[2 * kk + 1][0], t[2 * kk + 1][1]),
+          pack(t[2 * kk + 1][2], t[2 * kk + 1][3])};
+}
+
+SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
+                                              bool masked) {
+  // Key tile kt lives in stage kt % 2 (not a count from the first tile:
+  // one register fewer in every loop).
+  Value stage = remu(kt, 2);
+
+  // Prefetch the next tile into the other stage, then wait for this one.
+  ifNextTile(kt, [&](Value next) { copyKV(next, sub(idx(1), stage)); });
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  waitCopies(1);
+
+  Scores s = scores(stage);
+  if (masked)
+    maskScores(s, kt);
+  SmallVector<Value> next(carried.begin(), carried.end());
+  (void)softmax(s, carried, next, /*rescale=*/true);
+  accumulatePV([&](int64_t mt, int64_t kk) { return pOperands(s, mt, kk); },
+               stage, next);
   // The next iteration's prefetch overwrites the stage read here.
   gpu::BarrierOp::create(b, loc);
+  return next;
+}
+
+//===----------------------------------------------------------------------===//
+// The software-pipelined key loop (cfg.softmaxOverlap)
+//
+// Iteration j: wait for every copy (K_j, V_{j-1}) and a block barrier, so
+// both warpgroups are done with iteration j - 1; copy K_{j+1} into the K
+// stage S_{j-1} read and V_j into the V stage P_{j-2} V_{j-2} read; issue
+// S_j and O += P_{j-1} V_{j-1}; wait for S_j only; mask and softmax while
+// the P V runs; wait for it and rescale O. A V tile is copied one
+// iteration before its P V, so K and V both have a tile of compute to
+// land in, with two stages each and one barrier per tile.
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::copyAhead(Value kt, Value stage) {
+  ifNextTile(kt, [&](Value next) { copyK(next, sub(idx(1), stage)); });
+  copyV(kt, stage);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+SmallVector<Value> KernelEmitter::carriedP(const Scores &s) {
+  SmallVector<Value> p;
+  for (int64_t kk = 0; kk < cfg.blockK / 16; ++kk)
+    for (Value v : pOperands(s, 0, kk))
+      p.push_back(
+          v.getType().isInteger(32)
+              ? v
+              : LLVM::BitcastOp::create(b, loc, b.getI32Type(), v).getResult());
+  return p;
+}
+
+SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
+  Value stage = remu(kt, 2);
+  waitCopies(0);
+  copyAhead(kt, stage);
+  Value acc = issueScores(stage);
+  waitMma(0);
+  Scores s = readScores(acc);
+  // Masked whatever its kind: the mask leaves a full tile as it is.
+  maskScores(s, kt);
+  SmallVector<Value> next(carried.begin(), carried.end());
+  // O is still 0: no rescaling.
+  (void)softmax(s, carried, next, /*rescale=*/false);
+  llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
+  return next;
+}
+
+SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
+                                                        ValueRange carried,
+                                                        bool masked) {
+  Value stage = remu(kt, 2), prevStage = sub(idx(1), stage);
+  waitCopies(0);
+  copyAhead(kt, stage);
+  int64_t nO = cfg.mTiles * nvt() * 4;
+  ValueRange pPrev = carried.drop_front(pIdx(0, 0));
+  Value acc = issueScores(stage);
+  SmallVector<Value> o = issuePV(
+      [&](int64_t, int64_t kk) {
+        return SmallVector<Value>(pPrev.slice(kk * 4, 4));
+      },
+      prevStage, carried.take_front(nO));
+  waitMma(1);
+  Scores s = readScores(acc);
+  if (masked)
+    maskScores(s, kt);
+  SmallVector<Value> next(carried.begin(), carried.end());
+  SmallVector<Value> alpha = softmax(s, carried, next, /*rescale=*/false);
+  llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
+  waitMma(0);
+  // P_{j-1} stays in its registers until the P V that reads it is done.
+  (void)fenceRegisters(pPrev);
+  llvm::copy(fenceRegisters(o), next.begin());
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    rescaleO(mt, alpha, next);
+  return next;
+}
+
+SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
+  waitCopies(0);
+  Value stage = remu(sub(endTile, idx(1)), 2);
+  int64_t nO = cfg.mTiles * nvt() * 4;
+  ValueRange p = carried.drop_front(pIdx(0, 0));
+  SmallVector<Value> o = issuePV(
+      [&](int64_t, int64_t kk) {
+        return SmallVector<Value>(p.slice(kk * 4, 4));
+      },
+      stage, carried.take_front(nO));
+  waitMma(0);
+  (void)fenceRegisters(p);
+  SmallVector<Value> next(carried.begin(), carried.end());
+  llvm::copy(fenceRegisters(o), next.begin());
   return next;
 }
 
@@ -295,16 +456,20 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       arith::MinSIOp::create(b, loc, range.getFullBegin(), fullEnd);
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
 
-  // Then the first K/V tile, as a second group.
+  // Then the first K/V tile (the pipelined loop: K only), as a second group.
+  Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
   {
-    Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
     auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    copyKV(beginTile, remu(beginTile, 2));
+    if (cfg.softmaxOverlap)
+      copyK(beginTile, remu(beginTile, 2));
+    else
+      copyKV(beginTile, remu(beginTile, 2));
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  waitCopies(1);
+  if (!cfg.softmaxOverlap)
+    waitCopies(1);
 
   // This thread's rows and their key intervals, for partial tiles, searched
   // among the tile's documents only (none for a tile inside one document).
@@ -326,9 +491,37 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     state.push_back(negInf());
   for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
     state.push_back(f32Const(0.0));
-  state = emitLoop(beginTile, fullBegin, state, /*masked=*/true);
-  state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
-  state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
+  if (!cfg.softmaxOverlap) {
+    state = emitLoop(beginTile, fullBegin, state, /*masked=*/true);
+    state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
+    state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
+  } else {
+    // The first tile peeled, the loops from the second, the last P V after
+    // them: no product is in flight across a branch.
+    for (int64_t i = 0; i < cfg.blockK / 16 * 4; ++i)
+      state.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+    auto ifAny = [&](function_ref<SmallVector<Value>(ValueRange)> body) {
+      auto ifOp = scf::IfOp::create(b, loc, TypeRange(ValueRange(state)), any,
+                                    /*withElse=*/true);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, loc, body(state));
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, loc, state);
+      state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
+    };
+    ifAny([&](ValueRange init) { return emitFirstTile(beginTile, init); });
+    Value second = add(beginTile, idx(1));
+    auto atLeast = [&](Value x) {
+      return arith::MaxSIOp::create(b, loc, x, second).getResult();
+    };
+    state = emitLoop(second, fullBegin, state, /*masked=*/true);
+    state = emitLoop(atLeast(fullBegin), fullEnd, state, /*masked=*/false);
+    state = emitLoop(atLeast(fullEnd), endTile, state, /*masked=*/true);
+    ifAny([&](ValueRange init) { return emitLastPV(init); });
+    // With no key tile, the Q copy is still pending.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  }
 
   // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows come from a
   // fresh read of the thread index (an opaque value the compiler cannot
@@ -444,6 +637,9 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
            << config.blockQ() << ", block_k " << config.blockK
            << ") do not split into 16-byte copies over " << config.threads()
            << " threads for head dims " << headDim << "/" << valueDim;
+  if (config.softmaxOverlap && config.mma != TensorCoreOp::Wgmma)
+    return op.emitOpError("the softmax overlap needs an asynchronous "
+                          "tensor-core flavour (wgmma)");
   if (config.mma == TensorCoreOp::Wgmma) {
     StringRef chip = targetChip(op);
     if (!chip.empty() && chip != "sm_90a")
@@ -503,10 +699,10 @@ struct AttnGPUTileAttentionPass
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : found) {
-      if (failed(
-              gpuTileAttention(rewriter, op,
-                               defaultGPUKernelConfig(op.getHeadDim(), blockK,
-                                                      targetChip(op), *kind))))
+      GPUKernelConfig config = defaultGPUKernelConfig(op.getHeadDim(), blockK,
+                                                      targetChip(op), *kind);
+      config.softmaxOverlap = softmaxOverlap;
+      if (failed(gpuTileAttention(rewriter, op, config)))
         return signalPassFailure();
     }
   }

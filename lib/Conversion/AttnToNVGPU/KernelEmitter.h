@@ -70,6 +70,20 @@ protected:
   virtual void accumulatePV(POperands p, Value stage,
                             SmallVectorImpl<Value> &state) = 0;
 
+  // Asynchronous flavours (wgmma), for the software-pipelined key loop
+  // (cfg.softmaxOverlap): each product is issued as one committed group
+  // whose registers must not be touched until waitMma retires it.
+  /// Issues S = Q K^T for the key tile in `stage`; returns its accumulators
+  /// (opaque until readScores).
+  virtual Value issueScores(Value stage);
+  /// S from issueScores' accumulators, once waitMma has retired them.
+  virtual Scores readScores(Value acc);
+  /// Issues O += P V for the key tile in `stage`; returns the new O
+  /// accumulators (in flight: fenceRegisters them after waitMma).
+  virtual SmallVector<Value> issuePV(POperands p, Value stage, ValueRange o);
+  /// Waits until at most `pending` issued groups are in flight.
+  virtual void waitMma(int64_t pending);
+
   //===--- Shared helpers ------------------------------------------------===//
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
@@ -99,6 +113,10 @@ protected:
   Value mmaOperand(Value pair);
   /// Packs two f32 into one A-operand register of the input type.
   Value pack(Value x, Value y);
+  /// The values themselves, through an empty asm with side effects: code
+  /// that uses the results stays after every side effect before it (a
+  /// wgmma wait), and the registers stay live until here.
+  SmallVector<Value> fenceRegisters(ValueRange values);
 
   /// Layout of the carried state: O accumulators, row max, row sum.
   int64_t nvt() const { return valueDim / 8; }
@@ -129,9 +147,45 @@ private:
   /// `stage`.
   void copyQ(Value q0);
   void copyKV(Value kt, Value stage);
+  void copyK(Value kt, Value stage);
+  void copyV(Value kt, Value stage);
+  /// The pipelined loop's copies in iteration kt: K_{kt+1} (if any) into
+  /// the other stage and V_kt into `stage`, one group.
+  void copyAhead(Value kt, Value stage);
+  /// P of `s` as the pipelined loop carries it (32-bit registers).
+  SmallVector<Value> carriedP(const Scores &s);
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
   SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
+  /// One key tile of the software-pipelined loop (cfg.softmaxOverlap):
+  /// `carried` also holds P of tile kt - 1 (pIdx), whose P V runs while
+  /// this tile's softmax is computed; returns this tile's P in its place.
+  SmallVector<Value> emitOverlappedKeyTile(Value kt, ValueRange carried,
+                                           bool masked);
+  /// The pipelined loop's first tile (S, mask, softmax; no P V yet).
+  SmallVector<Value> emitFirstTile(Value kt, ValueRange carried);
+  /// The pipelined loop's last P V, for the tile before `endTile`.
+  SmallVector<Value> emitLastPV(ValueRange carried);
   SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init, bool masked);
+  /// Partial tiles: keys outside each row's interval get -inf.
+  void maskScores(Scores &s, Value kt);
+  /// Online softmax of one tile: `s` becomes P (f32), `next` gets the new
+  /// row max and sum from `carried` (and O in `next` rescaled, if
+  /// `rescale`); returns the factors O must be scaled by, per thread row
+  /// (mt * 2 + half).
+  SmallVector<Value> softmax(Scores &s, ValueRange carried,
+                             SmallVectorImpl<Value> &next, bool rescale);
+  /// O of m-tile mt (at oIdx in `state`) *= the factor of its row.
+  void rescaleO(int64_t mt, ArrayRef<Value> alpha,
+                SmallVectorImpl<Value> &state);
+  /// P's A operands for m-tile mt, 16-key step kk.
+  SmallVector<Value> pOperands(const Scores &s, int64_t mt, int64_t kk);
+  /// Carried P of the pipelined loop: 32-bit A-operand registers, four per
+  /// 16-key step, after O, the row max and the row sum.
+  int64_t pIdx(int64_t kk, int64_t r) const {
+    return sumIdx(cfg.mTiles, 0) + kk * 4 + r;
+  }
+  /// body(kt + 1) if key tile kt + 1 is in range.
+  void ifNextTile(Value kt, function_ref<void(Value)> body);
   /// Waits for all but `pending` copy groups, then a block barrier.
   void waitCopies(int32_t pending);
   /// The query rows thread `thread` holds, per (m-tile, half), in the tile

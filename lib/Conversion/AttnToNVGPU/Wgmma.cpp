@@ -59,6 +59,10 @@ private:
   Scores scores(Value stage) override;
   void accumulatePV(POperands p, Value stage,
                     SmallVectorImpl<Value> &state) override;
+  Value issueScores(Value stage) override;
+  Scores readScores(Value acc) override;
+  SmallVector<Value> issuePV(POperands p, Value stage, ValueRange o) override;
+  void waitMma(int64_t pending) override;
 
   int64_t eltBytes() const { return elt.getIntOrFloatBitWidth() / 8; }
   /// Bytes of one K (V) stage.
@@ -153,7 +157,17 @@ Value WgmmaEmitter::advance(Value desc, int64_t bytes) {
   return arith::AddIOp::create(b, loc, desc, i64Const(bytes >> 4));
 }
 
+void WgmmaEmitter::waitMma(int64_t pending) {
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
+}
+
 Scores WgmmaEmitter::scores(Value stage) {
+  Value acc = issueScores(stage);
+  waitMma(0);
+  return readScores(acc);
+}
+
+Value WgmmaEmitter::issueScores(Value stage) {
   int64_t bk = cfg.blockK;
   // This warpgroup's 64 rows of Q; the K tile of `stage`.
   Value wg = divu(warp, 4);
@@ -194,16 +208,32 @@ Scores WgmmaEmitter::scores(Value stage) {
         /*satfinite=*/nullptr);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  return acc;
+}
+
+Scores WgmmaEmitter::readScores(Value acc) {
+  int64_t bk = cfg.blockK;
+  SmallVector<Value> regs;
+  for (int64_t i = 0; i < bk / 2; ++i)
+    regs.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+  regs = fenceRegisters(regs);
   Scores s(1, SmallVector<Acc>(bk / 8));
   for (int64_t n = 0; n < bk / 8; ++n)
     for (int64_t j = 0; j < 4; ++j)
-      s[0][n][j] = LLVM::ExtractValueOp::create(b, loc, acc, 4 * n + j);
+      s[0][n][j] = regs[4 * n + j];
   return s;
 }
 
 void WgmmaEmitter::accumulatePV(POperands p, Value stage,
                                 SmallVectorImpl<Value> &state) {
+  int64_t nAcc = valueDim / 2;
+  SmallVector<Value> o = issuePV(p, stage, ValueRange(state).take_front(nAcc));
+  waitMma(0);
+  llvm::copy(fenceRegisters(o), state.begin());
+}
+
+SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
+                                         ValueRange o) {
   int64_t bk = cfg.blockK, n = valueDim, nAcc = n / 2;
   Value vDesc = descriptor(add(vAddr, i64(mul(stage, idx(vStageBytes())))),
                            /*leading=*/bk * kRowBytes, kAtomBytes);
@@ -230,9 +260,9 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
   constraints += "r,r,r,r,l";
   auto structType = accType(n);
 
-  // The O accumulators are state[0, nAcc): oIdx(0, i, j) = 4 i + j, the
-  // order of wgmma's accumulator registers.
-  SmallVector<Value> acc(state.begin(), state.begin() + nAcc);
+  // The O accumulators: oIdx(0, i, j) = 4 i + j, the order of wgmma's
+  // accumulator registers.
+  SmallVector<Value> acc(o.begin(), o.end());
   // Every register a wgmma reads is written before the fence (else ptxas
   // injects a fence before each wgmma).
   SmallVector<SmallVector<Value>> operands;
@@ -261,8 +291,7 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
       acc[i] = LLVM::ExtractValueOp::create(b, loc, res, i);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-  std::copy(acc.begin(), acc.end(), state.begin());
+  return acc;
 }
 
 std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createWgmmaEmitter(

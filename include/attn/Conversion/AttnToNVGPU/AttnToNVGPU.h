@@ -37,6 +37,10 @@ struct GPUKernelConfig {
   int64_t blockK = 64;   // keys per tile
   int64_t numWarps = 4;
   int64_t pad = 8;       // elements of padding per shared-memory row
+  /// Software-pipelined key loop (wgmma only): the P V product of tile j - 1
+  /// runs on the tensor cores while the warpgroup computes the softmax of
+  /// tile j, instead of each tile's S, softmax and P V one after another.
+  bool softmaxOverlap = false;
   int64_t threads() const { return 32 * numWarps; }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }

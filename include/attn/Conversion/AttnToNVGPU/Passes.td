@@ -39,6 +39,14 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
       descriptors (S = QK^T), and wgmma with P in registers and V
       transposed from shared memory (O += PV).
 
+    `softmax-overlap` (wgmma only) software-pipelines the key loop: each
+    iteration issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together,
+    waits for S_j only, and computes the mask and softmax of tile j while
+    the P V product runs; O is rescaled once that product is done. The
+    first tile is peeled, the last P V follows the loops, K tiles are
+    prefetched one tile ahead and V tiles in the iteration before their
+    use, with one block barrier per key tile.
+
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
   }];
@@ -49,6 +57,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"mma", "mma", "std::string", /*default=*/"\"mma-sync\"",
            "Tensor-core instruction: mma-sync (sm_80 and later) or wgmma "
            "(sm_90a)">,
+    Option<"softmaxOverlap", "softmax-overlap", "bool", /*default=*/"false",
+           "wgmma only: overlap each tile's softmax with the previous "
+           "tile's P V product (software-pipelined key loop)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -23,6 +23,9 @@ struct KernelInfo {
   /// The tensor-core flavour: "mma-sync" (also for manifests without the
   /// field) or "wgmma".
   std::string mma = "mma-sync";
+  /// The key loop: "plain" (also for manifests without the field) or
+  /// "softmax-overlap" (wgmma, software-pipelined). Same launch either way.
+  std::string schedule = "plain";
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
   double scale = 0;
