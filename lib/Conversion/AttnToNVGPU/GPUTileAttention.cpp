@@ -117,21 +117,39 @@ void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
                              Value srcHead, int64_t rows, int64_t cols) {
   int64_t nthreads = cfg.threads();
   int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
-  for (int64_t i = 0; i < units / nthreads; ++i) {
-    Value c = add(tid, idx(i * nthreads));
-    Value r = divu(c, unitsPerRow);
-    Value u = remu(c, unitsPerRow);
-    Value col = mul(u, idx(8));
-    Value g = add(row0, r);
-    Value inside = cmp(arith::CmpIPredicate::slt, g, tokens);
-    Value srcRow = select(inside, g, idx(0));
-    Value n = select(inside, idx(8), idx(0));
-    auto [dstBuf, dstIdx] = unitDest(tile, stage, r, u);
-    nvgpu::DeviceAsyncCopyOp::create(
-        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dstBuf,
-        dstIdx, src, ValueRange{srcRow, srcHead, col}, b.getIndexAttr(8), n,
-        b.getUnitAttr());
-  }
+  // checked: rows past T are zero-filled (a source size of 0 from row 0)
+  // instead of read. Only a ragged last tile needs it; every other tile
+  // copies from one base address plus constant offsets.
+  auto copies = [&](bool checked) {
+    for (int64_t i = 0; i < units / nthreads; ++i) {
+      Value c = add(tid, idx(i * nthreads));
+      Value r = divu(c, unitsPerRow);
+      Value u = remu(c, unitsPerRow);
+      Value col = mul(u, idx(8));
+      Value srcRow = add(row0, r), n;
+      if (checked) {
+        Value inside = cmp(arith::CmpIPredicate::slt, srcRow, tokens);
+        srcRow = select(inside, srcRow, idx(0));
+        n = select(inside, idx(8), idx(0));
+      }
+      auto [dstBuf, dstIdx] = unitDest(tile, stage, r, u);
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dstBuf,
+          dstIdx, src, ValueRange{srcRow, srcHead, col}, b.getIndexAttr(8), n,
+          b.getUnitAttr());
+    }
+  };
+  // mma.sync: one path only (the second path's addresses push the D = 128
+  // kernel, at 255 registers, into spills).
+  if (cfg.mma == TensorCoreOp::MmaSync)
+    return copies(/*checked=*/true);
+  Value whole = cmp(arith::CmpIPredicate::sle, add(row0, idx(rows)), tokens);
+  auto ifOp = scf::IfOp::create(b, loc, whole, /*withElse=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  copies(/*checked=*/false);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  copies(/*checked=*/true);
 }
 
 void KernelEmitter::copyQ(Value q0) {

@@ -13,9 +13,15 @@
 // CHECK: memref.view %[[SMEM]]{{.*}} to memref<2048x8xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view %[[SMEM]]{{.*}} to memref<4096x8xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.view %[[SMEM]]{{.*}} to memref<4096x8xbf16, #gpu.address_space<workgroup>>
+// A tile whose rows are all below T is copied without bounds checks; one
+// reaching past T zero-fills those rows (source size 0).
+// CHECK: %[[WHOLE:.*]] = arith.cmpi sle, %{{.*}}, %{{.*}} : index
+// CHECK-NEXT: scf.if %[[WHOLE]] {
 // The unit u of row r lands at u ^ (r % 8).
 // CHECK: arith.xori %{{.*}}, %{{.*}} : index
-// CHECK: nvgpu.device_async_copy {{.*}} to memref<2048x8xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy {{.*}}, 8 {bypassL1} : {{.*}} to memref<2048x8xbf16, #gpu.address_space<workgroup>>
+// CHECK: } else {
+// CHECK: nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : {{.*}} to memref<2048x8xbf16, #gpu.address_space<workgroup>>
 // CHECK: %[[B:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %[[E:[^,]*]], %{{[^,]*}}, %{{[^,]*}} = attn.key_tile_range {{.*}} {block_k = 128 : i64
 // CHECK: nvgpu.device_async_copy {{.*}} to memref<4096x8xbf16, #gpu.address_space<workgroup>>
 // Copies are made visible to the tensor cores (async proxy) before the
