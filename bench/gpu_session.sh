@@ -8,15 +8,15 @@
 # loop), where present, are checked and sanitized too, and benchmarked
 # beside the mma-sync ones if their checks pass. Then Nsight
 # Compute profiles (bench/profile.sh; PROFILE=0 skips them). Logs go to
-# $OUT if set.
+# $OUT if set. Everything takes several minutes; where one call of the
+# device tool (600 s at most) may not hold it all, run PROFILE=0 bash
+# bench/gpu_session.sh in one call and bash bench/profile.sh in the next.
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
-g++ -O2 -std=c++17 -Iruntime/include -Iinclude -I/usr/local/cuda/include \
-  runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp lib/Host/Host.cpp \
-  runtime/tools/attn-cuda-run.cpp -ldl -o /tmp/attn-cuda-run || exit 1
 run=/tmp/attn-cuda-run
+bash bench/build_cuda_run.sh "$run" || exit 1
 # check FLAVOUR-SUFFIX ARGS...: one --check run; a hang counts as a failure.
 check() {
   local r

@@ -2,8 +2,8 @@
 # Hardware-counter profiles (Nsight Compute) of our forward kernel, each
 # flavour, and of PyTorch's FlashAttention varlen on the same two cases:
 # 16K tokens as 64 documents of 256 (where we trail the most) and one
-# document of 16384 (bf16, H=16, D=128). Run on the device machine after
-# bench/gpu_session.sh has built attn-cuda-run (RUN). Full reports go to
+# document of 16384 (bf16, H=16, D=128). Run on the device machine (it
+# builds attn-cuda-run, RUN, if missing). Full reports go to
 # $OUT/ncu-*.txt; a few lines of each are printed.
 # VARIANTS names our flavours to profile (default mma-sync; gpu_session.sh
 # adds wgmma and wgmma-overlap only when their checks passed).
@@ -18,6 +18,7 @@ VARIANTS=${VARIANTS:-mma-sync}
 # ncu: on the PATH, else the CUDA toolkit's or Nsight Compute's own.
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 [ -n "$NCU" ] || { echo "profile.sh: no ncu found; skipped"; exit 0; }
+bash bench/build_cuda_run.sh "$run" || exit 1
 ncu=("$NCU" --clock-control none --section SpeedOfLight --section Occupancy
      --section LaunchStats --section WarpStateStats
      --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
