@@ -40,9 +40,8 @@ double AttentionSpec::scaleOrDefault() const {
 }
 
 std::optional<std::string> AttentionSpec::validate() const {
-  if (auto why = mask::validateCuSeqlens(cuSeqlens.data(),
-                                         int64_t(cuSeqlens.size()),
-                                         cuSeqlens.back()))
+  if (auto why = mask::validateCuSeqlens(
+          cuSeqlens.data(), int64_t(cuSeqlens.size()), cuSeqlens.back()))
     return why;
   if (auto why = mask::verifyMaskSpec(mask))
     return why;
@@ -79,8 +78,7 @@ static std::optional<int64_t> parseInt(const std::string &s) {
   return int64_t(v);
 }
 
-std::optional<std::string> parseMask(const std::string &s,
-                                     mask::MaskSpec &m) {
+std::optional<std::string> parseMask(const std::string &s, mask::MaskSpec &m) {
   m = {};
   if (s == "none" || s.empty())
     return std::nullopt;
@@ -123,8 +121,7 @@ std::optional<std::string> cuFromLengths(const std::vector<int64_t> &lengths,
   int64_t total = 0;
   for (int64_t l : lengths) {
     if (l < 0)
-      return "document lengths must not be negative, got " +
-             std::to_string(l);
+      return "document lengths must not be negative, got " + std::to_string(l);
     total += l;
     if (total > std::numeric_limits<int32_t>::max())
       return std::string("more tokens than int32 cu_seqlens can hold");
@@ -139,9 +136,9 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
                                             std::vector<int64_t> &lengths) {
   lengths.clear();
   size_t colon = dist.find(':');
-  std::optional<int64_t> param =
-      colon == std::string::npos ? std::nullopt
-                                 : parseInt(dist.substr(colon + 1));
+  std::optional<int64_t> param = colon == std::string::npos
+                                     ? std::nullopt
+                                     : parseInt(dist.substr(colon + 1));
   std::string kind = dist.substr(0, colon);
   if (!param || *param < 1 ||
       (kind != "lognormal" && kind != "uniform" && kind != "fixed"))
@@ -154,7 +151,8 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
   std::uniform_int_distribution<int64_t> uni(1, *param);
   int64_t total = 0;
   while (numDocs > 0 ? int64_t(lengths.size()) < numDocs : total < tokens) {
-    int64_t l = kind == "lognormal" ? std::max<int64_t>(1, std::llround(logn(rng)))
+    int64_t l = kind == "lognormal"
+                    ? std::max<int64_t>(1, std::llround(logn(rng)))
                 : kind == "uniform" ? uni(rng)
                                     : *param;
     if (numDocs == 0)
@@ -162,6 +160,41 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
     lengths.push_back(l);
     total += l;
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> cuFromFlags(const DocumentFlags &f,
+                                       std::vector<int32_t> &cu) {
+  int sources = !f.docLengths.empty() + !f.cuSeqlens.empty() + !f.docs.empty();
+  if (sources != 1)
+    return std::string("give exactly one of --doc-lengths, --cu-seqlens, or "
+                       "--tokens with --docs");
+  std::vector<int64_t> values;
+  std::optional<std::string> why;
+  if (!f.docLengths.empty()) {
+    if ((why = parseIntList(f.docLengths, values)) ||
+        (why = cuFromLengths(values, cu)))
+      return "--doc-lengths: " + *why;
+  } else if (!f.cuSeqlens.empty()) {
+    if ((why = parseIntList(f.cuSeqlens, values)))
+      return "--cu-seqlens: " + *why;
+    cu.clear();
+    for (int64_t v : values) {
+      if (v < std::numeric_limits<int32_t>::min() ||
+          v > std::numeric_limits<int32_t>::max())
+        return "--cu-seqlens: " + std::to_string(v) + " does not fit in int32";
+      cu.push_back(int32_t(v));
+    }
+  } else {
+    if ((f.tokens > 0) == (f.numDocs > 0))
+      return std::string("--docs needs exactly one of --tokens and --num-docs");
+    if ((why = sampleDocLengths(f.docs, f.tokens, f.numDocs, f.seed, values)) ||
+        (why = cuFromLengths(values, cu)))
+      return "--docs: " + *why;
+  }
+  if (f.tokens && f.tokens != cu.back())
+    return "--tokens " + std::to_string(f.tokens) + " but the documents hold " +
+           std::to_string(cu.back());
   return std::nullopt;
 }
 
@@ -344,7 +377,9 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
     return true;
   };
   bool low = mode == RefMode::NaiveLowPrecision;
-  auto rnd = [&](double x) { return low ? double(roundTo(spec.dtype, float(x))) : x; };
+  auto rnd = [&](double x) {
+    return low ? double(roundTo(spec.dtype, float(x))) : x;
+  };
   double scale = spec.scaleOrDefault();
 
   ReferenceRows ref;
@@ -387,8 +422,8 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
         p[j] = low ? double(std::exp(float(s[j] - m))) : std::exp(s[j] - m);
         l += p[j];
       }
-      ref.lse[ri * hq + h] = low ? double(float(m) + std::log(float(l)))
-                                 : m + std::log(l);
+      ref.lse[ri * hq + h] =
+          low ? double(float(m) + std::log(float(l))) : m + std::log(l);
       if (low) // P rounded to the input type once, before P*V
         for (double &pj : p)
           pj = rnd(pj / l);
@@ -449,10 +484,10 @@ double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
   return e.result();
 }
 
-double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
-                  bool lse) {
+double relErrRows(const ReferenceRows &a, const ReferenceRows &ref, bool lse) {
   RelErr e;
-  const std::vector<double> &x = lse ? a.lse : a.out, &y = lse ? ref.lse : ref.out;
+  const std::vector<double> &x = lse ? a.lse : a.out,
+                            &y = lse ? ref.lse : ref.out;
   for (size_t i = 0; i < y.size(); ++i)
     e.add(x[i], y[i]);
   return e.result();
@@ -468,8 +503,8 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
   c.lowPrecision = spec.dtype != DType::F32;
   int64_t hq = spec.heads, dv = spec.valueDim;
   auto where = [&](int64_t row, int64_t i) {
-    return "out[" + std::to_string(row) + ", " + std::to_string(i / dv) +
-           ", " + std::to_string(i % dv) + "]";
+    return "out[" + std::to_string(row) + ", " + std::to_string(i / dv) + ", " +
+           std::to_string(i % dv) + "]";
   };
   for (int64_t i = 0; i < out.size(); ++i)
     if (std::isnan(out.get(i)) && c.unwritten++ == 0)
@@ -544,8 +579,8 @@ std::string checkFailureJsonFields(const CheckResult &c) {
          c.firstUnwritten + "\"";
 }
 
-mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,
-                                      int64_t blockQ, int64_t blockK) {
+mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec, int64_t blockQ,
+                                      int64_t blockK) {
   int64_t t = spec.tokens();
   std::vector<int64_t> doc(static_cast<size_t>(t));
   for (int64_t i = 0; i < spec.docs(); ++i)

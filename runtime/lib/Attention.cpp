@@ -79,8 +79,6 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
     throw Error("invalid cu_seqlens: " + *why);
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
-  if (tokens == 0)
-    return; // no rows: nothing to write (an empty grid is not launchable)
   const KernelInfo &i = kernelInfo;
   KernelArgs args;
   args.addMemRef(q, {tokens, i.heads, i.headDim});

@@ -10,33 +10,37 @@
 namespace attn::rt {
 namespace {
 
+/// The driver entry points this runtime uses, listed once.
+#define ATTN_CU_FUNCTIONS(X)                                                   \
+  X(cuInit)                                                                    \
+  X(cuGetErrorName)                                                            \
+  X(cuGetErrorString)                                                          \
+  X(cuDeviceGetCount)                                                          \
+  X(cuDeviceGet)                                                               \
+  X(cuDeviceGetName)                                                           \
+  X(cuDevicePrimaryCtxRetain)                                                  \
+  X(cuCtxSetCurrent)                                                           \
+  X(cuCtxSynchronize)                                                          \
+  X(cuModuleLoadData)                                                          \
+  X(cuModuleUnload)                                                            \
+  X(cuModuleGetFunction)                                                       \
+  X(cuFuncSetAttribute)                                                        \
+  X(cuLaunchKernel)                                                            \
+  X(cuMemAlloc)                                                                \
+  X(cuMemFree)                                                                 \
+  X(cuMemcpyHtoD)                                                              \
+  X(cuMemcpyDtoH)                                                              \
+  X(cuMemsetD8)                                                                \
+  X(cuEventCreate)                                                             \
+  X(cuEventDestroy)                                                            \
+  X(cuEventRecord)                                                             \
+  X(cuEventSynchronize)                                                        \
+  X(cuEventElapsedTime)
+
 /// The driver entry points, resolved from libcuda.so.1 at run time.
 struct Driver {
 #define ATTN_CU_FN(name) decltype(&::name) name = nullptr;
-  ATTN_CU_FN(cuInit)
-  ATTN_CU_FN(cuGetErrorName)
-  ATTN_CU_FN(cuGetErrorString)
-  ATTN_CU_FN(cuDeviceGetCount)
-  ATTN_CU_FN(cuDeviceGet)
-  ATTN_CU_FN(cuDeviceGetName)
-  ATTN_CU_FN(cuDevicePrimaryCtxRetain)
-  ATTN_CU_FN(cuCtxSetCurrent)
-  ATTN_CU_FN(cuCtxSynchronize)
-  ATTN_CU_FN(cuModuleLoadData)
-  ATTN_CU_FN(cuModuleUnload)
-  ATTN_CU_FN(cuModuleGetFunction)
-  ATTN_CU_FN(cuFuncSetAttribute)
-  ATTN_CU_FN(cuLaunchKernel)
-  ATTN_CU_FN(cuMemAlloc)
-  ATTN_CU_FN(cuMemFree)
-  ATTN_CU_FN(cuMemcpyHtoD)
-  ATTN_CU_FN(cuMemcpyDtoH)
-  ATTN_CU_FN(cuMemsetD8)
-  ATTN_CU_FN(cuEventCreate)
-  ATTN_CU_FN(cuEventDestroy)
-  ATTN_CU_FN(cuEventRecord)
-  ATTN_CU_FN(cuEventSynchronize)
-  ATTN_CU_FN(cuEventElapsedTime)
+  ATTN_CU_FUNCTIONS(ATTN_CU_FN)
 #undef ATTN_CU_FN
   std::string error; // why the driver cannot be used; empty if it can
 };
@@ -62,30 +66,7 @@ const Driver &driver() {
     d.error = "the CUDA driver lacks " ATTN_CU_STR(name);                      \
     return;                                                                    \
   }
-    ATTN_CU_LOAD(cuInit)
-    ATTN_CU_LOAD(cuGetErrorName)
-    ATTN_CU_LOAD(cuGetErrorString)
-    ATTN_CU_LOAD(cuDeviceGetCount)
-    ATTN_CU_LOAD(cuDeviceGet)
-    ATTN_CU_LOAD(cuDeviceGetName)
-    ATTN_CU_LOAD(cuDevicePrimaryCtxRetain)
-    ATTN_CU_LOAD(cuCtxSetCurrent)
-    ATTN_CU_LOAD(cuCtxSynchronize)
-    ATTN_CU_LOAD(cuModuleLoadData)
-    ATTN_CU_LOAD(cuModuleUnload)
-    ATTN_CU_LOAD(cuModuleGetFunction)
-    ATTN_CU_LOAD(cuFuncSetAttribute)
-    ATTN_CU_LOAD(cuLaunchKernel)
-    ATTN_CU_LOAD(cuMemAlloc)
-    ATTN_CU_LOAD(cuMemFree)
-    ATTN_CU_LOAD(cuMemcpyHtoD)
-    ATTN_CU_LOAD(cuMemcpyDtoH)
-    ATTN_CU_LOAD(cuMemsetD8)
-    ATTN_CU_LOAD(cuEventCreate)
-    ATTN_CU_LOAD(cuEventDestroy)
-    ATTN_CU_LOAD(cuEventRecord)
-    ATTN_CU_LOAD(cuEventSynchronize)
-    ATTN_CU_LOAD(cuEventElapsedTime)
+    ATTN_CU_FUNCTIONS(ATTN_CU_LOAD)
 #undef ATTN_CU_LOAD
   });
   return d;
@@ -125,8 +106,8 @@ bool driverAvailable(std::string *why) {
     if (r != CUDA_SUCCESS) {
       const char *name = nullptr;
       d.cuGetErrorName(r, &name);
-      reason = std::string("cuInit/cuDeviceGetCount failed: ") +
-               (name ? name : "?");
+      reason =
+          std::string("cuInit/cuDeviceGetCount failed: ") + (name ? name : "?");
     } else if (count == 0)
       reason = "no CUDA device";
   }
@@ -182,9 +163,8 @@ void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,
             Stream stream, std::vector<void *> &params) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0)
     return; // nothing to do (e.g. no tokens)
-  check(use().cuLaunchKernel(static_cast<CUfunction>(f), grid.x, grid.y,
-                             grid.z, block.x, block.y, block.z,
-                             unsigned(sharedBytes),
+  check(use().cuLaunchKernel(static_cast<CUfunction>(f), grid.x, grid.y, grid.z,
+                             block.x, block.y, block.z, unsigned(sharedBytes),
                              static_cast<CUstream>(stream), params.data(),
                              nullptr),
         "cuLaunchKernel");

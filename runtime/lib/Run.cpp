@@ -68,7 +68,7 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   for (int i = 0; i < std::max(1, opts.repeat); ++i)
     times.push_back(timeMs(nullptr, run));
   std::sort(times.begin(), times.end());
-  double timeMs = times[times.size() / 2];
+  double medianMs = times[times.size() / 2];
   double flops = usefulFlops(spec);
   mask::TileCounts tiles =
       mask::countTiles(spec.ctx(), spec.mask, info.blockQ, info.blockK);
@@ -90,8 +90,8 @@ bool runAttention(const std::string &image, const KernelInfo &info,
      << ", \"tiles_partial\": " << tiles.partial
      << ", \"tiles_full\": " << tiles.full
      << ", \"tiles_skipped\": " << tiles.skipped()
-     << ", \"time_ms\": " << jsonNumber(timeMs)
-     << ", \"useful_tflops\": " << jsonNumber(flops / (timeMs * 1e9));
+     << ", \"time_ms\": " << jsonNumber(medianMs)
+     << ", \"useful_tflops\": " << jsonNumber(flops / (medianMs * 1e9));
   if (opts.check)
     os << ", " << checkJsonFields(result)
        << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")

@@ -27,7 +27,6 @@ using namespace attn::host;
   std::exit(1);
 }
 
-
 int main(int argc, char **argv) {
   std::map<std::string, std::string> opt;
   for (int i = 1; i < argc; ++i) {
@@ -58,37 +57,22 @@ int main(int argc, char **argv) {
   try {
     rt::KernelInfo info = rt::parseManifest(rt::readFile(path + ".json"));
     AttentionSpec spec = rt::specFromManifest(info);
-    uint64_t seed = std::stoull(get("seed", "1"));
-    std::vector<int64_t> values;
-    if (!get("doc-lengths").empty()) {
-      if (auto why = parseIntList(get("doc-lengths"), values))
-        fail(*why);
-      if (auto why = cuFromLengths(values, spec.cuSeqlens))
-        fail(*why);
-    } else if (!get("cu-seqlens").empty()) {
-      if (auto why = parseIntList(get("cu-seqlens"), values))
-        fail(*why);
-      spec.cuSeqlens.assign(values.begin(), values.end());
-    } else if (!get("docs").empty()) {
-      if (auto why = sampleDocLengths(get("docs"),
-                                      std::stoll(get("tokens", "0")),
-                                      std::stoll(get("num-docs", "0")), seed,
-                                      values))
-        fail(*why);
-      if (auto why = cuFromLengths(values, spec.cuSeqlens))
-        fail(*why);
-    } else
-      fail("give --doc-lengths, --cu-seqlens or --docs");
-    if (auto why = spec.validate())
+    DocumentFlags flags{get("doc-lengths"),
+                        get("cu-seqlens"),
+                        get("docs"),
+                        std::stoll(get("tokens", "0")),
+                        std::stoll(get("num-docs", "0")),
+                        std::stoull(get("seed", "1"))};
+    if (auto why = cuFromFlags(flags, spec.cuSeqlens))
       fail(*why);
 
     rt::RunOptions options;
-    options.seed = seed;
+    options.seed = flags.seed;
     options.check = !get("check").empty();
     options.checkRows = std::stoll(get("check-rows", "-1"));
     options.repeat = std::stoi(get("repeat", "20"));
-    bool ok = rt::runAttention(rt::readFile(path), info, spec, options,
-                               std::cout);
+    bool ok =
+        rt::runAttention(rt::readFile(path), info, spec, options, std::cout);
     return ok ? 0 : 1;
   } catch (const rt::Error &e) {
     fail(e.what());

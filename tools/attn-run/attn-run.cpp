@@ -140,37 +140,9 @@ static AttentionSpec parseSpec() {
   if (auto why = parseMask(maskOpt, spec.mask))
     fail("--mask: " + *why);
 
-  int sources = !docLengths.empty() + !cuSeqlens.empty() + !docs.empty();
-  if (sources != 1)
-    fail("give exactly one of --doc-lengths, --cu-seqlens, or --tokens with "
-         "--docs");
-  std::vector<int64_t> values;
-  if (!docLengths.empty()) {
-    if (auto why = parseIntList(docLengths, values))
-      fail("--doc-lengths: " + *why);
-    if (auto why = cuFromLengths(values, spec.cuSeqlens))
-      fail("--doc-lengths: " + *why);
-  } else if (!cuSeqlens.empty()) {
-    if (auto why = parseIntList(cuSeqlens, values))
-      fail("--cu-seqlens: " + *why);
-    spec.cuSeqlens.clear();
-    for (int64_t v : values) {
-      if (v < std::numeric_limits<int32_t>::min() ||
-          v > std::numeric_limits<int32_t>::max())
-        fail("--cu-seqlens: " + std::to_string(v) + " does not fit in int32");
-      spec.cuSeqlens.push_back(int32_t(v));
-    }
-  } else {
-    if ((tokens > 0) == (numDocs > 0))
-      fail("--docs needs exactly one of --tokens and --num-docs");
-    if (auto why = sampleDocLengths(docs, tokens, numDocs, seed, values))
-      fail("--docs: " + *why);
-    if (auto why = cuFromLengths(values, spec.cuSeqlens))
-      fail("--docs: " + *why);
-  }
-  if (tokens && int64_t(tokens) != spec.tokens())
-    fail("--tokens " + std::to_string(tokens) + " but the documents hold " +
-         std::to_string(spec.tokens()));
+  DocumentFlags flags{docLengths, cuSeqlens, docs, tokens, numDocs, seed};
+  if (auto why = cuFromFlags(flags, spec.cuSeqlens))
+    fail(*why);
   if (auto why = spec.validate())
     fail(*why);
   if (blockQ < 1 || blockK < 1)

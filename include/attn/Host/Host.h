@@ -55,6 +55,19 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
                                             uint64_t seed,
                                             std::vector<int64_t> &lengths);
 
+/// The documents of a run, as the drivers' flags give them: exactly one of
+/// docLengths ("300,0,1"), cuSeqlens ("0,300,300,301") or docs (a
+/// sampleDocLengths distribution, with exactly one of tokens and numDocs).
+struct DocumentFlags {
+  std::string docLengths, cuSeqlens, docs;
+  int64_t tokens = 0, numDocs = 0;
+  uint64_t seed = 1;
+};
+/// cu_seqlens from the flags, or why they are wrong (naming the flag).
+/// Does not check cu_seqlens itself (AttentionSpec::validate does).
+std::optional<std::string> cuFromFlags(const DocumentFlags &flags,
+                                       std::vector<int32_t> &cu);
+
 /// Useful FLOPs: sum over documents of 2 * D * Hq * L^2 for a document +
 /// causal mask (FlashAttention's convention), otherwise
 /// 2 * (D + Dv) * Hq * (allowed query/key pairs).
@@ -148,8 +161,7 @@ double relErrOut(const AttentionSpec &spec, const Buffer &out,
 double relErrLse(const AttentionSpec &spec, const std::vector<float> &lse,
                  const ReferenceRows &ref);
 /// The same for a reference computed another way.
-double relErrRows(const ReferenceRows &a, const ReferenceRows &ref,
-                  bool lse);
+double relErrRows(const ReferenceRows &a, const ReferenceRows &ref, bool lse);
 
 /// A comparison of computed outputs with the float64 reference.
 struct CheckResult {
@@ -189,8 +201,8 @@ std::string checkFailureJsonFields(const CheckResult &c);
 
 /// Tile counts of one head, by classifying every element of every tile
 /// against the naive dense mask (independent of the mask algebra).
-mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec,
-                                      int64_t blockQ, int64_t blockK);
+mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec, int64_t blockQ,
+                                      int64_t blockK);
 
 } // namespace attn::host
 
