@@ -73,6 +73,24 @@ Value KernelEmitter::pack(Value x, Value y) {
       arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
 }
 
+Value KernelEmitter::asI32(Value reg) {
+  if (reg.getType().isInteger(32))
+    return reg;
+  return LLVM::BitcastOp::create(b, loc, b.getI32Type(), reg);
+}
+
+Value KernelEmitter::sideEffectAsm(Type result, ValueRange operands,
+                                   StringRef ptx, StringRef constraints) {
+  return LLVM::InlineAsmOp::create(
+             b, loc, result, operands, ptx, constraints,
+             /*has_side_effects=*/true, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             LLVM::AsmDialectAttr::get(b.getContext(),
+                                       LLVM::AsmDialect::AD_ATT),
+             /*operand_attrs=*/ArrayAttr())
+      .getRes();
+}
+
 SmallVector<Value> KernelEmitter::fenceRegisters(ValueRange values) {
   if (values.empty())
     return {};
@@ -85,15 +103,9 @@ SmallVector<Value> KernelEmitter::fenceRegisters(ValueRange values) {
   }
   for (size_t i = 0; i < values.size(); ++i)
     constraints += std::to_string(i) + (i + 1 < values.size() ? "," : "");
-  auto structType = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
   Value res =
-      LLVM::InlineAsmOp::create(
-          b, loc, structType, values, "", constraints,
-          /*has_side_effects=*/true, /*is_align_stack=*/false,
-          LLVM::tailcallkind::TailCallKind::None,
-          LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
-          /*operand_attrs=*/ArrayAttr())
-          .getRes();
+      sideEffectAsm(LLVM::LLVMStructType::getLiteral(b.getContext(), types),
+                    values, "", constraints);
   SmallVector<Value> out;
   for (size_t i = 0; i < values.size(); ++i)
     out.push_back(LLVM::ExtractValueOp::create(b, loc, res, i));
@@ -319,20 +331,31 @@ SmallVector<Value> KernelEmitter::carriedP(const Scores &s) {
   SmallVector<Value> p;
   for (int64_t kk = 0; kk < cfg.blockK / 16; ++kk)
     for (Value v : pOperands(s, 0, kk))
-      p.push_back(
-          v.getType().isInteger(32)
-              ? v
-              : LLVM::BitcastOp::create(b, loc, b.getI32Type(), v).getResult());
+      p.push_back(asI32(v));
   return p;
+}
+
+SmallVector<Value> KernelEmitter::issueCarriedPV(ValueRange carried,
+                                                 Value stage) {
+  ValueRange p = carried.drop_front(pIdx(0, 0));
+  return issuePV(
+      [&](int64_t, int64_t kk) {
+        return SmallVector<Value>(p.slice(kk * 4, 4));
+      },
+      stage, carried.take_front(numO()));
+}
+
+void KernelEmitter::retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
+                                    SmallVectorImpl<Value> &next) {
+  (void)fenceRegisters(carried.drop_front(pIdx(0, 0)));
+  llvm::copy(fenceRegisters(o), next.begin());
 }
 
 SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
   Value stage = remu(kt, 2);
   waitCopies(0);
   copyAhead(kt, stage);
-  Value acc = issueScores(stage);
-  waitMma(0);
-  Scores s = readScores(acc);
+  Scores s = scores(stage);
   // Masked whatever its kind: the mask leaves a full tile as it is.
   maskScores(s, kt);
   SmallVector<Value> next(carried.begin(), carried.end());
@@ -348,14 +371,8 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
   Value stage = remu(kt, 2), prevStage = sub(idx(1), stage);
   waitCopies(0);
   copyAhead(kt, stage);
-  int64_t nO = cfg.mTiles * nvt() * 4;
-  ValueRange pPrev = carried.drop_front(pIdx(0, 0));
   Value acc = issueScores(stage);
-  SmallVector<Value> o = issuePV(
-      [&](int64_t, int64_t kk) {
-        return SmallVector<Value>(pPrev.slice(kk * 4, 4));
-      },
-      prevStage, carried.take_front(nO));
+  SmallVector<Value> o = issueCarriedPV(carried, prevStage);
   waitMma(1);
   Scores s = readScores(acc);
   if (masked)
@@ -364,9 +381,7 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
   SmallVector<Value> alpha = softmax(s, carried, next, /*rescale=*/false);
   llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
   waitMma(0);
-  // P_{j-1} stays in its registers until the P V that reads it is done.
-  (void)fenceRegisters(pPrev);
-  llvm::copy(fenceRegisters(o), next.begin());
+  retireCarriedPV(carried, o, next);
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     rescaleO(mt, alpha, next);
   return next;
@@ -374,18 +389,10 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
 
 SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
   waitCopies(0);
-  Value stage = remu(sub(endTile, idx(1)), 2);
-  int64_t nO = cfg.mTiles * nvt() * 4;
-  ValueRange p = carried.drop_front(pIdx(0, 0));
-  SmallVector<Value> o = issuePV(
-      [&](int64_t, int64_t kk) {
-        return SmallVector<Value>(p.slice(kk * 4, 4));
-      },
-      stage, carried.take_front(nO));
+  SmallVector<Value> o = issueCarriedPV(carried, remu(sub(endTile, idx(1)), 2));
   waitMma(0);
-  (void)fenceRegisters(p);
   SmallVector<Value> next(carried.begin(), carried.end());
-  llvm::copy(fenceRegisters(o), next.begin());
+  retireCarriedPV(carried, o, next);
   return next;
 }
 
@@ -413,8 +420,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   lane = remu(tid, 32);
   warp = divu(tid, 32);
-  quad = remu(lane, 4);     // t
-  groupRow = divu(lane, 4); // g
+  quad = remu(lane, 4); // t
   setUpLanes();
 
   // Longest first. The launch is a (query tiles, heads) grid; blocks start
@@ -491,7 +497,6 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
 
   // This thread's rows and their key intervals, for partial tiles, searched
   // among the tile's documents only (none for a tile inside one document).
-  warpRow0 = mul(warp, idx(16 * cfg.mTiles));
   for (Value row : threadRows(q0, tid)) {
     auto interval =
         RowIntervalOp::create(b, loc, cu, tokens, row, range.getDocFirst(),
@@ -503,7 +508,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
 
   // Carried state: O accumulators, row max (log2 domain), partial row sum.
   SmallVector<Value> state;
-  for (int64_t i = 0; i < cfg.mTiles * nvt() * 4; ++i)
+  for (int64_t i = 0; i < numO(); ++i)
     state.push_back(f32Const(0.0));
   for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
     state.push_back(negInf());
@@ -546,13 +551,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   // merge with the prologue's), so they need no registers through the loops.
   Value tidAgain = arith::IndexCastUIOp::create(
       b, loc, b.getIndexType(),
-      LLVM::InlineAsmOp::create(
-          b, loc, b.getI32Type(), ValueRange{}, "mov.u32 $0, %tid.x;", "=r",
-          /*has_side_effects=*/true, /*is_align_stack=*/false,
-          LLVM::tailcallkind::TailCallKind::None,
-          LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
-          /*operand_attrs=*/ArrayAttr())
-          .getRes());
+      sideEffectAsm(b.getI32Type(), {}, "mov.u32 $0, %tid.x;", "=r"));
   SmallVector<Value> rows = threadRows(q0, tidAgain);
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {

@@ -113,6 +113,12 @@ protected:
   Value mmaOperand(Value pair);
   /// Packs two f32 into one A-operand register of the input type.
   Value pack(Value x, Value y);
+  /// An A-operand register as a 32-bit integer (f16 pairs are vectors).
+  Value asI32(Value reg);
+  /// Inline PTX with side effects (kept in order with every other side
+  /// effect), AT&T dialect.
+  Value sideEffectAsm(Type result, ValueRange operands, StringRef ptx,
+                      StringRef constraints);
   /// The values themselves, through an empty asm with side effects: code
   /// that uses the results stays after every side effect before it (a
   /// wgmma wait), and the registers stay live until here.
@@ -123,19 +129,17 @@ protected:
   int64_t oIdx(int64_t mt, int64_t n, int64_t j) const {
     return (mt * nvt() + n) * 4 + j;
   }
-  int64_t maxIdx(int64_t mt, int64_t i) const {
-    return cfg.mTiles * nvt() * 4 + mt * 2 + i;
-  }
+  /// O accumulators per thread (the first numO() carried values).
+  int64_t numO() const { return cfg.mTiles * nvt() * 4; }
+  int64_t maxIdx(int64_t mt, int64_t i) const { return numO() + mt * 2 + i; }
   int64_t sumIdx(int64_t mt, int64_t i) const {
-    return cfg.mTiles * nvt() * 4 + cfg.mTiles * 2 + mt * 2 + i;
+    return numO() + cfg.mTiles * 2 + mt * 2 + i;
   }
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf;
-  Value tokens, tid, lane, warp, quad, groupRow, head, kvHead;
+  Value tokens, tid, lane, warp, quad, head, kvHead;
   Value beginTile, endTile;
-  /// First query row (within the tile) of this warp.
-  Value warpRow0;
 
 private:
   /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] into
@@ -165,6 +169,13 @@ private:
   SmallVector<Value> emitFirstTile(Value kt, ValueRange carried);
   /// The pipelined loop's last P V, for the tile before `endTile`.
   SmallVector<Value> emitLastPV(ValueRange carried);
+  /// Issues O += P V of the key tile in `stage` with the P and O of
+  /// `carried`; returns the new O (in flight until waitMma).
+  SmallVector<Value> issueCarriedPV(ValueRange carried, Value stage);
+  /// After waitMma has retired that product: `next` gets the new O, and
+  /// the carried P's registers stay live until here.
+  void retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
+                       SmallVectorImpl<Value> &next);
   SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init, bool masked);
   /// Partial tiles: keys outside each row's interval get -inf.
   void maskScores(Scores &s, Value kt);

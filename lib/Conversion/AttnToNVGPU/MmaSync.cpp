@@ -57,6 +57,8 @@ private:
   Value sQ, sK, sV;
   // ldmatrix: this lane addresses row mRow of matrix (mHi, mLo).
   Value mRow, mLo, mHi;
+  /// First query row (within the tile) of this warp.
+  Value warpRow0;
 };
 
 } // namespace
@@ -66,6 +68,7 @@ void MmaSyncEmitter::setUpLanes() {
   mRow = remu(lane, 8);
   mLo = remu(mIdx, 2);
   mHi = divu(mIdx, 2);
+  warpRow0 = mul(warp, idx(16 * cfg.mTiles));
 }
 
 void MmaSyncEmitter::allocateShared(Value smem) {

@@ -226,8 +226,8 @@ Scores WgmmaEmitter::readScores(Value acc) {
 
 void WgmmaEmitter::accumulatePV(POperands p, Value stage,
                                 SmallVectorImpl<Value> &state) {
-  int64_t nAcc = valueDim / 2;
-  SmallVector<Value> o = issuePV(p, stage, ValueRange(state).take_front(nAcc));
+  SmallVector<Value> o =
+      issuePV(p, stage, ValueRange(state).take_front(numO()));
   waitMma(0);
   llvm::copy(fenceRegisters(o), state.begin());
 }
@@ -269,24 +269,14 @@ SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
   for (int64_t kk = 0; kk < bk / 16; ++kk) {
     SmallVector<Value> &ops = operands.emplace_back();
     for (Value a : p(0, kk))
-      ops.push_back(
-          a.getType().isInteger(32)
-              ? a
-              : LLVM::BitcastOp::create(b, loc, b.getI32Type(), a).getResult());
+      ops.push_back(asI32(a));
     ops.push_back(advance(vDesc, kk * 16 * kRowBytes));
   }
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < bk / 16; ++kk) {
     SmallVector<Value> ops(acc);
     ops.append(operands[kk]);
-    Value res =
-        LLVM::InlineAsmOp::create(
-            b, loc, structType, ops, ptx, constraints,
-            /*has_side_effects=*/true, /*is_align_stack=*/false,
-            LLVM::tailcallkind::TailCallKind::None,
-            LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
-            /*operand_attrs=*/ArrayAttr())
-            .getRes();
+    Value res = sideEffectAsm(structType, ops, ptx, constraints);
     for (int64_t i = 0; i < nAcc; ++i)
       acc[i] = LLVM::ExtractValueOp::create(b, loc, res, i);
   }
