@@ -300,10 +300,10 @@ def main():
                     help="run FA2 varlen twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
     args = ap.parse_args()
+    wanted = args.cases.split(",") if args.cases else None
+    cases = [(i, c) for i, c in enumerate(CASES) if not wanted or str(i) in wanted]
     if args.fa2_only:
-        for i, (_, _, heads, d, tokens, dist) in enumerate(CASES):
-            if args.cases and str(i) not in args.cases.split(","):
-                continue
+        for i, (_, _, heads, d, tokens, dist) in cases:
             lengths = case_lengths(tokens, dist, args.seed + i)
             cu, q, k, v = case_inputs(heads, d, tokens, lengths, args.seed + i)
             for _ in range(2):
@@ -320,9 +320,7 @@ def main():
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__,
           "cupy", cp.__version__, flush=True)
     results = []
-    for i, c in enumerate(CASES):
-        if args.cases and str(i) not in args.cases.split(","):
-            continue
+    for i, c in cases:
         r = run_case(*c, kernels_dir=args.kernels, seed=args.seed + i,
                      variants=variants)
         results.append(r)

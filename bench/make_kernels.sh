@@ -40,13 +40,9 @@ build() {
 }
 mmas=(mma-sync)
 [ "$arch" = sm_90a ] && mmas+=(wgmma wgmma-overlap)
-# The kernel-file suffix of a flavour (gpu_bench.py's FLAVOURS).
-suffix() {
-  case $1 in
-    wgmma) echo _wgmma ;;
-    wgmma-overlap) echo _wgmma_overlap ;;
-  esac
-}
+# The kernel-file suffix of a flavour: none for mma-sync, else _NAME with
+# '-' as '_' (gpu_bench.py's FLAVOURS, gpu_session.sh, profile.sh).
+suffix() { [ "$1" = mma-sync ] || echo "_${1//-/_}"; }
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"
   for mma in "${mmas[@]}"; do

@@ -240,8 +240,6 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   if (!mlir::attn::parseTensorCoreOp(mmaOpt))
     fail("unknown --mma '" + mmaOpt + "' (expected mma-sync or wgmma)");
   options.mma = mmaOpt;
-  if (softmaxOverlap && mmaOpt != "wgmma")
-    fail("--softmax-overlap needs --mma wgmma");
   options.softmaxOverlap = softmaxOverlap;
   if (emit == "llvm")
     options.format = "offloading";
