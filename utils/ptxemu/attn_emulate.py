@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Runs an attention kernel's PTX (attn-run --target cuda --emit ptx) on the
+CPU with the PTX emulator, on inputs written by attn-cuda-run:
+
+  attn-cuda-run --kernel K.ptx --doc-lengths 0,1,130 --seed 3 --save-inputs D
+  attn_emulate.py --kernel K.ptx --dir D [--timing copies-late|mma-late]
+  attn-cuda-run --kernel K.ptx --doc-lengths 0,1,130 --seed 3 --check-outputs D
+
+It launches the kernel the way the runtime does (runtime/lib/Attention.cpp:
+memref arguments q, k, v, cu_seqlens, out, lse; one block per (query tile,
+head); the manifest's threads and dynamic shared bytes) on outputs poisoned
+with NaN, and writes D/out.bin and D/lse.bin. The check is attn-cuda-run's.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ptxemu  # noqa: E402
+
+
+def fail(msg):
+    print(f"attn_emulate.py: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def read(path, dtype, count):
+    data = np.fromfile(path, dtype=dtype)
+    if data.size != count:
+        fail(f"{path} holds {data.size} elements, expected {count}")
+    return data
+
+
+def memref(ptr, shape):
+    strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+    return [ptr, ptr, 0, *shape, *strides]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", required=True, help="PTX file (FILE.json beside it)")
+    ap.add_argument("--dir", required=True, help="inputs from attn-cuda-run --save-inputs")
+    ap.add_argument("--timing", default="copies-late", choices=["copies-late", "mma-late"])
+    ap.add_argument("--schedule", default="lockstep", choices=list(ptxemu.SCHEDULES),
+                    help="lockstep: every thread together; ascending / descending: "
+                         "each warp runs as far as it can before the next one")
+    ap.add_argument("--max-steps", type=int, default=5_000_000)
+    opts = ap.parse_args()
+
+    with open(opts.kernel + ".json") as f:
+        info = json.load(f)
+    if info.get("format") != "ptx":
+        fail("the emulator runs PTX (attn-run --target cuda --emit ptx)")
+    elt = {"bf16": np.uint16, "f16": np.uint16}.get(info["dtype"])
+    if elt is None:
+        fail(f"dtype {info['dtype']} has no GPU kernel")
+    hq, hkv = info["heads"], info["kv_heads"]
+    d, dv = info["head_dim"], info["value_dim"]
+
+    cu = np.fromfile(os.path.join(opts.dir, "cu_seqlens.bin"), dtype=np.int32)
+    if cu.size < 1:
+        fail("cu_seqlens.bin is empty")
+    t = int(cu[-1])
+    q = read(os.path.join(opts.dir, "q.bin"), elt, t * hq * d)
+    k = read(os.path.join(opts.dir, "k.bin"), elt, t * hkv * d)
+    v = read(os.path.join(opts.dir, "v.bin"), elt, t * hkv * dv)
+    out = np.full(t * hq * dv, 0xFFFF, np.uint16)  # NaN
+    lse = np.full(hq * t, 0xFFFFFFFF, np.uint32)   # NaN
+
+    with open(opts.kernel) as f:
+        kernel = ptxemu.Kernel(f.read(), name=info["kernel"])
+    gmem = ptxemu.GlobalMemory()
+    pq, pk, pv = gmem.alloc(q), gmem.alloc(k), gmem.alloc(v)
+    pcu, pout, plse = gmem.alloc(cu), gmem.alloc(out), gmem.alloc(lse)
+    args = (memref(pq, [t, hq, d]) + memref(pk, [t, hkv, d]) +
+            memref(pv, [t, hkv, dv]) + memref(pcu, [cu.size]) +
+            memref(pout, [t, hq, dv]) + memref(plse, [hq, t]))
+    grid = ((t + info["block_q"] - 1) // info["block_q"], hq, 1)
+    start = time.time()
+    steps = 0
+    if t > 0:  # the runtime launches nothing for an empty grid
+        launch = ptxemu.Launch(kernel, grid, (info["threads"], 1, 1),
+                               info["shared_bytes"], args, gmem,
+                               timing=opts.timing, schedule=opts.schedule,
+                               max_steps=opts.max_steps)
+        try:
+            launch.run()
+        except ptxemu.EmulationError as e:
+            fail(f"{opts.kernel}: {e}")
+        steps = launch.steps
+    buffers = dict(gmem.buffers)
+    buffers[pout].view(np.uint16).tofile(os.path.join(opts.dir, "out.bin"))
+    buffers[plse].view(np.uint32).tofile(os.path.join(opts.dir, "lse.bin"))
+    print(f"emulated {grid[0]}x{grid[1]} blocks of {info['threads']} threads, "
+          f"{steps} steps, {opts.timing}, {opts.schedule}, {time.time() - start:.1f} s",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
