@@ -38,3 +38,20 @@ if config.ptxas_executable and os.path.exists(config.ptxas_executable):
         os.path.dirname(config.ptxas_executable))
 if shutil.which("nvidia-smi") and os.environ.get("ATTN_TEST_GPU") == "1":
     config.available_features.add("cuda-gpu")
+
+# The PTX emulator (utils/ptxemu) runs the GPU kernels on the CPU: it needs a
+# python3 with numpy (scripts/install-deps.sh installs it).
+_python = shutil.which("python3")
+if _python:
+    import subprocess
+    if subprocess.run([_python, "-c", "import numpy"],
+                      capture_output=True).returncode == 0:
+        config.available_features.add("ptxemu")
+        _emu = os.path.join(os.path.dirname(config.test_source_root), "utils",
+                            "ptxemu")
+        config.substitutions.append(
+            ("%emulate-check", f"env PYTHON={_python} bash "
+             f"{os.path.join(_emu, 'emulate-and-check.sh')}"))
+        config.substitutions.append(
+            ("%attn-emulate",
+             f"{_python} {os.path.join(_emu, 'attn_emulate.py')}"))

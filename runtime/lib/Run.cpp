@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 
 namespace attn::rt {
 
@@ -24,6 +26,35 @@ host::AttentionSpec specFromManifest(const KernelInfo &info) {
   if (auto why = parseMask(info.mask, spec.mask))
     throw Error("kernel manifest: mask: " + *why);
   return spec;
+}
+
+/// One JSON object and a newline: the problem, the kernel, its tiles, the
+/// time (when measured) and the check (when made).
+static void report(std::ostream &os, const std::string &device,
+                   const host::AttentionSpec &spec, const KernelInfo &info,
+                   std::optional<double> medianMs, const CheckResult *check) {
+  mask::TileCounts tiles =
+      mask::countTiles(spec.ctx(), spec.mask, info.blockQ, info.blockK);
+  os << "{\"device\": \"" << device << "\", \"tokens\": " << spec.tokens()
+     << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
+     << ", \"kv_heads\": " << spec.kvHeads << ", \"head_dim\": " << spec.headDim
+     << ", \"dtype\": \"" << info.dtype
+     << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
+     << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
+     << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
+     << ", \"tiles_total\": " << tiles.total
+     << ", \"tiles_computed\": " << tiles.computed
+     << ", \"tiles_partial\": " << tiles.partial
+     << ", \"tiles_full\": " << tiles.full
+     << ", \"tiles_skipped\": " << tiles.skipped();
+  if (medianMs)
+    os << ", \"time_ms\": " << jsonNumber(*medianMs) << ", \"useful_tflops\": "
+       << jsonNumber(usefulFlops(spec) / (*medianMs * 1e9));
+  if (check)
+    os << ", " << checkJsonFields(*check)
+       << ", \"check\": " << (check->ok ? "\"pass\"" : "\"FAIL\"")
+       << checkFailureJsonFields(*check);
+  os << "}\n";
 }
 
 bool runAttention(const std::string &image, const KernelInfo &info,
@@ -69,35 +100,58 @@ bool runAttention(const std::string &image, const KernelInfo &info,
     times.push_back(timeMs(nullptr, run));
   std::sort(times.begin(), times.end());
   double medianMs = times[times.size() / 2];
-  double flops = usefulFlops(spec);
-  mask::TileCounts tiles =
-      mask::countTiles(spec.ctx(), spec.mask, info.blockQ, info.blockK);
 
   CheckResult result;
   if (opts.check)
     result = checkAgainstReference(
         spec, q, k, v, out, lse, rowsToCheck(spec, opts.checkRows, opts.seed));
-  bool ok = !opts.check || result.ok;
-  os << "{\"device\": \"" << device << "\", \"tokens\": " << t
-     << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
-     << ", \"kv_heads\": " << spec.kvHeads << ", \"head_dim\": " << spec.headDim
-     << ", \"dtype\": \"" << info.dtype
-     << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
-     << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
-     << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
-     << ", \"tiles_total\": " << tiles.total
-     << ", \"tiles_computed\": " << tiles.computed
-     << ", \"tiles_partial\": " << tiles.partial
-     << ", \"tiles_full\": " << tiles.full
-     << ", \"tiles_skipped\": " << tiles.skipped()
-     << ", \"time_ms\": " << jsonNumber(medianMs)
-     << ", \"useful_tflops\": " << jsonNumber(flops / (medianMs * 1e9));
-  if (opts.check)
-    os << ", " << checkJsonFields(result)
-       << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")
-       << checkFailureJsonFields(result);
-  os << "}\n";
-  return ok;
+  report(os, device, spec, info, medianMs, opts.check ? &result : nullptr);
+  return !opts.check || result.ok;
+}
+
+/// Writes `bytes` bytes to `path`; throws Error if it cannot.
+static void writeBytes(const std::string &path, const void *bytes,
+                       size_t size) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(static_cast<const char *>(bytes), std::streamsize(size));
+  if (!f)
+    throw Error("cannot write " + path);
+}
+
+/// Reads `path` into `bytes`, which must be exactly its size.
+static void readBytes(const std::string &path, void *bytes, size_t size) {
+  std::string data = readFile(path);
+  if (data.size() != size)
+    throw Error(path + " has " + std::to_string(data.size()) +
+                " bytes; this problem's has " + std::to_string(size));
+  std::memcpy(bytes, data.data(), size);
+}
+
+void saveInputs(const host::AttentionSpec &spec, uint64_t seed,
+                const std::string &dir) {
+  if (auto why = spec.validate())
+    throw Error(*why);
+  ProblemData data(spec, seed);
+  writeBytes(dir + "/q.bin", data.q.data(), data.q.bytes.size());
+  writeBytes(dir + "/k.bin", data.k.data(), data.k.bytes.size());
+  writeBytes(dir + "/v.bin", data.v.data(), data.v.bytes.size());
+  writeBytes(dir + "/cu_seqlens.bin", spec.cuSeqlens.data(),
+             spec.cuSeqlens.size() * sizeof(int32_t));
+}
+
+bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
+                       const RunOptions &opts, const std::string &dir,
+                       std::ostream &os) {
+  if (auto why = spec.validate())
+    throw Error(*why);
+  ProblemData data(spec, opts.seed);
+  readBytes(dir + "/out.bin", data.out.data(), data.out.bytes.size());
+  readBytes(dir + "/lse.bin", data.lse.data(), data.lse.size() * sizeof(float));
+  CheckResult result =
+      checkAgainstReference(spec, data.q, data.k, data.v, data.out, data.lse,
+                            rowsToCheck(spec, opts.checkRows, opts.seed));
+  report(os, "saved outputs (" + dir + ")", spec, info, std::nullopt, &result);
+  return result.ok;
 }
 
 std::optional<std::string> runAttentionNoThrow(const std::string &image,

@@ -4,6 +4,7 @@
 //       (--doc-lengths 300,0,1,4000 | --cu-seqlens 0,300,... |
 //        --tokens 16384 --docs lognormal:1024 | --num-docs 20 --docs ...)
 //       [--seed 7] [--check] [--check-rows N] [--repeat 20] [--json]
+//       [--save-inputs DIR | --check-outputs DIR]
 //
 // The GPU half of `attn-run --target cuda`: no MLIR, so it builds on a GPU
 // machine from runtime/ and lib/Host alone. Inputs are fresh random values,
@@ -35,8 +36,9 @@ int main(int argc, char **argv) {
       fail("unexpected argument '" + a + "'");
     a = a.substr(2);
     static const std::set<std::string> known = {
-        "kernel", "doc-lengths", "cu-seqlens", "docs",   "tokens", "num-docs",
-        "seed",   "check",       "check-rows", "repeat", "json"};
+        "kernel",   "doc-lengths", "cu-seqlens",   "docs",       "tokens",
+        "num-docs", "seed",        "check",        "check-rows", "repeat",
+        "json",     "save-inputs", "check-outputs"};
     if (!known.count(a))
       fail("unknown option '--" + a + "'");
     if (a == "check" || a == "json")
@@ -71,6 +73,19 @@ int main(int argc, char **argv) {
     options.check = !get("check").empty();
     options.checkRows = std::stoll(get("check-rows", "-1"));
     options.repeat = std::stoi(get("repeat", "20"));
+    // Without a GPU: the inputs for another executor, or a check of what
+    // it wrote.
+    std::string saveDir = get("save-inputs"), checkDir = get("check-outputs");
+    if (!saveDir.empty() && !checkDir.empty())
+      fail("--save-inputs and --check-outputs are two separate steps");
+    if (!saveDir.empty()) {
+      rt::saveInputs(spec, options.seed, saveDir);
+      return 0;
+    }
+    if (!checkDir.empty())
+      return rt::checkSavedOutputs(info, spec, options, checkDir, std::cout)
+                 ? 0
+                 : 1;
     bool ok =
         rt::runAttention(rt::readFile(path), info, spec, options, std::cout);
     return ok ? 0 : 1;

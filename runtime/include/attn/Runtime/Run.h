@@ -5,6 +5,8 @@
 // against the float64 reference over the dense mask (lib/Host; bf16/f16
 // within 2x of a naive computation in that type, no element unwritten),
 // CUDA-event timing (median after warm-up), one JSON object. No MLIR.
+// Also the files through which another executor (the PTX emulator) runs a
+// kernel on the same inputs and is checked the same way.
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTN_RUNTIME_RUN_H
@@ -36,6 +38,20 @@ host::AttentionSpec specFromManifest(const KernelInfo &info);
 bool runAttention(const std::string &image, const KernelInfo &info,
                   const host::AttentionSpec &spec, const RunOptions &opts,
                   std::ostream &os);
+
+/// Another executor of the same kernel (the PTX emulator, utils/ptxemu):
+/// saveInputs writes the inputs runAttention would make for `spec` and
+/// `seed` to `dir` (q.bin, k.bin, v.bin in the kernel's dtype, [T, H, D]
+/// row-major; cu_seqlens.bin, int32); that executor writes out.bin
+/// ([T, Hq, Dv]) and lse.bin ([Hq, T], f32) beside them, from outputs it
+/// poisoned; checkSavedOutputs checks those as runAttention's check does
+/// and writes one JSON object. Neither needs a GPU; both throw Error for
+/// invalid input, unreadable or wrongly sized files.
+void saveInputs(const host::AttentionSpec &spec, uint64_t seed,
+                const std::string &dir);
+bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
+                       const RunOptions &opts, const std::string &dir,
+                       std::ostream &os);
 
 /// runAttention for callers built without exceptions (like LLVM tools):
 /// the error message instead of a throw; `ok` as runAttention's result.
