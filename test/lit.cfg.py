@@ -52,6 +52,7 @@ if _python:
         config.substitutions.append(
             ("%emulate-check", f"env PYTHON={_python} bash "
              f"{os.path.join(_emu, 'emulate-and-check.sh')}"))
+        config.substitutions.append(("%ptxemu-python", _python))
         config.substitutions.append(
             ("%attn-emulate",
              f"{_python} {os.path.join(_emu, 'attn_emulate.py')}"))

@@ -64,13 +64,15 @@ def _collective_group(ins, nthreads):
 
 
 class Instr:
-    __slots__ = ("text", "pred", "neg", "op", "args", "line", "fn", "target")
+    __slots__ = ("text", "pred", "neg", "op", "args", "line", "fn", "target",
+                 "group")
 
     def __init__(self, text, pred, neg, op, args, line):
         self.text, self.pred, self.neg, self.op = text, pred, neg, op
         self.args, self.line = args, line
         self.fn = None
         self.target = None
+        self.group = 0
 
 
 def _split_args(s):
@@ -193,6 +195,11 @@ class Kernel:
     def reg_dtype(self, name):
         if name in self.regs:
             return self.regs[name]
+        dt = self._reg_dtype(name)
+        self.regs[name] = dt
+        return dt
+
+    def _reg_dtype(self, name):
         base = re.match(r"^(%?[a-z_]+)\d*$", name)
         if base and base.group(1) + "*" in self.regs:
             return self.regs[base.group(1) + "*"]
@@ -331,6 +338,7 @@ class Launch:
         self.steps = 0
         self.max_steps = max_steps
         for ins in kernel.instrs:
+            ins.group = _collective_group(ins, self.nthreads)
             if ins.fn is None:
                 try:
                     ins.fn = compile_instr(kernel, ins)
@@ -394,29 +402,41 @@ class Launch:
         prio = {"lockstep": np.zeros(self.n, np.int64), "ascending": warp,
                 "descending": nwarps - 1 - warp}[self.schedule]
         blocked = np.zeros(self.n, bool)
+        # While the running threads stay together (no branch that splits
+        # them, no collective, no exit), the next step is theirs at p + 1:
+        # `next_p` skips the search.
+        next_p, m, all_live = None, None, False
         while True:
-            live = ~self.exited
-            if not live.any():
-                break
-            cand = live & ~blocked
-            if not cand.any():
-                where = sorted({instrs[p].line for p in np.unique(self.pc[live])})
-                raise EmulationError(
-                    f"deadlock: threads wait at lines {where[:8]} and none can go on")
-            if self.schedule != "lockstep":
-                cand &= prio == np.where(cand, prio, big).min()
-            pcs = np.where(cand, self.pc, big)
-            p = int(pcs.min())
+            if next_p is None:
+                live = ~self.exited
+                if not live.any():
+                    break
+                cand = live & ~blocked
+                if not cand.any():
+                    where = sorted({instrs[p].line for p in np.unique(self.pc[live])})
+                    raise EmulationError(
+                        f"deadlock: threads wait at lines {where[:8]} and none can go on")
+                if self.schedule != "lockstep":
+                    cand &= prio == np.where(cand, prio, big).min()
+                pcs = np.where(cand, self.pc, big)
+                p = int(pcs.min())
+                m = pcs == p
+                together = bool((m == cand).all())
+                all_live = together and bool(live.all()) and self.schedule == "lockstep"
+            else:
+                p = next_p
+            next_p = None
             if p >= len(instrs):
                 raise EmulationError("a thread ran past the end of the kernel")
-            m = pcs == p
             ins = instrs[p]
             self.steps += 1
             if self.steps > self.max_steps:
                 raise EmulationError(f"more than {self.max_steps} steps: a hang?")
-            group = _collective_group(ins, self.nthreads)
+            group = ins.group
+            run_m = m
             if group:
                 # Arrive; go on once every live thread of the group is here.
+                live = ~self.exited
                 blocked |= m
                 at = blocked & (self.pc == p)
                 gid = self.tid // group
@@ -426,18 +446,26 @@ class Launch:
                 ready = (arrived == members) & (arrived > 0)
                 if not ready.any():
                     continue
-                m = at & ready[gid]
-                blocked &= ~m
+                run_m = at & ready[gid]
+                blocked &= ~run_m
             if ins.pred is not None:
                 pv = self.get(ins.pred)
-                on = m & (~pv if ins.neg else pv)
+                on = run_m & (~pv if ins.neg else pv)
             else:
-                on = m
-            all_live = not group and m.all()
+                on = run_m
+            fast = all_live and not group and on is run_m
             try:
-                ins.fn(self, None if (all_live and on is m) else on, m)
+                ins.fn(self, None if fast else on, run_m)
             except EmulationError as e:
                 raise EmulationError(f"line {ins.line} ({ins.text}): {e}") from None
+            if group or ins.op == "ret" or not together:
+                continue
+            if ins.op.startswith("bra"):
+                taken = self.pc if all_live else self.pc[m]
+                if (taken == taken[0]).all():
+                    next_p = int(taken[0])
+                continue
+            next_p = p + 1
         if self.copies:
             raise EmulationError("the kernel exited with cp.async copies pending")
         if any(not r["done"].all() for r in self.wgmmas):
