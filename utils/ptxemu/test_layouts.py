@@ -126,3 +126,23 @@ for t in range(128):
         want_col[t, i] = 8 * (i // 4) + 2 * (lane % 4) + i % 2
 check("wgmma D fragment rows", row, want_row)
 check("wgmma D fragment columns", col, want_col)
+
+# wgmma m64nNk16 A from registers (ISA figure "WGMMA .m64nNk16 register
+# fragment layout for matrix A"): four .b32 registers of two 16-bit
+# elements, a0..a7 low to high; points read off the figure as
+# (element, lane, warp) -> (row, column).
+regs = np.zeros((128, 4), np.uint32)
+for t in range(128):
+    for i in range(4):
+        lo = ptxemu.f32_to_f16(np.float32(8 * t + 2 * i))  # exact in f16
+        hi = ptxemu.f32_to_f16(np.float32(8 * t + 2 * i + 1))
+        regs[t, i] = lo | (hi << 16)
+# As the emulator reads a warpgroup's A: warps stacked along M.
+A = ptxemu._a_fragment(regs.reshape(4, 32, 4), False).reshape(64, 16)
+for elt, lane, warp, row, col in [(0, 0, 0, 0, 0), (1, 0, 0, 0, 1),
+                                  (2, 0, 0, 8, 0), (3, 0, 0, 8, 1),
+                                  (4, 0, 0, 0, 8), (7, 31, 3, 63, 15),
+                                  (5, 17, 2, 36, 11)]:
+    t = 32 * warp + lane
+    check(f"wgmma A fragment a{elt} of lane {lane}, warp {warp}",
+          np.array(A[row, col]), np.array(float(8 * t + elt)))
