@@ -1165,7 +1165,6 @@ def _compile_wgmma(k, ins, parts, a):
     if imms[0] != 1 or imms[1] != 1:
         raise EmulationError("wgmma: negated inputs are not modeled")
     row, col = _d_layout(n)
-    lane = np.arange(32)
 
     def run(st, on, m):
         on_ = st.mask_of(on)
