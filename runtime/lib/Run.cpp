@@ -28,6 +28,12 @@ host::AttentionSpec specFromManifest(const KernelInfo &info) {
   return spec;
 }
 
+/// Throws Error for a spec no kernel may run (before anything else).
+static void requireValid(const host::AttentionSpec &spec) {
+  if (auto why = spec.validate())
+    throw Error(*why);
+}
+
 /// One JSON object and a newline: the problem, the kernel, its tiles, the
 /// time (when measured) and the check (when made).
 static void report(std::ostream &os, const std::string &device,
@@ -60,8 +66,7 @@ static void report(std::ostream &os, const std::string &device,
 bool runAttention(const std::string &image, const KernelInfo &info,
                   const host::AttentionSpec &spec, const RunOptions &opts,
                   std::ostream &os) {
-  if (auto why = spec.validate())
-    throw Error(*why);
+  requireValid(spec);
   std::string why;
   if (!driverAvailable(&why))
     throw Error("no usable CUDA device: " + why);
@@ -129,8 +134,7 @@ static void readBytes(const std::string &path, void *bytes, size_t size) {
 
 void saveInputs(const host::AttentionSpec &spec, uint64_t seed,
                 const std::string &dir) {
-  if (auto why = spec.validate())
-    throw Error(*why);
+  requireValid(spec);
   ProblemData data(spec, seed);
   writeBytes(dir + "/q.bin", data.q.data(), data.q.bytes.size());
   writeBytes(dir + "/k.bin", data.k.data(), data.k.bytes.size());
@@ -142,8 +146,7 @@ void saveInputs(const host::AttentionSpec &spec, uint64_t seed,
 bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
                        const RunOptions &opts, const std::string &dir,
                        std::ostream &os) {
-  if (auto why = spec.validate())
-    throw Error(*why);
+  requireValid(spec);
   ProblemData data(spec, opts.seed);
   readBytes(dir + "/out.bin", data.out.data(), data.out.bytes.size());
   readBytes(dir + "/lse.bin", data.lse.data(), data.lse.size() * sizeof(float));

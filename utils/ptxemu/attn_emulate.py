@@ -93,9 +93,8 @@ def main():
         except ptxemu.EmulationError as e:
             fail(f"{opts.kernel}: {e}")
         steps = launch.steps
-    buffers = dict(gmem.buffers)
-    buffers[pout].view(np.uint16).tofile(os.path.join(opts.dir, "out.bin"))
-    buffers[plse].view(np.uint32).tofile(os.path.join(opts.dir, "lse.bin"))
+    gmem.contents(pout).tofile(os.path.join(opts.dir, "out.bin"))
+    gmem.contents(plse).tofile(os.path.join(opts.dir, "lse.bin"))
     print(f"emulated {grid[0]}x{grid[1]} blocks of {info['threads']} threads, "
           f"{steps} steps, {opts.timing}, {opts.schedule}, {time.time() - start:.1f} s",
           file=sys.stderr)

@@ -45,6 +45,9 @@ class EmulationError(Exception):
 
 
 SCHEDULES = ("lockstep", "ascending", "descending")
+SPECIAL_REGISTERS = ("%tid.x", "%tid.y", "%tid.z", "%ntid.x", "%ctaid.x",
+                     "%ctaid.y", "%ctaid.z", "%nctaid.x", "%nctaid.y",
+                     "%nctaid.z", "%laneid")
 
 
 def _collective_group(ins, nthreads):
@@ -144,7 +147,7 @@ class Kernel:
                 sm = re.search(r"\.shared\s+\.align\s+(\d+)\s+\.b8\s+(\w+)", stmt)
                 if not sm:
                     raise EmulationError(f"unsupported shared declaration: {stmt}")
-                self.shared_symbol, self.shared_align = sm.group(2), int(sm.group(1))
+                self.shared_symbol = sm.group(2)
                 continue
             if stmt.startswith("."):
                 continue  # .maxntid, .reqntid: launch facts, not code
@@ -189,7 +192,6 @@ class Kernel:
         if m.group(3) is None:
             self.regs[base] = kind
         else:
-            self.regs[(base, "range")] = kind
             self.regs[base + "*"] = kind
 
     def reg_dtype(self, name):
@@ -226,6 +228,10 @@ class GlobalMemory:
         self.buffers.append((start, data))
         self.next = start + ((len(data) + RED_ZONE + 255) // 256) * 256
         return start
+
+    def contents(self, start):
+        """The bytes of the buffer alloc returned `start` for."""
+        return next(data for s, data in self.buffers if s == start)
 
     def find(self, addrs, nbytes, tids, what):
         """The buffer every address lies in (with nbytes after it)."""
@@ -294,7 +300,6 @@ class Launch:
             raise EmulationError(f"unknown schedule '{schedule}'")
         self.k, self.gmem, self.timing = kernel, gmem, timing
         self.schedule = schedule
-        self.grid, self.block = grid, block
         self.nthreads = block[0] * block[1] * block[2]
         if block[1] != 1 or block[2] != 1:
             raise EmulationError("only 1-D blocks are supported")
@@ -314,17 +319,12 @@ class Launch:
         bx = self.blk % grid[0]
         by = (self.blk // grid[0]) % grid[1]
         bz = self.blk // (grid[0] * grid[1])
-        self.special = {
-            "%tid.x": self.tidx, "%tid.y": np.zeros(n, U32),
-            "%tid.z": np.zeros(n, U32),
-            "%ntid.x": np.full(n, block[0], U32),
-            "%ctaid.x": bx.astype(U32), "%ctaid.y": by.astype(U32),
-            "%ctaid.z": bz.astype(U32),
-            "%nctaid.x": np.full(n, grid[0], U32),
-            "%nctaid.y": np.full(n, grid[1], U32),
-            "%nctaid.z": np.full(n, grid[2], U32),
-            "%laneid": (self.tidx % 32).astype(U32),
-        }
+        zero = np.zeros(n, U32)
+        values = (self.tidx, zero, zero, np.full(n, block[0], U32),
+                  bx.astype(U32), by.astype(U32), bz.astype(U32),
+                  np.full(n, grid[0], U32), np.full(n, grid[1], U32),
+                  np.full(n, grid[2], U32), (self.tidx % 32).astype(U32))
+        self.special = dict(zip(SPECIAL_REGISTERS, values))
         self.regs = {}
         self.pc = np.zeros(n, np.int64)
         self.exited = np.zeros(n, bool)
@@ -337,6 +337,7 @@ class Launch:
         self.wgmmas = []
         self.steps = 0
         self.max_steps = max_steps
+        self._group_ids = {}
         for ins in kernel.instrs:
             ins.group = _collective_group(ins, self.nthreads)
             if ins.fn is None:
@@ -354,6 +355,13 @@ class Launch:
             r = np.zeros(self.n, dt)
             self.regs[name] = r
         return r
+
+    def scatter(self, name, tids, values):
+        """Register `name` of threads `tids` := values (u32 bits), the
+        result of a warp or warpgroup instruction."""
+        cur = self.get(name).copy()
+        cur[tids] = values
+        self.regs[name] = cur
 
     def put(self, name, value, m):
         dt = self.k.reg_dtype(name)
@@ -416,13 +424,12 @@ class Launch:
                     where = sorted({instrs[p].line for p in np.unique(self.pc[live])})
                     raise EmulationError(
                         f"deadlock: threads wait at lines {where[:8]} and none can go on")
-                if self.schedule != "lockstep":
-                    cand &= prio == np.where(cand, prio, big).min()
+                cand &= prio == np.where(cand, prio, big).min()
                 pcs = np.where(cand, self.pc, big)
                 p = int(pcs.min())
                 m = pcs == p
                 together = bool((m == cand).all())
-                all_live = together and bool(live.all()) and self.schedule == "lockstep"
+                all_live = bool(m.all())
             else:
                 p = next_p
             next_p = None
@@ -439,7 +446,7 @@ class Launch:
                 live = ~self.exited
                 blocked |= m
                 at = blocked & (self.pc == p)
-                gid = self.tid // group
+                gid = self.group_ids(group)
                 ngroups = self.n // group
                 arrived = np.bincount(gid[at], minlength=ngroups)
                 members = np.bincount(gid[live], minlength=ngroups)
@@ -470,6 +477,13 @@ class Launch:
             raise EmulationError("the kernel exited with cp.async copies pending")
         if any(not r["done"].all() for r in self.wgmmas):
             raise EmulationError("the kernel exited with wgmma groups pending")
+
+    def group_ids(self, size):
+        """Each thread's warp (size 32), warpgroup (128) or block index."""
+        ids = self._group_ids.get(size)
+        if ids is None:
+            ids = self._group_ids[size] = self.tid // size
+        return ids
 
     def advance(self, m):
         self.pc[m] += 1
@@ -517,9 +531,7 @@ def reader(kernel, tok, kind):
         else:
             c = np.uint32(v & MASK32)
         return lambda st: c
-    if tok.startswith("%") and tok in (
-            "%tid.x", "%tid.y", "%tid.z", "%ntid.x", "%ctaid.x", "%ctaid.y",
-            "%ctaid.z", "%nctaid.x", "%nctaid.y", "%nctaid.z", "%laneid"):
+    if tok in SPECIAL_REGISTERS:
         conv = _conv(U32, kind)
         return lambda st: conv(st.special[tok])
     if tok == getattr(kernel, "shared_symbol", None):
@@ -760,12 +772,11 @@ def compile_instr(k, ins):
                 addrs = _sel(on, np.broadcast_to(base_r(st), (st.n,))) + np.uint64(off)
                 raw = st.gmem.read(addrs, nbytes, _tids(st, on), "ld.global")
                 val = raw.copy().view(np.uint32 if nbytes == 4 else np.uint64).reshape(-1)
-                full = np.zeros(st.n, val.dtype)
-                if on is None:
-                    full = val
-                else:
+                if on is not None:
+                    full = np.zeros(st.n, val.dtype)
                     full[on] = val
-                st.put(a[0], full, on)
+                    val = full
+                st.put(a[0], val, on)
                 st.advance(m)
             return run
         raise EmulationError(f"unsupported {op}")
@@ -812,21 +823,11 @@ def compile_instr(k, ins):
         return run
 
     if name == "bar":
-        if op not in ("bar.sync",) or a != ["0"]:
+        # The scheduler runs it once the whole block has arrived (Launch.run).
+        if op != "bar.sync" or a != ["0"] or ins.pred is not None:
             raise EmulationError(f"unsupported {ins.text}")
 
-        def run(st, on, m):
-            if on is not None and not np.array_equal(on, m):
-                raise EmulationError("predicated barrier")
-            arrived = np.bincount(st.blk[m], minlength=st.nblocks)
-            live = np.bincount(st.blk[~st.exited], minlength=st.nblocks)
-            blocks = np.unique(st.blk[m])
-            if (arrived[blocks] != live[blocks]).any():
-                raise EmulationError("bar.sync: not every thread of the block is here (divergent barrier)")
-            st.advance(m)
-        return run
-
-    if op == "fence.proxy.async.shared::cta":
+    if name == "bar" or op == "fence.proxy.async.shared::cta":
         def run(st, on, m):
             st.advance(m)
         return run
@@ -861,7 +862,7 @@ def compile_instr(k, ins):
 def _full_groups(st, on, size, what):
     """Every group (warp: 32, warpgroup: 128) that has a thread in `on` has
     all its live threads there."""
-    groups = st.tid // size
+    groups = st.group_ids(size)
     g_on = np.bincount(groups[on], minlength=st.n // size)
     g_live = np.bincount(groups[~st.exited], minlength=st.n // size)
     touched = g_on > 0
@@ -881,20 +882,19 @@ def _compile_cp(k, ins, parts, a):
             st.cp_committed[on_] += 1
             st.advance(m)
         return run
-    if op == "cp.async.wait_group" or op == "cp.async.wait_all":
-        n = int(a[0]) if a else 0
+    if op == "cp.async.wait_group":
+        n = int(a[0])
 
         def run(st, on, m):
-            on_ = st.mask_of(on)
-            if op == "cp.async.wait_all":
-                st.cp_committed[on_] += 1
-            _retire_copies(st, on_, n)
+            _retire_copies(st, st.mask_of(on), n)
             st.advance(m)
         return run
     if op != "cp.async.cg.shared.global":
         raise EmulationError(f"unsupported {op}")
     dk, dst_r, doff = address(k, a[0])
     sk, src_r, soff = address(k, a[1])
+    if dk != "reg" or sk != "reg":
+        raise EmulationError(f"unsupported {ins.text}")
     size = int(a[2])
     if size != 16:
         raise EmulationError("cp.async.cg copies 16 bytes")
@@ -983,10 +983,7 @@ def _compile_ldmatrix(k, ins, parts, a):
                 mat = mat.transpose(0, 2, 1)
             lo = mat[:, lane // 4, 2 * (lane % 4)]
             hi = mat[:, lane // 4, 2 * (lane % 4) + 1]
-            val = (lo.astype(U32) | (hi.astype(U32) << 16)).reshape(-1)
-            full = st.get(d).copy()
-            full[tids] = val
-            st.put(d, full, on)
+            st.scatter(d, tids, (lo.astype(U32) | (hi.astype(U32) << 16)).reshape(-1))
         st.advance(m)
     return run
 
@@ -1036,9 +1033,7 @@ def _compile_mma(k, ins, parts, a):
             C[:, g + r0, 2 * c + c0] = cv[i]
         D = (A @ B + C).astype(np.float32)
         for i, (r0, c0) in enumerate([(0, 0), (0, 1), (8, 0), (8, 1)]):
-            full = st.get(d[i]).copy()
-            full[tids.reshape(-1)] = bits32(D[:, g + r0, 2 * c + c0]).reshape(-1)
-            st.put(d[i], full, on)
+            st.scatter(d[i], tids.reshape(-1), bits32(D[:, g + r0, 2 * c + c0]).reshape(-1))
         st.advance(m)
     return run
 
@@ -1226,7 +1221,5 @@ def _wgmma_complete(st, rec, sel):
         D = (prod + Cmat).astype(np.float32)
         vals = D[row, col]  # [128, n/2]
         for i, r in enumerate(rec["d"]):
-            cur = st.get(r).copy()
-            cur[tids] = bits32(vals[:, i])
-            st.regs[r] = cur
+            st.scatter(r, tids, bits32(vals[:, i]))
     rec["done"] |= sel
