@@ -31,6 +31,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   tile.blockK = options.blockK;
   tile.mma = options.mma;
   tile.softmaxOverlap = options.softmaxOverlap;
+  tile.warpSpecialize = options.warpSpecialize;
   pm.addPass(createAttnGPUTileAttention(tile));
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());

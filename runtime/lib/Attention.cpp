@@ -47,7 +47,8 @@ KernelInfo parseManifest(const std::string &json) {
     throw Error("kernel manifest: unknown \"mma\" '" + i.mma + "'");
   if (json.find("\"schedule\"") != std::string::npos)
     i.schedule = field(json, "schedule");
-  if (i.schedule != "plain" && i.schedule != "softmax-overlap")
+  if (i.schedule != "plain" && i.schedule != "softmax-overlap" &&
+      i.schedule != "warp-specialized")
     throw Error("kernel manifest: unknown \"schedule\" '" + i.schedule + "'");
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");

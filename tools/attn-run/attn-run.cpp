@@ -102,6 +102,11 @@ static cl::opt<bool> softmaxOverlap(
     cl::desc("--target cuda, --mma wgmma: overlap each key tile's softmax "
              "with the previous tile's P V product"),
     cl::cat(cat));
+static cl::opt<bool> warpSpecialize(
+    "warp-specialize",
+    cl::desc("--target cuda, with --softmax-overlap: a producer warpgroup "
+             "copies the tiles, synchronized by mbarriers"),
+    cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -210,13 +215,18 @@ static int64_t gpuBlockK() {
 static std::string manifest(const AttentionSpec &spec) {
   mlir::attn::GPUKernelConfig cfg = mlir::attn::defaultGPUKernelConfig(
       spec.headDim, gpuBlockK(), arch, *mlir::attn::parseTensorCoreOp(mmaOpt));
+  cfg.softmaxOverlap = softmaxOverlap;
+  cfg.warpSpecialized = warpSpecialize;
   char scaleText[64];
   std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
      << arch << "\", \"mma\": \"" << mlir::attn::stringifyTensorCoreOp(cfg.mma)
-     << "\", \"schedule\": \"" << (softmaxOverlap ? "softmax-overlap" : "plain")
+     << "\", \"schedule\": \""
+     << (warpSpecialize   ? "warp-specialized"
+         : softmaxOverlap ? "softmax-overlap"
+                          : "plain")
      << "\", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
@@ -241,6 +251,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     fail("unknown --mma '" + mmaOpt + "' (expected mma-sync or wgmma)");
   options.mma = mmaOpt;
   options.softmaxOverlap = softmaxOverlap;
+  options.warpSpecialize = warpSpecialize;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -5,14 +5,16 @@ arrays over threads), so the GPU kernels are executed and checked in CI,
 which has no GPU. It implements the subset of PTX those kernels use (the
 integer and float arithmetic, predicates and branches, cp.async,
 ldmatrix, mma.sync, wgmma.mma_async with shared-memory matrix descriptors,
-shfl, bar.sync) from the PTX ISA's definitions, and refuses anything else
-with the line it could not run. It is a checker, not a timing model:
+shfl, bar.sync, mbarriers, setmaxnreg) from the PTX ISA's definitions, and
+refuses anything else with the line it could not run. It is a checker, not
+a timing model:
 
   - Control flow: each thread has its own program counter; the lowest one
     runs next, for every thread that is there (a thread that waits at a
     collective is never passed). bar.sync, ldmatrix, mma.sync, shfl and
     the wgmma instructions check that their whole block / warp /
-    warpgroup arrives together.
+    warpgroup arrives together. mbarrier.try_wait.parity blocks its
+    thread until the phase it names completes.
   - Memory: global buffers have red zones, shared memory is per block and
     starts filled with 0xFF (NaN); any access outside them, or a shared
     window not sized as the launch said, is an error with the thread and
@@ -30,6 +32,9 @@ with the line it could not run. It is a checker, not a timing model:
         in-flight wgmma still reads, or code that touches the
         accumulators or A registers before the wait, changes the result.
     A kernel correct in both is free of those two classes of races.
+    cp.async.mbarrier.arrive.noinc: with "mma-late" the arrival happens at
+    once; with "copies-late" it (and the landing of the copies it
+    tracks) waits until no thread can run without it, oldest first.
 """
 
 import re
@@ -56,7 +61,7 @@ def _collective_group(ins, nthreads):
     lanes move together)."""
     if ins.op.startswith("bar."):
         return nthreads
-    if ins.op.startswith("wgmma."):
+    if ins.op.startswith("wgmma.") or ins.op.startswith("setmaxnreg."):
         return 128
     return 0
 
@@ -68,7 +73,7 @@ def _collective_group(ins, nthreads):
 
 class Instr:
     __slots__ = ("text", "pred", "neg", "op", "args", "line", "fn", "target",
-                 "group")
+                 "group", "blocking")
 
     def __init__(self, text, pred, neg, op, args, line):
         self.text, self.pred, self.neg, self.op = text, pred, neg, op
@@ -76,6 +81,9 @@ class Instr:
         self.fn = None
         self.target = None
         self.group = 0
+        # May leave threads where they are (mbarrier waits): the scheduler
+        # looks again after it.
+        self.blocking = op.startswith("mbarrier.try_wait")
 
 
 def _split_args(s):
@@ -137,7 +145,7 @@ class Kernel:
                 if not lm:
                     break
                 self.labels[lm.group(1)] = len(self.instrs)
-                stmt = stmt[lm.end():]
+                stmt = stmt[lm.end():].lstrip("{} ")
             if not stmt:
                 continue
             if stmt.startswith(".reg"):
@@ -335,6 +343,14 @@ class Launch:
         nwg = n // 128 if self.nthreads % 128 == 0 else 0
         self.wg_committed = np.zeros(max(nwg, 1), np.int64)
         self.wgmmas = []
+        # mbarriers: (block, shared offset) -> expected count, pending
+        # count, phase; threads waiting in try_wait, for which barrier and
+        # parity; cp.async arrivals not yet made (copies-late).
+        self.mbar = {}
+        self.mwait = np.zeros(n, bool)
+        self.mwait_off = np.zeros(n, np.int64)
+        self.mwait_parity = np.zeros(n, np.int64)
+        self.async_arrivals = []
         self.steps = 0
         self.max_steps = max_steps
         self._group_ids = {}
@@ -419,8 +435,11 @@ class Launch:
                 live = ~self.exited
                 if not live.any():
                     break
-                cand = live & ~blocked
+                cand = live & ~blocked & ~self.mwait
                 if not cand.any():
+                    if self.async_arrivals:
+                        _fire_async_arrival(self, self.async_arrivals.pop(0))
+                        continue
                     where = sorted({instrs[p].line for p in np.unique(self.pc[live])})
                     raise EmulationError(
                         f"deadlock: threads wait at lines {where[:8]} and none can go on")
@@ -465,7 +484,7 @@ class Launch:
                 ins.fn(self, None if fast else on, run_m)
             except EmulationError as e:
                 raise EmulationError(f"line {ins.line} ({ins.text}): {e}") from None
-            if group or ins.op == "ret" or not together:
+            if group or ins.blocking or ins.op == "ret" or not together:
                 continue
             if ins.op.startswith("bra"):
                 taken = self.pc if all_live else self.pc[m]
@@ -473,6 +492,8 @@ class Launch:
                     next_p = int(taken[0])
                 continue
             next_p = p + 1
+        while self.async_arrivals:
+            _fire_async_arrival(self, self.async_arrivals.pop(0))
         if self.copies:
             raise EmulationError("the kernel exited with cp.async copies pending")
         if any(not r["done"].all() for r in self.wgmmas):
@@ -848,6 +869,18 @@ def compile_instr(k, ins):
             st.advance(m)
         return run
 
+    if op in ("setmaxnreg.inc.sync.aligned.u32", "setmaxnreg.dec.sync.aligned.u32"):
+        # Registers are not a resource here; the scheduler checks the whole
+        # warpgroup arrives (it is .aligned).
+        imm = _imm(a[0])
+        if imm is None or imm[0] != "int" or not (24 <= imm[1] <= 256) or imm[1] % 8:
+            raise EmulationError("setmaxnreg takes a multiple of 8 in [24, 256]")
+
+        def run(st, on, m):
+            st.advance(m)
+        return run
+    if name == "mbarrier":
+        return _compile_mbarrier(k, ins, parts, a)
     if name == "cp":
         return _compile_cp(k, ins, parts, a)
     if name == "ldmatrix":
@@ -887,6 +920,22 @@ def _compile_cp(k, ins, parts, a):
 
         def run(st, on, m):
             _retire_copies(st, st.mask_of(on), n)
+            st.advance(m)
+        return run
+    if op == "cp.async.mbarrier.arrive.noinc.shared::cta.b64":
+        bar = _mbarrier_operand(k, a[0])
+
+        def run(st, on, m):
+            on_ = st.mask_of(on)
+            tids = st.tid[on_]
+            offs = bar(st, on_, tids, op)
+            # The copies this thread has issued and that have not landed.
+            snap = [(rec, ~rec["done"] & on_[rec["tids"]]) for rec in st.copies]
+            arrival = {"tids": tids, "offs": offs, "snap": snap}
+            if st.timing == "copies-late":
+                st.async_arrivals.append(arrival)
+            else:
+                _fire_async_arrival(st, arrival)
             st.advance(m)
         return run
     if op != "cp.async.cg.shared.global":
@@ -933,6 +982,11 @@ def _land(st, rec, sel):
     if not sel.any():
         return
     blk, offs, data = rec["blk"][sel], rec["offs"][sel], rec["data"][sel]
+    if st.mbar:
+        bars = np.array(sorted({o for _, o in st.mbar}), np.int64)
+        hit = (offs[:, None] < bars[None, :] + 8) & (offs[:, None] + 16 > bars[None, :])
+        if hit.any():
+            raise EmulationError("a cp.async lands on an mbarrier")
     st.smem[blk[:, None], offs[:, None] + np.arange(16)] = data
     rec["done"] |= sel
 
@@ -946,6 +1000,115 @@ def _retire_copies(st, on_, n):
         if not rec["done"].all():
             keep.append(rec)
     st.copies = keep
+
+
+# -- mbarriers -----------------------------------------------------------------
+
+def _mbarrier_operand(k, tok):
+    """[addr] of an mbarrier in shared memory -> fn(st, on_, tids, what)
+    giving each thread's shared offset (8-byte aligned, in the window)."""
+    kind, base_r, off = address(k, tok)
+    if kind != "reg":
+        raise EmulationError(f"unsupported mbarrier address {tok}")
+
+    def offsets(st, on_, tids, what):
+        addrs = np.broadcast_to(base_r(st), (st.n,))[on_].astype(np.uint64) + np.uint64(off)
+        if (addrs % np.uint64(8)).any():
+            raise EmulationError(f"{what}: mbarrier address not 8-byte aligned")
+        return st.smem_offsets(addrs, 8, tids, what)
+    return offsets
+
+
+def _barrier_state(st, blk, off, what):
+    b = st.mbar.get((int(blk), int(off)))
+    if b is None:
+        raise EmulationError(f"{what}: mbarrier at shared offset {int(off)} "
+                             f"used before mbarrier.init")
+    return b
+
+
+def _arrive(st, tids, offs, what):
+    """One arrival per thread in `tids` on its barrier; completed phases
+    wake the threads waiting for them."""
+    blks = st.blk[tids]
+    keys, counts = np.unique(np.stack([blks, offs], 1), axis=0, return_counts=True)
+    for (blk, off), n in zip(keys.tolist(), counts.tolist()):
+        b = _barrier_state(st, blk, off, what)
+        while n > 0:
+            step = min(n, b["pending"])
+            b["pending"] -= step
+            n -= step
+            if b["pending"] == 0:
+                b["phase"] += 1
+                b["pending"] = b["expected"]
+                done = (st.mwait & (st.blk == blk) & (st.mwait_off == off)
+                        & (st.mwait_parity != (b["phase"] & 1)))
+                st.mwait &= ~done
+
+
+def _fire_async_arrival(st, arrival):
+    for rec, sel in arrival["snap"]:
+        _land(st, rec, sel & ~rec["done"])
+    st.copies = [rec for rec in st.copies if not rec["done"].all()]
+    _arrive(st, arrival["tids"], arrival["offs"], "cp.async.mbarrier.arrive")
+
+
+def _compile_mbarrier(k, ins, parts, a):
+    op = ins.op
+    if op == "mbarrier.init.shared::cta.b64":
+        bar = _mbarrier_operand(k, a[0])
+        count_r = reader(k, a[1], "u32")
+
+        def run(st, on, m):
+            on_ = st.mask_of(on)
+            tids = st.tid[on_]
+            offs = bar(st, on_, tids, op)
+            counts = np.broadcast_to(count_r(st), (st.n,))[on_]
+            for t, off, c in zip(tids.tolist(), offs.tolist(), counts.tolist()):
+                key = (int(st.blk[t]), off)
+                if key in st.mbar:
+                    raise EmulationError(f"thread {t}: mbarrier at shared offset "
+                                         f"{off} initialized twice")
+                if not 1 <= c < 1 << 20:
+                    raise EmulationError(f"mbarrier count {c} out of range")
+                st.mbar[key] = {"expected": c, "pending": c, "phase": 0}
+            st.advance(m)
+        return run
+    if op == "mbarrier.arrive.shared::cta.b64":
+        if a[0] != "_":
+            raise EmulationError("mbarrier.arrive: only the sink '_' state is supported")
+        bar = _mbarrier_operand(k, a[1])
+
+        def run(st, on, m):
+            on_ = st.mask_of(on)
+            tids = st.tid[on_]
+            _arrive(st, tids, bar(st, on_, tids, op), op)
+            st.advance(m)
+        return run
+    if op == "mbarrier.try_wait.parity.shared::cta.b64":
+        bar = _mbarrier_operand(k, a[1])
+        parity_r = reader(k, a[2], "u32")
+
+        def run(st, on, m):
+            # Completes once the phase of that parity is over (the current
+            # phase has the other parity); until then the thread sleeps.
+            on_ = st.mask_of(on)
+            tids = st.tid[on_]
+            offs = bar(st, on_, tids, op)
+            parity = np.broadcast_to(parity_r(st), (st.n,))[on_].astype(np.int64) & 1
+            phase = np.array([_barrier_state(st, st.blk[t], o, op)["phase"]
+                              for t, o in zip(tids.tolist(), offs.tolist())], np.int64)
+            ok = (phase & 1) != parity
+            wait = tids[~ok]
+            st.mwait[wait] = True
+            st.mwait_off[wait] = offs[~ok]
+            st.mwait_parity[wait] = parity[~ok]
+            done = np.zeros(st.n, bool)
+            done[tids[ok]] = True
+            st.put(a[0], np.ones(st.n, bool), done)
+            st.advance(done | (m & ~on_))
+        return run
+    raise EmulationError(f"unsupported {op}")
 
 
 # -- ldmatrix / mma.sync -------------------------------------------------------

@@ -13,9 +13,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<int64_t> blockQ{*this, "block-q",
                                       llvm::cl::desc("Query rows per tile"),
                                       llvm::cl::init(64)};
-  PassOptions::Option<int64_t> blockK{*this, "block-k",
-                                      llvm::cl::desc("Keys per tile"),
-                                      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> blockK{
+      *this, "block-k", llvm::cl::desc("Keys per tile"), llvm::cl::init(64)};
   PassOptions::Option<bool> countTiles{
       *this, "count-tiles",
       llvm::cl::desc("Count visited/partial/full tiles in @attn_tile_counts"),
@@ -30,9 +29,9 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("GPU architecture (sm_80, sm_90a, ...)"),
       llvm::cl::init("sm_90a")};
-  PassOptions::Option<std::string> features{
-      *this, "features", llvm::cl::desc("PTX features"),
-      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> features{*this, "features",
+                                            llvm::cl::desc("PTX features"),
+                                            llvm::cl::init("+ptx80")};
   PassOptions::Option<std::string> format{
       *this, "format",
       llvm::cl::desc("gpu-module-to-binary format: isa (PTX), bin (cubin), "
@@ -50,6 +49,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "softmax-overlap",
       llvm::cl::desc("wgmma only: overlap each tile's softmax with the "
                      "previous tile's P V product"),
+      llvm::cl::init(false)};
+  PassOptions::Option<bool> warpSpecialize{
+      *this, "warp-specialize",
+      llvm::cl::desc("with softmax-overlap: a producer warpgroup copies the "
+                     "tiles (mbarriers, setmaxnreg)"),
       llvm::cl::init(false)};
 };
 

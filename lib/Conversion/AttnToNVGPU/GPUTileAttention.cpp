@@ -127,17 +127,20 @@ void KernelEmitter::waitMma(int64_t) {
 
 void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
                              Value srcHead, int64_t rows, int64_t cols) {
-  int64_t nthreads = cfg.threads();
+  int64_t nthreads = cfg.copyThreads();
   int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
   // checked: rows past T are zero-filled (a source size of 0 from row 0)
   // instead of read. Only a ragged last tile needs it; every other tile
   // copies from one base address plus constant offsets.
+  // Copy i of a thread moves unit u0 of row r0 + i * rowStep: every pass
+  // of the threads covers whole rows (checked by gpuTileAttention), so the
+  // copies of one thread differ by constant offsets (one base register).
+  int64_t rowStep = nthreads / unitsPerRow;
+  Value r0 = divu(copyTid, unitsPerRow), u = remu(copyTid, unitsPerRow);
+  Value col = mul(u, idx(8));
   auto copies = [&](bool checked) {
     for (int64_t i = 0; i < units / nthreads; ++i) {
-      Value c = add(tid, idx(i * nthreads));
-      Value r = divu(c, unitsPerRow);
-      Value u = remu(c, unitsPerRow);
-      Value col = mul(u, idx(8));
+      Value r = add(r0, idx(i * rowStep));
       Value srcRow = add(row0, r), n;
       if (checked) {
         Value inside = cmp(arith::CmpIPredicate::slt, srcRow, tokens);
@@ -315,10 +318,14 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
 // Iteration j: wait for every copy (K_j, V_{j-1}) and a block barrier, so
 // both warpgroups are done with iteration j - 1; copy K_{j+1} into the K
 // stage S_{j-1} read and V_j into the V stage P_{j-2} V_{j-2} read; issue
-// S_j and O += P_{j-1} V_{j-1}; wait for S_j only; mask and softmax while
-// the P V runs; wait for it and rescale O. A V tile is copied one
-// iteration before its P V, so K and V both have a tile of compute to
-// land in, with two stages each and one barrier per tile.
+// S_j; rescale O by tile j - 1's factor while it runs; issue
+// O += P_{j-1} V_{j-1}; wait for S_j only; mask and softmax (in f32, in
+// S's registers) while the P V runs; wait for it, then pack P_j into the
+// registers P_{j-1} occupied. Nothing the in-flight P V reads or writes is
+// written before its wait, so ptxas has no reason to move that wait up
+// into the softmax. A V tile is copied one iteration before its P V, so K
+// and V both have a tile of compute to land in, with two stages each and
+// one barrier per tile.
 //===----------------------------------------------------------------------===//
 
 void KernelEmitter::copyAhead(Value kt, Value stage) {
@@ -337,31 +344,43 @@ SmallVector<Value> KernelEmitter::carriedP(const Scores &s) {
 
 SmallVector<Value> KernelEmitter::issueCarriedPV(ValueRange carried,
                                                  Value stage) {
-  ValueRange p = carried.drop_front(pIdx(0, 0));
+  // O of the previous tile's row max, rescaled to the carried P's.
+  SmallVector<Value> o(carried.take_front(numO()));
+  SmallVector<Value> alpha(carried.slice(alphaIdx(0), cfg.mTiles * 2));
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    rescaleO(mt, alpha, o);
+  ValueRange p = carried.slice(pIdx(0, 0), alphaIdx(0) - pIdx(0, 0));
   return issuePV(
       [&](int64_t, int64_t kk) {
         return SmallVector<Value>(p.slice(kk * 4, 4));
       },
-      stage, carried.take_front(numO()));
+      stage, o);
 }
 
 void KernelEmitter::retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
                                     SmallVectorImpl<Value> &next) {
-  (void)fenceRegisters(carried.drop_front(pIdx(0, 0)));
+  (void)fenceRegisters(carried.slice(pIdx(0, 0), alphaIdx(0) - pIdx(0, 0)));
   llvm::copy(fenceRegisters(o), next.begin());
 }
 
 SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
   Value stage = remu(kt, 2);
-  waitCopies(0);
-  copyAhead(kt, stage);
+  if (cfg.warpSpecialized) {
+    waitBarrier(barrier(Barrier::FullQ, idx(0)), idx(0));
+    acquireStage(Tile::K, kt);
+  } else {
+    waitCopies(0);
+    copyAhead(kt, stage);
+  }
   Scores s = scores(stage);
+  releaseStage(Tile::K, kt);
   // Masked whatever its kind: the mask leaves a full tile as it is.
   maskScores(s, kt);
   SmallVector<Value> next(carried.begin(), carried.end());
-  // O is still 0: no rescaling.
-  (void)softmax(s, carried, next, /*rescale=*/false);
+  // O is still 0: its factor (carried for the next P V) scales nothing.
+  SmallVector<Value> alpha = softmax(s, carried, next, /*rescale=*/false);
   llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
+  llvm::copy(alpha, next.begin() + alphaIdx(0));
   return next;
 }
 
@@ -369,31 +388,171 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
                                                         ValueRange carried,
                                                         bool masked) {
   Value stage = remu(kt, 2), prevStage = sub(idx(1), stage);
-  waitCopies(0);
-  copyAhead(kt, stage);
+  Value prev = sub(kt, idx(1));
+  if (cfg.warpSpecialized) {
+    acquireStage(Tile::K, kt);
+  } else {
+    waitCopies(0);
+    copyAhead(kt, stage);
+  }
   Value acc = issueScores(stage);
+  if (cfg.warpSpecialized)
+    acquireStage(Tile::V, prev);
   SmallVector<Value> o = issueCarriedPV(carried, prevStage);
   waitMma(1);
+  releaseStage(Tile::K, kt);
   Scores s = readScores(acc);
   if (masked)
     maskScores(s, kt);
   SmallVector<Value> next(carried.begin(), carried.end());
   SmallVector<Value> alpha = softmax(s, carried, next, /*rescale=*/false);
-  llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
+  llvm::copy(alpha, next.begin() + alphaIdx(0));
   waitMma(0);
+  releaseStage(Tile::V, prev);
   retireCarriedPV(carried, o, next);
-  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
-    rescaleO(mt, alpha, next);
+  llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
   return next;
 }
 
 SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
-  waitCopies(0);
-  SmallVector<Value> o = issueCarriedPV(carried, remu(sub(endTile, idx(1)), 2));
+  Value last = sub(endTile, idx(1));
+  // (Its V stage is not released: the producer has no tile left for it.)
+  if (cfg.warpSpecialized)
+    acquireStage(Tile::V, last);
+  else
+    waitCopies(0);
+  SmallVector<Value> o = issueCarriedPV(carried, remu(last, 2));
   waitMma(0);
   SmallVector<Value> next(carried.begin(), carried.end());
   retireCarriedPV(carried, o, next);
   return next;
+}
+
+//===----------------------------------------------------------------------===//
+// Warp specialization (cfg.warpSpecialized)
+//
+// Each K and V stage has a "full" mbarrier (128 arrivals: every producer
+// thread's cp.async.mbarrier.arrive.noinc, which fires once that thread's
+// copies have landed) and an "empty" one (one arrival per compute warp,
+// after the wgmma that read the stage has retired); Q has a full one. The
+// u-th use of a stage (u = (kt - beginTile) / 2: tiles alternate between
+// the two stages) completes phase u of its full barrier; the compute warps
+// wait for parity u % 2 and the producer, before the u-th refill, for the
+// completion of the empty barrier's phase u - 1 (parity (u + 1) % 2, which
+// a fresh barrier reports complete: its phase -1).
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::barrier(Barrier which, Value stage) {
+  Value offset = add(idx(int64_t(which) * 16), mul(stage, idx(8)));
+  return arith::TruncIOp::create(
+      b, loc, b.getI32Type(),
+      arith::AddIOp::create(
+          b, loc, mbarAddr,
+          arith::IndexCastUIOp::create(b, loc, b.getI64Type(), offset)));
+}
+
+void KernelEmitter::initBarriers() {
+  auto ifOp =
+      scf::IfOp::create(b, loc, cmp(arith::CmpIPredicate::eq, tid, idx(0)),
+                        /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    auto init = [&](Barrier which, int64_t stage, int64_t count) {
+      sideEffectAsm(
+          LLVM::LLVMVoidType::get(b.getContext()), {barrier(which, idx(stage))},
+          "mbarrier.init.shared::cta.b64 [$0], " + std::to_string(count) + ";",
+          "r");
+    };
+    for (int64_t stage = 0; stage < 2; ++stage) {
+      init(Barrier::FullK, stage, cfg.copyThreads());
+      init(Barrier::FullV, stage, cfg.copyThreads());
+      init(Barrier::EmptyK, stage, cfg.numWarps);
+      init(Barrier::EmptyV, stage, cfg.numWarps);
+    }
+    init(Barrier::FullQ, 0, cfg.copyThreads());
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+void KernelEmitter::waitBarrier(Value addr, Value parity) {
+  // try_wait suspends the thread for a while; loop until the phase is done.
+  Type i32 = b.getI32Type();
+  Value par = arith::IndexCastUIOp::create(b, loc, i32, parity);
+  auto loop = scf::WhileOp::create(b, loc, TypeRange{}, ValueRange{});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.createBlock(&loop.getBefore());
+    Value done = sideEffectAsm(
+        i32, {addr, par},
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [$1], "
+        "$2;\nselp.u32 $0, 1, 0, p;\n}",
+        "=r,r,r");
+    Value again =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, done,
+                              arith::ConstantIntOp::create(b, loc, i32, 0));
+    scf::ConditionOp::create(b, loc, again, ValueRange{});
+    b.createBlock(&loop.getAfter());
+    scf::YieldOp::create(b, loc);
+  }
+}
+
+void KernelEmitter::arriveOnCopies(Value addr) {
+  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {addr},
+                "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];", "r");
+}
+
+Value KernelEmitter::useParity(Value kt) {
+  return remu(divu(sub(kt, beginTile), 2), 2);
+}
+
+void KernelEmitter::acquireStage(Tile tile, Value kt) {
+  waitBarrier(
+      barrier(tile == Tile::K ? Barrier::FullK : Barrier::FullV, remu(kt, 2)),
+      useParity(kt));
+  // The copies were the generic proxy's writes; wgmma reads through the
+  // async proxy.
+  fenceCopies();
+}
+
+void KernelEmitter::releaseStage(Tile tile, Value kt) {
+  if (!cfg.warpSpecialized)
+    return;
+  // One arrival per warp, after its wait for the product that read the
+  // stage (lane 0 stands for the converged warp).
+  auto ifOp =
+      scf::IfOp::create(b, loc, cmp(arith::CmpIPredicate::eq, lane, idx(0)),
+                        /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()),
+                {barrier(tile == Tile::K ? Barrier::EmptyK : Barrier::EmptyV,
+                         remu(kt, 2))},
+                "mbarrier.arrive.shared::cta.b64 _, [$0];", "r");
+}
+
+void KernelEmitter::emitProducer(Value q0) {
+  NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kProducerRegisters,
+                                 NVVM::SetMaxRegisterAction::decrease);
+  copyTid = sub(tid, idx(32 * cfg.numWarps));
+  copyQ(q0);
+  arriveOnCopies(barrier(Barrier::FullQ, idx(0)));
+  auto forOp = scf::ForOp::create(b, loc, beginTile, endTile, idx(1));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    Value kt = forOp.getInductionVar(), stage = remu(kt, 2);
+    Value parity = sub(idx(1), useParity(kt));
+    waitBarrier(barrier(Barrier::EmptyK, stage), parity);
+    copyK(kt, stage);
+    arriveOnCopies(barrier(Barrier::FullK, stage));
+    waitBarrier(barrier(Barrier::EmptyV, stage), parity);
+    copyV(kt, stage);
+    arriveOnCopies(barrier(Barrier::FullV, stage));
+  }
+  // Exit with nothing in flight.
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
 }
 
 SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
@@ -462,10 +621,15 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface(), ws)));
 
-  // Q first: its copy needs no cu_seqlens, so it overlaps the searches of
-  // the key-tile range below.
-  copyQ(q0);
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  copyTid = tid;
+  if (cfg.warpSpecialized) {
+    initBarriers();
+  } else {
+    // Q first: its copy needs no cu_seqlens, so it overlaps the searches of
+    // the key-tile range below.
+    copyQ(q0);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
 
   // Key tiles. The GPU treats a ragged last tile as partial: its padding
   // keys must be masked.
@@ -480,21 +644,40 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       arith::MinSIOp::create(b, loc, range.getFullBegin(), fullEnd);
   fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
 
-  // Then the first K/V tile (the pipelined loop: K only), as a second group.
   Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
-  {
+  if (!cfg.warpSpecialized) {
+    // Then the first K/V tile (the pipelined loop: K only), as a second
+    // group.
     auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    if (cfg.softmaxOverlap)
-      copyK(beginTile, remu(beginTile, 2));
-    else
-      copyKV(beginTile, remu(beginTile, 2));
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      if (cfg.softmaxOverlap)
+        copyK(beginTile, remu(beginTile, 2));
+      else
+        copyKV(beginTile, remu(beginTile, 2));
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    if (!cfg.softmaxOverlap)
+      waitCopies(1);
+    return emitCompute(q0, cu, out, lse, range, fullBegin, fullEnd, any);
   }
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  if (!cfg.softmaxOverlap)
-    waitCopies(1);
+  // The last warpgroup copies, the others compute.
+  auto ifOp = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::uge, warp, idx(cfg.numWarps)),
+      /*withElse=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  emitProducer(q0);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kConsumerRegisters,
+                                 NVVM::SetMaxRegisterAction::increase);
+  emitCompute(q0, cu, out, lse, range, fullBegin, fullEnd, any);
+}
 
+void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
+                                KeyTileRangeOp range, Value fullBegin,
+                                Value fullEnd, Value any) {
   // This thread's rows and their key intervals, for partial tiles, searched
   // among the tile's documents only (none for a tile inside one document).
   for (Value row : threadRows(q0, tid)) {
@@ -523,6 +706,8 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     // them: no product is in flight across a branch.
     for (int64_t i = 0; i < cfg.blockK / 16 * 4; ++i)
       state.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+    for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
+      state.push_back(f32Const(0.0));
     auto ifAny = [&](function_ref<SmallVector<Value>(ValueRange)> body) {
       auto ifOp = scf::IfOp::create(b, loc, TypeRange(ValueRange(state)), any,
                                     /*withElse=*/true);
@@ -543,7 +728,8 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     state = emitLoop(atLeast(fullEnd), endTile, state, /*masked=*/true);
     ifAny([&](ValueRange init) { return emitLastPV(init); });
     // With no key tile, the Q copy is still pending.
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+    if (!cfg.warpSpecialized)
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   }
 
   // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows come from a
@@ -645,18 +831,22 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (config.blockK % 16 != 0 || config.blockK < 16)
     return op.emitOpError("block_k must be a positive multiple of 16");
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
-  // Every thread issues the same number of 16-byte copies.
-  int64_t units = 8 * config.threads();
-  if ((config.blockQ() * headDim) % units != 0 ||
+  // Every thread issues the same number of 16-byte copies, and each pass
+  // of the copying threads covers whole rows.
+  int64_t units = 8 * config.copyThreads();
+  if (units % headDim != 0 || units % valueDim != 0 ||
+      (config.blockQ() * headDim) % units != 0 ||
       (config.blockK * headDim) % units != 0 ||
       (config.blockK * valueDim) % units != 0)
     return op.emitOpError("the tiles (block_q ")
            << config.blockQ() << ", block_k " << config.blockK
-           << ") do not split into 16-byte copies over " << config.threads()
+           << ") do not split into 16-byte copies over " << config.copyThreads()
            << " threads for head dims " << headDim << "/" << valueDim;
   if (config.softmaxOverlap && config.mma != TensorCoreOp::Wgmma)
     return op.emitOpError("the softmax overlap needs an asynchronous "
                           "tensor-core flavour (wgmma)");
+  if (config.warpSpecialized && !config.softmaxOverlap)
+    return op.emitOpError("warp specialization needs the softmax overlap");
   if (config.mma == TensorCoreOp::Wgmma) {
     StringRef chip = targetChip(op);
     if (!chip.empty() && chip != "sm_90a")
@@ -697,6 +887,11 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   rewriter.eraseOp(op);
   int32_t threads = int32_t(config.threads());
   func.setKnownBlockSizeAttr(rewriter.getDenseI32ArrayAttr({threads, 1, 1}));
+  // setmaxnreg needs a known register count at entry: one block per SM
+  // (.minnctapersm 1) gives every thread 65536 / threads registers.
+  if (config.warpSpecialized)
+    func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                  rewriter.getI32IntegerAttr(1));
   return success();
 }
 
@@ -719,6 +914,7 @@ struct AttnGPUTileAttentionPass
       GPUKernelConfig config = defaultGPUKernelConfig(op.getHeadDim(), blockK,
                                                       targetChip(op), *kind);
       config.softmaxOverlap = softmaxOverlap;
+      config.warpSpecialized = warpSpecialize;
       if (failed(gpuTileAttention(rewriter, op, config)))
         return signalPassFailure();
     }

@@ -138,6 +138,9 @@ protected:
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf;
+  /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized),
+  /// set by allocateShared.
+  Value mbarAddr;
   Value tokens, tid, lane, warp, quad, head, kvHead;
   Value beginTile, endTile;
 
@@ -147,6 +150,11 @@ private:
   /// threads. Rows past T are zero-filled and never read from global memory.
   void copyRows(Tile tile, Value stage, Value src, Value row0, Value srcHead,
                 int64_t rows, int64_t cols);
+  /// The part of the kernel after the key-tile range: the compute warps'
+  /// loops and epilogue.
+  void emitCompute(Value q0, Value cu, Value out, Value lse,
+                   KeyTileRangeOp range, Value fullBegin, Value fullEnd,
+                   Value any);
   /// Starts the copies of the Q tile (rows q0..) and of key tile `kt` into
   /// `stage`.
   void copyQ(Value q0);
@@ -161,16 +169,17 @@ private:
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
   SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
   /// One key tile of the software-pipelined loop (cfg.softmaxOverlap):
-  /// `carried` also holds P of tile kt - 1 (pIdx), whose P V runs while
-  /// this tile's softmax is computed; returns this tile's P in its place.
+  /// `carried` also holds P of tile kt - 1 (pIdx) and the factor O must be
+  /// scaled by before its P V (alphaIdx), which runs while this tile's
+  /// softmax is computed; returns this tile's P and factor in their place.
   SmallVector<Value> emitOverlappedKeyTile(Value kt, ValueRange carried,
                                            bool masked);
   /// The pipelined loop's first tile (S, mask, softmax; no P V yet).
   SmallVector<Value> emitFirstTile(Value kt, ValueRange carried);
   /// The pipelined loop's last P V, for the tile before `endTile`.
   SmallVector<Value> emitLastPV(ValueRange carried);
-  /// Issues O += P V of the key tile in `stage` with the P and O of
-  /// `carried`; returns the new O (in flight until waitMma).
+  /// Issues O = alpha O + P V of the key tile in `stage` with the alpha, P
+  /// and O of `carried`; returns the new O (in flight until waitMma).
   SmallVector<Value> issueCarriedPV(ValueRange carried, Value stage);
   /// After waitMma has retired that product: `next` gets the new O, and
   /// the carried P's registers stay live until here.
@@ -195,6 +204,8 @@ private:
   int64_t pIdx(int64_t kk, int64_t r) const {
     return sumIdx(cfg.mTiles, 0) + kk * 4 + r;
   }
+  /// Then the factor of each thread row (mt * 2 + half), O's before P V.
+  int64_t alphaIdx(int64_t r) const { return pIdx(cfg.blockK / 16, 0) + r; }
   /// body(kt + 1) if key tile kt + 1 is in range.
   void ifNextTile(Value kt, function_ref<void(Value)> body);
   /// Waits for all but `pending` copy groups, then a block barrier.
@@ -206,6 +217,28 @@ private:
   // Key intervals of this thread's rows (threadRows).
   SmallVector<Value> rowLo, rowHi;
   Value keyCol0;
+  /// The copying thread's index among cfg.copyThreads().
+  Value copyTid;
+
+  //===--- Warp specialization (GPUTileAttention.cpp) ---------------------===//
+  enum class Barrier { FullK, FullV, EmptyK, EmptyV, FullQ };
+  /// The shared address (i32) of a stage's mbarrier.
+  Value barrier(Barrier which, Value stage);
+  /// Thread 0 initializes every mbarrier; a block barrier publishes them.
+  void initBarriers();
+  /// Waits until the phase of parity `parity` (index) of `addr` completed.
+  void waitBarrier(Value addr, Value parity);
+  /// An arrival on `addr` once this thread's copies so far have landed.
+  void arriveOnCopies(Value addr);
+  /// The parity of the phase key tile kt's use of its stage completes.
+  Value useParity(Value kt);
+  /// Compute warps: wait for key tile kt's K or V stage to be filled ...
+  void acquireStage(Tile tile, Value kt);
+  /// ... and hand it back once the product reading it has retired (no-op
+  /// without warp specialization).
+  void releaseStage(Tile tile, Value kt);
+  /// The producer warpgroup: Q, then every K and V tile of the range.
+  void emitProducer(Value q0);
 };
 
 std::unique_ptr<KernelEmitter> createMmaSyncEmitter(OpBuilder &b, Location loc,

@@ -115,7 +115,12 @@ void WgmmaEmitter::allocateShared(Value smem) {
   int64_t qBytes = cfg.blockQ() * headDim * eltBytes();
   sQ = view(0, qBytes, qAddr);
   sK = view(qBytes, 2 * kStageBytes(), kAddr);
+  int64_t vEnd = qBytes + 2 * kStageBytes() + 2 * vStageBytes();
   sV = view(qBytes + 2 * kStageBytes(), 2 * vStageBytes(), vAddr);
+  // The mbarriers after the tiles (8-byte aligned: the tiles are 1024-byte
+  // multiples).
+  if (cfg.warpSpecialized)
+    mbarAddr = i64(add(base, add(shift, idx(vEnd))));
 }
 
 Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {

@@ -1,8 +1,8 @@
 // RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true' | FileCheck %s
 
 // The software-pipelined key loop of the wgmma flavour: iteration j issues
-// S_j = Q K_j^T and O += P_{j-1} V_{j-1}, waits for S_j only, and computes
-// the mask and softmax of tile j while that P V runs.
+// S_j = Q K_j^T and O = alpha_{j-1} O + P_{j-1} V_{j-1}, waits for S_j
+// only, and computes the mask and softmax of tile j while that P V runs.
 // CHECK-LABEL: gpu.func @attn
 // CHECK: %[[Q:view[_0-9]*]] = memref.view
 // CHECK: %[[K:view[_0-9]*]] = memref.view
@@ -52,27 +52,31 @@
 // CHECK: nvgpu.device_async_copy {{.*}}, %[[K]][
 // CHECK: nvgpu.device_async_copy {{.*}}, %[[V]][
 // CHECK: nvvm.cp.async.commit.group
-// S_j, then P_{j-1} V_{j-1} from the other stage, two groups.
+// S_j; O rescaled by tile j - 1's factor while it runs; then
+// P_{j-1} V_{j-1} from the other stage: two groups.
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: nvvm.wgmma.mma_async
 // CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: arith.mulf
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // Wait for S_j only; its registers pass a fence before any use.
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK: llvm.inline_asm has_side_effects asm_dialect = att "", "=f,
-// Mask and softmax while the P V runs.
+// Mask and softmax (f32, in S's registers) while the P V runs; P_j is not
+// packed yet.
 // CHECK: arith.andi {{.*}} : i1
+// CHECK-NOT: arith.truncf
 // CHECK: ex2.approx
-// Then wait for it: P_{j-1} stays in its registers until here, and O is
-// rescaled only now.
+// CHECK-NOT: arith.truncf
+// Then wait for it: P_{j-1} stays in its registers until here, and P_j is
+// packed into A-operand registers only now.
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK-NEXT: llvm.inline_asm has_side_effects asm_dialect = att "", "=r,
-// CHECK: %[[O:.*]] = llvm.inline_asm has_side_effects asm_dialect = att "", "=f,
-// CHECK: %[[O0:.*]] = llvm.extractvalue %[[O]][0]
+// CHECK: llvm.inline_asm has_side_effects asm_dialect = att "", "=f,
 // CHECK-NOT: gpu.barrier
-// CHECK: arith.mulf %[[O0]], %{{.*}} : f32
+// CHECK: arith.truncf {{.*}} : vector<2xf32> to vector<2xbf16>
 // CHECK-NOT: gpu.barrier
 // CHECK: scf.yield
 // Full tiles: no mask.
@@ -85,11 +89,12 @@
 // CHECK: scf.for %{{.*}} to %[[E]] step
 // CHECK: arith.andi {{.*}} : i1
 // CHECK: scf.yield
-// The last tile's P V, after the loops.
+// The last tile's P V, after the loops (O rescaled first).
 // CHECK: scf.if %[[ANY]] -> (
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK-NEXT: nvvm.fence.proxy
 // CHECK-NEXT: gpu.barrier
+// CHECK: arith.mulf
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // CHECK: nvvm.wgmma.commit.group.sync.aligned

@@ -33,37 +33,57 @@ struct GPUKernelConfig {
   /// this boundary.
   static constexpr int64_t kSwizzleAtomBytes = 1024;
   TensorCoreOp mma = TensorCoreOp::MmaSync;
-  int64_t mTiles = 2;    // 16-row MMA tiles per warp
-  int64_t blockK = 64;   // keys per tile
+  int64_t mTiles = 2;  // 16-row MMA tiles per warp
+  int64_t blockK = 64; // keys per tile
   int64_t numWarps = 4;
-  int64_t pad = 8;       // elements of padding per shared-memory row
+  int64_t pad = 8; // elements of padding per shared-memory row
   /// Software-pipelined key loop (wgmma only): the P V product of tile j - 1
   /// runs on the tensor cores while the warpgroup computes the softmax of
   /// tile j, instead of each tile's S, softmax and P V one after another.
   bool softmaxOverlap = false;
-  int64_t threads() const { return 32 * numWarps; }
+  /// Warp specialization (with softmaxOverlap): a producer warpgroup copies
+  /// Q, K and V into the stages and signals mbarriers; the numWarps
+  /// consumer warps only compute, each waiting for the stage it reads and
+  /// releasing it once its product is done. No block barrier in the key
+  /// loop, so the two consumer warpgroups can drift apart (one's softmax
+  /// during the other's products); setmaxnreg moves registers from the
+  /// producer to the consumers.
+  bool warpSpecialized = false;
+  /// Registers per thread after setmaxnreg (warpSpecialized): the producer
+  /// warpgroup gives up what the consumers take (launch: at most 65536 /
+  /// threads() per thread).
+  static constexpr int64_t kProducerRegisters = 56, kConsumerRegisters = 224;
+  /// The threads of a block: the compute warps, and the producer warpgroup.
+  int64_t threads() const {
+    return 32 * numWarps + (warpSpecialized ? 128 : 0);
+  }
+  /// The threads that issue the copies: all of them, or the producer's.
+  int64_t copyThreads() const { return warpSpecialized ? 128 : threads(); }
+  /// Dynamic shared bytes of the mbarriers (warpSpecialized): full and
+  /// empty barriers of the two K and the two V stages, and Q's.
+  static constexpr int64_t kBarrierBytes = 128;
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
-  /// padding, plus one swizzle atom to align the tiles).
+  /// padding, plus one swizzle atom to align the tiles, and the mbarriers
+  /// of warp specialization).
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
                       int64_t eltBytes) const {
     if (mma == TensorCoreOp::Wgmma)
       return eltBytes * (blockQ() * headDim + 2 * blockK * headDim +
                          2 * blockK * valueDim) +
-             kSwizzleAtomBytes;
-    return eltBytes * (blockQ() * (headDim + pad) +
-                       2 * blockK * (headDim + pad) +
-                       2 * blockK * (valueDim + pad));
+             kSwizzleAtomBytes + (warpSpecialized ? kBarrierBytes : 0);
+    return eltBytes *
+           (blockQ() * (headDim + pad) + 2 * blockK * (headDim + pad) +
+            2 * blockK * (valueDim + pad));
   }
 };
 
 /// The configuration shipped for a tensor-core instruction, head dim and
 /// chip (block_k 0: the default; chip "": sm_90a).
-GPUKernelConfig defaultGPUKernelConfig(int64_t headDim, int64_t blockK = 0,
-                                       StringRef chip = "",
-                                       TensorCoreOp mma =
-                                           TensorCoreOp::MmaSync);
+GPUKernelConfig
+defaultGPUKernelConfig(int64_t headDim, int64_t blockK = 0, StringRef chip = "",
+                       TensorCoreOp mma = TensorCoreOp::MmaSync);
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,

@@ -47,6 +47,14 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     prefetched one tile ahead and V tiles in the iteration before their
     use, with one block barrier per key tile.
 
+    `warp-specialize` (with `softmax-overlap`) adds a producer warpgroup:
+    it copies Q and the K/V tiles into the two stages and signals each
+    stage's "full" mbarrier (cp.async.mbarrier.arrive), and waits on its
+    "empty" mbarrier before refilling it; the two compute warpgroups wait
+    for the stage they read and release it once the product that reads it
+    is done. The key loop has no block barrier; setmaxnreg gives the
+    producer 24 registers and the compute warpgroups 240.
+
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
   }];
@@ -60,6 +68,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"softmaxOverlap", "softmax-overlap", "bool", /*default=*/"false",
            "wgmma only: overlap each tile's softmax with the previous "
            "tile's P V product (software-pipelined key loop)">,
+    Option<"warpSpecialize", "warp-specialize", "bool", /*default=*/"false",
+           "with softmax-overlap: a producer warpgroup copies the tiles, "
+           "synchronized with the compute warpgroups by mbarriers">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -24,7 +24,8 @@ struct KernelInfo {
   /// field) or "wgmma".
   std::string mma = "mma-sync";
   /// The key loop: "plain" (also for manifests without the field) or
-  /// "softmax-overlap" (wgmma, software-pipelined). Same launch either way.
+  /// "softmax-overlap" (wgmma, software-pipelined) or "warp-specialized"
+  /// (that loop fed by a producer warpgroup). Same launch for all three.
   std::string schedule = "plain";
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
@@ -47,8 +48,8 @@ public:
   /// if it is invalid. An empty sequence (tokens == 0) has nothing to
   /// compute and launches nothing. Device pointers hold the layouts above.
   void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
-              void *cuDevice, void *q, void *k, void *v, void *out,
-              void *lse, Stream stream = nullptr) const;
+              void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
+              Stream stream = nullptr) const;
 
 private:
   KernelInfo kernelInfo;
