@@ -13,7 +13,8 @@ and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
 --variants times several builds of ours side by side: a variant is a
 tensor-core flavour, optionally with a key-tile size, e.g. mma-sync (the
 kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma-overlap (its
-software-pipelined loop, NAME_wgmma_overlap.cubin), wgmma:bk64
+software-pipelined loop, NAME_wgmma_overlap.cubin), wgmma-ws (that loop fed
+by a producer warpgroup, NAME_wgmma_ws.cubin), wgmma:bk64
 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
 bench/make_kernels.sh names them; the first one is reported as "ours".
 --sweep adds every such key-tile build of the given flavours that is there.
@@ -117,7 +118,8 @@ def rel(a, b):
 
 
 # Kernel-file suffixes, as bench/make_kernels.sh names the builds.
-FLAVOURS = {"mma-sync": "", "wgmma": "_wgmma", "wgmma-overlap": "_wgmma_overlap"}
+FLAVOURS = {"mma-sync": "", "wgmma": "_wgmma", "wgmma-overlap": "_wgmma_overlap",
+            "wgmma-ws": "_wgmma_ws"}
 
 
 def variant_suffix(variant):
@@ -292,7 +294,7 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--variants", default="mma-sync",
                     help="our builds, comma-separated: FLAVOUR[:bkN] with "
-                         "FLAVOUR mma-sync, wgmma or wgmma-overlap")
+                         "FLAVOUR mma-sync, wgmma, wgmma-overlap or wgmma-ws")
     ap.add_argument("--sweep", action="store_true",
                     help="also time every other key-tile build of the given "
                          "flavours found in --kernels (NAME[_FLAVOUR]_bkN)")

@@ -4,8 +4,9 @@
 # attn-cuda-run (no MLIR needed), checks the kernels on random data against
 # the float64 reference, runs compute-sanitizer (memcheck, racecheck) on a
 # small case, then the benchmark against PyTorch. Kernels NAME_wgmma (the
-# sm_90a wgmma flavour) and NAME_wgmma_overlap (its software-pipelined
-# loop), where present, are checked and sanitized too, and benchmarked
+# sm_90a wgmma flavour), NAME_wgmma_overlap (its software-pipelined loop)
+# and NAME_wgmma_ws (that loop, warp-specialized), where present, are
+# checked and sanitized too, and benchmarked
 # beside the mma-sync ones if their checks pass. Then Nsight
 # Compute profiles (bench/profile.sh; PROFILE=0 skips them). Logs go to
 # $OUT if set. Everything takes several minutes; where one call of the
@@ -40,7 +41,8 @@ cases=(
   "bf16_h8_d128_window --tokens 3000 --docs uniform:1000 --seed 9"
   "bf16_h8_d64_doc --tokens 2000 --docs uniform:500 --seed 10"
 )
-# Checks one flavour (suffix "" = mma-sync, "_wgmma", "_wgmma_overlap");
+# Checks one flavour (suffix "" = mma-sync, "_wgmma", "_wgmma_overlap",
+# "_wgmma_ws");
 # returns its failures.
 check_flavour() {
   local s=$1 fails=0 name flags rc
@@ -63,7 +65,7 @@ flavours=mma-sync
 # would poison the benchmark's CUDA context); its other key-tile sizes
 # (make_kernels.sh's sweep, found by --sweep) are cross-checked by the
 # benchmark only.
-for f in wgmma wgmma-overlap; do
+for f in wgmma wgmma-overlap wgmma-ws; do
   s=_${f//-/_}
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   check_flavour "$s"
@@ -75,7 +77,7 @@ done
 # Bad input: a clear error, nothing launched.
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
 san=/usr/local/cuda/bin/compute-sanitizer
-for f in mma-sync wgmma wgmma-overlap; do
+for f in mma-sync wgmma wgmma-overlap wgmma-ws; do
   s=_${f//-/_}
   [ "$f" = mma-sync ] && s=""
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue

@@ -3,7 +3,8 @@
 # DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
 # inspection; prints ptxas's resource report for each. On sm_90a, also the
 # wgmma flavour of each, as NAME_wgmma, its software-pipelined loop
-# (--softmax-overlap) as NAME_wgmma_overlap, and for the two benchmark
+# (--softmax-overlap) as NAME_wgmma_overlap, that loop fed by a producer
+# warpgroup (--warp-specialize) as NAME_wgmma_ws, and for the two benchmark
 # configs a few other key-tile sizes with 0 spills (NAME[_FLAVOUR]_bkN, for
 # gpu_bench.py --variants FLAVOUR:bkN). Needs no GPU.
 #   usage: bench/make_kernels.sh [DIR] [ARCH]
@@ -31,6 +32,7 @@ build() {
                 --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
   case $mma in
     wgmma-overlap) common+=(--mma wgmma --softmax-overlap) ;;
+    wgmma-ws) common+=(--mma wgmma --softmax-overlap --warp-specialize) ;;
     *) common+=(--mma "$mma") ;;
   esac
   [ "$bk" != 0 ] && common+=(--block-k "$bk")
@@ -39,7 +41,7 @@ build() {
   echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519|Performance Loss' | tr -s ' ' | tr '\n' ' ')"
 }
 mmas=(mma-sync)
-[ "$arch" = sm_90a ] && mmas+=(wgmma wgmma-overlap)
+[ "$arch" = sm_90a ] && mmas+=(wgmma wgmma-overlap wgmma-ws)
 # The kernel-file suffix of a flavour: none for mma-sync, else _NAME with
 # '-' as '_' (gpu_bench.py's FLAVOURS, gpu_session.sh, profile.sh).
 suffix() { [ "$1" = mma-sync ] || echo "_${1//-/_}"; }
@@ -59,7 +61,8 @@ if [ "$arch" = sm_90a ]; then
   for e in "bf16_h16_d128 mma-sync 32" "bf16_h16_d128 wgmma 64" \
            "bf16_h16_d128 wgmma-overlap 64" "bf16_h32_d64 mma-sync 32" \
            "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192" \
-           "bf16_h32_d64 wgmma-overlap 64"; do
+           "bf16_h32_d64 wgmma-overlap 64" "bf16_h16_d128 wgmma-ws 64" \
+           "bf16_h32_d64 wgmma-ws 64"; do
     read -r base mma bk <<<"$e"
     # shellcheck disable=SC2086  # the config is words
     build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}

@@ -6,9 +6,9 @@
 # builds attn-cuda-run, RUN, if missing). Full reports go to
 # $OUT/ncu-*.txt; a few lines of each are printed.
 # VARIANTS names our flavours to profile (default mma-sync; gpu_session.sh
-# adds wgmma and wgmma-overlap only when their checks passed).
+# adds wgmma, wgmma-overlap and wgmma-ws only when their checks passed).
 #   usage: OUT=DIR [KERNELS=.kernels] [RUN=/tmp/attn-cuda-run]
-#          [VARIANTS=mma-sync,wgmma,wgmma-overlap] bench/profile.sh
+#          [VARIANTS=mma-sync,wgmma,wgmma-overlap,wgmma-ws] bench/profile.sh
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-/tmp}
