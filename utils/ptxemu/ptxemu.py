@@ -347,6 +347,7 @@ class Launch:
         # count, phase; threads waiting in try_wait, for which barrier and
         # parity; cp.async arrivals not yet made (copies-late).
         self.mbar = {}
+        self.mbar_offs = np.zeros(0, np.int64)  # their offsets, for _land
         self.mwait = np.zeros(n, bool)
         self.mwait_off = np.zeros(n, np.int64)
         self.mwait_parity = np.zeros(n, np.int64)
@@ -923,12 +924,10 @@ def _compile_cp(k, ins, parts, a):
             st.advance(m)
         return run
     if op == "cp.async.mbarrier.arrive.noinc.shared::cta.b64":
-        bar = _mbarrier_operand(k, a[0])
+        bar = _mbarrier_operand(k, a[0], op)
 
         def run(st, on, m):
-            on_ = st.mask_of(on)
-            tids = st.tid[on_]
-            offs = bar(st, on_, tids, op)
+            on_, tids, offs = bar(st, on)
             # The copies this thread has issued and that have not landed.
             snap = [(rec, ~rec["done"] & on_[rec["tids"]]) for rec in st.copies]
             arrival = {"tids": tids, "offs": offs, "snap": snap}
@@ -982,8 +981,8 @@ def _land(st, rec, sel):
     if not sel.any():
         return
     blk, offs, data = rec["blk"][sel], rec["offs"][sel], rec["data"][sel]
-    if st.mbar:
-        bars = np.array(sorted({o for _, o in st.mbar}), np.int64)
+    if len(st.mbar_offs):
+        bars = st.mbar_offs
         hit = (offs[:, None] < bars[None, :] + 8) & (offs[:, None] + 16 > bars[None, :])
         if hit.any():
             raise EmulationError("a cp.async lands on an mbarrier")
@@ -1004,36 +1003,44 @@ def _retire_copies(st, on_, n):
 
 # -- mbarriers -----------------------------------------------------------------
 
-def _mbarrier_operand(k, tok):
-    """[addr] of an mbarrier in shared memory -> fn(st, on_, tids, what)
-    giving each thread's shared offset (8-byte aligned, in the window)."""
+def _mbarrier_operand(k, tok, what):
+    """[addr] of an mbarrier in shared memory -> fn(st, on) giving the
+    executing threads (mask and ids) and each one's shared offset (8-byte
+    aligned, in the window)."""
     kind, base_r, off = address(k, tok)
     if kind != "reg":
         raise EmulationError(f"unsupported mbarrier address {tok}")
 
-    def offsets(st, on_, tids, what):
+    def operand(st, on):
+        on_ = st.mask_of(on)
+        tids = st.tid[on_]
         addrs = np.broadcast_to(base_r(st), (st.n,))[on_].astype(np.uint64) + np.uint64(off)
         if (addrs % np.uint64(8)).any():
             raise EmulationError(f"{what}: mbarrier address not 8-byte aligned")
-        return st.smem_offsets(addrs, 8, tids, what)
-    return offsets
+        return on_, tids, st.smem_offsets(addrs, 8, tids, what)
+    return operand
 
 
-def _barrier_state(st, blk, off, what):
-    b = st.mbar.get((int(blk), int(off)))
-    if b is None:
-        raise EmulationError(f"{what}: mbarrier at shared offset {int(off)} "
-                             f"used before mbarrier.init")
-    return b
+def _barriers(st, tids, offs, what):
+    """The distinct barriers the threads name: their states, each thread's
+    index into them, and how many threads name each."""
+    keys, inverse, counts = np.unique(np.stack([st.blk[tids], offs], 1), axis=0,
+                                      return_inverse=True, return_counts=True)
+    states = []
+    for blk, off in keys.tolist():
+        b = st.mbar.get((blk, off))
+        if b is None:
+            raise EmulationError(f"{what}: mbarrier at shared offset {off} "
+                                 f"used before mbarrier.init")
+        states.append((blk, off, b))
+    return states, inverse.reshape(-1), counts.tolist()
 
 
 def _arrive(st, tids, offs, what):
     """One arrival per thread in `tids` on its barrier; completed phases
     wake the threads waiting for them."""
-    blks = st.blk[tids]
-    keys, counts = np.unique(np.stack([blks, offs], 1), axis=0, return_counts=True)
-    for (blk, off), n in zip(keys.tolist(), counts.tolist()):
-        b = _barrier_state(st, blk, off, what)
+    states, _, counts = _barriers(st, tids, offs, what)
+    for (blk, off, b), n in zip(states, counts):
         while n > 0:
             step = min(n, b["pending"])
             b["pending"] -= step
@@ -1056,13 +1063,11 @@ def _fire_async_arrival(st, arrival):
 def _compile_mbarrier(k, ins, parts, a):
     op = ins.op
     if op == "mbarrier.init.shared::cta.b64":
-        bar = _mbarrier_operand(k, a[0])
+        bar = _mbarrier_operand(k, a[0], op)
         count_r = reader(k, a[1], "u32")
 
         def run(st, on, m):
-            on_ = st.mask_of(on)
-            tids = st.tid[on_]
-            offs = bar(st, on_, tids, op)
+            on_, tids, offs = bar(st, on)
             counts = np.broadcast_to(count_r(st), (st.n,))[on_]
             for t, off, c in zip(tids.tolist(), offs.tolist(), counts.tolist()):
                 key = (int(st.blk[t]), off)
@@ -1072,32 +1077,30 @@ def _compile_mbarrier(k, ins, parts, a):
                 if not 1 <= c < 1 << 20:
                     raise EmulationError(f"mbarrier count {c} out of range")
                 st.mbar[key] = {"expected": c, "pending": c, "phase": 0}
+            st.mbar_offs = np.unique([o for _, o in st.mbar]).astype(np.int64)
             st.advance(m)
         return run
     if op == "mbarrier.arrive.shared::cta.b64":
         if a[0] != "_":
             raise EmulationError("mbarrier.arrive: only the sink '_' state is supported")
-        bar = _mbarrier_operand(k, a[1])
+        bar = _mbarrier_operand(k, a[1], op)
 
         def run(st, on, m):
-            on_ = st.mask_of(on)
-            tids = st.tid[on_]
-            _arrive(st, tids, bar(st, on_, tids, op), op)
+            _, tids, offs = bar(st, on)
+            _arrive(st, tids, offs, op)
             st.advance(m)
         return run
     if op == "mbarrier.try_wait.parity.shared::cta.b64":
-        bar = _mbarrier_operand(k, a[1])
+        bar = _mbarrier_operand(k, a[1], op)
         parity_r = reader(k, a[2], "u32")
 
         def run(st, on, m):
             # Completes once the phase of that parity is over (the current
             # phase has the other parity); until then the thread sleeps.
-            on_ = st.mask_of(on)
-            tids = st.tid[on_]
-            offs = bar(st, on_, tids, op)
+            on_, tids, offs = bar(st, on)
             parity = np.broadcast_to(parity_r(st), (st.n,))[on_].astype(np.int64) & 1
-            phase = np.array([_barrier_state(st, st.blk[t], o, op)["phase"]
-                              for t, o in zip(tids.tolist(), offs.tolist())], np.int64)
+            states, inverse, _ = _barriers(st, tids, offs, op)
+            phase = np.array([b["phase"] for _, _, b in states], np.int64)[inverse]
             ok = (phase & 1) != parity
             wait = tids[~ok]
             st.mwait[wait] = True

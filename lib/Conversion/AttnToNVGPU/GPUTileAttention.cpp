@@ -129,12 +129,11 @@ void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
                              Value srcHead, int64_t rows, int64_t cols) {
   int64_t nthreads = cfg.copyThreads();
   int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
-  // checked: rows past T are zero-filled (a source size of 0 from row 0)
-  // instead of read. Only a ragged last tile needs it; every other tile
-  // copies from one base address plus constant offsets.
-  // Copy i of a thread moves unit u0 of row r0 + i * rowStep: every pass
-  // of the threads covers whole rows (checked by gpuTileAttention), so the
+  // Copy i of a thread moves unit u of row r0 + i * rowStep: every pass of
+  // the threads covers whole rows (checked by gpuTileAttention), so the
   // copies of one thread differ by constant offsets (one base register).
+  // checked: rows past T are zero-filled (a source size of 0 from row 0)
+  // instead of read; only a ragged last tile needs it.
   int64_t rowStep = nthreads / unitsPerRow;
   Value r0 = divu(copyTid, unitsPerRow), u = remu(copyTid, unitsPerRow);
   Value col = mul(u, idx(8));
@@ -321,9 +320,10 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
 // S_j; rescale O by tile j - 1's factor while it runs; issue
 // O += P_{j-1} V_{j-1}; wait for S_j only; mask and softmax (in f32, in
 // S's registers) while the P V runs; wait for it, then pack P_j into the
-// registers P_{j-1} occupied. Nothing the in-flight P V reads or writes is
-// written before its wait, so ptxas has no reason to move that wait up
-// into the softmax. A V tile is copied one iteration before its P V, so K
+// registers P_{j-1} occupied: nothing the in-flight P V reads or writes is
+// written before its wait (ptxas still schedules that wait ahead of the
+// exponentials here; see docs/Design.md). A V tile is copied one iteration
+// before its P V, so K
 // and V both have a tile of compute to land in, with two stages each and
 // one barrier per tile.
 //===----------------------------------------------------------------------===//
@@ -363,15 +363,18 @@ void KernelEmitter::retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
   llvm::copy(fenceRegisters(o), next.begin());
 }
 
+void KernelEmitter::startKeyTile(Value kt) {
+  if (cfg.warpSpecialized)
+    return acquireStage(Tile::K, kt);
+  waitCopies(0);
+  copyAhead(kt, remu(kt, 2));
+}
+
 SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
   Value stage = remu(kt, 2);
-  if (cfg.warpSpecialized) {
+  if (cfg.warpSpecialized)
     waitBarrier(barrier(Barrier::FullQ, idx(0)), idx(0));
-    acquireStage(Tile::K, kt);
-  } else {
-    waitCopies(0);
-    copyAhead(kt, stage);
-  }
+  startKeyTile(kt);
   Scores s = scores(stage);
   releaseStage(Tile::K, kt);
   // Masked whatever its kind: the mask leaves a full tile as it is.
@@ -389,15 +392,9 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
                                                         bool masked) {
   Value stage = remu(kt, 2), prevStage = sub(idx(1), stage);
   Value prev = sub(kt, idx(1));
-  if (cfg.warpSpecialized) {
-    acquireStage(Tile::K, kt);
-  } else {
-    waitCopies(0);
-    copyAhead(kt, stage);
-  }
+  startKeyTile(kt);
   Value acc = issueScores(stage);
-  if (cfg.warpSpecialized)
-    acquireStage(Tile::V, prev);
+  acquireStage(Tile::V, prev);
   SmallVector<Value> o = issueCarriedPV(carried, prevStage);
   waitMma(1);
   releaseStage(Tile::K, kt);
@@ -506,10 +503,16 @@ Value KernelEmitter::useParity(Value kt) {
   return remu(divu(sub(kt, beginTile), 2), 2);
 }
 
+Value KernelEmitter::stageBarrier(Tile tile, bool full, Value kt) {
+  Barrier which = tile == Tile::K ? (full ? Barrier::FullK : Barrier::EmptyK)
+                                  : (full ? Barrier::FullV : Barrier::EmptyV);
+  return barrier(which, remu(kt, 2));
+}
+
 void KernelEmitter::acquireStage(Tile tile, Value kt) {
-  waitBarrier(
-      barrier(tile == Tile::K ? Barrier::FullK : Barrier::FullV, remu(kt, 2)),
-      useParity(kt));
+  if (!cfg.warpSpecialized)
+    return;
+  waitBarrier(stageBarrier(tile, /*full=*/true, kt), useParity(kt));
   // The copies were the generic proxy's writes; wgmma reads through the
   // async proxy.
   fenceCopies();
@@ -526,8 +529,7 @@ void KernelEmitter::releaseStage(Tile tile, Value kt) {
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
   sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()),
-                {barrier(tile == Tile::K ? Barrier::EmptyK : Barrier::EmptyV,
-                         remu(kt, 2))},
+                {stageBarrier(tile, /*full=*/false, kt)},
                 "mbarrier.arrive.shared::cta.b64 _, [$0];", "r");
 }
 
@@ -543,12 +545,12 @@ void KernelEmitter::emitProducer(Value q0) {
     b.setInsertionPointToStart(forOp.getBody());
     Value kt = forOp.getInductionVar(), stage = remu(kt, 2);
     Value parity = sub(idx(1), useParity(kt));
-    waitBarrier(barrier(Barrier::EmptyK, stage), parity);
+    waitBarrier(stageBarrier(Tile::K, /*full=*/false, kt), parity);
     copyK(kt, stage);
-    arriveOnCopies(barrier(Barrier::FullK, stage));
-    waitBarrier(barrier(Barrier::EmptyV, stage), parity);
+    arriveOnCopies(stageBarrier(Tile::K, /*full=*/true, kt));
+    waitBarrier(stageBarrier(Tile::V, /*full=*/false, kt), parity);
     copyV(kt, stage);
-    arriveOnCopies(barrier(Barrier::FullV, stage));
+    arriveOnCopies(stageBarrier(Tile::V, /*full=*/true, kt));
   }
   // Exit with nothing in flight.
   NVVM::CpAsyncCommitGroupOp::create(b, loc);

@@ -174,6 +174,10 @@ private:
   /// softmax is computed; returns this tile's P and factor in their place.
   SmallVector<Value> emitOverlappedKeyTile(Value kt, ValueRange carried,
                                            bool masked);
+  /// The pipelined loop's wait for K_kt (and V_{kt-1}): with warp
+  /// specialization, K's stage barrier; otherwise every copy and a block
+  /// barrier, then the copies of K_{kt+1} and V_kt (copyAhead).
+  void startKeyTile(Value kt);
   /// The pipelined loop's first tile (S, mask, softmax; no P V yet).
   SmallVector<Value> emitFirstTile(Value kt, ValueRange carried);
   /// The pipelined loop's last P V, for the tile before `endTile`.
@@ -232,7 +236,10 @@ private:
   void arriveOnCopies(Value addr);
   /// The parity of the phase key tile kt's use of its stage completes.
   Value useParity(Value kt);
-  /// Compute warps: wait for key tile kt's K or V stage to be filled ...
+  /// The full (or empty) mbarrier of key tile kt's K or V stage.
+  Value stageBarrier(Tile tile, bool full, Value kt);
+  /// Compute warps: wait for key tile kt's K or V stage to be filled (no-op
+  /// without warp specialization) ...
   void acquireStage(Tile tile, Value kt);
   /// ... and hand it back once the product reading it has retired (no-op
   /// without warp specialization).
