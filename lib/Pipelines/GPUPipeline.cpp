@@ -32,6 +32,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   tile.mma = options.mma;
   tile.softmaxOverlap = options.softmaxOverlap;
   tile.warpSpecialize = options.warpSpecialize;
+  tile.warpgroupPingPong = options.warpgroupPingPong;
   pm.addPass(createAttnGPUTileAttention(tile));
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());

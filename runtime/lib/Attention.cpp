@@ -48,7 +48,8 @@ KernelInfo parseManifest(const std::string &json) {
   if (json.find("\"schedule\"") != std::string::npos)
     i.schedule = field(json, "schedule");
   if (i.schedule != "plain" && i.schedule != "softmax-overlap" &&
-      i.schedule != "warp-specialized")
+      i.schedule != "warp-specialized" &&
+      i.schedule != "warp-specialized-pingpong")
     throw Error("kernel manifest: unknown \"schedule\" '" + i.schedule + "'");
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");

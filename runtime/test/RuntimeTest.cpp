@@ -48,6 +48,9 @@ TEST(Manifest, ParsesAndRejects) {
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
   EXPECT_EQ("warp-specialized", s.schedule);
   EXPECT_EQ(384, s.threads);
+  KernelInfo pp = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized-pingpong", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
+  EXPECT_EQ("warp-specialized-pingpong", pp.schedule);
   try {
     parseManifest(
         R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "ping-pong", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");

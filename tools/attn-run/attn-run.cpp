@@ -107,6 +107,11 @@ static cl::opt<bool> warpSpecialize(
     cl::desc("--target cuda, with --softmax-overlap: a producer warpgroup "
              "copies the tiles, synchronized by mbarriers"),
     cl::cat(cat));
+static cl::opt<bool> warpgroupPingPong(
+    "warpgroup-pingpong",
+    cl::desc("--target cuda, with --warp-specialize: the compute "
+             "warpgroups take turns issuing their products"),
+    cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -217,17 +222,14 @@ static std::string manifest(const AttentionSpec &spec) {
       spec.headDim, gpuBlockK(), arch, *mlir::attn::parseTensorCoreOp(mmaOpt));
   cfg.softmaxOverlap = softmaxOverlap;
   cfg.warpSpecialized = warpSpecialize;
+  cfg.pingPong = warpgroupPingPong;
   char scaleText[64];
   std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
      << arch << "\", \"mma\": \"" << mlir::attn::stringifyTensorCoreOp(cfg.mma)
-     << "\", \"schedule\": \""
-     << (warpSpecialize   ? "warp-specialized"
-         : softmaxOverlap ? "softmax-overlap"
-                          : "plain")
-     << "\", \"format\": \""
+     << "\", \"schedule\": \"" << cfg.scheduleName() << "\", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
@@ -252,6 +254,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   options.mma = mmaOpt;
   options.softmaxOverlap = softmaxOverlap;
   options.warpSpecialize = warpSpecialize;
+  options.warpgroupPingPong = warpgroupPingPong;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -5,16 +5,18 @@ arrays over threads), so the GPU kernels are executed and checked in CI,
 which has no GPU. It implements the subset of PTX those kernels use (the
 integer and float arithmetic, predicates and branches, cp.async,
 ldmatrix, mma.sync, wgmma.mma_async with shared-memory matrix descriptors,
-shfl, bar.sync, mbarriers, setmaxnreg) from the PTX ISA's definitions, and
-refuses anything else with the line it could not run. It is a checker, not
-a timing model:
+shfl, bar.sync, named barriers, mbarriers, setmaxnreg) from the PTX ISA's
+definitions, and refuses anything else with the line it could not run. It
+is a checker, not a timing model:
 
   - Control flow: each thread has its own program counter; the lowest one
     runs next, for every thread that is there (a thread that waits at a
     collective is never passed). bar.sync, ldmatrix, mma.sync, shfl and
     the wgmma instructions check that their whole block / warp /
     warpgroup arrives together. mbarrier.try_wait.parity blocks its
-    thread until the phase it names completes.
+    thread until the phase it names completes; bar.sync ID, COUNT until
+    COUNT threads (whole warps) have arrived on barrier ID with it or
+    bar.arrive. A thread that waits when none can go on is a deadlock.
   - Memory: global buffers have red zones, shared memory is per block and
     starts filled with 0xFF (NaN); any access outside them, or a shared
     window not sized as the launch said, is an error with the thread and
@@ -57,10 +59,11 @@ SPECIAL_REGISTERS = ("%tid.x", "%tid.y", "%tid.z", "%ntid.x", "%ctaid.x",
 
 def _collective_group(ins, nthreads):
     """Threads that must all arrive before `ins` runs: the block for
-    bar.sync, the warpgroup for wgmma; 0 for everything else (a warp's
-    lanes move together)."""
+    bar.sync 0, the warp for a named barrier (bar.sync / bar.arrive ID,
+    COUNT: the warp arrives as one), the warpgroup for wgmma; 0 for
+    everything else (a warp's lanes move together)."""
     if ins.op.startswith("bar."):
-        return nthreads
+        return nthreads if len(ins.args) == 1 else 32
     if ins.op.startswith("wgmma.") or ins.op.startswith("setmaxnreg."):
         return 128
     return 0
@@ -83,7 +86,8 @@ class Instr:
         self.group = 0
         # May leave threads where they are (mbarrier waits): the scheduler
         # looks again after it.
-        self.blocking = op.startswith("mbarrier.try_wait")
+        self.blocking = op.startswith("mbarrier.try_wait") or (
+            op == "bar.sync" and len(args) == 2)
 
 
 def _split_args(s):
@@ -352,6 +356,12 @@ class Launch:
         self.mwait_off = np.zeros(n, np.int64)
         self.mwait_parity = np.zeros(n, np.int64)
         self.async_arrivals = []
+        # Named barriers (bar.sync / bar.arrive with a thread count):
+        # (block, id) -> expected count, arrivals so far; threads asleep in
+        # bar.sync, and on which (block * 16 + id).
+        self.nbar = {}
+        self.bwait = np.zeros(n, bool)
+        self.bwait_key = np.zeros(n, np.int64)
         self.steps = 0
         self.max_steps = max_steps
         self._group_ids = {}
@@ -436,7 +446,7 @@ class Launch:
                 live = ~self.exited
                 if not live.any():
                     break
-                cand = live & ~blocked & ~self.mwait
+                cand = live & ~blocked & ~self.mwait & ~self.bwait
                 if not cand.any():
                     if self.async_arrivals:
                         _fire_async_arrival(self, self.async_arrivals.pop(0))
@@ -485,6 +495,10 @@ class Launch:
                 ins.fn(self, None if fast else on, run_m)
             except EmulationError as e:
                 raise EmulationError(f"line {ins.line} ({ins.text}): {e}") from None
+            if ins.op == "ret":
+                # Threads waiting at a collective look again: the group
+                # they wait for may now be complete without the exited.
+                blocked[:] = False
             if group or ins.blocking or ins.op == "ret" or not together:
                 continue
             if ins.op.startswith("bra"):
@@ -844,6 +858,8 @@ def compile_instr(k, ins):
                 st.pc[m & ~on] += 1
         return run
 
+    if name == "bar" and len(a) == 2:
+        return _compile_named_barrier(k, ins, a)
     if name == "bar":
         # The scheduler runs it once the whole block has arrived (Launch.run).
         if op != "bar.sync" or a != ["0"] or ins.pred is not None:
@@ -904,6 +920,55 @@ def _full_groups(st, on, size, what):
         raise EmulationError(f"{what}: a {'warp' if size == 32 else 'warpgroup'} "
                              "is not converged here")
     return np.nonzero(touched)[0]
+
+
+# -- named barriers ------------------------------------------------------------
+
+def _compile_named_barrier(k, ins, a):
+    """bar.sync / bar.arrive ID, COUNT: whole warps arrive on barrier ID of
+    their block; it completes at COUNT arrivals (a multiple of 32, the same
+    for every arrival of a phase), which wakes the threads asleep in its
+    bar.sync and starts the next phase. bar.arrive does not wait."""
+    if ins.op not in ("bar.sync", "bar.arrive") or ins.pred is not None:
+        raise EmulationError(f"unsupported {ins.text}")
+    sync = ins.op == "bar.sync"
+    id_r = reader(k, a[0], "u32")
+    count_r = reader(k, a[1], "u32")
+
+    def run(st, on, m):
+        on_ = st.mask_of(on)
+        _full_groups(st, on_, 32, ins.op)
+        tids = st.tid[on_]
+        ids = np.broadcast_to(id_r(st), (st.n,))[on_].astype(np.int64)
+        counts = np.broadcast_to(count_r(st), (st.n,))[on_].astype(np.int64)
+        if ((ids < 0) | (ids > 15)).any():
+            raise EmulationError(f"{ins.op}: barrier id outside 0..15")
+        bad = (counts <= 0) | (counts % 32 != 0) | (counts > st.nthreads)
+        if bad.any():
+            raise EmulationError(f"{ins.op}: thread count {int(counts[bad][0])} "
+                                 f"is not a multiple of 32 in 32..{st.nthreads}")
+        keys = st.blk[tids].astype(np.int64) * 16 + ids
+        st.advance(m)
+        if sync:
+            st.bwait[tids] = True
+            st.bwait_key[tids] = keys
+        for key in np.unique(keys).tolist():
+            sel = keys == key
+            cs = set(counts[sel].tolist())
+            bk = (key // 16, key % 16)
+            b = st.nbar.setdefault(bk, {"expected": min(cs), "arrived": 0})
+            if cs != {b["expected"]}:
+                raise EmulationError(
+                    f"{ins.op}: barrier {key % 16} arrived on with thread "
+                    f"counts {sorted(cs | {b['expected']})} in one phase")
+            b["arrived"] += int(sel.sum())
+            if b["arrived"] > b["expected"]:
+                raise EmulationError(f"{ins.op}: more than {b['expected']} "
+                                     f"arrivals on barrier {key % 16}")
+            if b["arrived"] == b["expected"]:
+                del st.nbar[bk]
+                st.bwait &= ~(st.bwait_key == key)
+    return run
 
 
 # -- cp.async ----------------------------------------------------------------

@@ -55,6 +55,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("with softmax-overlap: a producer warpgroup copies the "
                      "tiles (mbarriers, setmaxnreg)"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> warpgroupPingPong{
+      *this, "warpgroup-pingpong",
+      llvm::cl::desc("with warp-specialize: the compute warpgroups take "
+                     "turns issuing their products"),
+      llvm::cl::init(false)};
 };
 
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->

@@ -393,9 +393,11 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
   Value stage = remu(kt, 2), prevStage = sub(idx(1), stage);
   Value prev = sub(kt, idx(1));
   startKeyTile(kt);
+  awaitTurn();
   Value acc = issueScores(stage);
   acquireStage(Tile::V, prev);
   SmallVector<Value> o = issueCarriedPV(carried, prevStage);
+  passTurn();
   waitMma(1);
   releaseStage(Tile::K, kt);
   Scores s = readScores(acc);
@@ -555,6 +557,55 @@ void KernelEmitter::emitProducer(Value q0) {
   // Exit with nothing in flight.
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+}
+
+//===----------------------------------------------------------------------===//
+// Ping-pong (cfg.pingPong)
+//
+// The turn to issue products goes round the two consumer warpgroups: each
+// key tile of the loop, a warpgroup waits for its turn before S_j = Q K_j^T
+// and passes it on once O += P_{j-1} V_{j-1} is issued, so the products of
+// the two warpgroups alternate on the tensor cores and each one's softmax
+// runs during the other's products. The first tile and the last P V are
+// outside the turns. Both warpgroups run the same key tiles, so they pass
+// the turn equally often; the last pass is never taken (a named barrier
+// may be left with arrivals when the block exits).
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::startTurns() {
+  if (!cfg.pingPong)
+    return;
+  Type i32 = b.getI32Type();
+  Value wg = arith::IndexCastUIOp::create(b, loc, i32, divu(tid, 128));
+  auto i32Const = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i32, v).getResult();
+  };
+  int64_t first = GPUKernelConfig::kPingPongBarrier;
+  ownTurn = arith::AddIOp::create(b, loc, wg, i32Const(first));
+  otherTurn = arith::SubIOp::create(b, loc, i32Const(first + 1), wg);
+  auto ifOp = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, i32Const(0)),
+      /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  NVVM::BarrierArriveOp::create(b, loc, ownTurn, i32Const(256));
+}
+
+void KernelEmitter::awaitTurn() {
+  if (!cfg.pingPong)
+    return;
+  NVVM::BarrierOp::create(
+      b, loc, TypeRange{}, ownTurn,
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 256), {}, Value{});
+}
+
+void KernelEmitter::passTurn() {
+  if (!cfg.pingPong)
+    return;
+  NVVM::BarrierArriveOp::create(
+      b, loc, otherTurn,
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 256));
 }
 
 SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
@@ -720,6 +771,7 @@ void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
       scf::YieldOp::create(b, loc, state);
       state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
     };
+    startTurns();
     ifAny([&](ValueRange init) { return emitFirstTile(beginTile, init); });
     Value second = add(beginTile, idx(1));
     auto atLeast = [&](Value x) {
@@ -849,6 +901,10 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                           "tensor-core flavour (wgmma)");
   if (config.warpSpecialized && !config.softmaxOverlap)
     return op.emitOpError("warp specialization needs the softmax overlap");
+  if (config.pingPong && !config.warpSpecialized)
+    return op.emitOpError("the warpgroup ping-pong needs warp specialization");
+  // The turns go between two consumer warpgroups (wgmma's eight warps).
+  assert(!config.pingPong || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
     StringRef chip = targetChip(op);
     if (!chip.empty() && chip != "sm_90a")
@@ -917,6 +973,7 @@ struct AttnGPUTileAttentionPass
                                                       targetChip(op), *kind);
       config.softmaxOverlap = softmaxOverlap;
       config.warpSpecialized = warpSpecialize;
+      config.pingPong = warpgroupPingPong;
       if (failed(gpuTileAttention(rewriter, op, config)))
         return signalPassFailure();
     }

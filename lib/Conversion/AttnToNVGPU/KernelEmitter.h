@@ -246,6 +246,19 @@ private:
   void releaseStage(Tile tile, Value kt);
   /// The producer warpgroup: Q, then every K and V tile of the range.
   void emitProducer(Value q0);
+
+  //===--- Ping-pong (cfg.pingPong) ---------------------------------------===//
+  /// Consumer warpgroup w waits on named barrier kPingPongBarrier + w, for
+  /// 256 threads: its own 128 and the other warpgroup's arrival, which
+  /// hands over the turn. Warpgroup 0 arrives on its own barrier first.
+  void startTurns();
+  /// Waits for this warpgroup's turn to issue products (no-op without
+  /// ping-pong) ...
+  void awaitTurn();
+  /// ... and hands the turn to the other warpgroup once they are issued.
+  void passTurn();
+  /// Named-barrier ids (i32) of this warpgroup's turn and the other's.
+  Value ownTurn, otherTurn;
 };
 
 std::unique_ptr<KernelEmitter> createMmaSyncEmitter(OpBuilder &b, Location loc,

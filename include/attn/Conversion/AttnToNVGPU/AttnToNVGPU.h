@@ -49,6 +49,14 @@ struct GPUKernelConfig {
   /// during the other's products); setmaxnreg moves registers from the
   /// producer to the consumers.
   bool warpSpecialized = false;
+  /// Ping-pong (with warpSpecialized): the two consumer warpgroups take
+  /// turns issuing their products (a pair of named barriers passes the
+  /// turn), so one's softmax runs while the other's S and P V keep the
+  /// tensor cores busy, instead of both competing for them at once.
+  bool pingPong = false;
+  /// Named barriers of the ping-pong: consumer warpgroup w waits on
+  /// kPingPongBarrier + w (barrier 0 is the block's).
+  static constexpr int64_t kPingPongBarrier = 1;
   /// Registers per thread after setmaxnreg (warpSpecialized): the producer
   /// warpgroup gives up what the consumers take (launch: at most 65536 /
   /// threads() per thread).
@@ -62,6 +70,13 @@ struct GPUKernelConfig {
   /// Dynamic shared bytes of the mbarriers (warpSpecialized): full and
   /// empty barriers of the two K and the two V stages, and Q's.
   static constexpr int64_t kBarrierBytes = 128;
+  /// The key loop's name in the kernel manifest: "plain",
+  /// "softmax-overlap", "warp-specialized" or "warp-specialized-pingpong".
+  StringRef scheduleName() const {
+    if (warpSpecialized)
+      return pingPong ? "warp-specialized-pingpong" : "warp-specialized";
+    return softmaxOverlap ? "softmax-overlap" : "plain";
+  }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no

@@ -53,7 +53,13 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     "empty" mbarrier before refilling it; the two compute warpgroups wait
     for the stage they read and release it once the product that reads it
     is done. The key loop has no block barrier; setmaxnreg gives the
-    producer 24 registers and the compute warpgroups 240.
+    producer 56 registers and the compute warpgroups 224.
+
+    `warpgroup-pingpong` (with `warp-specialize`) makes the two compute
+    warpgroups take turns issuing a key tile's two products: each waits
+    on its own named barrier before S_j = Q K_j^T and, once O += P V is
+    issued, arrives on the other's, so one warpgroup's softmax runs while
+    the other's products occupy the tensor cores.
 
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
@@ -71,6 +77,10 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"warpSpecialize", "warp-specialize", "bool", /*default=*/"false",
            "with softmax-overlap: a producer warpgroup copies the tiles, "
            "synchronized with the compute warpgroups by mbarriers">,
+    Option<"warpgroupPingPong", "warpgroup-pingpong", "bool",
+           /*default=*/"false",
+           "with warp-specialize: the compute warpgroups take turns issuing "
+           "their products (named barriers)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -24,8 +24,9 @@ struct KernelInfo {
   /// field) or "wgmma".
   std::string mma = "mma-sync";
   /// The key loop: "plain" (also for manifests without the field) or
-  /// "softmax-overlap" (wgmma, software-pipelined) or "warp-specialized"
-  /// (that loop fed by a producer warpgroup). Same launch for all three.
+  /// "softmax-overlap" (wgmma, software-pipelined), "warp-specialized"
+  /// (that loop fed by a producer warpgroup) or "warp-specialized-pingpong"
+  /// (its compute warpgroups taking turns). Same launch for all of them.
   std::string schedule = "plain";
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;

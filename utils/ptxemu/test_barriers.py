@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Checks the emulator's named barriers (bar.sync / bar.arrive ID, COUNT)
+on small hand-written kernels of two warps: a wait that orders a read after
+another warp's write, a turn passed back and forth through two barriers
+(each used for several phases), and the errors: a missing arrival
+(deadlock), two thread counts in one phase, a warp that is not converged.
+
+Prints one line per check; exit status 1 on the first failure.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ptxemu  # noqa: E402
+
+HEADER = """.version 8.0
+.target sm_90a
+.address_size 64
+.visible .entry t(.param .u64 t_param_0)
+{
+  .reg .pred %p<3>;
+  .reg .b32 %r<12>;
+  .reg .b64 %rd<12>;
+  ld.param.u64 %rd1, [t_param_0];
+  cvta.to.global.u64 %rd2, %rd1;
+  mov.u32 %r1, %tid.x;
+  and.b32 %r2, %r1, 31;
+  setp.lt.u32 %p1, %r1, 32;
+"""
+
+
+def slot(k, dst):
+    """PTX: dst = address of this lane's element of 32-word slot k."""
+    return (f"  mul.wide.u32 %rd3, %r2, 4;\n  add.s64 {dst}, %rd2, %rd3;\n"
+            f"  add.s64 {dst}, {dst}, {k * 128};\n")
+
+
+def step(k):
+    """PTX: slot k = slot k - 1 + 1 (slot 0 = lane + 1)."""
+    if k == 0:
+        return slot(0, "%rd4") + "  add.u32 %r3, %r2, 1;\n  st.global.b32 [%rd4], %r3;\n"
+    return (slot(k - 1, "%rd5") + "  ld.global.b32 %r3, [%rd5];\n"
+            + slot(k, "%rd4") + "  add.u32 %r3, %r3, 1;\n  st.global.b32 [%rd4], %r3;\n")
+
+
+def kernel(warp0, warp1):
+    return (HEADER + "  @%p1 bra W0;\n" + warp1 + "  ret;\nW0:\n" + warp0
+            + "  ret;\n}\n")
+
+
+def run(text, slots, schedule):
+    k = ptxemu.Kernel(text)
+    gmem = ptxemu.GlobalMemory()
+    buf = gmem.alloc(np.full(32 * slots, 0xFFFFFFFF, np.uint32))
+    launch = ptxemu.Launch(k, (1, 1, 1), (64, 1, 1), 0, [buf], gmem,
+                           schedule=schedule)
+    launch.run()
+    return gmem.contents(buf).view(np.uint32).reshape(slots, 32), launch
+
+
+def expect(name, fn):
+    try:
+        fn()
+    except AssertionError as e:
+        print(f"FAIL {name}: {e}")
+        sys.exit(1)
+    print(f"ok {name}")
+
+
+def expect_error(name, text, want):
+    try:
+        run(text, 4, "descending")
+    except ptxemu.EmulationError as e:
+        if want not in str(e):
+            print(f"FAIL {name}: error '{e}', expected '{want}'")
+            sys.exit(1)
+        print(f"ok {name}: {e}")
+        return
+    print(f"FAIL {name}: no error")
+    sys.exit(1)
+
+
+# Warp 1 reads what warp 0 wrote before its bar.arrive (the id in a register).
+ORDER = kernel(step(0) + "  bar.arrive 1, 64;\n",
+               "  mov.u32 %r5, 1;\n  bar.sync %r5, 64;\n" + step(1))
+# The turn: warp 0 first (its own arrival), then each waits on its barrier
+# (1, 2), writes the next slot from the previous one and passes the turn
+# to the other; the last pass is never taken.
+RING = kernel("  bar.arrive 1, 64;\n  bar.sync 1, 64;\n" + step(0)
+              + "  bar.arrive 2, 64;\n  bar.sync 1, 64;\n" + step(2)
+              + "  bar.arrive 2, 64;\n",
+              "  bar.sync 2, 64;\n" + step(1) + "  bar.arrive 1, 64;\n"
+              + "  bar.sync 2, 64;\n" + step(3) + "  bar.arrive 1, 64;\n")
+
+for schedule in ptxemu.SCHEDULES:
+    def order():
+        out, launch = run(ORDER, 2, schedule)
+        assert (out[1] == np.arange(32) + 2).all(), out[1]
+        assert not launch.bwait.any()
+
+    def ring():
+        out, _ = run(RING, 4, schedule)
+        want = np.arange(32)[None, :] + 1 + np.arange(4)[:, None]
+        assert (out == want).all(), out
+
+    expect(f"bar.sync waits for bar.arrive ({schedule})", order)
+    expect(f"a turn passed through two barriers ({schedule})", ring)
+
+expect_error("no first arrival", RING.replace("  bar.arrive 1, 64;\n  bar.sync 1, 64;",
+                                              "  bar.sync 1, 64;", 1),
+             "deadlock: threads wait at lines")
+expect_error("two thread counts", ORDER.replace("bar.arrive 1, 64", "bar.arrive 1, 32"),
+             "arrived on with thread counts [32, 64] in one phase")
+expect_error("half a warp", kernel(
+    "  setp.lt.u32 %p2, %r2, 16;\n  @%p2 bra H;\n  bar.arrive 1, 64;\nH:\n",
+    "  bar.sync 1, 64;\n"), "a warp is not converged here")
