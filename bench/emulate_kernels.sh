@@ -8,7 +8,7 @@
 #
 #   bash bench/emulate_kernels.sh [DIR=.kernels] [DOC_LENGTHS=1,0,150,400]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 dir=${1:-.kernels}
 docs=${2:-1,0,150,400}
 [ -x build/bin/attn-cuda-run ] || { echo "build first (bash scripts/build.sh)" >&2; exit 1; }

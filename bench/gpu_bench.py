@@ -11,11 +11,11 @@ calls (median_ms), the same for every method.
 Our kernels are compiled elsewhere (bench/make_kernels.sh: cubin + manifest)
 and launched here with CuPy. Needs an NVIDIA GPU, PyTorch and CuPy.
 --variants times several builds of ours side by side: a variant is a
-tensor-core flavour, optionally with a key-tile size, e.g. mma-sync (the
-kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma-overlap (its
-software-pipelined loop, NAME_wgmma_overlap.cubin), wgmma-ws (that loop fed
-by a producer warpgroup, NAME_wgmma_ws.cubin), wgmma:bk64
-(NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
+flavour of bench/flavours, optionally with a key-tile size, e.g. mma-sync
+(the kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma-overlap (its
+software-pipelined loop), wgmma-ws (that loop fed by a producer warpgroup),
+wgmma-pp (with the compute warpgroups' ping-pong, NAME_wgmma_pp.cubin),
+wgmma:bk64 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
 bench/make_kernels.sh names them; the first one is reported as "ours".
 --sweep adds every such key-tile build of the given flavours that is there.
     python3 bench/gpu_bench.py --kernels .kernels [--variants mma-sync,wgmma] [--sweep]
@@ -117,9 +117,17 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-# Kernel-file suffixes, as bench/make_kernels.sh names the builds.
-FLAVOURS = {"mma-sync": "", "wgmma": "_wgmma", "wgmma-overlap": "_wgmma_overlap",
-            "wgmma-ws": "_wgmma_ws"}
+def read_flavours():
+    """Our flavours (bench/flavours) -> their kernel-file suffixes, as
+    bench/make_kernels.sh names the builds: none for the first, else
+    _NAME with '-' as '_'."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flavours")
+    with open(path) as f:
+        names = [line.split()[0] for line in f if line.strip() and not line.startswith("#")]
+    return {n: "" if i == 0 else "_" + n.replace("-", "_") for i, n in enumerate(names)}
+
+
+FLAVOURS = read_flavours()
 
 
 def variant_suffix(variant):
@@ -294,7 +302,7 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--variants", default="mma-sync",
                     help="our builds, comma-separated: FLAVOUR[:bkN] with "
-                         "FLAVOUR mma-sync, wgmma, wgmma-overlap or wgmma-ws")
+                         "FLAVOUR one of bench/flavours")
     ap.add_argument("--sweep", action="store_true",
                     help="also time every other key-tile build of the given "
                          "flavours found in --kernels (NAME[_FLAVOUR]_bkN)")

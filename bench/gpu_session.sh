@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # One GPU session, run on the device machine from the repository root with
 # the kernels of bench/make_kernels.sh in .kernels/: builds the runtime and
-# attn-cuda-run (no MLIR needed), checks the kernels on random data against
-# the float64 reference, runs compute-sanitizer (memcheck, racecheck) on a
-# small case, then the benchmark against PyTorch. Kernels NAME_wgmma (the
-# sm_90a wgmma flavour), NAME_wgmma_overlap (its software-pipelined loop)
-# and NAME_wgmma_ws (that loop, warp-specialized), where present, are
-# checked and sanitized too, and benchmarked
-# beside the mma-sync ones if their checks pass. Then Nsight
-# Compute profiles (bench/profile.sh; PROFILE=0 skips them). Logs go to
-# $OUT if set. Everything takes several minutes; where one call of the
-# device tool (600 s at most) may not hold it all, run PROFILE=0 bash
-# bench/gpu_session.sh in one call and bash bench/profile.sh in the next.
+# attn-cuda-run (no MLIR needed), checks every flavour of bench/flavours
+# there (mma-sync, and on sm_90a the wgmma ones) on random data against
+# the float64 reference, benchmarks those whose checks pass against
+# PyTorch, then runs compute-sanitizer (memcheck, racecheck) on a small
+# case of each (SANITIZE=0 skips it) and Nsight Compute profiles
+# (bench/profile.sh; PROFILE=0 skips them). Logs go to $OUT if set.
+# Everything takes several minutes; where one call of the device tool (600 s
+# at most) may not hold it all, run PROFILE=0 bash bench/gpu_session.sh in
+# one call and bash bench/profile.sh in the next (what a call leaves in
+# $OUT comes back even when it runs out of time).
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
@@ -41,9 +40,11 @@ cases=(
   "bf16_h8_d128_window --tokens 3000 --docs uniform:1000 --seed 9"
   "bf16_h8_d64_doc --tokens 2000 --docs uniform:500 --seed 10"
 )
-# Checks one flavour (suffix "" = mma-sync, "_wgmma", "_wgmma_overlap",
-# "_wgmma_ws");
-# returns its failures.
+# The flavours (bench/flavours), the first (mma-sync) first; a flavour's
+# kernel-file suffix (none for the first).
+mapfile -t all < <(grep -v '^#' bench/flavours | awk 'NF { print $1 }')
+suffix() { [ "$1" = "${all[0]}" ] || echo "_${1//-/_}"; }
+# Checks one flavour (its kernel-file suffix); returns its failures.
 check_flavour() {
   local s=$1 fails=0 name flags rc
   for c in "${cases[@]}"; do
@@ -59,14 +60,14 @@ check_flavour() {
   return $fails
 }
 hung=" "
-check_flavour "" || { [ $? = 99 ] && hung+="mma-sync "; }
-flavours=mma-sync
+check_flavour "" || { [ $? = 99 ] && hung+="${all[0]} "; }
+flavours=${all[0]}
 # Only a flavour that passed its checks is benchmarked (a faulting kernel
 # would poison the benchmark's CUDA context); its other key-tile sizes
 # (make_kernels.sh's sweep, found by --sweep) are cross-checked by the
 # benchmark only.
-for f in wgmma wgmma-overlap wgmma-ws; do
-  s=_${f//-/_}
+for f in "${all[@]:1}"; do
+  s=$(suffix "$f")
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   check_flavour "$s"
   case $? in
@@ -76,10 +77,14 @@ for f in wgmma wgmma-overlap wgmma-ws; do
 done
 # Bad input: a clear error, nothing launched.
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
+# shellcheck disable=SC2086  # BENCH_ARGS are words
+PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
+  --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
+# compute-sanitizer on a small case, each flavour (SANITIZE=0: skip).
 san=/usr/local/cuda/bin/compute-sanitizer
-for f in mma-sync wgmma wgmma-overlap wgmma-ws; do
-  s=_${f//-/_}
-  [ "$f" = mma-sync ] && s=""
+for f in "${all[@]}"; do
+  [ "${SANITIZE:-1}" != 0 ] || break
+  s=$(suffix "$f")
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   [[ $hung == *" $f "* ]] && { echo "compute-sanitizer ($f): skipped, the kernel hangs"; continue; }
   for tool in memcheck racecheck; do
@@ -88,9 +93,6 @@ for f in mma-sync wgmma wgmma-overlap wgmma-ws; do
     echo "compute-sanitizer $tool ($s): exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool$s.log" | head -1))"
   done
 done
-# shellcheck disable=SC2086  # BENCH_ARGS are words
-PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
-  --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
 # Hardware counters of ours and FA2 where we trail most (PROFILE=0: skip).
 if [ "${PROFILE:-1}" != 0 ]; then
   OUT=$out KERNELS=$K RUN=$run VARIANTS=$flavours bash bench/profile.sh 2>&1 | tee "$out/profile.log"

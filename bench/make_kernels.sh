@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Compiles the benchmark and check kernels for one GPU architecture into
 # DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
-# inspection; prints ptxas's resource report for each. On sm_90a, also the
-# wgmma flavour of each, as NAME_wgmma, its software-pipelined loop
-# (--softmax-overlap) as NAME_wgmma_overlap, that loop fed by a producer
-# warpgroup (--warp-specialize) as NAME_wgmma_ws, and for the two benchmark
-# configs a few other key-tile sizes with 0 spills (NAME[_FLAVOUR]_bkN, for
-# gpu_bench.py --variants FLAVOUR:bkN). Needs no GPU.
+# inspection; prints ptxas's resource report for each. Every flavour of
+# bench/flavours (on sm_90a: also the wgmma ones: plain, its
+# software-pipelined loop, that loop fed by a producer warpgroup, and with
+# the compute warpgroups' ping-pong) as NAME[_FLAVOUR], and for the two
+# benchmark configs a few other key-tile sizes with 0 spills
+# (NAME[_FLAVOUR]_bkN, for gpu_bench.py --variants FLAVOUR:bkN). Needs no GPU.
 #   usage: bench/make_kernels.sh [DIR] [ARCH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,21 +30,25 @@ build() {
   local name=$1 mma=$2 bk=$3 dt=$4 h=$5 kv=$6 d=$7 mask=$8
   local common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h"
                 --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
-  case $mma in
-    wgmma-overlap) common+=(--mma wgmma --softmax-overlap) ;;
-    wgmma-ws) common+=(--mma wgmma --softmax-overlap --warp-specialize) ;;
-    *) common+=(--mma "$mma") ;;
-  esac
+  # shellcheck disable=SC2206  # the flags are words
+  common+=(${flags[$mma]})
   [ "$bk" != 0 ] && common+=(--block-k "$bk")
   "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
   "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
   echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519|Performance Loss' | tr -s ' ' | tr '\n' ' ')"
 }
-mmas=(mma-sync)
-[ "$arch" = sm_90a ] && mmas+=(wgmma wgmma-overlap wgmma-ws)
-# The kernel-file suffix of a flavour: none for mma-sync, else _NAME with
-# '-' as '_' (gpu_bench.py's FLAVOURS, gpu_session.sh, profile.sh).
-suffix() { [ "$1" = mma-sync ] || echo "_${1//-/_}"; }
+# The flavours (bench/flavours): their flags; those this arch can build.
+declare -A flags
+mmas=()
+while read -r name rest; do
+  [[ -z $name || $name == \#* ]] && continue
+  [[ $arch != sm_90a && $rest == *"--mma wgmma"* ]] && continue
+  flags[$name]=$rest
+  mmas+=("$name")
+done < bench/flavours
+# The kernel-file suffix of a flavour: none for the first, else _NAME with
+# '-' as '_'.
+suffix() { [ "$1" = "${mmas[0]}" ] || echo "_${1//-/_}"; }
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"
   for mma in "${mmas[@]}"; do
@@ -62,7 +66,8 @@ if [ "$arch" = sm_90a ]; then
            "bf16_h16_d128 wgmma-overlap 64" "bf16_h32_d64 mma-sync 32" \
            "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192" \
            "bf16_h32_d64 wgmma-overlap 64" "bf16_h16_d128 wgmma-ws 64" \
-           "bf16_h32_d64 wgmma-ws 64"; do
+           "bf16_h32_d64 wgmma-ws 64" "bf16_h16_d128 wgmma-pp 64" \
+           "bf16_h32_d64 wgmma-pp 64"; do
     read -r base mma bk <<<"$e"
     # shellcheck disable=SC2086  # the config is words
     build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}

@@ -5,10 +5,10 @@
 # document of 16384 (bf16, H=16, D=128). Run on the device machine (it
 # builds attn-cuda-run, RUN, if missing). Full reports go to
 # $OUT/ncu-*.txt; a few lines of each are printed.
-# VARIANTS names our flavours to profile (default mma-sync; gpu_session.sh
-# adds wgmma, wgmma-overlap and wgmma-ws only when their checks passed).
+# VARIANTS names our flavours (bench/flavours) to profile (default
+# mma-sync; gpu_session.sh adds the others only when their checks passed).
 #   usage: OUT=DIR [KERNELS=.kernels] [RUN=/tmp/attn-cuda-run]
-#          [VARIANTS=mma-sync,wgmma,wgmma-overlap,wgmma-ws] bench/profile.sh
+#          [VARIANTS=mma-sync,wgmma,wgmma-overlap,wgmma-ws,wgmma-pp] bench/profile.sh
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-/tmp}
