@@ -3,17 +3,19 @@
 # the kernels of bench/make_kernels.sh in .kernels/: builds the runtime and
 # attn-cuda-run (no MLIR needed), checks every flavour of bench/flavours
 # there (mma-sync, and on sm_90a the wgmma ones) on random data against
-# the float64 reference, benchmarks those whose checks pass against
-# PyTorch, then runs compute-sanitizer (memcheck, racecheck) on a small
-# case of each (SANITIZE=0 skips it) and Nsight Compute profiles
-# (bench/profile.sh; PROFILE=0 skips them). Logs go to $OUT if set.
+# the float64 reference, then the STEPS (default bench,sanitize,profile):
+# bench: the benchmark against PyTorch of the flavours whose checks pass;
+# sanitize: compute-sanitizer (memcheck, racecheck) on a small case of
+# each; profile: Nsight Compute (bench/profile.sh). Logs go to $OUT if set.
 # Everything takes several minutes; where one call of the device tool (600 s
-# at most) may not hold it all, run PROFILE=0 bash bench/gpu_session.sh in
-# one call and bash bench/profile.sh in the next (what a call leaves in
-# $OUT comes back even when it runs out of time).
+# at most) may not hold it all, run STEPS=bench in one call and
+# STEPS=sanitize,profile in the next (what a call leaves in $OUT comes back
+# even when it runs out of time).
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
+steps=,${STEPS:-bench,sanitize,profile},
+step() { [[ $steps == *",$1,"* ]]; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 run=/tmp/attn-cuda-run
 bash bench/build_cuda_run.sh "$run" || exit 1
@@ -77,13 +79,15 @@ for f in "${all[@]:1}"; do
 done
 # Bad input: a clear error, nothing launched.
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
-# shellcheck disable=SC2086  # BENCH_ARGS are words
-PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
-  --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
-# compute-sanitizer on a small case, each flavour (SANITIZE=0: skip).
+if step bench; then
+  # shellcheck disable=SC2086  # BENCH_ARGS are words
+  PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
+    --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
+fi
+# compute-sanitizer on a small case, each flavour.
 san=/usr/local/cuda/bin/compute-sanitizer
 for f in "${all[@]}"; do
-  [ "${SANITIZE:-1}" != 0 ] || break
+  step sanitize || break
   s=$(suffix "$f")
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   [[ $hung == *" $f "* ]] && { echo "compute-sanitizer ($f): skipped, the kernel hangs"; continue; }
@@ -93,9 +97,9 @@ for f in "${all[@]}"; do
     echo "compute-sanitizer $tool ($s): exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool$s.log" | head -1))"
   done
 done
-# Hardware counters of ours and FA2 where we trail most (PROFILE=0: skip).
-if [ "${PROFILE:-1}" != 0 ]; then
+# Hardware counters of ours and FA2 where we trail most.
+if step profile; then
   OUT=$out KERNELS=$K RUN=$run VARIANTS=$flavours bash bench/profile.sh 2>&1 | tee "$out/profile.log"
 fi
 # The table last: the reply carries the end of the output.
-echo; sed -n '/^case /,$p' "$out/bench.log"
+if step bench; then echo; sed -n '/^case /,$p' "$out/bench.log"; fi
