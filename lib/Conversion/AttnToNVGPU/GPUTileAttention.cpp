@@ -487,9 +487,8 @@ void KernelEmitter::waitBarrier(Value addr, Value parity) {
         "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [$1], "
         "$2;\nselp.u32 $0, 1, 0, p;\n}",
         "=r,r,r");
-    Value again =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, done,
-                              arith::ConstantIntOp::create(b, loc, i32, 0));
+    Value again = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, done,
+                                        i32Const(0));
     scf::ConditionOp::create(b, loc, again, ValueRange{});
     b.createBlock(&loop.getAfter());
     scf::YieldOp::create(b, loc);
@@ -575,11 +574,8 @@ void KernelEmitter::emitProducer(Value q0) {
 void KernelEmitter::startTurns() {
   if (!cfg.pingPong)
     return;
-  Type i32 = b.getI32Type();
-  Value wg = arith::IndexCastUIOp::create(b, loc, i32, divu(tid, 128));
-  auto i32Const = [&](int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, i32, v).getResult();
-  };
+  Value wg =
+      arith::IndexCastUIOp::create(b, loc, b.getI32Type(), divu(tid, 128));
   int64_t first = GPUKernelConfig::kPingPongBarrier;
   ownTurn = arith::AddIOp::create(b, loc, wg, i32Const(first));
   otherTurn = arith::SubIOp::create(b, loc, i32Const(first + 1), wg);
@@ -589,23 +585,20 @@ void KernelEmitter::startTurns() {
       /*withElse=*/false);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  NVVM::BarrierArriveOp::create(b, loc, ownTurn, i32Const(256));
+  NVVM::BarrierArriveOp::create(b, loc, ownTurn, i32Const(kTurnThreads));
 }
 
 void KernelEmitter::awaitTurn() {
   if (!cfg.pingPong)
     return;
-  NVVM::BarrierOp::create(
-      b, loc, TypeRange{}, ownTurn,
-      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 256), {}, Value{});
+  NVVM::BarrierOp::create(b, loc, TypeRange{}, ownTurn, i32Const(kTurnThreads),
+                          {}, Value{});
 }
 
 void KernelEmitter::passTurn() {
   if (!cfg.pingPong)
     return;
-  NVVM::BarrierArriveOp::create(
-      b, loc, otherTurn,
-      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 256));
+  NVVM::BarrierArriveOp::create(b, loc, otherTurn, i32Const(kTurnThreads));
 }
 
 SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
@@ -647,9 +640,6 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   Type i32 = b.getI32Type();
   auto toI32 = [&](Value x) {
     return arith::IndexCastUIOp::create(b, loc, i32, x).getResult();
-  };
-  auto i32Const = [&](int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, i32, v).getResult();
   };
   Value linear = arith::AddIOp::create(
       b, loc, toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)),
@@ -758,7 +748,7 @@ void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
     // The first tile peeled, the loops from the second, the last P V after
     // them: no product is in flight across a branch.
     for (int64_t i = 0; i < cfg.blockK / 16 * 4; ++i)
-      state.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+      state.push_back(i32Const(0));
     for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
       state.push_back(f32Const(0.0));
     auto ifAny = [&](function_ref<SmallVector<Value>(ValueRange)> body) {

@@ -105,6 +105,9 @@ protected:
   }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value i32Const(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+  }
   Value exp2(Value x);
   Value log2(Value x);
   /// Max or sum over the four lanes that share a row.
@@ -259,6 +262,8 @@ private:
   void passTurn();
   /// Named-barrier ids (i32) of this warpgroup's turn and the other's.
   Value ownTurn, otherTurn;
+  /// A turn's barrier counts both compute warpgroups.
+  static constexpr int64_t kTurnThreads = 2 * 128;
 };
 
 std::unique_ptr<KernelEmitter> createMmaSyncEmitter(OpBuilder &b, Location loc,
