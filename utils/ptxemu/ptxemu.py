@@ -963,8 +963,10 @@ def _compile_named_barrier(k, ins, a):
                     f"counts {sorted(cs | {b['expected']})} in one phase")
             b["arrived"] += int(sel.sum())
             if b["arrived"] > b["expected"]:
-                raise EmulationError(f"{ins.op}: more than {b['expected']} "
-                                     f"arrivals on barrier {key % 16}")
+                raise EmulationError(
+                    f"{ins.op}: more than {b['expected']} arrivals on barrier "
+                    f"{key % 16} at once (one step's warps are not split "
+                    f"into phases here)")
             if b["arrived"] == b["expected"]:
                 del st.nbar[bk]
                 st.bwait &= ~(st.bwait_key == key)
