@@ -17,6 +17,17 @@
 
 using namespace mlir;
 
+mlir::attn::AttnGPUTileAttentionOptions
+mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
+  AttnGPUTileAttentionOptions tile;
+  tile.blockK = options.blockK;
+  tile.mma = options.mma;
+  tile.softmaxOverlap = options.softmaxOverlap;
+  tile.warpSpecialize = options.warpSpecialize;
+  tile.warpgroupPingPong = options.warpgroupPingPong;
+  return tile;
+}
+
 void mlir::attn::buildGPUPipeline(OpPassManager &pm,
                                   const GPUPipelineOptions &options) {
   // The target first: the kernel configuration depends on the chip.
@@ -27,13 +38,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   pm.addPass(createGpuNVVMAttachTarget(target));
 
   // Target-specific: the kernel body on tensor cores.
-  AttnGPUTileAttentionOptions tile;
-  tile.blockK = options.blockK;
-  tile.mma = options.mma;
-  tile.softmaxOverlap = options.softmaxOverlap;
-  tile.warpSpecialize = options.warpSpecialize;
-  tile.warpgroupPingPong = options.warpgroupPingPong;
-  pm.addPass(createAttnGPUTileAttention(tile));
+  pm.addPass(createAttnGPUTileAttention(gpuTileOptions(options)));
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());
   pm.addPass(createCanonicalizerPass());

@@ -216,20 +216,20 @@ static int64_t gpuBlockK() {
   return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
 }
 
-/// The launch contract of the compiled kernel, for the runtime (FILE.json).
-static std::string manifest(const AttentionSpec &spec) {
-  mlir::attn::GPUKernelConfig cfg = mlir::attn::defaultGPUKernelConfig(
-      spec.headDim, gpuBlockK(), arch, *mlir::attn::parseTensorCoreOp(mmaOpt));
-  cfg.softmaxOverlap = softmaxOverlap;
-  cfg.warpSpecialized = warpSpecialize;
-  cfg.pingPong = warpgroupPingPong;
+/// The launch contract of the kernel `options` compile, for the runtime
+/// (FILE.json).
+static std::string manifest(const AttentionSpec &spec,
+                            const mlir::attn::GPUPipelineOptions &options) {
+  mlir::attn::GPUKernelConfig cfg = *mlir::attn::gpuKernelConfig(
+      mlir::attn::gpuTileOptions(options), spec.headDim, options.chip);
   char scaleText[64];
   std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
-     << arch << "\", \"mma\": \"" << mlir::attn::stringifyTensorCoreOp(cfg.mma)
-     << "\", \"schedule\": \"" << cfg.scheduleName() << "\", \"format\": \""
+     << options.chip << "\", \"mma\": \""
+     << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"schedule\": \""
+     << cfg.scheduleName() << "\", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
@@ -299,7 +299,8 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     run.check = check;
     run.checkRows = checkRows;
     run.repeat = repeat;
-    attn::rt::KernelInfo info = attn::rt::parseManifest(manifest(spec));
+    attn::rt::KernelInfo info =
+        attn::rt::parseManifest(manifest(spec, options));
     bool ok = false;
     if (auto error = attn::rt::runAttentionNoThrow(*binary, info, spec, run,
                                                    std::cout, ok))
@@ -314,7 +315,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     llvm::raw_fd_ostream m(outputFile + ".json", ec);
     if (ec)
       fail("cannot write " + outputFile + ".json: " + ec.message());
-    m << manifest(spec);
+    m << manifest(spec, options);
   }
   return 0;
 }

@@ -620,6 +620,12 @@ def _result_kind(t):
             "u32": "u32", "b32": "u32", "f32": "f32", "pred": "pred"}[t]
 
 
+def _each(st, r):
+    """The value of reader r for every thread (readers of immediates and
+    uniform values give scalars)."""
+    return np.broadcast_to(r(st), (st.n,))
+
+
 def _sel(on, x):
     return x if on is None else x[on]
 
@@ -805,7 +811,7 @@ def compile_instr(k, ins):
             nbytes = {"s32": 4, "u32": 4, "b32": 4, "b64": 8, "u64": 8, "s64": 8}[t]
 
             def run(st, on, m):
-                addrs = _sel(on, np.broadcast_to(base_r(st), (st.n,))) + np.uint64(off)
+                addrs = _sel(on, _each(st, base_r)) + np.uint64(off)
                 raw = st.gmem.read(addrs, nbytes, _tids(st, on), "ld.global")
                 val = raw.copy().view(np.uint32 if nbytes == 4 else np.uint64).reshape(-1)
                 if on is not None:
@@ -826,8 +832,8 @@ def compile_instr(k, ins):
         val_r = reader(k, a[1], "u64" if nbytes == 8 else "u32")
 
         def run(st, on, m):
-            addrs = _sel(on, np.broadcast_to(base_r(st), (st.n,))) + np.uint64(off)
-            v = _sel(on, np.broadcast_to(val_r(st), (st.n,)))
+            addrs = _sel(on, _each(st, base_r)) + np.uint64(off)
+            v = _sel(on, _each(st, val_r))
             if nbytes == 2:
                 data = (v & U32(0xFFFF)).astype(np.uint16).view(np.uint8).reshape(-1, 2)
             elif nbytes == 4:
@@ -879,8 +885,8 @@ def compile_instr(k, ins):
         def run(st, on, m):
             on_ = st.mask_of(on)
             _full_groups(st, on_, 32, "shfl.sync")
-            v = np.broadcast_to(src_r(st), (st.n,))
-            lm = np.broadcast_to(lane_r(st), (st.n,)).astype(np.int64)
+            v = _each(st, src_r)
+            lm = _each(st, lane_r).astype(np.int64)
             partner = (st.tid // 32) * 32 + ((st.tid % 32) ^ (lm & 31))
             st.put(a[0], v[partner], on)
             st.advance(m)
@@ -939,8 +945,8 @@ def _compile_named_barrier(k, ins, a):
         on_ = st.mask_of(on)
         _full_groups(st, on_, 32, ins.op)
         tids = st.tid[on_]
-        ids = np.broadcast_to(id_r(st), (st.n,))[on_].astype(np.int64)
-        counts = np.broadcast_to(count_r(st), (st.n,))[on_].astype(np.int64)
+        ids = _each(st, id_r)[on_].astype(np.int64)
+        counts = _each(st, count_r)[on_].astype(np.int64)
         if ((ids < 0) | (ids > 15)).any():
             raise EmulationError(f"{ins.op}: barrier id outside 0..15")
         bad = (counts <= 0) | (counts % 32 != 0) | (counts > st.nthreads)
@@ -1018,9 +1024,9 @@ def _compile_cp(k, ins, parts, a):
     def run(st, on, m):
         on_ = st.mask_of(on)
         tids = st.tid[on_]
-        dst = np.broadcast_to(dst_r(st), (st.n,))[on_] + np.uint64(doff)
-        src = np.broadcast_to(src_r(st), (st.n,))[on_] + np.uint64(soff)
-        ssz = (np.broadcast_to(srcsize_r(st), (st.n,))[on_].astype(np.int64)
+        dst = _each(st, dst_r)[on_] + np.uint64(doff)
+        src = _each(st, src_r)[on_] + np.uint64(soff)
+        ssz = (_each(st, srcsize_r)[on_].astype(np.int64)
                if srcsize_r else np.full(len(tids), 16, np.int64))
         if (ssz > 16).any():
             raise EmulationError("cp.async src-size above 16")
@@ -1081,7 +1087,7 @@ def _mbarrier_operand(k, tok, what):
     def operand(st, on):
         on_ = st.mask_of(on)
         tids = st.tid[on_]
-        addrs = np.broadcast_to(base_r(st), (st.n,))[on_].astype(np.uint64) + np.uint64(off)
+        addrs = _each(st, base_r)[on_].astype(np.uint64) + np.uint64(off)
         if (addrs % np.uint64(8)).any():
             raise EmulationError(f"{what}: mbarrier address not 8-byte aligned")
         return on_, tids, st.smem_offsets(addrs, 8, tids, what)
@@ -1135,7 +1141,7 @@ def _compile_mbarrier(k, ins, parts, a):
 
         def run(st, on, m):
             on_, tids, offs = bar(st, on)
-            counts = np.broadcast_to(count_r(st), (st.n,))[on_]
+            counts = _each(st, count_r)[on_]
             for t, off, c in zip(tids.tolist(), offs.tolist(), counts.tolist()):
                 key = (int(st.blk[t]), off)
                 if key in st.mbar:
@@ -1165,7 +1171,7 @@ def _compile_mbarrier(k, ins, parts, a):
             # Completes once the phase of that parity is over (the current
             # phase has the other parity); until then the thread sleeps.
             on_, tids, offs = bar(st, on)
-            parity = np.broadcast_to(parity_r(st), (st.n,))[on_].astype(np.int64) & 1
+            parity = _each(st, parity_r)[on_].astype(np.int64) & 1
             states, inverse, _ = _barriers(st, tids, offs, op)
             phase = np.array([b["phase"] for _, _, b in states], np.int64)[inverse]
             ok = (phase & 1) != parity
@@ -1204,7 +1210,7 @@ def _compile_ldmatrix(k, ins, parts, a):
         on_ = st.mask_of(on)
         warps = _full_groups(st, on_, 32, "ldmatrix")
         tids = (warps[:, None] * 32 + lane).reshape(-1)
-        addrs = np.broadcast_to(base_r(st), (st.n,))[tids] + np.uint64(off)
+        addrs = _each(st, base_r)[tids] + np.uint64(off)
         if (addrs % np.uint64(16)).any():
             raise EmulationError("ldmatrix: row address not 16-byte aligned")
         offs = st.smem_offsets(addrs, 16, tids, "ldmatrix")
@@ -1401,7 +1407,7 @@ def _compile_wgmma(k, ins, parts, a):
         blocks = st.blk[tids[:, 0]]
 
         def uniform(r, what):
-            v = np.broadcast_to(r(st), (st.n,))[tids]
+            v = _each(st, r)[tids]
             if (v != v[:, :1]).any():
                 raise EmulationError(f"wgmma: {what} differs within a warpgroup")
             return v[:, 0]

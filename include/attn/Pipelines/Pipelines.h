@@ -21,6 +21,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(false)};
 };
 
+struct AttnGPUTileAttentionOptions;
+
 /// attn ops -> tiled, fused loops -> LLVM dialect for the host CPU.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
@@ -61,6 +63,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
                      "turns issuing their products"),
       llvm::cl::init(false)};
 };
+
+/// The options of the pipeline's attn-gpu-tile-attention
+/// (attn/Conversion/AttnToNVGPU/AttnToNVGPU.h).
+AttnGPUTileAttentionOptions gpuTileOptions(const GPUPipelineOptions &options);
 
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->
 /// PTX/cubin (gpu.binary). Needs ptxas for cubin (CUDA_ROOT or PATH).

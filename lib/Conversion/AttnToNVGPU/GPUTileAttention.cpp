@@ -323,9 +323,8 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
 // registers P_{j-1} occupied: nothing the in-flight P V reads or writes is
 // written before its wait (ptxas still schedules that wait ahead of the
 // exponentials here; see docs/Design.md). A V tile is copied one iteration
-// before its P V, so K
-// and V both have a tile of compute to land in, with two stages each and
-// one barrier per tile.
+// before its P V, so K and V both have a tile of compute to land in, with
+// two stages each and one barrier per tile.
 //===----------------------------------------------------------------------===//
 
 void KernelEmitter::copyAhead(Value kt, Value stage) {
@@ -349,7 +348,7 @@ SmallVector<Value> KernelEmitter::issueCarriedPV(ValueRange carried,
   SmallVector<Value> alpha(carried.slice(alphaIdx(0), cfg.mTiles * 2));
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     rescaleO(mt, alpha, o);
-  ValueRange p = carried.slice(pIdx(0, 0), alphaIdx(0) - pIdx(0, 0));
+  ValueRange p = carriedPRegisters(carried);
   return issuePV(
       [&](int64_t, int64_t kk) {
         return SmallVector<Value>(p.slice(kk * 4, 4));
@@ -359,7 +358,7 @@ SmallVector<Value> KernelEmitter::issueCarriedPV(ValueRange carried,
 
 void KernelEmitter::retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
                                     SmallVectorImpl<Value> &next) {
-  (void)fenceRegisters(carried.slice(pIdx(0, 0), alphaIdx(0) - pIdx(0, 0)));
+  (void)fenceRegisters(carriedPRegisters(carried));
   llvm::copy(fenceRegisters(o), next.begin());
 }
 
@@ -826,13 +825,19 @@ StringRef mlir::attn::stringifyTensorCoreOp(TensorCoreOp op) {
   return op == TensorCoreOp::Wgmma ? "wgmma" : "mma-sync";
 }
 
-GPUKernelConfig mlir::attn::defaultGPUKernelConfig(int64_t headDim,
-                                                   int64_t blockK,
-                                                   StringRef chip,
-                                                   TensorCoreOp mma) {
+std::optional<GPUKernelConfig>
+mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
+                            int64_t headDim, StringRef chip) {
+  std::optional<TensorCoreOp> mma = parseTensorCoreOp(options.mma);
+  if (!mma)
+    return std::nullopt;
   GPUKernelConfig cfg;
-  cfg.mma = mma;
-  if (mma == TensorCoreOp::Wgmma) {
+  cfg.mma = *mma;
+  cfg.softmaxOverlap = options.softmaxOverlap;
+  cfg.warpSpecialized = options.warpSpecialize;
+  cfg.pingPong = options.warpgroupPingPong;
+  int64_t blockK = options.blockK;
+  if (*mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
     // 128-key tiles (ptxas -v: 0 spills for D = 64 and 128).
     cfg.mTiles = 1;
@@ -949,8 +954,13 @@ struct AttnGPUTileAttentionPass
           AttnGPUTileAttentionPass> {
   using Base::Base;
   void runOnOperation() override {
-    std::optional<TensorCoreOp> kind = parseTensorCoreOp(mma);
-    if (!kind) {
+    AttnGPUTileAttentionOptions options;
+    options.blockK = blockK;
+    options.mma = mma;
+    options.softmaxOverlap = softmaxOverlap;
+    options.warpSpecialize = warpSpecialize;
+    options.warpgroupPingPong = warpgroupPingPong;
+    if (!parseTensorCoreOp(mma)) {
       getOperation().emitError("unknown mma '")
           << mma << "' (expected mma-sync or wgmma)";
       return signalPassFailure();
@@ -959,12 +969,9 @@ struct AttnGPUTileAttentionPass
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : found) {
-      GPUKernelConfig config = defaultGPUKernelConfig(op.getHeadDim(), blockK,
-                                                      targetChip(op), *kind);
-      config.softmaxOverlap = softmaxOverlap;
-      config.warpSpecialized = warpSpecialize;
-      config.pingPong = warpgroupPingPong;
-      if (failed(gpuTileAttention(rewriter, op, config)))
+      if (failed(gpuTileAttention(
+              rewriter, op,
+              *gpuKernelConfig(options, op.getHeadDim(), targetChip(op)))))
         return signalPassFailure();
     }
   }

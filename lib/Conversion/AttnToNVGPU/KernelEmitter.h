@@ -213,6 +213,10 @@ private:
   }
   /// Then the factor of each thread row (mt * 2 + half), O's before P V.
   int64_t alphaIdx(int64_t r) const { return pIdx(cfg.blockK / 16, 0) + r; }
+  /// The carried P registers of `carried`.
+  ValueRange carriedPRegisters(ValueRange carried) const {
+    return carried.slice(pIdx(0, 0), alphaIdx(0) - pIdx(0, 0));
+  }
   /// body(kt + 1) if key tile kt + 1 is in range.
   void ifNextTile(Value kt, function_ref<void(Value)> body);
   /// Waits for all but `pending` copy groups, then a block barrier.

@@ -94,11 +94,14 @@ struct GPUKernelConfig {
   }
 };
 
-/// The configuration shipped for a tensor-core instruction, head dim and
-/// chip (block_k 0: the default; chip "": sm_90a).
-GPUKernelConfig
-defaultGPUKernelConfig(int64_t headDim, int64_t blockK = 0, StringRef chip = "",
-                       TensorCoreOp mma = TensorCoreOp::MmaSync);
+/// The configuration attn-gpu-tile-attention compiles under `options` for
+/// an attention of head dim `headDim` on `chip` ("": sm_90a): the tile
+/// shape shipped for its tensor-core instruction (block-k 0: chosen per head
+/// dim and chip) and its schedule; nullopt for an unknown mma. attn-run's
+/// kernel manifest describes the same.
+std::optional<GPUKernelConfig>
+gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,
+                StringRef chip);
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,
