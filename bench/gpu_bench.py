@@ -15,6 +15,8 @@ flavour of bench/flavours, optionally with a key-tile size, e.g. mma-sync
 (the kernel file NAME.cubin), wgmma (NAME_wgmma.cubin), wgmma-overlap (its
 software-pipelined loop), wgmma-ws (that loop fed by a producer warpgroup),
 wgmma-pp (with the compute warpgroups' ping-pong, NAME_wgmma_pp.cubin),
+wgmma-persistent and wgmma-pp-persistent (those with persistent blocks,
+launched as many as the GPU runs at once),
 wgmma:bk64 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
 bench/make_kernels.sh names them; the first one is reported as "ours".
 --sweep adds every such key-tile build of the given flavours that is there.
@@ -77,9 +79,18 @@ class OurKernel:
         memref(lse, list(lse.shape))
         args = tuple(args)
         bq = self.info["block_q"]
-        grid = ((t + bq - 1) // bq, self.info["heads"], 1)
         block = (self.info["threads"], 1, 1)
         smem = self.info["shared_bytes"]
+        tiles = (t + bq - 1) // bq
+        if self.info.get("grid", "tiles") == "persistent":
+            # As many blocks as run at once (attn::rt::launchGrid), each
+            # looping over the (query tile, head) items.
+            per_sm = cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(
+                self.fn.ptr, block[0], smem)
+            sms = torch.cuda.get_device_properties(0).multi_processor_count
+            grid = (min(tiles * self.info["heads"], per_sm * sms), 1, 1)
+        else:
+            grid = (tiles, self.info["heads"], 1)
         stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
 
         def launch():

@@ -84,7 +84,8 @@ if step bench; then
   PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
     --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
 fi
-# compute-sanitizer on a small case, each flavour.
+# compute-sanitizer on a small case, each flavour (persistent ones with 5
+# blocks, so each takes several of the 32 items).
 san=/usr/local/cuda/bin/compute-sanitizer
 for f in "${all[@]}"; do
   step sanitize || break
@@ -93,7 +94,7 @@ for f in "${all[@]}"; do
   [[ $hung == *" $f "* ]] && { echo "compute-sanitizer ($f): skipped, the kernel hangs"; continue; }
   for tool in memcheck racecheck; do
     timeout 150 $san --tool $tool --error-exitcode 3 "$run" --kernel "$K/bf16_h16_d128$s.cubin" \
-      --doc-lengths 100,0,1,37,90 --check --repeat 1 > "$out/sanitizer-$tool$s.log" 2>&1
+      --doc-lengths 100,0,1,37,90 --resident-blocks 5 --check --repeat 1 > "$out/sanitizer-$tool$s.log" 2>&1
     echo "compute-sanitizer $tool ($s): exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool$s.log" | head -1))"
   done
 done

@@ -25,6 +25,7 @@ mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
   tile.softmaxOverlap = options.softmaxOverlap;
   tile.warpSpecialize = options.warpSpecialize;
   tile.warpgroupPingPong = options.warpgroupPingPong;
+  tile.persistent = options.persistent;
   return tile;
 }
 

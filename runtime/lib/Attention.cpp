@@ -3,6 +3,7 @@
 #include "attn/Runtime/Attention.h"
 #include "attn/Mask/MaskAlgebra.h"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <regex>
@@ -51,6 +52,10 @@ KernelInfo parseManifest(const std::string &json) {
       i.schedule != "warp-specialized" &&
       i.schedule != "warp-specialized-pingpong")
     throw Error("kernel manifest: unknown \"schedule\" '" + i.schedule + "'");
+  if (json.find("\"grid\"") != std::string::npos)
+    i.grid = field(json, "grid");
+  if (i.grid != "tiles" && i.grid != "persistent")
+    throw Error("kernel manifest: unknown \"grid\" '" + i.grid + "'");
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
   i.heads = intField(json, "heads");
@@ -67,10 +72,22 @@ KernelInfo parseManifest(const std::string &json) {
   return i;
 }
 
+Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
+                int64_t residentBlocks) {
+  int64_t tiles = (tokens + info.blockQ - 1) / info.blockQ;
+  if (info.grid != "persistent")
+    return Dim3{unsigned(tiles), unsigned(info.heads), 1};
+  int64_t items = tiles * info.heads;
+  return Dim3{unsigned(std::min(items, residentBlocks)), 1, 1};
+}
+
 AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
     : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
   function = module->function(kernelInfo.kernel);
   setMaxDynamicSharedMemory(function, kernelInfo.sharedBytes);
+  if (kernelInfo.grid == "persistent")
+    resident = residentBlocks(function, int(kernelInfo.threads),
+                              kernelInfo.sharedBytes);
 }
 
 void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
@@ -89,7 +106,7 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
   args.addMemRef(cuDevice, {int64_t(cuHost.size())});
   args.addMemRef(out, {tokens, i.heads, i.valueDim});
   args.addMemRef(lse, {i.heads, tokens});
-  Dim3 grid{unsigned((tokens + i.blockQ - 1) / i.blockQ), unsigned(i.heads), 1};
+  Dim3 grid = launchGrid(i, tokens, resident);
   Dim3 block{unsigned(i.threads), 1, 1};
   rt::launch(function, grid, block, i.sharedBytes, stream, args.params());
 }

@@ -21,6 +21,9 @@ namespace {
   X(cuDevicePrimaryCtxRetain)                                                  \
   X(cuCtxSetCurrent)                                                           \
   X(cuCtxSynchronize)                                                          \
+  X(cuCtxGetDevice)                                                            \
+  X(cuDeviceGetAttribute)                                                      \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)                               \
   X(cuModuleLoadData)                                                          \
   X(cuModuleUnload)                                                            \
   X(cuModuleGetFunction)                                                       \
@@ -157,6 +160,26 @@ void setMaxDynamicSharedMemory(Function f, int64_t bytes) {
             static_cast<CUfunction>(f),
             CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes)),
         "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+}
+
+int64_t residentBlocks(Function f, int blockThreads, int64_t sharedBytes) {
+  const Driver &d = use();
+  int perSM = 0;
+  check(d.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            &perSM, static_cast<CUfunction>(f), blockThreads,
+            size_t(sharedBytes)),
+        "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  if (perSM < 1)
+    throw Error("a block of " + std::to_string(blockThreads) + " threads and " +
+                std::to_string(sharedBytes) +
+                " shared bytes does not fit on an SM");
+  CUdevice dev;
+  check(d.cuCtxGetDevice(&dev), "cuCtxGetDevice");
+  int sms = 0;
+  check(d.cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                               dev),
+        "cuDeviceGetAttribute(MULTIPROCESSOR_COUNT)");
+  return int64_t(perSM) * sms;
 }
 
 void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,

@@ -47,6 +47,7 @@ static void report(std::ostream &os, const std::string &device,
      << ", \"dtype\": \"" << info.dtype
      << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
      << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
+     << "\", \"grid\": \"" << info.grid
      << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
      << ", \"tiles_total\": " << tiles.total
      << ", \"tiles_computed\": " << tiles.computed
@@ -73,6 +74,8 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   std::string device;
   initDevice(&device);
   AttentionKernel kernel(image, info);
+  if (opts.residentBlocks > 0)
+    kernel.limitResidentBlocks(opts.residentBlocks);
 
   int64_t t = spec.tokens();
   ProblemData data(spec, opts.seed);

@@ -51,6 +51,17 @@ TEST(Manifest, ParsesAndRejects) {
   KernelInfo pp = parseManifest(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized-pingpong", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
   EXPECT_EQ("warp-specialized-pingpong", pp.schedule);
+  EXPECT_EQ("tiles", pp.grid); // manifests without the field
+  KernelInfo ps = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "grid": "persistent", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
+  EXPECT_EQ("persistent", ps.grid);
+  try {
+    parseManifest(
+        R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "grid": "clusters", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
+    FAIL() << "an unknown grid was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find("clusters"));
+  }
   try {
     parseManifest(
         R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "ping-pong", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
@@ -71,6 +82,24 @@ TEST(Manifest, ParsesAndRejects) {
   } catch (const Error &e) {
     EXPECT_NE(std::string::npos, std::string(e.what()).find("lacks"));
   }
+}
+
+TEST(Manifest, LaunchGrid) {
+  KernelInfo i;
+  i.heads = 16;
+  i.blockQ = 128;
+  // One block per (query tile, head); the resident count plays no part.
+  Dim3 g = launchGrid(i, 1000, 132);
+  EXPECT_EQ(8u, g.x);
+  EXPECT_EQ(16u, g.y);
+  EXPECT_EQ(0u, launchGrid(i, 0, 132).x);
+  // Persistent: at most the resident blocks, never more than the items.
+  i.grid = "persistent";
+  g = launchGrid(i, 16384, 132);
+  EXPECT_EQ(132u, g.x);
+  EXPECT_EQ(1u, g.y);
+  EXPECT_EQ(16u, launchGrid(i, 100, 132).x);
+  EXPECT_EQ(0u, launchGrid(i, 0, 132).x);
 }
 
 /// Device tests: skipped, saying why, where no GPU is usable.

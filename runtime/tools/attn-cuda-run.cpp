@@ -4,13 +4,15 @@
 //       (--doc-lengths 300,0,1,4000 | --cu-seqlens 0,300,... |
 //        --tokens 16384 --docs lognormal:1024 | --num-docs 20 --docs ...)
 //       [--seed 7] [--check] [--check-rows N] [--repeat 20] [--json]
-//       [--save-inputs DIR | --check-outputs DIR]
+//       [--save-inputs DIR | --check-outputs DIR] [--resident-blocks N]
 //
 // The GPU half of `attn-run --target cuda`: no MLIR, so it builds on a GPU
 // machine from runtime/ and lib/Host alone. Inputs are fresh random values,
 // outputs are poisoned (NaN) before the checked run; --check compares with
 // the float64 reference over the dense mask (lib/Host) on all rows up to
 // 4096 tokens, else 256 sampled rows (first and last of documents + random).
+// --resident-blocks N launches a persistent kernel with at most N blocks,
+// so that each block takes several work items even in a small problem.
 //===----------------------------------------------------------------------===//
 
 #include "attn/Host/Host.h"
@@ -36,9 +38,9 @@ int main(int argc, char **argv) {
       fail("unexpected argument '" + a + "'");
     a = a.substr(2);
     static const std::set<std::string> known = {
-        "kernel",   "doc-lengths", "cu-seqlens",   "docs",       "tokens",
-        "num-docs", "seed",        "check",        "check-rows", "repeat",
-        "json",     "save-inputs", "check-outputs"};
+        "kernel",   "doc-lengths", "cu-seqlens",    "docs",           "tokens",
+        "num-docs", "seed",        "check",         "check-rows",     "repeat",
+        "json",     "save-inputs", "check-outputs", "resident-blocks"};
     if (!known.count(a))
       fail("unknown option '--" + a + "'");
     if (a == "check" || a == "json")
@@ -73,6 +75,7 @@ int main(int argc, char **argv) {
     options.check = !get("check").empty();
     options.checkRows = std::stoll(get("check-rows", "-1"));
     options.repeat = std::stoi(get("repeat", "20"));
+    options.residentBlocks = std::stoll(get("resident-blocks", "0"));
     // Without a GPU: the inputs for another executor, or a check of what
     // it wrote.
     std::string saveDir = get("save-inputs"), checkDir = get("check-outputs");

@@ -112,6 +112,11 @@ static cl::opt<bool> warpgroupPingPong(
     cl::desc("--target cuda, with --warp-specialize: the compute "
              "warpgroups take turns issuing their products"),
     cl::cat(cat));
+static cl::opt<bool> persistent(
+    "persistent",
+    cl::desc("--target cuda, with --warp-specialize: at most one block per "
+             "SM slot, each looping over (query tile, head) work items"),
+    cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -229,7 +234,8 @@ static std::string manifest(const AttentionSpec &spec,
   os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
      << options.chip << "\", \"mma\": \""
      << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"schedule\": \""
-     << cfg.scheduleName() << "\", \"format\": \""
+     << cfg.scheduleName() << "\", \"grid\": \"" << cfg.gridName()
+     << "\", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
@@ -255,6 +261,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   options.softmaxOverlap = softmaxOverlap;
   options.warpSpecialize = warpSpecialize;
   options.warpgroupPingPong = warpgroupPingPong;
+  options.persistent = persistent;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -49,6 +49,10 @@ def main():
     ap.add_argument("--schedule", default="lockstep", choices=list(ptxemu.SCHEDULES),
                     help="lockstep: every thread together; ascending / descending: "
                          "each warp runs as far as it can before the next one")
+    ap.add_argument("--resident-blocks", type=int, default=3,
+                    help="persistent kernels: the blocks the GPU would run at "
+                         "once (the grid: at most this many, each looping over "
+                         "work items)")
     ap.add_argument("--max-steps", type=int, default=5_000_000)
     opts = ap.parse_args()
 
@@ -80,7 +84,11 @@ def main():
     args = (memref(pq, [t, hq, d]) + memref(pk, [t, hkv, d]) +
             memref(pv, [t, hkv, dv]) + memref(pcu, [cu.size]) +
             memref(pout, [t, hq, dv]) + memref(plse, [hq, t]))
-    grid = ((t + info["block_q"] - 1) // info["block_q"], hq, 1)
+    tiles = (t + info["block_q"] - 1) // info["block_q"]
+    if info.get("grid", "tiles") == "persistent":  # attn::rt::launchGrid
+        grid = (min(tiles * hq, opts.resident_blocks), 1, 1)
+    else:
+        grid = (tiles, hq, 1)
     start = time.time()
     steps = 0
     if t > 0:  # the runtime launches nothing for an empty grid

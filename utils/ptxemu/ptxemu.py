@@ -651,7 +651,7 @@ def compile_instr(k, ins):
 
     if name in ("add", "sub", "mul", "mad", "min", "max", "and", "or", "xor",
                 "shl", "shr", "not", "neg", "selp", "bfe", "fma", "ex2", "lg2",
-                "rcp") and t in ("s64", "u64", "b64", "s32", "u32", "b32", "f32",
+                "rcp", "div", "rem") and t in ("s64", "u64", "b64", "s32", "u32", "b32", "f32",
                                  "pred"):
         kind = _result_kind(t)
         if name == "mul" and "wide" in parts:
@@ -720,6 +720,22 @@ def compile_instr(k, ins):
                   "xor": np.bitwise_xor}[name]
             return simple(a[0], ukind, lambda x, y: fn(np.asarray(x, udt), np.asarray(y, udt)),
                           (a[1], ukind), (a[2], ukind))
+        if name in ("div", "rem"):
+            if not kind.startswith("u"):
+                raise EmulationError(f"unsupported {op}")
+
+            rx, ry = reader(k, a[1], ukind), reader(k, a[2], ukind)
+
+            def divide(st, on, m):
+                x = _each(st, rx).astype(udt)
+                y = _each(st, ry).astype(udt)
+                if np.any(_sel(on, y) == 0):
+                    # PTX leaves the result unspecified: a kernel bug.
+                    raise EmulationError(f"{op}: division by zero")
+                safe = np.where(y == 0, udt(1), y)
+                st.put(a[0], x // safe if name == "div" else x % safe, on)
+                st.advance(m)
+            return divide
         if name == "mad":
             if "lo" not in parts:
                 raise EmulationError(f"unsupported {op}")

@@ -62,6 +62,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("with warp-specialize: the compute warpgroups take "
                      "turns issuing their products"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> persistent{
+      *this, "persistent",
+      llvm::cl::desc("with warp-specialize: at most one block per SM slot, "
+                     "each looping over (query tile, head) work items"),
+      llvm::cl::init(false)};
 };
 
 /// The options of the pipeline's attn-gpu-tile-attention

@@ -370,8 +370,9 @@ void KernelEmitter::startKeyTile(Value kt) {
 }
 
 SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
-  Value stage = remu(kt, 2);
-  if (cfg.warpSpecialized)
+  Value stage = stageOf(kt);
+  // (Persistent blocks wait for Q at the start of each item.)
+  if (cfg.warpSpecialized && !cfg.persistent)
     waitBarrier(barrier(Barrier::FullQ, idx(0)), idx(0));
   startKeyTile(kt);
   Scores s = scores(stage);
@@ -389,7 +390,7 @@ SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
 SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
                                                         ValueRange carried,
                                                         bool masked) {
-  Value stage = remu(kt, 2), prevStage = sub(idx(1), stage);
+  Value stage = stageOf(kt), prevStage = sub(idx(1), stage);
   Value prev = sub(kt, idx(1));
   startKeyTile(kt);
   awaitTurn();
@@ -414,13 +415,17 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
 
 SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
   Value last = sub(endTile, idx(1));
-  // (Its V stage is not released: the producer has no tile left for it.)
   if (cfg.warpSpecialized)
     acquireStage(Tile::V, last);
   else
     waitCopies(0);
-  SmallVector<Value> o = issueCarriedPV(carried, remu(last, 2));
+  SmallVector<Value> o = issueCarriedPV(carried, stageOf(last));
   waitMma(0);
+  // (Released for the next item's tiles; a block's last item leaves it
+  // as it is.)
+  if (cfg.persistent)
+    arrivePerWarp(stageBarrier(Tile::V, /*full=*/false, last),
+                  "last V released");
   SmallVector<Value> next(carried.begin(), carried.end());
   retireCarriedPV(carried, o, next);
   return next;
@@ -439,6 +444,12 @@ SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
 // completion of the empty barrier's phase u - 1 (parity (u + 1) % 2, which
 // a fresh barrier reports complete: its phase -1).
 //===----------------------------------------------------------------------===//
+
+/// A PTX comment after an instruction, naming what it is for (tests find
+/// the instruction by it); nothing for an empty note.
+static std::string ptxNote(StringRef note) {
+  return note.empty() ? std::string() : (" // " + note).str();
+}
 
 Value KernelEmitter::barrier(Barrier which, Value stage) {
   Value offset = add(idx(int64_t(which) * 16), mul(stage, idx(8)));
@@ -469,11 +480,13 @@ void KernelEmitter::initBarriers() {
       init(Barrier::EmptyV, stage, cfg.numWarps);
     }
     init(Barrier::FullQ, 0, cfg.copyThreads());
+    if (cfg.persistent)
+      init(Barrier::EmptyQ, 0, cfg.numWarps);
   }
   gpu::BarrierOp::create(b, loc);
 }
 
-void KernelEmitter::waitBarrier(Value addr, Value parity) {
+void KernelEmitter::waitBarrier(Value addr, Value parity, StringRef note) {
   // try_wait suspends the thread for a while; loop until the phase is done.
   Type i32 = b.getI32Type();
   Value par = arith::IndexCastUIOp::create(b, loc, i32, parity);
@@ -483,8 +496,9 @@ void KernelEmitter::waitBarrier(Value addr, Value parity) {
     b.createBlock(&loop.getBefore());
     Value done = sideEffectAsm(
         i32, {addr, par},
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [$1], "
-        "$2;\nselp.u32 $0, 1, 0, p;\n}",
+        ("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [$1], "
+         "$2;" +
+         ptxNote(note) + "\nselp.u32 $0, 1, 0, p;\n}"),
         "=r,r,r");
     Value again = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, done,
                                         i32Const(0));
@@ -499,14 +513,22 @@ void KernelEmitter::arriveOnCopies(Value addr) {
                 "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];", "r");
 }
 
+Value KernelEmitter::useIndex(Value kt) {
+  return cfg.persistent ? add(kt, tileShift) : sub(kt, beginTile);
+}
+
+Value KernelEmitter::stageOf(Value kt) {
+  return remu(cfg.persistent ? useIndex(kt) : kt, 2);
+}
+
 Value KernelEmitter::useParity(Value kt) {
-  return remu(divu(sub(kt, beginTile), 2), 2);
+  return remu(divu(useIndex(kt), 2), 2);
 }
 
 Value KernelEmitter::stageBarrier(Tile tile, bool full, Value kt) {
   Barrier which = tile == Tile::K ? (full ? Barrier::FullK : Barrier::EmptyK)
                                   : (full ? Barrier::FullV : Barrier::EmptyV);
-  return barrier(which, remu(kt, 2));
+  return barrier(which, stageOf(kt));
 }
 
 void KernelEmitter::acquireStage(Tile tile, Value kt) {
@@ -518,43 +540,112 @@ void KernelEmitter::acquireStage(Tile tile, Value kt) {
   fenceCopies();
 }
 
-void KernelEmitter::releaseStage(Tile tile, Value kt) {
-  if (!cfg.warpSpecialized)
-    return;
-  // One arrival per warp, after its wait for the product that read the
-  // stage (lane 0 stands for the converged warp).
+void KernelEmitter::arrivePerWarp(Value addr, StringRef note) {
+  // Lane 0 stands for the converged warp.
   auto ifOp =
       scf::IfOp::create(b, loc, cmp(arith::CmpIPredicate::eq, lane, idx(0)),
                         /*withElse=*/false);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()),
-                {stageBarrier(tile, /*full=*/false, kt)},
-                "mbarrier.arrive.shared::cta.b64 _, [$0];", "r");
+  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {addr},
+                "mbarrier.arrive.shared::cta.b64 _, [$0];" + ptxNote(note),
+                "r");
+}
+
+void KernelEmitter::releaseStage(Tile tile, Value kt) {
+  if (!cfg.warpSpecialized)
+    return;
+  // One arrival per warp, after its wait for the product that read the
+  // stage.
+  arrivePerWarp(stageBarrier(tile, /*full=*/false, kt));
 }
 
 void KernelEmitter::emitProducer(Value q0) {
-  NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kProducerRegisters,
-                                 NVVM::SetMaxRegisterAction::decrease);
-  copyTid = sub(tid, idx(32 * cfg.numWarps));
+  // Q's buffer is refilled once the previous item's last S is done: the
+  // empty barrier's phase itemsBefore - 1 (a fresh barrier reports phase
+  // -1 complete).
+  if (cfg.persistent)
+    waitBarrier(barrier(Barrier::EmptyQ, idx(0)),
+                remu(add(itemsBefore, idx(1)), 2), "Q empty");
   copyQ(q0);
   arriveOnCopies(barrier(Barrier::FullQ, idx(0)));
   auto forOp = scf::ForOp::create(b, loc, beginTile, endTile, idx(1));
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(forOp.getBody());
-    Value kt = forOp.getInductionVar(), stage = remu(kt, 2);
-    Value parity = sub(idx(1), useParity(kt));
-    waitBarrier(stageBarrier(Tile::K, /*full=*/false, kt), parity);
-    copyK(kt, stage);
-    arriveOnCopies(stageBarrier(Tile::K, /*full=*/true, kt));
-    waitBarrier(stageBarrier(Tile::V, /*full=*/false, kt), parity);
-    copyV(kt, stage);
-    arriveOnCopies(stageBarrier(Tile::V, /*full=*/true, kt));
-  }
-  // Exit with nothing in flight.
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(forOp.getBody());
+  Value kt = forOp.getInductionVar(), stage = stageOf(kt);
+  Value parity = sub(idx(1), useParity(kt));
+  waitBarrier(stageBarrier(Tile::K, /*full=*/false, kt), parity);
+  copyK(kt, stage);
+  arriveOnCopies(stageBarrier(Tile::K, /*full=*/true, kt));
+  waitBarrier(stageBarrier(Tile::V, /*full=*/false, kt), parity);
+  copyV(kt, stage);
+  arriveOnCopies(stageBarrier(Tile::V, /*full=*/true, kt));
+}
+
+//===----------------------------------------------------------------------===//
+// Persistent blocks (cfg.persistent)
+//
+// The grid has G <= (query tiles) x H blocks; in round r, block b takes
+// work item r * G + b (r even) or r * G + G - 1 - b (r odd) of the
+// longest-first order, so the blocks that took the longer items of one
+// round take the shorter ones of the next. Producer and compute warps walk
+// the same items: the stage of key tile kt and the parity of its use come
+// from the count of key tiles before it (useIndex), Q's from the count of
+// items (itemsBefore).
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
+  if (!cfg.persistent)
+    return body(linear);
+  Type i32 = b.getI32Type();
+  auto toI32 = [&](Value x) {
+    return arith::IndexCastUIOp::create(b, loc, i32, x).getResult();
+  };
+  Value grid = arith::MulIOp::create(
+      b, loc, toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x)),
+      toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::y)));
+  Value items =
+      arith::MulIOp::create(b, loc, toI32(numQTiles), i32Const(numHeads));
+  Value rounds = arith::CeilDivUIOp::create(b, loc, items, grid);
+  // Carried: the key tiles of the earlier items (i32). Only the last round
+  // can leave a block without an item, so the items before are the rounds
+  // before.
+  auto forOp = scf::ForOp::create(b, loc, i32Const(0), rounds, i32Const(1),
+                                  ValueRange{i32Const(0)});
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(forOp.getBody());
+  Value round = forOp.getInductionVar();
+  Value odd = arith::TruncIOp::create(b, loc, b.getI1Type(), round);
+  Value mirrored = arith::SubIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, grid, i32Const(1)), linear);
+  Value item =
+      arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, round, grid),
+                            select(odd, mirrored, linear));
+  Value tilesSoFar = forOp.getRegionIterArg(0);
+  auto ifOp = scf::IfOp::create(
+      b, loc, TypeRange{i32},
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, items),
+      /*withElseRegion=*/true);
+  scf::YieldOp::create(b, loc, ifOp.getResults());
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, loc, tilesSoFar);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  auto toIndex = [&](Value x) {
+    return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), x)
+        .getResult();
+  };
+  tilesBefore = toIndex(tilesSoFar);
+  itemsBefore = toIndex(round);
+  body(item);
+  scf::YieldOp::create(
+      b, loc,
+      ValueRange{arith::AddIOp::create(b, loc, tilesSoFar,
+                                       toI32(sub(endTile, beginTile)))});
+}
+
+void KernelEmitter::releaseQ() {
+  if (cfg.persistent)
+    arrivePerWarp(barrier(Barrier::EmptyQ, idx(0)), "Q released");
 }
 
 //===----------------------------------------------------------------------===//
@@ -570,14 +661,19 @@ void KernelEmitter::emitProducer(Value q0) {
 // may be left with arrivals when the block exits).
 //===----------------------------------------------------------------------===//
 
-void KernelEmitter::startTurns() {
-  if (!cfg.pingPong)
-    return;
+Value KernelEmitter::setTurns(Value thread) {
   Value wg =
-      arith::IndexCastUIOp::create(b, loc, b.getI32Type(), divu(tid, 128));
+      arith::IndexCastUIOp::create(b, loc, b.getI32Type(), divu(thread, 128));
   int64_t first = GPUKernelConfig::kPingPongBarrier;
   ownTurn = arith::AddIOp::create(b, loc, wg, i32Const(first));
   otherTurn = arith::SubIOp::create(b, loc, i32Const(first + 1), wg);
+  return wg;
+}
+
+void KernelEmitter::startTurns() {
+  if (!cfg.pingPong)
+    return;
+  Value wg = setTurns(tid);
   auto ifOp = scf::IfOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, i32Const(0)),
@@ -600,6 +696,12 @@ void KernelEmitter::passTurn() {
   NVVM::BarrierArriveOp::create(b, loc, otherTurn, i32Const(kTurnThreads));
 }
 
+Value KernelEmitter::opaqueTid() {
+  return arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      sideEffectAsm(b.getI32Type(), {}, "mov.u32 $0, %tid.x;", "=r"));
+}
+
 SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
   // Warp w owns rows 16 * mTiles * w ..; lane l holds rows g = l / 4 and
   // g + 8 of each 16-row m-tile.
@@ -612,13 +714,56 @@ SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
   return rows;
 }
 
+KernelEmitter::QueryTile KernelEmitter::startItem(Value item) {
+  // Longest first. Item i takes head i % H of the query tile i / H counted
+  // from the end: every head of a tile runs together, and within each
+  // document later tiles (more keys) run first, so the last items are the
+  // short first tiles of the sequence. (Head-major order would leave the
+  // last head's long tiles to the end.) (32-bit arithmetic: block and grid
+  // indices fit, and the head stays live in one register through the
+  // loops.)
+  head = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      arith::RemUIOp::create(b, loc, item, i32Const(numHeads)));
+  Value rank = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      arith::DivUIOp::create(b, loc, item, i32Const(numHeads)));
+  Value qt = sub(sub(numQTiles, idx(1)), rank);
+  kvHead = divu(head, numHeads / numKvHeads);
+  Value q0 = mul(qt, idx(cfg.blockQ()));
+  return {q0,
+          arith::MinSIOp::create(b, loc, add(q0, idx(cfg.blockQ())), tokens)};
+}
+
+KernelEmitter::KeyTiles KernelEmitter::keyTiles(QueryTile rows) {
+  // The GPU treats a ragged last tile as partial: its padding keys must be
+  // masked.
+  int64_t bk = cfg.blockK;
+  auto range = KeyTileRangeOp::create(b, loc, cuBuf, tokens, rows.q0, rows.q1,
+                                      op.getMask(), bk);
+  beginTile = range.getBegin();
+  endTile = range.getEnd();
+  KeyTiles t;
+  t.docFirst = range.getDocFirst();
+  t.docLast = range.getDocLast();
+  if (cfg.persistent)
+    tileShift = sub(tilesBefore, beginTile);
+  Value wholeTiles = divu(tokens, bk);
+  t.fullEnd = arith::MinSIOp::create(b, loc, range.getFullEnd(), wholeTiles);
+  t.fullBegin = arith::MinSIOp::create(b, loc, range.getFullBegin(), t.fullEnd);
+  t.fullEnd = arith::MaxSIOp::create(b, loc, t.fullEnd, t.fullBegin);
+  t.any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
+  return t;
+}
+
 void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                          Value lse) {
   qBuf = q;
   kBuf = k;
   vBuf = v;
-  int64_t bq = cfg.blockQ(), bk = cfg.blockK;
-  int64_t group = numHeads / numKvHeads;
+  cuBuf = cu;
+  outBuf = out;
+  lseBuf = lse;
 
   tokens = memref::DimOp::create(b, loc, q, 0);
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
@@ -627,15 +772,10 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   quad = remu(lane, 4); // t
   setUpLanes();
 
-  // Longest first. The launch is a (query tiles, heads) grid; blocks start
-  // in linear order (x fastest). Block i of that order takes head i % H of
-  // the query tile i / H counted from the end: every head of a tile runs
-  // together, and within each document later tiles (more keys) run first,
-  // so the last blocks to start are the short first tiles of the sequence.
-  // (Head-major order would leave the last head's long tiles to the end.)
-  // (32-bit arithmetic: block and grid indices fit, and the head stays
-  // live in one register through the loops.)
-  Value numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(bq));
+  // The launch is a (query tiles, heads) grid, or fewer blocks (persistent);
+  // blocks start in linear order (x fastest), and take the work items of
+  // startItem in that order.
+  numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(cfg.blockQ()));
   Type i32 = b.getI32Type();
   auto toI32 = [&](Value x) {
     return arith::IndexCastUIOp::create(b, loc, i32, x).getResult();
@@ -645,16 +785,10 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       arith::MulIOp::create(
           b, loc, toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y)),
           toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x))));
-  head = arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
-      arith::RemUIOp::create(b, loc, linear, i32Const(numHeads)));
-  Value rank = arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
-      arith::DivUIOp::create(b, loc, linear, i32Const(numHeads)));
-  Value qt = sub(sub(numQTiles, idx(1)), rank);
-  kvHead = divu(head, group);
-  Value q0 = mul(qt, idx(bq));
-  Value q1 = arith::MinSIOp::create(b, loc, add(q0, idx(bq)), tokens);
+  // Without persistent blocks, the block's one item.
+  QueryTile rows;
+  if (!cfg.persistent)
+    rows = startItem(linear);
 
   auto ws =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -664,33 +798,15 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                       MemRefLayoutAttrInterface(), ws)));
 
   copyTid = tid;
-  if (cfg.warpSpecialized) {
-    initBarriers();
-  } else {
-    // Q first: its copy needs no cu_seqlens, so it overlaps the searches of
-    // the key-tile range below.
-    copyQ(q0);
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  }
-
-  // Key tiles. The GPU treats a ragged last tile as partial: its padding
-  // keys must be masked.
-  auto range =
-      KeyTileRangeOp::create(b, loc, cu, tokens, q0, q1, op.getMask(), bk);
-  beginTile = range.getBegin();
-  endTile = range.getEnd();
-  Value wholeTiles = divu(tokens, bk);
-  Value fullEnd =
-      arith::MinSIOp::create(b, loc, range.getFullEnd(), wholeTiles);
-  Value fullBegin =
-      arith::MinSIOp::create(b, loc, range.getFullBegin(), fullEnd);
-  fullEnd = arith::MaxSIOp::create(b, loc, fullEnd, fullBegin);
-
-  Value any = cmp(arith::CmpIPredicate::slt, beginTile, endTile);
   if (!cfg.warpSpecialized) {
+    // Q first: its copy needs no cu_seqlens, so it overlaps the searches of
+    // the key-tile range.
+    copyQ(rows.q0);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    KeyTiles tiles = keyTiles(rows);
     // Then the first K/V tile (the pipelined loop: K only), as a second
     // group.
-    auto ifOp = scf::IfOp::create(b, loc, any, /*withElse=*/false);
+    auto ifOp = scf::IfOp::create(b, loc, tiles.any, /*withElse=*/false);
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
@@ -702,34 +818,70 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
     if (!cfg.softmaxOverlap)
       waitCopies(1);
-    return emitCompute(q0, cu, out, lse, range, fullBegin, fullEnd, any);
+    return emitCompute(rows.q0, tiles);
   }
+
+  initBarriers();
+  // Without persistent blocks, the item's key tiles are found before the
+  // warpgroups part; with them, each side finds those of its items.
+  std::optional<KeyTiles> tiles;
+  if (!cfg.persistent)
+    tiles = keyTiles(rows);
+  auto eachItem = [&](function_ref<void(Value, const KeyTiles &)> body) {
+    forEachItem(linear, [&](Value item) {
+      if (cfg.persistent) {
+        rows = startItem(item);
+        tiles = keyTiles(rows);
+      }
+      body(rows.q0, *tiles);
+    });
+  };
   // The last warpgroup copies, the others compute.
   auto ifOp = scf::IfOp::create(
       b, loc, cmp(arith::CmpIPredicate::uge, warp, idx(cfg.numWarps)),
       /*withElse=*/true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  emitProducer(q0);
+  NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kProducerRegisters,
+                                 NVVM::SetMaxRegisterAction::decrease);
+  eachItem([&](Value q0, const KeyTiles &) {
+    // Persistent blocks: the copy addresses from a fresh read of the thread
+    // index in each item, so the 56 registers need not hold them through
+    // the item loop.
+    copyTid = sub(cfg.persistent ? opaqueTid() : tid, idx(32 * cfg.numWarps));
+    emitProducer(q0);
+  });
+  // Exit with nothing in flight.
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+
   b.setInsertionPointToStart(ifOp.elseBlock());
   NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kConsumerRegisters,
                                  NVVM::SetMaxRegisterAction::increase);
-  emitCompute(q0, cu, out, lse, range, fullBegin, fullEnd, any);
+  startTurns();
+  eachItem([&](Value q0, const KeyTiles &t) {
+    // Persistent blocks: the turns' barrier ids afresh in each item (not
+    // held in registers through the item loop).
+    if (cfg.persistent && cfg.pingPong)
+      (void)setTurns(opaqueTid());
+    emitCompute(q0, t);
+  });
 }
 
-void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
-                                KeyTileRangeOp range, Value fullBegin,
-                                Value fullEnd, Value any) {
+void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   // This thread's rows and their key intervals, for partial tiles, searched
   // among the tile's documents only (none for a tile inside one document).
+  rowLo.clear();
+  rowHi.clear();
   for (Value row : threadRows(q0, tid)) {
     auto interval =
-        RowIntervalOp::create(b, loc, cu, tokens, row, range.getDocFirst(),
-                              range.getDocLast(), op.getMask());
+        RowIntervalOp::create(b, loc, cuBuf, tokens, row, tiles.docFirst,
+                              tiles.docLast, op.getMask());
     rowLo.push_back(interval.getLo());
     rowHi.push_back(interval.getHi());
   }
   keyCol0 = mul(quad, idx(2));
+  Value fullBegin = tiles.fullBegin, fullEnd = tiles.fullEnd, any = tiles.any;
 
   // Carried state: O accumulators, row max (log2 domain), partial row sum.
   SmallVector<Value> state;
@@ -760,7 +912,11 @@ void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
       scf::YieldOp::create(b, loc, state);
       state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
     };
-    startTurns();
+    // Persistent blocks: every item's Q phase, tiles or not (its copy must
+    // land before the buffer is handed back).
+    if (cfg.persistent)
+      waitBarrier(barrier(Barrier::FullQ, idx(0)), remu(itemsBefore, 2),
+                  "Q full");
     ifAny([&](ValueRange init) { return emitFirstTile(beginTile, init); });
     Value second = add(beginTile, idx(1));
     auto atLeast = [&](Value x) {
@@ -769,6 +925,7 @@ void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
     state = emitLoop(second, fullBegin, state, /*masked=*/true);
     state = emitLoop(atLeast(fullBegin), fullEnd, state, /*masked=*/false);
     state = emitLoop(atLeast(fullEnd), endTile, state, /*masked=*/true);
+    releaseQ();
     ifAny([&](ValueRange init) { return emitLastPV(init); });
     // With no key tile, the Q copy is still pending.
     if (!cfg.warpSpecialized)
@@ -778,10 +935,7 @@ void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
   // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows come from a
   // fresh read of the thread index (an opaque value the compiler cannot
   // merge with the prologue's), so they need no registers through the loops.
-  Value tidAgain = arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
-      sideEffectAsm(b.getI32Type(), {}, "mov.u32 $0, %tid.x;", "=r"));
-  SmallVector<Value> rows = threadRows(q0, tidAgain);
+  SmallVector<Value> rows = threadRows(q0, opaqueTid());
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
       Value row = rows[mt * 2 + i];
@@ -799,13 +953,14 @@ void KernelEmitter::emitCompute(Value q0, Value cu, Value out, Value lse,
             b, loc, VectorType::get({2}, f32), ValueRange{x, y});
         pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
         vector::StoreOp::create(
-            b, loc, pair, out, ValueRange{row, head, add(idx(n * 8), keyCol0)});
+            b, loc, pair, outBuf,
+            ValueRange{row, head, add(idx(n * 8), keyCol0)});
       }
       Value lseVal = logSumExp(m, l, log2(l));
       Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
       auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
       b.setInsertionPointToStart(ifFirst.thenBlock());
-      memref::StoreOp::create(b, loc, lseVal, lse, ValueRange{head, row});
+      memref::StoreOp::create(b, loc, lseVal, lseBuf, ValueRange{head, row});
     }
 }
 
@@ -836,6 +991,7 @@ mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
   cfg.softmaxOverlap = options.softmaxOverlap;
   cfg.warpSpecialized = options.warpSpecialize;
   cfg.pingPong = options.warpgroupPingPong;
+  cfg.persistent = options.persistent;
   int64_t blockK = options.blockK;
   if (*mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
@@ -898,6 +1054,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     return op.emitOpError("warp specialization needs the softmax overlap");
   if (config.pingPong && !config.warpSpecialized)
     return op.emitOpError("the warpgroup ping-pong needs warp specialization");
+  if (config.persistent && !config.warpSpecialized)
+    return op.emitOpError("persistent blocks need warp specialization");
   // The turns go between two consumer warpgroups (wgmma's eight warps).
   assert(!config.pingPong || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
@@ -960,6 +1118,7 @@ struct AttnGPUTileAttentionPass
     options.softmaxOverlap = softmaxOverlap;
     options.warpSpecialize = warpSpecialize;
     options.warpgroupPingPong = warpgroupPingPong;
+    options.persistent = persistent;
     if (!parseTensorCoreOp(mma)) {
       getOperation().emitError("unknown mma '")
           << mma << "' (expected mma-sync or wgmma)";

@@ -140,12 +140,14 @@ protected:
   }
 
   const GPUKernelConfig &cfg;
-  Value qBuf, kBuf, vBuf;
+  Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;
   /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized),
   /// set by allocateShared.
   Value mbarAddr;
   Value tokens, tid, lane, warp, quad, head, kvHead;
   Value beginTile, endTile;
+  /// Query tiles of the sequence (index).
+  Value numQTiles;
 
 private:
   /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] into
@@ -153,11 +155,24 @@ private:
   /// threads. Rows past T are zero-filled and never read from global memory.
   void copyRows(Tile tile, Value stage, Value src, Value row0, Value srcHead,
                 int64_t rows, int64_t cols);
+  /// A work item's key tiles (the range itself is in beginTile /
+  /// endTile): the documents they cover, the full tiles clipped to whole
+  /// tiles of T, and whether there is any.
+  struct KeyTiles {
+    Value docFirst, docLast, fullBegin, fullEnd, any;
+  };
+  /// A query tile's rows [q0, q1).
+  struct QueryTile {
+    Value q0, q1;
+  };
+  /// Work item `item` (i32) of the longest-first order: sets head and
+  /// kvHead, returns its query tile's rows.
+  QueryTile startItem(Value item);
+  /// The key tiles of the query tile `rows`.
+  KeyTiles keyTiles(QueryTile rows);
   /// The part of the kernel after the key-tile range: the compute warps'
   /// loops and epilogue.
-  void emitCompute(Value q0, Value cu, Value out, Value lse,
-                   KeyTileRangeOp range, Value fullBegin, Value fullEnd,
-                   Value any);
+  void emitCompute(Value q0, const KeyTiles &tiles);
   /// Starts the copies of the Q tile (rows q0..) and of key tile `kt` into
   /// `stage`.
   void copyQ(Value q0);
@@ -224,6 +239,10 @@ private:
   /// The query rows thread `thread` holds, per (m-tile, half), in the tile
   /// starting at row q0 (the order of rowLo/rowHi and of maxIdx/sumIdx).
   SmallVector<Value> threadRows(Value q0, Value thread);
+  /// The thread index, read afresh by an asm the compiler cannot merge with
+  /// other reads: what is computed from it is not kept in registers from
+  /// an earlier read.
+  Value opaqueTid();
 
   // Key intervals of this thread's rows (threadRows).
   SmallVector<Value> rowLo, rowHi;
@@ -232,13 +251,14 @@ private:
   Value copyTid;
 
   //===--- Warp specialization (GPUTileAttention.cpp) ---------------------===//
-  enum class Barrier { FullK, FullV, EmptyK, EmptyV, FullQ };
+  enum class Barrier { FullK, FullV, EmptyK, EmptyV, FullQ, EmptyQ };
   /// The shared address (i32) of a stage's mbarrier.
   Value barrier(Barrier which, Value stage);
   /// Thread 0 initializes every mbarrier; a block barrier publishes them.
   void initBarriers();
   /// Waits until the phase of parity `parity` (index) of `addr` completed.
-  void waitBarrier(Value addr, Value parity);
+  /// `note` (if any) follows the wait in the PTX as a comment.
+  void waitBarrier(Value addr, Value parity, StringRef note = {});
   /// An arrival on `addr` once this thread's copies so far have landed.
   void arriveOnCopies(Value addr);
   /// The parity of the phase key tile kt's use of its stage completes.
@@ -251,14 +271,38 @@ private:
   /// ... and hand it back once the product reading it has retired (no-op
   /// without warp specialization).
   void releaseStage(Tile tile, Value kt);
+  /// One arrival on the mbarrier at `addr` per (converged) compute warp.
+  void arrivePerWarp(Value addr, StringRef note = {});
   /// The producer warpgroup: Q, then every K and V tile of the range.
   void emitProducer(Value q0);
+  /// The stage (0 or 1) of key tile kt: kt % 2, or with persistent blocks
+  /// the parity of its use index (useIndex).
+  Value stageOf(Value kt);
+  /// How many key tiles this block's stages held before kt (index): kt's
+  /// place in this item, after the tilesBefore of earlier items.
+  Value useIndex(Value kt);
+
+  //===--- Persistent blocks (cfg.persistent) -----------------------------===//
+  /// body(item) for each work item (i32) of this block: the block's own
+  /// (linear, without persistent blocks), or one per round of the grid's
+  /// size, alternating direction, while tilesBefore and itemsBefore count
+  /// the key tiles and items of the earlier ones.
+  void forEachItem(Value linear, function_ref<void(Value)> body);
+  /// Compute warps: this item's S products are done, Q's buffer may be
+  /// refilled (one arrival per warp).
+  void releaseQ();
+  /// Key tiles (index) and work items of this block before the current item
+  /// (null without persistent blocks), and tilesBefore - beginTile.
+  Value tilesBefore, itemsBefore, tileShift;
 
   //===--- Ping-pong (cfg.pingPong) ---------------------------------------===//
   /// Consumer warpgroup w waits on named barrier kPingPongBarrier + w, for
   /// 256 threads: its own 128 and the other warpgroup's arrival, which
   /// hands over the turn. Warpgroup 0 arrives on its own barrier first.
   void startTurns();
+  /// Sets ownTurn and otherTurn for thread index `thread`; returns its
+  /// warpgroup (i32).
+  Value setTurns(Value thread);
   /// Waits for this warpgroup's turn to issue products (no-op without
   /// ping-pong) ...
   void awaitTurn();

@@ -54,6 +54,12 @@ struct GPUKernelConfig {
   /// turn), so one's softmax runs while the other's S and P V keep the
   /// tensor cores busy, instead of both competing for them at once.
   bool pingPong = false;
+  /// Persistent blocks (with warpSpecialized): the launch has at most as
+  /// many blocks as fit on the GPU at once, and each one loops over work
+  /// items (query tile, head), so the producer copies the next item's Q and
+  /// first key tiles while the compute warpgroups finish this one (its last
+  /// P V and epilogue), instead of every block starting cold.
+  bool persistent = false;
   /// Named barriers of the ping-pong: consumer warpgroup w waits on
   /// kPingPongBarrier + w (barrier 0 is the block's).
   static constexpr int64_t kPingPongBarrier = 1;
@@ -77,6 +83,10 @@ struct GPUKernelConfig {
       return pingPong ? "warp-specialized-pingpong" : "warp-specialized";
     return softmaxOverlap ? "softmax-overlap" : "plain";
   }
+  /// The launch grid's name in the kernel manifest: "tiles" (one block per
+  /// (query tile, head)) or "persistent" (at most one block per SM slot,
+  /// each looping over those work items).
+  StringRef gridName() const { return persistent ? "persistent" : "tiles"; }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no

@@ -61,6 +61,17 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     issued, arrives on the other's, so one warpgroup's softmax runs while
     the other's products occupy the tensor cores.
 
+    `persistent` (with `warp-specialize`) launches at most one block per
+    SM slot instead of one per (query tile, head): each block takes the
+    work items (query tile, head) of the longest-first order in rounds of
+    the grid's size, alternating direction (block b takes position b of
+    even rounds and position G - 1 - b of odd ones), and keeps its
+    mbarrier phases running across items. The producer copies the next
+    item's Q (after an "empty" Q mbarrier the compute warps arrive on once
+    their last S = Q K^T is done) and first K/V tiles while the compute
+    warpgroups finish the current item's last P V and epilogue. The
+    runtime sizes the grid (manifest: "grid": "persistent").
+
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
   }];
@@ -81,6 +92,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
            /*default=*/"false",
            "with warp-specialize: the compute warpgroups take turns issuing "
            "their products (named barriers)">,
+    Option<"persistent", "persistent", "bool", /*default=*/"false",
+           "with warp-specialize: at most one block per SM slot, each "
+           "looping over (query tile, head) work items">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -6,7 +6,9 @@
 // Kernel parameters follow MLIR's memref convention for
 //   (q [T,Hq,D], k [T,Hkv,D], v [T,Hkv,Dv], cu_seqlens [N+1] i32,
 //    out [T,Hq,Dv], lse [Hq,T] f32);
-// one block of `threads` per (query tile of block_q rows, head).
+// blocks of `threads`: one per (query tile of block_q rows, head) for the
+// grid "tiles", at most as many as the GPU runs at once for "persistent"
+// (each then loops over those work items); launchGrid says how many.
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTN_RUNTIME_ATTENTION_H
@@ -14,6 +16,7 @@
 
 #include "attn/Runtime/Cuda.h"
 
+#include <algorithm>
 #include <memory>
 
 namespace attn::rt {
@@ -28,6 +31,9 @@ struct KernelInfo {
   /// (that loop fed by a producer warpgroup) or "warp-specialized-pingpong"
   /// (its compute warpgroups taking turns). Same launch for all of them.
   std::string schedule = "plain";
+  /// The launch grid: "tiles" (also for manifests without the field) or
+  /// "persistent".
+  std::string grid = "tiles";
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
   double scale = 0;
@@ -36,6 +42,11 @@ struct KernelInfo {
 /// Parses the JSON manifest; throws Error naming a missing or bad field.
 KernelInfo parseManifest(const std::string &json);
 
+/// The launch grid for `tokens` tokens: (query tiles, heads), or for a
+/// persistent kernel min(query tiles x heads, residentBlocks) blocks in x
+/// (nothing to launch for 0 tokens).
+Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
+
 /// Reads a whole file; throws Error if it cannot.
 std::string readFile(const std::string &path);
 
@@ -43,6 +54,11 @@ class AttentionKernel {
 public:
   AttentionKernel(const std::string &image, KernelInfo info);
   const KernelInfo &info() const { return kernelInfo; }
+  /// Persistent grids: launch at most `blocks` blocks (a test's way to give
+  /// each block several items); no effect on other grids.
+  void limitResidentBlocks(int64_t blocks) {
+    resident = std::min(resident, std::max<int64_t>(blocks, 1));
+  }
 
   /// Checks cu_seqlens (host copy: starts at 0, never decreases, ends at
   /// `tokens`) and launches on `stream`; throws Error, launching nothing,
@@ -56,6 +72,8 @@ private:
   KernelInfo kernelInfo;
   std::unique_ptr<Module> module;
   Function function = nullptr;
+  /// Blocks the device runs at once (persistent grids only).
+  int64_t resident = 0;
 };
 
 } // namespace attn::rt

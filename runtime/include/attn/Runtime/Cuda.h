@@ -54,6 +54,11 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
+/// How many blocks of `f` (with `blockThreads` threads and `sharedBytes` of
+/// dynamic shared memory) the current context's device runs at once: its
+/// occupancy per SM times the SMs. Throws Error if a block does not fit.
+int64_t residentBlocks(Function f, int blockThreads, int64_t sharedBytes);
+
 /// Launches `f` with kernel parameters `params` (pointers to each argument).
 void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,
             Stream stream, std::vector<void *> &params);

@@ -27,6 +27,10 @@ struct RunOptions {
   /// else 256; 0 all.
   int64_t checkRows = -1;
   int repeat = 20;
+  /// Persistent grids: at most this many blocks (0: as many as the device
+  /// runs at once), so a small problem still gives each block several
+  /// work items.
+  int64_t residentBlocks = 0;
 };
 
 /// The problem a kernel manifest describes, without its documents.
