@@ -3,7 +3,8 @@
 # emulator (utils/ptxemu) on a small packing, under both pessimistic timing
 # models (copies landing late, ascending warp order; tensor cores reading
 # late, descending order), and checks each against the float64 reference
-# (attn-cuda-run --check-outputs). Prints one line per run and a summary;
+# (attn-cuda-run --check-outputs); persistent kernels get 8 blocks, so each
+# takes several items. Prints one line per run and a summary;
 # exit status 1 if any run fails. No GPU needed.
 #
 #   bash bench/emulate_kernels.sh [DIR=.kernels] [DOC_LENGTHS=1,0,150,400]
@@ -18,7 +19,7 @@ one() {
   local kernel=$1 timing=$2 schedule=$3 out
   local t0=$SECONDS
   if out=$(bash utils/ptxemu/emulate-and-check.sh "$kernel" "$docs" 5 \
-             --timing "$timing" --schedule "$schedule" 2>&1); then
+             --timing "$timing" --schedule "$schedule" --resident-blocks 8 2>&1); then
     echo "pass $(basename "$kernel") $timing/$schedule $((SECONDS - t0))s" \
          "$(grep -oE '"rel_err_out": [^,]*' <<<"$out")"
   else

@@ -10,7 +10,13 @@ slot (SLOTS per SM x 132 SMs). Prints the makespan over the lower bound
   heads-fast   the last tile for every head, then the tile before it, ...
                (what attn-gpu-tile-attention emits)
   sorted       all (tile, head) blocks by cost, largest first
+and for persistent blocks (--persistent: SLOTS blocks, each taking the
+heads-fast items in rounds, position b of even rounds and SLOTS - 1 - b of
+odd ones, each item costing PERSISTENT_OVERHEAD + its key tiles, the
+overhead the producer does not hide):
+  persistent   that static schedule, over the same lower bound
     python3 bench/schedule_sim.py [--slots-per-sm 2] [--trials 20]
+    python3 bench/schedule_sim.py --slots-per-sm 1 --block-k 128 --persistent-overhead 0.3
 """
 import argparse
 import bisect
@@ -43,11 +49,24 @@ def makespan(costs, slots):
     return max(free)
 
 
+def persistent_makespan(costs, slots, overhead):
+    total = [0.0] * min(slots, len(costs))
+    g = len(total)
+    for i, c in enumerate(costs):
+        r, b = divmod(i, g)
+        total[b if r % 2 == 0 else g - 1 - b] += overhead + c
+    return max(total)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--slots-per-sm", type=int, default=2)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--heads", type=int, default=16)
+    ap.add_argument("--block-k", type=int, default=64)
+    ap.add_argument("--persistent-overhead", type=float, default=None,
+                    help="also model persistent blocks, each item costing this "
+                         "(instead of 1) plus its key tiles")
     args = ap.parse_args()
     slots, h = 132 * args.slots_per_sm, args.heads
     rng = random.Random(5)
@@ -59,7 +78,7 @@ def main():
             lengths = ([256] * (tokens // 256) if dist == "fixed256" else
                        [tokens] if dist == "one" else
                        lognormal_lengths(tokens, dist, rng.lognormvariate))
-            c = tile_costs(lengths)
+            c = tile_costs(lengths, block_k=args.block_k)
             n = len(c)
             orders = {
                 "head-major": [c[t] for _ in range(h) for t in reversed(range(n))],
@@ -69,6 +88,9 @@ def main():
             bound = sum(1.0 + x for x in orders["sorted"]) / slots
             for k, o in orders.items():
                 ratios.setdefault(k, []).append(makespan(o, slots) / bound)
+            if args.persistent_overhead is not None:
+                ratios.setdefault("persistent", []).append(persistent_makespan(
+                    orders["heads-fast"], slots, args.persistent_overhead) / bound)
         print(f"{name:22s} " + "  ".join(
             f"{k} {sum(v) / len(v):.3f} (worst {max(v):.3f})" for k, v in ratios.items()))
 
