@@ -489,7 +489,7 @@ void KernelEmitter::initBarriers() {
 void KernelEmitter::waitBarrier(Value addr, Value parity, StringRef note) {
   // try_wait suspends the thread for a while; loop until the phase is done.
   Type i32 = b.getI32Type();
-  Value par = arith::IndexCastUIOp::create(b, loc, i32, parity);
+  Value par = toI32(parity);
   auto loop = scf::WhileOp::create(b, loc, TypeRange{}, ValueRange{});
   {
     OpBuilder::InsertionGuard g(b);
@@ -598,9 +598,6 @@ void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
   if (!cfg.persistent)
     return body(linear);
   Type i32 = b.getI32Type();
-  auto toI32 = [&](Value x) {
-    return arith::IndexCastUIOp::create(b, loc, i32, x).getResult();
-  };
   Value grid = arith::MulIOp::create(
       b, loc, toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x)),
       toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::y)));
@@ -630,10 +627,6 @@ void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
   b.setInsertionPointToStart(ifOp.elseBlock());
   scf::YieldOp::create(b, loc, tilesSoFar);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  auto toIndex = [&](Value x) {
-    return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), x)
-        .getResult();
-  };
   tilesBefore = toIndex(tilesSoFar);
   itemsBefore = toIndex(round);
   body(item);
@@ -662,8 +655,7 @@ void KernelEmitter::releaseQ() {
 //===----------------------------------------------------------------------===//
 
 Value KernelEmitter::setTurns(Value thread) {
-  Value wg =
-      arith::IndexCastUIOp::create(b, loc, b.getI32Type(), divu(thread, 128));
+  Value wg = toI32(divu(thread, 128));
   int64_t first = GPUKernelConfig::kPingPongBarrier;
   ownTurn = arith::AddIOp::create(b, loc, wg, i32Const(first));
   otherTurn = arith::SubIOp::create(b, loc, i32Const(first + 1), wg);
@@ -697,8 +689,7 @@ void KernelEmitter::passTurn() {
 }
 
 Value KernelEmitter::opaqueTid() {
-  return arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
+  return toIndex(
       sideEffectAsm(b.getI32Type(), {}, "mov.u32 $0, %tid.x;", "=r"));
 }
 
@@ -722,12 +713,9 @@ KernelEmitter::QueryTile KernelEmitter::startItem(Value item) {
   // last head's long tiles to the end.) (32-bit arithmetic: block and grid
   // indices fit, and the head stays live in one register through the
   // loops.)
-  head = arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
-      arith::RemUIOp::create(b, loc, item, i32Const(numHeads)));
-  Value rank = arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
-      arith::DivUIOp::create(b, loc, item, i32Const(numHeads)));
+  head = toIndex(arith::RemUIOp::create(b, loc, item, i32Const(numHeads)));
+  Value rank =
+      toIndex(arith::DivUIOp::create(b, loc, item, i32Const(numHeads)));
   Value qt = sub(sub(numQTiles, idx(1)), rank);
   kvHead = divu(head, numHeads / numKvHeads);
   Value q0 = mul(qt, idx(cfg.blockQ()));
@@ -776,10 +764,6 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   // blocks start in linear order (x fastest), and take the work items of
   // startItem in that order.
   numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(cfg.blockQ()));
-  Type i32 = b.getI32Type();
-  auto toI32 = [&](Value x) {
-    return arith::IndexCastUIOp::create(b, loc, i32, x).getResult();
-  };
   Value linear = arith::AddIOp::create(
       b, loc, toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)),
       arith::MulIOp::create(

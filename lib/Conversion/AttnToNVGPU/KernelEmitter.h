@@ -108,6 +108,13 @@ protected:
   Value i32Const(int64_t v) {
     return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
   }
+  /// An index as i32 (block, grid and item counts fit), and back.
+  Value toI32(Value x) {
+    return arith::IndexCastUIOp::create(b, loc, b.getI32Type(), x);
+  }
+  Value toIndex(Value x) {
+    return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), x);
+  }
   Value exp2(Value x);
   Value log2(Value x);
   /// Max or sum over the four lanes that share a row.
