@@ -42,10 +42,9 @@ cases=(
   "bf16_h8_d128_window --tokens 3000 --docs uniform:1000 --seed 9"
   "bf16_h8_d64_doc --tokens 2000 --docs uniform:500 --seed 10"
 )
-# The flavours (bench/flavours), the first (mma-sync) first; a flavour's
-# kernel-file suffix (none for the first).
-mapfile -t all < <(grep -v '^#' bench/flavours | awk 'NF { print $1 }')
-suffix() { [ "$1" = "${all[0]}" ] || echo "_${1//-/_}"; }
+# The flavours (bench/flavours), the first (mma-sync) first.
+# shellcheck source=bench/flavours.sh
+source bench/flavours.sh
 # Checks one flavour (its kernel-file suffix); returns its failures.
 check_flavour() {
   local s=$1 fails=0 name flags rc
@@ -62,14 +61,14 @@ check_flavour() {
   return $fails
 }
 hung=" "
-check_flavour "" || { [ $? = 99 ] && hung+="${all[0]} "; }
-flavours=${all[0]}
+check_flavour "" || { [ $? = 99 ] && hung+="${FLAVOURS[0]} "; }
+flavours=${FLAVOURS[0]}
 # Only a flavour that passed its checks is benchmarked (a faulting kernel
 # would poison the benchmark's CUDA context); its other key-tile sizes
 # (make_kernels.sh's sweep, found by --sweep) are cross-checked by the
 # benchmark only.
-for f in "${all[@]:1}"; do
-  s=$(suffix "$f")
+for f in "${FLAVOURS[@]:1}"; do
+  s=$(flavour_suffix "$f")
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   check_flavour "$s"
   case $? in
@@ -87,9 +86,9 @@ fi
 # compute-sanitizer on a small case, each flavour (persistent ones with 5
 # blocks, so each takes several of the 32 items).
 san=/usr/local/cuda/bin/compute-sanitizer
-for f in "${all[@]}"; do
+for f in "${FLAVOURS[@]}"; do
   step sanitize || break
-  s=$(suffix "$f")
+  s=$(flavour_suffix "$f")
   [ -f "$K/bf16_h16_d128$s.cubin" ] || continue
   [[ $hung == *" $f "* ]] && { echo "compute-sanitizer ($f): skipped, the kernel hangs"; continue; }
   for tool in memcheck racecheck; do

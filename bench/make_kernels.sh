@@ -31,28 +31,23 @@ build() {
   local common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h"
                 --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
   # shellcheck disable=SC2206  # the flags are words
-  common+=(${flags[$mma]})
+  common+=(${FLAVOUR_FLAGS[$mma]})
   [ "$bk" != 0 ] && common+=(--block-k "$bk")
   "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
   "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
   echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519|Performance Loss' | tr -s ' ' | tr '\n' ' ')"
 }
-# The flavours (bench/flavours): their flags; those this arch can build.
-declare -A flags
+# The flavours (bench/flavours) this arch can build.
+# shellcheck source=bench/flavours.sh
+source bench/flavours.sh
 mmas=()
-while read -r name rest; do
-  [[ -z $name || $name == \#* ]] && continue
-  [[ $arch != sm_90a && $rest == *"--mma wgmma"* ]] && continue
-  flags[$name]=$rest
-  mmas+=("$name")
-done < bench/flavours
-# The kernel-file suffix of a flavour: none for the first, else _NAME with
-# '-' as '_'.
-suffix() { [ "$1" = "${mmas[0]}" ] || echo "_${1//-/_}"; }
+for f in "${FLAVOURS[@]}"; do
+  [[ $arch != sm_90a && ${FLAVOUR_FLAGS[$f]} == *"--mma wgmma"* ]] || mmas+=("$f")
+done
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"
   for mma in "${mmas[@]}"; do
-    build "$base$(suffix "$mma")" "$mma" 0 "$dt" "$h" "$kv" "$d" "$mask"
+    build "$base$(flavour_suffix "$mma")" "$mma" 0 "$dt" "$h" "$kv" "$d" "$mask"
   done
 done
 # Key-tile sweep (ptxas: 0 spills for each; 128-key mma-sync tiles spill),
@@ -71,6 +66,6 @@ if [ "$arch" = sm_90a ]; then
            "bf16_h16_d128 wgmma-pp-persistent 64"; do
     read -r base mma bk <<<"$e"
     # shellcheck disable=SC2086  # the config is words
-    build "$base$(suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}
+    build "$base$(flavour_suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}
   done
 fi

@@ -19,6 +19,8 @@ VARIANTS=${VARIANTS:-mma-sync}
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 [ -n "$NCU" ] || { echo "profile.sh: no ncu found; skipped"; exit 0; }
 bash bench/build_cuda_run.sh "$run" || exit 1
+# shellcheck source=bench/flavours.sh
+source bench/flavours.sh
 ncu=("$NCU" --clock-control none --section SpeedOfLight --section Occupancy
      --section LaunchStats --section WarpStateStats
      --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
@@ -36,8 +38,7 @@ summary() {
 }
 for c in short long; do
   for variant in ${VARIANTS//,/ }; do
-    s=""
-    [ "$variant" != mma-sync ] && s=_${variant//-/_}
+    s=$(flavour_suffix "$variant")
     f=$K/bf16_h16_d128$s.cubin
     [ -f "$f" ] || continue
     name=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['kernel'])" "$f.json")

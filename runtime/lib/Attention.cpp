@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <regex>
 #include <sstream>
@@ -38,24 +39,28 @@ static int64_t intField(const std::string &json, const std::string &key) {
   return x;
 }
 
+/// The string "key" of `json`, one of `allowed`; the first of them if the
+/// manifest (an older one) lacks the field.
+static std::string choiceField(const std::string &json, const std::string &key,
+                               std::initializer_list<const char *> allowed) {
+  if (json.find("\"" + key + "\"") == std::string::npos)
+    return *allowed.begin();
+  std::string v = field(json, key);
+  for (const char *a : allowed)
+    if (v == a)
+      return v;
+  throw Error("kernel manifest: unknown \"" + key + "\" '" + v + "'");
+}
+
 KernelInfo parseManifest(const std::string &json) {
   KernelInfo i;
   i.kernel = field(json, "kernel");
   i.arch = field(json, "arch");
-  if (json.find("\"mma\"") != std::string::npos)
-    i.mma = field(json, "mma");
-  if (i.mma != "mma-sync" && i.mma != "wgmma")
-    throw Error("kernel manifest: unknown \"mma\" '" + i.mma + "'");
-  if (json.find("\"schedule\"") != std::string::npos)
-    i.schedule = field(json, "schedule");
-  if (i.schedule != "plain" && i.schedule != "softmax-overlap" &&
-      i.schedule != "warp-specialized" &&
-      i.schedule != "warp-specialized-pingpong")
-    throw Error("kernel manifest: unknown \"schedule\" '" + i.schedule + "'");
-  if (json.find("\"grid\"") != std::string::npos)
-    i.grid = field(json, "grid");
-  if (i.grid != "tiles" && i.grid != "persistent")
-    throw Error("kernel manifest: unknown \"grid\" '" + i.grid + "'");
+  i.mma = choiceField(json, "mma", {"mma-sync", "wgmma"});
+  i.schedule = choiceField(json, "schedule",
+                           {"plain", "softmax-overlap", "warp-specialized",
+                            "warp-specialized-pingpong"});
+  i.grid = choiceField(json, "grid", {"tiles", "persistent"});
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
   i.heads = intField(json, "heads");

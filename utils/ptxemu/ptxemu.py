@@ -651,8 +651,8 @@ def compile_instr(k, ins):
 
     if name in ("add", "sub", "mul", "mad", "min", "max", "and", "or", "xor",
                 "shl", "shr", "not", "neg", "selp", "bfe", "fma", "ex2", "lg2",
-                "rcp", "div", "rem") and t in ("s64", "u64", "b64", "s32", "u32", "b32", "f32",
-                                 "pred"):
+                "rcp", "div", "rem") and t in ("s64", "u64", "b64", "s32",
+                                               "u32", "b32", "f32", "pred"):
         kind = _result_kind(t)
         if name == "mul" and "wide" in parts:
             if t not in ("u32", "s32"):

@@ -371,9 +371,6 @@ void KernelEmitter::startKeyTile(Value kt) {
 
 SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
   Value stage = stageOf(kt);
-  // (Persistent blocks wait for Q at the start of each item.)
-  if (cfg.warpSpecialized && !cfg.persistent)
-    waitBarrier(barrier(Barrier::FullQ, idx(0)), idx(0));
   startKeyTile(kt);
   Scores s = scores(stage);
   releaseStage(Tile::K, kt);
@@ -455,9 +452,7 @@ Value KernelEmitter::barrier(Barrier which, Value stage) {
   Value offset = add(idx(int64_t(which) * 16), mul(stage, idx(8)));
   return arith::TruncIOp::create(
       b, loc, b.getI32Type(),
-      arith::AddIOp::create(
-          b, loc, mbarAddr,
-          arith::IndexCastUIOp::create(b, loc, b.getI64Type(), offset)));
+      arith::AddIOp::create(b, loc, mbarAddr, toI64(offset)));
 }
 
 void KernelEmitter::initBarriers() {
@@ -595,8 +590,10 @@ void KernelEmitter::emitProducer(Value q0) {
 //===----------------------------------------------------------------------===//
 
 void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
-  if (!cfg.persistent)
+  if (!cfg.persistent) {
+    itemsBefore = idx(0);
     return body(linear);
+  }
   Type i32 = b.getI32Type();
   Value grid = arith::MulIOp::create(
       b, loc, toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x)),
@@ -896,9 +893,9 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
       scf::YieldOp::create(b, loc, state);
       state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
     };
-    // Persistent blocks: every item's Q phase, tiles or not (its copy must
-    // land before the buffer is handed back).
-    if (cfg.persistent)
+    // Warp specialization: this item's Q (phase itemsBefore), key tiles or
+    // not (its copy lands before a persistent block hands the buffer back).
+    if (cfg.warpSpecialized)
       waitBarrier(barrier(Barrier::FullQ, idx(0)), remu(itemsBefore, 2),
                   "Q full");
     ifAny([&](ValueRange init) { return emitFirstTile(beginTile, init); });

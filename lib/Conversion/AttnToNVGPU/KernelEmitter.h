@@ -108,9 +108,13 @@ protected:
   Value i32Const(int64_t v) {
     return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
   }
-  /// An index as i32 (block, grid and item counts fit), and back.
+  /// An index as i32 (block, grid and item counts fit) or i64 (shared
+  /// addresses), and an i32 as an index.
   Value toI32(Value x) {
     return arith::IndexCastUIOp::create(b, loc, b.getI32Type(), x);
+  }
+  Value toI64(Value x) {
+    return arith::IndexCastUIOp::create(b, loc, b.getI64Type(), x);
   }
   Value toIndex(Value x) {
     return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), x);
@@ -298,8 +302,9 @@ private:
   /// Compute warps: this item's S products are done, Q's buffer may be
   /// refilled (one arrival per warp).
   void releaseQ();
-  /// Key tiles (index) and work items of this block before the current item
-  /// (null without persistent blocks), and tilesBefore - beginTile.
+  /// Key tiles (index; null without persistent blocks) and work items (0
+  /// without) of this block before the current item, and tilesBefore -
+  /// beginTile.
   Value tilesBefore, itemsBefore, tileShift;
 
   //===--- Ping-pong (cfg.pingPong) ---------------------------------------===//

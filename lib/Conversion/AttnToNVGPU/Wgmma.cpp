@@ -76,9 +76,6 @@ private:
   Value descriptor(Value addr, int64_t leadingBytes, int64_t strideBytes);
   /// `desc` with its start address advanced by `bytes`.
   Value advance(Value desc, int64_t bytes);
-  Value i64(Value index) {
-    return arith::IndexCastUIOp::create(b, loc, b.getI64Type(), index);
-  }
   Value i64Const(int64_t v) {
     return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
   }
@@ -105,7 +102,7 @@ void WgmmaEmitter::allocateShared(Value smem) {
   int64_t unitElts = 16 / eltBytes();
   auto view = [&](int64_t offset, int64_t bytes, Value &addr) -> Value {
     Value at = add(shift, idx(offset));
-    addr = i64(add(base, at));
+    addr = toI64(add(base, at));
     return memref::ViewOp::create(b, loc,
                                   MemRefType::get({bytes / 16, unitElts}, elt,
                                                   MemRefLayoutAttrInterface(),
@@ -120,7 +117,7 @@ void WgmmaEmitter::allocateShared(Value smem) {
   // The mbarriers after the tiles (8-byte aligned: the tiles are 1024-byte
   // multiples).
   if (cfg.warpSpecialized)
-    mbarAddr = i64(add(base, add(shift, idx(vEnd))));
+    mbarAddr = toI64(add(base, add(shift, idx(vEnd))));
 }
 
 Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {
@@ -176,9 +173,9 @@ Value WgmmaEmitter::issueScores(Value stage) {
   int64_t bk = cfg.blockK;
   // This warpgroup's 64 rows of Q; the K tile of `stage`.
   Value wg = divu(warp, 4);
-  Value qDesc = descriptor(add(qAddr, i64(mul(wg, idx(64 * kRowBytes)))),
+  Value qDesc = descriptor(add(qAddr, toI64(mul(wg, idx(64 * kRowBytes)))),
                            /*leading=*/16, kAtomBytes);
-  Value kDesc = descriptor(add(kAddr, i64(mul(stage, idx(kStageBytes())))),
+  Value kDesc = descriptor(add(kAddr, toI64(mul(stage, idx(kStageBytes())))),
                            /*leading=*/16, kAtomBytes);
   auto wgmmaType =
       elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
@@ -240,7 +237,7 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
 SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
                                          ValueRange o) {
   int64_t bk = cfg.blockK, n = valueDim, nAcc = n / 2;
-  Value vDesc = descriptor(add(vAddr, i64(mul(stage, idx(vStageBytes())))),
+  Value vDesc = descriptor(add(vAddr, toI64(mul(stage, idx(vStageBytes())))),
                            /*leading=*/bk * kRowBytes, kAtomBytes);
   // wgmma with A in registers has no NVVM op: inline PTX. Operands: the
   // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3 and the B
