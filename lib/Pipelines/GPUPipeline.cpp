@@ -12,6 +12,7 @@
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -26,6 +27,7 @@ mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
   tile.warpSpecialize = options.warpSpecialize;
   tile.warpgroupPingPong = options.warpgroupPingPong;
   tile.persistent = options.persistent;
+  tile.tma = options.tma;
   return tile;
 }
 
@@ -51,6 +53,8 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   kernels.addPass(memref::createExpandStridedMetadataPass());
   kernels.addPass(createLowerAffinePass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  // TMA kernels: tensor maps as by-value grid constants.
+  kernels.addNestedPass<LLVM::LLVMFuncOp>(createAttnNVVMTensorMapArgs());
   // nvvm.inline_ptx (ex2/lg2.approx) -> llvm.inline_asm.
   kernels.addPass(createConvertNVVMToLLVMPass());
   kernels.addPass(createCanonicalizerPass());

@@ -61,6 +61,7 @@ KernelInfo parseManifest(const std::string &json) {
                            {"plain", "softmax-overlap", "warp-specialized",
                             "warp-specialized-pingpong"});
   i.grid = choiceField(json, "grid", {"tiles", "persistent"});
+  i.loads = choiceField(json, "loads", {"cp.async", "tma"});
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
   i.heads = intField(json, "heads");
@@ -84,6 +85,30 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
     return Dim3{unsigned(tiles), unsigned(info.heads), 1};
   int64_t items = tiles * info.heads;
   return Dim3{unsigned(std::min(items, residentBlocks)), 1, 1};
+}
+
+std::array<TensorMapSpec, 3> tensorMapSpecs(const KernelInfo &info,
+                                            int64_t tokens) {
+  if (info.dtype != "bf16" && info.dtype != "f16")
+    throw Error("TMA loads need bf16 or f16, the kernel has " + info.dtype);
+  if (tokens < 1)
+    throw Error("a tensor map needs at least one token");
+  auto spec = [&](int64_t heads, int64_t cols, int64_t rows) {
+    TensorMapSpec s;
+    s.bf16 = info.dtype == "bf16";
+    s.dims[0] = uint64_t(cols);
+    s.dims[1] = uint64_t(heads);
+    s.dims[2] = uint64_t(tokens);
+    s.strides[0] = uint64_t(cols) * 2;
+    s.strides[1] = uint64_t(heads * cols) * 2;
+    s.box[0] = 64;
+    s.box[1] = 1;
+    s.box[2] = uint32_t(rows);
+    return s;
+  };
+  return {spec(info.heads, info.headDim, info.blockQ),
+          spec(info.kvHeads, info.headDim, info.blockK),
+          spec(info.kvHeads, info.valueDim, info.blockK)};
 }
 
 AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
@@ -112,6 +137,20 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
   args.addMemRef(out, {tokens, i.heads, i.valueDim});
   args.addMemRef(lse, {i.heads, tokens});
   Dim3 grid = launchGrid(i, tokens, resident);
+  if (grid.x == 0)
+    return; // no tokens: nothing to compute
+  if (i.loads == "tma") {
+    std::array<TensorMapSpec, 3> specs = tensorMapSpecs(i, tokens);
+    void *bases[3] = {q, k, v};
+    for (int t = 0; t < 3; ++t) {
+      if (reinterpret_cast<uintptr_t>(bases[t]) % 16)
+        throw Error(std::string("TMA loads need ") + "qkv"[t] +
+                    " 16-byte aligned");
+      alignas(64) unsigned char map[kTensorMapBytes];
+      encodeTensorMap(map, specs[t], bases[t]);
+      args.addBytes(map, sizeof(map));
+    }
+  }
   Dim3 block{unsigned(i.threads), 1, 1};
   rt::launch(function, grid, block, i.sharedBytes, stream, args.params());
 }

@@ -5,6 +5,7 @@
 #include <cuda.h>
 #include <dlfcn.h>
 
+#include <cstring>
 #include <mutex>
 
 namespace attn::rt {
@@ -29,6 +30,7 @@ namespace {
   X(cuModuleGetFunction)                                                       \
   X(cuFuncSetAttribute)                                                        \
   X(cuLaunchKernel)                                                            \
+  X(cuTensorMapEncodeTiled)                                                    \
   X(cuMemAlloc)                                                                \
   X(cuMemFree)                                                                 \
   X(cuMemcpyHtoD)                                                              \
@@ -182,6 +184,29 @@ int64_t residentBlocks(Function f, int blockThreads, int64_t sharedBytes) {
   return int64_t(perSM) * sms;
 }
 
+void encodeTensorMap(void *map, const TensorMapSpec &spec, void *global) {
+  static_assert(sizeof(CUtensorMap) == kTensorMapBytes);
+  CUtensorMap m;
+  cuuint64_t dims[3], strides[2];
+  cuuint32_t box[3], elementStrides[3] = {1, 1, 1};
+  for (int i = 0; i < 3; ++i) {
+    dims[i] = spec.dims[i];
+    box[i] = spec.box[i];
+  }
+  strides[0] = spec.strides[0];
+  strides[1] = spec.strides[1];
+  check(use().cuTensorMapEncodeTiled(
+            &m,
+            spec.bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                      : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+            3, global, dims, strides, box, elementStrides,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+            CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+        "cuTensorMapEncodeTiled");
+  std::memcpy(map, &m, sizeof(m));
+}
+
 void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,
             Stream stream, std::vector<void *> &params) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0)
@@ -261,15 +286,30 @@ void KernelArgs::addMemRef(void *ptr, const std::vector<int64_t> &sizes) {
     stride *= sizes[i];
   }
   desc.insert(desc.end(), strides.begin(), strides.end());
-  storage.push_back(std::move(desc));
+  storage.push_back(Entry{std::move(desc), /*whole=*/false});
   pointers.clear(); // rebuilt by params()
+}
+
+void KernelArgs::addBytes(const void *data, size_t n) {
+  if (n % sizeof(int64_t))
+    throw Error("addBytes: " + std::to_string(n) +
+                " bytes is not a multiple of 8");
+  std::vector<int64_t> words(n / sizeof(int64_t));
+  std::memcpy(words.data(), data, n);
+  storage.push_back(Entry{std::move(words), /*whole=*/true});
+  pointers.clear();
 }
 
 std::vector<void *> &KernelArgs::params() {
   pointers.clear();
-  for (std::vector<int64_t> &desc : storage)
-    for (int64_t &v : desc)
+  for (Entry &e : storage) {
+    if (e.whole) {
+      pointers.push_back(e.words.data());
+      continue;
+    }
+    for (int64_t &v : e.words)
       pointers.push_back(&v);
+  }
   return pointers;
 }
 

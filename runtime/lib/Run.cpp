@@ -47,8 +47,9 @@ static void report(std::ostream &os, const std::string &device,
      << ", \"dtype\": \"" << info.dtype
      << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
      << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
-     << "\", \"grid\": \"" << info.grid << "\", \"block_q\": " << info.blockQ
-     << ", \"block_k\": " << info.blockK << ", \"tiles_total\": " << tiles.total
+     << "\", \"grid\": \"" << info.grid << "\", \"loads\": \"" << info.loads
+     << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
+     << ", \"tiles_total\": " << tiles.total
      << ", \"tiles_computed\": " << tiles.computed
      << ", \"tiles_partial\": " << tiles.partial
      << ", \"tiles_full\": " << tiles.full

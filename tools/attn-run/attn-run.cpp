@@ -117,6 +117,12 @@ static cl::opt<bool> persistent(
     cl::desc("--target cuda, with --warp-specialize: at most one block per "
              "SM slot, each looping over (query tile, head) work items"),
     cl::cat(cat));
+static cl::opt<bool>
+    tma("tma",
+        cl::desc("--target cuda, with --warp-specialize: load the tiles with "
+                 "the Tensor Memory Accelerator (the runtime passes tensor "
+                 "maps)"),
+        cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -235,7 +241,7 @@ static std::string manifest(const AttentionSpec &spec,
      << options.chip << "\", \"mma\": \""
      << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"schedule\": \""
      << cfg.scheduleName() << "\", \"grid\": \"" << cfg.gridName()
-     << "\", \"format\": \""
+     << "\", \"loads\": \"" << cfg.loadsName() << "\", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
@@ -262,6 +268,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   options.warpSpecialize = warpSpecialize;
   options.warpgroupPingPong = warpgroupPingPong;
   options.persistent = persistent;
+  options.tma = tma;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

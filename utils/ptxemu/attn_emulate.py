@@ -7,8 +7,9 @@ CPU with the PTX emulator, on inputs written by attn-cuda-run:
   attn-cuda-run --kernel K.ptx --doc-lengths 0,1,130 --seed 3 --check-outputs D
 
 It launches the kernel the way the runtime does (runtime/lib/Attention.cpp:
-memref arguments q, k, v, cu_seqlens, out, lse; one block per (query tile,
-head); the manifest's threads and dynamic shared bytes) on outputs poisoned
+memref arguments q, k, v, cu_seqlens, out, lse, and for "loads": "tma" the
+tensor maps of q, k and v; one block per (query tile, head); the
+manifest's threads and dynamic shared bytes) on outputs poisoned
 with NaN, and writes D/out.bin and D/lse.bin. The check is attn-cuda-run's.
 """
 
@@ -84,6 +85,15 @@ def main():
     args = (memref(pq, [t, hq, d]) + memref(pk, [t, hkv, d]) +
             memref(pv, [t, hkv, dv]) + memref(pcu, [cu.size]) +
             memref(pout, [t, hq, dv]) + memref(plse, [hq, t]))
+    if info.get("loads", "cp.async") == "tma" and t > 0:
+        # The tensor maps of Q, K and V (attn::rt::tensorMapSpecs): 3-D
+        # (column, head, token), 64-column boxes of a tile's rows, 128-byte
+        # swizzle.
+        def tmap(ptr, heads, cols, rows):
+            return ptxemu.TensorMap(ptr, 2, [cols, heads, t],
+                                    [cols * 2, heads * cols * 2], [64, 1, rows], 128)
+        args += [tmap(pq, hq, d, info["block_q"]), tmap(pk, hkv, d, info["block_k"]),
+                 tmap(pv, hkv, dv, info["block_k"])]
     tiles = (t + info["block_q"] - 1) // info["block_q"]
     if info.get("grid", "tiles") == "persistent":  # attn::rt::launchGrid
         grid = (min(tiles * hq, opts.resident_blocks), 1, 1)

@@ -4,8 +4,10 @@ It runs a kernel on the CPU, every thread of every block at once (numpy
 arrays over threads), so the GPU kernels are executed and checked in CI,
 which has no GPU. It implements the subset of PTX those kernels use (the
 integer and float arithmetic, predicates and branches, cp.async,
-ldmatrix, mma.sync, wgmma.mma_async with shared-memory matrix descriptors,
-shfl, bar.sync, named barriers, mbarriers, setmaxnreg) from the PTX ISA's
+cp.async.bulk.tensor (TMA) through tensor maps passed as by-value kernel
+parameters, ldmatrix, mma.sync, wgmma.mma_async with shared-memory matrix
+descriptors, shfl, bar.sync, named barriers, mbarriers with transaction
+counts, setmaxnreg) from the PTX ISA's
 definitions, and refuses anything else with the line it could not run. It
 is a checker, not a timing model:
 
@@ -37,6 +39,13 @@ is a checker, not a timing model:
     cp.async.mbarrier.arrive.noinc: with "mma-late" the arrival happens at
     once; with "copies-late" it (and the landing of the copies it
     tracks) waits until no thread can run without it, oldest first.
+    cp.async.bulk.tensor (TMA) alike: with "mma-late" its box lands and
+    completes its bytes on the mbarrier at once; with "copies-late" only
+    when no thread can run without it.
+  - Tensor maps: the kernel gets TensorMap objects for its 128-byte
+    parameters (CUtensorMap is opaque; TensorMap holds what
+    cuTensorMapEncodeTiled is given and checks what it checks); a TMA
+    reads the one whose parameter address (cvta.param) it is given.
 """
 
 import re
@@ -91,12 +100,13 @@ class Instr:
 
 
 def _split_args(s):
-    """Top-level comma split that keeps {a, b} groups together."""
+    """Top-level comma split that keeps {a, b} groups and [a, {b}]
+    addresses together."""
     out, depth, cur = [], 0, ""
     for ch in s:
-        if ch == "{":
+        if ch in "{[":
             depth += 1
-        elif ch == "}":
+        elif ch in "}]":
             depth -= 1
         if ch == "," and depth == 0:
             out.append(cur.strip())
@@ -131,7 +141,13 @@ class Kernel:
             raise EmulationError(f"the PTX's kernel is {m.group(1)}, not {name}")
         self.name = m.group(1)
         self.params = []
+        self.byte_params = {}  # name -> bytes, of .b8 NAME[N] parameters
         for p in m.group(2).split(","):
+            bm = re.search(r"\.param\s+\.align\s+\d+\s+\.b8\s+(\w+)\[(\d+)\]", p)
+            if bm:
+                self.byte_params[bm.group(1)] = int(bm.group(2))
+                self.params.append(bm.group(1))
+                continue
             pm = re.search(r"\.param\s+\.(\w+)(?:\s+\.ptr\s+\.align\s+\d+)?\s+(\w+)", p)
             if not pm:
                 raise EmulationError(f"unsupported parameter: {p.strip()}")
@@ -226,6 +242,10 @@ class Kernel:
 
 GLOBAL_BASE = 0x7F0000000000
 RED_ZONE = 256
+# Kernel parameters' own addresses (mov of a parameter's name): the param
+# window, and where cvta.param maps it in the generic space.
+PARAM_BASE, PARAM_STRIDE = 0x1000, 0x100
+PARAM_GENERIC = 0x7E0000000000
 SHARED_BASE = 0x410  # 16-byte aligned, deliberately not 1024-byte aligned
 
 
@@ -514,6 +534,17 @@ class Launch:
         if any(not r["done"].all() for r in self.wgmmas):
             raise EmulationError("the kernel exited with wgmma groups pending")
 
+    def tensor_map(self, addr, tid):
+        """The TensorMap argument whose parameter has generic address
+        `addr` (cvta.param of the parameter's name)."""
+        i, rest = divmod(addr - PARAM_GENERIC - PARAM_BASE, PARAM_STRIDE)
+        name = self.k.params[i] if rest == 0 and 0 <= i < len(self.k.params) else None
+        tm = self.params.get(name)
+        if name not in self.k.byte_params or not isinstance(tm, TensorMap):
+            raise EmulationError(f"thread {tid}: {addr:#x} is not the address "
+                                 f"of a tensor-map parameter")
+        return tm
+
     def group_ids(self, size):
         """Each thread's warp (size 32), warpgroup (128) or block index."""
         ids = self._group_ids.get(size)
@@ -572,6 +603,9 @@ def reader(kernel, tok, kind):
         return lambda st: conv(st.special[tok])
     if tok == getattr(kernel, "shared_symbol", None):
         c = np.uint64(SHARED_BASE)
+        return lambda st: c
+    if tok in kernel.byte_params:
+        c = np.uint64(PARAM_BASE + PARAM_STRIDE * kernel.params.index(tok))
         return lambda st: c
     dt = kernel.reg_dtype(tok)
     conv = _conv(dt, kind)
@@ -811,6 +845,9 @@ def compile_instr(k, ins):
 
     if op == "cvta.to.global.u64":
         return simple(a[0], "u64", lambda x: x, (a[1], "u64"))
+    if op == "cvta.param.u64":
+        return simple(a[0], "u64", lambda x: np.asarray(x) + np.uint64(PARAM_GENERIC),
+                      (a[1], "u64"))
 
     if name == "ld":
         space, t = parts[1], parts[-1]
@@ -818,6 +855,9 @@ def compile_instr(k, ins):
         if space == "param":
             if kind != "param" or off:
                 raise EmulationError(f"unsupported {ins.text}")
+
+            if base_r in k.byte_params:
+                raise EmulationError(f"unsupported {ins.text} (a .b8 parameter)")
 
             def run(st, on, m):
                 st.put(a[0], np.uint64(st.params[base_r] & 0xFFFFFFFFFFFFFFFF), on)
@@ -887,7 +927,8 @@ def compile_instr(k, ins):
         if op != "bar.sync" or a != ["0"] or ins.pred is not None:
             raise EmulationError(f"unsupported {ins.text}")
 
-    if name == "bar" or op == "fence.proxy.async.shared::cta":
+    if name == "bar" or op in ("fence.proxy.async.shared::cta",
+                               "fence.mbarrier_init.release.cluster"):
         def run(st, on, m):
             st.advance(m)
         return run
@@ -1026,6 +1067,8 @@ def _compile_cp(k, ins, parts, a):
                 _fire_async_arrival(st, arrival)
             st.advance(m)
         return run
+    if op.startswith("cp.async.bulk.tensor."):
+        return _compile_bulk_tensor(k, ins, a)
     if op != "cp.async.cg.shared.global":
         raise EmulationError(f"unsupported {op}")
     dk, dst_r, doff = address(k, a[0])
@@ -1062,6 +1105,94 @@ def _compile_cp(k, ins, parts, a):
             st.copies.append(rec)
         else:
             _land(st, rec, np.ones(len(tids), bool))
+        st.advance(m)
+    return run
+
+
+class TensorMap:
+    """A tensor map as cuTensorMapEncodeTiled is given it (tiled, no
+    interleave, element strides 1, out-of-bounds elements filled with
+    zeros): the global address, element bytes, dims and the byte strides
+    of dims 1.. (innermost first), the box, and the swizzle in bytes (0,
+    32, 64, 128). Checks what the driver checks."""
+
+    def __init__(self, base, elem_bytes, dims, strides, box, swizzle):
+        rank = len(dims)
+        if not 1 <= rank <= 5 or len(strides) != rank - 1 or len(box) != rank:
+            raise EmulationError("tensor map: rank, strides or box do not agree")
+        if base % 16:
+            raise EmulationError("tensor map: global address not 16-byte aligned")
+        if any(s % 16 or not 0 < s < 1 << 40 for s in strides):
+            raise EmulationError("tensor map: a stride is not a positive multiple of 16 below 2^40")
+        if any(not 1 <= d <= 1 << 32 for d in dims):
+            raise EmulationError("tensor map: a dim outside [1, 2^32]")
+        if any(not 1 <= b <= 256 for b in box) or (box[0] * elem_bytes) % 16:
+            raise EmulationError("tensor map: a box dim outside [1, 256], or "
+                                 "an inner box not a multiple of 16 bytes")
+        if swizzle not in (0, 32, 64, 128) or (swizzle and box[0] * elem_bytes > swizzle):
+            raise EmulationError("tensor map: the inner box exceeds the swizzle span")
+        self.base, self.eb = base, elem_bytes
+        self.dims, self.strides, self.box = list(dims), list(strides), list(box)
+        self.swizzle = swizzle
+
+    def load(self, gmem, coords, tid):
+        """The box at `coords` (innermost first, signed): (rows, row
+        bytes) uint8, rows in order of the outer box dims, zeros where an
+        element lies outside the tensor."""
+        if len(coords) != len(self.dims):
+            raise EmulationError("cp.async.bulk.tensor: coordinates do not match the map's rank")
+        idx = np.indices(self.box[::-1]).reshape(len(self.box), -1)[::-1]
+        g = idx + np.array(coords, np.int64)[:, None]
+        inside = np.all((g >= 0) & (g < np.array(self.dims)[:, None]), axis=0)
+        step = np.array([self.eb] + self.strides, np.int64)[:, None]
+        addrs = (self.base + (g * step).sum(0))[inside].astype(np.uint64)
+        data = np.zeros((g.shape[1], self.eb), np.uint8)
+        data[inside] = gmem.read(addrs, self.eb, np.full(len(addrs), tid),
+                                 "cp.async.bulk.tensor source")
+        return data.reshape(-1, self.box[0] * self.eb)
+
+
+def _compile_bulk_tensor(k, ins, a):
+    op = ins.op
+    if op not in ("cp.async.bulk.tensor.%dd.shared::cluster.global.tile."
+                  "mbarrier::complete_tx::bytes" % r for r in range(1, 6)):
+        raise EmulationError(f"unsupported {op}")
+    dk, dst_r, doff = address(k, a[0])
+    mm = re.match(r"^\[\s*([%\w$.]+)\s*,\s*\{(.*)\}\s*\]$", a[1])
+    if dk != "reg" or not mm:
+        raise EmulationError(f"unsupported {ins.text}")
+    map_r = reader(k, mm.group(1), "u64")
+    coord_rs = [reader(k, c.strip(), "s32") for c in mm.group(2).split(",")]
+    bar = _mbarrier_operand(k, a[2], op)
+
+    def run(st, on, m):
+        on_, tids, bar_offs = bar(st, on)
+        dsts = _each(st, dst_r)[on_].astype(np.int64) + doff
+        maps = _each(st, map_r)[on_].astype(np.int64)
+        coords = [_each(st, r)[on_].astype(np.int64) for r in coord_rs]
+        for i, t in enumerate(tids.tolist()):
+            tm = st.tensor_map(int(maps[i]), t)
+            rows = tm.load(st.gmem, [int(c[i]) for c in coords], t)
+            if dsts[i] % 128:
+                raise EmulationError(f"thread {t}: TMA destination {dsts[i]:#x} "
+                                     f"not 128-byte aligned")
+            # Row j at dst + j * row bytes; its 16-byte chunks swizzled by
+            # the address bits above the swizzle span (as wgmma reads them).
+            n = rows.shape[0] * rows.shape[1] // 16
+            chunk = dsts[i] + 16 * np.arange(n, dtype=np.int64)
+            if tm.swizzle:
+                mask = tm.swizzle - 16
+                chunk = chunk ^ ((chunk >> 3) & mask)
+            offs = st.smem_offsets(chunk.astype(np.uint64), 16, np.full(n, t),
+                                   "cp.async.bulk.tensor destination")
+            rec = {"tids": np.full(n, t), "blk": np.full(n, st.blk[t]), "offs": offs,
+                   "data": rows.reshape(n, 16), "done": np.zeros(n, bool)}
+            arrival = {"bulk": rec, "bar": (int(st.blk[t]), int(bar_offs[i])),
+                       "bytes": n * 16}
+            if st.timing == "copies-late":
+                st.async_arrivals.append(arrival)
+            else:
+                _fire_async_arrival(st, arrival)
         st.advance(m)
     return run
 
@@ -1125,24 +1256,52 @@ def _barriers(st, tids, offs, what):
     return states, inverse.reshape(-1), counts.tolist()
 
 
-def _arrive(st, tids, offs, what):
-    """One arrival per thread in `tids` on its barrier; completed phases
-    wake the threads waiting for them."""
+def _complete_if_done(st, blk, off, b):
+    """Ends the current phase of barrier b once its arrivals and its
+    transaction bytes are all in; wakes the threads waiting for it."""
+    if b["pending"] != 0 or b["tx"] != 0:
+        return
+    b["phase"] += 1
+    b["pending"] = b["expected"]
+    done = (st.mwait & (st.blk == blk) & (st.mwait_off == off)
+            & (st.mwait_parity != (b["phase"] & 1)))
+    st.mwait &= ~done
+
+
+def _arrive(st, tids, offs, what, expect_tx=0):
+    """One arrival per thread in `tids` on its barrier (after raising its
+    transaction count by `expect_tx` bytes); completed phases wake the
+    threads waiting for them."""
     states, _, counts = _barriers(st, tids, offs, what)
     for (blk, off, b), n in zip(states, counts):
         while n > 0:
-            step = min(n, b["pending"])
-            b["pending"] -= step
-            n -= step
             if b["pending"] == 0:
-                b["phase"] += 1
-                b["pending"] = b["expected"]
-                done = (st.mwait & (st.blk == blk) & (st.mwait_off == off)
-                        & (st.mwait_parity != (b["phase"] & 1)))
-                st.mwait &= ~done
+                raise EmulationError(
+                    f"{what}: more arrivals on the mbarrier at shared offset "
+                    f"{off} than its count while its phase waits for "
+                    f"{b['tx']} transaction bytes")
+            b["tx"] += expect_tx
+            b["pending"] -= 1
+            n -= 1
+            _complete_if_done(st, blk, off, b)
+
+
+def _complete_tx(st, blk, off, nbytes, what):
+    b = st.mbar.get((blk, off))
+    if b is None:
+        raise EmulationError(f"{what}: mbarrier at shared offset {off} "
+                             f"used before mbarrier.init")
+    b["tx"] -= nbytes
+    _complete_if_done(st, blk, off, b)
 
 
 def _fire_async_arrival(st, arrival):
+    if "bulk" in arrival:  # a TMA box: lands, then completes its bytes
+        rec = arrival["bulk"]
+        _land(st, rec, np.ones(len(rec["tids"]), bool))
+        blk, off = arrival["bar"]
+        _complete_tx(st, blk, off, arrival["bytes"], "cp.async.bulk.tensor")
+        return
     for rec, sel in arrival["snap"]:
         _land(st, rec, sel & ~rec["done"])
     st.copies = [rec for rec in st.copies if not rec["done"].all()]
@@ -1165,7 +1324,7 @@ def _compile_mbarrier(k, ins, parts, a):
                                          f"{off} initialized twice")
                 if not 1 <= c < 1 << 20:
                     raise EmulationError(f"mbarrier count {c} out of range")
-                st.mbar[key] = {"expected": c, "pending": c, "phase": 0}
+                st.mbar[key] = {"expected": c, "pending": c, "phase": 0, "tx": 0}
             st.mbar_offs = np.unique([o for _, o in st.mbar]).astype(np.int64)
             st.advance(m)
         return run
@@ -1177,6 +1336,19 @@ def _compile_mbarrier(k, ins, parts, a):
         def run(st, on, m):
             _, tids, offs = bar(st, on)
             _arrive(st, tids, offs, op)
+            st.advance(m)
+        return run
+    if op == "mbarrier.arrive.expect_tx.shared::cta.b64":
+        if a[0] != "_":
+            raise EmulationError(f"{op}: only the sink '_' state is supported")
+        bar = _mbarrier_operand(k, a[1], op)
+        tx = _imm(a[2])
+        if tx is None or tx[0] != "int" or not 0 <= tx[1] < 1 << 20:
+            raise EmulationError(f"{op}: a transaction count in [0, 2^20) expected")
+
+        def run(st, on, m):
+            _, tids, offs = bar(st, on)
+            _arrive(st, tids, offs, op, expect_tx=tx[1])
             st.advance(m)
         return run
     if op == "mbarrier.try_wait.parity.shared::cta.b64":

@@ -67,6 +67,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("with warp-specialize: at most one block per SM slot, "
                      "each looping over (query tile, head) work items"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> tma{
+      *this, "tma",
+      llvm::cl::desc("with warp-specialize: load the tiles with the Tensor "
+                     "Memory Accelerator (tensor-map kernel arguments)"),
+      llvm::cl::init(false)};
 };
 
 /// The options of the pipeline's attn-gpu-tile-attention

@@ -166,6 +166,36 @@ void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
   copies(/*checked=*/true);
 }
 
+Value KernelEmitter::tileAddress(Tile, Value) {
+  llvm_unreachable("this tensor-core flavour has no TMA layout");
+}
+
+void KernelEmitter::loadTile(Tile tile, Value stage, Value map, Value row0,
+                             Value srcHead, int64_t rows, int64_t cols,
+                             Value fullBarrier) {
+  int64_t boxBytes = rows * 128;
+  auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
+  // The whole tile's bytes, rows past T included (the box is zero-filled
+  // there and still counts them).
+  sideEffectAsm(voidTy, {fullBarrier},
+                "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], " +
+                    std::to_string(boxBytes * (cols / 64)) + ";",
+                "r");
+  Value base =
+      arith::TruncIOp::create(b, loc, b.getI32Type(), tileAddress(tile, stage));
+  Value headI32 = toI32(srcHead), rowI32 = toI32(row0);
+  for (int64_t box = 0; box < cols / GPUKernelConfig::kBoxColumns; ++box) {
+    Value dst = arith::AddIOp::create(b, loc, base, i32Const(box * boxBytes));
+    sideEffectAsm(
+        voidTy,
+        {dst, map, i32Const(box * GPUKernelConfig::kBoxColumns), headI32,
+         rowI32, fullBarrier},
+        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::"
+        "complete_tx::bytes [$0], [$1, {$2, $3, $4}], [$5];",
+        "r,l,r,r,r,r");
+  }
+}
+
 void KernelEmitter::copyQ(Value q0) {
   copyRows(Tile::Q, Value(), qBuf, q0, head, cfg.blockQ(), headDim);
 }
@@ -468,15 +498,22 @@ void KernelEmitter::initBarriers() {
           "mbarrier.init.shared::cta.b64 [$0], " + std::to_string(count) + ";",
           "r");
     };
+    // Full: one arrival per copying thread, or the TMA thread's one
+    // (with the tile's bytes expected).
+    int64_t fillers = cfg.tma ? 1 : cfg.copyThreads();
     for (int64_t stage = 0; stage < 2; ++stage) {
-      init(Barrier::FullK, stage, cfg.copyThreads());
-      init(Barrier::FullV, stage, cfg.copyThreads());
+      init(Barrier::FullK, stage, fillers);
+      init(Barrier::FullV, stage, fillers);
       init(Barrier::EmptyK, stage, cfg.numWarps);
       init(Barrier::EmptyV, stage, cfg.numWarps);
     }
-    init(Barrier::FullQ, 0, cfg.copyThreads());
+    init(Barrier::FullQ, 0, fillers);
     if (cfg.persistent)
       init(Barrier::EmptyQ, 0, cfg.numWarps);
+    // The initialized barriers visible to the TMA unit's complete_tx.
+    if (cfg.tma)
+      sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
+                    "fence.mbarrier_init.release.cluster;", "");
   }
   gpu::BarrierOp::create(b, loc);
 }
@@ -530,9 +567,10 @@ void KernelEmitter::acquireStage(Tile tile, Value kt) {
   if (!cfg.warpSpecialized)
     return;
   waitBarrier(stageBarrier(tile, /*full=*/true, kt), useParity(kt));
-  // The copies were the generic proxy's writes; wgmma reads through the
-  // async proxy.
-  fenceCopies();
+  // cp.async copies were the generic proxy's writes; wgmma reads through the
+  // async proxy (as TMA writes).
+  if (!cfg.tma)
+    fenceCopies();
 }
 
 void KernelEmitter::arrivePerWarp(Value addr, StringRef note) {
@@ -562,19 +600,34 @@ void KernelEmitter::emitProducer(Value q0) {
   if (cfg.persistent)
     waitBarrier(barrier(Barrier::EmptyQ, idx(0)),
                 remu(add(itemsBefore, idx(1)), 2), "Q empty");
-  copyQ(q0);
-  arriveOnCopies(barrier(Barrier::FullQ, idx(0)));
+  Value fullQ = barrier(Barrier::FullQ, idx(0));
+  if (cfg.tma) {
+    loadTile(Tile::Q, Value(), qMap, q0, head, cfg.blockQ(), headDim, fullQ);
+  } else {
+    copyQ(q0);
+    arriveOnCopies(fullQ);
+  }
   auto forOp = scf::ForOp::create(b, loc, beginTile, endTile, idx(1));
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());
   Value kt = forOp.getInductionVar(), stage = stageOf(kt);
   Value parity = sub(idx(1), useParity(kt));
-  waitBarrier(stageBarrier(Tile::K, /*full=*/false, kt), parity);
-  copyK(kt, stage);
-  arriveOnCopies(stageBarrier(Tile::K, /*full=*/true, kt));
-  waitBarrier(stageBarrier(Tile::V, /*full=*/false, kt), parity);
-  copyV(kt, stage);
-  arriveOnCopies(stageBarrier(Tile::V, /*full=*/true, kt));
+  Value row0 = mul(kt, idx(cfg.blockK));
+  for (Tile tile : {Tile::K, Tile::V}) {
+    waitBarrier(stageBarrier(tile, /*full=*/false, kt), parity);
+    Value full = stageBarrier(tile, /*full=*/true, kt);
+    bool isK = tile == Tile::K;
+    if (cfg.tma) {
+      loadTile(tile, stage, isK ? kMap : vMap, row0, kvHead, cfg.blockK,
+               isK ? headDim : valueDim, full);
+      continue;
+    }
+    if (isK)
+      copyK(kt, stage);
+    else
+      copyV(kt, stage);
+    arriveOnCopies(full);
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -742,7 +795,12 @@ KernelEmitter::KeyTiles KernelEmitter::keyTiles(QueryTile rows) {
 }
 
 void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
-                         Value lse) {
+                         Value lse, ValueRange tensorMaps) {
+  if (cfg.tma) {
+    qMap = tensorMaps[0];
+    kMap = tensorMaps[1];
+    vMap = tensorMaps[2];
+  }
   qBuf = q;
   kBuf = k;
   vBuf = v;
@@ -825,16 +883,27 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   b.setInsertionPointToStart(ifOp.thenBlock());
   NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kProducerRegisters,
                                  NVVM::SetMaxRegisterAction::decrease);
-  eachItem([&](Value q0, const KeyTiles &) {
-    // Persistent blocks: the copy addresses from a fresh read of the thread
-    // index in each item, so the 56 registers need not hold them through
-    // the item loop.
-    copyTid = sub(cfg.persistent ? opaqueTid() : tid, idx(32 * cfg.numWarps));
-    emitProducer(q0);
-  });
-  // Exit with nothing in flight.
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  if (cfg.tma) {
+    // One thread issues every load; the consumers' waits on the full
+    // barriers cover them all before the block exits.
+    auto one = scf::IfOp::create(
+        b, loc, cmp(arith::CmpIPredicate::eq, tid, idx(32 * cfg.numWarps)),
+        /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(one.thenBlock());
+    eachItem([&](Value q0, const KeyTiles &) { emitProducer(q0); });
+  } else {
+    eachItem([&](Value q0, const KeyTiles &) {
+      // Persistent blocks: the copy addresses from a fresh read of the
+      // thread index in each item, so the 56 registers need not hold them
+      // through the item loop.
+      copyTid = sub(cfg.persistent ? opaqueTid() : tid, idx(32 * cfg.numWarps));
+      emitProducer(q0);
+    });
+    // Exit with nothing in flight.
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  }
 
   b.setInsertionPointToStart(ifOp.elseBlock());
   NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kConsumerRegisters,
@@ -973,6 +1042,7 @@ mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
   cfg.warpSpecialized = options.warpSpecialize;
   cfg.pingPong = options.warpgroupPingPong;
   cfg.persistent = options.persistent;
+  cfg.tma = options.tma;
   int64_t blockK = options.blockK;
   if (*mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
@@ -1037,6 +1107,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     return op.emitOpError("the warpgroup ping-pong needs warp specialization");
   if (config.persistent && !config.warpSpecialized)
     return op.emitOpError("persistent blocks need warp specialization");
+  if (config.tma && !config.warpSpecialized)
+    return op.emitOpError("TMA loads need warp specialization");
   // The turns go between two consumer warpgroups (wgmma's eight warps).
   assert(!config.pingPong || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
@@ -1067,13 +1139,28 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                             "materialized into kernel arguments");
     outputs.push_back(dest);
   }
+  // TMA: the tensor maps of Q, K and V as the kernel's last arguments.
+  SmallVector<Value> tensorMaps;
+  if (config.tma) {
+    if (func->hasAttr(kTensorMapArgsAttr))
+      return op.emitOpError("the kernel already has tensor-map arguments");
+    auto ptr = LLVM::LLVMPointerType::get(rewriter.getContext());
+    for (int64_t i = 0; i < GPUKernelConfig::kTensorMaps; ++i) {
+      unsigned at = func.getNumArguments();
+      if (failed(func.insertArgument(at, ptr, DictionaryAttr(), op.getLoc())))
+        return op.emitOpError("cannot add the tensor-map arguments");
+      tensorMaps.push_back(func.getArgument(at));
+    }
+    func->setAttr(kTensorMapArgsAttr,
+                  rewriter.getI64IntegerAttr(GPUKernelConfig::kTensorMaps));
+  }
   rewriter.setInsertionPoint(op);
   std::unique_ptr<KernelEmitter> emitter =
       config.mma == TensorCoreOp::Wgmma
           ? createWgmmaEmitter(rewriter, op.getLoc(), op, config)
           : createMmaSyncEmitter(rewriter, op.getLoc(), op, config);
   emitter->emit(inputs[0], inputs[1], inputs[2], inputs[3], outputs[0],
-                outputs[1]);
+                outputs[1], tensorMaps);
   for (Value r : op->getResults())
     rewriter.eraseOp(*r.user_begin());
   rewriter.eraseOp(op);
@@ -1100,6 +1187,7 @@ struct AttnGPUTileAttentionPass
     options.warpSpecialize = warpSpecialize;
     options.warpgroupPingPong = warpgroupPingPong;
     options.persistent = persistent;
+    options.tma = tma;
     if (!parseTensorCoreOp(mma)) {
       getOperation().emitError("unknown mma '")
           << mma << "' (expected mma-sync or wgmma)";

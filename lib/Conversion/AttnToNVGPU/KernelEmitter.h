@@ -47,7 +47,9 @@ public:
       : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
   virtual ~KernelEmitter() = default;
 
-  void emit(Value q, Value k, Value v, Value cu, Value out, Value lse);
+  /// `tensorMaps`: those of Q, K and V (cfg.tma), else empty.
+  void emit(Value q, Value k, Value v, Value cu, Value out, Value lse,
+            ValueRange tensorMaps);
 
 protected:
   //===--- What a tensor-core flavour provides ---------------------------===//
@@ -61,6 +63,10 @@ protected:
   enum class Tile { Q, K, V };
   virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
                                                         Value r, Value u) = 0;
+  /// The shared address (i32) of the Q tile or of the K or V tile in
+  /// `stage`, where its 64-column blocks of rows x 128 bytes follow one
+  /// another in the 128-byte swizzle a TMA box writes (cfg.tma).
+  virtual Value tileAddress(Tile tile, Value stage);
   /// Makes the completed copies visible to the tensor cores (before the
   /// block barrier that follows every wait).
   virtual void fenceCopies() {}
@@ -152,6 +158,8 @@ protected:
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;
+  /// Q's, K's and V's tensor maps (cfg.tma).
+  Value qMap, kMap, vMap;
   /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized),
   /// set by allocateShared.
   Value mbarAddr;
@@ -190,6 +198,12 @@ private:
   void copyKV(Value kt, Value stage);
   void copyK(Value kt, Value stage);
   void copyV(Value kt, Value stage);
+  /// TMA (cfg.tma): expects the tile's bytes on the mbarrier at
+  /// `fullBarrier` (one arrival) and loads rows [row0, row0 + rows) of head
+  /// `srcHead` through tensor map `map` into `tile` (`stage`), one box per
+  /// 64 columns; the copies complete the barrier's bytes as they land.
+  void loadTile(Tile tile, Value stage, Value map, Value row0, Value srcHead,
+                int64_t rows, int64_t cols, Value fullBarrier);
   /// The pipelined loop's copies in iteration kt: K_{kt+1} (if any) into
   /// the other stage and V_kt into `stage`, one group.
   void copyAhead(Value kt, Value stage);

@@ -18,8 +18,10 @@
 // 16-bit elements) is stored as C / 64 column blocks of R rows x 128 bytes;
 // in each row, the 16-byte unit u sits at position u ^ (row % 8). Every
 // column block starts on a 1024-byte boundary, so eight rows form one
-// swizzle atom. cp.async (16 bytes) writes the units; a proxy fence makes
-// them visible to the tensor cores before the block barrier.
+// swizzle atom. cp.async (16 bytes) writes the units, and a proxy fence
+// makes them visible to the tensor cores before the block barrier; or
+// (TMA) one box of 64 columns per column block writes them in this very
+// swizzle, through the async proxy the tensor cores read.
 //
 // Descriptors (PTX ISA, "Matrix Descriptor Format"): start address >> 4 in
 // bits 0-13, leading-dimension byte offset >> 4 in bits 16-29, stride-
@@ -55,6 +57,7 @@ private:
   void allocateShared(Value smem) override;
   std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
                                                 Value u) override;
+  Value tileAddress(Tile tile, Value stage) override;
   void fenceCopies() override;
   Scores scores(Value stage) override;
   void accumulatePV(POperands p, Value stage,
@@ -134,6 +137,14 @@ WgmmaEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
   Value stageUnit0 = mul(stage, idx(bk * cols / 8));
   return {tile == Tile::K ? sK : sV,
           {add(stageUnit0, swizzledUnit(r, u, bk)), idx(0)}};
+}
+
+Value WgmmaEmitter::tileAddress(Tile tile, Value stage) {
+  if (tile == Tile::Q)
+    return qAddr;
+  bool isK = tile == Tile::K;
+  return add(isK ? kAddr : vAddr,
+             toI64(mul(stage, idx(isK ? kStageBytes() : vStageBytes()))));
 }
 
 void WgmmaEmitter::fenceCopies() {

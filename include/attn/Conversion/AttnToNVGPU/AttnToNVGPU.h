@@ -60,6 +60,17 @@ struct GPUKernelConfig {
   /// first key tiles while the compute warpgroups finish this one (its last
   /// P V and epilogue), instead of every block starting cold.
   bool persistent = false;
+  /// TMA loads (with warpSpecialized): one producer thread copies each Q,
+  /// K and V tile as boxes of 64 columns through tensor maps (kernel
+  /// arguments the runtime encodes, kTensorMaps after the memrefs), the
+  /// hardware writing the 128-byte swizzle and zero-filling rows past T,
+  /// and completing the stage's full mbarrier by the bytes it wrote;
+  /// instead of 128 producer threads' 16-byte cp.async copies.
+  bool tma = false;
+  /// Tensor maps of Q, K and V: the kernel's last arguments with tma.
+  static constexpr int64_t kTensorMaps = 3;
+  /// Columns (16-bit elements) of one TMA box: one 128-byte swizzle row.
+  static constexpr int64_t kBoxColumns = 64;
   /// Named barriers of the ping-pong: consumer warpgroup w waits on
   /// kPingPongBarrier + w (barrier 0 is the block's).
   static constexpr int64_t kPingPongBarrier = 1;
@@ -87,6 +98,9 @@ struct GPUKernelConfig {
   /// (query tile, head)) or "persistent" (at most one block per SM slot,
   /// each looping over those work items).
   StringRef gridName() const { return persistent ? "persistent" : "tiles"; }
+  /// How tiles reach shared memory, the manifest's "loads": "cp.async" or
+  /// "tma" (the launch then appends the tensor maps).
+  StringRef loadsName() const { return tma ? "tma" : "cp.async"; }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
@@ -112,6 +126,10 @@ struct GPUKernelConfig {
 std::optional<GPUKernelConfig>
 gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,
                 StringRef chip);
+
+/// The attribute (an i64: how many) on a kernel whose trailing arguments
+/// are tensor maps, for attn-nvvm-tensor-map-args.
+constexpr StringLiteral kTensorMapArgsAttr = "attn.tensor_map_args";
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,

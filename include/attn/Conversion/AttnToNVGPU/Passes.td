@@ -72,6 +72,16 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     warpgroups finish the current item's last P V and epilogue. The
     runtime sizes the grid (manifest: "grid": "persistent").
 
+    `tma` (with `warp-specialize`) loads the tiles with the Tensor Memory
+    Accelerator: the kernel gets three more arguments, the tensor maps of
+    Q, K and V (`!llvm.ptr`, made 128-byte by-value grid constants by
+    attn-nvvm-tensor-map-args after the NVVM conversion; the runtime
+    encodes them, manifest: "loads": "tma"), and one producer thread
+    issues `cp.async.bulk.tensor` boxes of 64 columns into the swizzled
+    stages after `mbarrier.arrive.expect_tx` on the stage's full barrier
+    (count 1), which the copies complete by their bytes; rows past T are
+    zero-filled by the hardware.
+
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
   }];
@@ -95,6 +105,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"persistent", "persistent", "bool", /*default=*/"false",
            "with warp-specialize: at most one block per SM slot, each "
            "looping over (query tile, head) work items">,
+    Option<"tma", "tma", "bool", /*default=*/"false",
+           "with warp-specialize: one producer thread loads the tiles with "
+           "the Tensor Memory Accelerator through tensor-map arguments">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
@@ -104,6 +117,24 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
                            "::mlir::nvgpu::NVGPUDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect"];
+}
+
+def AttnNVVMTensorMapArgs
+    : Pass<"attn-nvvm-tensor-map-args", "::mlir::LLVM::LLVMFuncOp"> {
+  let summary = "Make the tensor-map arguments of attn kernels by-value "
+                "grid constants";
+  let description = [{
+    After the NVVM conversion: the trailing `attn.tensor_map_args`
+    arguments of an `llvm.func` kernel (`!llvm.ptr`, the tensor maps of a
+    kernel with `tma`) become 128-byte, 64-byte-aligned by-value kernel
+    parameters marked `nvvm.grid_constant`, so the pointer the kernel
+    holds is the parameter's own address (`cvta.param`), as
+    `cp.async.bulk.tensor` requires, and not that of a local copy. The
+    GPU-to-NVVM conversion does not carry `llvm.byval` from a `gpu.func`,
+    and `nvvm.grid_constant` is only valid on an LLVM kernel, hence this
+    step. The attribute is removed.
+  }];
+  let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
 }
 
 #endif // ATTN_CONVERSION_ATTNTONVGPU_PASSES_TD

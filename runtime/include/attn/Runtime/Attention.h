@@ -5,7 +5,9 @@
 // heads, head dims, mask, tile sizes, threads and dynamic shared memory.
 // Kernel parameters follow MLIR's memref convention for
 //   (q [T,Hq,D], k [T,Hkv,D], v [T,Hkv,Dv], cu_seqlens [N+1] i32,
-//    out [T,Hq,Dv], lse [Hq,T] f32);
+//    out [T,Hq,Dv], lse [Hq,T] f32),
+// for "loads": "tma" followed by the tensor maps of q, k and v
+// (tensorMapSpecs, by value);
 // blocks of `threads`: one per (query tile of block_q rows, head) for the
 // grid "tiles", at most as many as the GPU runs at once for "persistent"
 // (each then loops over those work items); launchGrid says how many.
@@ -17,6 +19,7 @@
 #include "attn/Runtime/Cuda.h"
 
 #include <algorithm>
+#include <array>
 #include <memory>
 
 namespace attn::rt {
@@ -34,6 +37,9 @@ struct KernelInfo {
   /// The launch grid: "tiles" (also for manifests without the field) or
   /// "persistent".
   std::string grid = "tiles";
+  /// How the kernel loads its tiles: "cp.async" (also for manifests
+  /// without the field) or "tma" (it takes tensor maps).
+  std::string loads = "cp.async";
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
   double scale = 0;
@@ -46,6 +52,12 @@ KernelInfo parseManifest(const std::string &json);
 /// persistent kernel min(query tiles x heads, residentBlocks) blocks in x
 /// (nothing to launch for 0 tokens).
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
+
+/// The tensor maps of a "tma" kernel's q, k and v for `tokens` (> 0)
+/// tokens: (column, head, token) tensors, boxes of 64 columns (one
+/// 128-byte swizzle row) by 1 head by block_q (q) or block_k (k, v) rows.
+std::array<TensorMapSpec, 3> tensorMapSpecs(const KernelInfo &info,
+                                            int64_t tokens);
 
 /// Reads a whole file; throws Error if it cannot.
 std::string readFile(const std::string &path);
@@ -63,7 +75,8 @@ public:
   /// Checks cu_seqlens (host copy: starts at 0, never decreases, ends at
   /// `tokens`) and launches on `stream`; throws Error, launching nothing,
   /// if it is invalid. An empty sequence (tokens == 0) has nothing to
-  /// compute and launches nothing. Device pointers hold the layouts above.
+  /// compute and launches nothing. Device pointers hold the layouts above
+  /// (for a "tma" kernel, q, k and v 16-byte aligned).
   void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
               void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
               Stream stream = nullptr) const;

@@ -59,6 +59,24 @@ struct Dim3 {
 /// occupancy per SM times the SMs. Throws Error if a block does not fit.
 int64_t residentBlocks(Function f, int blockThreads, int64_t sharedBytes);
 
+/// A tiled tensor map over a 3-D tensor of 16-bit elements, for TMA
+/// (cp.async.bulk.tensor): dims and box innermost first, the byte strides
+/// of dims 1 and 2 (dim 0 is contiguous).
+struct TensorMapSpec {
+  bool bf16 = true; // else f16
+  uint64_t dims[3] = {0, 0, 0};
+  uint64_t strides[2] = {0, 0};
+  uint32_t box[3] = {0, 0, 0};
+};
+
+/// Bytes of a CUtensorMap.
+constexpr size_t kTensorMapBytes = 128;
+
+/// Encodes `spec` over device memory `global` (cuTensorMapEncodeTiled:
+/// 128-byte swizzle, out-of-bounds elements read as zeros) into `map`
+/// (kTensorMapBytes). Throws Error if the driver refuses it.
+void encodeTensorMap(void *map, const TensorMapSpec &spec, void *global);
+
 /// Launches `f` with kernel parameters `params` (pointers to each argument).
 void launch(Function f, Dim3 grid, Dim3 block, int64_t sharedBytes,
             Stream stream, std::vector<void *> &params);
@@ -104,15 +122,23 @@ template <typename Fn> float timeMs(Stream stream, Fn &&fn) {
 }
 
 /// Kernel parameters for MLIR's default memref calling convention: each
-/// memref becomes (allocated ptr, aligned ptr, offset, sizes..., strides...).
+/// memref becomes (allocated ptr, aligned ptr, offset, sizes..., strides...);
+/// and by-value parameters of a few bytes (tensor maps).
 class KernelArgs {
 public:
   void addMemRef(void *ptr, const std::vector<int64_t> &sizes);
+  /// One parameter of `n` bytes (a multiple of 8) copied from `data`.
+  void addBytes(const void *data, size_t n);
   std::vector<void *> &params();
 
 private:
-  // Stable storage: every value keeps its address once added.
-  std::vector<std::vector<int64_t>> storage;
+  // Stable storage: every value keeps its address once added. `whole`:
+  // the words are one parameter, else each word is one.
+  struct Entry {
+    std::vector<int64_t> words;
+    bool whole = false;
+  };
+  std::vector<Entry> storage;
   std::vector<void *> pointers;
 };
 
