@@ -16,7 +16,9 @@ flavour of bench/flavours, optionally with a key-tile size, e.g. mma-sync
 software-pipelined loop), wgmma-ws (that loop fed by a producer warpgroup),
 wgmma-pp (with the compute warpgroups' ping-pong, NAME_wgmma_pp.cubin),
 wgmma-persistent and wgmma-pp-persistent (those with persistent blocks,
-launched as many as the GPU runs at once),
+launched as many as the GPU runs at once), the -tma ones (tiles loaded by
+the Tensor Memory Accelerator: the tensor maps are encoded here through
+the driver and the kernel launched with cuLaunchKernel),
 wgmma:bk64 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
 bench/make_kernels.sh names them; the first one is reported as "ours".
 --sweep adds every such key-tile build of the given flavours that is there.
@@ -24,6 +26,7 @@ bench/make_kernels.sh names them; the first one is reported as "ours".
                                [--out results.json]
 """
 import argparse
+import ctypes
 import glob
 import json
 import os
@@ -47,6 +50,25 @@ CASES = [
     ("16K = 1 x 16384", "bf16_h16_d128", 16, 128, 16384, ("fixed", 16384)),
     ("16K lognormal(1024), Hq=32 D=64", "bf16_h32_d64", 32, 64, 16384, ("lognormal", 1024)),
 ]
+
+
+def tensor_map(t, heads, cols, rows):
+    """The CUtensorMap (128 bytes) of a [T, heads, cols] bf16/f16 tensor
+    for a "tma" kernel: as attn::rt::tensorMapSpecs and encodeTensorMap
+    make it (dims and box innermost first, 64-column boxes of `rows`
+    rows, 128-byte swizzle, zero fill)."""
+    lib = ctypes.CDLL("libcuda.so.1")
+    u64x3, u64x2, u32x3 = ctypes.c_uint64 * 3, ctypes.c_uint64 * 2, ctypes.c_uint32 * 3
+    out = (ctypes.c_uint8 * 128)()
+    dtype = 9 if t.dtype == torch.bfloat16 else 6  # CU_TENSOR_MAP_DATA_TYPE_(B)FLOAT16
+    r = lib.cuTensorMapEncodeTiled(
+        out, dtype, ctypes.c_uint32(3), ctypes.c_void_p(t.data_ptr()),
+        u64x3(cols, heads, t.shape[0]), u64x2(cols * 2, heads * cols * 2),
+        u32x3(64, 1, rows), u32x3(1, 1, 1),
+        0, 3, 2, 0)  # no interleave, SWIZZLE_128B, L2 promotion 128B, zero fill
+    if r != 0:
+        raise RuntimeError(f"cuTensorMapEncodeTiled failed: CUresult {r}")
+    return out
 
 
 class OurKernel:
@@ -92,10 +114,32 @@ class OurKernel:
         else:
             grid = (tiles, self.info["heads"], 1)
         stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+        if self.info.get("loads", "cp.async") == "tma":
+            return self._bind_tma(args, q, k, v, grid, block, smem, stream)
 
         def launch():
             with stream:
                 self.fn(grid, block, args, shared_mem=smem)
+        return launch
+
+
+    def _bind_tma(self, args, q, k, v, grid, block, smem, stream):
+        """The launch of a "tma" kernel: its memref arguments and the
+        three tensor maps by value, through cuLaunchKernel."""
+        i = self.info
+        values = [ctypes.c_uint64(int(np.uint64(a))) if isinstance(a, np.uint64)
+                  else ctypes.c_int64(int(a)) for a in args]
+        values += [tensor_map(q, i["heads"], i["head_dim"], i["block_q"]),
+                   tensor_map(k, i["kv_heads"], i["head_dim"], i["block_k"]),
+                   tensor_map(v, i["kv_heads"], i["value_dim"], i["block_k"])]
+        params = (ctypes.c_void_p * len(values))(
+            *[ctypes.addressof(x) for x in values])
+        keep = (values, params)  # alive as long as the launch
+
+        def launch():
+            _ = keep
+            cp.cuda.driver.launchKernel(self.fn.ptr, *grid, *block, smem, stream.ptr,
+                                        ctypes.addressof(params), 0)
         return launch
 
 

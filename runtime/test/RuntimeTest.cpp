@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 using namespace attn::rt;
 
 TEST(KernelArgs, ExpandsMemRefDescriptors) {
@@ -25,6 +27,22 @@ TEST(KernelArgs, ExpandsMemRefDescriptors) {
   EXPECT_EQ(1, at(8));
   EXPECT_EQ(11, at(12));
   EXPECT_EQ(1, at(13));
+}
+
+TEST(KernelArgs, PassesBytesAsOneParameter) {
+  KernelArgs args;
+  int dummy = 0;
+  args.addMemRef(&dummy, {7});
+  unsigned char map[128];
+  for (int i = 0; i < 128; ++i)
+    map[i] = static_cast<unsigned char>(i * 3);
+  args.addBytes(map, sizeof(map));
+  args.addMemRef(&dummy, {5});
+  std::vector<void *> &p = args.params();
+  ASSERT_EQ(5u + 1u + 5u, p.size());
+  EXPECT_EQ(0, std::memcmp(p[5], map, sizeof(map)));
+  EXPECT_EQ(5, *static_cast<int64_t *>(p[9]));
+  EXPECT_THROW(args.addBytes(map, 12), Error);
 }
 
 TEST(Manifest, ParsesAndRejects) {
@@ -55,6 +73,17 @@ TEST(Manifest, ParsesAndRejects) {
   KernelInfo ps = parseManifest(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "grid": "persistent", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
   EXPECT_EQ("persistent", ps.grid);
+  EXPECT_EQ("cp.async", ps.loads); // manifests without the field
+  KernelInfo t = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "grid": "tiles", "loads": "tma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
+  EXPECT_EQ("tma", t.loads);
+  try {
+    parseManifest(
+        R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "loads": "ldg", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
+    FAIL() << "unknown loads were accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find("ldg"));
+  }
   try {
     parseManifest(
         R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "grid": "clusters", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
@@ -100,6 +129,39 @@ TEST(Manifest, LaunchGrid) {
   EXPECT_EQ(1u, g.y);
   EXPECT_EQ(16u, launchGrid(i, 100, 132).x);
   EXPECT_EQ(0u, launchGrid(i, 0, 132).x);
+}
+
+TEST(Manifest, TensorMapSpecs) {
+  KernelInfo i;
+  i.dtype = "f16";
+  i.heads = 8;
+  i.kvHeads = 2;
+  i.headDim = 128;
+  i.valueDim = 64;
+  i.blockQ = 128;
+  i.blockK = 64;
+  std::array<TensorMapSpec, 3> s = tensorMapSpecs(i, 1000);
+  // q: (column, head, token) = (128, 8, 1000), rows 256 and 2048 bytes.
+  EXPECT_FALSE(s[0].bf16);
+  EXPECT_EQ(128u, s[0].dims[0]);
+  EXPECT_EQ(8u, s[0].dims[1]);
+  EXPECT_EQ(1000u, s[0].dims[2]);
+  EXPECT_EQ(256u, s[0].strides[0]);
+  EXPECT_EQ(2048u, s[0].strides[1]);
+  EXPECT_EQ(64u, s[0].box[0]);
+  EXPECT_EQ(1u, s[0].box[1]);
+  EXPECT_EQ(128u, s[0].box[2]);
+  // k: the K/V heads, block_k rows; v: the value dim.
+  EXPECT_EQ(2u, s[1].dims[1]);
+  EXPECT_EQ(512u, s[1].strides[1]);
+  EXPECT_EQ(64u, s[1].box[2]);
+  EXPECT_EQ(64u, s[2].dims[0]);
+  EXPECT_EQ(128u, s[2].strides[0]);
+  EXPECT_EQ(256u, s[2].strides[1]);
+  EXPECT_EQ(64u, s[2].box[2]);
+  EXPECT_THROW(tensorMapSpecs(i, 0), Error);
+  i.dtype = "f32";
+  EXPECT_THROW(tensorMapSpecs(i, 10), Error);
 }
 
 /// Device tests: skipped, saying why, where no GPU is usable.

@@ -3,6 +3,7 @@
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=SM80
 // RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NVVM
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true" | FileCheck %s --check-prefix=OVERLAP
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true" | FileCheck %s --check-prefix=TMA
 
 // CHECK: gpu.binary @attn_kernels
 // CHECK-SAME: chip = "sm_90a"
@@ -21,6 +22,19 @@
 
 // The wgmma flavour's pipelined loop: S_j and P_{j-1} V_{j-1} in flight
 // together, then S_j waited for alone.
+// TMA loads: the three tensor maps are 128-byte by-value parameters whose
+// own (param-space, made generic) addresses the loads take.
+// TMA: .entry attn(
+// TMA-SAME: .param .align 64 .b8 attn_param_[[QM:[0-9]+]][128],
+// TMA-SAME: .param .align 64 .b8 attn_param_{{[0-9]+}}[128],
+// TMA-SAME: .param .align 64 .b8 attn_param_{{[0-9]+}}[128]
+// TMA-SAME: .maxntid 384, 1, 1
+// TMA-SAME: mov.b64 \09%rd[[P:[0-9]+]], attn_param_[[QM]];
+// TMA-SAME: cvta.param.u64 \09%rd[[G:[0-9]+]], %rd[[P]];
+// TMA-SAME: fence.mbarrier_init.release.cluster;
+// TMA-SAME: mbarrier.arrive.expect_tx.shared::cta.b64 _, [%r{{[0-9]+}}], 32768;
+// TMA-SAME: cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%r{{[0-9]+}}], [%rd[[G]], {%r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}}], [%r{{[0-9]+}}];
+
 // OVERLAP: .entry attn(
 // OVERLAP-SAME: .maxntid 256, 1, 1
 // OVERLAP-SAME: wgmma.commit_group.sync.aligned
