@@ -27,6 +27,7 @@ bench/make_kernels.sh names them; the first one is reported as "ours".
 """
 import argparse
 import ctypes
+import functools
 import glob
 import json
 import os
@@ -41,6 +42,10 @@ import cupy as cp
 
 from packing import lognormal_lengths
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "utils", "ptxemu"))
+from attn_emulate import tensor_map_specs  # noqa: E402
+
 
 CASES = [
     # name, kernel, heads, head_dim, tokens, lengths
@@ -52,19 +57,22 @@ CASES = [
 ]
 
 
-def tensor_map(t, heads, cols, rows):
-    """The CUtensorMap (128 bytes) of a [T, heads, cols] bf16/f16 tensor
-    for a "tma" kernel: as attn::rt::tensorMapSpecs and encodeTensorMap
-    make it (dims and box innermost first, 64-column boxes of `rows`
-    rows, 128-byte swizzle, zero fill)."""
-    lib = ctypes.CDLL("libcuda.so.1")
+@functools.cache
+def libcuda():
+    return ctypes.CDLL("libcuda.so.1")
+
+
+def tensor_map(t, spec):
+    """The CUtensorMap (128 bytes) of bf16/f16 tensor t for a "tma"
+    kernel, from its spec (attn_emulate.tensor_map_specs) as
+    attn::rt::encodeTensorMap encodes it (128-byte swizzle, zero fill)."""
+    dims, strides, box = spec
     u64x3, u64x2, u32x3 = ctypes.c_uint64 * 3, ctypes.c_uint64 * 2, ctypes.c_uint32 * 3
     out = (ctypes.c_uint8 * 128)()
     dtype = 9 if t.dtype == torch.bfloat16 else 6  # CU_TENSOR_MAP_DATA_TYPE_(B)FLOAT16
-    r = lib.cuTensorMapEncodeTiled(
+    r = libcuda().cuTensorMapEncodeTiled(
         out, dtype, ctypes.c_uint32(3), ctypes.c_void_p(t.data_ptr()),
-        u64x3(cols, heads, t.shape[0]), u64x2(cols * 2, heads * cols * 2),
-        u32x3(64, 1, rows), u32x3(1, 1, 1),
+        u64x3(*dims), u64x2(*strides), u32x3(*box), u32x3(1, 1, 1),
         0, 3, 2, 0)  # no interleave, SWIZZLE_128B, L2 promotion 128B, zero fill
     if r != 0:
         raise RuntimeError(f"cuTensorMapEncodeTiled failed: CUresult {r}")
@@ -122,16 +130,13 @@ class OurKernel:
                 self.fn(grid, block, args, shared_mem=smem)
         return launch
 
-
     def _bind_tma(self, args, q, k, v, grid, block, smem, stream):
         """The launch of a "tma" kernel: its memref arguments and the
         three tensor maps by value, through cuLaunchKernel."""
-        i = self.info
-        values = [ctypes.c_uint64(int(np.uint64(a))) if isinstance(a, np.uint64)
+        values = [ctypes.c_uint64(int(a)) if isinstance(a, np.uint64)
                   else ctypes.c_int64(int(a)) for a in args]
-        values += [tensor_map(q, i["heads"], i["head_dim"], i["block_q"]),
-                   tensor_map(k, i["kv_heads"], i["head_dim"], i["block_k"]),
-                   tensor_map(v, i["kv_heads"], i["value_dim"], i["block_k"])]
+        values += [tensor_map(x, spec) for x, spec
+                   in zip((q, k, v), tensor_map_specs(self.info, q.shape[0]))]
         params = (ctypes.c_void_p * len(values))(
             *[ctypes.addressof(x) for x in values])
         keep = (values, params)  # alive as long as the launch

@@ -45,6 +45,18 @@ TEST(KernelArgs, PassesBytesAsOneParameter) {
   EXPECT_THROW(args.addBytes(map, 12), Error);
 }
 
+/// parseManifest refuses `json` with an Error naming `word`; `what` says
+/// what was wrongly accepted otherwise.
+static void expectRejected(const char *json, const char *word,
+                           const char *what) {
+  try {
+    parseManifest(json);
+    ADD_FAILURE() << what;
+  } catch (const Error &e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find(word)) << e.what();
+  }
+}
+
 TEST(Manifest, ParsesAndRejects) {
   KernelInfo i = parseManifest(
       R"({"kernel": "attn", "arch": "sm_90a", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 4, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 64, "block_k": 64, "threads": 128, "shared_bytes": 87040})");
@@ -77,40 +89,20 @@ TEST(Manifest, ParsesAndRejects) {
   KernelInfo t = parseManifest(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "grid": "tiles", "loads": "tma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
   EXPECT_EQ("tma", t.loads);
-  try {
-    parseManifest(
-        R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "loads": "ldg", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
-    FAIL() << "unknown loads were accepted";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string::npos, std::string(e.what()).find("ldg"));
-  }
-  try {
-    parseManifest(
-        R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "grid": "clusters", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
-    FAIL() << "an unknown grid was accepted";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string::npos, std::string(e.what()).find("clusters"));
-  }
-  try {
-    parseManifest(
-        R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "ping-pong", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})");
-    FAIL() << "an unknown schedule was accepted";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string::npos, std::string(e.what()).find("ping-pong"));
-  }
-  try {
-    parseManifest(
-        R"({"kernel": "attn", "arch": "sm_90a", "mma": "tcgen05", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 1})");
-    FAIL() << "an unknown mma was accepted";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string::npos, std::string(e.what()).find("tcgen05"));
-  }
-  try {
-    parseManifest(R"({"kernel": "attn"})");
-    FAIL() << "a manifest without fields was accepted";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string::npos, std::string(e.what()).find("lacks"));
-  }
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "loads": "ldg", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})",
+      "ldg", "unknown loads were accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "grid": "clusters", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})",
+      "clusters", "an unknown grid was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "ping-pong", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})",
+      "ping-pong", "an unknown schedule was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "tcgen05", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 1})",
+      "tcgen05", "an unknown mma was accepted");
+  expectRejected(R"({"kernel": "attn"})", "lacks",
+                 "a manifest without fields was accepted");
 }
 
 TEST(Manifest, LaunchGrid) {

@@ -37,6 +37,19 @@ def read(path, dtype, count):
     return data
 
 
+def tensor_map_specs(info, tokens):
+    """The tensor maps of a "loads": "tma" kernel's q, k and v for `tokens`
+    (> 0) tokens, as attn::rt::tensorMapSpecs gives them: (dims, byte
+    strides of dims 1 and 2, box), innermost first, of the (column, head,
+    token) tensors; 16-bit elements, 64-column boxes of a tile's rows,
+    128-byte swizzle."""
+    def spec(heads, cols, rows):
+        return [cols, heads, tokens], [cols * 2, heads * cols * 2], [64, 1, rows]
+    return [spec(info["heads"], info["head_dim"], info["block_q"]),
+            spec(info["kv_heads"], info["head_dim"], info["block_k"]),
+            spec(info["kv_heads"], info["value_dim"], info["block_k"])]
+
+
 def memref(ptr, shape):
     strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
     return [ptr, ptr, 0, *shape, *strides]
@@ -86,14 +99,9 @@ def main():
             memref(pv, [t, hkv, dv]) + memref(pcu, [cu.size]) +
             memref(pout, [t, hq, dv]) + memref(plse, [hq, t]))
     if info.get("loads", "cp.async") == "tma" and t > 0:
-        # The tensor maps of Q, K and V (attn::rt::tensorMapSpecs): 3-D
-        # (column, head, token), 64-column boxes of a tile's rows, 128-byte
-        # swizzle.
-        def tmap(ptr, heads, cols, rows):
-            return ptxemu.TensorMap(ptr, 2, [cols, heads, t],
-                                    [cols * 2, heads * cols * 2], [64, 1, rows], 128)
-        args += [tmap(pq, hq, d, info["block_q"]), tmap(pk, hkv, d, info["block_k"]),
-                 tmap(pv, hkv, dv, info["block_k"])]
+        args += [ptxemu.TensorMap(ptr, 2, dims, strides, box, 128)
+                 for ptr, (dims, strides, box)
+                 in zip((pq, pk, pv), tensor_map_specs(info, t))]
     tiles = (t + info["block_q"] - 1) // info["block_q"]
     if info.get("grid", "tiles") == "persistent":  # attn::rt::launchGrid
         grid = (min(tiles * hq, opts.resident_blocks), 1, 1)

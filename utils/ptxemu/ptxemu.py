@@ -39,9 +39,10 @@ is a checker, not a timing model:
     cp.async.mbarrier.arrive.noinc: with "mma-late" the arrival happens at
     once; with "copies-late" it (and the landing of the copies it
     tracks) waits until no thread can run without it, oldest first.
-    cp.async.bulk.tensor (TMA) alike: with "mma-late" its box lands and
-    completes its bytes on the mbarrier at once; with "copies-late" only
-    when no thread can run without it.
+    cp.async.bulk.tensor (TMA) alike: with "mma-late" its boxes land and
+    complete their bytes on the mbarriers at once; with "copies-late" the
+    boxes of one instruction (every executing thread's) only when no thread
+    can run without them.
   - Tensor maps: the kernel gets TensorMap objects for its 128-byte
     parameters (CUtensorMap is opaque; TensorMap holds what
     cuTensorMapEncodeTiled is given and checks what it checks); a TMA
@@ -1170,6 +1171,9 @@ def _compile_bulk_tensor(k, ins, a):
         dsts = _each(st, dst_r)[on_].astype(np.int64) + doff
         maps = _each(st, map_r)[on_].astype(np.int64)
         coords = [_each(st, r)[on_].astype(np.int64) for r in coord_rs]
+        # One arrival for the instruction's boxes (every executing thread's),
+        # as for the copies of one cp.async.mbarrier.arrive.
+        boxes = []
         for i, t in enumerate(tids.tolist()):
             tm = st.tensor_map(int(maps[i]), t)
             rows = tm.load(st.gmem, [int(c[i]) for c in coords], t)
@@ -1187,12 +1191,11 @@ def _compile_bulk_tensor(k, ins, a):
                                    "cp.async.bulk.tensor destination")
             rec = {"tids": np.full(n, t), "blk": np.full(n, st.blk[t]), "offs": offs,
                    "data": rows.reshape(n, 16), "done": np.zeros(n, bool)}
-            arrival = {"bulk": rec, "bar": (int(st.blk[t]), int(bar_offs[i])),
-                       "bytes": n * 16}
-            if st.timing == "copies-late":
-                st.async_arrivals.append(arrival)
-            else:
-                _fire_async_arrival(st, arrival)
+            boxes.append((rec, (int(st.blk[t]), int(bar_offs[i])), n * 16))
+        if st.timing == "copies-late":
+            st.async_arrivals.append({"boxes": boxes})
+        else:
+            _fire_async_arrival(st, {"boxes": boxes})
         st.advance(m)
     return run
 
@@ -1274,15 +1277,16 @@ def _arrive(st, tids, offs, what, expect_tx=0):
     threads waiting for them."""
     states, _, counts = _barriers(st, tids, offs, what)
     for (blk, off, b), n in zip(states, counts):
-        while n > 0:
+        while n > 0:  # a phase's worth of arrivals at a time
             if b["pending"] == 0:
                 raise EmulationError(
                     f"{what}: more arrivals on the mbarrier at shared offset "
                     f"{off} than its count while its phase waits for "
                     f"{b['tx']} transaction bytes")
-            b["tx"] += expect_tx
-            b["pending"] -= 1
-            n -= 1
+            step = min(n, b["pending"])
+            b["tx"] += expect_tx * step
+            b["pending"] -= step
+            n -= step
             _complete_if_done(st, blk, off, b)
 
 
@@ -1296,11 +1300,10 @@ def _complete_tx(st, blk, off, nbytes, what):
 
 
 def _fire_async_arrival(st, arrival):
-    if "bulk" in arrival:  # a TMA box: lands, then completes its bytes
-        rec = arrival["bulk"]
-        _land(st, rec, np.ones(len(rec["tids"]), bool))
-        blk, off = arrival["bar"]
-        _complete_tx(st, blk, off, arrival["bytes"], "cp.async.bulk.tensor")
+    if "boxes" in arrival:  # TMA boxes: each lands, then completes its bytes
+        for rec, (blk, off), nbytes in arrival["boxes"]:
+            _land(st, rec, np.ones(len(rec["tids"]), bool))
+            _complete_tx(st, blk, off, nbytes, "cp.async.bulk.tensor")
         return
     for rec, sel in arrival["snap"]:
         _land(st, rec, sel & ~rec["done"])

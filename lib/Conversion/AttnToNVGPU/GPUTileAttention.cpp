@@ -125,10 +125,23 @@ void KernelEmitter::waitMma(int64_t) {
   llvm_unreachable("this tensor-core flavour is synchronous");
 }
 
-void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
-                             Value srcHead, int64_t rows, int64_t cols) {
+KernelEmitter::TileSource KernelEmitter::source(Tile tile) {
+  switch (tile) {
+  case Tile::Q:
+    return {qBuf, qMap, head, cfg.blockQ(), headDim};
+  case Tile::K:
+    return {kBuf, kMap, kvHead, cfg.blockK, headDim};
+  case Tile::V:
+    return {vBuf, vMap, kvHead, cfg.blockK, valueDim};
+  }
+  llvm_unreachable("unknown tile");
+}
+
+void KernelEmitter::copyRows(Tile tile, Value stage, Value row0) {
+  TileSource from = source(tile);
+  int64_t rows = from.rows;
   int64_t nthreads = cfg.copyThreads();
-  int64_t unitsPerRow = cols / 8, units = rows * unitsPerRow;
+  int64_t unitsPerRow = from.cols / 8, units = rows * unitsPerRow;
   // Copy i of a thread moves unit u of row r0 + i * rowStep: every pass of
   // the threads covers whole rows (checked by gpuTileAttention), so the
   // copies of one thread differ by constant offsets (one base register).
@@ -149,8 +162,8 @@ void KernelEmitter::copyRows(Tile tile, Value stage, Value src, Value row0,
       auto [dstBuf, dstIdx] = unitDest(tile, stage, r, u);
       nvgpu::DeviceAsyncCopyOp::create(
           b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dstBuf,
-          dstIdx, src, ValueRange{srcRow, srcHead, col}, b.getIndexAttr(8), n,
-          b.getUnitAttr());
+          dstIdx, from.buf, ValueRange{srcRow, from.head, col},
+          b.getIndexAttr(8), n, b.getUnitAttr());
     }
   };
   // mma.sync: one path only (the second path's addresses push the D = 128
@@ -170,44 +183,40 @@ Value KernelEmitter::tileAddress(Tile, Value) {
   llvm_unreachable("this tensor-core flavour has no TMA layout");
 }
 
-void KernelEmitter::loadTile(Tile tile, Value stage, Value map, Value row0,
-                             Value srcHead, int64_t rows, int64_t cols,
+void KernelEmitter::loadTile(Tile tile, Value stage, Value row0,
                              Value fullBarrier) {
-  int64_t boxBytes = rows * 128;
+  TileSource from = source(tile);
+  int64_t boxCols = GPUKernelConfig::kBoxColumns, boxes = from.cols / boxCols;
+  int64_t boxBytes = from.rows * boxCols * elt.getIntOrFloatBitWidth() / 8;
   auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
   // The whole tile's bytes, rows past T included (the box is zero-filled
   // there and still counts them).
   sideEffectAsm(voidTy, {fullBarrier},
                 "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], " +
-                    std::to_string(boxBytes * (cols / 64)) + ";",
+                    std::to_string(boxes * boxBytes) + ";",
                 "r");
   Value base =
       arith::TruncIOp::create(b, loc, b.getI32Type(), tileAddress(tile, stage));
-  Value headI32 = toI32(srcHead), rowI32 = toI32(row0);
-  for (int64_t box = 0; box < cols / GPUKernelConfig::kBoxColumns; ++box) {
+  Value headI32 = toI32(from.head), rowI32 = toI32(row0);
+  for (int64_t box = 0; box < boxes; ++box) {
     Value dst = arith::AddIOp::create(b, loc, base, i32Const(box * boxBytes));
     sideEffectAsm(
         voidTy,
-        {dst, map, i32Const(box * GPUKernelConfig::kBoxColumns), headI32,
-         rowI32, fullBarrier},
+        {dst, from.map, i32Const(box * boxCols), headI32, rowI32, fullBarrier},
         "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::"
         "complete_tx::bytes [$0], [$1, {$2, $3, $4}], [$5];",
         "r,l,r,r,r,r");
   }
 }
 
-void KernelEmitter::copyQ(Value q0) {
-  copyRows(Tile::Q, Value(), qBuf, q0, head, cfg.blockQ(), headDim);
-}
+void KernelEmitter::copyQ(Value q0) { copyRows(Tile::Q, Value(), q0); }
 
 void KernelEmitter::copyK(Value kt, Value stage) {
-  copyRows(Tile::K, stage, kBuf, mul(kt, idx(cfg.blockK)), kvHead, cfg.blockK,
-           headDim);
+  copyRows(Tile::K, stage, mul(kt, idx(cfg.blockK)));
 }
 
 void KernelEmitter::copyV(Value kt, Value stage) {
-  copyRows(Tile::V, stage, vBuf, mul(kt, idx(cfg.blockK)), kvHead, cfg.blockK,
-           valueDim);
+  copyRows(Tile::V, stage, mul(kt, idx(cfg.blockK)));
 }
 
 void KernelEmitter::copyKV(Value kt, Value stage) {
@@ -600,13 +609,14 @@ void KernelEmitter::emitProducer(Value q0) {
   if (cfg.persistent)
     waitBarrier(barrier(Barrier::EmptyQ, idx(0)),
                 remu(add(itemsBefore, idx(1)), 2), "Q empty");
-  Value fullQ = barrier(Barrier::FullQ, idx(0));
-  if (cfg.tma) {
-    loadTile(Tile::Q, Value(), qMap, q0, head, cfg.blockQ(), headDim, fullQ);
-  } else {
-    copyQ(q0);
-    arriveOnCopies(fullQ);
-  }
+  // A tile into its buffer, `full` signalled once it has landed.
+  auto fill = [&](Tile tile, Value stage, Value row0, Value full) {
+    if (cfg.tma)
+      return loadTile(tile, stage, row0, full);
+    copyRows(tile, stage, row0);
+    arriveOnCopies(full);
+  };
+  fill(Tile::Q, Value(), q0, barrier(Barrier::FullQ, idx(0)));
   auto forOp = scf::ForOp::create(b, loc, beginTile, endTile, idx(1));
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());
@@ -615,18 +625,7 @@ void KernelEmitter::emitProducer(Value q0) {
   Value row0 = mul(kt, idx(cfg.blockK));
   for (Tile tile : {Tile::K, Tile::V}) {
     waitBarrier(stageBarrier(tile, /*full=*/false, kt), parity);
-    Value full = stageBarrier(tile, /*full=*/true, kt);
-    bool isK = tile == Tile::K;
-    if (cfg.tma) {
-      loadTile(tile, stage, isK ? kMap : vMap, row0, kvHead, cfg.blockK,
-               isK ? headDim : valueDim, full);
-      continue;
-    }
-    if (isK)
-      copyK(kt, stage);
-    else
-      copyV(kt, stage);
-    arriveOnCopies(full);
+    fill(tile, stage, row0, stageBarrier(tile, /*full=*/true, kt));
   }
 }
 
@@ -1147,8 +1146,9 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     auto ptr = LLVM::LLVMPointerType::get(rewriter.getContext());
     for (int64_t i = 0; i < GPUKernelConfig::kTensorMaps; ++i) {
       unsigned at = func.getNumArguments();
-      if (failed(func.insertArgument(at, ptr, DictionaryAttr(), op.getLoc())))
-        return op.emitOpError("cannot add the tensor-map arguments");
+      [[maybe_unused]] bool added = succeeded(
+          func.insertArgument(at, ptr, DictionaryAttr(), op.getLoc()));
+      assert(added && "a gpu.func takes trailing arguments");
       tensorMaps.push_back(func.getArgument(at));
     }
     func->setAttr(kTensorMapArgsAttr,

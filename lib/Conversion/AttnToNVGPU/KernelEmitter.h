@@ -169,11 +169,17 @@ protected:
   Value numQTiles;
 
 private:
-  /// Copies rows [row0, row0 + rows) of src[:, srcHead, 0:cols] into
-  /// `tile` in 16-byte units (unitDest) with cp.async spread over all
-  /// threads. Rows past T are zero-filled and never read from global memory.
-  void copyRows(Tile tile, Value stage, Value src, Value row0, Value srcHead,
-                int64_t rows, int64_t cols);
+  /// Where a tile comes from: rows [row0, row0 + rows) of buf[:, head,
+  /// 0:cols], or of the tensor map `map` (cfg.tma).
+  struct TileSource {
+    Value buf, map, head;
+    int64_t rows, cols;
+  };
+  TileSource source(Tile tile);
+  /// Copies the rows of `tile` (`stage`) from row0 on in 16-byte units
+  /// (unitDest) with cp.async spread over the copying threads. Rows past T
+  /// are zero-filled and never read from global memory.
+  void copyRows(Tile tile, Value stage, Value row0);
   /// A work item's key tiles (the range itself is in beginTile /
   /// endTile): the documents they cover, the full tiles clipped to whole
   /// tiles of T, and whether there is any.
@@ -199,11 +205,10 @@ private:
   void copyK(Value kt, Value stage);
   void copyV(Value kt, Value stage);
   /// TMA (cfg.tma): expects the tile's bytes on the mbarrier at
-  /// `fullBarrier` (one arrival) and loads rows [row0, row0 + rows) of head
-  /// `srcHead` through tensor map `map` into `tile` (`stage`), one box per
-  /// 64 columns; the copies complete the barrier's bytes as they land.
-  void loadTile(Tile tile, Value stage, Value map, Value row0, Value srcHead,
-                int64_t rows, int64_t cols, Value fullBarrier);
+  /// `fullBarrier` (one arrival) and loads the rows of `tile` (`stage`)
+  /// from row0 on through its tensor map, one box per 64 columns; the
+  /// boxes complete the barrier's bytes as they land.
+  void loadTile(Tile tile, Value stage, Value row0, Value fullBarrier);
   /// The pipelined loop's copies in iteration kt: K_{kt+1} (if any) into
   /// the other stage and V_kt into `stage`, one group.
   void copyAhead(Value kt, Value stage);
