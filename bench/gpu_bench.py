@@ -16,7 +16,9 @@ flavour of bench/flavours, optionally with a key-tile size, e.g. mma-sync
 software-pipelined loop), wgmma-ws (that loop fed by a producer warpgroup),
 wgmma-pp (with the compute warpgroups' ping-pong, NAME_wgmma_pp.cubin),
 wgmma-persistent and wgmma-pp-persistent (those with persistent blocks,
-launched as many as the GPU runs at once), the -tma ones (tiles loaded by
+launched as many as the GPU runs at once), wgmma-pp-dynamic-tma (the same
+grid, the blocks claiming items from a tile counter passed here), the -tma
+ones (tiles loaded by
 the Tensor Memory Accelerator: the tensor maps are encoded here through
 the driver and the kernel launched with cuLaunchKernel),
 wgmma:bk64 (NAME_wgmma_bk64.cubin), mma-sync:bk32 (NAME_bk32.cubin), as
@@ -107,12 +109,17 @@ class OurKernel:
         memref(cu, [cu.shape[0]])
         memref(out, list(out.shape))
         memref(lse, list(lse.shape))
+        if self.info.get("grid", "tiles") == "dynamic":
+            # The tile counter the blocks claim items from: zero at launch,
+            # and each launch leaves it zero (attn::rt::AttentionKernel).
+            self.counter = torch.zeros(1, dtype=torch.int32, device=q.device)
+            args.append(np.uint64(self.counter.data_ptr()))
         args = tuple(args)
         bq = self.info["block_q"]
         block = (self.info["threads"], 1, 1)
         smem = self.info["shared_bytes"]
         tiles = (t + bq - 1) // bq
-        if self.info.get("grid", "tiles") == "persistent":
+        if self.info.get("grid", "tiles") in ("persistent", "dynamic"):
             # As many blocks as run at once (attn::rt::launchGrid), each
             # looping over the (query tile, head) items.
             per_sm = cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(
@@ -269,7 +276,18 @@ def run_case(name, kernel, heads, d, tokens, dist, kernels_dir, seed,
         launch()
         torch.cuda.synchronize()
         res[key + "_unwritten"] = int(out.isnan().sum() + lse.isnan().sum())
+        first = (out.clone(), lse.clone())
         res[key + "_ms"] = median_ms(launch)
+        # Once more after the timed calls, on poisoned outputs: the first
+        # outputs bit for bit, or the timed calls did not all do the work
+        # (a dynamic grid's tile counter not left at zero would show).
+        out.fill_(float("nan"))
+        lse.fill_(float("nan"))
+        launch()
+        torch.cuda.synchronize()
+        res[key + "_rerun_identical"] = bool(
+            torch.equal(out.view(torch.int16), first[0].view(torch.int16))
+            and torch.equal(lse.view(torch.int32), first[1].view(torch.int32)))
         outs[key] = (out, lse)
     out, lse = outs["ours"]
     for key, (o, _) in outs.items():
@@ -343,15 +361,21 @@ def print_table(results, variants):
     print(hdr)
     for r in results:
         best = max(r.get("fa2_tflops", 0), r.get("flex_tflops", 0))
-        mine = max(r.get(k + "_tflops", 0) for k in ours_keys)
+        # A kernel that left outputs unwritten or gave other outputs after
+        # the timed calls has no figure.
+        valid = [k for k in ours_keys if r.get(k + "_unwritten", 1) == 0
+                 and r.get(k + "_rerun_identical", False)]
+        mine = max((r.get(k + "_tflops", 0) for k in valid), default=0)
         f = lambda k, w=7: f"{r[k]:{w}.1f}" if k in r else " " * (w - 3) + "n/a"
-        print(f"{r['case']:34s} " + " ".join(f(k + "_tflops", w) for k, w in zip(ours_keys, widths)) +
+        cell = lambda k, w: f(k + "_tflops", w) if k in valid else f"{'bad':>{w}s}"
+        print(f"{r['case']:34s} " + " ".join(cell(k, w) for k, w in zip(ours_keys, widths)) +
               f" {f('fa2_tflops')} {f('flex_tflops')} "
               f"{f('sdpa_tflops')} {r.get('flex_block_mask_ms', float('nan')):8.2f} "
               f"{(mine / best if best else float('nan')):14.2f}  "
               + " ".join(f"{r.get(diff_key(k), float('nan')):.2e}" for k in ours_keys))
     print("(useful TFLOP/s, bf16; time per call = median over 30 samples, each a batch\n"
-          " of back-to-back calls between CUDA events, so host launch overhead is hidden)")
+          " of back-to-back calls between CUDA events, so host launch overhead is hidden;\n"
+          " bad: outputs left unwritten, or different after the timed calls)")
 
 
 def main():

@@ -64,7 +64,8 @@ if [ "$arch" = sm_90a ]; then
            "bf16_h32_d64 wgmma-ws 64" "bf16_h16_d128 wgmma-pp 64" \
            "bf16_h32_d64 wgmma-pp 64" "bf16_h16_d128 wgmma-persistent 64" \
            "bf16_h16_d128 wgmma-pp-persistent 64" "bf16_h16_d128 wgmma-pp-tma 64" \
-           "bf16_h16_d128 wgmma-pp-persistent-tma 64"; do
+           "bf16_h16_d128 wgmma-pp-persistent-tma 64" \
+           "bf16_h16_d128 wgmma-pp-dynamic-tma 64"; do
     read -r base mma bk <<<"$e"
     # shellcheck disable=SC2086  # the config is words
     build "$base$(flavour_suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}

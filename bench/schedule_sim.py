@@ -15,6 +15,10 @@ heads-fast items in rounds, position b of even rounds and SLOTS - 1 - b of
 odd ones, each item costing PERSISTENT_OVERHEAD + its key tiles, the
 overhead the producer does not hide):
   persistent   that static schedule, over the same lower bound
+  dynamic      the same blocks, block b starting with item b and claiming
+               each next item (heads-fast order) when it has issued the
+               loads of its current one: the current one's end less its last
+               two key tiles (the stages the producer runs ahead by)
     python3 bench/schedule_sim.py [--slots-per-sm 2] [--trials 20]
     python3 bench/schedule_sim.py --slots-per-sm 1 --block-k 128 --persistent-overhead 0.3
 """
@@ -58,6 +62,22 @@ def persistent_makespan(costs, slots, overhead):
     return max(total)
 
 
+def dynamic_makespan(costs, slots, overhead, ahead=2):
+    """Blocks claim the next item in the order of their claim times; a
+    block claims once its current item has at most `ahead` key tiles
+    left, and starts the claimed item when the current one ends."""
+    g = min(slots, len(costs))
+    claims = []  # (claim time, end of current item)
+    for c in costs[:g]:
+        end = overhead + c
+        heapq.heappush(claims, (end - min(c, ahead), end))
+    for c in costs[g:]:
+        _, start = heapq.heappop(claims)
+        end = start + overhead + c
+        heapq.heappush(claims, (end - min(c, ahead), end))
+    return max(end for _, end in claims)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--slots-per-sm", type=int, default=2)
@@ -90,6 +110,8 @@ def main():
                 ratios.setdefault(k, []).append(makespan(o, slots) / bound)
             if args.persistent_overhead is not None:
                 ratios.setdefault("persistent", []).append(persistent_makespan(
+                    orders["heads-fast"], slots, args.persistent_overhead) / bound)
+                ratios.setdefault("dynamic", []).append(dynamic_makespan(
                     orders["heads-fast"], slots, args.persistent_overhead) / bound)
         print(f"{name:22s} " + "  ".join(
             f"{k} {sum(v) / len(v):.3f} (worst {max(v):.3f})" for k, v in ratios.items()))

@@ -27,6 +27,7 @@ mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
   tile.warpSpecialize = options.warpSpecialize;
   tile.warpgroupPingPong = options.warpgroupPingPong;
   tile.persistent = options.persistent;
+  tile.dynamicSchedule = options.dynamicSchedule;
   tile.tma = options.tma;
   return tile;
 }

@@ -60,7 +60,7 @@ KernelInfo parseManifest(const std::string &json) {
   i.schedule = choiceField(json, "schedule",
                            {"plain", "softmax-overlap", "warp-specialized",
                             "warp-specialized-pingpong"});
-  i.grid = choiceField(json, "grid", {"tiles", "persistent"});
+  i.grid = choiceField(json, "grid", {"tiles", "persistent", "dynamic"});
   i.loads = choiceField(json, "loads", {"cp.async", "tma"});
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
@@ -81,7 +81,7 @@ KernelInfo parseManifest(const std::string &json) {
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
                 int64_t residentBlocks) {
   int64_t tiles = (tokens + info.blockQ - 1) / info.blockQ;
-  if (info.grid != "persistent")
+  if (!info.persistentGrid())
     return Dim3{unsigned(tiles), unsigned(info.heads), 1};
   int64_t items = tiles * info.heads;
   return Dim3{unsigned(std::min(items, residentBlocks)), 1, 1};
@@ -115,9 +115,22 @@ AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
     : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
   function = module->function(kernelInfo.kernel);
   setMaxDynamicSharedMemory(function, kernelInfo.sharedBytes);
-  if (kernelInfo.grid == "persistent")
+  if (kernelInfo.persistentGrid())
     resident = residentBlocks(function, int(kernelInfo.threads),
                               kernelInfo.sharedBytes);
+}
+
+void *AttentionKernel::tileCounter(Stream stream) const {
+  std::lock_guard<std::mutex> lock(countersMutex);
+  std::unique_ptr<DeviceBuffer> &counter = counters[stream];
+  if (!counter) {
+    counter = std::make_unique<DeviceBuffer>(sizeof(int32_t));
+    counter->fill(0);
+    // (The memset runs on the legacy default stream, which a non-blocking
+    // `stream` does not wait for.)
+    synchronize();
+  }
+  return counter->data();
 }
 
 void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
@@ -139,6 +152,11 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
   Dim3 grid = launchGrid(i, tokens, resident);
   if (grid.x == 0)
     return; // no tokens: nothing to compute
+  // (After every check: a launch that throws leaves nothing behind.)
+  if (i.grid == "dynamic") {
+    void *counter = tileCounter(stream);
+    args.addBytes(&counter, sizeof(counter));
+  }
   if (i.loads == "tma") {
     std::array<TensorMapSpec, 3> specs = tensorMapSpecs(i, tokens);
     void *bases[3] = {q, k, v};

@@ -89,6 +89,12 @@ TEST(Manifest, ParsesAndRejects) {
   KernelInfo t = parseManifest(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "grid": "tiles", "loads": "tma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
   EXPECT_EQ("tma", t.loads);
+  EXPECT_FALSE(t.persistentGrid());
+  KernelInfo d = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized-pingpong", "grid": "dynamic", "loads": "tma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
+  EXPECT_EQ("dynamic", d.grid);
+  EXPECT_TRUE(d.persistentGrid());
+  EXPECT_TRUE(ps.persistentGrid());
   expectRejected(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "loads": "ldg", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 256, "shared_bytes": 1})",
       "ldg", "unknown loads were accepted");
@@ -114,13 +120,16 @@ TEST(Manifest, LaunchGrid) {
   EXPECT_EQ(8u, g.x);
   EXPECT_EQ(16u, g.y);
   EXPECT_EQ(0u, launchGrid(i, 0, 132).x);
-  // Persistent: at most the resident blocks, never more than the items.
-  i.grid = "persistent";
-  g = launchGrid(i, 16384, 132);
-  EXPECT_EQ(132u, g.x);
-  EXPECT_EQ(1u, g.y);
-  EXPECT_EQ(16u, launchGrid(i, 100, 132).x);
-  EXPECT_EQ(0u, launchGrid(i, 0, 132).x);
+  // Persistent and dynamic (the blocks claim the items): at most the
+  // resident blocks, never more than the items.
+  for (const char *grid : {"persistent", "dynamic"}) {
+    i.grid = grid;
+    g = launchGrid(i, 16384, 132);
+    EXPECT_EQ(132u, g.x) << grid;
+    EXPECT_EQ(1u, g.y) << grid;
+    EXPECT_EQ(16u, launchGrid(i, 100, 132).x) << grid;
+    EXPECT_EQ(0u, launchGrid(i, 0, 132).x) << grid;
+  }
 }
 
 TEST(Manifest, TensorMapSpecs) {

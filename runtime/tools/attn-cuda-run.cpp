@@ -11,8 +11,10 @@
 // outputs are poisoned (NaN) before the checked run; --check compares with
 // the float64 reference over the dense mask (lib/Host) on all rows up to
 // 4096 tokens, else 256 sampled rows (first and last of documents + random).
-// --resident-blocks N launches a persistent kernel with at most N blocks,
-// so that each block takes several work items even in a small problem.
+// --resident-blocks N launches a persistent or dynamic kernel with at most N
+// blocks, so that each block takes several work items even in a small
+// problem. With --check, one more launch after the timed ones must give the
+// first one's outputs bit for bit ("rerun_identical").
 //===----------------------------------------------------------------------===//
 
 #include "attn/Host/Host.h"

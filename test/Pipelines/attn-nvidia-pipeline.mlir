@@ -4,6 +4,7 @@
 // RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NVVM
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true" | FileCheck %s --check-prefix=OVERLAP
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true" | FileCheck %s --check-prefix=TMA
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true persistent=true dynamic-schedule=true tma=true" | FileCheck %s --check-prefix=DYNAMIC
 
 // CHECK: gpu.binary @attn_kernels
 // CHECK-SAME: chip = "sm_90a"
@@ -34,6 +35,18 @@
 // TMA-SAME: fence.mbarrier_init.release.cluster;
 // TMA-SAME: mbarrier.arrive.expect_tx.shared::cta.b64 _, [%r{{[0-9]+}}], 32768;
 // TMA-SAME: cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%r{{[0-9]+}}], [%rd[[G]], {%r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}}], [%r{{[0-9]+}}];
+
+// A dynamic schedule: the tile counter is a global pointer parameter before
+// the tensor maps, which the claims and the reset use.
+// DYNAMIC: .entry attn(
+// DYNAMIC-SAME: .param .u64 .ptr .global .align 1 attn_param_[[C:[0-9]+]],
+// DYNAMIC-SAME: .param .align 64 .b8 attn_param_{{[0-9]+}}[128],
+// DYNAMIC-SAME: ld.param.{{[bu]}}64 \09%rd[[CP:[0-9]+]], [attn_param_[[C]]];
+// DYNAMIC-SAME: atom.global.add.u32 %r{{[0-9]+}}, [%rd[[CP]]], 1; // claim
+// DYNAMIC-SAME: st.global.u32 [%rd[[CP]]], %r{{[0-9]+}}; // counter reset
+// DYNAMIC-SAME: st.shared.u32 [%r{{[0-9]+}}], %r{{[0-9]+}};
+// DYNAMIC-SAME: mbarrier.arrive.shared::cta.b64 _, [%r{{[0-9]+}}]; // item claimed
+// DYNAMIC-SAME: ld.shared.u32 %r{{[0-9]+}}, [%r{{[0-9]+}}];
 
 // OVERLAP: .entry attn(
 // OVERLAP-SAME: .maxntid 256, 1, 1

@@ -117,6 +117,13 @@ static cl::opt<bool> persistent(
     cl::desc("--target cuda, with --warp-specialize: at most one block per "
              "SM slot, each looping over (query tile, head) work items"),
     cl::cat(cat));
+static cl::opt<bool> dynamicSchedule(
+    "dynamic-schedule",
+    cl::desc(
+        "--target cuda, with --persistent and --tma: blocks claim their work "
+        "items from a tile counter (the runtime passes it) instead of "
+        "static rounds"),
+    cl::cat(cat));
 static cl::opt<bool>
     tma("tma",
         cl::desc("--target cuda, with --warp-specialize: load the tiles with "
@@ -268,6 +275,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   options.warpSpecialize = warpSpecialize;
   options.warpgroupPingPong = warpgroupPingPong;
   options.persistent = persistent;
+  options.dynamicSchedule = dynamicSchedule;
   options.tma = tma;
   if (emit == "llvm")
     options.format = "offloading";
@@ -294,7 +302,10 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   mlir::PassManager pm(&context);
   mlir::attn::buildGPUPipeline(pm, options);
   if (failed(pm.run(module)))
-    fail("GPU compilation failed (cubin needs ptxas: set CUDA_ROOT or PATH)");
+    fail(options.format == "bin"
+             ? "GPU compilation failed (a cubin needs ptxas: set CUDA_ROOT "
+               "or PATH)"
+             : "GPU compilation failed");
   if (emit == "llvm") {
     std::string text;
     llvm::raw_string_ostream os(text);

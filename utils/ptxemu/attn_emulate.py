@@ -7,10 +7,12 @@ CPU with the PTX emulator, on inputs written by attn-cuda-run:
   attn-cuda-run --kernel K.ptx --doc-lengths 0,1,130 --seed 3 --check-outputs D
 
 It launches the kernel the way the runtime does (runtime/lib/Attention.cpp:
-memref arguments q, k, v, cu_seqlens, out, lse, and for "loads": "tma" the
-tensor maps of q, k and v; one block per (query tile, head); the
-manifest's threads and dynamic shared bytes) on outputs poisoned
-with NaN, and writes D/out.bin and D/lse.bin. The check is attn-cuda-run's.
+memref arguments q, k, v, cu_seqlens, out, lse, for the grid "dynamic" a
+zeroed tile counter, which must be zero again afterwards, and for "loads":
+"tma" the tensor maps of q, k and v; one block per (query tile, head), or
+--resident-blocks for a persistent or dynamic grid; the manifest's threads
+and dynamic shared bytes) on outputs poisoned with NaN, and writes
+D/out.bin and D/lse.bin. The check is attn-cuda-run's.
 """
 
 import argparse
@@ -64,7 +66,7 @@ def main():
                     help="lockstep: every thread together; ascending / descending: "
                          "each warp runs as far as it can before the next one")
     ap.add_argument("--resident-blocks", type=int, default=3,
-                    help="persistent kernels: the blocks the GPU would run at "
+                    help="persistent and dynamic kernels: the blocks the GPU would run at "
                          "once (the grid: at most this many, each looping over "
                          "work items)")
     ap.add_argument("--max-steps", type=int, default=5_000_000)
@@ -98,12 +100,17 @@ def main():
     args = (memref(pq, [t, hq, d]) + memref(pk, [t, hkv, d]) +
             memref(pv, [t, hkv, dv]) + memref(pcu, [cu.size]) +
             memref(pout, [t, hq, dv]) + memref(plse, [hq, t]))
+    grid_kind = info.get("grid", "tiles")
+    pcounter = None
+    if grid_kind == "dynamic":
+        pcounter = gmem.alloc(np.zeros(1, np.uint32))
+        args.append(pcounter)
     if info.get("loads", "cp.async") == "tma" and t > 0:
         args += [ptxemu.TensorMap(ptr, 2, dims, strides, box, 128)
                  for ptr, (dims, strides, box)
                  in zip((pq, pk, pv), tensor_map_specs(info, t))]
     tiles = (t + info["block_q"] - 1) // info["block_q"]
-    if info.get("grid", "tiles") == "persistent":  # attn::rt::launchGrid
+    if grid_kind in ("persistent", "dynamic"):  # attn::rt::launchGrid
         grid = (min(tiles * hq, opts.resident_blocks), 1, 1)
     else:
         grid = (tiles, hq, 1)
@@ -119,6 +126,11 @@ def main():
         except ptxemu.EmulationError as e:
             fail(f"{opts.kernel}: {e}")
         steps = launch.steps
+    if pcounter is not None:
+        left = int(gmem.contents(pcounter).view(np.uint32)[0])
+        if left != 0:
+            fail(f"{opts.kernel}: the tile counter is {left} after the launch "
+                 "(the next launch would skip work items)")
     gmem.contents(pout).tofile(os.path.join(opts.dir, "out.bin"))
     gmem.contents(plse).tofile(os.path.join(opts.dir, "lse.bin"))
     print(f"emulated {grid[0]}x{grid[1]} blocks of {info['threads']} threads, "

@@ -149,7 +149,8 @@ class Kernel:
                 self.byte_params[bm.group(1)] = int(bm.group(2))
                 self.params.append(bm.group(1))
                 continue
-            pm = re.search(r"\.param\s+\.(\w+)(?:\s+\.ptr\s+\.align\s+\d+)?\s+(\w+)", p)
+            pm = re.search(r"\.param\s+\.(\w+)(?:\s+\.ptr(?:\s+\.global)?\s+\.align\s+\d+)?"
+                           r"\s+(\w+)", p)
             if not pm:
                 raise EmulationError(f"unsupported parameter: {p.strip()}")
             if pm.group(1) not in ("u64", "b64", "s64"):
@@ -878,7 +879,60 @@ def compile_instr(k, ins):
                 st.put(a[0], val, on)
                 st.advance(m)
             return run
+        if space == "shared" and t in ("u32", "b32", "s32"):
+            word = _shared_word(k, a[1], op)
+
+            def run(st, on, m):
+                on_, tids, offs = word(st, on)
+                raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)]
+                full = np.zeros(st.n, U32)
+                full[on_] = raw.copy().view(U32).reshape(-1)
+                st.put(a[0], full, on)
+                st.advance(m)
+            return run
         raise EmulationError(f"unsupported {op}")
+
+    if name == "st" and parts[1] == "shared":
+        if parts[-1] not in ("u32", "b32", "s32"):
+            raise EmulationError(f"unsupported {op}")
+        word = _shared_word(k, a[0], op)
+        val_r = reader(k, a[1], "u32")
+
+        def run(st, on, m):
+            on_, tids, offs = word(st, on)
+            where = np.stack([st.blk[tids], offs], 1)
+            if len(np.unique(where, axis=0)) != len(where):
+                raise EmulationError("st.shared: two threads store to one address")
+            v = np.broadcast_to(_each(st, val_r), (st.n,))[on_].astype(U32)
+            st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)] = \
+                v.view(np.uint8).reshape(-1, 4)
+            st.advance(m)
+        return run
+
+    if op == "atom.global.add.u32":
+        kind, base_r, off = address(k, a[1])
+        if kind != "reg":
+            raise EmulationError(f"unsupported {ins.text}")
+        val_r = reader(k, a[2], "u32")
+
+        def run(st, on, m):
+            on_ = st.mask_of(on)
+            tids = st.tid[on_]
+            addrs = _each(st, base_r)[on_].astype(np.uint64) + np.uint64(off)
+            if (addrs % np.uint64(4)).any():
+                raise EmulationError(f"{op}: address not 4-byte aligned")
+            vals = np.broadcast_to(_each(st, val_r), (st.n,))[on_].astype(U32)
+            old = np.zeros(st.n, U32)
+            # One after another, in thread order.
+            for i, t in enumerate(tids.tolist()):
+                at, who = addrs[i:i + 1], tids[i:i + 1]
+                cur = st.gmem.read(at, 4, who, op).copy().view(U32).reshape(-1)
+                old[t] = cur[0]
+                st.gmem.write(at, (cur + vals[i]).astype(U32).view(np.uint8)
+                              .reshape(1, 4), who, op)
+            st.put(a[0], old, on)
+            st.advance(m)
+        return run
 
     if name == "st":
         space, t = parts[1], parts[-1]
@@ -1226,21 +1280,41 @@ def _retire_copies(st, on_, n):
 
 # -- mbarriers -----------------------------------------------------------------
 
-def _mbarrier_operand(k, tok, what):
-    """[addr] of an mbarrier in shared memory -> fn(st, on) giving the
-    executing threads (mask and ids) and each one's shared offset (8-byte
-    aligned, in the window)."""
+def _shared_operand(k, tok, nbytes, what, noun="address"):
+    """[addr] of `nbytes` (their alignment) in shared memory -> fn(st, on)
+    giving the executing threads (mask and ids) and each one's shared
+    offset (in the window)."""
     kind, base_r, off = address(k, tok)
     if kind != "reg":
-        raise EmulationError(f"unsupported mbarrier address {tok}")
+        raise EmulationError(f"unsupported shared {noun} {tok}")
 
     def operand(st, on):
         on_ = st.mask_of(on)
         tids = st.tid[on_]
         addrs = _each(st, base_r)[on_].astype(np.uint64) + np.uint64(off)
-        if (addrs % np.uint64(8)).any():
-            raise EmulationError(f"{what}: mbarrier address not 8-byte aligned")
-        return on_, tids, st.smem_offsets(addrs, 8, tids, what)
+        if (addrs % np.uint64(nbytes)).any():
+            raise EmulationError(f"{what}: {noun} not {nbytes}-byte aligned")
+        return on_, tids, st.smem_offsets(addrs, nbytes, tids, what)
+    return operand
+
+
+def _mbarrier_operand(k, tok, what):
+    """An mbarrier's [addr] (8 bytes): _shared_operand."""
+    return _shared_operand(k, tok, 8, what, "mbarrier address")
+
+
+def _shared_word(k, tok, what):
+    """A 32-bit word's [addr] (ld/st.shared): _shared_operand; no word may
+    overlap an mbarrier."""
+    word = _shared_operand(k, tok, 4, what)
+
+    def operand(st, on):
+        on_, tids, offs = word(st, on)
+        bars = st.mbar_offs
+        if len(bars) and ((offs[:, None] < bars[None, :] + 8) &
+                          (offs[:, None] + 4 > bars[None, :])).any():
+            raise EmulationError(f"{what}: accesses an mbarrier")
+        return on_, tids, offs
     return operand
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ptxemu  # noqa: E402
+from checks import expect, expect_error  # noqa: E402
 
 HEADER = """.version 8.0
 .target sm_90a
@@ -61,26 +62,9 @@ def run(text, slots, schedule):
     return gmem.contents(buf).view(np.uint32).reshape(slots, 32), launch
 
 
-def expect(name, fn):
-    try:
-        fn()
-    except AssertionError as e:
-        print(f"FAIL {name}: {e}")
-        sys.exit(1)
-    print(f"ok {name}")
-
-
-def expect_error(name, text, want):
-    try:
-        run(text, 4, "descending")
-    except ptxemu.EmulationError as e:
-        if want not in str(e):
-            print(f"FAIL {name}: error '{e}', expected '{want}'")
-            sys.exit(1)
-        print(f"ok {name}: {e}")
-        return
-    print(f"FAIL {name}: no error")
-    sys.exit(1)
+def fails(text, want):
+    """checks.expect_error's run of `text` and the error it must give."""
+    return lambda: run(text, 4, "descending"), want
 
 
 # Warp 1 reads what warp 0 wrote before its bar.arrive (the id in a register).
@@ -109,11 +93,11 @@ for schedule in ptxemu.SCHEDULES:
     expect(f"bar.sync waits for bar.arrive ({schedule})", order)
     expect(f"a turn passed through two barriers ({schedule})", ring)
 
-expect_error("no first arrival", RING.replace("  bar.arrive 1, 64;\n  bar.sync 1, 64;",
+expect_error("no first arrival", *fails(RING.replace("  bar.arrive 1, 64;\n  bar.sync 1, 64;",
                                               "  bar.sync 1, 64;", 1),
-             "deadlock: threads wait at lines")
-expect_error("two thread counts", ORDER.replace("bar.arrive 1, 64", "bar.arrive 1, 32"),
-             "arrived on with thread counts [32, 64] in one phase")
-expect_error("half a warp", kernel(
+             "deadlock: threads wait at lines"))
+expect_error("two thread counts", *fails(ORDER.replace("bar.arrive 1, 64", "bar.arrive 1, 32"),
+             "arrived on with thread counts [32, 64] in one phase"))
+expect_error("half a warp", *fails(kernel(
     "  setp.lt.u32 %p2, %r2, 16;\n  @%p2 bra H;\n  bar.arrive 1, 64;\nH:\n",
-    "  bar.sync 1, 64;\n"), "a warp is not converged here")
+    "  bar.sync 1, 64;\n"), "a warp is not converged here"))

@@ -67,6 +67,13 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("with warp-specialize: at most one block per SM slot, "
                      "each looping over (query tile, head) work items"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> dynamicSchedule{
+      *this, "dynamic-schedule",
+      llvm::cl::desc(
+          "with persistent and tma: blocks claim their work items from a "
+          "tile counter (a kernel argument) instead of static "
+          "rounds"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> tma{
       *this, "tma",
       llvm::cl::desc("with warp-specialize: load the tiles with the Tensor "

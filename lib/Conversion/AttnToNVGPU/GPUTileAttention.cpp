@@ -519,6 +519,10 @@ void KernelEmitter::initBarriers() {
     init(Barrier::FullQ, 0, fillers);
     if (cfg.persistent)
       init(Barrier::EmptyQ, 0, cfg.numWarps);
+    // Claimed items: the producer's one arrival per item a slot holds.
+    if (cfg.dynamicSchedule)
+      for (int64_t slot = 0; slot < 2; ++slot)
+        init(Barrier::Item, slot, 1);
     // The initialized barriers visible to the TMA unit's complete_tx.
     if (cfg.tma)
       sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
@@ -641,7 +645,8 @@ void KernelEmitter::emitProducer(Value q0) {
 // items (itemsBefore).
 //===----------------------------------------------------------------------===//
 
-void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
+void KernelEmitter::forEachItem(Value linear, bool producer,
+                                function_ref<void(Value)> body) {
   if (!cfg.persistent) {
     itemsBefore = idx(0);
     return body(linear);
@@ -652,6 +657,8 @@ void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
       toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::y)));
   Value items =
       arith::MulIOp::create(b, loc, toI32(numQTiles), i32Const(numHeads));
+  if (cfg.dynamicSchedule)
+    return forEachClaimedItem(linear, items, grid, producer, body);
   Value rounds = arith::CeilDivUIOp::create(b, loc, items, grid);
   // Carried: the key tiles of the earlier items (i32). Only the last round
   // can leave a block without an item, so the items before are the rounds
@@ -683,6 +690,93 @@ void KernelEmitter::forEachItem(Value linear, function_ref<void(Value)> body) {
       b, loc,
       ValueRange{arith::AddIOp::create(b, loc, tilesSoFar,
                                        toI32(sub(endTile, beginTile)))});
+}
+
+//===----------------------------------------------------------------------===//
+// Dynamic schedule (cfg.dynamicSchedule)
+//
+// Block b starts with item b; then its producer claims each next item from
+// the tile counter (grid + the counter's old value) once it has issued the
+// current item's loads, and publishes it as the block's item n in slot
+// n % 2, completing phase (n - 1) / 2 of that slot's mbarrier; every warp,
+// producer and compute, reads it from there after its own part of item
+// n - 1. A slot is rewritten (item n + 2) only after the producer has
+// waited for Q's release of item n + 1, so every warp has read item n and
+// waited for its phase: the barrier is never two phases ahead of a
+// waiter. Each item is claimed once (by the block that ran the item
+// before), so the launch's claims number the items and the one that reads
+// items - 1 is the last: that block resets the counter for the next launch.
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::itemSlot(Value slot) {
+  // After the seven barriers' 16-byte pairs (kBarrierBytes holds them).
+  Value offset = add(idx(7 * 16), mul(slot, idx(4)));
+  return arith::TruncIOp::create(
+      b, loc, b.getI32Type(),
+      arith::AddIOp::create(b, loc, mbarAddr, toI64(offset)));
+}
+
+void KernelEmitter::forEachClaimedItem(Value linear, Value items, Value grid,
+                                       bool producer,
+                                       function_ref<void(Value)> body) {
+  Type i32 = b.getI32Type();
+  // Carried: the item, the items before it, their key tiles (i32).
+  SmallVector<Type> types(3, i32);
+  SmallVector<Location> locs(3, loc);
+  auto loop = scf::WhileOp::create(
+      b, loc, types, ValueRange{linear, i32Const(0), i32Const(0)});
+  OpBuilder::InsertionGuard g(b);
+  Block *before = b.createBlock(&loop.getBefore(), {}, types, locs);
+  scf::ConditionOp::create(b, loc,
+                           arith::CmpIOp::create(b, loc,
+                                                 arith::CmpIPredicate::ult,
+                                                 before->getArgument(0), items),
+                           before->getArguments());
+  Block *after = b.createBlock(&loop.getAfter(), {}, types, locs);
+  Value n = after->getArgument(1), tilesSoFar = after->getArgument(2);
+  itemsBefore = toIndex(n);
+  tilesBefore = toIndex(tilesSoFar);
+  body(after->getArgument(0));
+  Value tiles =
+      arith::AddIOp::create(b, loc, tilesSoFar, toI32(sub(endTile, beginTile)));
+  Value next = arith::AddIOp::create(b, loc, n, i32Const(1));
+  if (producer)
+    claimItem(items, grid, next);
+  scf::YieldOp::create(b, loc, ValueRange{readItem(next), next, tiles});
+}
+
+void KernelEmitter::claimItem(Value items, Value grid, Value n) {
+  // (The producer's walk runs in its one TMA thread.)
+  Type i32 = b.getI32Type(), none = LLVM::LLVMVoidType::get(b.getContext());
+  Value old = sideEffectAsm(
+      i32, {tileCounter}, "atom.global.add.u32 $0, [$1], 1; // claim", "=r,l");
+  auto ifLast = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, old,
+                            arith::SubIOp::create(b, loc, items, i32Const(1))),
+      /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifLast.thenBlock());
+    sideEffectAsm(none, {tileCounter, i32Const(0)},
+                  "st.global.u32 [$0], $1; // counter reset", "l,r");
+  }
+  Value slot = remu(toIndex(n), 2);
+  sideEffectAsm(none,
+                {itemSlot(slot), arith::AddIOp::create(b, loc, grid, old)},
+                "st.shared.u32 [$0], $1;", "r,r");
+  // (Release: the slot's store before the arrival.)
+  sideEffectAsm(none, {barrier(Barrier::Item, slot)},
+                "mbarrier.arrive.shared::cta.b64 _, [$0]; // item claimed",
+                "r");
+}
+
+Value KernelEmitter::readItem(Value n) {
+  Value slot = remu(toIndex(n), 2);
+  waitBarrier(barrier(Barrier::Item, slot),
+              remu(divu(sub(toIndex(n), idx(1)), 2), 2), "item claimed");
+  return sideEffectAsm(b.getI32Type(), {itemSlot(slot)},
+                       "ld.shared.u32 $0, [$1];", "=r,r");
 }
 
 void KernelEmitter::releaseQ() {
@@ -794,7 +888,8 @@ KernelEmitter::KeyTiles KernelEmitter::keyTiles(QueryTile rows) {
 }
 
 void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
-                         Value lse, ValueRange tensorMaps) {
+                         Value lse, Value counter, ValueRange tensorMaps) {
+  tileCounter = counter;
   if (cfg.tma) {
     qMap = tensorMaps[0];
     kMap = tensorMaps[1];
@@ -865,8 +960,9 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   std::optional<KeyTiles> tiles;
   if (!cfg.persistent)
     tiles = keyTiles(rows);
-  auto eachItem = [&](function_ref<void(Value, const KeyTiles &)> body) {
-    forEachItem(linear, [&](Value item) {
+  auto eachItem = [&](bool producer,
+                      function_ref<void(Value, const KeyTiles &)> body) {
+    forEachItem(linear, producer, [&](Value item) {
       if (cfg.persistent) {
         rows = startItem(item);
         tiles = keyTiles(rows);
@@ -890,9 +986,10 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
         /*withElse=*/false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(one.thenBlock());
-    eachItem([&](Value q0, const KeyTiles &) { emitProducer(q0); });
+    eachItem(/*producer=*/true,
+             [&](Value q0, const KeyTiles &) { emitProducer(q0); });
   } else {
-    eachItem([&](Value q0, const KeyTiles &) {
+    eachItem(/*producer=*/true, [&](Value q0, const KeyTiles &) {
       // Persistent blocks: the copy addresses from a fresh read of the
       // thread index in each item, so the 56 registers need not hold them
       // through the item loop.
@@ -908,7 +1005,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kConsumerRegisters,
                                  NVVM::SetMaxRegisterAction::increase);
   startTurns();
-  eachItem([&](Value q0, const KeyTiles &t) {
+  eachItem(/*producer=*/false, [&](Value q0, const KeyTiles &t) {
     // Persistent blocks: the turns' barrier ids afresh in each item (not
     // held in registers through the item loop).
     if (cfg.persistent && cfg.pingPong)
@@ -1041,6 +1138,7 @@ mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
   cfg.warpSpecialized = options.warpSpecialize;
   cfg.pingPong = options.warpgroupPingPong;
   cfg.persistent = options.persistent;
+  cfg.dynamicSchedule = options.dynamicSchedule;
   cfg.tma = options.tma;
   int64_t blockK = options.blockK;
   if (*mma == TensorCoreOp::Wgmma) {
@@ -1108,6 +1206,12 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     return op.emitOpError("persistent blocks need warp specialization");
   if (config.tma && !config.warpSpecialized)
     return op.emitOpError("TMA loads need warp specialization");
+  if (config.dynamicSchedule && !config.persistent)
+    return op.emitOpError("a dynamic schedule needs persistent blocks");
+  // One thread claims the items: the TMA producer's (128 copying threads
+  // with 56 registers each spill with the claims, ptxas -v, D = 128).
+  if (config.dynamicSchedule && !config.tma)
+    return op.emitOpError("a dynamic schedule needs TMA loads");
   // The turns go between two consumer warpgroups (wgmma's eight warps).
   assert(!config.pingPong || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
@@ -1138,19 +1242,30 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                             "materialized into kernel arguments");
     outputs.push_back(dest);
   }
-  // TMA: the tensor maps of Q, K and V as the kernel's last arguments.
+  if (config.dynamicSchedule && func->hasAttr(kTileCounterArgAttr))
+    return op.emitOpError("the kernel already has a tile-counter argument");
+  if (config.tma && func->hasAttr(kTensorMapArgsAttr))
+    return op.emitOpError("the kernel already has tensor-map arguments");
+  auto appendArgument = [&](Type type) {
+    unsigned at = func.getNumArguments();
+    [[maybe_unused]] bool added =
+        succeeded(func.insertArgument(at, type, DictionaryAttr(), op.getLoc()));
+    assert(added && "a gpu.func takes trailing arguments");
+    return func.getArgument(at);
+  };
+  // A dynamic schedule: the tile counter (global i32), then ...
+  Value tileCounter;
+  if (config.dynamicSchedule) {
+    tileCounter = appendArgument(
+        LLVM::LLVMPointerType::get(rewriter.getContext(), /*global*/ 1));
+    func->setAttr(kTileCounterArgAttr, rewriter.getUnitAttr());
+  }
+  // ... TMA: the tensor maps of Q, K and V as the kernel's last arguments.
   SmallVector<Value> tensorMaps;
   if (config.tma) {
-    if (func->hasAttr(kTensorMapArgsAttr))
-      return op.emitOpError("the kernel already has tensor-map arguments");
     auto ptr = LLVM::LLVMPointerType::get(rewriter.getContext());
-    for (int64_t i = 0; i < GPUKernelConfig::kTensorMaps; ++i) {
-      unsigned at = func.getNumArguments();
-      [[maybe_unused]] bool added = succeeded(
-          func.insertArgument(at, ptr, DictionaryAttr(), op.getLoc()));
-      assert(added && "a gpu.func takes trailing arguments");
-      tensorMaps.push_back(func.getArgument(at));
-    }
+    for (int64_t i = 0; i < GPUKernelConfig::kTensorMaps; ++i)
+      tensorMaps.push_back(appendArgument(ptr));
     func->setAttr(kTensorMapArgsAttr,
                   rewriter.getI64IntegerAttr(GPUKernelConfig::kTensorMaps));
   }
@@ -1160,7 +1275,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
           ? createWgmmaEmitter(rewriter, op.getLoc(), op, config)
           : createMmaSyncEmitter(rewriter, op.getLoc(), op, config);
   emitter->emit(inputs[0], inputs[1], inputs[2], inputs[3], outputs[0],
-                outputs[1], tensorMaps);
+                outputs[1], tileCounter, tensorMaps);
   for (Value r : op->getResults())
     rewriter.eraseOp(*r.user_begin());
   rewriter.eraseOp(op);
@@ -1187,6 +1302,7 @@ struct AttnGPUTileAttentionPass
     options.warpSpecialize = warpSpecialize;
     options.warpgroupPingPong = warpgroupPingPong;
     options.persistent = persistent;
+    options.dynamicSchedule = dynamicSchedule;
     options.tma = tma;
     if (!parseTensorCoreOp(mma)) {
       getOperation().emitError("unknown mma '")

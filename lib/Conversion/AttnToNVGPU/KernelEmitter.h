@@ -47,9 +47,10 @@ public:
       : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
   virtual ~KernelEmitter() = default;
 
-  /// `tensorMaps`: those of Q, K and V (cfg.tma), else empty.
+  /// `tileCounter`: the dynamic schedule's (cfg.dynamicSchedule), else
+  /// null; `tensorMaps`: those of Q, K and V (cfg.tma), else empty.
   void emit(Value q, Value k, Value v, Value cu, Value out, Value lse,
-            ValueRange tensorMaps);
+            Value tileCounter, ValueRange tensorMaps);
 
 protected:
   //===--- What a tensor-core flavour provides ---------------------------===//
@@ -160,6 +161,9 @@ protected:
   Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;
   /// Q's, K's and V's tensor maps (cfg.tma).
   Value qMap, kMap, vMap;
+  /// The global i32 the blocks claim work items from
+  /// (cfg.dynamicSchedule).
+  Value tileCounter;
   /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized),
   /// set by allocateShared.
   Value mbarAddr;
@@ -281,7 +285,7 @@ private:
   Value copyTid;
 
   //===--- Warp specialization (GPUTileAttention.cpp) ---------------------===//
-  enum class Barrier { FullK, FullV, EmptyK, EmptyV, FullQ, EmptyQ };
+  enum class Barrier { FullK, FullV, EmptyK, EmptyV, FullQ, EmptyQ, Item };
   /// The shared address (i32) of a stage's mbarrier.
   Value barrier(Barrier which, Value stage);
   /// Thread 0 initializes every mbarrier; a block barrier publishes them.
@@ -314,10 +318,27 @@ private:
 
   //===--- Persistent blocks (cfg.persistent) -----------------------------===//
   /// body(item) for each work item (i32) of this block: the block's own
-  /// (linear, without persistent blocks), or one per round of the grid's
-  /// size, alternating direction, while tilesBefore and itemsBefore count
-  /// the key tiles and items of the earlier ones.
-  void forEachItem(Value linear, function_ref<void(Value)> body);
+  /// (linear, without persistent blocks), one per round of the grid's
+  /// size, alternating direction, or (cfg.dynamicSchedule) linear and then
+  /// each claimed one, while tilesBefore and itemsBefore count the key
+  /// tiles and items of the earlier ones. `producer`: the producer
+  /// warpgroup's walk (which claims the items of a dynamic schedule).
+  void forEachItem(Value linear, bool producer, function_ref<void(Value)> body);
+  /// The dynamic schedule's walk (forEachItem) over `items` work items
+  /// with `grid` blocks (i32).
+  void forEachClaimedItem(Value linear, Value items, Value grid, bool producer,
+                          function_ref<void(Value)> body);
+  /// The producer's claim of this block's next work item (i32): grid + the
+  /// counter's value before its increment; the last claim of the launch
+  /// (the counter at items - 1) sets the counter back to zero. Published
+  /// as item `n` (i32) of the block (publishItem).
+  void claimItem(Value items, Value grid, Value n);
+  /// The block's item `n` (i32, n >= 1) once claimed: its slot n % 2 and
+  /// that slot's mbarrier (one arrival, the producer's, per item it
+  /// holds; phase (n - 1) / 2).
+  Value readItem(Value n);
+  /// The shared address (i32) of claimed-item slot `slot` (index, 0 or 1).
+  Value itemSlot(Value slot);
   /// Compute warps: this item's S products are done, Q's buffer may be
   /// refilled (one arrival per warp).
   void releaseQ();

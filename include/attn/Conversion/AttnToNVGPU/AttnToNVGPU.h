@@ -60,6 +60,14 @@ struct GPUKernelConfig {
   /// first key tiles while the compute warpgroups finish this one (its last
   /// P V and epilogue), instead of every block starting cold.
   bool persistent = false;
+  /// A dynamic schedule (with persistent and tma): after its first item (its
+  /// linear index), a block claims each next one from a tile counter in
+  /// global memory (a kernel argument before the tensor maps, zero at
+  /// launch; the block that makes the launch's last claim sets it back to
+  /// zero), so the blocks that finish first take the next longest items,
+  /// as the hardware hands out the blocks of a non-persistent grid; instead
+  /// of static rounds.
+  bool dynamicSchedule = false;
   /// TMA loads (with warpSpecialized): one producer thread copies each Q,
   /// K and V tile as boxes of 64 columns through tensor maps (kernel
   /// arguments the runtime encodes, kTensorMaps after the memrefs), the
@@ -85,7 +93,8 @@ struct GPUKernelConfig {
   /// The threads that issue the copies: all of them, or the producer's.
   int64_t copyThreads() const { return warpSpecialized ? 128 : threads(); }
   /// Dynamic shared bytes of the mbarriers (warpSpecialized): full and
-  /// empty barriers of the two K and the two V stages, and Q's.
+  /// empty barriers of the two K and the two V stages, Q's, and with a
+  /// dynamic schedule the two claimed-item slots and their barriers.
   static constexpr int64_t kBarrierBytes = 128;
   /// The key loop's name in the kernel manifest: "plain",
   /// "softmax-overlap", "warp-specialized" or "warp-specialized-pingpong".
@@ -95,9 +104,15 @@ struct GPUKernelConfig {
     return softmaxOverlap ? "softmax-overlap" : "plain";
   }
   /// The launch grid's name in the kernel manifest: "tiles" (one block per
-  /// (query tile, head)) or "persistent" (at most one block per SM slot,
-  /// each looping over those work items).
-  StringRef gridName() const { return persistent ? "persistent" : "tiles"; }
+  /// (query tile, head)), "persistent" (at most one block per SM slot,
+  /// each looping over those work items in static rounds) or "dynamic"
+  /// (the same grid, the items claimed from a tile counter the launch
+  /// passes).
+  StringRef gridName() const {
+    if (!persistent)
+      return "tiles";
+    return dynamicSchedule ? "dynamic" : "persistent";
+  }
   /// How tiles reach shared memory, the manifest's "loads": "cp.async" or
   /// "tma" (the launch then appends the tensor maps).
   StringRef loadsName() const { return tma ? "tma" : "cp.async"; }
@@ -130,6 +145,10 @@ gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,
 /// The attribute (an i64: how many) on a kernel whose trailing arguments
 /// are tensor maps, for attn-nvvm-tensor-map-args.
 constexpr StringLiteral kTensorMapArgsAttr = "attn.tensor_map_args";
+
+/// The attribute (a unit) on a kernel with a dynamic schedule's tile
+/// counter argument (`!llvm.ptr<1>`, before any tensor maps).
+constexpr StringLiteral kTileCounterArgAttr = "attn.tile_counter_arg";
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,

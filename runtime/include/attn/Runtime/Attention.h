@@ -6,11 +6,13 @@
 // Kernel parameters follow MLIR's memref convention for
 //   (q [T,Hq,D], k [T,Hkv,D], v [T,Hkv,Dv], cu_seqlens [N+1] i32,
 //    out [T,Hq,Dv], lse [Hq,T] f32),
-// for "loads": "tma" followed by the tensor maps of q, k and v
-// (tensorMapSpecs, by value);
+// for the grid "dynamic" followed by a pointer to the tile counter (a
+// device i32, zero at launch and left zero), for "loads": "tma" then by the
+// tensor maps of q, k and v (tensorMapSpecs, by value);
 // blocks of `threads`: one per (query tile of block_q rows, head) for the
 // grid "tiles", at most as many as the GPU runs at once for "persistent"
-// (each then loops over those work items); launchGrid says how many.
+// and "dynamic" (each then loops over those work items, in static rounds
+// or claiming them from the counter); launchGrid says how many.
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTN_RUNTIME_ATTENTION_H
@@ -20,7 +22,9 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace attn::rt {
 
@@ -34,9 +38,11 @@ struct KernelInfo {
   /// (that loop fed by a producer warpgroup) or "warp-specialized-pingpong"
   /// (its compute warpgroups taking turns). Same launch for all of them.
   std::string schedule = "plain";
-  /// The launch grid: "tiles" (also for manifests without the field) or
-  /// "persistent".
+  /// The launch grid: "tiles" (also for manifests without the field),
+  /// "persistent" or "dynamic" (persistent, with a tile counter).
   std::string grid = "tiles";
+  /// Whether the grid has at most as many blocks as run at once.
+  bool persistentGrid() const { return grid != "tiles"; }
   /// How the kernel loads its tiles: "cp.async" (also for manifests
   /// without the field) or "tma" (it takes tensor maps).
   std::string loads = "cp.async";
@@ -49,8 +55,8 @@ struct KernelInfo {
 KernelInfo parseManifest(const std::string &json);
 
 /// The launch grid for `tokens` tokens: (query tiles, heads), or for a
-/// persistent kernel min(query tiles x heads, residentBlocks) blocks in x
-/// (nothing to launch for 0 tokens).
+/// persistent or dynamic kernel min(query tiles x heads, residentBlocks)
+/// blocks in x (nothing to launch for 0 tokens).
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 
 /// The tensor maps of a "tma" kernel's q, k and v for `tokens` (> 0)
@@ -66,8 +72,8 @@ class AttentionKernel {
 public:
   AttentionKernel(const std::string &image, KernelInfo info);
   const KernelInfo &info() const { return kernelInfo; }
-  /// Persistent grids: launch at most `blocks` blocks (a test's way to give
-  /// each block several items); no effect on other grids.
+  /// Persistent and dynamic grids: launch at most `blocks` blocks (a test's
+  /// way to give each block several items); no effect on other grids.
   void limitResidentBlocks(int64_t blocks) {
     resident = std::min(resident, std::max<int64_t>(blocks, 1));
   }
@@ -76,7 +82,10 @@ public:
   /// `tokens`) and launches on `stream`; throws Error, launching nothing,
   /// if it is invalid. An empty sequence (tokens == 0) has nothing to
   /// compute and launches nothing. Device pointers hold the layouts above
-  /// (for a "tma" kernel, q, k and v 16-byte aligned).
+  /// (for a "tma" kernel, q, k and v 16-byte aligned). A "dynamic" kernel
+  /// uses a tile counter of this object's per stream, allocated zeroed on
+  /// the stream's first launch (the kernel leaves it zero), so launches on
+  /// different streams may overlap.
   void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
               void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
               Stream stream = nullptr) const;
@@ -87,6 +96,10 @@ private:
   Function function = nullptr;
   /// Blocks the device runs at once (persistent grids only).
   int64_t resident = 0;
+  /// The tile counters of a "dynamic" kernel, one per stream.
+  mutable std::mutex countersMutex;
+  mutable std::map<Stream, std::unique_ptr<DeviceBuffer>> counters;
+  void *tileCounter(Stream stream) const;
 };
 
 } // namespace attn::rt
