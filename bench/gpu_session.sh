@@ -10,7 +10,7 @@
 # Everything takes several minutes; where one call of the device tool (600 s
 # at most) may not hold it all, run STEPS=bench in one call and
 # STEPS=sanitize,profile in the next (what a call leaves in $OUT comes back
-# even when it runs out of time).
+# even when it runs out of time), or name fewer flavours: ONLY=wgmma-pp-tma,...
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
@@ -42,9 +42,17 @@ cases=(
   "bf16_h8_d128_window --tokens 3000 --docs uniform:1000 --seed 9"
   "bf16_h8_d64_doc --tokens 2000 --docs uniform:500 --seed 10"
 )
-# The flavours (bench/flavours), the first (mma-sync) first.
+# The flavours (bench/flavours), the first (mma-sync) first; ONLY=a,b
+# keeps the first and those named (a shorter session).
 # shellcheck source=bench/flavours.sh
 source bench/flavours.sh
+if [ -n "${ONLY:-}" ]; then
+  kept=("${FLAVOURS[0]}")
+  for f in "${FLAVOURS[@]:1}"; do
+    [[ ",$ONLY," == *",$f,"* ]] && kept+=("$f")
+  done
+  FLAVOURS=("${kept[@]}")
+fi
 # Checks one flavour (its kernel-file suffix); returns its failures.
 check_flavour() {
   local s=$1 fails=0 name flags rc

@@ -43,6 +43,10 @@ is a checker, not a timing model:
     complete their bytes on the mbarriers at once; with "copies-late" the
     boxes of one instruction (every executing thread's) only when no thread
     can run without them.
+    atom.global: with "mma-late" at once; with "copies-late" its threads
+    wait, and it is made (one thread after another) only when no thread
+    can run without it, so a reader that does not wait for what the
+    atomic's result publishes runs ahead of it.
   - Tensor maps: the kernel gets TensorMap objects for its 128-byte
     parameters (CUtensorMap is opaque; TensorMap holds what
     cuTensorMapEncodeTiled is given and checks what it checks); a TMA
@@ -96,7 +100,7 @@ class Instr:
         self.group = 0
         # May leave threads where they are (mbarrier waits): the scheduler
         # looks again after it.
-        self.blocking = op.startswith("mbarrier.try_wait") or (
+        self.blocking = op.startswith(("mbarrier.try_wait", "atom.")) or (
             op == "bar.sync" and len(args) == 2)
 
 
@@ -375,6 +379,7 @@ class Launch:
         self.mbar = {}
         self.mbar_offs = np.zeros(0, np.int64)  # their offsets, for _land
         self.mwait = np.zeros(n, bool)
+        self.atom_wait = np.zeros(n, bool)  # atomics held back (copies-late)
         self.mwait_off = np.zeros(n, np.int64)
         self.mwait_parity = np.zeros(n, np.int64)
         self.async_arrivals = []
@@ -468,7 +473,7 @@ class Launch:
                 live = ~self.exited
                 if not live.any():
                     break
-                cand = live & ~blocked & ~self.mwait & ~self.bwait
+                cand = live & ~blocked & ~self.mwait & ~self.bwait & ~self.atom_wait
                 if not cand.any():
                     if self.async_arrivals:
                         _fire_async_arrival(self, self.async_arrivals.pop(0))
@@ -922,16 +927,24 @@ def compile_instr(k, ins):
             if (addrs % np.uint64(4)).any():
                 raise EmulationError(f"{op}: address not 4-byte aligned")
             vals = np.broadcast_to(_each(st, val_r), (st.n,))[on_].astype(U32)
-            old = np.zeros(st.n, U32)
-            # One after another, in thread order.
-            for i, t in enumerate(tids.tolist()):
-                at, who = addrs[i:i + 1], tids[i:i + 1]
-                cur = st.gmem.read(at, 4, who, op).copy().view(U32).reshape(-1)
-                old[t] = cur[0]
-                st.gmem.write(at, (cur + vals[i]).astype(U32).view(np.uint8)
-                              .reshape(1, 4), who, op)
-            st.put(a[0], old, on)
+
+            def make(st):
+                old = np.zeros(st.n, U32)
+                # One after another, in thread order.
+                for i, t in enumerate(tids.tolist()):
+                    at, who = addrs[i:i + 1], tids[i:i + 1]
+                    cur = st.gmem.read(at, 4, who, op).copy().view(U32).reshape(-1)
+                    old[t] = cur[0]
+                    st.gmem.write(at, (cur + vals[i]).astype(U32).view(np.uint8)
+                                  .reshape(1, 4), who, op)
+                st.put(a[0], old, on_)
+                st.atom_wait[on_] = False
             st.advance(m)
+            if st.timing == "copies-late":
+                st.atom_wait[on_] = True
+                st.async_arrivals.append({"call": make})
+            else:
+                make(st)
         return run
 
     if name == "st":
@@ -1374,6 +1387,9 @@ def _complete_tx(st, blk, off, nbytes, what):
 
 
 def _fire_async_arrival(st, arrival):
+    if "call" in arrival:  # a held-back atomic
+        arrival["call"](st)
+        return
     if "boxes" in arrival:  # TMA boxes: each lands, then completes its bytes
         for rec, (blk, off), nbytes in arrival["boxes"]:
             _land(st, rec, np.ones(len(rec["tids"]), bool))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the emulator's atomics and 32-bit shared-memory words on small
 hand-written kernels: atom.global.add.u32 from every thread of several
-blocks at once (each gets a distinct old value, the sum lands), st.shared /
+blocks at once (each gets a distinct old value, the sum lands; held back
+until no thread can run, or at once), st.shared /
 ld.shared through a block barrier (per block), and the errors: two threads
 storing to one shared word, a misaligned word, a word over an mbarrier.
 
@@ -39,13 +40,13 @@ HEADER = """.version 8.0
 """
 
 
-def run(body, shared_bytes=THREADS * 4):
+def run(body, shared_bytes=THREADS * 4, timing="copies-late"):
     k = ptxemu.Kernel(HEADER + body + "  ret;\n}\n")
     gmem = ptxemu.GlobalMemory()
     counter = gmem.alloc(np.array([5], np.uint32))
     out = gmem.alloc(np.full(BLOCKS * THREADS, 0xFFFFFFFF, np.uint32))
     ptxemu.Launch(k, (BLOCKS, 1, 1), (THREADS, 1, 1), shared_bytes,
-                  [counter, out], gmem, schedule="descending").run()
+                  [counter, out], gmem, timing=timing, schedule="descending").run()
     return (int(gmem.contents(counter).view(np.uint32)[0]),
             gmem.contents(out).view(np.uint32))
 
@@ -61,8 +62,8 @@ SHARED = ("  mad.lo.u32 %r5, %r1, 4, %r4;\n  add.u32 %r6, %r1, 100;\n"
           "  ld.shared.u32 %r9, [%r8];\n  st.global.u32 [%rd4], %r9;\n")
 
 
-def atom():
-    final, out = run(ATOM)
+def atom(timing):
+    final, out = run(ATOM, timing=timing)
     n = BLOCKS * THREADS
     assert final == 5 + 3 * n, final
     assert sorted(out.tolist()) == [5 + 3 * i for i in range(n)], out
@@ -74,7 +75,9 @@ def shared():
     assert (out == want).all(), out
 
 
-expect("atom.global.add.u32 from every thread of 3 blocks", atom)
+for timing in ("copies-late", "mma-late"):  # the atomics held back or not
+    expect(f"atom.global.add.u32 from every thread of 3 blocks ({timing})",
+           lambda: atom(timing))
 expect("st.shared / ld.shared words through a block barrier", shared)
 expect_error("one word, two stores", lambda: run("  st.shared.u32 [%r4], %r1;\n"),
              "st.shared: two threads store to one address")
