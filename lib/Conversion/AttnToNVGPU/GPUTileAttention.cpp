@@ -703,13 +703,15 @@ void KernelEmitter::forEachItem(Value linear, bool producer,
 // n - 1. A slot is rewritten (item n + 2) only after the producer has
 // waited for Q's release of item n + 1, so every warp has read item n and
 // waited for its phase: the barrier is never two phases ahead of a
-// waiter. Each item is claimed once (by the block that ran the item
-// before), so the launch's claims number the items and the one that reads
+// waiter. Every item run makes one claim (the last of each block finds no
+// item), so the launch's claims read 0 .. items - 1 and the one that reads
 // items - 1 is the last: that block resets the counter for the next launch.
 //===----------------------------------------------------------------------===//
 
 Value KernelEmitter::itemSlot(Value slot) {
-  // After the seven barriers' 16-byte pairs (kBarrierBytes holds them).
+  // After the seven barriers' 16-byte pairs.
+  static_assert(GPUKernelConfig::kBarrierBytes >= 7 * 16 + 2 * 4,
+                "the barrier bytes hold the claimed-item slots");
   Value offset = add(idx(7 * 16), mul(slot, idx(4)));
   return arith::TruncIOp::create(
       b, loc, b.getI32Type(),

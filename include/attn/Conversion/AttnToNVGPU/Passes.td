@@ -72,15 +72,15 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     warpgroups finish the current item's last P V and epilogue. The
     runtime sizes the grid (manifest: "grid": "persistent").
 
-    `dynamic-schedule` (with `persistent` and `tma`) hands the items out at run time
-    instead: block b starts with item b, and each next item is claimed
-    from a tile counter in global memory (`atom.global.add`; one more
-    kernel argument, `!llvm.ptr<1>` before any tensor maps, marked
+    `dynamic-schedule` (with `persistent` and `tma`) hands the items out
+    at run time instead: block b starts with item b, and each next item is
+    claimed from a tile counter in global memory (`atom.global.add`; one
+    more kernel argument, `!llvm.ptr<1>` before any tensor maps, marked
     `attn.tile_counter_arg`). The TMA thread claims the next item once it
     has issued the current one's loads and publishes it in one of two
     shared-memory slots with an mbarrier each; every warp reads it from
     there. The counter must be zero at launch; the block that makes the
-    launch's last claim (there is one claim per item) sets it back to
+    launch's last claim (there is one claim per item run) sets it back to
     zero (manifest: "grid": "dynamic").
 
     `tma` (with `warp-specialize`) loads the tiles with the Tensor Memory
