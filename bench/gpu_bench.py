@@ -17,7 +17,8 @@ software-pipelined loop), wgmma-ws (that loop fed by a producer warpgroup),
 wgmma-pp (with the compute warpgroups' ping-pong, NAME_wgmma_pp.cubin),
 wgmma-persistent and wgmma-pp-persistent (those with persistent blocks,
 launched as many as the GPU runs at once), wgmma-pp-dynamic-tma (the same
-grid, the blocks claiming items from a tile counter passed here), the -tma
+grid, the blocks claiming items from a tile counter passed here;
+wgmma-pp-dynamic-tma-store also stores O by TMA: a fourth tensor map), the -tma
 ones (tiles loaded by
 the Tensor Memory Accelerator: the tensor maps are encoded here through
 the driver and the kernel launched with cuLaunchKernel),
@@ -130,20 +131,21 @@ class OurKernel:
             grid = (tiles, self.info["heads"], 1)
         stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
         if self.info.get("loads", "cp.async") == "tma":
-            return self._bind_tma(args, q, k, v, grid, block, smem, stream)
+            return self._bind_tma(args, (q, k, v, out), grid, block, smem, stream)
 
         def launch():
             with stream:
                 self.fn(grid, block, args, shared_mem=smem)
         return launch
 
-    def _bind_tma(self, args, q, k, v, grid, block, smem, stream):
+    def _bind_tma(self, args, tensors, grid, block, smem, stream):
         """The launch of a "tma" kernel: its memref arguments and the
-        three tensor maps by value, through cuLaunchKernel."""
+        tensor maps of q, k, v (and out for "stores": "tma") by value,
+        through cuLaunchKernel."""
         values = [ctypes.c_uint64(int(a)) if isinstance(a, np.uint64)
                   else ctypes.c_int64(int(a)) for a in args]
         values += [tensor_map(x, spec) for x, spec
-                   in zip((q, k, v), tensor_map_specs(self.info, q.shape[0]))]
+                   in zip(tensors, tensor_map_specs(self.info, tensors[0].shape[0]))]
         params = (ctypes.c_void_p * len(values))(
             *[ctypes.addressof(x) for x in values])
         keep = (values, params)  # alive as long as the launch

@@ -29,6 +29,7 @@ mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
   tile.persistent = options.persistent;
   tile.dynamicSchedule = options.dynamicSchedule;
   tile.tma = options.tma;
+  tile.tmaStore = options.tmaStore;
   return tile;
 }
 

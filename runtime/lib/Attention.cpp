@@ -62,6 +62,15 @@ KernelInfo parseManifest(const std::string &json) {
                             "warp-specialized-pingpong"});
   i.grid = choiceField(json, "grid", {"tiles", "persistent", "dynamic"});
   i.loads = choiceField(json, "loads", {"cp.async", "tma"});
+  i.stores = choiceField(json, "stores", {"st.global", "tma"});
+  if (i.stores == "tma") {
+    if (i.loads != "tma")
+      throw Error("kernel manifest: \"stores\": \"tma\" needs \"loads\": "
+                  "\"tma\"");
+    i.storeRows = intField(json, "store_rows");
+    if (i.storeRows < 1 || i.storeRows > 256)
+      throw Error("kernel manifest: bad store_rows");
+  }
   i.dtype = field(json, "dtype");
   i.mask = field(json, "mask");
   i.heads = intField(json, "heads");
@@ -87,8 +96,8 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
   return Dim3{unsigned(std::min(items, residentBlocks)), 1, 1};
 }
 
-std::array<TensorMapSpec, 3> tensorMapSpecs(const KernelInfo &info,
-                                            int64_t tokens) {
+std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
+                                          int64_t tokens) {
   if (info.dtype != "bf16" && info.dtype != "f16")
     throw Error("TMA loads need bf16 or f16, the kernel has " + info.dtype);
   if (tokens < 1)
@@ -106,9 +115,13 @@ std::array<TensorMapSpec, 3> tensorMapSpecs(const KernelInfo &info,
     s.box[2] = uint32_t(rows);
     return s;
   };
-  return {spec(info.heads, info.headDim, info.blockQ),
-          spec(info.kvHeads, info.headDim, info.blockK),
-          spec(info.kvHeads, info.valueDim, info.blockK)};
+  std::vector<TensorMapSpec> specs = {
+      spec(info.heads, info.headDim, info.blockQ),
+      spec(info.kvHeads, info.headDim, info.blockK),
+      spec(info.kvHeads, info.valueDim, info.blockK)};
+  if (info.stores == "tma")
+    specs.push_back(spec(info.heads, info.valueDim, info.storeRows));
+  return specs;
 }
 
 AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
@@ -158,12 +171,13 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
     args.addBytes(&counter, sizeof(counter));
   }
   if (i.loads == "tma") {
-    std::array<TensorMapSpec, 3> specs = tensorMapSpecs(i, tokens);
-    void *bases[3] = {q, k, v};
-    for (int t = 0; t < 3; ++t) {
+    std::vector<TensorMapSpec> specs = tensorMapSpecs(i, tokens);
+    void *bases[4] = {q, k, v, out};
+    const char *names[4] = {"q", "k", "v", "out"};
+    for (size_t t = 0; t < specs.size(); ++t)
       if (reinterpret_cast<uintptr_t>(bases[t]) % 16)
-        throw Error(std::string("TMA loads need ") + "qkv"[t] +
-                    " 16-byte aligned");
+        throw Error(std::string("TMA needs ") + names[t] + " 16-byte aligned");
+    for (size_t t = 0; t < specs.size(); ++t) {
       alignas(64) unsigned char map[kTensorMapBytes];
       encodeTensorMap(map, specs[t], bases[t]);
       args.addBytes(map, sizeof(map));

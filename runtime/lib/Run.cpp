@@ -49,6 +49,7 @@ static void report(std::ostream &os, const std::string &device,
      << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
      << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
      << "\", \"grid\": \"" << info.grid << "\", \"loads\": \"" << info.loads
+     << "\", \"stores\": \"" << info.stores
      << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
      << ", \"tiles_total\": " << tiles.total
      << ", \"tiles_computed\": " << tiles.computed

@@ -93,6 +93,17 @@ TEST(Manifest, ParsesAndRejects) {
   KernelInfo d = parseManifest(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized-pingpong", "grid": "dynamic", "loads": "tma", "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 164992})");
   EXPECT_EQ("dynamic", d.grid);
+  EXPECT_EQ("st.global", d.stores); // manifests without the field
+  KernelInfo ts = parseManifest(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "schedule": "warp-specialized", "grid": "tiles", "loads": "tma", "stores": "tma", "store_rows": 64, "format": "cubin", "dtype": "bf16", "heads": 16, "kv_heads": 16, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.0883883, "block_q": 128, "block_k": 128, "threads": 384, "shared_bytes": 197760})");
+  EXPECT_EQ("tma", ts.stores);
+  EXPECT_EQ(64, ts.storeRows);
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "loads": "cp.async", "stores": "tma", "store_rows": 64, "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 384, "shared_bytes": 1})",
+      "needs", "a TMA store without TMA loads was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "loads": "tma", "stores": "tma", "dtype": "bf16", "heads": 1, "kv_heads": 1, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 384, "shared_bytes": 1})",
+      "store_rows", "a TMA store without its rows was accepted");
   EXPECT_TRUE(d.persistentGrid());
   EXPECT_TRUE(ps.persistentGrid());
   expectRejected(
@@ -141,7 +152,8 @@ TEST(Manifest, TensorMapSpecs) {
   i.valueDim = 64;
   i.blockQ = 128;
   i.blockK = 64;
-  std::array<TensorMapSpec, 3> s = tensorMapSpecs(i, 1000);
+  std::vector<TensorMapSpec> s = tensorMapSpecs(i, 1000);
+  ASSERT_EQ(3u, s.size()); // no out map for st.global stores
   // q: (column, head, token) = (128, 8, 1000), rows 256 and 2048 bytes.
   EXPECT_FALSE(s[0].bf16);
   EXPECT_EQ(128u, s[0].dims[0]);
@@ -160,6 +172,18 @@ TEST(Manifest, TensorMapSpecs) {
   EXPECT_EQ(128u, s[2].strides[0]);
   EXPECT_EQ(256u, s[2].strides[1]);
   EXPECT_EQ(64u, s[2].box[2]);
+  // A TMA store: out's map, the query heads and the value dim, a
+  // warpgroup's rows.
+  i.stores = "tma";
+  i.storeRows = 64;
+  s = tensorMapSpecs(i, 1000);
+  ASSERT_EQ(4u, s.size());
+  EXPECT_EQ(64u, s[3].dims[0]);
+  EXPECT_EQ(8u, s[3].dims[1]);
+  EXPECT_EQ(1000u, s[3].dims[2]);
+  EXPECT_EQ(1024u, s[3].strides[1]);
+  EXPECT_EQ(64u, s[3].box[0]);
+  EXPECT_EQ(64u, s[3].box[2]);
   EXPECT_THROW(tensorMapSpecs(i, 0), Error);
   i.dtype = "f32";
   EXPECT_THROW(tensorMapSpecs(i, 10), Error);

@@ -5,6 +5,7 @@
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true" | FileCheck %s --check-prefix=OVERLAP
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true" | FileCheck %s --check-prefix=TMA
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true persistent=true dynamic-schedule=true tma=true" | FileCheck %s --check-prefix=DYNAMIC
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true tma-store=true" | FileCheck %s --check-prefix=TMASTORE
 
 // CHECK: gpu.binary @attn_kernels
 // CHECK-SAME: chip = "sm_90a"
@@ -47,6 +48,21 @@
 // DYNAMIC-SAME: st.shared.u32 [%r{{[0-9]+}}], %r{{[0-9]+}};
 // DYNAMIC-SAME: mbarrier.arrive.shared::cta.b64 _, [%r{{[0-9]+}}]; // item claimed
 // DYNAMIC-SAME: ld.shared.u32 %r{{[0-9]+}}, [%r{{[0-9]+}}];
+
+// A TMA store of O: a fourth by-value tensor map, whose parameter address
+// the stores take.
+// TMASTORE: .entry attn(
+// TMASTORE-SAME: .param .align 64 .b8 attn_param_{{[0-9]+}}[128],
+// TMASTORE-SAME: .param .align 64 .b8 attn_param_{{[0-9]+}}[128],
+// TMASTORE-SAME: .param .align 64 .b8 attn_param_{{[0-9]+}}[128],
+// TMASTORE-SAME: .param .align 64 .b8 attn_param_[[OM:[0-9]+]][128]
+// TMASTORE-SAME: mov.b64 \09%rd[[P:[0-9]+]], attn_param_[[OM]];
+// TMASTORE-SAME: cvta.param.u64 \09%rd[[G:[0-9]+]], %rd[[P]];
+// TMASTORE-SAME: st.shared.b32 [%r{{[0-9]+}}], %r{{[0-9]+}};
+// TMASTORE-SAME: fence.proxy.async.shared::cta;
+// TMASTORE-SAME: cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%rd[[G]], {%r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}}], [%r{{[0-9]+}}];
+// TMASTORE-SAME: cp.async.bulk.commit_group;
+// TMASTORE-SAME: cp.async.bulk.wait_group 0;
 
 // OVERLAP: .entry attn(
 // OVERLAP-SAME: .maxntid 256, 1, 1

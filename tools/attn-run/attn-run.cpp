@@ -130,6 +130,12 @@ static cl::opt<bool>
                  "the Tensor Memory Accelerator (the runtime passes tensor "
                  "maps)"),
         cl::cat(cat));
+static cl::opt<bool>
+    tmaStore("tma-store",
+             cl::desc("--target cuda, with --tma: store O with the Tensor "
+                      "Memory Accelerator (the runtime passes a fourth "
+                      "tensor map)"),
+             cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -248,7 +254,11 @@ static std::string manifest(const AttentionSpec &spec,
      << options.chip << "\", \"mma\": \""
      << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"schedule\": \""
      << cfg.scheduleName() << "\", \"grid\": \"" << cfg.gridName()
-     << "\", \"loads\": \"" << cfg.loadsName() << "\", \"format\": \""
+     << "\", \"loads\": \"" << cfg.loadsName() << "\", \"stores\": \""
+     << cfg.storesName() << "\"";
+  if (cfg.tmaStore)
+    os << ", \"store_rows\": " << cfg.storeRows();
+  os << ", \"format\": \""
      << (emit.empty() ? std::string("cubin") : std::string(emit))
      << "\", \"dtype\": \"" << toString(spec.dtype)
      << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
@@ -277,6 +287,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   options.persistent = persistent;
   options.dynamicSchedule = dynamicSchedule;
   options.tma = tma;
+  options.tmaStore = tmaStore;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -9,7 +9,7 @@ CPU with the PTX emulator, on inputs written by attn-cuda-run:
 It launches the kernel the way the runtime does (runtime/lib/Attention.cpp:
 memref arguments q, k, v, cu_seqlens, out, lse, for the grid "dynamic" a
 zeroed tile counter, which must be zero again afterwards, and for "loads":
-"tma" the tensor maps of q, k and v; one block per (query tile, head), or
+"tma" the tensor maps of q, k and v (and out for "stores": "tma"); one block per (query tile, head), or
 --resident-blocks for a persistent or dynamic grid; the manifest's threads
 and dynamic shared bytes) on outputs poisoned with NaN, and writes
 D/out.bin and D/lse.bin. The check is attn-cuda-run's.
@@ -40,16 +40,19 @@ def read(path, dtype, count):
 
 
 def tensor_map_specs(info, tokens):
-    """The tensor maps of a "loads": "tma" kernel's q, k and v for `tokens`
-    (> 0) tokens, as attn::rt::tensorMapSpecs gives them: (dims, byte
-    strides of dims 1 and 2, box), innermost first, of the (column, head,
-    token) tensors; 16-bit elements, 64-column boxes of a tile's rows,
-    128-byte swizzle."""
+    """The tensor maps of a "loads": "tma" kernel's q, k and v (and out for
+    "stores": "tma") for `tokens` (> 0) tokens, as attn::rt::tensorMapSpecs
+    gives them: (dims, byte strides of dims 1 and 2, box), innermost first,
+    of the (column, head, token) tensors; 16-bit elements, 64-column boxes
+    of a tile's rows (out: a warpgroup's, store_rows), 128-byte swizzle."""
     def spec(heads, cols, rows):
         return [cols, heads, tokens], [cols * 2, heads * cols * 2], [64, 1, rows]
-    return [spec(info["heads"], info["head_dim"], info["block_q"]),
-            spec(info["kv_heads"], info["head_dim"], info["block_k"]),
-            spec(info["kv_heads"], info["value_dim"], info["block_k"])]
+    specs = [spec(info["heads"], info["head_dim"], info["block_q"]),
+             spec(info["kv_heads"], info["head_dim"], info["block_k"]),
+             spec(info["kv_heads"], info["value_dim"], info["block_k"])]
+    if info.get("stores", "st.global") == "tma":
+        specs.append(spec(info["heads"], info["value_dim"], info["store_rows"]))
+    return specs
 
 
 def memref(ptr, shape):
@@ -108,7 +111,7 @@ def main():
     if info.get("loads", "cp.async") == "tma" and t > 0:
         args += [ptxemu.TensorMap(ptr, 2, dims, strides, box, 128)
                  for ptr, (dims, strides, box)
-                 in zip((pq, pk, pv), tensor_map_specs(info, t))]
+                 in zip((pq, pk, pv, pout), tensor_map_specs(info, t))]
     tiles = (t + info["block_q"] - 1) // info["block_q"]
     if grid_kind in ("persistent", "dynamic"):  # attn::rt::launchGrid
         grid = (min(tiles * hq, opts.resident_blocks), 1, 1)

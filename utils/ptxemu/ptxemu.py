@@ -43,6 +43,10 @@ is a checker, not a timing model:
     complete their bytes on the mbarriers at once; with "copies-late" the
     boxes of one instruction (every executing thread's) only when no thread
     can run without them.
+    TMA stores (cp.async.bulk.tensor from shared to global): with
+    "mma-late" the tile is read and the box written at once; with
+    "copies-late" only at the cp.async.bulk.wait_group that retires the
+    store's group (stores still pending at exit are an error).
     atom.global: with "mma-late" at once; with "copies-late" its threads
     wait, and it is made (one thread after another) only when no thread
     can run without it, so a reader that does not wait for what the
@@ -368,6 +372,10 @@ class Launch:
         self.exited = np.zeros(n, bool)
         # cp.async: per thread, the groups committed so far; pending copies.
         self.cp_committed = np.zeros(n, np.int64)
+        # TMA stores (copies-late): (thread, its group, the store), and the
+        # cp.async.bulk groups each thread has committed.
+        self.bulk_stores = []
+        self.bulk_committed = np.zeros(n, np.int64)
         self.copies = []  # dicts: tids, smem block, offsets, data, group
         # wgmma, per warpgroup (global index).
         nwg = n // 128 if self.nthreads % 128 == 0 else 0
@@ -538,6 +546,8 @@ class Launch:
             _fire_async_arrival(self, self.async_arrivals.pop(0))
         if self.copies:
             raise EmulationError("the kernel exited with cp.async copies pending")
+        if self.bulk_stores:
+            raise EmulationError("the kernel exited with TMA stores pending")
         if any(not r["done"].all() for r in self.wgmmas):
             raise EmulationError("the kernel exited with wgmma groups pending")
 
@@ -1135,8 +1145,30 @@ def _compile_cp(k, ins, parts, a):
                 _fire_async_arrival(st, arrival)
             st.advance(m)
         return run
+    if re.fullmatch(r"cp\.async\.bulk\.tensor\.[1-5]d\.global\.shared::cta\.bulk_group", op):
+        return _compile_bulk_store(k, ins, a)
     if op.startswith("cp.async.bulk.tensor."):
         return _compile_bulk_tensor(k, ins, a)
+    if op == "cp.async.bulk.commit_group":
+        def run(st, on, m):
+            st.bulk_committed[st.mask_of(on)] += 1
+            st.advance(m)
+        return run
+    if op in ("cp.async.bulk.wait_group", "cp.async.bulk.wait_group.read"):
+        n = int(a[0])
+
+        def run(st, on, m):
+            waiting = set(st.tid[st.mask_of(on)].tolist())
+            keep = []
+            for rec in st.bulk_stores:
+                t, group, store = rec
+                if t in waiting and group < st.bulk_committed[t] - n:
+                    store(st)
+                else:
+                    keep.append(rec)
+            st.bulk_stores = keep
+            st.advance(m)
+        return run
     if op != "cp.async.cg.shared.global":
         raise EmulationError(f"unsupported {op}")
     dk, dst_r, doff = address(k, a[0])
@@ -1203,21 +1235,89 @@ class TensorMap:
         self.dims, self.strides, self.box = list(dims), list(strides), list(box)
         self.swizzle = swizzle
 
-    def load(self, gmem, coords, tid):
-        """The box at `coords` (innermost first, signed): (rows, row
-        bytes) uint8, rows in order of the outer box dims, zeros where an
-        element lies outside the tensor."""
+    def _elements(self, coords):
+        """The box at `coords` (innermost first, signed), element by
+        element in box order: which lie inside the tensor, and the global
+        addresses of those."""
         if len(coords) != len(self.dims):
             raise EmulationError("cp.async.bulk.tensor: coordinates do not match the map's rank")
         idx = np.indices(self.box[::-1]).reshape(len(self.box), -1)[::-1]
         g = idx + np.array(coords, np.int64)[:, None]
         inside = np.all((g >= 0) & (g < np.array(self.dims)[:, None]), axis=0)
         step = np.array([self.eb] + self.strides, np.int64)[:, None]
-        addrs = (self.base + (g * step).sum(0))[inside].astype(np.uint64)
-        data = np.zeros((g.shape[1], self.eb), np.uint8)
+        return inside, (self.base + (g * step).sum(0))[inside].astype(np.uint64)
+
+    def load(self, gmem, coords, tid):
+        """The box at `coords`: (rows, row bytes) uint8, rows in order of
+        the outer box dims, zeros where an element lies outside the
+        tensor."""
+        inside, addrs = self._elements(coords)
+        data = np.zeros((len(inside), self.eb), np.uint8)
         data[inside] = gmem.read(addrs, self.eb, np.full(len(addrs), tid),
                                  "cp.async.bulk.tensor source")
         return data.reshape(-1, self.box[0] * self.eb)
+
+    def store(self, gmem, coords, rows, tid):
+        """Writes the box at `coords` from `rows` (as load returns them),
+        skipping the elements outside the tensor (clipped, as a TMA store
+        does)."""
+        inside, addrs = self._elements(coords)
+        data = rows.reshape(-1, self.eb)[inside]
+        gmem.write(addrs, data, np.full(len(addrs), tid), "cp.async.bulk.tensor destination")
+
+
+def _box_chunks(st, tm, addr, nbytes, t, what):
+    """The shared offsets of the 16-byte chunks of a box of `nbytes` at
+    shared address `addr`: rows one after another, each row's chunks
+    swizzled by the address bits above the swizzle span (as wgmma reads
+    them)."""
+    if addr % 128:
+        raise EmulationError(f"thread {t}: TMA shared address {addr:#x} "
+                             f"not 128-byte aligned")
+    n = nbytes // 16
+    chunk = addr + 16 * np.arange(n, dtype=np.int64)
+    if tm.swizzle:
+        mask = tm.swizzle - 16
+        chunk = chunk ^ ((chunk >> 3) & mask)
+    return st.smem_offsets(chunk.astype(np.uint64), 16, np.full(n, t), what)
+
+
+def _compile_bulk_store(k, ins, a):
+    """cp.async.bulk.tensor.Nd.global.shared::cta.bulk_group [map, {c..}],
+    [smem]: the box read from shared memory (swizzled as a load writes
+    it) and written to the tensor, clipped. With "copies-late" both happen
+    only at the cp.async.bulk.wait_group that retires the store's group (a
+    tile rewritten before that is what gets stored); with "mma-late" at
+    once (a tile read before every thread wrote it shows)."""
+    mm = re.match(r"^\[\s*([%\w$.]+)\s*,\s*\{(.*)\}\s*\]$", a[0])
+    sk, src_r, soff = address(k, a[1])
+    if sk != "reg" or not mm:
+        raise EmulationError(f"unsupported {ins.text}")
+    map_r = reader(k, mm.group(1), "u64")
+    coord_rs = [reader(k, c.strip(), "s32") for c in mm.group(2).split(",")]
+
+    def run(st, on, m):
+        on_ = st.mask_of(on)
+        tids = st.tid[on_]
+        srcs = _each(st, src_r)[on_].astype(np.int64) + soff
+        maps = _each(st, map_r)[on_].astype(np.int64)
+        coords = [_each(st, r)[on_].astype(np.int64) for r in coord_rs]
+        for i, t in enumerate(tids.tolist()):
+            tm = st.tensor_map(int(maps[i]), t)
+            nbytes = int(np.prod(tm.box)) * tm.eb
+            offs = _box_chunks(st, tm, int(srcs[i]), nbytes, t,
+                               "cp.async.bulk.tensor source")
+            box_at = [int(c[i]) for c in coords]
+
+            def store(st, t=t, tm=tm, offs=offs, box_at=box_at):
+                rows = st.smem[st.blk[t], offs[:, None] + np.arange(16)]
+                tm.store(st.gmem, box_at, rows.reshape(-1), t)
+            if st.timing == "copies-late":
+                st.bulk_stores.append((t, int(st.bulk_committed[t]), store))
+            else:
+                store(st)
+        st.advance(m)
+    return run
 
 
 def _compile_bulk_tensor(k, ins, a):
@@ -1244,18 +1344,9 @@ def _compile_bulk_tensor(k, ins, a):
         for i, t in enumerate(tids.tolist()):
             tm = st.tensor_map(int(maps[i]), t)
             rows = tm.load(st.gmem, [int(c[i]) for c in coords], t)
-            if dsts[i] % 128:
-                raise EmulationError(f"thread {t}: TMA destination {dsts[i]:#x} "
-                                     f"not 128-byte aligned")
-            # Row j at dst + j * row bytes; its 16-byte chunks swizzled by
-            # the address bits above the swizzle span (as wgmma reads them).
             n = rows.shape[0] * rows.shape[1] // 16
-            chunk = dsts[i] + 16 * np.arange(n, dtype=np.int64)
-            if tm.swizzle:
-                mask = tm.swizzle - 16
-                chunk = chunk ^ ((chunk >> 3) & mask)
-            offs = st.smem_offsets(chunk.astype(np.uint64), 16, np.full(n, t),
-                                   "cp.async.bulk.tensor destination")
+            offs = _box_chunks(st, tm, int(dsts[i]), n * 16, t,
+                               "cp.async.bulk.tensor destination")
             rec = {"tids": np.full(n, t), "blk": np.full(n, st.blk[t]), "offs": offs,
                    "data": rows.reshape(n, 16), "done": np.zeros(n, bool)}
             boxes.append((rec, (int(st.blk[t]), int(bar_offs[i])), n * 16))

@@ -74,6 +74,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
           "tile counter (a kernel argument) instead of static "
           "rounds"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> tmaStore{
+      *this, "tma-store",
+      llvm::cl::desc("with tma: store O with the Tensor Memory Accelerator "
+                     "(a fourth tensor-map argument)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> tma{
       *this, "tma",
       llvm::cl::desc("with warp-specialize: load the tiles with the Tensor "

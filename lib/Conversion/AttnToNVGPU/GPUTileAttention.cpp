@@ -183,6 +183,10 @@ Value KernelEmitter::tileAddress(Tile, Value) {
   llvm_unreachable("this tensor-core flavour has no TMA layout");
 }
 
+Value KernelEmitter::outputUnitAddress(Value, Value) {
+  llvm_unreachable("this tensor-core flavour has no TMA layout");
+}
+
 void KernelEmitter::loadTile(Tile tile, Value stage, Value row0,
                              Value fullBarrier) {
   TileSource from = source(tile);
@@ -896,6 +900,8 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     qMap = tensorMaps[0];
     kMap = tensorMaps[1];
     vMap = tensorMaps[2];
+    if (cfg.tmaStore)
+      oMap = tensorMaps[3];
   }
   qBuf = q;
   kBuf = k;
@@ -1014,6 +1020,9 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       (void)setTurns(opaqueTid());
     emitCompute(q0, t);
   });
+  // Exit with the TMA stores of O done.
+  if (cfg.tmaStore)
+    waitStores(/*readOnly=*/false);
 }
 
 void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
@@ -1084,32 +1093,115 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   // fresh read of the thread index (an opaque value the compiler cannot
   // merge with the prologue's), so they need no registers through the loops.
   SmallVector<Value> rows = threadRows(q0, opaqueTid());
+  SmallVector<Value> inverses, lseValues;
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
-      Value row = rows[mt * 2 + i];
       Value m = state[maxIdx(mt, i)];
       Value l = quadReduce(state[sumIdx(mt, i)], /*isMax=*/false);
-      Value inv = inverseSum(l);
-      Value inside = cmp(arith::CmpIPredicate::slt, row, tokens);
-      auto ifOp = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      for (int64_t n = 0; n < nvt(); ++n) {
-        Value x = fmul(state[oIdx(mt, n, 2 * i)], inv);
-        Value y = fmul(state[oIdx(mt, n, 2 * i + 1)], inv);
-        Value pair = vector::FromElementsOp::create(
-            b, loc, VectorType::get({2}, f32), ValueRange{x, y});
-        pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
-        vector::StoreOp::create(
-            b, loc, pair, outBuf,
-            ValueRange{row, head, add(idx(n * 8), keyCol0)});
-      }
-      Value lseVal = logSumExp(m, l, log2(l));
-      Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
-      auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
-      b.setInsertionPointToStart(ifFirst.thenBlock());
-      memref::StoreOp::create(b, loc, lseVal, lseBuf, ValueRange{head, row});
+      inverses.push_back(inverseSum(l));
+      lseValues.push_back(logSumExp(m, l, log2(l)));
     }
+  storeOutput(q0, inverses, state);
+  // lse: one lane of the four that share a row.
+  Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
+  for (auto [row, lseVal] : llvm::zip(rows, lseValues)) {
+    auto ifFirst = scf::IfOp::create(
+        b, loc,
+        arith::AndIOp::create(
+            b, loc, cmp(arith::CmpIPredicate::slt, row, tokens), first),
+        /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifFirst.thenBlock());
+    memref::StoreOp::create(b, loc, lseVal, lseBuf, ValueRange{head, row});
+  }
+}
+
+void KernelEmitter::storeOutput(Value q0, ArrayRef<Value> inverses,
+                                ValueRange state) {
+  // O's pair n of (m-tile, half) r: columns 8n + 2t, 8n + 2t + 1.
+  auto pairOf = [&](int64_t mt, int i, int64_t n) {
+    Value inv = inverses[mt * 2 + i];
+    return std::make_pair(fmul(state[oIdx(mt, n, 2 * i)], inv),
+                          fmul(state[oIdx(mt, n, 2 * i + 1)], inv));
+  };
+  if (!cfg.tmaStore) {
+    SmallVector<Value> rows = threadRows(q0, opaqueTid());
+    for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+      for (int i = 0; i < 2; ++i) {
+        Value row = rows[mt * 2 + i];
+        auto ifOp = scf::IfOp::create(
+            b, loc, cmp(arith::CmpIPredicate::slt, row, tokens), false);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        for (int64_t n = 0; n < nvt(); ++n) {
+          auto [x, y] = pairOf(mt, i, n);
+          Value pair = vector::FromElementsOp::create(
+              b, loc, VectorType::get({2}, f32), ValueRange{x, y});
+          pair =
+              arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
+          vector::StoreOp::create(
+              b, loc, pair, outBuf,
+              ValueRange{row, head, add(idx(n * 8), keyCol0)});
+        }
+      }
+    return;
+  }
+  // The warpgroup's rows of the shared O tile, once its previous store has
+  // read them (persistent blocks), then its storer's TMA store.
+  Value t = opaqueTid(), wg = divu(t, 128);
+  Value barrierId = toI32(add(wg, idx(GPUKernelConfig::kEpilogueBarrier)));
+  auto meet = [&] {
+    NVVM::BarrierOp::create(b, loc, TypeRange{}, barrierId, i32Const(128), {},
+                            Value{});
+  };
+  auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
+  if (cfg.persistent)
+    waitStores(/*readOnly=*/true);
+  meet();
+  SmallVector<Value> tileRows = threadRows(idx(0), t);
+  Value quadBytes = toI32(mul(quad, idx(4)));
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    for (int i = 0; i < 2; ++i)
+      for (int64_t n = 0; n < nvt(); ++n) {
+        auto [x, y] = pairOf(mt, i, n);
+        Value addr = arith::AddIOp::create(
+            b, loc, outputUnitAddress(tileRows[mt * 2 + i], idx(n)), quadBytes);
+        sideEffectAsm(voidTy, {addr, asI32(pack(x, y))},
+                      "st.shared.b32 [$0], $1;", "r,r");
+      }
+  // The generic proxy's writes visible to the TMA unit's reads.
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+  meet();
+  auto ifStorer = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, remu(t, 128), idx(0)), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifStorer.thenBlock());
+  int64_t rowsPerWg = cfg.storeRows(), boxCols = GPUKernelConfig::kBoxColumns;
+  Value firstRow = mul(wg, idx(rowsPerWg));
+  Value row0 = toI32(add(q0, firstRow)), headI32 = toI32(head);
+  for (int64_t box = 0; box < valueDim / boxCols; ++box)
+    sideEffectAsm(voidTy,
+                  {oMap, i32Const(box * boxCols), headI32, row0,
+                   outputUnitAddress(firstRow, idx(box * boxCols / 8))},
+                  "cp.async.bulk.tensor.3d.global.shared::cta.bulk_group "
+                  "[$0, {$1, $2, $3}], [$4];",
+                  "l,r,r,r,r");
+  sideEffectAsm(voidTy, {}, "cp.async.bulk.commit_group;", "");
+}
+
+void KernelEmitter::waitStores(bool readOnly) {
+  auto ifStorer = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, remu(opaqueTid(), 128), idx(0)),
+      false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifStorer.thenBlock());
+  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
+                readOnly ? "cp.async.bulk.wait_group.read 0;"
+                         : "cp.async.bulk.wait_group 0;",
+                "");
 }
 
 //===----------------------------------------------------------------------===//
@@ -1142,6 +1234,7 @@ mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
   cfg.persistent = options.persistent;
   cfg.dynamicSchedule = options.dynamicSchedule;
   cfg.tma = options.tma;
+  cfg.tmaStore = options.tmaStore;
   int64_t blockK = options.blockK;
   if (*mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
@@ -1208,6 +1301,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     return op.emitOpError("persistent blocks need warp specialization");
   if (config.tma && !config.warpSpecialized)
     return op.emitOpError("TMA loads need warp specialization");
+  if (config.tmaStore && !config.tma)
+    return op.emitOpError("a TMA store of O needs TMA loads");
   if (config.dynamicSchedule && !config.persistent)
     return op.emitOpError("a dynamic schedule needs persistent blocks");
   // One thread claims the items: the TMA producer's (128 copying threads
@@ -1262,14 +1357,15 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
         LLVM::LLVMPointerType::get(rewriter.getContext(), /*global*/ 1));
     func->setAttr(kTileCounterArgAttr, rewriter.getUnitAttr());
   }
-  // ... TMA: the tensor maps of Q, K and V as the kernel's last arguments.
+  // ... TMA: the tensor maps of Q, K and V (and O) as the kernel's last
+  // arguments.
   SmallVector<Value> tensorMaps;
   if (config.tma) {
     auto ptr = LLVM::LLVMPointerType::get(rewriter.getContext());
-    for (int64_t i = 0; i < GPUKernelConfig::kTensorMaps; ++i)
+    for (int64_t i = 0; i < config.tensorMaps(); ++i)
       tensorMaps.push_back(appendArgument(ptr));
     func->setAttr(kTensorMapArgsAttr,
-                  rewriter.getI64IntegerAttr(GPUKernelConfig::kTensorMaps));
+                  rewriter.getI64IntegerAttr(config.tensorMaps()));
   }
   rewriter.setInsertionPoint(op);
   std::unique_ptr<KernelEmitter> emitter =
@@ -1306,6 +1402,7 @@ struct AttnGPUTileAttentionPass
     options.persistent = persistent;
     options.dynamicSchedule = dynamicSchedule;
     options.tma = tma;
+    options.tmaStore = tmaStore;
     if (!parseTensorCoreOp(mma)) {
       getOperation().emitError("unknown mma '")
           << mma << "' (expected mma-sync or wgmma)";

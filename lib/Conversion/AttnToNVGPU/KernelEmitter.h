@@ -68,6 +68,10 @@ protected:
   /// `stage`, where its 64-column blocks of rows x 128 bytes follow one
   /// another in the 128-byte swizzle a TMA box writes (cfg.tma).
   virtual Value tileAddress(Tile tile, Value stage);
+  /// The shared address (i32) of the 16-byte unit `u` of row `r` of the O
+  /// tile a TMA store reads (cfg.tmaStore): the 128-byte swizzle of the Q
+  /// tile's layout.
+  virtual Value outputUnitAddress(Value r, Value u);
   /// Makes the completed copies visible to the tensor cores (before the
   /// block barrier that follows every wait).
   virtual void fenceCopies() {}
@@ -159,8 +163,8 @@ protected:
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;
-  /// Q's, K's and V's tensor maps (cfg.tma).
-  Value qMap, kMap, vMap;
+  /// Q's, K's and V's tensor maps (cfg.tma), O's (cfg.tmaStore).
+  Value qMap, kMap, vMap, oMap;
   /// The global i32 the blocks claim work items from
   /// (cfg.dynamicSchedule).
   Value tileCounter;
@@ -216,6 +220,13 @@ private:
   /// The pipelined loop's copies in iteration kt: K_{kt+1} (if any) into
   /// the other stage and V_kt into `stage`, one group.
   void copyAhead(Value kt, Value stage);
+  /// The epilogue's O rows (the scaled accumulators of `state`): each
+  /// thread's 4-byte global stores, or (cfg.tmaStore) the warpgroup's
+  /// shared tile and its TMA store.
+  void storeOutput(Value q0, ArrayRef<Value> inverses, ValueRange state);
+  /// TMA store (cfg.tmaStore): if this thread is its warpgroup's storer,
+  /// waits until its stores have read the tile (`readOnly`) or are done.
+  void waitStores(bool readOnly);
   /// P of `s` as the pipelined loop carries it (32-bit registers).
   SmallVector<Value> carriedP(const Scores &s);
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.

@@ -58,6 +58,7 @@ private:
   std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
                                                 Value u) override;
   Value tileAddress(Tile tile, Value stage) override;
+  Value outputUnitAddress(Value r, Value u) override;
   void fenceCopies() override;
   Scores scores(Value stage) override;
   void accumulatePV(POperands p, Value stage,
@@ -91,6 +92,8 @@ private:
   // and their shared-window addresses (i64) for the descriptors.
   Value sQ, sK, sV;
   Value qAddr, kAddr, vAddr;
+  /// The O tile of a TMA store (cfg.tmaStore), laid out as Q's.
+  Value oAddr;
 };
 
 } // namespace
@@ -117,8 +120,12 @@ void WgmmaEmitter::allocateShared(Value smem) {
   sK = view(qBytes, 2 * kStageBytes(), kAddr);
   int64_t vEnd = qBytes + 2 * kStageBytes() + 2 * vStageBytes();
   sV = view(qBytes + 2 * kStageBytes(), 2 * vStageBytes(), vAddr);
-  // The mbarriers after the tiles (8-byte aligned: the tiles are 1024-byte
-  // multiples).
+  // The O tile of a TMA store, then the mbarriers (8-byte aligned: the
+  // tiles are 1024-byte multiples).
+  if (cfg.tmaStore) {
+    oAddr = toI64(add(base, add(shift, idx(vEnd))));
+    vEnd += cfg.blockQ() * valueDim * eltBytes();
+  }
   if (cfg.warpSpecialized)
     mbarAddr = toI64(add(base, add(shift, idx(vEnd))));
 }
@@ -145,6 +152,12 @@ Value WgmmaEmitter::tileAddress(Tile tile, Value stage) {
   bool isK = tile == Tile::K;
   return add(isK ? kAddr : vAddr,
              toI64(mul(stage, idx(isK ? kStageBytes() : vStageBytes()))));
+}
+
+Value WgmmaEmitter::outputUnitAddress(Value r, Value u) {
+  Value unit = swizzledUnit(r, u, cfg.blockQ());
+  return arith::TruncIOp::create(b, loc, b.getI32Type(),
+                                 add(oAddr, toI64(mul(unit, idx(16)))));
 }
 
 void WgmmaEmitter::fenceCopies() {

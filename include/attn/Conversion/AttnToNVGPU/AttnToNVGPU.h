@@ -70,13 +70,26 @@ struct GPUKernelConfig {
   bool dynamicSchedule = false;
   /// TMA loads (with warpSpecialized): one producer thread copies each Q,
   /// K and V tile as boxes of 64 columns through tensor maps (kernel
-  /// arguments the runtime encodes, kTensorMaps after the memrefs), the
+  /// arguments the runtime encodes, after the memrefs), the
   /// hardware writing the 128-byte swizzle and zero-filling rows past T,
   /// and completing the stage's full mbarrier by the bytes it wrote;
   /// instead of 128 producer threads' 16-byte cp.async copies.
   bool tma = false;
-  /// Tensor maps of Q, K and V: the kernel's last arguments with tma.
-  static constexpr int64_t kTensorMaps = 3;
+  /// A TMA store of O (with tma): each compute warpgroup writes its rows of
+  /// O into a shared tile in the 128-byte swizzle and one of its threads
+  /// stores them with cp.async.bulk.tensor through O's tensor map (a fourth
+  /// one), which clips rows past T; instead of every thread's bounds-checked
+  /// 4-byte global stores. (lse keeps its stores.)
+  bool tmaStore = false;
+  /// The tensor maps the kernel takes as its last arguments: Q's, K's and
+  /// V's with tma, then O's with tmaStore.
+  int64_t tensorMaps() const { return tma ? (tmaStore ? 4 : 3) : 0; }
+  /// Rows of O one compute warpgroup stores (its m-tiles' rows): the O
+  /// tensor map's box.
+  int64_t storeRows() const { return 16 * mTiles * 4; }
+  /// Named barriers of the TMA store's epilogue: compute warpgroup w's 128
+  /// threads meet at kEpilogueBarrier + w (after the ping-pong's).
+  static constexpr int64_t kEpilogueBarrier = 3;
   /// Columns (16-bit elements) of one TMA box: one 128-byte swizzle row.
   static constexpr int64_t kBoxColumns = 64;
   /// Named barriers of the ping-pong: consumer warpgroup w waits on
@@ -116,16 +129,20 @@ struct GPUKernelConfig {
   /// How tiles reach shared memory, the manifest's "loads": "cp.async" or
   /// "tma" (the launch then appends the tensor maps).
   StringRef loadsName() const { return tma ? "tma" : "cp.async"; }
+  /// How O reaches global memory, the manifest's "stores": "st.global" or
+  /// "tma" (its tensor map follows the loads', box rows storeRows()).
+  StringRef storesName() const { return tmaStore ? "tma" : "st.global"; }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
-  /// padding, plus one swizzle atom to align the tiles, and the mbarriers
-  /// of warp specialization).
+  /// padding, the O tile of a TMA store, plus one swizzle atom to align the
+  /// tiles, and the mbarriers of warp specialization).
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
                       int64_t eltBytes) const {
     if (mma == TensorCoreOp::Wgmma)
       return eltBytes * (blockQ() * headDim + 2 * blockK * headDim +
-                         2 * blockK * valueDim) +
+                         2 * blockK * valueDim +
+                         (tmaStore ? blockQ() * valueDim : 0)) +
              kSwizzleAtomBytes + (warpSpecialized ? kBarrierBytes : 0);
     return eltBytes *
            (blockQ() * (headDim + pad) + 2 * blockK * (headDim + pad) +

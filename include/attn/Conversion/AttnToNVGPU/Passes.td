@@ -93,6 +93,16 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     (count 1), which the copies complete by their bytes; rows past T are
     zero-filled by the hardware.
 
+    `tma-store` (with `tma`) stores O through the Tensor Memory Accelerator
+    as well: a fourth tensor-map argument (manifest: "stores": "tma",
+    "store_rows"); each compute warpgroup writes its 64 rows of O into a
+    shared tile in the 128-byte swizzle, fences them for the async proxy,
+    meets at a named barrier, and its first thread issues one
+    `cp.async.bulk.tensor` store per 64 columns (rows past T are clipped by
+    the hardware); before the tile is rewritten (persistent blocks) and
+    before the kernel exits, that thread waits for its stores
+    (`cp.async.bulk.wait_group`).
+
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
   }];
@@ -121,6 +131,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
            "with persistent and tma: blocks claim their work items from a "
            "tile "
            "counter (a kernel argument) instead of static rounds">,
+    Option<"tmaStore", "tma-store", "bool", /*default=*/"false",
+           "with tma: store O with the Tensor Memory Accelerator through a "
+           "fourth tensor map">,
     Option<"tma", "tma", "bool", /*default=*/"false",
            "with warp-specialize: one producer thread loads the tiles with "
            "the Tensor Memory Accelerator through tensor-map arguments">,

@@ -8,7 +8,8 @@
 //    out [T,Hq,Dv], lse [Hq,T] f32),
 // for the grid "dynamic" followed by a pointer to the tile counter (a
 // device i32, zero at launch and left zero), for "loads": "tma" then by the
-// tensor maps of q, k and v (tensorMapSpecs, by value);
+// tensor maps of q, k and v (tensorMapSpecs, by value), for "stores":
+// "tma" then by out's;
 // blocks of `threads`: one per (query tile of block_q rows, head) for the
 // grid "tiles", at most as many as the GPU runs at once for "persistent"
 // and "dynamic" (each then loops over those work items, in static rounds
@@ -46,6 +47,10 @@ struct KernelInfo {
   /// How the kernel loads its tiles: "cp.async" (also for manifests
   /// without the field) or "tma" (it takes tensor maps).
   std::string loads = "cp.async";
+  /// How the kernel stores O: "st.global" (also for manifests without the
+  /// field) or "tma" (it takes out's tensor map, boxes of storeRows rows).
+  std::string stores = "st.global";
+  int64_t storeRows = 0;
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
   double scale = 0;
@@ -59,11 +64,12 @@ KernelInfo parseManifest(const std::string &json);
 /// blocks in x (nothing to launch for 0 tokens).
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 
-/// The tensor maps of a "tma" kernel's q, k and v for `tokens` (> 0)
-/// tokens: (column, head, token) tensors, boxes of 64 columns (one
-/// 128-byte swizzle row) by 1 head by block_q (q) or block_k (k, v) rows.
-std::array<TensorMapSpec, 3> tensorMapSpecs(const KernelInfo &info,
-                                            int64_t tokens);
+/// The tensor maps of a "tma" kernel's q, k and v (and out for "stores":
+/// "tma") for `tokens` (> 0) tokens: (column, head, token) tensors, boxes
+/// of 64 columns (one 128-byte swizzle row) by 1 head by block_q (q),
+/// block_k (k, v) or store_rows (out) rows.
+std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
+                                          int64_t tokens);
 
 /// Reads a whole file; throws Error if it cannot.
 std::string readFile(const std::string &path);
@@ -82,7 +88,8 @@ public:
   /// `tokens`) and launches on `stream`; throws Error, launching nothing,
   /// if it is invalid. An empty sequence (tokens == 0) has nothing to
   /// compute and launches nothing. Device pointers hold the layouts above
-  /// (for a "tma" kernel, q, k and v 16-byte aligned). A "dynamic" kernel
+  /// (for a "tma" kernel, q, k and v 16-byte aligned, and out for "stores":
+  /// "tma"). A "dynamic" kernel
   /// uses a tile counter of this object's per stream, allocated zeroed on
   /// the stream's first launch (the kernel leaves it zero), so launches on
   /// different streams may overlap.
