@@ -17,6 +17,9 @@ config.excludes = ["Unit", "CMakeLists.txt", "README.md", "lit.cfg.py",
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%mlir_lib_dir", config.mlir_lib_dir))
+# MLIR's TableGen files (docs.test runs mlir-tblgen on ours).
+config.substitutions.append(
+    ("%mlir_include", os.path.join(os.path.dirname(config.mlir_lib_dir), "include")))
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
