@@ -21,15 +21,7 @@ using namespace mlir;
 mlir::attn::AttnGPUTileAttentionOptions
 mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
   AttnGPUTileAttentionOptions tile;
-  tile.blockK = options.blockK;
-  tile.mma = options.mma;
-  tile.softmaxOverlap = options.softmaxOverlap;
-  tile.warpSpecialize = options.warpSpecialize;
-  tile.warpgroupPingPong = options.warpgroupPingPong;
-  tile.persistent = options.persistent;
-  tile.dynamicSchedule = options.dynamicSchedule;
-  tile.tma = options.tma;
-  tile.tmaStore = options.tmaStore;
+  copyGPUTileOptions(tile, options);
   return tile;
 }
 

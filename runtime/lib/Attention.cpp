@@ -165,23 +165,25 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
   Dim3 grid = launchGrid(i, tokens, resident);
   if (grid.x == 0)
     return; // no tokens: nothing to compute
-  // (After every check: a launch that throws leaves nothing behind.)
+  // The tensor maps' tensors (their specs: none without TMA).
+  std::vector<TensorMapSpec> specs;
+  if (i.loads == "tma")
+    specs = tensorMapSpecs(i, tokens);
+  void *bases[4] = {q, k, v, out};
+  const char *names[4] = {"q", "k", "v", "out"};
+  for (size_t t = 0; t < specs.size(); ++t)
+    if (reinterpret_cast<uintptr_t>(bases[t]) % 16)
+      throw Error(std::string("TMA needs ") + names[t] + " 16-byte aligned");
+  // After every check (a launch that throws allocates nothing): the
+  // counter, then the maps.
   if (i.grid == "dynamic") {
     void *counter = tileCounter(stream);
     args.addBytes(&counter, sizeof(counter));
   }
-  if (i.loads == "tma") {
-    std::vector<TensorMapSpec> specs = tensorMapSpecs(i, tokens);
-    void *bases[4] = {q, k, v, out};
-    const char *names[4] = {"q", "k", "v", "out"};
-    for (size_t t = 0; t < specs.size(); ++t)
-      if (reinterpret_cast<uintptr_t>(bases[t]) % 16)
-        throw Error(std::string("TMA needs ") + names[t] + " 16-byte aligned");
-    for (size_t t = 0; t < specs.size(); ++t) {
-      alignas(64) unsigned char map[kTensorMapBytes];
-      encodeTensorMap(map, specs[t], bases[t]);
-      args.addBytes(map, sizeof(map));
-    }
+  for (size_t t = 0; t < specs.size(); ++t) {
+    alignas(64) unsigned char map[kTensorMapBytes];
+    encodeTensorMap(map, specs[t], bases[t]);
+    args.addBytes(map, sizeof(map));
   }
   Dim3 block{unsigned(i.threads), 1, 1};
   rt::launch(function, grid, block, i.sharedBytes, stream, args.params());

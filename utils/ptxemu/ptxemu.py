@@ -918,7 +918,7 @@ def compile_instr(k, ins):
             where = np.stack([st.blk[tids], offs], 1)
             if len(np.unique(where, axis=0)) != len(where):
                 raise EmulationError("st.shared: two threads store to one address")
-            v = np.broadcast_to(_each(st, val_r), (st.n,))[on_].astype(U32)
+            v = _each(st, val_r)[on_].astype(U32)
             st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)] = \
                 v.view(np.uint8).reshape(-1, 4)
             st.advance(m)
@@ -936,7 +936,7 @@ def compile_instr(k, ins):
             addrs = _each(st, base_r)[on_].astype(np.uint64) + np.uint64(off)
             if (addrs % np.uint64(4)).any():
                 raise EmulationError(f"{op}: address not 4-byte aligned")
-            vals = np.broadcast_to(_each(st, val_r), (st.n,))[on_].astype(U32)
+            vals = _each(st, val_r)[on_].astype(U32)
 
             def make(st):
                 old = np.zeros(st.n, U32)
@@ -1282,6 +1282,23 @@ def _box_chunks(st, tm, addr, nbytes, t, what):
     return st.smem_offsets(chunk.astype(np.uint64), 16, np.full(n, t), what)
 
 
+def _tensor_operand(k, ins, tok):
+    """[map, {c0, c1, ..}] of cp.async.bulk.tensor -> fn(st, on_) giving,
+    for each executing thread, its map's (generic) address and its box
+    coordinates (rows of ints)."""
+    mm = re.match(r"^\[\s*([%\w$.]+)\s*,\s*\{(.*)\}\s*\]$", tok)
+    if not mm:
+        raise EmulationError(f"unsupported {ins.text}")
+    map_r = reader(k, mm.group(1), "u64")
+    coord_rs = [reader(k, c.strip(), "s32") for c in mm.group(2).split(",")]
+
+    def operand(st, on_):
+        maps = _each(st, map_r)[on_].astype(np.int64)
+        coords = np.stack([_each(st, r)[on_].astype(np.int64) for r in coord_rs], 1)
+        return maps, coords
+    return operand
+
+
 def _compile_bulk_store(k, ins, a):
     """cp.async.bulk.tensor.Nd.global.shared::cta.bulk_group [map, {c..}],
     [smem]: the box read from shared memory (swizzled as a load writes
@@ -1289,25 +1306,22 @@ def _compile_bulk_store(k, ins, a):
     only at the cp.async.bulk.wait_group that retires the store's group (a
     tile rewritten before that is what gets stored); with "mma-late" at
     once (a tile read before every thread wrote it shows)."""
-    mm = re.match(r"^\[\s*([%\w$.]+)\s*,\s*\{(.*)\}\s*\]$", a[0])
+    tensor = _tensor_operand(k, ins, a[0])
     sk, src_r, soff = address(k, a[1])
-    if sk != "reg" or not mm:
+    if sk != "reg":
         raise EmulationError(f"unsupported {ins.text}")
-    map_r = reader(k, mm.group(1), "u64")
-    coord_rs = [reader(k, c.strip(), "s32") for c in mm.group(2).split(",")]
 
     def run(st, on, m):
         on_ = st.mask_of(on)
         tids = st.tid[on_]
         srcs = _each(st, src_r)[on_].astype(np.int64) + soff
-        maps = _each(st, map_r)[on_].astype(np.int64)
-        coords = [_each(st, r)[on_].astype(np.int64) for r in coord_rs]
+        maps, coords = tensor(st, on_)
         for i, t in enumerate(tids.tolist()):
             tm = st.tensor_map(int(maps[i]), t)
             nbytes = int(np.prod(tm.box)) * tm.eb
             offs = _box_chunks(st, tm, int(srcs[i]), nbytes, t,
                                "cp.async.bulk.tensor source")
-            box_at = [int(c[i]) for c in coords]
+            box_at = coords[i].tolist()
 
             def store(st, t=t, tm=tm, offs=offs, box_at=box_at):
                 rows = st.smem[st.blk[t], offs[:, None] + np.arange(16)]
@@ -1326,24 +1340,21 @@ def _compile_bulk_tensor(k, ins, a):
                   "mbarrier::complete_tx::bytes" % r for r in range(1, 6)):
         raise EmulationError(f"unsupported {op}")
     dk, dst_r, doff = address(k, a[0])
-    mm = re.match(r"^\[\s*([%\w$.]+)\s*,\s*\{(.*)\}\s*\]$", a[1])
-    if dk != "reg" or not mm:
+    if dk != "reg":
         raise EmulationError(f"unsupported {ins.text}")
-    map_r = reader(k, mm.group(1), "u64")
-    coord_rs = [reader(k, c.strip(), "s32") for c in mm.group(2).split(",")]
+    tensor = _tensor_operand(k, ins, a[1])
     bar = _mbarrier_operand(k, a[2], op)
 
     def run(st, on, m):
         on_, tids, bar_offs = bar(st, on)
         dsts = _each(st, dst_r)[on_].astype(np.int64) + doff
-        maps = _each(st, map_r)[on_].astype(np.int64)
-        coords = [_each(st, r)[on_].astype(np.int64) for r in coord_rs]
+        maps, coords = tensor(st, on_)
         # One arrival for the instruction's boxes (every executing thread's),
         # as for the copies of one cp.async.mbarrier.arrive.
         boxes = []
         for i, t in enumerate(tids.tolist()):
             tm = st.tensor_map(int(maps[i]), t)
-            rows = tm.load(st.gmem, [int(c[i]) for c in coords], t)
+            rows = tm.load(st.gmem, coords[i].tolist(), t)
             n = rows.shape[0] * rows.shape[1] // 16
             offs = _box_chunks(st, tm, int(dsts[i]), n * 16, t,
                                "cp.async.bulk.tensor destination")

@@ -1022,7 +1022,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   });
   // Exit with the TMA stores of O done.
   if (cfg.tmaStore)
-    waitStores(/*readOnly=*/false);
+    waitStores(opaqueTid(), /*readOnly=*/false);
 }
 
 void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
@@ -1092,7 +1092,8 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   // Epilogue: out = O / l, lse = ln2 * (m + log2 l). The rows come from a
   // fresh read of the thread index (an opaque value the compiler cannot
   // merge with the prologue's), so they need no registers through the loops.
-  SmallVector<Value> rows = threadRows(q0, opaqueTid());
+  Value thread = opaqueTid();
+  SmallVector<Value> rows = threadRows(q0, thread);
   SmallVector<Value> inverses, lseValues;
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
@@ -1101,7 +1102,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
       inverses.push_back(inverseSum(l));
       lseValues.push_back(logSumExp(m, l, log2(l)));
     }
-  storeOutput(q0, inverses, state);
+  storeOutput(q0, thread, rows, inverses, state);
   // lse: one lane of the four that share a row.
   Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
   for (auto [row, lseVal] : llvm::zip(rows, lseValues)) {
@@ -1116,8 +1117,8 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   }
 }
 
-void KernelEmitter::storeOutput(Value q0, ArrayRef<Value> inverses,
-                                ValueRange state) {
+void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
+                                ArrayRef<Value> inverses, ValueRange state) {
   // O's pair n of (m-tile, half) r: columns 8n + 2t, 8n + 2t + 1.
   auto pairOf = [&](int64_t mt, int i, int64_t n) {
     Value inv = inverses[mt * 2 + i];
@@ -1125,7 +1126,6 @@ void KernelEmitter::storeOutput(Value q0, ArrayRef<Value> inverses,
                           fmul(state[oIdx(mt, n, 2 * i + 1)], inv));
   };
   if (!cfg.tmaStore) {
-    SmallVector<Value> rows = threadRows(q0, opaqueTid());
     for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
       for (int i = 0; i < 2; ++i) {
         Value row = rows[mt * 2 + i];
@@ -1148,7 +1148,7 @@ void KernelEmitter::storeOutput(Value q0, ArrayRef<Value> inverses,
   }
   // The warpgroup's rows of the shared O tile, once its previous store has
   // read them (persistent blocks), then its storer's TMA store.
-  Value t = opaqueTid(), wg = divu(t, 128);
+  Value wg = divu(thread, 128);
   Value barrierId = toI32(add(wg, idx(GPUKernelConfig::kEpilogueBarrier)));
   auto meet = [&] {
     NVVM::BarrierOp::create(b, loc, TypeRange{}, barrierId, i32Const(128), {},
@@ -1156,16 +1156,16 @@ void KernelEmitter::storeOutput(Value q0, ArrayRef<Value> inverses,
   };
   auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
   if (cfg.persistent)
-    waitStores(/*readOnly=*/true);
+    waitStores(thread, /*readOnly=*/true);
   meet();
-  SmallVector<Value> tileRows = threadRows(idx(0), t);
   Value quadBytes = toI32(mul(quad, idx(4)));
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i)
       for (int64_t n = 0; n < nvt(); ++n) {
         auto [x, y] = pairOf(mt, i, n);
         Value addr = arith::AddIOp::create(
-            b, loc, outputUnitAddress(tileRows[mt * 2 + i], idx(n)), quadBytes);
+            b, loc, outputUnitAddress(sub(rows[mt * 2 + i], q0), idx(n)),
+            quadBytes);
         sideEffectAsm(voidTy, {addr, asI32(pack(x, y))},
                       "st.shared.b32 [$0], $1;", "r,r");
       }
@@ -1175,33 +1175,37 @@ void KernelEmitter::storeOutput(Value q0, ArrayRef<Value> inverses,
       NVVM::SharedSpaceAttr::get(b.getContext(),
                                  NVVM::SharedSpace::shared_cta));
   meet();
-  auto ifStorer = scf::IfOp::create(
-      b, loc, cmp(arith::CmpIPredicate::eq, remu(t, 128), idx(0)), false);
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPointToStart(ifStorer.thenBlock());
-  int64_t rowsPerWg = cfg.storeRows(), boxCols = GPUKernelConfig::kBoxColumns;
-  Value firstRow = mul(wg, idx(rowsPerWg));
-  Value row0 = toI32(add(q0, firstRow)), headI32 = toI32(head);
-  for (int64_t box = 0; box < valueDim / boxCols; ++box)
-    sideEffectAsm(voidTy,
-                  {oMap, i32Const(box * boxCols), headI32, row0,
-                   outputUnitAddress(firstRow, idx(box * boxCols / 8))},
-                  "cp.async.bulk.tensor.3d.global.shared::cta.bulk_group "
-                  "[$0, {$1, $2, $3}], [$4];",
-                  "l,r,r,r,r");
-  sideEffectAsm(voidTy, {}, "cp.async.bulk.commit_group;", "");
+  asStorer(thread, [&] {
+    int64_t boxCols = GPUKernelConfig::kBoxColumns;
+    Value firstRow = mul(wg, idx(cfg.storeRows()));
+    Value row0 = toI32(add(q0, firstRow)), headI32 = toI32(head);
+    for (int64_t box = 0; box < valueDim / boxCols; ++box)
+      sideEffectAsm(voidTy,
+                    {oMap, i32Const(box * boxCols), headI32, row0,
+                     outputUnitAddress(firstRow, idx(box * boxCols / 8))},
+                    "cp.async.bulk.tensor.3d.global.shared::cta.bulk_group "
+                    "[$0, {$1, $2, $3}], [$4];",
+                    "l,r,r,r,r");
+    sideEffectAsm(voidTy, {}, "cp.async.bulk.commit_group;", "");
+  });
 }
 
-void KernelEmitter::waitStores(bool readOnly) {
+void KernelEmitter::asStorer(Value thread, function_ref<void()> body) {
   auto ifStorer = scf::IfOp::create(
-      b, loc, cmp(arith::CmpIPredicate::eq, remu(opaqueTid(), 128), idx(0)),
-      false);
+      b, loc, cmp(arith::CmpIPredicate::eq, remu(thread, 128), idx(0)),
+      /*withElse=*/false);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifStorer.thenBlock());
-  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
-                readOnly ? "cp.async.bulk.wait_group.read 0;"
-                         : "cp.async.bulk.wait_group 0;",
-                "");
+  body();
+}
+
+void KernelEmitter::waitStores(Value thread, bool readOnly) {
+  asStorer(thread, [&] {
+    sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
+                  readOnly ? "cp.async.bulk.wait_group.read 0;"
+                           : "cp.async.bulk.wait_group 0;",
+                  "");
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -1392,17 +1396,12 @@ struct AttnGPUTileAttentionPass
     : public mlir::attn::impl::AttnGPUTileAttentionBase<
           AttnGPUTileAttentionPass> {
   using Base::Base;
+  // (Reads the options, protected members of the generated base.)
+  template <typename To, typename From>
+  friend void mlir::attn::copyGPUTileOptions(To &, const From &);
   void runOnOperation() override {
     AttnGPUTileAttentionOptions options;
-    options.blockK = blockK;
-    options.mma = mma;
-    options.softmaxOverlap = softmaxOverlap;
-    options.warpSpecialize = warpSpecialize;
-    options.warpgroupPingPong = warpgroupPingPong;
-    options.persistent = persistent;
-    options.dynamicSchedule = dynamicSchedule;
-    options.tma = tma;
-    options.tmaStore = tmaStore;
+    copyGPUTileOptions(options, *this);
     if (!parseTensorCoreOp(mma)) {
       getOperation().emitError("unknown mma '")
           << mma << "' (expected mma-sync or wgmma)";

@@ -64,9 +64,10 @@ protected:
   enum class Tile { Q, K, V };
   virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
                                                         Value r, Value u) = 0;
-  /// The shared address (i32) of the Q tile or of the K or V tile in
+  /// The shared-window address (i64) of the Q tile or of the K or V tile in
   /// `stage`, where its 64-column blocks of rows x 128 bytes follow one
-  /// another in the 128-byte swizzle a TMA box writes (cfg.tma).
+  /// another in the 128-byte swizzle (the wgmma descriptors' and a TMA
+  /// box's layout).
   virtual Value tileAddress(Tile tile, Value stage);
   /// The shared address (i32) of the 16-byte unit `u` of row `r` of the O
   /// tile a TMA store reads (cfg.tmaStore): the 128-byte swizzle of the Q
@@ -220,13 +221,19 @@ private:
   /// The pipelined loop's copies in iteration kt: K_{kt+1} (if any) into
   /// the other stage and V_kt into `stage`, one group.
   void copyAhead(Value kt, Value stage);
-  /// The epilogue's O rows (the scaled accumulators of `state`): each
-  /// thread's 4-byte global stores, or (cfg.tmaStore) the warpgroup's
-  /// shared tile and its TMA store.
-  void storeOutput(Value q0, ArrayRef<Value> inverses, ValueRange state);
-  /// TMA store (cfg.tmaStore): if this thread is its warpgroup's storer,
-  /// waits until its stores have read the tile (`readOnly`) or are done.
-  void waitStores(bool readOnly);
+  /// The epilogue's O (the accumulators of `state` times the rows'
+  /// `inverses`) for thread `thread`, which holds query rows `rows`
+  /// (threadRows) of the tile at q0: its 4-byte global stores, or
+  /// (cfg.tmaStore) its part of the warpgroup's shared tile and the
+  /// warpgroup's TMA store.
+  void storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
+                   ArrayRef<Value> inverses, ValueRange state);
+  /// body() in the first thread of `thread`'s warpgroup, the one that
+  /// issues its TMA stores (cfg.tmaStore).
+  void asStorer(Value thread, function_ref<void()> body);
+  /// TMA store: the storer waits until its stores have read the tile
+  /// (`readOnly`) or are done.
+  void waitStores(Value thread, bool readOnly);
   /// P of `s` as the pipelined loop carries it (32-bit registers).
   SmallVector<Value> carriedP(const Scores &s);
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.

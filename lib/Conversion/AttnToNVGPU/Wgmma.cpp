@@ -199,8 +199,8 @@ Value WgmmaEmitter::issueScores(Value stage) {
   Value wg = divu(warp, 4);
   Value qDesc = descriptor(add(qAddr, toI64(mul(wg, idx(64 * kRowBytes)))),
                            /*leading=*/16, kAtomBytes);
-  Value kDesc = descriptor(add(kAddr, toI64(mul(stage, idx(kStageBytes())))),
-                           /*leading=*/16, kAtomBytes);
+  Value kDesc =
+      descriptor(tileAddress(Tile::K, stage), /*leading=*/16, kAtomBytes);
   auto wgmmaType =
       elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   auto structType = accType(bk);
@@ -261,7 +261,7 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
 SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
                                          ValueRange o) {
   int64_t bk = cfg.blockK, n = valueDim, nAcc = n / 2;
-  Value vDesc = descriptor(add(vAddr, toI64(mul(stage, idx(vStageBytes())))),
+  Value vDesc = descriptor(tileAddress(Tile::V, stage),
                            /*leading=*/bk * kRowBytes, kAtomBytes);
   // wgmma with A in registers has no NVVM op: inline PTX. Operands: the
   // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3 and the B

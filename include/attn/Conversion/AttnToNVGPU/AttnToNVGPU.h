@@ -150,6 +150,23 @@ struct GPUKernelConfig {
   }
 };
 
+/// attn-gpu-tile-attention's options from `from` into `to`, two of the
+/// places that carry them under the same names: the pass itself, its
+/// options struct, the NVIDIA pipeline's options (one list to extend with a
+/// new option).
+template <typename To, typename From>
+void copyGPUTileOptions(To &to, const From &from) {
+  to.blockK = from.blockK;
+  to.mma = from.mma;
+  to.softmaxOverlap = from.softmaxOverlap;
+  to.warpSpecialize = from.warpSpecialize;
+  to.warpgroupPingPong = from.warpgroupPingPong;
+  to.persistent = from.persistent;
+  to.dynamicSchedule = from.dynamicSchedule;
+  to.tma = from.tma;
+  to.tmaStore = from.tmaStore;
+}
+
 /// The configuration attn-gpu-tile-attention compiles under `options` for
 /// an attention of head dim `headDim` on `chip` ("": sm_90a): the tile
 /// shape shipped for its tensor-core instruction (block-k 0: chosen per head
