@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session, run on the device machine from the repository root with
-# the kernels of bench/make_kernels.sh in .kernels/: builds the runtime and
-# attn-cuda-run (no MLIR needed), checks every flavour of bench/flavours
+# the kernels of bench/make_kernels.sh in .kernels/: builds attn-cuda-run
+# and the runtime's C API library (no MLIR needed), checks every flavour of bench/flavours
 # there (mma-sync, and on sm_90a the wgmma ones) on random data against
 # the float64 reference, then the STEPS (default bench,sanitize,profile):
 # bench: the benchmark against PyTorch of the flavours whose checks pass;
@@ -88,7 +88,8 @@ done
 "$run" --kernel "$K/bf16_h16_d128.cubin" --cu-seqlens 0,5,3 ; echo "exit $?"
 if step bench; then
   # shellcheck disable=SC2086  # BENCH_ARGS are words
-  PYTHONUNBUFFERED=1 python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
+  ATTN_RUNTIME_LIB=$(dirname "$run")/libattn-runtime.so PYTHONUNBUFFERED=1 \
+    python3 bench/gpu_bench.py --kernels "$K" --variants "$flavours" --sweep \
     --out "$out/bench.json" ${BENCH_ARGS:-} | tee "$out/bench.log"
 fi
 # compute-sanitizer on a small case, each flavour (persistent ones with 5

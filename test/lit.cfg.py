@@ -42,13 +42,21 @@ if config.ptxas_executable and os.path.exists(config.ptxas_executable):
 if shutil.which("nvidia-smi") and os.environ.get("ATTN_TEST_GPU") == "1":
     config.available_features.add("cuda-gpu")
 
-# The PTX emulator (utils/ptxemu) runs the GPU kernels on the CPU: it needs a
-# python3 with numpy (scripts/install-deps.sh installs it).
+# Python: the runtime's binding (runtime/python) needs only python3, with
+# the C API library the build makes; the PTX emulator (utils/ptxemu), which
+# runs the GPU kernels on the CPU, and the benchmark's tests need numpy
+# (scripts/install-deps.sh installs it).
 _python = shutil.which("python3")
 if _python:
     import subprocess
+    config.available_features.add("python3")
+    config.substitutions.append(("%attn-python", _python))
+    config.substitutions.append(
+        ("%attn-runtime-lib",
+         os.path.join(config.attn_obj_root, "lib", "libattn-runtime.so")))
     if subprocess.run([_python, "-c", "import numpy"],
                       capture_output=True).returncode == 0:
+        config.available_features.add("numpy")
         config.available_features.add("ptxemu")
         _emu = os.path.join(os.path.dirname(config.test_source_root), "utils",
                             "ptxemu")

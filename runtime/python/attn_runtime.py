@@ -1,0 +1,122 @@
+"""Python binding of the kernel runtime's C API (runtime/include/attn-c/
+Runtime.h), through ctypes: load a kernel that `attn-run --target cuda
+--emit cubin|ptx -o FILE` compiled, and launch it on device memory the
+caller holds (PyTorch, CuPy, ...), the way attn-cuda-run launches it.
+No dependency beyond the standard library.
+
+    import attn_runtime
+    kernel = attn_runtime.Kernel("k.cubin")          # k.cubin.json beside it
+    kernel.launch(cu_host, tokens, cu_ptr, q_ptr, k_ptr, v_ptr, out_ptr,
+                  lse_ptr, stream=torch.cuda.current_stream().cuda_stream)
+
+The library: ATTN_RUNTIME_LIB, else libattn-runtime.so in the build tree
+(build/lib) or beside this file. Every failure raises attn_runtime.Error
+with the runtime's message; a failed launch launched nothing.
+"""
+
+import ctypes
+import functools
+import json
+import os
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_CANDIDATES = [
+    os.path.join(_HERE, "..", "..", "build", "lib", "libattn-runtime.so"),
+    os.path.join(_HERE, "libattn-runtime.so"),
+]
+
+
+class Error(RuntimeError):
+    """A failed runtime call; its message says what failed and why."""
+
+
+@functools.cache
+def library(path=None):
+    """The loaded C API library (path, else ATTN_RUNTIME_LIB, else the
+    first of the usual places that exists)."""
+    path = path or os.environ.get("ATTN_RUNTIME_LIB")
+    if not path:
+        found = [p for p in _CANDIDATES if os.path.exists(p)]
+        if not found:
+            raise Error("libattn-runtime.so not found (set ATTN_RUNTIME_LIB; "
+                        "looked in " + ", ".join(map(os.path.normpath, _CANDIDATES)) + ")")
+        path = found[0]
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        raise Error(f"cannot load {path}: {e}") from None
+    p, i64, c = ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p
+    lib.attnRtLastError.restype = c
+    lib.attnRtLastError.argtypes = []
+    lib.attnRtDriverAvailable.restype = ctypes.c_int
+    lib.attnRtDriverAvailable.argtypes = []
+    lib.attnRtKernelLoad.restype = p
+    lib.attnRtKernelLoad.argtypes = [c, c]
+    lib.attnRtKernelDestroy.restype = None
+    lib.attnRtKernelDestroy.argtypes = [p]
+    lib.attnRtKernelManifest.restype = c
+    lib.attnRtKernelManifest.argtypes = [p]
+    lib.attnRtKernelLimitResidentBlocks.restype = ctypes.c_int
+    lib.attnRtKernelLimitResidentBlocks.argtypes = [p, i64]
+    lib.attnRtKernelLaunch.restype = ctypes.c_int
+    lib.attnRtKernelLaunch.argtypes = [p, ctypes.POINTER(ctypes.c_int32), i64, i64,
+                                       p, p, p, p, p, p, p]
+    return lib
+
+
+def _error(lib):
+    return Error(lib.attnRtLastError().decode())
+
+
+def driver_available():
+    """(True, "") if a CUDA driver and device can be used, else (False, why)."""
+    lib = library()
+    ok = bool(lib.attnRtDriverAvailable())
+    return ok, "" if ok else lib.attnRtLastError().decode()
+
+
+class Kernel:
+    """A loaded kernel: `info` is its manifest (a dict)."""
+
+    def __init__(self, image_path, manifest_path=None):
+        self._lib = library()
+        handle = self._lib.attnRtKernelLoad(
+            image_path.encode(), manifest_path.encode() if manifest_path else None)
+        if not handle:
+            raise _error(self._lib)
+        self._handle = handle
+        self.info = json.loads(self._lib.attnRtKernelManifest(handle).decode())
+
+    def close(self):
+        if getattr(self, "_handle", None):
+            self._lib.attnRtKernelDestroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def limit_resident_blocks(self, blocks):
+        """Persistent and dynamic grids: at most `blocks` blocks per launch."""
+        if self._lib.attnRtKernelLimitResidentBlocks(self._handle, blocks):
+            raise _error(self._lib)
+
+    def bind(self, cu_host, tokens, cu, q, k, v, out, lse, stream=0):
+        """The launch for these arguments as a function of no arguments,
+        converted once (for timing loops). cu_host: the host cu_seqlens (a
+        sequence of ints); the rest: device addresses (ints) and the stream
+        (a CUstream / cudaStream_t as an int, 0 for the default stream)."""
+        cu_array = (ctypes.c_int32 * len(cu_host))(*[int(x) for x in cu_host])
+        args = (self._handle, cu_array, len(cu_host), int(tokens),
+                *(ctypes.c_void_p(int(x)) for x in (cu, q, k, v, out, lse, stream)))
+        launch_fn, lib = self._lib.attnRtKernelLaunch, self._lib
+
+        def launch():
+            if launch_fn(*args):
+                raise _error(lib)
+        launch.keep = cu_array  # alive as long as the launch
+        return launch
+
+    def launch(self, cu_host, tokens, cu, q, k, v, out, lse, stream=0):
+        """Checks cu_host and launches (see bind); raises Error, having
+        launched nothing, if anything is wrong."""
+        self.bind(cu_host, tokens, cu, q, k, v, out, lse, stream)()
