@@ -54,6 +54,10 @@ if _python:
     config.substitutions.append(
         ("%attn-runtime-lib",
          os.path.join(config.attn_obj_root, "lib", "libattn-runtime.so")))
+    # The recording stand-in for libcuda.so.1 (test/Runtime/fake-driver.test).
+    config.substitutions.append(
+        ("%attn-fake-cuda",
+         os.path.join(config.attn_obj_root, "unittests", "Runtime", "fake-cuda")))
     if subprocess.run([_python, "-c", "import numpy"],
                       capture_output=True).returncode == 0:
         config.available_features.add("numpy")

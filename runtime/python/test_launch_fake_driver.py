@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Launches compiled kernels (PTX) through the runtime's Python binding
+against the recording stand-in for the CUDA driver (runtime/test/
+FakeCudaDriver.cpp, first on LD_LIBRARY_PATH; its log in
+ATTN_FAKE_CUDA_LOG), and checks what the runtime asked the driver for,
+without a GPU:
+
+  - every kernel parameter, in the order and with the sizes the kernel's
+    PTX declares: the memref descriptors of q, k, v, cu_seqlens, out and lse
+    (addresses, sizes, strides), then for a dynamic grid the tile counter
+    (a 4-byte allocation zeroed before the stream's first launch, the same
+    on that stream afterwards, another on another stream), then for TMA
+    the tensor maps, each encoded over the right tensor (dims, strides,
+    box, bf16, 128-byte swizzle, zero fill);
+  - the grid (query tiles x heads, or min(items, resident blocks) for a
+    persistent or dynamic grid, limit_resident_blocks included), the block
+    and the dynamic shared memory, raised first where above 48 KiB;
+  - nothing launched for bad cu_seqlens, a misaligned TMA tensor, or 0
+    tokens.
+
+    LD_LIBRARY_PATH=FAKE ATTN_FAKE_CUDA_LOG=LOG ATTN_RUNTIME_LIB=LIB \\
+      test_launch_fake_driver.py K.ptx...
+
+Prints one line per check; exit status 1 on the first failure.
+"""
+
+import ctypes
+import json
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attn_runtime  # noqa: E402
+
+LOG = os.environ["ATTN_FAKE_CUDA_LOG"]
+SMS = 132
+
+
+def fail(msg):
+    print(f"FAIL {msg}")
+    sys.exit(1)
+
+
+def check(name, cond, detail=""):
+    if not cond:
+        fail(f"{name}: {detail}")
+    print(f"ok {name}")
+
+
+def records():
+    if not os.path.exists(LOG):
+        return []
+    with open(LOG) as f:
+        return [json.loads(line) for line in f]
+
+
+class Buffers:
+    """Host memory standing in for device tensors (the fake driver never
+    touches them), 16-byte aligned unless `misalign`."""
+
+    def __init__(self, info, tokens, misalign=0):
+        def alloc(n):
+            raw = ctypes.create_string_buffer(n + 32)
+            self.keep.append(raw)
+            addr = ctypes.addressof(raw)
+            return (addr + 15) // 16 * 16 + misalign
+        self.keep = []
+        h, kv, d, dv = info["heads"], info["kv_heads"], info["head_dim"], info["value_dim"]
+        self.shapes = {"q": [tokens, h, d], "k": [tokens, kv, d], "v": [tokens, kv, dv],
+                       "out": [tokens, h, dv], "lse": [h, tokens]}
+        # (Addresses only: nothing reads or writes them.)
+        self.ptr = {n: alloc(64) for n in list(self.shapes) + ["cu"]}
+
+
+def memref_words(ptr, shape):
+    strides, s = [], 1
+    for n in reversed(shape):
+        strides.insert(0, s)
+        s *= n
+    return [ptr, ptr, 0, *shape, *strides]
+
+
+def expected_grid(info, tokens, resident):
+    tiles = -(-tokens // info["block_q"])
+    if info.get("grid", "tiles") == "tiles":
+        return [tiles, info["heads"], 1]
+    return [min(tiles * info["heads"], resident), 1, 1]
+
+
+def map_spec(info, name, tokens):
+    """(dims, strides, box) of a tensor map, as attn::rt::tensorMapSpecs."""
+    heads = info["heads"] if name in ("q", "out") else info["kv_heads"]
+    cols = info["value_dim"] if name in ("v", "out") else info["head_dim"]
+    rows = {"q": info["block_q"], "k": info["block_k"], "v": info["block_k"],
+            "out": info.get("store_rows")}[name]
+    return [cols, heads, tokens], [cols * 2, heads * cols * 2], [64, 1, rows]
+
+
+def check_launch(label, info, bufs, cu_host, tokens, new, resident, stream, counters):
+    launches = [r for r in new if r["call"] == "launch"]
+    check(f"{label}: one launch", len(launches) == 1, new)
+    launch = launches[0]
+    check(f"{label}: grid, block, shared memory",
+          launch["grid"] == expected_grid(info, tokens, resident)
+          and launch["block"] == [info["threads"], 1, 1]
+          and launch["shared"] == info["shared_bytes"] and launch["stream"] == stream,
+          f"{launch['grid']} {launch['block']} {launch['shared']}")
+    params = [bytes.fromhex(p) for p in launch["params"]]
+    words = []
+    for name, shape in (("q", None), ("k", None), ("v", None), ("cu", [len(cu_host)]),
+                        ("out", None), ("lse", None)):
+        words += memref_words(bufs.ptr[name], shape or bufs.shapes[name])
+    want = [struct.pack("<q", w) for w in words]
+    if info.get("grid") == "dynamic":
+        allocs = [r for r in new if r["call"] == "alloc" and r["bytes"] == 4]
+        if stream not in counters:
+            check(f"{label}: a tile counter allocated and zeroed for the stream",
+                  len(allocs) == 1 and any(r["call"] == "memset" and r["ptr"] == allocs[0]["ptr"]
+                                           and r["value"] == 0 and r["bytes"] == 4 for r in new),
+                  new)
+            counters[stream] = allocs[0]["ptr"]
+        else:
+            check(f"{label}: the stream's tile counter again", not allocs, allocs)
+        want.append(struct.pack("<Q", counters[stream]))
+    maps = []
+    if info.get("loads") == "tma":
+        maps = ["q", "k", "v"] + (["out"] if info.get("stores") == "tma" else [])
+    n = len(want)
+    check(f"{label}: {n} + {len(maps)} parameters, sizes as the PTX declares them",
+          [len(p) for p in params] == [8] * n + [128] * len(maps),
+          [len(p) for p in params])
+    check(f"{label}: memref descriptors" + (" and tile counter" if
+                                             info.get("grid") == "dynamic" else ""),
+          params[:n] == want)
+    encodes = {r["id"]: r for r in new if r["call"] == "encode"}
+    for name, p in zip(maps, params[n:]):
+        ident = struct.unpack("<Q", p[8:16])[0]
+        e = encodes.get(ident)
+        dims, strides, box = map_spec(info, name, tokens)
+        check(f"{label}: {name}'s tensor map",
+              p[:8] == b"FAKEMAP\0" and e is not None and e["global"] == bufs.ptr[name]
+              and e["dims"] == dims and e["strides"] == strides and e["box"] == box
+              and e["type"] == (9 if info["dtype"] == "bf16" else 6)
+              and e["element_strides"] == [1, 1, 1] and e["interleave"] == 0
+              and e["swizzle"] == 3 and e["fill"] == 0, e)
+
+
+def launch_and_check(kernel, label, cu_host, stream=0, resident=SMS, counters=None,
+                     misalign=0):
+    info = kernel.info
+    tokens = cu_host[-1]
+    bufs = Buffers(info, tokens, misalign)
+    before = len(records())
+    kernel.launch(cu_host, tokens, bufs.ptr["cu"], bufs.ptr["q"], bufs.ptr["k"],
+                  bufs.ptr["v"], bufs.ptr["out"], bufs.ptr["lse"], stream)
+    check_launch(label, info, bufs, cu_host, tokens, records()[before:], resident,
+                 stream, counters)
+
+
+def expect_nothing_launched(label, fn, want):
+    before = len(records())
+    try:
+        fn()
+    except attn_runtime.Error as e:
+        if want not in str(e):
+            fail(f"{label}: '{e}', expected '{want}'")
+        check(f"{label}: {e}; nothing launched",
+              not any(r["call"] == "launch" for r in records()[before:]))
+        return
+    fail(f"{label}: no error")
+
+
+def main():
+    ok, why = attn_runtime.driver_available()
+    check("the fake driver is the one loaded", ok, why)
+    for path in sys.argv[1:]:
+        name = os.path.basename(path)
+        before = len(records())
+        kernel = attn_runtime.Kernel(path)
+        info = kernel.info
+        raised = [r for r in records()[before:] if r["call"] == "set_attribute"]
+        check(f"{name}: dynamic shared memory raised to {info['shared_bytes']}",
+              raised == [{"call": "set_attribute", "kernel": info["kernel"],
+                          "attribute": 8, "value": info["shared_bytes"]}]
+              if info["shared_bytes"] > 48 * 1024 else not raised, raised)
+        counters = {}
+        launch_and_check(kernel, f"{name} (300 tokens in 4 documents)",
+                         [0, 100, 100, 101, 300], counters=counters)
+        launch_and_check(kernel, f"{name} (1 document of 1000, again)", [0, 1000],
+                         counters=counters)
+        if info.get("grid", "tiles") != "tiles":
+            kernel.limit_resident_blocks(5)
+            launch_and_check(kernel, f"{name} (5 resident blocks)", [0, 700, 1000],
+                             resident=5, counters=counters)
+            launch_and_check(kernel, f"{name} (another stream)", [0, 500], stream=0x1234,
+                             resident=5, counters=counters)
+        bufs = Buffers(info, 10)
+        expect_nothing_launched(
+            f"{name}: bad cu_seqlens",
+            lambda: kernel.launch([0, 5, 3], 3, bufs.ptr["cu"], bufs.ptr["q"], bufs.ptr["k"],
+                                  bufs.ptr["v"], bufs.ptr["out"], bufs.ptr["lse"]),
+            "invalid cu_seqlens: cu_seqlens must not decrease")
+        if info.get("loads") == "tma":
+            bad = Buffers(info, 10, misalign=8)
+            expect_nothing_launched(
+                f"{name}: misaligned q",
+                lambda: kernel.launch([0, 10], 10, bad.ptr["cu"], bad.ptr["q"],
+                                      bad.ptr["k"], bad.ptr["v"], bad.ptr["out"],
+                                      bad.ptr["lse"]),
+                "TMA needs q 16-byte aligned")
+        before = len(records())
+        kernel.launch([0], 0, 0, 0, 0, 0, 0, 0)
+        check(f"{name}: 0 tokens, nothing launched",
+              not any(r["call"] == "launch" for r in records()[before:]))
+
+
+if __name__ == "__main__":
+    main()
