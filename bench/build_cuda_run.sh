@@ -3,25 +3,30 @@
 # libattn-runtime.so beside it (what bench/gpu_bench.py launches our
 # kernels through), with g++ (no MLIR, no CMake: the GPU machine has
 # neither LLVM 22 nor a package registry) into $1 (default
-# /tmp/attn-cuda-run, /tmp/libattn-runtime.so), unless they are there and
-# newer than their sources.
+# /tmp/attn-cuda-run, /tmp/libattn-runtime.so), unless both are there and
+# newer than their sources. The runtime is compiled once for both.
 #   usage: bench/build_cuda_run.sh [OUTPUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-/tmp/attn-cuda-run}
 lib=$(dirname "$bin")/libattn-runtime.so
-runtime=(runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp
-         lib/Host/Host.cpp)
-headers=(runtime/include include/attn/Host include/attn/Mask)
-flags=(-O2 -std=c++17 -Iruntime/include -Iinclude -I/usr/local/cuda/include)
-# fresh OUTPUT SOURCES...: OUTPUT exists and is newer than SOURCES, headers.
-fresh() {
-  local out=$1
-  shift
-  [ -e "$out" ] && [ -z "$(find "$@" "${headers[@]}" -newer "$out" -print -quit)" ]
+srcs=(runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp
+      lib/Host/Host.cpp runtime/lib/CApi.cpp runtime/tools/attn-cuda-run.cpp)
+# stale OUTPUT: missing, or older than a source or header.
+stale() {
+  [ ! -e "$1" ] || [ -n "$(find "${srcs[@]}" runtime/include include/attn/Host \
+                             include/attn/Mask -newer "$1" -print -quit)" ]
 }
-fresh "$bin" "${runtime[@]}" runtime/tools/attn-cuda-run.cpp ||
-  g++ "${flags[@]}" "${runtime[@]}" runtime/tools/attn-cuda-run.cpp -ldl -o "$bin"
-fresh "$lib" "${runtime[@]}" runtime/lib/CApi.cpp ||
-  g++ "${flags[@]}" -fPIC -shared -fvisibility=hidden "${runtime[@]}" \
-    runtime/lib/CApi.cpp -ldl -o "$lib"
+stale "$bin" || stale "$lib" || exit 0
+obj=$(mktemp -d)
+trap 'rm -rf "$obj"' EXIT
+pids=()
+for s in "${srcs[@]}"; do
+  g++ -c -O2 -std=c++17 -fPIC -fvisibility=hidden -Iruntime/include -Iinclude \
+    -I/usr/local/cuda/include "$s" -o "$obj/$(basename "$s" .cpp).o" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+runtime=("$obj"/{Cuda,Attention,Run,Host}.o)
+g++ "${runtime[@]}" "$obj/attn-cuda-run.o" -ldl -o "$bin"
+g++ -shared "${runtime[@]}" "$obj/CApi.o" -ldl -o "$lib"

@@ -146,11 +146,11 @@ void *AttentionKernel::tileCounter(Stream stream) const {
   return counter->data();
 }
 
-void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
-                             void *cuDevice, void *q, void *k, void *v,
-                             void *out, void *lse, Stream stream) const {
-  if (auto why = mask::validateCuSeqlens(cuHost.data(), int64_t(cuHost.size()),
-                                         tokens))
+void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
+                             int64_t tokens, void *cuDevice, void *q, void *k,
+                             void *v, void *out, void *lse,
+                             Stream stream) const {
+  if (auto why = mask::validateCuSeqlens(cuHost, cuEntries, tokens))
     throw Error("invalid cu_seqlens: " + *why);
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
@@ -159,7 +159,7 @@ void AttentionKernel::launch(const std::vector<int32_t> &cuHost, int64_t tokens,
   args.addMemRef(q, {tokens, i.heads, i.headDim});
   args.addMemRef(k, {tokens, i.kvHeads, i.headDim});
   args.addMemRef(v, {tokens, i.kvHeads, i.valueDim});
-  args.addMemRef(cuDevice, {int64_t(cuHost.size())});
+  args.addMemRef(cuDevice, {cuEntries});
   args.addMemRef(out, {tokens, i.heads, i.valueDim});
   args.addMemRef(lse, {i.heads, tokens});
   Dim3 grid = launchGrid(i, tokens, resident);

@@ -11,7 +11,6 @@
 #include <exception>
 #include <memory>
 #include <string>
-#include <vector>
 
 using namespace attn::rt;
 
@@ -97,12 +96,12 @@ int attnRtKernelLaunch(const AttnRtKernel *kernel, const int32_t *cuHost,
     require(kernel, "attnRtKernelLaunch: no kernel");
     require(cuHost || cuCount == 0, "attnRtKernelLaunch: no cu_seqlens");
     require(cuCount >= 0, "attnRtKernelLaunch: negative cu_seqlens count");
-    std::vector<int32_t> cu(cuHost, cuHost + cuCount);
-    // (AttentionKernel::launch checks cu_seqlens against `tokens` first.)
     if (tokens > 0)
       require(cuDevice && q && k && v && out && lse,
               "attnRtKernelLaunch: a null device pointer");
-    kernel->kernel->launch(cu, tokens, cuDevice, q, k, v, out, lse, stream);
+    // (It checks cu_seqlens against `tokens` first.)
+    kernel->kernel->launch(cuHost, cuCount, tokens, cuDevice, q, k, v, out, lse,
+                           stream);
     return 0;
   });
 }

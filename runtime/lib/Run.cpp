@@ -35,8 +35,10 @@ static void requireValid(const host::AttentionSpec &spec) {
 }
 
 /// One JSON object and a newline: the problem, the kernel, its tiles, the
-/// time (when measured) and the check (when made).
-static void report(std::ostream &os, const std::string &device,
+/// time (when measured) and the check (when made: passed if the outputs
+/// match the reference and, where rerun, the rerun matched). Returns
+/// whether it passed (true without a check).
+static bool report(std::ostream &os, const std::string &device,
                    const host::AttentionSpec &spec, const KernelInfo &info,
                    std::optional<double> medianMs, const CheckResult *check,
                    std::optional<bool> rerunIdentical = std::nullopt) {
@@ -59,15 +61,16 @@ static void report(std::ostream &os, const std::string &device,
   if (medianMs)
     os << ", \"time_ms\": " << jsonNumber(*medianMs) << ", \"useful_tflops\": "
        << jsonNumber(usefulFlops(spec) / (*medianMs * 1e9));
+  bool pass = !check || (check->ok && rerunIdentical.value_or(true));
   if (check) {
     os << ", " << checkJsonFields(*check);
     if (rerunIdentical)
       os << ", \"rerun_identical\": " << (*rerunIdentical ? "true" : "false");
-    bool ok = check->ok && rerunIdentical.value_or(true);
-    os << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")
+    os << ", \"check\": " << (pass ? "\"pass\"" : "\"FAIL\"")
        << checkFailureJsonFields(*check);
   }
   os << "}\n";
+  return pass;
 }
 
 bool runAttention(const std::string &image, const KernelInfo &info,
@@ -123,21 +126,16 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   // runs the same code on the same item, so the result must be the first
   // one bit for bit (a state a launch leaves behind, such as a dynamic
   // grid's tile counter, would show here).
-  std::optional<bool> rerunIdentical;
-  if (opts.check) {
-    std::vector<uint8_t> out2(dout.size()), lse2(dlse.size());
-    poisonedRun(out2.data(), lse2.data());
-    rerunIdentical = std::memcmp(out2.data(), out.data(), out2.size()) == 0 &&
-                     std::memcmp(lse2.data(), lse.data(), lse2.size()) == 0;
-  }
-
-  CheckResult result;
-  if (opts.check)
-    result = checkAgainstReference(
-        spec, q, k, v, out, lse, rowsToCheck(spec, opts.checkRows, opts.seed));
-  report(os, device, spec, info, medianMs, opts.check ? &result : nullptr,
-         rerunIdentical);
-  return !opts.check || (result.ok && *rerunIdentical);
+  if (!opts.check)
+    return report(os, device, spec, info, medianMs, nullptr);
+  std::vector<uint8_t> out2(dout.size()), lse2(dlse.size());
+  poisonedRun(out2.data(), lse2.data());
+  bool rerunIdentical =
+      std::memcmp(out2.data(), out.data(), out2.size()) == 0 &&
+      std::memcmp(lse2.data(), lse.data(), lse2.size()) == 0;
+  CheckResult result = checkAgainstReference(
+      spec, q, k, v, out, lse, rowsToCheck(spec, opts.checkRows, opts.seed));
+  return report(os, device, spec, info, medianMs, &result, rerunIdentical);
 }
 
 /// Writes `bytes` bytes to `path`; throws Error if it cannot.
@@ -179,8 +177,8 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
   CheckResult result =
       checkAgainstReference(spec, data.q, data.k, data.v, data.out, data.lse,
                             rowsToCheck(spec, opts.checkRows, opts.seed));
-  report(os, "saved outputs (" + dir + ")", spec, info, std::nullopt, &result);
-  return result.ok;
+  return report(os, "saved outputs (" + dir + ")", spec, info, std::nullopt,
+                &result);
 }
 
 std::optional<std::string> runAttentionNoThrow(const std::string &image,

@@ -3,7 +3,9 @@
 against the recording stand-in for the CUDA driver (runtime/test/
 FakeCudaDriver.cpp, first on LD_LIBRARY_PATH; its log in
 ATTN_FAKE_CUDA_LOG), and checks what the runtime asked the driver for,
-without a GPU:
+without a GPU, against the launch contract as the emulator's launcher
+states it (utils/ptxemu/attn_emulate.py: launch_params, launch_grid), so
+the runtime and the emulator are held to one contract:
 
   - every kernel parameter, in the order and with the sizes the kernel's
     PTX declares: the memref descriptors of q, k, v, cu_seqlens, out and lse
@@ -30,8 +32,12 @@ import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "utils", "ptxemu")]
 import attn_runtime  # noqa: E402
+# The launch contract as the emulator launches kernels: what the runtime
+# must have passed.
+from attn_emulate import launch_grid, launch_params  # noqa: E402
 
 LOG = os.environ["ATTN_FAKE_CUDA_LOG"]
 SMS = 132
@@ -59,42 +65,13 @@ class Buffers:
     """Host memory standing in for device tensors (the fake driver never
     touches them), 16-byte aligned unless `misalign`."""
 
-    def __init__(self, info, tokens, misalign=0):
-        def alloc(n):
-            raw = ctypes.create_string_buffer(n + 32)
-            self.keep.append(raw)
-            addr = ctypes.addressof(raw)
-            return (addr + 15) // 16 * 16 + misalign
+    def __init__(self, misalign=0):
         self.keep = []
-        h, kv, d, dv = info["heads"], info["kv_heads"], info["head_dim"], info["value_dim"]
-        self.shapes = {"q": [tokens, h, d], "k": [tokens, kv, d], "v": [tokens, kv, dv],
-                       "out": [tokens, h, dv], "lse": [h, tokens]}
-        # (Addresses only: nothing reads or writes them.)
-        self.ptr = {n: alloc(64) for n in list(self.shapes) + ["cu"]}
-
-
-def memref_words(ptr, shape):
-    strides, s = [], 1
-    for n in reversed(shape):
-        strides.insert(0, s)
-        s *= n
-    return [ptr, ptr, 0, *shape, *strides]
-
-
-def expected_grid(info, tokens, resident):
-    tiles = -(-tokens // info["block_q"])
-    if info.get("grid", "tiles") == "tiles":
-        return [tiles, info["heads"], 1]
-    return [min(tiles * info["heads"], resident), 1, 1]
-
-
-def map_spec(info, name, tokens):
-    """(dims, strides, box) of a tensor map, as attn::rt::tensorMapSpecs."""
-    heads = info["heads"] if name in ("q", "out") else info["kv_heads"]
-    cols = info["value_dim"] if name in ("v", "out") else info["head_dim"]
-    rows = {"q": info["block_q"], "k": info["block_k"], "v": info["block_k"],
-            "out": info.get("store_rows")}[name]
-    return [cols, heads, tokens], [cols * 2, heads * cols * 2], [64, 1, rows]
+        self.ptr = {}
+        for name in ("q", "k", "v", "cu", "out", "lse"):
+            raw = ctypes.create_string_buffer(64 + 32)
+            self.keep.append(raw)
+            self.ptr[name] = (ctypes.addressof(raw) + 15) // 16 * 16 + misalign
 
 
 def check_launch(label, info, bufs, cu_host, tokens, new, resident, stream, counters):
@@ -102,16 +79,11 @@ def check_launch(label, info, bufs, cu_host, tokens, new, resident, stream, coun
     check(f"{label}: one launch", len(launches) == 1, new)
     launch = launches[0]
     check(f"{label}: grid, block, shared memory",
-          launch["grid"] == expected_grid(info, tokens, resident)
+          launch["grid"] == list(launch_grid(info, tokens, resident))
           and launch["block"] == [info["threads"], 1, 1]
           and launch["shared"] == info["shared_bytes"] and launch["stream"] == stream,
           f"{launch['grid']} {launch['block']} {launch['shared']}")
-    params = [bytes.fromhex(p) for p in launch["params"]]
-    words = []
-    for name, shape in (("q", None), ("k", None), ("v", None), ("cu", [len(cu_host)]),
-                        ("out", None), ("lse", None)):
-        words += memref_words(bufs.ptr[name], shape or bufs.shapes[name])
-    want = [struct.pack("<q", w) for w in words]
+    counter = None
     if info.get("grid") == "dynamic":
         allocs = [r for r in new if r["call"] == "alloc" and r["bytes"] == 4]
         if stream not in counters:
@@ -122,24 +94,23 @@ def check_launch(label, info, bufs, cu_host, tokens, new, resident, stream, coun
             counters[stream] = allocs[0]["ptr"]
         else:
             check(f"{label}: the stream's tile counter again", not allocs, allocs)
-        want.append(struct.pack("<Q", counters[stream]))
-    maps = []
-    if info.get("loads") == "tma":
-        maps = ["q", "k", "v"] + (["out"] if info.get("stores") == "tma" else [])
-    n = len(want)
+        counter = counters[stream]
+    want = launch_params(info, tokens, len(cu_host), bufs.ptr, counter)
+    words = [struct.pack("<q", w) for w in want if not isinstance(w, tuple)]
+    maps = [w for w in want if isinstance(w, tuple)]
+    params = [bytes.fromhex(p) for p in launch["params"]]
+    n = len(words)
     check(f"{label}: {n} + {len(maps)} parameters, sizes as the PTX declares them",
           [len(p) for p in params] == [8] * n + [128] * len(maps),
           [len(p) for p in params])
-    check(f"{label}: memref descriptors" + (" and tile counter" if
-                                             info.get("grid") == "dynamic" else ""),
-          params[:n] == want)
+    check(f"{label}: memref descriptors" + (" and tile counter" if counter else ""),
+          params[:n] == words)
     encodes = {r["id"]: r for r in new if r["call"] == "encode"}
-    for name, p in zip(maps, params[n:]):
-        ident = struct.unpack("<Q", p[8:16])[0]
-        e = encodes.get(ident)
-        dims, strides, box = map_spec(info, name, tokens)
+    for name, (ptr, (dims, strides, box)), p in zip(("q", "k", "v", "out"), maps,
+                                                     params[n:]):
+        e = encodes.get(struct.unpack("<Q", p[8:16])[0])
         check(f"{label}: {name}'s tensor map",
-              p[:8] == b"FAKEMAP\0" and e is not None and e["global"] == bufs.ptr[name]
+              p[:8] == b"FAKEMAP\0" and e is not None and e["global"] == ptr
               and e["dims"] == dims and e["strides"] == strides and e["box"] == box
               and e["type"] == (9 if info["dtype"] == "bf16" else 6)
               and e["element_strides"] == [1, 1, 1] and e["interleave"] == 0
@@ -150,7 +121,7 @@ def launch_and_check(kernel, label, cu_host, stream=0, resident=SMS, counters=No
                      misalign=0):
     info = kernel.info
     tokens = cu_host[-1]
-    bufs = Buffers(info, tokens, misalign)
+    bufs = Buffers(misalign)
     before = len(records())
     kernel.launch(cu_host, tokens, bufs.ptr["cu"], bufs.ptr["q"], bufs.ptr["k"],
                   bufs.ptr["v"], bufs.ptr["out"], bufs.ptr["lse"], stream)
@@ -195,14 +166,14 @@ def main():
                              resident=5, counters=counters)
             launch_and_check(kernel, f"{name} (another stream)", [0, 500], stream=0x1234,
                              resident=5, counters=counters)
-        bufs = Buffers(info, 10)
+        bufs = Buffers()
         expect_nothing_launched(
             f"{name}: bad cu_seqlens",
             lambda: kernel.launch([0, 5, 3], 3, bufs.ptr["cu"], bufs.ptr["q"], bufs.ptr["k"],
                                   bufs.ptr["v"], bufs.ptr["out"], bufs.ptr["lse"]),
             "invalid cu_seqlens: cu_seqlens must not decrease")
         if info.get("loads") == "tma":
-            bad = Buffers(info, 10, misalign=8)
+            bad = Buffers(misalign=8)
             expect_nothing_launched(
                 f"{name}: misaligned q",
                 lambda: kernel.launch([0, 10], 10, bad.ptr["cu"], bad.ptr["q"],

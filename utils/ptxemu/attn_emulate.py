@@ -60,6 +60,36 @@ def memref(ptr, shape):
     return [ptr, ptr, 0, *shape, *strides]
 
 
+def launch_params(info, tokens, cu_entries, ptrs, counter=None):
+    """The kernel parameters as attn::rt::AttentionKernel::launch passes
+    them for `tokens` tokens and `cu_entries` cu_seqlens entries, with the
+    tensors at ptrs["q"], "k", "v", "cu", "out", "lse": the memref
+    descriptors' words (ints), for the grid "dynamic" the tile counter's
+    address, then for "loads": "tma" one (tensor's address, (dims, strides,
+    box)) per tensor map."""
+    hq, hkv = info["heads"], info["kv_heads"]
+    d, dv = info["head_dim"], info["value_dim"]
+    words = (memref(ptrs["q"], [tokens, hq, d]) + memref(ptrs["k"], [tokens, hkv, d]) +
+             memref(ptrs["v"], [tokens, hkv, dv]) + memref(ptrs["cu"], [cu_entries]) +
+             memref(ptrs["out"], [tokens, hq, dv]) + memref(ptrs["lse"], [hq, tokens]))
+    if info.get("grid", "tiles") == "dynamic":
+        words.append(counter)
+    maps = []
+    if info.get("loads", "cp.async") == "tma" and tokens > 0:
+        maps = list(zip((ptrs[n] for n in ("q", "k", "v", "out")),
+                        tensor_map_specs(info, tokens)))
+    return words + maps
+
+
+def launch_grid(info, tokens, resident_blocks):
+    """The grid, as attn::rt::launchGrid gives it: (query tiles, heads), or
+    for a persistent or dynamic kernel at most `resident_blocks` blocks."""
+    tiles = (tokens + info["block_q"] - 1) // info["block_q"]
+    if info.get("grid", "tiles") == "tiles":
+        return (tiles, info["heads"], 1)
+    return (min(tiles * info["heads"], resident_blocks), 1, 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", required=True, help="PTX file (FILE.json beside it)")
@@ -100,23 +130,12 @@ def main():
     gmem = ptxemu.GlobalMemory()
     pq, pk, pv = gmem.alloc(q), gmem.alloc(k), gmem.alloc(v)
     pcu, pout, plse = gmem.alloc(cu), gmem.alloc(out), gmem.alloc(lse)
-    args = (memref(pq, [t, hq, d]) + memref(pk, [t, hkv, d]) +
-            memref(pv, [t, hkv, dv]) + memref(pcu, [cu.size]) +
-            memref(pout, [t, hq, dv]) + memref(plse, [hq, t]))
-    grid_kind = info.get("grid", "tiles")
-    pcounter = None
-    if grid_kind == "dynamic":
-        pcounter = gmem.alloc(np.zeros(1, np.uint32))
-        args.append(pcounter)
-    if info.get("loads", "cp.async") == "tma" and t > 0:
-        args += [ptxemu.TensorMap(ptr, 2, dims, strides, box, 128)
-                 for ptr, (dims, strides, box)
-                 in zip((pq, pk, pv, pout), tensor_map_specs(info, t))]
-    tiles = (t + info["block_q"] - 1) // info["block_q"]
-    if grid_kind in ("persistent", "dynamic"):  # attn::rt::launchGrid
-        grid = (min(tiles * hq, opts.resident_blocks), 1, 1)
-    else:
-        grid = (tiles, hq, 1)
+    pcounter = (gmem.alloc(np.zeros(1, np.uint32))
+                if info.get("grid", "tiles") == "dynamic" else None)
+    ptrs = {"q": pq, "k": pk, "v": pv, "cu": pcu, "out": pout, "lse": plse}
+    args = [ptxemu.TensorMap(p[0], 2, *p[1], 128) if isinstance(p, tuple) else p
+            for p in launch_params(info, t, cu.size, ptrs, pcounter)]
+    grid = launch_grid(info, t, opts.resident_blocks)
     start = time.time()
     steps = 0
     if t > 0:  # the runtime launches nothing for an empty grid

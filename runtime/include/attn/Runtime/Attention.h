@@ -84,18 +84,23 @@ public:
     resident = std::min(resident, std::max<int64_t>(blocks, 1));
   }
 
-  /// Checks cu_seqlens (host copy: starts at 0, never decreases, ends at
-  /// `tokens`) and launches on `stream`; throws Error, launching nothing,
-  /// if it is invalid. An empty sequence (tokens == 0) has nothing to
-  /// compute and launches nothing. Device pointers hold the layouts above
-  /// (for a "tma" kernel, q, k and v 16-byte aligned, and out for "stores":
-  /// "tma"). A "dynamic" kernel
-  /// uses a tile counter of this object's per stream, allocated zeroed on
-  /// the stream's first launch (the kernel leaves it zero), so launches on
-  /// different streams may overlap.
-  void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
+  /// Checks cu_seqlens (host copy of `cuEntries` entries: starts at 0,
+  /// never decreases, ends at `tokens`) and launches on `stream`; throws Error,
+  /// launching nothing, if it is invalid. An empty sequence (tokens == 0) has
+  /// nothing to compute and launches nothing. Device pointers hold the layouts
+  /// above (for a "tma" kernel, q, k and v 16-byte aligned, and out for
+  /// "stores": "tma"). A "dynamic" kernel uses a tile counter of this object's
+  /// per stream, allocated zeroed on the stream's first launch (the kernel
+  /// leaves it zero), so launches on different streams may overlap.
+  void launch(const int32_t *cuHost, int64_t cuEntries, int64_t tokens,
               void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
               Stream stream = nullptr) const;
+  void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
+              void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
+              Stream stream = nullptr) const {
+    launch(cuHost.data(), int64_t(cuHost.size()), tokens, cuDevice, q, k, v,
+           out, lse, stream);
+  }
 
 private:
   KernelInfo kernelInfo;
