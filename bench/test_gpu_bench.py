@@ -77,14 +77,37 @@ def main():
         check("--sweep finds the key-tile builds of the given flavours",
               got == ["mma-sync:bk32", "wgmma:bk96"], got)
 
-    for i, (name, _, _, _, tokens, dist) in enumerate(gpu_bench.CASES):
-        lengths = gpu_bench.case_lengths(tokens, dist, 7 + i)
+    for i, (name, _, tokens, docs) in enumerate(gpu_bench.CASES):
+        lengths = gpu_bench.case_lengths(tokens, docs, 7 + i)
         check(f"case '{name}': {len(lengths)} documents cover {tokens} tokens",
               sum(lengths) == tokens and min(lengths) > 0)
-    fixed = [gpu_bench.case_lengths(c[4], c[5], 0) for c in gpu_bench.CASES
-             if c[5][0] == "fixed"]
-    check("fixed packings: 64 x 256 and 1 x 16384",
-          [len(x) for x in fixed] == [64, 1], [len(x) for x in fixed])
+    fixed = [gpu_bench.case_lengths(c[2], c[3], 0) for c in gpu_bench.CASES
+             if c[3].startswith("fixed")]
+    check("fixed packings: 64 x 256, 1 x 16384, 256 x 64, 1 x 4096",
+          [(len(x), x[0]) for x in fixed] == [(64, 256), (1, 16384), (256, 64), (1, 4096)],
+          [len(x) for x in fixed])
+    import numpy as np
+    import packing
+    rng = np.random.default_rng(3)
+    drawn = packing.draw_lengths(49152, "uniform:100-3000", rng)
+    check("uniform:100-3000 draws 100..3000 (the last cut to fit)",
+          sum(drawn) == 49152 and max(drawn) <= 3000 and min(drawn[:-1]) >= 100, drawn)
+    check("bad distributions are refused",
+          all(raises(packing.parse_docs, x) for x in
+              ("x:1", "uniform:3-1", "fixed:1-2", "lognormal:0", "uniform:", "fixed:a")))
+    ns = lambda **kw: types.SimpleNamespace(**{**dict(doc_lengths=None, cu_seqlens=None,
+                                                      docs=None, tokens=None,
+                                                      config="bf16_h16_d128"), **kw})
+    check("one packing from the command line",
+          gpu_bench.custom_case(ns(cu_seqlens="0,5,5,9"))[2:] == (9, [5, 0, 4])
+          and gpu_bench.custom_case(ns(doc_lengths="3,0,1"))[2:] == (4, [3, 0, 1])
+          and gpu_bench.custom_case(ns(docs="fixed:64", tokens=128))[2:] == (128, "fixed:64")
+          and gpu_bench.custom_case(ns()) is None)
+    check("bad packings are refused",
+          all(raises(gpu_bench.custom_case, ns(**kw)) for kw in (
+              dict(cu_seqlens="0,5,3"), dict(cu_seqlens="1,5"), dict(doc_lengths="2,-1"),
+              dict(doc_lengths="0,0"), dict(doc_lengths="a"), dict(docs="fixed:4"),
+              dict(docs="fixed:4", tokens=8, doc_lengths="8"))))
 
     # Binding: the runtime's Kernel gets the tensors' addresses, the host
     # cu_seqlens and the current stream.
@@ -128,9 +151,11 @@ def main():
     # The table: a figure only for good variants; the ratio from those.
     variants = ["mma-sync", "wgmma-pp", "wgmma-pp-tma", "wgmma-ws", "wgmma"]
     good = {"_unwritten": 0, "_rerun_identical": True}
-    r = {"case": "c", "fa2_tflops": 100.0, "flex_tflops": 120.0,
-         "flex_block_mask_ms": 1.0, "fa2_rel_diff_out": 1e-3}
-    r.update({"ours" + s: x for s, x in good.items()}, ours_tflops=90.0)
+    r = {"case": "c", "fa2_tflops": 100.0, "flex_tflops": 120.0, "sdpa_tflops": 5.0,
+         "cudnn_tflops": 900.0, "cudnn_rel_diff_out": 0.3,           # wrong peer
+         "cudnn_torch_error": "x", "flex_block_mask_ms": 1.0, "fa2_rel_diff_out": 0.0}
+    r.update({"ours" + s: x for s, x in good.items()}, ours_tflops=90.0,
+             ours_rel_diff_out=1e-3)
     r.update({"wgmma_pp" + s: x for s, x in good.items()}, wgmma_pp_tflops=150.0,
              wgmma_pp_rel_diff_out=2e-3)
     r.update({"wgmma_pp_tma" + s: x for s, x in good.items()},
@@ -143,13 +168,35 @@ def main():
     check("only written, repeatable outputs close to FA2's count",
           gpu_bench.valid_keys(r, keys) == ["ours", "wgmma_pp"],
           gpu_bench.valid_keys(r, keys))
+    check("a peer's figure counts only if its output is close to FA2's",
+          gpu_bench.best(r, list(gpu_bench.peers.BAR)) == ("flex", 120.0))
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        gpu_bench.print_table([r], variants)
-    row = buf.getvalue().splitlines()[1].split()
-    check("the table: bad variants have no figure, the ratio is 150/120",
-          row[1:8] == ["90.0", "150.0", "bad", "bad", "bad", "100.0", "120.0"]
-          and row[10] == "1.25", buf.getvalue())
+        gpu_bench.print_table([r], variants, matmul=750.0)
+    lines = buf.getvalue().splitlines()
+    row = lines[1].split()
+    check("the table: the best good variant against the best good peer, 150/120",
+          row[1:10] == ["150.0", "wgmma-pp", "100.0", "120.0", "5.0", "bad", "n/a",
+                        "1.00", "1.25"] and row[10:] == ["flex", "0.20"], lines[1])
+    per_variant = {x.split()[0]: x.split()[1] for x in lines[4:9]}
+    check("the table: each variant's figure, or bad",
+          per_variant == {"mma-sync": "90.0", "wgmma-pp": "150.0", "wgmma-pp-tma": "bad",
+                          "wgmma-ws": "bad", "wgmma": "bad"}, per_variant)
+    # wgmma-pp 1 and 0.89 of the best, mma-sync 0.6 and 1: wgmma-pp; with
+    # wgmma-pp 0.56 of the best twice: mma-sync.
+    r2, r3 = dict(r, wgmma_pp_tflops=80.0), dict(r, wgmma_pp_tflops=50.0)
+    check("the fastest flavour: the best geometric mean relative to the best of ours",
+          gpu_bench.fastest_flavour([r, r2], variants) == "wgmma-pp"
+          and gpu_bench.fastest_flavour([r3, r3], variants) == "mma-sync"
+          and gpu_bench.fastest_flavour([{"case": "x"}], variants) is None)
+
+
+def raises(fn, *args):
+    try:
+        fn(*args)
+    except ValueError:
+        return True
+    return False
 
 
 if __name__ == "__main__":
