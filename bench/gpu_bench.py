@@ -403,8 +403,8 @@ def main():
     ap.add_argument("--tokens", type=int, help="one case: with --docs")
     ap.add_argument("--docs", help="one case: lengths drawn from lognormal:MEDIAN, "
                                    "uniform:MAX, uniform:MIN-MAX or fixed:L")
-    ap.add_argument("--fa2-only", action="store_true",
-                    help="run FA2 varlen twice on each selected case and stop "
+    ap.add_argument("--peer-only", choices=list(peers.PEERS),
+                    help="run this peer twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
     args = ap.parse_args()
     try:
@@ -418,14 +418,14 @@ def main():
     for p in peer_names:
         if p not in peers.PEERS:
             ap.error(f"bad peer {p!r} (expected some of {', '.join(peers.PEERS)})")
-    if args.fa2_only:
+    if args.peer_only:
         for i, (_, kernel, tokens, docs) in cases:
             lengths = case_lengths(tokens, docs, args.seed + i)
             dtype, heads, kv_heads, d = kernel_config(args.kernels, kernel)
             cu, q, k, v = case_inputs(dtype, heads, kv_heads, d, lengths, args.seed + i)
-            fa = peers.Fa2(q, k, v, cu, lengths, d ** -0.5)
+            peer = peers.PEERS[args.peer_only](q, k, v, cu, lengths, d ** -0.5)
             for _ in range(2):
-                fa()
+                peer()
         torch.cuda.synchronize()
         return 0
     variants = args.variants.split(",")

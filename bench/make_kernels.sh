@@ -2,11 +2,9 @@
 # Compiles the benchmark and check kernels for one GPU architecture into
 # DIR (default .kernels/): NAME.cubin + NAME.cubin.json, and NAME.ptx for
 # inspection; prints ptxas's resource report for each. Every flavour of
-# bench/flavours (on sm_90a: also the wgmma ones: plain, its
-# software-pipelined loop, that loop fed by a producer warpgroup, and with
-# the compute warpgroups' ping-pong) as NAME[_FLAVOUR], and for the two
-# benchmark configs a few other key-tile sizes with 0 spills
-# (NAME[_FLAVOUR]_bkN, for gpu_bench.py --variants FLAVOUR:bkN). Needs no GPU.
+# bench/flavours (the wgmma ones on sm_90a only) as NAME[_FLAVOUR], and on
+# sm_90a other key-tile sizes of the default (NAME_FLAVOUR_bkN, for
+# gpu_bench.py --variants FLAVOUR:bkN or --sweep). Needs no GPU.
 #   usage: bench/make_kernels.sh [DIR] [ARCH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,24 +50,20 @@ for c in "${configs[@]}"; do
     build "$base$(flavour_suffix "$mma")" "$mma" 0 "$dt" "$h" "$kv" "$d" "$mask"
   done
 done
-# Key-tile sweep (ptxas: 0 spills for each; 128-key mma-sync tiles spill),
-# timed by gpu_bench.py --sweep.
+# Key-tile sweep of the sm_90a default (ptxas: 0 spills for each), timed by
+# gpu_bench.py --sweep: on the H200 other warp-specialized flavours ran
+# faster with 128-key tiles at D = 128 and D = 64 (the default), plain
+# wgmma faster with 64 at D = 64 (192 spills with this flavour at D = 64).
 if [ "$arch" = sm_90a ]; then
   declare -A config
   for c in "${configs[@]}"; do
     config[${c%% *}]=${c#* }
   done
-  for e in "bf16_h16_d128 mma-sync 32" "bf16_h16_d128 wgmma 64" \
-           "bf16_h16_d128 wgmma-overlap 64" "bf16_h32_d64 mma-sync 32" \
-           "bf16_h32_d64 wgmma 64" "bf16_h32_d64 wgmma 192" \
-           "bf16_h32_d64 wgmma-overlap 64" "bf16_h16_d128 wgmma-ws 64" \
-           "bf16_h32_d64 wgmma-ws 64" "bf16_h16_d128 wgmma-pp 64" \
-           "bf16_h32_d64 wgmma-pp 64" "bf16_h16_d128 wgmma-persistent 64" \
-           "bf16_h16_d128 wgmma-pp-persistent 64" "bf16_h16_d128 wgmma-pp-tma 64" \
-           "bf16_h16_d128 wgmma-pp-persistent-tma 64" \
-           "bf16_h16_d128 wgmma-pp-dynamic-tma 64"; do
-    read -r base mma bk <<<"$e"
+  for e in "bf16_h16_d128 64" "bf16_h32_d64 64" \
+           "bf16_h32kv4_d128 64" "f16_h32_d64 64"; do
+    read -r base bk <<<"$e"
     # shellcheck disable=SC2086  # the config is words
-    build "$base$(flavour_suffix "$mma")_bk$bk" "$mma" "$bk" ${config[$base]}
+    build "$base$(flavour_suffix wgmma-pp-dynamic-tma-store)_bk$bk" \
+      wgmma-pp-dynamic-tma-store "$bk" ${config[$base]}
   done
 fi

@@ -135,20 +135,29 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
                                             uint64_t seed,
                                             std::vector<int64_t> &lengths) {
   lengths.clear();
+  // KIND:PARAM, or uniform:LOW-PARAM.
   size_t colon = dist.find(':');
-  std::optional<int64_t> param = colon == std::string::npos
-                                     ? std::nullopt
-                                     : parseInt(dist.substr(colon + 1));
   std::string kind = dist.substr(0, colon);
-  if (!param || *param < 1 ||
+  std::string rest =
+      colon == std::string::npos ? std::string() : dist.substr(colon + 1);
+  size_t dash = rest.find('-');
+  std::optional<int64_t> low = int64_t(1);
+  if (kind == "uniform" && dash != std::string::npos && dash > 0) {
+    low = parseInt(rest.substr(0, dash));
+    rest = rest.substr(dash + 1);
+  }
+  std::optional<int64_t> param =
+      colon == std::string::npos ? std::nullopt : parseInt(rest);
+  if (!param || !low || *low < 1 || *param < *low ||
       (kind != "lognormal" && kind != "uniform" && kind != "fixed"))
     return "bad document distribution '" + dist +
-           "' (expected lognormal:MEDIAN, uniform:MAX or fixed:LENGTH)";
+           "' (expected lognormal:MEDIAN, uniform:MAX, uniform:MIN-MAX or "
+           "fixed:LENGTH)";
   if ((tokens > 0) == (numDocs > 0))
     return std::string("give a positive token count or document count");
   std::mt19937_64 rng(seed);
   std::lognormal_distribution<double> logn(std::log(double(*param)), 1.0);
-  std::uniform_int_distribution<int64_t> uni(1, *param);
+  std::uniform_int_distribution<int64_t> uni(*low, *param);
   int64_t total = 0;
   while (numDocs > 0 ? int64_t(lengths.size()) < numDocs : total < tokens) {
     int64_t l = kind == "lognormal"

@@ -1,7 +1,8 @@
 // The NVIDIA pipeline down to PTX (no GPU and no ptxas needed for isa).
-// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa" | FileCheck %s
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=mma-sync" | FileCheck %s
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa" | FileCheck %s --check-prefix=AUTO
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=SM80
-// RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NVVM
+// RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading mma=mma-sync" | FileCheck %s --check-prefix=NVVM
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true" | FileCheck %s --check-prefix=OVERLAP
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true" | FileCheck %s --check-prefix=TMA
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true persistent=true dynamic-schedule=true tma=true" | FileCheck %s --check-prefix=DYNAMIC
@@ -21,6 +22,14 @@
 // CHECK-SAME: cvt.rn.bf16x2.f32
 // SM80: .target sm_80
 // SM80-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+
+// The sm_90a default (mma=auto): wgmma with every schedule option, here
+// the dynamic schedule's claim and the TMA store of O.
+// AUTO: .target sm_90a
+// AUTO-SAME: .maxntid 384, 1, 1
+// AUTO-SAME: atom.global.add.u32
+// AUTO-SAME: wgmma.mma_async.sync.aligned
+// AUTO-SAME: cp.async.bulk.tensor.3d.global.shared::cta
 
 // The wgmma flavour's pipelined loop: S_j and P_{j-1} V_{j-1} in flight
 // together, then S_j waited for alone.

@@ -94,9 +94,11 @@ static cl::opt<bool> tileMap("tile-map",
                              cl::cat(cat));
 static cl::opt<std::string>
     mmaOpt("mma",
-           cl::desc("--target cuda: tensor-core instruction, mma-sync or "
+           cl::desc("--target cuda: tensor-core instruction: auto (the "
+                    "chip's measured default: on sm_90a wgmma with every "
+                    "schedule option below, else mma-sync), mma-sync or "
                     "wgmma (sm_90a)"),
-           cl::init("mma-sync"), cl::cat(cat));
+           cl::init("auto"), cl::cat(cat));
 static cl::opt<bool> softmaxOverlap(
     "softmax-overlap",
     cl::desc("--target cuda, --mma wgmma: overlap each key tile's softmax "
@@ -278,8 +280,8 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   mlir::attn::GPUPipelineOptions options;
   options.chip = arch;
   options.blockK = gpuBlockK();
-  if (!mlir::attn::parseTensorCoreOp(mmaOpt))
-    fail("unknown --mma '" + mmaOpt + "' (expected mma-sync or wgmma)");
+  if (!mlir::attn::isTensorCoreOpName(mmaOpt))
+    fail("unknown --mma '" + mmaOpt + "' (expected auto, mma-sync or wgmma)");
   options.mma = mmaOpt;
   options.softmaxOverlap = softmaxOverlap;
   options.warpSpecialize = warpSpecialize;

@@ -78,8 +78,10 @@ SPECIAL_REGISTERS = ("%tid.x", "%tid.y", "%tid.z", "%ntid.x", "%ctaid.x",
 def _collective_group(ins, nthreads):
     """Threads that must all arrive before `ins` runs: the block for
     bar.sync 0, the warp for a named barrier (bar.sync / bar.arrive ID,
-    COUNT: the warp arrives as one), the warpgroup for wgmma; 0 for
-    everything else (a warp's lanes move together)."""
+    COUNT: the warp arrives as one) and for bar.warp.sync, the warpgroup
+    for wgmma; 0 for everything else (a warp's lanes move together)."""
+    if ins.op == "bar.warp.sync":
+        return 32
     if ins.op.startswith("bar."):
         return nthreads if len(ins.args) == 1 else 32
     if ins.op.startswith("wgmma.") or ins.op.startswith("setmaxnreg."):
@@ -998,6 +1000,16 @@ def compile_instr(k, ins):
                 st.pc[m & ~on] += 1
         return run
 
+    if op == "bar.warp.sync":
+        # The lanes of a warp move together here; the barrier only needs
+        # all of them (the full mask).
+        if a != ["-1"] or ins.pred is not None:
+            raise EmulationError(f"unsupported {ins.text}")
+
+        def run(st, on, m):
+            _full_groups(st, st.mask_of(on), 32, "bar.warp.sync")
+            st.advance(m)
+        return run
     if name == "bar" and len(a) == 2:
         return _compile_named_barrier(k, ins, a)
     if name == "bar":

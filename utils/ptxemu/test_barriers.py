@@ -3,7 +3,8 @@
 on small hand-written kernels of two warps: a wait that orders a read after
 another warp's write, a turn passed back and forth through two barriers
 (each used for several phases), and the errors: a missing arrival
-(deadlock), two thread counts in one phase, a warp that is not converged.
+(deadlock), two thread counts in one phase, a warp that is not converged;
+and bar.warp.sync (the whole warp only).
 
 Prints one line per check; exit status 1 on the first failure.
 """
@@ -101,3 +102,18 @@ expect_error("two thread counts", *fails(ORDER.replace("bar.arrive 1, 64", "bar.
 expect_error("half a warp", *fails(kernel(
     "  setp.lt.u32 %p2, %r2, 16;\n  @%p2 bra H;\n  bar.arrive 1, 64;\nH:\n",
     "  bar.sync 1, 64;\n"), "a warp is not converged here"))
+
+# bar.warp.sync: each warp's lanes meet (here before one warp's write); a
+# warp with half its lanes there, or a partial mask, is refused.
+for schedule in ptxemu.SCHEDULES:
+    def warp_sync():
+        out, _ = run(kernel("  bar.warp.sync -1;\n" + step(0), "  bar.warp.sync -1;\n"),
+                     1, schedule)
+        assert (out[0] == np.arange(32) + 1).all(), out[0]
+
+    expect(f"bar.warp.sync with the whole warp ({schedule})", warp_sync)
+expect_error("bar.warp.sync, half a warp", *fails(kernel(
+    "  setp.lt.u32 %p2, %r2, 16;\n  @%p2 bra H;\n  bar.warp.sync -1;\nH:\n", ""),
+    "a warp is not converged here"))
+expect_error("bar.warp.sync with a partial mask", *fails(kernel(
+    "  bar.warp.sync 65535;\n", ""), "unsupported bar.warp.sync 65535"))

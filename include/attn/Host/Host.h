@@ -48,7 +48,8 @@ std::optional<std::string> parseIntList(const std::string &s,
 std::optional<std::string> cuFromLengths(const std::vector<int64_t> &lengths,
                                          std::vector<int32_t> &cu);
 /// Document lengths drawn from `dist`: "lognormal:MEDIAN" (sigma 1),
-/// "uniform:MAX" (1..MAX) or "fixed:L". Either `tokens` > 0 (lengths sum to
+/// "uniform:MAX" (1..MAX), "uniform:MIN-MAX" or "fixed:L" (as
+/// bench/packing.py's parse_docs reads them). Either `tokens` > 0 (lengths sum to
 /// it; the last document is cut to fit) or `numDocs` > 0 documents.
 std::optional<std::string> sampleDocLengths(const std::string &dist,
                                             int64_t tokens, int64_t numDocs,

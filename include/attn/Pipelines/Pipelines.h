@@ -45,8 +45,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init(0)};
   PassOptions::Option<std::string> mma{
       *this, "mma",
-      llvm::cl::desc("Tensor-core instruction: mma-sync or wgmma (sm_90a)"),
-      llvm::cl::init("mma-sync")};
+      llvm::cl::desc("Tensor-core instruction: auto (the chip's measured "
+                     "default: on sm_90a wgmma with every schedule option, "
+                     "else mma-sync), mma-sync or wgmma (sm_90a)"),
+      llvm::cl::init("auto")};
   PassOptions::Option<bool> softmaxOverlap{
       *this, "softmax-overlap",
       llvm::cl::desc("wgmma only: overlap each tile's softmax with the "

@@ -591,7 +591,12 @@ void KernelEmitter::acquireStage(Tile tile, Value kt) {
 }
 
 void KernelEmitter::arrivePerWarp(Value addr, StringRef note) {
-  // Lane 0 stands for the converged warp.
+  // Lane 0 stands for the warp: the warp barrier orders every lane's
+  // accesses before it (a claimed item's slot read at the end of the last
+  // item, with a dynamic schedule) before lane 0's arrival releases them
+  // to the waiter. (Without it compute-sanitizer's racecheck reported the
+  // slot's rewrite racing those reads on an H200.)
+  NVVM::SyncWarpOp::create(b, loc, i32Const(-1));
   auto ifOp =
       scf::IfOp::create(b, loc, cmp(arith::CmpIPredicate::eq, lane, idx(0)),
                         /*withElse=*/false);
@@ -1224,21 +1229,33 @@ StringRef mlir::attn::stringifyTensorCoreOp(TensorCoreOp op) {
   return op == TensorCoreOp::Wgmma ? "wgmma" : "mma-sync";
 }
 
+bool mlir::attn::isTensorCoreOpName(StringRef name) {
+  return name == kChipDefaultMma || parseTensorCoreOp(name);
+}
+
 std::optional<GPUKernelConfig>
 mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
                             int64_t headDim, StringRef chip) {
-  std::optional<TensorCoreOp> mma = parseTensorCoreOp(options.mma);
+  // "auto": the chip's measured-fastest kernel. On sm_90a (and "") that is
+  // wgmma with every schedule option (bench/results/h200-2026-12-04: the
+  // fastest flavour on all eight cases); elsewhere mma.sync.
+  bool chipDefault = options.mma == kChipDefaultMma;
+  bool hopper = chip.empty() || chip == "sm_90a";
+  std::optional<TensorCoreOp> mma =
+      chipDefault ? (hopper ? TensorCoreOp::Wgmma : TensorCoreOp::MmaSync)
+                  : parseTensorCoreOp(options.mma);
   if (!mma)
     return std::nullopt;
+  bool all = chipDefault && *mma == TensorCoreOp::Wgmma;
   GPUKernelConfig cfg;
   cfg.mma = *mma;
-  cfg.softmaxOverlap = options.softmaxOverlap;
-  cfg.warpSpecialized = options.warpSpecialize;
-  cfg.pingPong = options.warpgroupPingPong;
-  cfg.persistent = options.persistent;
-  cfg.dynamicSchedule = options.dynamicSchedule;
-  cfg.tma = options.tma;
-  cfg.tmaStore = options.tmaStore;
+  cfg.softmaxOverlap = all || options.softmaxOverlap;
+  cfg.warpSpecialized = all || options.warpSpecialize;
+  cfg.pingPong = all || options.warpgroupPingPong;
+  cfg.persistent = all || options.persistent;
+  cfg.dynamicSchedule = all || options.dynamicSchedule;
+  cfg.tma = all || options.tma;
+  cfg.tmaStore = all || options.tmaStore;
   int64_t blockK = options.blockK;
   if (*mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
@@ -1402,9 +1419,9 @@ struct AttnGPUTileAttentionPass
   void runOnOperation() override {
     AttnGPUTileAttentionOptions options;
     copyGPUTileOptions(options, *this);
-    if (!parseTensorCoreOp(mma)) {
+    if (!isTensorCoreOpName(mma)) {
       getOperation().emitError("unknown mma '")
-          << mma << "' (expected mma-sync or wgmma)";
+          << mma << "' (expected auto, mma-sync or wgmma)";
       return signalPassFailure();
     }
     SmallVector<AttentionOp> found;

@@ -9,7 +9,7 @@
 // WIDE: error: 'attn.attention' op wgmma needs block_k <= 256, got 320
 
 // RUN: not attn-opt %s -attn-gpu-tile-attention="mma=tcgen05" 2>&1 | FileCheck %s --check-prefix=MMA
-// MMA: error: unknown mma 'tcgen05' (expected mma-sync or wgmma)
+// MMA: error: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
 module attributes {gpu.container_module} {
   gpu.module @m {
     gpu.func @k(%q: memref<?x2x64xbf16>, %cu: memref<?xi32>, %out: memref<?x2x64xbf16>, %lse: memref<2x?xf32>) kernel {

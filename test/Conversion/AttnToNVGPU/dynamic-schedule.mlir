@@ -61,6 +61,12 @@
 // CHECK: scf.while (%{{.*}} = %[[LINEAR]], %{{.*}} = %c0_i32{{[_0-9]*}}, %{{.*}} = %c0_i32{{[_0-9]*}}) : (i32, i32, i32) -> (i32, i32, i32) {
 // CHECK: attn.key_tile_range
 // CHECK: Q full
+// Each warp's lanes meet before lane 0 arrives for the warp (the seven
+// stage releases, then Q's), so the slot every lane read at the end of the
+// last item is free to be rewritten once the producer has waited for Q's
+// release.
+// CHECK-COUNT-8: nvvm.bar.warp.sync
+// CHECK-NOT: mbarrier.arrive.shared::cta.b64 _, [$0];"
 // CHECK: Q released
 // CHECK: memref.store
 // CHECK-NOT: atom.global

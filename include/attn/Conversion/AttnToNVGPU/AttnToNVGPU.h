@@ -25,6 +25,10 @@ enum class TensorCoreOp {
 
 /// "mma-sync" / "wgmma" -> the instruction; nullopt for anything else.
 std::optional<TensorCoreOp> parseTensorCoreOp(StringRef name);
+/// The mma option's value that picks the chip's default kernel.
+constexpr StringLiteral kChipDefaultMma = "auto";
+/// Whether `name` is a value of the mma option: auto, mma-sync or wgmma.
+bool isTensorCoreOpName(StringRef name);
 StringRef stringifyTensorCoreOp(TensorCoreOp op);
 
 /// Launch shape of the kernels this lowering emits.
@@ -170,7 +174,9 @@ void copyGPUTileOptions(To &to, const From &from) {
 /// The configuration attn-gpu-tile-attention compiles under `options` for
 /// an attention of head dim `headDim` on `chip` ("": sm_90a): the tile
 /// shape shipped for its tensor-core instruction (block-k 0: chosen per head
-/// dim and chip) and its schedule; nullopt for an unknown mma. attn-run's
+/// dim and chip) and its schedule (mma "auto": the chip's default, on
+/// sm_90a wgmma with every schedule option, elsewhere mma-sync); nullopt
+/// for an unknown mma. attn-run's
 /// kernel manifest describes the same.
 std::optional<GPUKernelConfig>
 gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,

@@ -111,8 +111,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
            "Keys per tile (a multiple of 16; 0: chosen per head dim and "
            "the chip of the gpu.module's #nvvm.target)">,
     Option<"mma", "mma", "std::string", /*default=*/"\"mma-sync\"",
-           "Tensor-core instruction: mma-sync (sm_80 and later) or wgmma "
-           "(sm_90a)">,
+           "Tensor-core instruction: mma-sync (sm_80 and later), wgmma "
+           "(sm_90a), or auto: the chip's measured default (sm_90a: wgmma "
+           "with every schedule option below; other chips: mma-sync)">,
     Option<"softmaxOverlap", "softmax-overlap", "bool", /*default=*/"false",
            "wgmma only: overlap each tile's softmax with the previous "
            "tile's P V product (software-pipelined key loop)">,
