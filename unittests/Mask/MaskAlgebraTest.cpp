@@ -2,7 +2,9 @@
 //
 // The mask is defined here a second time, naively, element by element (no
 // intervals, no binary search), and the algebra of MaskAlgebra.h is compared
-// against it over many random packings.
+// against it over many random packings: rows and the key tiles of query
+// tiles (the forward), columns and the query tiles of key tiles (the
+// backward).
 //===----------------------------------------------------------------------===//
 
 #include "attn/Mask/MaskAlgebra.h"
@@ -115,6 +117,52 @@ TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
         ASSERT_LE(n.lo, r.hi);
       }
     }
+    // Columns (the backward's view): the same, transposed.
+    for (int64_t k = 0; k < t; ++k) {
+      Interval<int64_t> c = colInterval(ctx, spec, k);
+      for (int64_t q = 0; q < t; ++q)
+        ASSERT_EQ(bf.allowed(q, k), c.lo <= q && q < c.hi)
+            << "k=" << k << " q=" << q;
+      ASSERT_LE(c.lo, k);
+      ASSERT_LT(k, c.hi);
+      if (k + 1 < t) {
+        Interval<int64_t> n = colInterval(ctx, spec, k + 1);
+        ASSERT_LE(c.lo, n.lo);
+        ASSERT_LE(c.hi, n.hi);
+        ASSERT_LE(n.lo, c.hi);
+      }
+    }
+    for (auto [bq, bk] : kTileShapes) {
+      SCOPED_TRACE("tiles " + std::to_string(bq) + "x" + std::to_string(bk));
+      int64_t numQTiles = (t + bq - 1) / bq;
+      for (int64_t kt = 0; kt < (t + bk - 1) / bk; ++kt) {
+        int64_t k0 = kt * bk, k1 = std::min(t, k0 + bk);
+        TileRange<int64_t> range = queryTileRange(ctx, spec, k0, k1, bq);
+        ASSERT_LE(0, range.docs.first);
+        ASSERT_LE(range.docs.first, range.docs.last);
+        ASSERT_LT(range.docs.last, int64_t(cu.size()) - 1);
+        for (int64_t k = k0; k < k1; ++k) {
+          Interval<int64_t> all = colInterval(ctx, spec, k);
+          Interval<int64_t> within = colInterval(ctx, spec, k, range.docs);
+          ASSERT_EQ(all.lo, within.lo) << "k=" << k;
+          ASSERT_EQ(all.hi, within.hi) << "k=" << k;
+        }
+        ASSERT_LE(range.begin, range.fullBegin);
+        ASSERT_LE(range.fullBegin, range.fullEnd);
+        ASSERT_LE(range.fullEnd, range.end);
+        ASSERT_LE(range.end, numQTiles);
+        for (int64_t qt = 0; qt < numQTiles; ++qt) {
+          int64_t q0 = qt * bq, q1 = std::min(t, q0 + bq);
+          TileKind want = bf.classify(q0, q1, k0, k1);
+          TileKind fromRange =
+              qt < range.begin || qt >= range.end           ? TileKind::Empty
+              : qt >= range.fullBegin && qt < range.fullEnd ? TileKind::Full
+                                                            : TileKind::Partial;
+          ASSERT_EQ(name(want), name(fromRange))
+              << "tile (" << qt << ", " << kt << ") from queryTileRange";
+        }
+      }
+    }
     for (auto [bq, bk] : kTileShapes) {
       SCOPED_TRACE("tiles " + std::to_string(bq) + "x" + std::to_string(bk));
       int64_t numQ = (t + bq - 1) / bq, numK = (t + bk - 1) / bk;
@@ -122,7 +170,7 @@ TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
       expected.total = numQ * numK;
       for (int64_t qt = 0; qt < numQ; ++qt) {
         int64_t q0 = qt * bq, q1 = std::min(t, q0 + bq);
-        KeyTileRange<int64_t> range = keyTileRange(ctx, spec, q0, q1, bk);
+        TileRange<int64_t> range = keyTileRange(ctx, spec, q0, q1, bk);
         // The tile's documents hold each of its rows: searched within them,
         // every row gets the interval of a search over all documents.
         ASSERT_LE(0, range.docs.first);
@@ -154,11 +202,13 @@ TEST_P(MaskAlgebraRandom, MatchesBruteForce) {
           expected.full += want == TileKind::Full;
         }
       }
-      TileCounts got = countTiles(ctx, spec, bq, bk);
-      EXPECT_EQ(expected.total, got.total);
-      EXPECT_EQ(expected.computed, got.computed);
-      EXPECT_EQ(expected.partial, got.partial);
-      EXPECT_EQ(expected.full, got.full);
+      for (Axis axis : {Axis::KeysOfQueryTile, Axis::QueriesOfKeyTile}) {
+        TileCounts got = countTiles(ctx, spec, bq, bk, axis);
+        EXPECT_EQ(expected.total, got.total);
+        EXPECT_EQ(expected.computed, got.computed);
+        EXPECT_EQ(expected.partial, got.partial);
+        EXPECT_EQ(expected.full, got.full);
+      }
     }
   }
 }

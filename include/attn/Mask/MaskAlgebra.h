@@ -14,6 +14,9 @@
 //   - the keys any row may see form one interval [lo(q0), hi(q1-1));
 //   - a key tile [k0, k1) is full  iff lo(q1-1) <= k0 and k1 <= hi(q0);
 //                          empty iff hi(q1-1) <= k0 or  k1 <= lo(q0);
+// The transposed view (the backward pass: which queries see key k) has the
+// same three properties for its column intervals [qlo(k), qhi(k)), so a key
+// tile's query tiles follow from the same formulas (tileRange).
 // so the key-tile range and its full sub-range need the document bounds of two
 // rows only, found at run time by searching cu_seqlens: O(log N) for the first
 // row; the last row's document is searched forward from the first's (one load
@@ -151,54 +154,111 @@ Interval<typename Ctx::Value> rowInterval(
                        docBounds(c, q, within ? *within : allDocs(c)));
 }
 
+/// The queries that may attend to key k given `doc`, the bounds of k's
+/// document (ignored without a document term): the transposed rowIntervalIn.
+template <typename Ctx>
+Interval<typename Ctx::Value> colIntervalIn(Ctx &c, const MaskSpec &spec,
+                                            typename Ctx::Value k,
+                                            Interval<typename Ctx::Value> doc) {
+  using Value = typename Ctx::Value;
+  Value lo = spec.document ? doc.lo : c.constant(0);
+  Value hi = spec.document ? doc.hi : c.seqLen();
+  // Causal: max(lo, k) is k, as k lies in its document.
+  if (spec.causal)
+    lo = k;
+  if (spec.window > 0)
+    hi = c.min(hi, c.add(k, c.constant(spec.window)));
+  return {lo, hi};
+}
+
+/// The queries [lo, hi) that may attend to key k (0 <= k < T). `within`
+/// (optional) narrows the search for k's document: it must hold it.
+template <typename Ctx>
+Interval<typename Ctx::Value> colInterval(
+    Ctx &c, const MaskSpec &spec, typename Ctx::Value k,
+    std::optional<DocRange<typename Ctx::Value>> within = std::nullopt) {
+  if (!spec.document)
+    return colIntervalIn(c, spec, k, {});
+  return colIntervalIn(c, spec, k,
+                       docBounds(c, k, within ? *within : allDocs(c)));
+}
+
 /// Position of token q inside its document (the "reset position ids").
 template <typename Ctx>
 typename Ctx::Value docPosition(Ctx &c, typename Ctx::Value q) {
   return c.sub(q, docBounds(c, q, allDocs(c)).lo);
 }
 
-/// Key tiles a query tile visits, as tile indices: [begin, fullBegin) and
-/// [fullEnd, end) are partial (need mask math), [fullBegin, fullEnd) are full
-/// (need none); every tile outside [begin, end) is empty. Always
-/// begin <= fullBegin <= fullEnd <= end. `docs` holds the document of every
-/// row of the tile (all documents without a document term), for rowInterval.
-template <typename Value> struct KeyTileRange {
+/// The tiles of one axis that a tile of the other visits, as tile indices:
+/// [begin, fullBegin) and [fullEnd, end) are partial (need mask math),
+/// [fullBegin, fullEnd) are full (need none); every tile outside
+/// [begin, end) is empty. Always begin <= fullBegin <= fullEnd <= end.
+/// `docs` holds the document of every token of the visiting tile (all
+/// documents without a document term), for rowInterval / colInterval.
+template <typename Value> struct TileRange {
   Value begin, fullBegin, fullEnd, end;
   DocRange<Value> docs;
 };
 
-/// Key-tile range of the query tile [q0, q1) (q0 < q1 <= T) for key tiles of
-/// `blockK` tokens (the last one possibly shorter).
+/// Which way a tile range looks: from a query tile at its key tiles (the
+/// forward pass, rowIntervalIn) or from a key tile at its query tiles (the
+/// backward pass, colIntervalIn).
+enum class Axis { KeysOfQueryTile, QueriesOfKeyTile };
+
+/// The tile range of the tile [x0, x1) (x0 < x1 <= T) of `axis`, for tiles
+/// of `block` tokens on the other axis (the last one possibly shorter).
 template <typename Ctx>
-KeyTileRange<typename Ctx::Value>
-keyTileRange(Ctx &c, const MaskSpec &spec, typename Ctx::Value q0,
-             typename Ctx::Value q1, int64_t blockK) {
+TileRange<typename Ctx::Value> tileRange(Ctx &c, const MaskSpec &spec,
+                                         Axis axis, typename Ctx::Value x0,
+                                         typename Ctx::Value x1,
+                                         int64_t block) {
   using Value = typename Ctx::Value;
-  Value qLast = c.sub(q1, c.constant(1));
-  // The documents of the first and last rows: every row in between lies in
-  // one of the documents from the first's to the last's.
+  Value xLast = c.sub(x1, c.constant(1));
+  // The documents of the first and last tokens: every token in between
+  // lies in one of the documents from the first's to the last's.
   DocRange<Value> docs = allDocs(c);
   Interval<Value> firstDoc{}, lastDoc{};
   if (spec.document) {
-    Value first = c.docIndex(q0, docs.first, docs.last, DocSearch::Bisect);
-    Value last = c.docIndex(qLast, first, docs.last, DocSearch::FromFirst);
+    Value first = c.docIndex(x0, docs.first, docs.last, DocSearch::Bisect);
+    Value last = c.docIndex(xLast, first, docs.last, DocSearch::FromFirst);
     docs = {first, last};
     firstDoc = docTokens(c, first);
     lastDoc = docTokens(c, last);
   }
-  Interval<Value> first = rowIntervalIn(c, spec, q0, firstDoc);
-  Interval<Value> last = rowIntervalIn(c, spec, qLast, lastDoc);
-  Value numKeyTiles = c.ceilDiv(c.seqLen(), blockK);
-  // (P1)-(P3): the keys of the tile's rows are exactly [first.lo, last.hi).
-  Value begin = c.floorDiv(first.lo, blockK);
-  Value end = c.max(begin, c.ceilDiv(last.hi, blockK));
-  // Full: k0 >= last.lo and min(k0 + blockK, T) <= first.hi.
-  Value fullBegin = c.ceilDiv(last.lo, blockK);
-  Value fullEnd = c.selectEq(first.hi, c.seqLen(), numKeyTiles,
-                             c.floorDiv(first.hi, blockK));
+  auto interval = [&](Value x, Interval<Value> doc) {
+    return axis == Axis::KeysOfQueryTile ? rowIntervalIn(c, spec, x, doc)
+                                         : colIntervalIn(c, spec, x, doc);
+  };
+  Interval<Value> first = interval(x0, firstDoc);
+  Interval<Value> last = interval(xLast, lastDoc);
+  Value numTiles = c.ceilDiv(c.seqLen(), block);
+  // (P1)-(P3): the other axis' tokens the tile sees are exactly
+  // [first.lo, last.hi).
+  Value begin = c.floorDiv(first.lo, block);
+  Value end = c.max(begin, c.ceilDiv(last.hi, block));
+  // Full: y0 >= last.lo and min(y0 + block, T) <= first.hi.
+  Value fullBegin = c.ceilDiv(last.lo, block);
+  Value fullEnd = c.selectEq(first.hi, c.seqLen(), numTiles,
+                             c.floorDiv(first.hi, block));
   fullBegin = c.min(c.max(fullBegin, begin), end);
   fullEnd = c.min(c.max(fullEnd, fullBegin), end);
   return {begin, fullBegin, fullEnd, end, docs};
+}
+
+/// Key tiles of `blockK` keys the query tile [q0, q1) visits.
+template <typename Ctx>
+TileRange<typename Ctx::Value>
+keyTileRange(Ctx &c, const MaskSpec &spec, typename Ctx::Value q0,
+             typename Ctx::Value q1, int64_t blockK) {
+  return tileRange(c, spec, Axis::KeysOfQueryTile, q0, q1, blockK);
+}
+
+/// Query tiles of `blockQ` rows that see the key tile [k0, k1).
+template <typename Ctx>
+TileRange<typename Ctx::Value>
+queryTileRange(Ctx &c, const MaskSpec &spec, typename Ctx::Value k0,
+               typename Ctx::Value k1, int64_t blockQ) {
+  return tileRange(c, spec, Axis::QueriesOfKeyTile, k0, k1, blockQ);
 }
 
 //===----------------------------------------------------------------------===//
@@ -273,17 +333,23 @@ struct TileCounts {
   int64_t skipped() const { return total - computed; }
 };
 
+/// Counted from the tile ranges of one axis: the query tiles' key-tile
+/// ranges (the forward) or the key tiles' query-tile ranges (the backward);
+/// both give the same counts.
 template <typename Int>
 TileCounts countTiles(const HostCtx<Int> &c, const MaskSpec &spec,
-                      int64_t blockQ, int64_t blockK) {
+                      int64_t blockQ, int64_t blockK,
+                      Axis axis = Axis::KeysOfQueryTile) {
   HostCtx<Int> ctx = c;
   int64_t t = c.seqLen();
-  int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
+  bool keys = axis == Axis::KeysOfQueryTile;
+  int64_t block = keys ? blockQ : blockK, other = keys ? blockK : blockQ;
+  int64_t num = (t + block - 1) / block;
   TileCounts counts;
-  counts.total = numQ * numK;
-  for (int64_t qt = 0; qt < numQ; ++qt) {
-    auto r = keyTileRange(ctx, spec, qt * blockQ,
-                          std::min(t, (qt + 1) * blockQ), blockK);
+  counts.total = num * ((t + other - 1) / other);
+  for (int64_t i = 0; i < num; ++i) {
+    auto r = tileRange(ctx, spec, axis, i * block,
+                       std::min(t, (i + 1) * block), other);
     counts.computed += r.end - r.begin;
     counts.full += r.fullEnd - r.fullBegin;
   }
