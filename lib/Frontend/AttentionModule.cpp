@@ -14,7 +14,9 @@ using namespace mlir::attn;
 OwningOpRef<ModuleOp>
 mlir::attn::buildAttentionModule(MLIRContext &context,
                                  const ::attn::host::AttentionSpec &spec,
-                                 Target target) {
+                                 Target target, bool withGradient) {
+  assert((!withGradient || target == Target::CPU) &&
+         "the backward pass is built for the CPU only");
   context.loadDialect<AttnDialect, bufferization::BufferizationDialect,
                       func::FuncDialect, gpu::GPUDialect>();
   OpBuilder b(&context);
@@ -26,52 +28,76 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
              : spec.dtype == ::attn::host::DType::BF16 ? Type(b.getBF16Type())
                                                        : Type(b.getF16Type());
   int64_t dyn = ShapedType::kDynamic;
+  // q, k, v, cu_seqlens, out, lse; the backward adds dout, dq, dk, dv.
   SmallVector<SmallVector<int64_t>> shapes = {
       {dyn, spec.heads, spec.headDim},    {dyn, spec.kvHeads, spec.headDim},
       {dyn, spec.kvHeads, spec.valueDim}, {dyn},
-      {dyn, spec.heads, spec.valueDim},   {spec.heads, dyn}};
-  SmallVector<Type> elts = {elt, elt, elt, b.getI32Type(), elt, b.getF32Type()};
+      {dyn, spec.heads, spec.valueDim},   {spec.heads, dyn},
+      {dyn, spec.heads, spec.valueDim},   {dyn, spec.heads, spec.headDim},
+      {dyn, spec.kvHeads, spec.headDim},  {dyn, spec.kvHeads, spec.valueDim}};
+  SmallVector<Type> elts = {elt, elt, elt, b.getI32Type(), elt,
+                            b.getF32Type(), elt, elt, elt, elt};
   SmallVector<Type> memrefs, tensors;
   for (auto [shape, t] : llvm::zip(shapes, elts)) {
     memrefs.push_back(MemRefType::get(shape, t));
     tensors.push_back(RankedTensorType::get(shape, t));
   }
-  Block *body;
-  if (target == Target::CPU) {
-    auto func = func::FuncOp::create(b, loc, kAttentionEntry,
-                                     b.getFunctionType(memrefs, {}));
-    func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-    body = func.addEntryBlock();
-  } else {
+  MaskAttr mask = MaskAttr::get(&context, spec.mask);
+  FloatAttr scale = spec.scale ? b.getF64FloatAttr(*spec.scale) : FloatAttr();
+
+  // A function named `name` over the first `numArgs` memrefs; `body` gets
+  // its arguments read as tensors (the first `numInputs`) and returns the
+  // results to materialize into the arguments after them.
+  auto addFunction = [&](StringRef name, unsigned numArgs, unsigned numInputs,
+                         function_ref<ValueRange(ArrayRef<Value>)> body) {
+    OpBuilder::InsertionGuard g(b);
+    FunctionType type =
+        b.getFunctionType(ArrayRef<Type>(memrefs).take_front(numArgs), {});
+    Block *entry;
+    if (target == Target::CPU) {
+      auto func = func::FuncOp::create(b, loc, name, type);
+      func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+      entry = func.addEntryBlock();
+    } else {
+      auto func = gpu::GPUFuncOp::create(b, loc, name, type);
+      func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+      entry = &func.getBody().front();
+    }
+    b.setInsertionPointToStart(entry);
+    SmallVector<Value> inputs;
+    for (unsigned i = 0; i < numInputs; ++i)
+      inputs.push_back(bufferization::ToTensorOp::create(
+          b, loc, tensors[i], entry->getArgument(i), /*restrict=*/true));
+    for (auto [i, result] : llvm::enumerate(body(inputs))) {
+      auto mat = bufferization::MaterializeInDestinationOp::create(
+          b, loc, result, entry->getArgument(numInputs + i));
+      mat.setRestrict(true);
+      mat.setWritable(true);
+    }
+    if (target == Target::CPU)
+      func::ReturnOp::create(b, loc);
+    else
+      gpu::ReturnOp::create(b, loc);
+  };
+
+  if (target == Target::NVIDIA) {
     (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                        b.getUnitAttr());
     auto gpuModule = gpu::GPUModuleOp::create(b, loc, kKernelModule);
     b.setInsertionPointToStart(gpuModule.getBody());
-    auto func = gpu::GPUFuncOp::create(b, loc, kAttentionEntry,
-                                       b.getFunctionType(memrefs, {}));
-    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    body = &func.getBody().front();
   }
-  b.setInsertionPointToStart(body);
-
-  SmallVector<Value> inputs;
-  for (int i = 0; i < 4; ++i)
-    inputs.push_back(bufferization::ToTensorOp::create(
-        b, loc, tensors[i], body->getArgument(i), /*restrict=*/true));
-  auto attention = AttentionOp::create(
-      b, loc, TypeRange{tensors[4], tensors[5]}, inputs[0], inputs[1],
-      inputs[2], inputs[3], MaskAttr::get(&context, spec.mask),
-      spec.scale ? b.getF64FloatAttr(*spec.scale) : FloatAttr());
-  for (int i = 0; i < 2; ++i) {
-    auto mat = bufferization::MaterializeInDestinationOp::create(
-        b, loc, attention->getResult(i), body->getArgument(4 + i));
-    mat.setRestrict(true);
-    mat.setWritable(true);
-  }
-  if (target == Target::CPU)
-    func::ReturnOp::create(b, loc);
-  else
-    gpu::ReturnOp::create(b, loc);
+  addFunction(kAttentionEntry, 6, 4, [&](ArrayRef<Value> in) {
+    return AttentionOp::create(b, loc, TypeRange{tensors[4], tensors[5]},
+                               in[0], in[1], in[2], in[3], mask, scale)
+        ->getResults();
+  });
+  if (withGradient)
+    addFunction(kAttentionGradEntry, 10, 7, [&](ArrayRef<Value> in) {
+      return AttentionGradOp::create(
+                 b, loc, TypeRange{tensors[7], tensors[8], tensors[9]}, in[0],
+                 in[1], in[2], in[4], in[6], in[5], in[3], mask, scale)
+          ->getResults();
+    });
   return module;
 }
 

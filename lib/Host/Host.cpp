@@ -366,25 +366,19 @@ std::vector<int64_t> rowsToCheck(const AttentionSpec &spec, int64_t requested,
   return rows;
 }
 
+DenseMask::DenseMask(const AttentionSpec &spec)
+    : m(spec.mask), doc(size_t(spec.tokens())) {
+  for (int64_t i = 0; i < spec.docs(); ++i)
+    for (int64_t x = spec.cuSeqlens[i]; x < spec.cuSeqlens[i + 1]; ++x)
+      doc[size_t(x)] = i;
+}
+
 ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
                         const Buffer &k, const Buffer &v,
                         const std::vector<int64_t> &rows, RefMode mode) {
   int64_t t = spec.tokens(), hq = spec.heads, hkv = spec.kvHeads,
           d = spec.headDim, dv = spec.valueDim, group = hq / hkv;
-  // The dense mask, naively: each token's document id.
-  std::vector<int64_t> doc(static_cast<size_t>(t));
-  for (int64_t i = 0; i < spec.docs(); ++i)
-    for (int64_t x = spec.cuSeqlens[i]; x < spec.cuSeqlens[i + 1]; ++x)
-      doc[size_t(x)] = i;
-  auto allowed = [&](int64_t qi, int64_t ki) {
-    if (spec.mask.document && doc[size_t(qi)] != doc[size_t(ki)])
-      return false;
-    if (spec.mask.causal && ki > qi)
-      return false;
-    if (spec.mask.window > 0 && qi - ki >= spec.mask.window)
-      return false;
-    return true;
-  };
+  DenseMask dense(spec);
   bool low = mode == RefMode::NaiveLowPrecision;
   auto rnd = [&](double x) {
     return low ? double(roundTo(spec.dtype, float(x))) : x;
@@ -402,7 +396,7 @@ ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
     int64_t qi = rows[ri];
     keys.clear();
     for (int64_t ki = 0; ki < t; ++ki)
-      if (allowed(qi, ki))
+      if (dense.allowed(qi, ki))
         keys.push_back(ki);
     if (keys.empty())
       continue; // out 0, lse -inf
@@ -591,11 +585,7 @@ std::string checkFailureJsonFields(const CheckResult &c) {
 mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec, int64_t blockQ,
                                       int64_t blockK) {
   int64_t t = spec.tokens();
-  std::vector<int64_t> doc(static_cast<size_t>(t));
-  for (int64_t i = 0; i < spec.docs(); ++i)
-    for (int64_t x = spec.cuSeqlens[i]; x < spec.cuSeqlens[i + 1]; ++x)
-      doc[size_t(x)] = i;
-  const mask::MaskSpec &m = spec.mask;
+  DenseMask dense(spec);
   mask::TileCounts c;
   int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
   c.total = numQ * numK;
@@ -605,9 +595,7 @@ mask::TileCounts bruteForceTileCounts(const AttentionSpec &spec, int64_t blockQ,
       for (int64_t q = qt * blockQ; q < std::min(t, (qt + 1) * blockQ); ++q)
         for (int64_t k = kt * blockK; k < std::min(t, (kt + 1) * blockK);
              ++k, ++n)
-          allowed += (!m.document || doc[size_t(q)] == doc[size_t(k)]) &&
-                     (!m.causal || k <= q) &&
-                     (m.window == 0 || q - k < m.window);
+          allowed += dense.allowed(q, k);
       c.computed += allowed > 0;
       c.partial += allowed > 0 && allowed < n;
       c.full += allowed == n;

@@ -31,6 +31,7 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
   tile.blockQ = options.blockQ;
   tile.blockK = options.blockK;
   tile.countTiles = options.countTiles;
+  tile.deterministic = options.deterministic;
   pm.addPass(createAttnTileAttention(tile));
   pm.addPass(createAttnLowerTileOps());
   pm.addPass(createCanonicalizerPass());

@@ -12,7 +12,8 @@
 #include "attn/Frontend/AttentionModule.h"
 #include "attn/Host/Host.h"
 #include "attn/Registration/Registration.h"
-#include "attn/Target/CPU/CPUKernel.h"
+#include "CpuRun.h"
+#include "attn/Pipelines/Pipelines.h"
 #ifdef ATTN_HAVE_CUDA_RUNTIME
 #include "attn/Runtime/Run.h"
 #endif
@@ -147,6 +148,17 @@ static cl::opt<bool> compareSeparate(
     cl::desc("also run every document alone (causal mask, same terms "
              "otherwise) and compare per token with the packed run"),
     cl::cat(cat));
+static cl::opt<bool> backward(
+    "backward",
+    cl::desc("--target cpu: also run the backward pass (attn.attention_grad) "
+             "on a fresh random dout; with --check, dq, dk and dv against "
+             "the float64 reference; with --compare-separate, too"),
+    cl::cat(cat));
+static cl::opt<bool> deterministic(
+    "deterministic",
+    cl::desc("with --backward: dq from a query-major pass (bit-identical "
+             "run to run) instead of f32 atomics"),
+    cl::cat(cat));
 static cl::opt<std::string> outputFile("o", cl::desc("output file for --emit"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
@@ -156,10 +168,7 @@ static cl::opt<std::string> arch("arch",
 static cl::opt<int> repeat("repeat", cl::desc("timed runs (median)"),
                            cl::init(3), cl::cat(cat));
 
-[[noreturn]] static void fail(const std::string &msg) {
-  llvm::errs() << "attn-run: error: " << msg << "\n";
-  std::exit(1);
-}
+using attn::run::fail;
 
 static AttentionSpec parseSpec() {
   AttentionSpec spec;
@@ -187,6 +196,11 @@ static AttentionSpec parseSpec() {
     fail("unknown --target '" + target + "' (expected cpu or cuda)");
   if (target == "cuda" && spec.dtype == DType::F32)
     fail("the cuda target supports f16 and bf16 (tensor cores), not f32");
+  if (target == "cuda" && backward)
+    fail("--backward: the backward pass is built for --target cpu only so "
+         "far");
+  if (deterministic && !backward)
+    fail("--deterministic applies to the backward pass: give --backward");
   return spec;
 }
 
@@ -376,18 +390,20 @@ int main(int argc, char **argv) {
   context.disableMultithreading();
   auto module = mlir::attn::buildAttentionModule(
       context, spec,
-      target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU);
+      target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU,
+      /*withGradient=*/backward);
   if (emit == "mlir") {
     module->print(llvm::outs());
     return 0;
   }
   if (target == "cuda")
     return runCuda(context, *module, spec);
-  mlir::attn::CPUPipelineOptions options;
-  options.blockQ = blockQ;
-  options.blockK = blockK;
-  options.countTiles = true;
   if (emit == "llvm") {
+    mlir::attn::CPUPipelineOptions options;
+    options.blockQ = blockQ;
+    options.blockK = blockK;
+    options.countTiles = true;
+    options.deterministic = deterministic;
     mlir::PassManager pm(&context);
     mlir::attn::buildCPUPipeline(pm, options);
     if (failed(pm.run(*module)))
@@ -399,177 +415,16 @@ int main(int argc, char **argv) {
     fail("unknown --emit '" + emit +
          "' (expected mlir or llvm; with "
          "--target cuda also ptx or cubin)");
-
-  auto compileStart = std::chrono::steady_clock::now();
-  auto kernel = mlir::attn::CPUKernel::compile(*module, options);
-  if (!kernel)
-    fail("compilation failed: " + llvm::toString(kernel.takeError()));
-  double compileMs = std::chrono::duration<double, std::milli>(
-                         std::chrono::steady_clock::now() - compileStart)
-                         .count();
-
-  int64_t t = spec.tokens();
-  ProblemData data(spec, seed);
-  Buffer &q = data.q, &k = data.k, &v = data.v, &out = data.out;
-  std::vector<float> &lse = data.lse;
-  std::vector<int32_t> cu = spec.cuSeqlens;
-
-  // The checked run: poisoned outputs, counted tiles. Checks and the
-  // packed-vs-separate comparison read its outputs; timed runs come last.
-  out.poison();
-  std::fill(lse.begin(), lse.end(), std::numeric_limits<float>::quiet_NaN());
-  (*kernel)->resetTileCounts();
-  (*kernel)->run(spec, q, k, v, cu, out, lse);
-  std::array<int64_t, 3> counts = (*kernel)->tileCounts();
-  // Check against the float64 reference (and the naive low-precision one),
-  // and the tile counts against a brute-force count.
-  CheckResult result;
-  bool ok = true, tilesOk = true;
-  if (check) {
-    result = checkAgainstReference(spec, q, k, v, out, lse,
-                                   rowsToCheck(spec, checkRows, seed));
-    mask::TileCounts bf = bruteForceTileCounts(spec, blockQ, blockK);
-    tilesOk = bf.computed == counts[0] && bf.partial == counts[1] &&
-              bf.full == counts[2];
-    ok = result.ok && tilesOk;
-  }
-
-  // Packed training practice: the packed run must equal each document run
-  // alone, token by token.
-  double sepErrOut = 0, sepErrLse = 0;
-  if (compareSeparate) {
-    if (!spec.mask.document)
-      fail("--compare-separate needs a mask with the document term");
-    AttentionSpec one = spec;
-    one.mask.document = false;
-    auto oneModule = mlir::attn::buildAttentionModule(context, one);
-    auto oneKernel = mlir::attn::CPUKernel::compile(*oneModule, options);
-    if (!oneKernel)
-      fail("compilation failed: " + llvm::toString(oneKernel.takeError()));
-    RelErr sepOut, sepLse;
-    for (int64_t d = 0; d < spec.docs(); ++d) {
-      int64_t b = spec.cuSeqlens[d], l = spec.cuSeqlens[d + 1] - b;
-      if (l == 0)
-        continue;
-      one.cuSeqlens = {0, int32_t(l)};
-      auto slice = [&](const Buffer &src, int64_t width) {
-        Buffer dst(src.dtype, l * width);
-        int64_t w = width * byteWidth(src.dtype);
-        std::copy(src.bytes.begin() + b * w, src.bytes.begin() + (b + l) * w,
-                  dst.bytes.begin());
-        return dst;
-      };
-      Buffer qs = slice(q, spec.heads * spec.headDim);
-      Buffer ks = slice(k, spec.kvHeads * spec.headDim);
-      Buffer vs = slice(v, spec.kvHeads * spec.valueDim);
-      Buffer os(spec.dtype, l * spec.heads * spec.valueDim);
-      os.poison();
-      std::vector<float> ls(size_t(spec.heads * l),
-                            std::numeric_limits<float>::quiet_NaN());
-      std::vector<int32_t> cuOne = one.cuSeqlens;
-      (*oneKernel)->run(one, qs, ks, vs, cuOne, os, ls);
-      int64_t rowWidth = spec.heads * spec.valueDim;
-      for (int64_t i = 0; i < l * rowWidth; ++i)
-        sepOut.add(out.get(b * rowWidth + i), os.get(i));
-      for (int64_t h = 0; h < spec.heads; ++h)
-        for (int64_t x = 0; x < l; ++x)
-          sepLse.add(lse[size_t(h * t + b + x)], ls[size_t(h * l + x)]);
-    }
-    sepErrOut = sepOut.result();
-    sepErrLse = sepLse.result();
-    // Packed and separate runs tile differently, so sums run in a different
-    // order: agreement to rounding (1e-5 in f32; the input type's rounding
-    // of the output otherwise).
-    double tol = spec.dtype == DType::F32    ? 1e-5
-                 : spec.dtype == DType::BF16 ? 8e-3
-                                             : 1e-3;
-    bool sepOk = sepErrOut <= tol && sepErrLse <= 1e-5;
-    ok = ok && sepOk;
-  }
-
-  std::vector<double> times;
-  for (int i = 0; i < std::max(1, int(repeat)); ++i) {
-    auto start = std::chrono::steady_clock::now();
-    (*kernel)->run(spec, q, k, v, cu, out, lse);
-    times.push_back(std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - start)
-                        .count());
-  }
-  std::sort(times.begin(), times.end());
-  double timeMs = times[times.size() / 2];
-  double flops = usefulFlops(spec);
-  int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
-  int64_t total = numQ * numK;
-
-  if (json) {
-    llvm::outs() << "{\"tokens\": " << t << ", \"docs\": " << spec.docs()
-                 << ", \"heads\": " << spec.heads
-                 << ", \"kv_heads\": " << spec.kvHeads
-                 << ", \"head_dim\": " << spec.headDim
-                 << ", \"value_dim\": " << spec.valueDim << ", \"dtype\": \""
-                 << toString(spec.dtype) << "\", \"target\": \"" << target
-                 << "\", \"mask\": \"" << mask::toString(spec.mask)
-                 << "\", \"block_q\": " << blockQ << ", \"block_k\": " << blockK
-                 << ", \"tiles_total\": " << total
-                 << ", \"tiles_computed\": " << counts[0]
-                 << ", \"tiles_partial\": " << counts[1]
-                 << ", \"tiles_full\": " << counts[2]
-                 << ", \"tiles_skipped\": " << total - counts[0]
-                 << ", \"time_ms\": " << jsonNumber(timeMs)
-                 << ", \"compile_ms\": " << jsonNumber(compileMs)
-                 << ", \"useful_flops\": " << jsonNumber(flops)
-                 << ", \"useful_tflops\": "
-                 << jsonNumber(flops / (timeMs * 1e9));
-    if (check) {
-      llvm::outs() << ", " << checkJsonFields(result)
-                   << ", \"tiles_match_brute_force\": "
-                   << (tilesOk ? "true" : "false")
-                   << ", \"check\": " << (ok ? "\"pass\"" : "\"FAIL\"")
-                   << checkFailureJsonFields(result);
-    }
-    if (compareSeparate)
-      llvm::outs() << ", \"separate_rel_err_out\": " << jsonNumber(sepErrOut)
-                   << ", \"separate_rel_err_lse\": " << jsonNumber(sepErrLse);
-    llvm::outs() << ", \"ok\": " << (ok ? "true" : "false") << "}\n";
-  } else {
-    llvm::outs() << "attn-run: " << target << ", " << toString(spec.dtype)
-                 << ", " << t << " tokens in " << spec.docs()
-                 << " documents, Hq=" << spec.heads << " Hkv=" << spec.kvHeads
-                 << " D=" << spec.headDim << " Dv=" << spec.valueDim
-                 << ", mask " << mask::toString(spec.mask) << "\n"
-                 << "tiles (" << blockQ << "x" << blockK
-                 << ", per head, counted by the kernel): " << total
-                 << " total, " << counts[0] << " computed (" << counts[1]
-                 << " partial, " << counts[2] << " full), " << total - counts[0]
-                 << " skipped\n"
-                 << "time: " << jsonNumber(timeMs) << " ms (median of "
-                 << times.size() << "), " << jsonNumber(flops / (timeMs * 1e6))
-                 << " useful GFLOP/s; compile " << jsonNumber(compileMs)
-                 << " ms\n";
-    if (check) {
-      llvm::outs() << "check (" << result.rows
-                   << " rows vs float64): out rel err "
-                   << jsonNumber(result.errOut) << ", lse rel err "
-                   << jsonNumber(result.errLse);
-      if (spec.dtype != DType::F32)
-        llvm::outs() << " (naive " << toString(spec.dtype) << ": "
-                     << jsonNumber(result.naiveOut) << ", "
-                     << jsonNumber(result.naiveLse) << ")";
-      llvm::outs() << "; tiles vs brute force: "
-                   << (tilesOk ? "match" : "MISMATCH") << " -> "
-                   << (ok ? "pass" : "FAIL") << "\n";
-      if (!result.ok)
-        llvm::outs() << "worst: " << result.worstOut
-                     << (result.firstUnwritten.empty()
-                             ? std::string()
-                             : "; first unwritten: " + result.firstUnwritten)
-                     << "\n";
-    }
-    if (compareSeparate)
-      llvm::outs() << "packed vs separate documents: out rel diff "
-                   << jsonNumber(sepErrOut) << ", lse rel diff "
-                   << jsonNumber(sepErrLse) << " -> " << (ok ? "pass" : "FAIL")
-                   << "\n";
-  }
-  return ok ? 0 : 1;
+  attn::run::CpuRunOptions options;
+  options.blockQ = blockQ;
+  options.blockK = blockK;
+  options.check = check;
+  options.checkRows = checkRows;
+  options.compareSeparate = compareSeparate;
+  options.json = json;
+  options.repeat = repeat;
+  options.seed = seed;
+  options.backward = backward;
+  options.deterministic = deterministic;
+  return attn::run::runCpu(context, spec, options);
 }

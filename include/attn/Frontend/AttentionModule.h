@@ -23,11 +23,21 @@ inline constexpr const char *kAttentionEntry = "attn";
 ///
 /// For `Target::NVIDIA` the same function is a `gpu.func` kernel in
 /// `gpu.module @attn_kernels` (module attribute gpu.container_module).
+///
+/// With `withGradient` (CPU only, so far), a second function
+///   func @attn_grad(%q, %k, %v, %cu, %out, %lse, %dout: memref<?xHqxDvxT>,
+///                   %dq: memref<?xHqxDxT>, %dk: memref<?xHkvxDxT>,
+///                   %dv: memref<?xHkvxDvxT>)
+/// computes `attn.attention_grad` from the forward's out and lse and writes
+/// dq, dk and dv in place (_mlir_ciface_attn_grad).
 enum class Target { CPU, NVIDIA };
 OwningOpRef<ModuleOp>
 buildAttentionModule(MLIRContext &context,
                      const ::attn::host::AttentionSpec &spec,
-                     Target target = Target::CPU);
+                     Target target = Target::CPU, bool withGradient = false);
+
+/// Name of the gradient function buildAttentionModule creates.
+inline constexpr const char *kAttentionGradEntry = "attn_grad";
 
 /// The PTX or cubin of the `gpu.binary @attn_kernels` the NVIDIA pipeline
 /// produced in `module`.

@@ -115,6 +115,24 @@ struct ProblemData {
 // Reference
 //===----------------------------------------------------------------------===//
 
+/// The dense mask, naively: whether query q may see key k, from each
+/// token's document id and the mask's terms (not from the mask algebra).
+class DenseMask {
+public:
+  explicit DenseMask(const AttentionSpec &spec);
+  bool allowed(int64_t q, int64_t k) const {
+    if (m.document && doc[size_t(q)] != doc[size_t(k)])
+      return false;
+    if (m.causal && k > q)
+      return false;
+    return m.window == 0 || q - k < m.window;
+  }
+
+private:
+  mask::MaskSpec m;
+  std::vector<int64_t> doc; // per token
+};
+
 /// Result rows of a reference: out[row][h][dv], lse[row][h].
 struct ReferenceRows {
   std::vector<int64_t> rows;

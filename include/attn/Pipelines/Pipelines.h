@@ -19,6 +19,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "count-tiles",
       llvm::cl::desc("Count visited/partial/full tiles in @attn_tile_counts"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> deterministic{
+      *this, "deterministic",
+      llvm::cl::desc("attn.attention_grad: dq from a query-major pass "
+                     "instead of f32 atomics"),
+      llvm::cl::init(false)};
 };
 
 struct AttnGPUTileAttentionOptions;

@@ -283,7 +283,7 @@ SmallVector<Value> KernelEmitter::softmax(Scores &s, ValueRange carried,
   // In the log2 domain: p = exp2(s * c - m), with the scale c = scale *
   // log2(e) folded into one FMA per element.
   int64_t bk = cfg.blockK;
-  double scaleLog2 = op.getScaleOrDefault() / std::log(2.0);
+  double scaleLog2 = scale / std::log(2.0);
   Value c = f32Const(scaleLog2);
   SmallVector<Value> alpha;
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt) {
@@ -882,7 +882,7 @@ KernelEmitter::KeyTiles KernelEmitter::keyTiles(QueryTile rows) {
   // masked.
   int64_t bk = cfg.blockK;
   auto range = KeyTileRangeOp::create(b, loc, cuBuf, tokens, rows.q0, rows.q1,
-                                      op.getMask(), bk);
+                                      mask, bk);
   beginTile = range.getBegin();
   endTile = range.getEnd();
   KeyTiles t;
@@ -1038,7 +1038,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   for (Value row : threadRows(q0, tid)) {
     auto interval =
         RowIntervalOp::create(b, loc, cuBuf, tokens, row, tiles.docFirst,
-                              tiles.docLast, op.getMask());
+                              tiles.docLast, mask);
     rowLo.push_back(interval.getLo());
     rowHi.push_back(interval.getHi());
   }

@@ -8,6 +8,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <cassert>
 #include <cstring>
 
 using namespace mlir;
@@ -65,11 +66,26 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options) {
   if (!entry)
     return entry.takeError();
   kernel->entry = reinterpret_cast<void *>(*entry);
+  bool withGradient =
+      module.lookupSymbol(std::string("_mlir_ciface_") + kAttentionGradEntry);
+  if (withGradient) {
+    auto grad = kernel->engine->lookup(std::string("_mlir_ciface_") +
+                                       kAttentionGradEntry);
+    if (!grad)
+      return grad.takeError();
+    kernel->gradEntry = reinterpret_cast<void *>(*grad);
+  }
   if (options.countTiles) {
     auto counts = kernel->engine->lookup("attn_tile_counts");
     if (!counts)
       return counts.takeError();
     kernel->counts = reinterpret_cast<int64_t *>(*counts);
+    if (withGradient) {
+      auto grad = kernel->engine->lookup("attn_grad_tile_counts");
+      if (!grad)
+        return grad.takeError();
+      kernel->gradCounts = reinterpret_cast<int64_t *>(*grad);
+    }
   }
   return kernel;
 }
@@ -89,13 +105,45 @@ void CPUKernel::run(const AttentionSpec &spec, Buffer &q, Buffer &k,
   reinterpret_cast<Fn>(entry)(&dq, &dk, &dv, &dcu, &dout, &dlse);
 }
 
-std::array<int64_t, 3> CPUKernel::tileCounts() const {
+void CPUKernel::runGradient(const AttentionSpec &spec, Buffer &q, Buffer &k,
+                            Buffer &v, std::vector<int32_t> &cu, Buffer &out,
+                            std::vector<float> &lse, Buffer &dout, Buffer &dq,
+                            Buffer &dk, Buffer &dv) {
+  assert(gradEntry && "compiled without the gradient function");
+  int64_t t = spec.tokens();
+  auto dQ = describe<3>(q.data(), {t, spec.heads, spec.headDim});
+  auto dK = describe<3>(k.data(), {t, spec.kvHeads, spec.headDim});
+  auto dV = describe<3>(v.data(), {t, spec.kvHeads, spec.valueDim});
+  auto dCu = describe<1>(cu.data(), {int64_t(cu.size())});
+  auto dOut = describe<3>(out.data(), {t, spec.heads, spec.valueDim});
+  auto dLse = describe<2>(lse.data(), {spec.heads, t});
+  auto dDout = describe<3>(dout.data(), {t, spec.heads, spec.valueDim});
+  auto dDq = describe<3>(dq.data(), {t, spec.heads, spec.headDim});
+  auto dDk = describe<3>(dk.data(), {t, spec.kvHeads, spec.headDim});
+  auto dDv = describe<3>(dv.data(), {t, spec.kvHeads, spec.valueDim});
+  using Fn = void (*)(void *, void *, void *, void *, void *, void *, void *,
+                      void *, void *, void *);
+  reinterpret_cast<Fn>(gradEntry)(&dQ, &dK, &dV, &dCu, &dOut, &dLse, &dDout,
+                                  &dDq, &dDk, &dDv);
+}
+
+/// The three counts at `counts`, or zeros.
+static std::array<int64_t, 3> readCounts(const int64_t *counts) {
   if (!counts)
     return {0, 0, 0};
   return {counts[0], counts[1], counts[2]};
 }
 
+std::array<int64_t, 3> CPUKernel::tileCounts() const {
+  return readCounts(counts);
+}
+
+std::array<int64_t, 3> CPUKernel::gradTileCounts() const {
+  return readCounts(gradCounts);
+}
+
 void CPUKernel::resetTileCounts() {
-  if (counts)
-    std::memset(counts, 0, 3 * sizeof(int64_t));
+  for (int64_t *c : {counts, gradCounts})
+    if (c)
+      std::memset(c, 0, 3 * sizeof(int64_t));
 }

@@ -85,3 +85,24 @@ func.func @row_interval_within(%cu: memref<?xi32>, %t: index, %q: index,
       {mask = #attn.mask<document, causal>} : memref<?xi32>
   return %lo, %hi : index, index
 }
+
+// -----
+
+// The transposed ops (the backward pass) lower through the same algebra:
+// the documents of the key tile's first and last keys, then the query-tile
+// range; a key's column interval under causal starts at the key itself.
+// CHECK-LABEL: func @query_tile_range_and_col_interval
+// CHECK-SAME: (%[[CU:.*]]: memref<?xi32>, %[[T:.*]]: index, %[[K0:.*]]: index, %[[K1:.*]]: index)
+// CHECK-NOT: attn.query_tile_range
+// CHECK: scf.while
+// CHECK: arith.cmpi sle, %{{.*}}, %[[K0]]
+// CHECK-NOT: attn.col_interval
+// CHECK: return %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[K0]], %{{.*}}
+func.func @query_tile_range_and_col_interval(%cu: memref<?xi32>, %t: index, %k0: index, %k1: index)
+    -> (index, index, index, index, index, index) {
+  %b, %fb, %fe, %e, %d0, %d1 = attn.query_tile_range %cu, %t, %k0, %k1
+      {mask = #attn.mask<document, causal>, block_q = 64 : i64} : memref<?xi32>
+  %lo, %hi = attn.col_interval %cu, %t, %k0 within [%d0, %d1]
+      {mask = #attn.mask<document, causal>} : memref<?xi32>
+  return %b, %fb, %fe, %e, %lo, %hi : index, index, index, index, index, index
+}

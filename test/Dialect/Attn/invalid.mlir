@@ -203,6 +203,89 @@ func.func @key_tile_range_block(%cu: memref<?xi32>, %i: index) {
 
 // -----
 
+// An i64 tile size is read as signed.
+func.func @key_tile_range_negative_block(%cu: memref<?xi32>, %i: index) {
+  // expected-error @+1 {{expects block_k to be at least 1, got -64}}
+  %0:6 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = -64 : i64} : memref<?xi32>
+  return
+}
+
+// -----
+
+func.func @query_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  %0:6 = attn.query_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_q = 64 : i64} : memref<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @query_tile_range_block(%cu: memref<?xi32>, %i: index) {
+  // expected-error @+1 {{expects block_q to be at least 1, got 0}}
+  %0:6 = attn.query_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_q = 0 : i64} : memref<?xi32>
+  return
+}
+
+// -----
+
+func.func @col_interval_cu(%cu: memref<?xf32>, %i: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  %0:2 = "attn.col_interval"(%cu, %i, %i) {mask = #attn.mask<causal>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (memref<?xf32>, index, index) -> (index, index)
+  return
+}
+
+// -----
+
+func.func @col_interval_half_window(%cu: memref<?xi32>, %i: index) {
+  // expected-error @+1 {{expects both doc_first and doc_last, or neither}}
+  %0:2 = "attn.col_interval"(%cu, %i, %i, %i) {mask = #attn.mask<document, causal>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 1>} : (memref<?xi32>, index, index, index) -> (index, index)
+  return
+}
+
+// -----
+
+// attn.attention_grad checks its operands as attn.attention does (one
+// shared verifier), then dout and the gradients.
+func.func @grad_forward_rule(%q: tensor<?x4x64xf32>, %k: tensor<?x3x64xf32>, %v: tensor<?x3x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects the query head count (4) to be a multiple of the key/value head count (3)}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x3x64xf32>, tensor<?x3x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x3x64xf32>, tensor<?x3x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dout(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %do: tensor<?x4x64xf16>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dout of the type of out ('tensor<?x4x64xf32>'), got 'tensor<?x4x64xf16>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %do, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf16>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dk(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dk of the shape and element type of its input ('tensor<?x2x64xf32>'), got 'tensor<?x4x64xf32>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dv_type(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dv of the shape and element type of its input ('tensor<?x2x64xf32>'), got 'tensor<?x2x64xbf16>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xbf16>
+  return
+}
+
+// -----
+
 func.func @row_interval_cu(%cu: memref<?xf32>, %i: index) {
   // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
   %0:2 = attn.row_interval %cu, %i, %i {mask = #attn.mask<causal>} : memref<?xf32>

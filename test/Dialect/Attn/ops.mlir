@@ -70,3 +70,29 @@ func.func @tile_ops(%cu: memref<?xi32>, %cut: tensor<?xi32>, %t: index,
   return %b, %fb, %fe, %e, %lo, %hi, %lo2, %hi2
       : index, index, index, index, index, index, index, index
 }
+
+// CHECK-LABEL: func @attention_grad
+// CHECK: attn.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {mask = #attn.mask<document, causal>, scale = 1.250000e-01 : f64} : tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>, tensor<?x16x128xbf16>, tensor<?x16x128xbf16>, tensor<16x?xf32>, tensor<?xi32> -> tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>
+func.func @attention_grad(%q: tensor<?x16x128xbf16>, %k: tensor<?x4x128xbf16>,
+                          %v: tensor<?x4x128xbf16>, %o: tensor<?x16x128xbf16>,
+                          %do: tensor<?x16x128xbf16>, %lse: tensor<16x?xf32>,
+                          %cu: tensor<?xi32>) {
+  %dq, %dk, %dv = attn.attention_grad %q, %k, %v, %o, %do, %lse, %cu
+      {mask = #attn.mask<document, causal>, scale = 0.125 : f64}
+      : tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>,
+        tensor<?x16x128xbf16>, tensor<?x16x128xbf16>, tensor<16x?xf32>,
+        tensor<?xi32> -> tensor<?x16x128xbf16>, tensor<?x4x128xbf16>,
+        tensor<?x4x128xbf16>
+  return
+}
+
+// CHECK-LABEL: func @transposed_tile_ops
+// CHECK: attn.query_tile_range %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {block_q = 64 : i64, mask = #attn.mask<document, causal, window = 8>} : memref<?xi32>
+// CHECK: attn.col_interval %{{.*}}, %{{.*}}, %{{.*}} within [%{{.*}}, %{{.*}}] {mask = #attn.mask<document, causal, window = 8>} : memref<?xi32>
+func.func @transposed_tile_ops(%cu: memref<?xi32>, %t: index, %k0: index, %k1: index) {
+  %b, %fb, %fe, %e, %d0, %d1 = attn.query_tile_range %cu, %t, %k0, %k1
+      {mask = #attn.mask<document, causal, window = 8>, block_q = 64 : i64} : memref<?xi32>
+  %lo, %hi = attn.col_interval %cu, %t, %k0 within [%d0, %d1]
+      {mask = #attn.mask<document, causal, window = 8>} : memref<?xi32>
+  return
+}

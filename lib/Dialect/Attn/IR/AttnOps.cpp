@@ -30,86 +30,139 @@ static bool compatible(int64_t a, int64_t b) {
 }
 
 //===----------------------------------------------------------------------===//
-// AttentionOp
+// AttentionOp / AttentionGradOp
 //===----------------------------------------------------------------------===//
 
-double AttentionOp::getScaleOrDefault() {
-  if (std::optional<llvm::APFloat> s = getScale())
-    return s->convertToDouble();
-  return 1.0 / std::sqrt(double(getHeadDim()));
+static double scaleOrDefault(std::optional<llvm::APFloat> scale,
+                             int64_t headDim) {
+  if (scale)
+    return scale->convertToDouble();
+  return 1.0 / std::sqrt(double(headDim));
 }
 
-LogicalResult AttentionOp::verify() {
-  auto q = cast<RankedTensorType>(getQuery().getType());
-  auto k = cast<RankedTensorType>(getKey().getType());
-  auto v = cast<RankedTensorType>(getValue().getType());
-  auto out = cast<RankedTensorType>(getOut().getType());
-  auto lse = cast<RankedTensorType>(getLse().getType());
+double AttentionOp::getScaleOrDefault() {
+  return scaleOrDefault(getScale(), getHeadDim());
+}
+
+double AttentionGradOp::getScaleOrDefault() {
+  return scaleOrDefault(getScale(), getHeadDim());
+}
+
+/// What attn.attention and attn.attention_grad both require of query, key,
+/// value, cu_seqlens, the forward's out and lse (types `out`, `lse`) and
+/// the scale.
+static LogicalResult verifyAttentionOperands(Operation *op, Value query,
+                                             Value key, Value value,
+                                             Value cuSeqlens, Type outType,
+                                             Type lseType,
+                                             std::optional<llvm::APFloat> s) {
+  auto q = cast<RankedTensorType>(query.getType());
+  auto k = cast<RankedTensorType>(key.getType());
+  auto v = cast<RankedTensorType>(value.getType());
+  auto out = cast<RankedTensorType>(outType);
+  auto lse = cast<RankedTensorType>(lseType);
 
   if (q.getRank() != 3 || k.getRank() != 3 || v.getRank() != 3)
-    return emitOpError("expects query, key and value of rank 3 ([T, H, D]), "
-                       "got ranks ")
+    return op->emitOpError("expects query, key and value of rank 3 "
+                           "([T, H, D]), got ranks ")
            << q.getRank() << ", " << k.getRank() << " and " << v.getRank();
 
   Type elt = q.getElementType();
   if (!elt.isF16() && !elt.isBF16() && !elt.isF32())
-    return emitOpError("expects an f16, bf16 or f32 element type, got ")
+    return op->emitOpError("expects an f16, bf16 or f32 element type, got ")
            << elt;
   if (k.getElementType() != elt || v.getElementType() != elt ||
       out.getElementType() != elt)
-    return emitOpError("expects query, key, value and out to share one "
-                       "element type");
+    return op->emitOpError("expects query, key, value and out to share one "
+                           "element type");
 
   int64_t t = q.getDimSize(0);
   if (!compatible(t, k.getDimSize(0)) || !compatible(t, v.getDimSize(0)))
-    return emitOpError("expects query, key and value to have the same token "
-                       "count, got ")
+    return op->emitOpError("expects query, key and value to have the same "
+                           "token count, got ")
            << dimStr(t) << ", " << dimStr(k.getDimSize(0)) << " and "
            << dimStr(v.getDimSize(0));
 
   int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
   if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) ||
       ShapedType::isDynamic(v.getDimSize(1)))
-    return emitOpError("expects static head counts");
+    return op->emitOpError("expects static head counts");
   if (v.getDimSize(1) != hkv)
-    return emitOpError("expects key and value to have the same head count, "
-                       "got ")
+    return op->emitOpError("expects key and value to have the same head "
+                           "count, got ")
            << hkv << " and " << v.getDimSize(1);
   if (hkv == 0 || hq % hkv != 0)
-    return emitOpError("expects the query head count (")
+    return op->emitOpError("expects the query head count (")
            << hq << ") to be a multiple of the key/value head count (" << hkv
            << ")";
 
   int64_t d = q.getDimSize(2), dv = v.getDimSize(2);
   if (ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
-    return emitOpError("expects static head dims");
+    return op->emitOpError("expects static head dims");
   if (k.getDimSize(2) != d)
-    return emitOpError("expects query and key to have the same head dim, got ")
+    return op->emitOpError("expects query and key to have the same head "
+                           "dim, got ")
            << d << " and " << k.getDimSize(2);
-  if (!isSupportedHeadDim(d) || !isSupportedHeadDim(dv))
-    return emitOpError("supports head dims 64 and 128, got D = ")
+  if (!AttentionOp::isSupportedHeadDim(d) ||
+      !AttentionOp::isSupportedHeadDim(dv))
+    return op->emitOpError("supports head dims 64 and 128, got D = ")
            << d << " and Dv = " << dv;
 
-  if (!isIntVector(getCuSeqlens().getType()))
-    return emitOpError("expects cu_seqlens to be a rank-1 tensor of "
-                       "integers, got ")
-           << getCuSeqlens().getType();
+  if (!isIntVector(cuSeqlens.getType()))
+    return op->emitOpError("expects cu_seqlens to be a rank-1 tensor of "
+                           "integers, got ")
+           << cuSeqlens.getType();
 
   if (out.getRank() != 3 || !compatible(out.getDimSize(0), t) ||
       out.getDimSize(1) != hq || out.getDimSize(2) != dv)
-    return emitOpError("expects out of shape [T, Hq, Dv] = [")
+    return op->emitOpError("expects out of shape [T, Hq, Dv] = [")
            << dimStr(t) << ", " << hq << ", " << dv << "], got " << out;
 
   if (lse.getRank() != 2 || !lse.getElementType().isF32() ||
       lse.getDimSize(0) != hq || !compatible(lse.getDimSize(1), t))
-    return emitOpError("expects lse of shape [Hq, T] = [")
+    return op->emitOpError("expects lse of shape [Hq, T] = [")
            << hq << ", " << dimStr(t) << "] and element type f32, got "
            << lse;
 
-  if (std::optional<llvm::APFloat> s = getScale()) {
+  if (s) {
     double scale = s->convertToDouble();
     if (!(std::isfinite(scale) && scale > 0.0))
-      return emitOpError("expects a positive, finite scale, got ") << scale;
+      return op->emitOpError("expects a positive, finite scale, got ")
+             << scale;
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  return verifyAttentionOperands(*this, getQuery(), getKey(), getValue(),
+                                 getCuSeqlens(), getOut().getType(),
+                                 getLse().getType(), getScale());
+}
+
+LogicalResult AttentionGradOp::verify() {
+  if (failed(verifyAttentionOperands(*this, getQuery(), getKey(), getValue(),
+                                     getCuSeqlens(), getOut().getType(),
+                                     getLse().getType(), getScale())))
+    return failure();
+  if (getDout().getType() != getOut().getType())
+    return emitOpError("expects dout of the type of out (")
+           << getOut().getType() << "), got " << getDout().getType();
+  for (auto [name, grad, input] :
+       {std::tuple<StringRef, Value, Value>{"dq", getDq(), getQuery()},
+        {"dk", getDk(), getKey()},
+        {"dv", getDv(), getValue()}}) {
+    auto g = cast<RankedTensorType>(grad.getType());
+    auto in = cast<RankedTensorType>(input.getType());
+    bool sameShape = g.getRank() == in.getRank() &&
+                     llvm::all_of(llvm::seq<int64_t>(0, g.getRank()),
+                                  [&](int64_t i) {
+                                    return compatible(g.getDimSize(i),
+                                                      in.getDimSize(i));
+                                  });
+    if (!sameShape || g.getElementType() != in.getElementType())
+      return emitOpError("expects ")
+             << name << " of the shape and element type of its input ("
+             << in << "), got " << g;
   }
   return success();
 }
@@ -141,26 +194,48 @@ LogicalResult SegmentsFromSeparatorsOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
-// KeyTileRangeOp / RowIntervalOp
+// Tile-level ops
 //===----------------------------------------------------------------------===//
 
-LogicalResult KeyTileRangeOp::verify() {
-  if (!isIntVector(getCuSeqlens().getType(), /*allowMemRef=*/true))
-    return emitOpError("expects cu_seqlens to be a rank-1 tensor or memref "
-                       "of integers");
-  if (getBlockK() < 1)
-    return emitOpError("expects block_k to be at least 1, got ")
-           << getBlockK();
+/// What key_tile_range and query_tile_range require: integer cu_seqlens
+/// and a tile size of at least 1 (read signed: an i64 attribute's plain
+/// getter is unsigned).
+static LogicalResult verifyTileRange(Operation *op, Value cuSeqlens,
+                                     StringRef blockName, IntegerAttr block) {
+  if (!isIntVector(cuSeqlens.getType(), /*allowMemRef=*/true))
+    return op->emitOpError("expects cu_seqlens to be a rank-1 tensor or "
+                           "memref of integers");
+  if (block.getInt() < 1)
+    return op->emitOpError("expects ")
+           << blockName << " to be at least 1, got " << block.getInt();
   return success();
 }
 
-LogicalResult RowIntervalOp::verify() {
-  if (!isIntVector(getCuSeqlens().getType(), /*allowMemRef=*/true))
-    return emitOpError("expects cu_seqlens to be a rank-1 tensor or memref "
-                       "of integers");
-  if (bool(getDocFirst()) != bool(getDocLast()))
-    return emitOpError("expects both doc_first and doc_last, or neither");
+/// What row_interval and col_interval require.
+static LogicalResult verifyInterval(Operation *op, Value cuSeqlens,
+                                    Value docFirst, Value docLast) {
+  if (!isIntVector(cuSeqlens.getType(), /*allowMemRef=*/true))
+    return op->emitOpError("expects cu_seqlens to be a rank-1 tensor or "
+                           "memref of integers");
+  if (bool(docFirst) != bool(docLast))
+    return op->emitOpError("expects both doc_first and doc_last, or neither");
   return success();
+}
+
+LogicalResult KeyTileRangeOp::verify() {
+  return verifyTileRange(*this, getCuSeqlens(), "block_k", getBlockKAttr());
+}
+
+LogicalResult QueryTileRangeOp::verify() {
+  return verifyTileRange(*this, getCuSeqlens(), "block_q", getBlockQAttr());
+}
+
+LogicalResult RowIntervalOp::verify() {
+  return verifyInterval(*this, getCuSeqlens(), getDocFirst(), getDocLast());
+}
+
+LogicalResult ColIntervalOp::verify() {
+  return verifyInterval(*this, getCuSeqlens(), getDocFirst(), getDocLast());
 }
 
 #define GET_OP_CLASSES

@@ -3,18 +3,14 @@
 #include "attn/Dialect/Attn/Transforms/EmitterBase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <cmath>
 #include <limits>
 
 using namespace mlir;
 using namespace mlir::attn;
-
-AttentionEmitterBase::AttentionEmitterBase(OpBuilder &b, Location loc,
-                                           AttentionOp op)
-    : b(b), loc(loc), op(op), elt(op.getElementType()), f32(b.getF32Type()),
-      numHeads(op.getNumHeads()), numKvHeads(op.getNumKvHeads()),
-      headDim(op.getHeadDim()), valueDim(op.getValueDim()) {}
 
 Value AttentionEmitterBase::idx(int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
@@ -49,4 +45,26 @@ Value AttentionEmitterBase::logSumExp(Value m, Value l, Value log2l) {
                                     arith::AddFOp::create(b, loc, m, log2l),
                                     f32Const(std::log(2.0)));
   return arith::SelectOp::create(b, loc, empty, negInf(), lse);
+}
+
+void AttentionEmitterBase::countTiles(StringRef counts, Value head,
+                                      Value begin, Value fullBegin,
+                                      Value fullEnd, Value end) {
+  if (counts.empty())
+    return;
+  Value isHead0 =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, head, idx(0));
+  auto ifOp = scf::IfOp::create(b, loc, isHead0, /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Value global = memref::GetGlobalOp::create(
+      b, loc, MemRefType::get({3}, b.getI64Type()), counts);
+  Value full = arith::SubIOp::create(b, loc, fullEnd, fullBegin);
+  Value visited = arith::SubIOp::create(b, loc, end, begin);
+  Value partial = arith::SubIOp::create(b, loc, visited, full);
+  for (auto [i, n] : llvm::enumerate(SmallVector<Value>{visited, partial, full}))
+    memref::AtomicRMWOp::create(
+        b, loc, arith::AtomicRMWKind::addi,
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), n), global,
+        ValueRange{idx(int64_t(i))});
 }

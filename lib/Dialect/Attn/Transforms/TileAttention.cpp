@@ -52,8 +52,6 @@ private:
   void emitKeyTile(Value kt, bool masked);
   /// Three loops over the partial, full and partial key tiles.
   void emitKeyTileLoops(Value begin, Value fullBegin, Value fullEnd, Value end);
-  void emitTileCounts(Value head, Value begin, Value fullBegin, Value fullEnd,
-                      Value end);
 
   const TileAttentionOptions &opts;
 
@@ -83,7 +81,7 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
       b, loc, arith::AddIOp::create(b, loc, k0, idx(blockK)), tokens);
   Value nk = arith::SubIOp::create(b, loc, k1, k0);
   // Scores in log2 units: the scale and log2(e) folded into Q.
-  double scaleLog2 = op.getScaleOrDefault() / std::log(2.0);
+  double scaleLog2 = scale / std::log(2.0);
   auto rowLoop = scf::ForOp::create(b, loc, idx(0), rows, idx(1));
   {
     OpBuilder::InsertionGuard g(b);
@@ -97,7 +95,7 @@ void AttentionEmitter::emitKeyTile(Value kt, bool masked) {
     Value lo, hi;
     if (masked) {
       auto interval = RowIntervalOp::create(b, loc, cuBuf, tokens, qRow,
-                                            docFirst, docLast, op.getMask());
+                                            docFirst, docLast, mask);
       lo = interval.getLo();
       hi = interval.getHi();
     }
@@ -172,29 +170,6 @@ void AttentionEmitter::emitKeyTileLoops(Value begin, Value fullBegin,
   loop(fullEnd, end, /*masked=*/true);
 }
 
-void AttentionEmitter::emitTileCounts(Value h, Value begin, Value fullBegin,
-                                      Value fullEnd, Value end) {
-  if (opts.tileCountsGlobal.empty())
-    return;
-  Value isHead0 =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, h, idx(0));
-  auto ifOp = scf::IfOp::create(b, loc, isHead0, /*withElse=*/false);
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  auto countsType = MemRefType::get({3}, b.getI64Type());
-  Value counts =
-      memref::GetGlobalOp::create(b, loc, countsType, opts.tileCountsGlobal);
-  Value full = arith::SubIOp::create(b, loc, fullEnd, fullBegin);
-  Value visited = arith::SubIOp::create(b, loc, end, begin);
-  Value partial = arith::SubIOp::create(b, loc, visited, full);
-  SmallVector<Value> values = {visited, partial, full};
-  for (auto [i, n] : llvm::enumerate(values)) {
-    Value n64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), n);
-    memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addi, n64, counts,
-                                ValueRange{idx(int64_t(i))});
-  }
-}
-
 void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
                             Value numTokens, Value outBuf, Value lseBuf) {
   qBuf = q;
@@ -242,11 +217,11 @@ void AttentionEmitter::emit(Value q, Value k, Value v, Value cu,
   }
 
   auto range = KeyTileRangeOp::create(b, loc, cuBuf, tokens, q0, q1,
-                                      op.getMask(), blockK);
+                                      mask, blockK);
   docFirst = range.getDocFirst();
   docLast = range.getDocLast();
-  emitTileCounts(head, range.getBegin(), range.getFullBegin(),
-                 range.getFullEnd(), range.getEnd());
+  countTiles(opts.tileCountsGlobal, head, range.getBegin(),
+             range.getFullBegin(), range.getFullEnd(), range.getEnd());
   emitKeyTileLoops(range.getBegin(), range.getFullBegin(), range.getFullEnd(),
                    range.getEnd());
 
@@ -280,7 +255,7 @@ Value mlir::attn::getSourceBuffer(Value tensor) {
   return {};
 }
 
-Value mlir::attn::getMaterializedDestination(AttentionOp op, Value result) {
+Value mlir::attn::getMaterializedDestination(Operation *op, Value result) {
   if (!result.hasOneUse())
     return {};
   auto mat =
@@ -298,30 +273,22 @@ Value mlir::attn::getMaterializedDestination(AttentionOp op, Value result) {
   return mat.getDest();
 }
 
-LogicalResult mlir::attn::tileAttention(RewriterBase &rewriter, AttentionOp op,
-                                        const TileAttentionOptions &options) {
-  if (options.blockQ < 1 || options.blockK < 1)
-    return op.emitOpError("tile sizes must be at least 1");
-  Location loc = op.getLoc();
-  rewriter.setInsertionPoint(op);
-  auto toBuffer = [&](Value t) -> Value {
-    auto type = cast<RankedTensorType>(t.getType());
-    return bufferization::ToBufferOp::create(
-        rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
-        t, /*read_only=*/true);
-  };
-  Value q = toBuffer(op.getQuery()), k = toBuffer(op.getKey()),
-        v = toBuffer(op.getValue()), cu = toBuffer(op.getCuSeqlens());
-  Value numTokens = memref::DimOp::create(rewriter, loc, q, 0);
+Value mlir::attn::readBuffer(OpBuilder &b, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  return bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+      /*read_only=*/true);
+}
 
+ResultBuffers mlir::attn::resultBuffers(RewriterBase &rewriter, Operation *op,
+                                        Value numTokens) {
   // Results go straight into their destination buffer when there is one,
   // else into a new buffer.
-  SmallVector<Value> buffers;
-  SmallVector<Operation *> materializations;
+  ResultBuffers out;
   for (Value result : op->getResults()) {
     if (Value dest = getMaterializedDestination(op, result)) {
-      buffers.push_back(dest);
-      materializations.push_back(*result.user_begin());
+      out.buffers.push_back(dest);
+      out.materializations.push_back(*result.user_begin());
       continue;
     }
     auto type = cast<RankedTensorType>(result.getType());
@@ -329,34 +296,58 @@ LogicalResult mlir::attn::tileAttention(RewriterBase &rewriter, AttentionOp op,
     for (int64_t i = 0; i < type.getRank(); ++i)
       if (type.isDynamicDim(i))
         dynSizes.push_back(numTokens); // only T is dynamic
-    buffers.push_back(memref::AllocOp::create(
-        rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
-        dynSizes));
+    out.buffers.push_back(memref::AllocOp::create(
+        rewriter, op->getLoc(),
+        MemRefType::get(type.getShape(), type.getElementType()), dynSizes));
   }
+  return out;
+}
 
-  AttentionEmitter(rewriter, loc, op, options)
-      .emit(q, k, v, cu, numTokens, buffers[0], buffers[1]);
-
-  for (Operation *mat : materializations)
+void mlir::attn::replaceWithBuffers(RewriterBase &rewriter, Operation *op,
+                                    const ResultBuffers &results) {
+  for (Operation *mat : results.materializations)
     rewriter.eraseOp(mat);
-  SmallVector<Value> replacements;
-  for (auto [result, buffer] : llvm::zip(op->getResults(), buffers)) {
-    if (result.use_empty()) {
-      replacements.push_back(Value());
-      continue;
-    }
-    replacements.push_back(bufferization::ToTensorOp::create(
-        rewriter, loc, result.getType(), buffer, /*restrict=*/true,
-        /*writable=*/true));
-  }
-  for (auto [result, repl] : llvm::zip(op->getResults(), replacements))
-    if (repl)
-      rewriter.replaceAllUsesWith(result, repl);
+  for (auto [result, buffer] : llvm::zip(op->getResults(), results.buffers))
+    if (!result.use_empty())
+      rewriter.replaceAllUsesWith(
+          result, bufferization::ToTensorOp::create(
+                      rewriter, op->getLoc(), result.getType(), buffer,
+                      /*restrict=*/true, /*writable=*/true));
   rewriter.eraseOp(op);
+}
+
+LogicalResult mlir::attn::tileAttention(RewriterBase &rewriter, AttentionOp op,
+                                        const TileAttentionOptions &options) {
+  if (options.blockQ < 1 || options.blockK < 1)
+    return op.emitOpError("tile sizes must be at least 1");
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value q = readBuffer(rewriter, loc, op.getQuery()),
+        k = readBuffer(rewriter, loc, op.getKey()),
+        v = readBuffer(rewriter, loc, op.getValue()),
+        cu = readBuffer(rewriter, loc, op.getCuSeqlens());
+  Value numTokens = memref::DimOp::create(rewriter, loc, q, 0);
+  ResultBuffers results = resultBuffers(rewriter, op, numTokens);
+  AttentionEmitter(rewriter, loc, op, options)
+      .emit(q, k, v, cu, numTokens, results.buffers[0], results.buffers[1]);
+  replaceWithBuffers(rewriter, op, results);
   return success();
 }
 
 namespace {
+/// A zero memref<3xi64> global `name` in `module`, unless there is one.
+void declareCounts(ModuleOp module, StringRef name) {
+  if (module.lookupSymbol(name))
+    return;
+  OpBuilder b(module.getBodyRegion());
+  auto type = MemRefType::get({3}, b.getI64Type());
+  memref::GlobalOp::create(
+      b, module.getLoc(), name, /*sym_visibility=*/StringAttr(), type,
+      DenseElementsAttr::get(RankedTensorType::get({3}, b.getI64Type()),
+                             int64_t(0)),
+      /*constant=*/false, /*alignment=*/IntegerAttr());
+}
+
 struct AttnTileAttentionPass
     : public mlir::attn::impl::AttnTileAttentionBase<AttnTileAttentionPass> {
   using Base::Base;
@@ -365,24 +356,29 @@ struct AttnTileAttentionPass
     TileAttentionOptions options;
     options.blockQ = blockQ;
     options.blockK = blockK;
+    options.deterministic = deterministic;
     SmallVector<AttentionOp> ops;
-    module.walk([&](AttentionOp op) { ops.push_back(op); });
+    SmallVector<AttentionGradOp> grads;
+    module.walk([&](Operation *op) {
+      if (auto a = dyn_cast<AttentionOp>(op))
+        ops.push_back(a);
+      else if (auto g = dyn_cast<AttentionGradOp>(op))
+        grads.push_back(g);
+    });
     if (countTiles && !ops.empty()) {
       options.tileCountsGlobal = "attn_tile_counts";
-      if (!module.lookupSymbol(options.tileCountsGlobal)) {
-        OpBuilder b(module.getBodyRegion());
-        auto type = MemRefType::get({3}, b.getI64Type());
-        memref::GlobalOp::create(
-            b, module.getLoc(), options.tileCountsGlobal,
-            /*sym_visibility=*/StringAttr(), type,
-            DenseElementsAttr::get(RankedTensorType::get({3}, b.getI64Type()),
-                                   int64_t(0)),
-            /*constant=*/false, /*alignment=*/IntegerAttr());
-      }
+      declareCounts(module, options.tileCountsGlobal);
+    }
+    if (countTiles && !grads.empty()) {
+      options.gradTileCountsGlobal = "attn_grad_tile_counts";
+      declareCounts(module, options.gradTileCountsGlobal);
     }
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : ops)
       if (failed(tileAttention(rewriter, op, options)))
+        return signalPassFailure();
+    for (AttentionGradOp op : grads)
+      if (failed(tileAttentionGrad(rewriter, op, options)))
         return signalPassFailure();
   }
 };

@@ -10,6 +10,31 @@ include "mlir/IR/BuiltinAttributes.td"
 
 def Attn_IntTensorOrMemRef : AnyTypeOf<[AnyRankedTensor, AnyMemRef]>;
 
+// Shape facts of a verified attention or attention_grad op (both verify
+// their operands alike: verifyAttentionOperands in AttnOps.cpp).
+defvar attentionShapeMethods = [{
+    /// The scale, or 1/sqrt(D) when none is given.
+    double getScaleOrDefault();
+    Type getElementType() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType())
+          .getElementType();
+    }
+    int64_t getNumHeads() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType()).getDimSize(1);
+    }
+    int64_t getNumKvHeads() {
+      return ::llvm::cast<RankedTensorType>(getKey().getType()).getDimSize(1);
+    }
+    int64_t getHeadDim() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType()).getDimSize(2);
+    }
+    int64_t getValueDim() {
+      return ::llvm::cast<RankedTensorType>(getValue().getType()).getDimSize(2);
+    }
+    /// Head dims this project compiles.
+    static bool isSupportedHeadDim(int64_t d) { return d == 64 || d == 128; }
+}];
+
 //===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//
@@ -55,29 +80,59 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
     type($lse)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    /// The scale, or 1/sqrt(D) when none is given.
-    double getScaleOrDefault();
-    /// Shape facts of a verified op.
-    Type getElementType() {
-      return ::llvm::cast<RankedTensorType>(getQuery().getType())
-          .getElementType();
-    }
-    int64_t getNumHeads() {
-      return ::llvm::cast<RankedTensorType>(getQuery().getType()).getDimSize(1);
-    }
-    int64_t getNumKvHeads() {
-      return ::llvm::cast<RankedTensorType>(getKey().getType()).getDimSize(1);
-    }
-    int64_t getHeadDim() {
-      return ::llvm::cast<RankedTensorType>(getQuery().getType()).getDimSize(2);
-    }
-    int64_t getValueDim() {
-      return ::llvm::cast<RankedTensorType>(getValue().getType()).getDimSize(2);
-    }
-    /// Head dims this project compiles.
-    static bool isSupportedHeadDim(int64_t d) { return d == 64 || d == 128; }
+  let extraClassDeclaration = attentionShapeMethods;
+}
+
+def Attn_AttentionGradOp : Attn_Op<"attention_grad", [Pure]> {
+  let summary = "Gradients of attn.attention with respect to its inputs";
+  let description = [{
+    The backward pass of `attn.attention` with the same `mask`, `scale` and
+    `cu_seqlens`: given the forward's inputs, its `out` and `lse`, and the
+    gradient `dout` of a loss with respect to `out`, returns
+
+    ```
+    p(q, k)  = exp(s(q, k) - lse[h, q])            (the forward's softmax)
+    dv[k, g, :] = sum_{q, h in g} p(q, k) * dout[q, h, :]
+    dp(q, k) = <dout[q, h, :], value[k, h / G, :]>
+    ds(q, k) = p(q, k) * (dp(q, k) - <dout[q, h, :], out[q, h, :]>)
+    dq[q, h, :] = scale * sum_k ds(q, k) * key[k, h / G, :]
+    dk[k, g, :] = scale * sum_{q, h in g} ds(q, k) * query[q, h, :]
+    ```
+
+    over the allowed (q, k) only: a key that a query may not see contributes
+    nothing to its gradients, and a key no query sees gets dk = dv = 0
+    (exactly). Grouped-query attention sums dk and dv over the query heads
+    h of the group g = h / G.
+
+    Shapes and types as for `attn.attention`: query [T, Hq, D], key
+    [T, Hkv, D], value [T, Hkv, Dv], out and dout [T, Hq, Dv], lse [Hq, T]
+    (f32); dq, dk and dv have the shapes and element type of query, key and
+    value.
+
+    ```mlir
+    %dq, %dk, %dv = attn.attention_grad %q, %k, %v, %out, %dout, %lse, %cu
+        {mask = #attn.mask<document, causal>}
+        : tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>,
+          tensor<?x16x128xbf16>, tensor<?x16x128xbf16>, tensor<16x?xf32>,
+          tensor<?xi32>
+        -> tensor<?x16x128xbf16>, tensor<?x4x128xbf16>, tensor<?x4x128xbf16>
+    ```
   }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                   AnyRankedTensor:$value, AnyRankedTensor:$out,
+                   AnyRankedTensor:$dout, AnyRankedTensor:$lse,
+                   AnyRankedTensor:$cu_seqlens, Attn_MaskAttr:$mask,
+                   OptionalAttr<F64Attr>:$scale);
+  let results = (outs AnyRankedTensor:$dq, AnyRankedTensor:$dk,
+                 AnyRankedTensor:$dv);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `,` $cu_seqlens
+    attr-dict `:` type($query) `,` type($key) `,` type($value) `,`
+    type($out) `,` type($dout) `,` type($lse) `,` type($cu_seqlens) `->`
+    type($dq) `,` type($dk) `,` type($dv)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = attentionShapeMethods;
 }
 
 //===----------------------------------------------------------------------===//
@@ -176,6 +231,43 @@ def Attn_KeyTileRangeOp : Attn_Op<"key_tile_range", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Attn_QueryTileRangeOp : Attn_Op<"query_tile_range", [Pure]> {
+  let summary = "Query tiles that see a key tile, from cu_seqlens";
+  let description = [{
+    The transposed `attn.key_tile_range`, for the backward pass: for the
+    keys [k_begin, k_end) of a packed sequence of `seq_len` tokens, returns
+    query-tile indices begin <= full_begin <= full_end <= end (tiles of
+    `block_q` rows): tiles outside [begin, end) see none of the keys, tiles
+    in [full_begin, full_end) see all of them from every row, and the
+    others are partial. [doc_first, doc_last] are the documents of keys
+    k_begin and k_end - 1, for `attn.col_interval ... within`.
+
+    ```mlir
+    %b, %fb, %fe, %e, %d0, %d1 = attn.query_tile_range %cu, %T, %k0, %k1
+        {mask = #attn.mask<document, causal>, block_q = 64 : i64} : memref<?xi32>
+    ```
+  }];
+  let arguments = (ins Attn_IntTensorOrMemRef:$cu_seqlens, Index:$seq_len,
+                   Index:$k_begin, Index:$k_end, Attn_MaskAttr:$mask,
+                   I64Attr:$block_q);
+  let results = (outs Index:$begin, Index:$full_begin, Index:$full_end,
+                 Index:$end, Index:$doc_first, Index:$doc_last);
+  let assemblyFormat = [{
+    $cu_seqlens `,` $seq_len `,` $k_begin `,` $k_end attr-dict `:`
+    type($cu_seqlens)
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$cuSeqlens, "Value":$seqLen, "Value":$kBegin,
+                   "Value":$kEnd, "MaskAttr":$mask, "int64_t":$blockQ), [{
+      Type index = $_builder.getIndexType();
+      build($_builder, $_state, {index, index, index, index, index, index},
+            cuSeqlens, seqLen, kBegin, kEnd, mask,
+            $_builder.getI64IntegerAttr(blockQ));
+    }]>,
+  ];
+  let hasVerifier = 1;
+}
+
 def Attn_RowIntervalOp : Attn_Op<"row_interval",
                                  [Pure, AttrSizedOperandSegments]> {
   let summary = "Allowed key interval of one query row";
@@ -214,6 +306,41 @@ def Attn_RowIntervalOp : Attn_Op<"row_interval",
                    "Value":$docFirst, "Value":$docLast, "MaskAttr":$mask), [{
       build($_builder, $_state, $_builder.getIndexType(),
             $_builder.getIndexType(), cuSeqlens, seqLen, row, docFirst,
+            docLast, mask);
+    }]>,
+  ];
+  let hasVerifier = 1;
+}
+
+def Attn_ColIntervalOp : Attn_Op<"col_interval",
+                                 [Pure, AttrSizedOperandSegments]> {
+  let summary = "Queries that may attend to one key";
+  let description = [{
+    The transposed `attn.row_interval`: returns [lo, hi), the query rows
+    that may attend to key `col` under `mask`. With `within [%first,
+    %last]` (the documents of the key's tile, from
+    `attn.query_tile_range`), the key's document is searched among those
+    only.
+
+    ```mlir
+    %lo, %hi = attn.col_interval %cu, %T, %k within [%d0, %d1]
+        {mask = #attn.mask<document, causal>} : memref<?xi32>
+    ```
+  }];
+  let arguments = (ins Attn_IntTensorOrMemRef:$cu_seqlens, Index:$seq_len,
+                   Index:$col, Optional<Index>:$doc_first,
+                   Optional<Index>:$doc_last, Attn_MaskAttr:$mask);
+  let results = (outs Index:$lo, Index:$hi);
+  let assemblyFormat = [{
+    $cu_seqlens `,` $seq_len `,` $col
+    (`within` ` ` `[` $doc_first^ `,` $doc_last `]`)? attr-dict `:`
+    type($cu_seqlens)
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$cuSeqlens, "Value":$seqLen, "Value":$col,
+                   "Value":$docFirst, "Value":$docLast, "MaskAttr":$mask), [{
+      build($_builder, $_state, $_builder.getIndexType(),
+            $_builder.getIndexType(), cuSeqlens, seqLen, col, docFirst,
             docLast, mask);
     }]>,
   ];

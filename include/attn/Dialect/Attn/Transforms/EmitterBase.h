@@ -16,7 +16,13 @@ namespace mlir::attn {
 
 class AttentionEmitterBase {
 protected:
-  AttentionEmitterBase(OpBuilder &b, Location loc, AttentionOp op);
+  /// From an attn.attention or attn.attention_grad (the same shape facts).
+  template <typename AttentionLikeOp>
+  AttentionEmitterBase(OpBuilder &b, Location loc, AttentionLikeOp op)
+      : b(b), loc(loc), elt(op.getElementType()), f32(b.getF32Type()),
+        numHeads(op.getNumHeads()), numKvHeads(op.getNumKvHeads()),
+        headDim(op.getHeadDim()), valueDim(op.getValueDim()),
+        mask(op.getMask()), scale(op.getScaleOrDefault()) {}
 
   Value idx(int64_t v);
   Value f32Const(double v);
@@ -34,11 +40,18 @@ protected:
   /// -inf for a row with no allowed key.
   Value logSumExp(Value m, Value l, Value log2l);
 
+  /// Adds a tile range's visited, partial and full tile counts to the
+  /// memref<3xi64> global `counts` when `head` is 0 (nothing for "").
+  void countTiles(StringRef counts, Value head, Value begin, Value fullBegin,
+                  Value fullEnd, Value end);
+
   OpBuilder &b;
   Location loc;
-  AttentionOp op;
   Type elt, f32;
   int64_t numHeads, numKvHeads, headDim, valueDim;
+  MaskAttr mask;
+  /// The softmax scale (the op's, or 1/sqrt(D)).
+  double scale;
 };
 
 } // namespace mlir::attn

@@ -21,8 +21,8 @@ def AttnLowerSequenceOps : Pass<"attn-lower-sequence-ops"> {
 }
 
 def AttnTileAttention : Pass<"attn-tile-attention", "::mlir::ModuleOp"> {
-  let summary = "Tile attn.attention over the packed sequence and fuse it "
-                "into one online-softmax loop nest";
+  let summary = "Tile attn.attention (one online-softmax loop nest) and "
+                "attn.attention_grad over the packed sequence";
   let description = [{
     Rewrites every `attn.attention` into loops over buffers:
 
@@ -39,10 +39,28 @@ def AttnTileAttention : Pass<"attn-tile-attention", "::mlir::ModuleOp"> {
     - the unit ends by writing out = acc / sum (0 for rows with no allowed
       key) and lse = ln 2 * (max + log2(sum)) (-inf for such rows).
 
+    Every `attn.attention_grad` becomes FlashAttention-2's backward pass
+    over the packed sequence:
+
+    - delta = rowsum(dout * out) (f32), one `scf.parallel` over (token,
+      head);
+    - one unit of work per (key tile of `block-k` keys, key/value head);
+      `attn.query_tile_range` gives the query tiles (of `block-q` rows)
+      that see it, visited in three loops (partial, full, partial); each
+      key's `attn.col_interval` masks the partial ones; for every query
+      head of the group and row, P is recomputed from lse, dV += P^T dout,
+      dS = P * (dout V^T - delta), dK += dS^T Q, and dQ += dS K is added
+      with f32 atomics; keys no query sees end with dK = dV = 0;
+    - with `deterministic`, dQ instead comes from a second unit per (query
+      tile, head) over `attn.key_tile_range`'s key tiles, in key order:
+      the same bits whatever order the units run in.
+
     Inputs are read through `bufferization.to_buffer`, results are allocated
     buffers returned through `bufferization.to_tensor`. With `count-tiles`,
     the generated code also adds its visited, partial and full tile counts
-    (of head 0) to the global `@attn_tile_counts : memref<3xi64>`.
+    (of head 0) to the global `@attn_tile_counts : memref<3xi64>`, and the
+    backward's (the key tiles' query tiles, key/value head 0) to
+    `@attn_grad_tile_counts`.
   }];
   let options = [
     Option<"blockQ", "block-q", "int64_t", /*default=*/"64",
@@ -51,6 +69,9 @@ def AttnTileAttention : Pass<"attn-tile-attention", "::mlir::ModuleOp"> {
            "Keys per tile">,
     Option<"countTiles", "count-tiles", "bool", /*default=*/"false",
            "Count visited, partial and full tiles in @attn_tile_counts">,
+    Option<"deterministic", "deterministic", "bool", /*default=*/"false",
+           "attn.attention_grad: dq from a query-major pass instead of f32 "
+           "atomics (bit-identical run to run)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect",
@@ -61,8 +82,8 @@ def AttnTileAttention : Pass<"attn-tile-attention", "::mlir::ModuleOp"> {
 }
 
 def AttnLowerTileOps : Pass<"attn-lower-tile-ops"> {
-  let summary = "Lower attn.key_tile_range and attn.row_interval to "
-                "arith/scf";
+  let summary = "Lower attn.key_tile_range, attn.query_tile_range, "
+                "attn.row_interval and attn.col_interval to arith/scf";
   let description = [{
     Instantiates the mask algebra (include/attn/Mask/MaskAlgebra.h) with an
     IR builder: each document lookup becomes an `scf.while` binary search

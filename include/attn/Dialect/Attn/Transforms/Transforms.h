@@ -23,8 +23,14 @@ LogicalResult lowerSegmentsFromSeparators(RewriterBase &rewriter,
 /// Replaces `op` by the mask algebra's keyTileRange in arith/scf.
 LogicalResult lowerKeyTileRange(RewriterBase &rewriter, KeyTileRangeOp op);
 
+/// Replaces `op` by the mask algebra's queryTileRange in arith/scf.
+LogicalResult lowerQueryTileRange(RewriterBase &rewriter, QueryTileRangeOp op);
+
 /// Replaces `op` by the mask algebra's rowInterval in arith/scf.
 LogicalResult lowerRowInterval(RewriterBase &rewriter, RowIntervalOp op);
+
+/// Replaces `op` by the mask algebra's colInterval in arith/scf.
+LogicalResult lowerColInterval(RewriterBase &rewriter, ColIntervalOp op);
 
 /// Tiling of attn.attention (see the attn-tile-attention pass).
 struct TileAttentionOptions {
@@ -33,12 +39,36 @@ struct TileAttentionOptions {
   /// Name of a memref<3xi64> global to which the generated code adds the
   /// visited, partial and full tile counts of head 0; empty for none.
   std::string tileCountsGlobal;
+  /// The same for attn.attention_grad (the key tiles' query tiles, key/value
+  /// head 0).
+  std::string gradTileCountsGlobal;
+  /// attn.attention_grad: dq from a second, query-major pass (the same bits
+  /// on every run, whatever the order the units run in) instead of f32
+  /// atomic adds from the key-major pass.
+  bool deterministic = false;
 };
 
 /// The memref `result` of `op` is materialized into, when its only use is a
 /// `bufferization.materialize_in_destination` into a writable memref of the
 /// same shape available at `op`; null otherwise.
-Value getMaterializedDestination(AttentionOp op, Value result);
+Value getMaterializedDestination(Operation *op, Value result);
+
+/// `bufferization.to_buffer` (read-only) of a ranked tensor.
+Value readBuffer(OpBuilder &b, Location loc, Value tensor);
+
+/// Where the loops of a tiled attn op write its results: each result's
+/// materialization destination when it has one, else a new buffer (its
+/// dynamic sizes T); the materializations go once the op is replaced.
+struct ResultBuffers {
+  SmallVector<Value> buffers;
+  SmallVector<Operation *> materializations;
+};
+ResultBuffers resultBuffers(RewriterBase &rewriter, Operation *op,
+                            Value numTokens);
+/// Replaces the results of `op` by `bufferization.to_tensor` of their
+/// buffers and erases `op` and the materializations.
+void replaceWithBuffers(RewriterBase &rewriter, Operation *op,
+                        const ResultBuffers &results);
 
 /// The memref a tensor was read from with `bufferization.to_tensor`, or
 /// null.
@@ -47,6 +77,12 @@ Value getSourceBuffer(Value tensor);
 /// Rewrites `op` into the tiled, fused online-softmax loop nest over buffers.
 LogicalResult tileAttention(RewriterBase &rewriter, AttentionOp op,
                             const TileAttentionOptions &options);
+
+/// Rewrites `op` into the tiled backward pass over buffers: key-major units
+/// over the query tiles attn.query_tile_range names (see
+/// TileAttentionGrad.cpp).
+LogicalResult tileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
+                                const TileAttentionOptions &options);
 
 } // namespace mlir::attn
 
