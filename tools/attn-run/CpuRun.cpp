@@ -170,12 +170,14 @@ std::string countsJson(const std::string &prefix,
 
 int attn::run::runCpu(mlir::MLIRContext &context, const AttentionSpec &spec,
                       const CpuRunOptions &o) {
-  if (o.backward && o.check &&
-      referenceGradientCost(spec) > kMaxGradientReferenceCost)
-    fail("--backward --check: the float64 gradient reference would take " +
-         jsonNumber(referenceGradientCost(spec)) +
-         " multiply-adds (more than " + jsonNumber(kMaxGradientReferenceCost) +
-         ", about a minute); check fewer tokens or heads");
+  if (o.backward && o.check) {
+    double cost = referenceGradientCost(spec);
+    if (cost > kMaxGradientReferenceCost)
+      fail("--backward --check: the float64 gradient reference would take " +
+           jsonNumber(cost) + " multiply-adds (more than " +
+           jsonNumber(kMaxGradientReferenceCost) +
+           ", about a minute); check fewer tokens or heads");
+  }
   double compileMs = 0;
   Run run(spec, o.seed, o.backward);
   run.kernel = compile(context, spec, o, &compileMs);

@@ -388,6 +388,21 @@ int main(int argc, char **argv) {
   mlir::attn::registerAttnDialects(registry);
   mlir::MLIRContext context(registry);
   context.disableMultithreading();
+  if (target == "cpu" && emit.empty()) {
+    // runCpu builds, compiles and times the module itself.
+    attn::run::CpuRunOptions options;
+    options.blockQ = blockQ;
+    options.blockK = blockK;
+    options.check = check;
+    options.checkRows = checkRows;
+    options.compareSeparate = compareSeparate;
+    options.json = json;
+    options.repeat = repeat;
+    options.seed = seed;
+    options.backward = backward;
+    options.deterministic = deterministic;
+    return attn::run::runCpu(context, spec, options);
+  }
   auto module = mlir::attn::buildAttentionModule(
       context, spec,
       target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU,
@@ -411,20 +426,7 @@ int main(int argc, char **argv) {
     module->print(llvm::outs());
     return 0;
   }
-  if (!emit.empty())
-    fail("unknown --emit '" + emit +
-         "' (expected mlir or llvm; with "
-         "--target cuda also ptx or cubin)");
-  attn::run::CpuRunOptions options;
-  options.blockQ = blockQ;
-  options.blockK = blockK;
-  options.check = check;
-  options.checkRows = checkRows;
-  options.compareSeparate = compareSeparate;
-  options.json = json;
-  options.repeat = repeat;
-  options.seed = seed;
-  options.backward = backward;
-  options.deterministic = deterministic;
-  return attn::run::runCpu(context, spec, options);
+  fail("unknown --emit '" + emit +
+       "' (expected mlir or llvm; with "
+       "--target cuda also ptx or cubin)");
 }

@@ -37,8 +37,9 @@ ReferenceGradients referenceGradients(const AttentionSpec &spec,
                                       const Buffer &v, const Buffer &dout,
                                       RefMode mode);
 
-/// Multiply-adds referenceGradients takes (allowed pairs x heads x the
-/// products' widths), to refuse a check that would take too long.
+/// Multiply-adds checkGradients's references take (allowed pairs x heads x
+/// the products' widths; twice for bf16/f16), to refuse a check that would
+/// take too long.
 double referenceGradientCost(const AttentionSpec &spec);
 
 /// A comparison of computed gradients with the float64 reference.
@@ -52,10 +53,12 @@ struct GradCheckResult {
   bool ok = false;
 };
 
-/// Compares dq, dk and dv with the reference on every element. Passes when
-/// nothing is unwritten, unseen keys have dk = dv = 0 exactly and, for
-/// f32, every relative error is <= 1e-4; for bf16/f16, each is <= 2x the
-/// naive computation's.
+/// Compares dq, dk and dv with the reference, every element (one relative
+/// error ||a - ref|| / ||ref|| per tensor). Passes when nothing is
+/// unwritten, unseen keys have dk = dv = 0 exactly (defensive: under every
+/// supported mask each key is seen, by its own query) and, for f32, every
+/// relative error is <= 1e-4; for bf16/f16, each is <= 2x the naive
+/// computation's.
 GradCheckResult checkGradients(const AttentionSpec &spec, const Buffer &q,
                                const Buffer &k, const Buffer &v,
                                const Buffer &dout, const GradientData &grads);

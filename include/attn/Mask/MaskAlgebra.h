@@ -14,15 +14,15 @@
 //   - the keys any row may see form one interval [lo(q0), hi(q1-1));
 //   - a key tile [k0, k1) is full  iff lo(q1-1) <= k0 and k1 <= hi(q0);
 //                          empty iff hi(q1-1) <= k0 or  k1 <= lo(q0);
-// The transposed view (the backward pass: which queries see key k) has the
-// same three properties for its column intervals [qlo(k), qhi(k)), so a key
-// tile's query tiles follow from the same formulas (tileRange).
 // so the key-tile range and its full sub-range need the document bounds of two
 // rows only, found at run time by searching cu_seqlens: O(log N) for the first
 // row; the last row's document is searched forward from the first's (one load
 // when the tile lies in one document). The documents of every other row of
 // the tile lie between those two (DocRange), so a row's interval searches
 // only them: no search at all for a tile inside one document.
+// The transposed view (the backward pass: which queries see key k) has the
+// same three properties for its column intervals [qlo(k), qhi(k)), so a key
+// tile's query tiles follow from the same formulas (tileRange).
 //
 // Everything below is written once, generic over an arithmetic context `Ctx`,
 // and instantiated twice: with plain integers (HostCtx, for the host, the

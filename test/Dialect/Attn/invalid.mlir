@@ -257,7 +257,7 @@ func.func @grad_forward_rule(%q: tensor<?x4x64xf32>, %k: tensor<?x3x64xf32>, %v:
 // -----
 
 func.func @grad_dout(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %do: tensor<?x4x64xf16>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
-  // expected-error @+1 {{expects dout of the type of out ('tensor<?x4x64xf32>'), got 'tensor<?x4x64xf16>'}}
+  // expected-error @+1 {{expects dout of the shape and element type of out ('tensor<?x4x64xf32>'), got 'tensor<?x4x64xf16>'}}
   %0:3 = attn.attention_grad %q, %k, %v, %o, %do, %lse, %cu {mask = #attn.mask<causal>}
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf16>, tensor<4x?xf32>, tensor<?xi32>
       -> tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
@@ -271,6 +271,26 @@ func.func @grad_dk(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x
   %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
       -> tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dq(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dq of the shape and element type of its input ('tensor<?x4x64xf32>'), got 'tensor<?x4x128xf32>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x128xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_lse(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<2x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects lse of shape [Hq, T] = [4, ?] and element type f32, got 'tensor<2x?xf32>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<2x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
   return
 }
 

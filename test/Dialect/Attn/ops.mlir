@@ -96,3 +96,17 @@ func.func @transposed_tile_ops(%cu: memref<?xi32>, %t: index, %k0: index, %k1: i
       {mask = #attn.mask<document, causal, window = 8>} : memref<?xi32>
   return
 }
+
+// A static size agrees with a dynamic one (dout, dq against out, q).
+// CHECK-LABEL: func @attention_grad_static_dynamic
+// CHECK: attn.attention_grad {{.*}} -> tensor<8x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
+func.func @attention_grad_static_dynamic(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>,
+                                         %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>,
+                                         %do: tensor<8x4x64xf32>, %lse: tensor<4x?xf32>,
+                                         %cu: tensor<?xi32>) {
+  %dq, %dk, %dv = attn.attention_grad %q, %k, %v, %o, %do, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>,
+        tensor<8x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+        -> tensor<8x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
+  return
+}

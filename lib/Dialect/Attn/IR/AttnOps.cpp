@@ -144,26 +144,26 @@ LogicalResult AttentionGradOp::verify() {
                                      getCuSeqlens(), getOut().getType(),
                                      getLse().getType(), getScale())))
     return failure();
-  if (getDout().getType() != getOut().getType())
-    return emitOpError("expects dout of the type of out (")
+  // Shapes agree unless both sizes are static and differ.
+  auto alike = [](Type a, Type b) {
+    auto x = cast<RankedTensorType>(a), y = cast<RankedTensorType>(b);
+    return x.getRank() == y.getRank() &&
+           x.getElementType() == y.getElementType() &&
+           llvm::all_of(llvm::seq<int64_t>(0, x.getRank()), [&](int64_t i) {
+             return compatible(x.getDimSize(i), y.getDimSize(i));
+           });
+  };
+  if (!alike(getDout().getType(), getOut().getType()))
+    return emitOpError("expects dout of the shape and element type of out (")
            << getOut().getType() << "), got " << getDout().getType();
   for (auto [name, grad, input] :
        {std::tuple<StringRef, Value, Value>{"dq", getDq(), getQuery()},
         {"dk", getDk(), getKey()},
-        {"dv", getDv(), getValue()}}) {
-    auto g = cast<RankedTensorType>(grad.getType());
-    auto in = cast<RankedTensorType>(input.getType());
-    bool sameShape = g.getRank() == in.getRank() &&
-                     llvm::all_of(llvm::seq<int64_t>(0, g.getRank()),
-                                  [&](int64_t i) {
-                                    return compatible(g.getDimSize(i),
-                                                      in.getDimSize(i));
-                                  });
-    if (!sameShape || g.getElementType() != in.getElementType())
+        {"dv", getDv(), getValue()}})
+    if (!alike(grad.getType(), input.getType()))
       return emitOpError("expects ")
              << name << " of the shape and element type of its input ("
-             << in << "), got " << g;
-  }
+             << input.getType() << "), got " << grad.getType();
   return success();
 }
 

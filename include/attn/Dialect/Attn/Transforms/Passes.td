@@ -71,7 +71,8 @@ def AttnTileAttention : Pass<"attn-tile-attention", "::mlir::ModuleOp"> {
            "Count visited, partial and full tiles in @attn_tile_counts">,
     Option<"deterministic", "deterministic", "bool", /*default=*/"false",
            "attn.attention_grad: dq from a query-major pass instead of f32 "
-           "atomics (bit-identical run to run)">,
+           "atomics (no atomics: the same bits whatever order the units run "
+           "in)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect",
