@@ -18,12 +18,18 @@ stale() {
                              include/attn/Mask -newer "$1" -print -quit)" ]
 }
 stale "$bin" || stale "$lib" || exit 0
+# nlohmann's JSON header: Debian's here; on the GPU machine (no packages)
+# the copy bench/make_kernels.sh puts beside the kernels.
+json=/usr/include
+[ -f $json/nlohmann/json.hpp ] || json=${KERNELS:-.kernels}/include
+[ -f "$json/nlohmann/json.hpp" ] ||
+  { echo "build_cuda_run.sh: no nlohmann/json.hpp (apt install nlohmann-json3-dev, or run bench/make_kernels.sh)" >&2; exit 1; }
 obj=$(mktemp -d)
 trap 'rm -rf "$obj"' EXIT
 pids=()
 for s in "${srcs[@]}"; do
   g++ -c -O2 -std=c++17 -fPIC -fvisibility=hidden -Iruntime/include -Iinclude \
-    -I/usr/local/cuda/include "$s" -o "$obj/$(basename "$s" .cpp).o" &
+    -isystem "$json" -I/usr/local/cuda/include "$s" -o "$obj/$(basename "$s" .cpp).o" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

@@ -13,6 +13,10 @@ arch=${2:-sm_90a}
 export CUDA_ROOT=${CUDA_ROOT:-/usr/local/cuda}
 export PATH=$CUDA_ROOT/bin:$PATH
 mkdir -p "$dir"
+# The runtime's JSON header travels with the kernels: the GPU machine builds
+# the runtime (bench/build_cuda_run.sh) but has no Debian packages.
+mkdir -p "$dir/include"
+cp -r /usr/include/nlohmann "$dir/include/"
 run=build/bin/attn-run
 # name  dtype heads kv-heads head-dim mask
 configs=(

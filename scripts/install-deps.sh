@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what attn-opt needs from Debian's packages, skipping what is there:
-# LLVM/MLIR 22 (with lit, FileCheck, mlir-tblgen), clang-22 + lld-22,
-# CMake, Ninja, GoogleTest; numpy for the PTX emulator's tests (utils/ptxemu).
+# LLVM/MLIR 22 (with lit, FileCheck, mlir-tblgen), clang-22 + lld-22 and
+# compiler-rt (libFuzzer, sanitizers), CMake, Ninja, GoogleTest, nlohmann's
+# JSON (the runtime's manifests); numpy for the PTX emulator's tests
+# (utils/ptxemu).
 set -euo pipefail
 pkgs=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
-      cmake ninja-build libgtest-dev)
+      libclang-rt-22-dev cmake ninja-build libgtest-dev nlohmann-json3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

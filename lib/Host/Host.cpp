@@ -58,12 +58,16 @@ std::optional<std::string> AttentionSpec::validate() const {
   return std::nullopt;
 }
 
+/// The parts of `s` between separators, empty ones included ("1,2," has
+/// three: a trailing separator is an error for the caller to report).
 static std::vector<std::string> split(const std::string &s, char sep) {
-  std::vector<std::string> parts;
-  std::stringstream ss(s);
-  std::string part;
-  while (std::getline(ss, part, sep))
-    parts.push_back(part);
+  std::vector<std::string> parts(1);
+  for (char c : s) {
+    if (c == sep)
+      parts.emplace_back();
+    else
+      parts.back() += c;
+  }
   return parts;
 }
 
@@ -205,6 +209,17 @@ std::optional<std::string> cuFromFlags(const DocumentFlags &f,
     return "--tokens " + std::to_string(f.tokens) + " but the documents hold " +
            std::to_string(cu.back());
   return std::nullopt;
+}
+
+double hostBytes(const AttentionSpec &spec, bool backward) {
+  double t = double(spec.tokens()), e = double(byteWidth(spec.dtype));
+  double qk = double(spec.heads + spec.kvHeads) * double(spec.headDim);
+  double vo = double(spec.kvHeads + spec.heads) * double(spec.valueDim);
+  double forward = t * ((qk + vo) * e + 4.0 * double(spec.heads));
+  // dout, dq, dk, dv; the CPU backward's f32 delta and dq sums.
+  double grads = t * ((qk + vo) * e + 4.0 * double(spec.heads) *
+                                          double(1 + spec.headDim));
+  return forward + (backward ? grads : 0.0);
 }
 
 double usefulFlops(const AttentionSpec &spec) {

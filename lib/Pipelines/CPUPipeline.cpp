@@ -66,14 +66,48 @@ void mlir::attn::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
+/// Registers a pipeline whose options are parsed, and checked by `check`,
+/// before it is built: a bad option is an error that names the pipeline
+/// (MLIR's plain registration reports an empty one).
+template <typename Options>
+static void registerChecked(
+    StringRef arg, StringRef description,
+    std::optional<std::string> (*check)(const Options &),
+    void (*build)(OpPassManager &, const Options &)) {
+  std::string name = arg.str();
+  registerPassPipeline(
+      arg, description,
+      [=](OpPassManager &pm, StringRef text,
+          function_ref<LogicalResult(const Twine &)> errorHandler) {
+        Options options;
+        if (failed(options.parseFromString(text)))
+          return errorHandler(name + ": bad options '" + text + "'");
+        if (std::optional<std::string> why = check(options))
+          return errorHandler(name + ": " + *why);
+        build(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(Options());
+      });
+}
+
+/// The CPU pipeline's options: tile sizes of at least 1.
+static std::optional<std::string>
+checkCPUPipelineOptions(const mlir::attn::CPUPipelineOptions &options) {
+  if (options.blockQ < 1 || options.blockK < 1)
+    return std::string("block-q and block-k must be at least 1");
+  return std::nullopt;
+}
+
 void mlir::attn::registerAttnPipelines() {
-  PassPipelineRegistration<CPUPipelineOptions>(
+  registerChecked<CPUPipelineOptions>(
       "attn-cpu-pipeline",
       "Lower attn ops to tiled, fused loops and on to LLVM for the host CPU",
-      buildCPUPipeline);
-  PassPipelineRegistration<GPUPipelineOptions>(
+      checkCPUPipelineOptions, buildCPUPipeline);
+  registerChecked<GPUPipelineOptions>(
       "attn-nvidia-pipeline",
       "Lower attn.attention in gpu.func kernels to tensor-core kernels and "
       "on to PTX/cubin",
-      buildGPUPipeline);
+      checkGPUPipelineOptions, buildGPUPipeline);
 }

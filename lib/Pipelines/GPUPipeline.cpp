@@ -25,6 +25,22 @@ mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
   return tile;
 }
 
+std::optional<std::string>
+mlir::attn::checkGPUPipelineOptions(const GPUPipelineOptions &options) {
+  if (!maxSharedBytesPerBlock(options.chip))
+    return "unsupported chip '" + options.chip + "' (the NVIDIA kernels " +
+           "support " + kSupportedChips.str() + ")";
+  StringRef format = options.format;
+  if (format != "isa" && format != "bin" && format != "fatbin" &&
+      format != "offloading")
+    return "unknown format '" + options.format +
+           "' (expected isa, bin, fatbin or offloading)";
+  if (!isTensorCoreOpName(options.mma))
+    return "unknown mma '" + options.mma +
+           "' (expected auto, mma-sync or wgmma)";
+  return std::nullopt;
+}
+
 void mlir::attn::buildGPUPipeline(OpPassManager &pm,
                                   const GPUPipelineOptions &options) {
   // The target first: the kernel configuration depends on the chip.

@@ -3,11 +3,13 @@
 #include "attn/Runtime/Attention.h"
 #include "attn/Mask/MaskAlgebra.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
-#include <regex>
 #include <sstream>
 
 namespace attn::rt {
@@ -21,69 +23,114 @@ std::string readFile(const std::string &path) {
   return ss.str();
 }
 
-/// The value of "key" in a flat JSON object (string or number).
-static std::string field(const std::string &json, const std::string &key) {
-  std::regex re("\"" + key + "\"\\s*:\\s*(\"([^\"]*)\"|[-+0-9.eE]+)");
-  std::smatch m;
-  if (!std::regex_search(json, m, re))
-    throw Error("kernel manifest lacks \"" + key + "\"");
-  return m[2].matched ? m[2].str() : m[1].str();
-}
+namespace {
+/// Typed fields of a parsed manifest; every failure names the field.
+class Manifest {
+public:
+  explicit Manifest(const std::string &text)
+      : json(nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false)) {
+    if (json.is_discarded())
+      throw Error("kernel manifest is not valid JSON");
+    if (!json.is_object())
+      throw Error("kernel manifest is not a JSON object");
+  }
 
-static int64_t intField(const std::string &json, const std::string &key) {
-  std::string v = field(json, key);
-  char *end = nullptr;
-  long long x = std::strtoll(v.c_str(), &end, 10);
-  if (*end != '\0')
-    throw Error("kernel manifest: \"" + key + "\" is not an integer");
-  return x;
-}
+  std::string string(const char *key) const {
+    const nlohmann::json &v = at(key);
+    if (!v.is_string())
+      throw Error(std::string("kernel manifest: \"") + key +
+                  "\" is not a string");
+    return v.get<std::string>();
+  }
 
-/// The string "key" of `json`, one of `allowed`; the first of them if the
-/// manifest (an older one) lacks the field.
-static std::string choiceField(const std::string &json, const std::string &key,
-                               std::initializer_list<const char *> allowed) {
-  if (json.find("\"" + key + "\"") == std::string::npos)
-    return *allowed.begin();
-  std::string v = field(json, key);
-  for (const char *a : allowed)
-    if (v == a)
-      return v;
-  throw Error("kernel manifest: unknown \"" + key + "\" '" + v + "'");
-}
+  int64_t integer(const char *key) const {
+    const nlohmann::json &v = at(key);
+    if (!v.is_number_integer())
+      throw Error(std::string("kernel manifest: \"") + key +
+                  "\" is not an integer");
+    return v.get<int64_t>();
+  }
 
-KernelInfo parseManifest(const std::string &json) {
+  double number(const char *key) const {
+    const nlohmann::json &v = at(key);
+    if (!v.is_number())
+      throw Error(std::string("kernel manifest: \"") + key +
+                  "\" is not a number");
+    return v.get<double>();
+  }
+
+  /// The string `key`, one of `allowed`; the first of them if the manifest
+  /// (an older one) lacks the field.
+  std::string choice(const char *key,
+                     std::initializer_list<const char *> allowed) const {
+    if (!json.contains(key))
+      return *allowed.begin();
+    std::string v = string(key);
+    for (const char *a : allowed)
+      if (v == a)
+        return v;
+    throw Error(std::string("kernel manifest: unknown \"") + key + "\" '" +
+                v + "'");
+  }
+
+private:
+  const nlohmann::json &at(const char *key) const {
+    if (!json.contains(key))
+      throw Error(std::string("kernel manifest lacks \"") + key + "\"");
+    return json.at(key);
+  }
+  nlohmann::json json;
+};
+} // namespace
+
+KernelInfo parseManifest(const std::string &text) {
+  Manifest m(text);
   KernelInfo i;
-  i.kernel = field(json, "kernel");
-  i.arch = field(json, "arch");
-  i.mma = choiceField(json, "mma", {"mma-sync", "wgmma"});
-  i.schedule = choiceField(json, "schedule",
-                           {"plain", "softmax-overlap", "warp-specialized",
-                            "warp-specialized-pingpong"});
-  i.grid = choiceField(json, "grid", {"tiles", "persistent", "dynamic"});
-  i.loads = choiceField(json, "loads", {"cp.async", "tma"});
-  i.stores = choiceField(json, "stores", {"st.global", "tma"});
+  i.kernel = m.string("kernel");
+  i.arch = m.string("arch");
+  i.mma = m.choice("mma", {"mma-sync", "wgmma"});
+  i.schedule = m.choice("schedule", {"plain", "softmax-overlap",
+                                     "warp-specialized",
+                                     "warp-specialized-pingpong"});
+  i.grid = m.choice("grid", {"tiles", "persistent", "dynamic"});
+  i.loads = m.choice("loads", {"cp.async", "tma"});
+  i.stores = m.choice("stores", {"st.global", "tma"});
   if (i.stores == "tma") {
     if (i.loads != "tma")
       throw Error("kernel manifest: \"stores\": \"tma\" needs \"loads\": "
                   "\"tma\"");
-    i.storeRows = intField(json, "store_rows");
+    i.storeRows = m.integer("store_rows");
     if (i.storeRows < 1 || i.storeRows > 256)
       throw Error("kernel manifest: bad store_rows");
   }
-  i.dtype = field(json, "dtype");
-  i.mask = field(json, "mask");
-  i.heads = intField(json, "heads");
-  i.kvHeads = intField(json, "kv_heads");
-  i.headDim = intField(json, "head_dim");
-  i.valueDim = intField(json, "value_dim");
-  i.blockQ = intField(json, "block_q");
-  i.blockK = intField(json, "block_k");
-  i.threads = intField(json, "threads");
-  i.sharedBytes = intField(json, "shared_bytes");
-  i.scale = std::stod(field(json, "scale"));
-  if (i.heads < 1 || i.kvHeads < 1 || i.blockQ < 1 || i.threads < 1)
-    throw Error("kernel manifest: bad heads, block_q or threads");
+  i.dtype = m.string("dtype");
+  if (i.dtype != "bf16" && i.dtype != "f16")
+    throw Error("kernel manifest: unknown \"dtype\" '" + i.dtype +
+                "' (the NVIDIA kernels take bf16 or f16)");
+  i.mask = m.string("mask");
+  i.heads = m.integer("heads");
+  i.kvHeads = m.integer("kv_heads");
+  i.headDim = m.integer("head_dim");
+  i.valueDim = m.integer("value_dim");
+  i.blockQ = m.integer("block_q");
+  i.blockK = m.integer("block_k");
+  i.threads = m.integer("threads");
+  i.sharedBytes = m.integer("shared_bytes");
+  i.scale = m.number("scale");
+  if (i.heads < 1 || i.kvHeads < 1 || i.heads % i.kvHeads != 0)
+    throw Error("kernel manifest: heads (" + std::to_string(i.heads) +
+                ") must be a positive multiple of kv_heads (" +
+                std::to_string(i.kvHeads) + ")");
+  for (int64_t d : {i.headDim, i.valueDim})
+    if (d != 64 && d != 128)
+      throw Error("kernel manifest: head dims must be 64 or 128, got " +
+                  std::to_string(d));
+  if (i.blockQ < 1 || i.blockK < 1 || i.threads < 1 || i.threads > 1024)
+    throw Error("kernel manifest: bad block_q, block_k or threads");
+  if (i.sharedBytes < 0)
+    throw Error("kernel manifest: negative shared_bytes");
+  if (!(std::isfinite(i.scale) && i.scale > 0))
+    throw Error("kernel manifest: the scale must be positive and finite");
   return i;
 }
 
@@ -174,6 +221,19 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
   for (size_t t = 0; t < specs.size(); ++t)
     if (reinterpret_cast<uintptr_t>(bases[t]) % 16)
       throw Error(std::string("TMA needs ") + names[t] + " 16-byte aligned");
+  // Every kernel copies q, k and v in 16-byte pieces and stores out and lse
+  // in 4-byte ones (pairs of 16-bit values, floats).
+  struct Aligned {
+    const char *name;
+    const void *p;
+    uintptr_t bytes;
+  };
+  for (Aligned a : {Aligned{"q", q, 16}, Aligned{"k", k, 16},
+                    Aligned{"v", v, 16}, Aligned{"out", out, 4},
+                    Aligned{"lse", lse, 4}, Aligned{"cu_seqlens", cuDevice, 4}})
+    if (reinterpret_cast<uintptr_t>(a.p) % a.bytes)
+      throw Error(std::string("the kernel needs ") + a.name + " " +
+                  std::to_string(a.bytes) + "-byte aligned");
   // After every check (a launch that throws allocates nothing): the
   // counter, then the maps.
   if (i.grid == "dynamic") {

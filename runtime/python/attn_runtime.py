@@ -17,6 +17,7 @@ with the runtime's message; a failed launch launched nothing.
 import ctypes
 import functools
 import json
+import numbers
 import os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,6 +76,19 @@ def driver_available():
     return ok, "" if ok else lib.attnRtLastError().decode()
 
 
+def _int32s(values):
+    """The entries of a host cu_seqlens as Python ints, each an integer
+    (Python or numpy; not a float or a string) that fits in int32."""
+    out = []
+    for i, x in enumerate(values):
+        if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+            raise Error(f"cu_seqlens entries must be integers, entry {i} is {x!r}")
+        if not -2**31 <= int(x) < 2**31:
+            raise Error(f"cu_seqlens entry {i} ({int(x)}) does not fit in int32")
+        out.append(int(x))
+    return out
+
+
 class Kernel:
     """A loaded kernel: `info` is its manifest (a dict)."""
 
@@ -105,7 +119,7 @@ class Kernel:
         converted once (for timing loops). cu_host: the host cu_seqlens (a
         sequence of ints); the rest: device addresses (ints) and the stream
         (a CUstream / cudaStream_t as an int, 0 for the default stream)."""
-        cu_array = (ctypes.c_int32 * len(cu_host))(*[int(x) for x in cu_host])
+        cu_array = (ctypes.c_int32 * len(cu_host))(*_int32s(cu_host))
         args = (self._handle, cu_array, len(cu_host), int(tokens),
                 *(ctypes.c_void_p(int(x)) for x in (cu, q, k, v, out, lse, stream)))
         launch_fn, lib = self._lib.attnRtKernelLaunch, self._lib

@@ -172,6 +172,30 @@ def main():
             lambda: kernel.launch([0, 5, 3], 3, bufs.ptr["cu"], bufs.ptr["q"], bufs.ptr["k"],
                                   bufs.ptr["v"], bufs.ptr["out"], bufs.ptr["lse"]),
             "invalid cu_seqlens: cu_seqlens must not decrease")
+        # Every kernel reads q, k and v in 16-byte pieces; out and lse 4.
+        byte = Buffers(misalign=1)
+        expect_nothing_launched(
+            f"{name}: q 1 byte off",
+            lambda: kernel.launch([0, 10], 10, bufs.ptr["cu"], byte.ptr["q"],
+                                  bufs.ptr["k"], bufs.ptr["v"], bufs.ptr["out"],
+                                  bufs.ptr["lse"]),
+            "needs q 16-byte aligned")
+        expect_nothing_launched(
+            f"{name}: lse 2 bytes off",
+            lambda: kernel.launch([0, 10], 10, bufs.ptr["cu"], bufs.ptr["q"],
+                                  bufs.ptr["k"], bufs.ptr["v"], bufs.ptr["out"],
+                                  bufs.ptr["lse"] + 2),
+            "the kernel needs lse 4-byte aligned")
+        # cu_seqlens entries are int32s: no wrapping, no truncation.
+        for entries, want in (([0, 2**33], "does not fit in int32"),
+                              ([0, 5.5], "must be integers"),
+                              ([0, "7"], "must be integers")):
+            expect_nothing_launched(
+                f"{name}: cu_seqlens {entries}",
+                lambda: kernel.launch(entries, 10, bufs.ptr["cu"], bufs.ptr["q"],
+                                      bufs.ptr["k"], bufs.ptr["v"], bufs.ptr["out"],
+                                      bufs.ptr["lse"]),
+                want)
         if info.get("loads") == "tma":
             bad = Buffers(misalign=8)
             expect_nothing_launched(

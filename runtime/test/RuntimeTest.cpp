@@ -120,6 +120,28 @@ TEST(Manifest, ParsesAndRejects) {
       "tcgen05", "an unknown mma was accepted");
   expectRejected(R"({"kernel": "attn"})", "lacks",
                  "a manifest without fields was accepted");
+  // Malformed JSON is said to be malformed (not a missing field); heads
+  // that do not group, negative shared memory and a string where a number
+  // belongs are refused.
+  expectRejected(R"({"kernel": "attn", "arch": )", "not valid JSON",
+                 "malformed JSON was accepted");
+  expectRejected(R"([1, 2])", "not a JSON object",
+                 "a JSON array was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 3, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 1})",
+      "multiple of kv_heads", "heads 3 / kv_heads 2 were accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": -5})",
+      "negative shared_bytes", "negative shared memory was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": "2", "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
+      "\"heads\" is not an integer", "a string head count was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 96, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
+      "head dims must be 64 or 128", "head dim 96 was accepted");
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "f32", "heads": 2, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
+      "dtype", "an f32 kernel was accepted");
 }
 
 TEST(Manifest, LaunchGrid) {

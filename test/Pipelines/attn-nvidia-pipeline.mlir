@@ -106,3 +106,14 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// Bad pipeline options are errors before anything runs (an unknown format
+// used to print an error and exit 0 with a half-lowered module).
+// RUN: not attn-opt %s --attn-nvidia-pipeline="format=bogus" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// FORMAT: error: attn-nvidia-pipeline: unknown format 'bogus' (expected isa, bin, fatbin or offloading)
+// RUN: not attn-opt %s --attn-nvidia-pipeline="chip=sm_75 format=isa" 2>&1 | FileCheck %s --check-prefix=CHIP
+// CHIP: error: attn-nvidia-pipeline: unsupported chip 'sm_75' (the NVIDIA kernels support sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a)
+// RUN: not attn-opt %s --attn-nvidia-pipeline="mma=tcgen05" 2>&1 | FileCheck %s --check-prefix=MMA
+// MMA: error: attn-nvidia-pipeline: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
+// RUN: not attn-opt %s --attn-cpu-pipeline="block-q=0" 2>&1 | FileCheck %s --check-prefix=CPU
+// CPU: error: attn-cpu-pipeline: block-q and block-k must be at least 1

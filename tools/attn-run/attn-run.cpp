@@ -33,13 +33,18 @@
 #include <limits>
 #include <random>
 
+#include <unistd.h>
+
 using namespace attn;
 using namespace attn::host;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory cat("attn-run options");
-static cl::opt<std::string> target("target", cl::desc("cpu (cuda: not built)"),
-                                   cl::init("cpu"), cl::cat(cat));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("cpu (compiled and run here) or cuda (NVIDIA: compiled "
+                    "here, run where a GPU and the CUDA driver are)"),
+           cl::init("cpu"), cl::cat(cat));
 static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16"),
                                   cl::init("f32"), cl::cat(cat));
 static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(4),
@@ -72,7 +77,9 @@ static cl::opt<int64_t> numDocs("num-docs",
 static cl::opt<uint64_t> seed("seed", cl::desc("random seed"), cl::init(1),
                               cl::cat(cat));
 static cl::opt<std::string> maskOpt("mask",
-                                    cl::desc("document,causal[,window=W]"),
+                                    cl::desc("document,causal[,window=W], "
+                                             "a subset of those terms, or "
+                                             "none (every key)"),
                                     cl::init("document,causal"), cl::cat(cat));
 static cl::opt<double> scale("scale", cl::desc("softmax scale (1/sqrt(D))"),
                              cl::init(0.0), cl::cat(cat));
@@ -170,6 +177,28 @@ static cl::opt<int> repeat("repeat", cl::desc("timed runs (median)"),
 
 using attn::run::fail;
 
+/// A flag the chosen target would ignore is an error: the cuda-only flags
+/// on the CPU, the CPU-only ones on cuda.
+static void checkTargetFlags() {
+  const cl::Option *cudaOnly[] = {&arch,      &mmaOpt,      &softmaxOverlap,
+                                  &warpSpecialize, &warpgroupPingPong,
+                                  &persistent, &dynamicSchedule, &tma,
+                                  &tmaStore};
+  // (On cuda the kernel's flavour fixes the query rows per tile; the
+  // backward has a message of its own.)
+  const cl::Option *cpuOnly[] = {&blockQ, &compareSeparate, &deterministic};
+  for (const cl::Option *o :
+       target == "cpu" ? llvm::ArrayRef<const cl::Option *>(cudaOnly)
+                       : llvm::ArrayRef<const cl::Option *>(cpuOnly))
+    if (o->getNumOccurrences())
+      fail("--" + o->ArgStr.str() + " does not apply to --target " + target);
+}
+
+/// The machine's physical memory, bytes.
+static double physicalMemoryBytes() {
+  return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
+}
+
 static AttentionSpec parseSpec() {
   AttentionSpec spec;
   std::optional<DType> t = parseDType(dtype);
@@ -185,6 +214,10 @@ static AttentionSpec parseSpec() {
   if (auto why = parseMask(maskOpt, spec.mask))
     fail("--mask: " + *why);
 
+  if (tokens.getNumOccurrences() && tokens < 1)
+    fail("--tokens must be at least 1");
+  if (numDocs.getNumOccurrences() && numDocs < 1)
+    fail("--num-docs must be at least 1");
   DocumentFlags flags{docLengths, cuSeqlens, docs, tokens, numDocs, seed};
   if (auto why = cuFromFlags(flags, spec.cuSeqlens))
     fail(*why);
@@ -192,8 +225,22 @@ static AttentionSpec parseSpec() {
     fail(*why);
   if (blockQ < 1 || blockK < 1)
     fail("--block-q and --block-k must be at least 1");
+  if (repeat < 1)
+    fail("--repeat must be at least 1");
+  if (checkRows.getNumOccurrences() && checkRows < 0)
+    fail("--check-rows must be at least 0 (0: every row)");
   if (target != "cpu" && target != "cuda")
     fail("unknown --target '" + target + "' (expected cpu or cuda)");
+  checkTargetFlags();
+  if (target == "cuda" && !mlir::attn::maxSharedBytesPerBlock(arch))
+    fail("unsupported --arch '" + arch + "' (the NVIDIA kernels support " +
+         mlir::attn::kSupportedChips.str() + ")");
+  double bytes = hostBytes(spec, backward);
+  if (bytes > 0.75 * physicalMemoryBytes())
+    fail("the problem needs about " + jsonNumber(bytes / (1 << 30)) +
+         " GiB of host memory for its inputs and outputs, more than 75% of "
+         "this machine's " +
+         jsonNumber(physicalMemoryBytes() / (1 << 30)) + " GiB");
   if (target == "cuda" && spec.dtype == DType::F32)
     fail("the cuda target supports f16 and bf16 (tensor cores), not f32");
   if (target == "cuda" && backward)
@@ -240,6 +287,14 @@ static void printTileMap(const AttentionSpec &spec) {
   llvm::outs() << "tiles: " << c.total << " total, " << c.computed
                << " computed (" << c.partial << " partial, " << c.full
                << " full), " << c.skipped() << " skipped\n";
+}
+
+/// The module's text.
+static std::string printed(mlir::ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os);
+  return text;
 }
 
 /// Writes `bytes` to --o ("-": stdout).
@@ -334,10 +389,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
                "or PATH)"
              : "GPU compilation failed");
   if (emit == "llvm") {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    module.print(os);
-    writeOutput(text);
+    writeOutput(printed(module));
     return 0;
   }
   auto binary = mlir::attn::getKernelBinary(module);
@@ -408,7 +460,7 @@ int main(int argc, char **argv) {
       target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU,
       /*withGradient=*/backward);
   if (emit == "mlir") {
-    module->print(llvm::outs());
+    writeOutput(printed(*module));
     return 0;
   }
   if (target == "cuda")
@@ -423,7 +475,7 @@ int main(int argc, char **argv) {
     mlir::attn::buildCPUPipeline(pm, options);
     if (failed(pm.run(*module)))
       fail("lowering failed");
-    module->print(llvm::outs());
+    writeOutput(printed(*module));
     return 0;
   }
   fail("unknown --emit '" + emit +

@@ -69,6 +69,10 @@ struct DocumentFlags {
 std::optional<std::string> cuFromFlags(const DocumentFlags &flags,
                                        std::vector<int32_t> &cu);
 
+/// Host memory a run of `spec` holds for its inputs and outputs (with the
+/// backward, dout and the gradients too), bytes.
+double hostBytes(const AttentionSpec &spec, bool backward);
+
 /// Useful FLOPs: sum over documents of 2 * D * Hq * L^2 for a document +
 /// causal mask (FlashAttention's convention), otherwise
 /// 2 * (D + Dv) * Hq * (allowed query/key pairs).

@@ -76,6 +76,11 @@ struct MaskSpec {
 inline std::optional<std::string> verifyMaskSpec(const MaskSpec &spec) {
   if (spec.window < 0)
     return std::string("window must be at least 1");
+  // Token positions are 32-bit (cu_seqlens is int32 on every target), and
+  // k + window must not overflow the 64-bit index arithmetic.
+  if (spec.window > int64_t(INT32_MAX))
+    return "window must be at most " + std::to_string(INT32_MAX) +
+           " (token positions are 32-bit)";
   if (spec.window > 0 && !spec.causal)
     return std::string("a window term requires the causal term");
   return std::nullopt;

@@ -93,6 +93,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init(false)};
 };
 
+/// Why `options` cannot build a pipeline (an unknown chip, format or mma),
+/// or nullopt: checked before anything runs, by the registered pipeline and
+/// by attn-run.
+std::optional<std::string> checkGPUPipelineOptions(
+    const GPUPipelineOptions &options);
+
 /// The options of the pipeline's attn-gpu-tile-attention
 /// (attn/Conversion/AttnToNVGPU/AttnToNVGPU.h).
 AttnGPUTileAttentionOptions gpuTileOptions(const GPUPipelineOptions &options);

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/StringSwitch.h"
 
 #include <cmath>
 #include <limits>
@@ -1229,6 +1230,16 @@ StringRef mlir::attn::stringifyTensorCoreOp(TensorCoreOp op) {
   return op == TensorCoreOp::Wgmma ? "wgmma" : "mma-sync";
 }
 
+std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
+  // Ampere's and Ada's mma.sync, cp.async and bf16 need sm_80; Hopper's
+  // wgmma needs sm_90a. Later chips need a newer PTX than the pipeline's.
+  return llvm::StringSwitch<std::optional<int64_t>>(chip)
+      .Cases({"sm_80", "sm_87"}, 163 * 1024)
+      .Cases({"sm_86", "sm_89"}, 99 * 1024)
+      .Cases({"", "sm_90", "sm_90a"}, 227 * 1024)
+      .Default(std::nullopt);
+}
+
 bool mlir::attn::isTensorCoreOpName(StringRef name) {
   return name == kChipDefaultMma || parseTensorCoreOp(name);
 }
@@ -1297,8 +1308,20 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (!elt.isBF16() && !elt.isF16())
     return op.emitOpError("the NVIDIA lowering supports f16 and bf16, got ")
            << elt;
+  StringRef chip = targetChip(op);
+  std::optional<int64_t> maxShared = maxSharedBytesPerBlock(chip);
+  if (!maxShared)
+    return op.emitOpError("the NVIDIA kernels support ")
+           << kSupportedChips << ", the gpu.module targets " << chip;
   if (config.blockK % 16 != 0 || config.blockK < 16)
     return op.emitOpError("block_k must be a positive multiple of 16");
+  // Each warp holds its rows' scores of a key tile in registers: past 128
+  // keys (mma.sync) or 256 (wgmma) they spill, and compiling takes minutes.
+  int64_t maxBlockK = config.mma == TensorCoreOp::Wgmma ? 256 : 128;
+  if (config.blockK > maxBlockK)
+    return op.emitOpError("")
+           << stringifyTensorCoreOp(config.mma) << " needs block_k <= "
+           << maxBlockK << ", got " << config.blockK;
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
   // Every thread issues the same number of 16-byte copies, and each pass
   // of the copying threads covers whole rows.
@@ -1333,16 +1356,21 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   // The turns go between two consumer warpgroups (wgmma's eight warps).
   assert(!config.pingPong || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
-    StringRef chip = targetChip(op);
     if (!chip.empty() && chip != "sm_90a")
       return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
              << chip;
     // The op's head dims (64, 128) fill whole 128-byte swizzle rows.
     assert(headDim % 64 == 0 && valueDim % 64 == 0 && valueDim <= 256);
-    if (config.blockK > 256)
-      return op.emitOpError("wgmma needs block_k <= 256, got ")
-             << config.blockK;
   }
+  int64_t shared = config.sharedBytes(headDim, valueDim,
+                                      elt.getIntOrFloatBitWidth() / 8);
+  if (shared > *maxShared)
+    return op.emitOpError("the kernel needs ")
+           << shared << " bytes of shared memory per block (block_k "
+           << config.blockK << ", head dims " << headDim << "/" << valueDim
+           << "), more than the " << *maxShared << " "
+           << (chip.empty() ? StringRef("sm_90a") : chip)
+           << " allows; use a smaller block-k";
   SmallVector<Value> inputs;
   for (Value t :
        {op.getQuery(), op.getKey(), op.getValue(), op.getCuSeqlens()}) {

@@ -26,10 +26,17 @@ struct AttnNVVMTensorMapArgsPass
           AttnNVVMTensorMapArgsPass> {
   void runOnOperation() override {
     LLVM::LLVMFuncOp func = getOperation();
-    auto count =
-        func->getAttrOfType<IntegerAttr>(mlir::attn::kTensorMapArgsAttr);
-    if (!count)
+    Attribute attr = func->getAttr(mlir::attn::kTensorMapArgsAttr);
+    if (!attr)
       return;
+    auto count = dyn_cast<IntegerAttr>(attr);
+    if (!count) {
+      func.emitOpError("'") << mlir::attn::kTensorMapArgsAttr
+                            << "' must be an integer (how many trailing "
+                               "arguments are tensor maps), got "
+                            << attr;
+      return signalPassFailure();
+    }
     func->removeAttr(mlir::attn::kTensorMapArgsAttr);
     int64_t n = count.getInt(), args = func.getNumArguments();
     auto ptr = LLVM::LLVMPointerType::get(&getContext());

@@ -45,3 +45,15 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    // expected-error @+1 {{'llvm.func' op 'attn.tensor_map_args' must be an integer (how many trailing arguments are tensor maps), got "two"}}
+    llvm.func @attn(%p: !llvm.ptr, %q: !llvm.ptr)
+        attributes {attn.tensor_map_args = "two", nvvm.kernel} {
+      llvm.return
+    }
+  }
+}

@@ -93,7 +93,7 @@ func.func @headdim(%q: tensor<?x4x32xf32>, %k: tensor<?x2x32xf32>, %v: tensor<?x
 // -----
 
 func.func @cu(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xf32>) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of integers, got 'tensor<?xf32>'}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 or i64 with at least one entry, got 'tensor<?xf32>'}}
   %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xf32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
   return
@@ -102,7 +102,7 @@ func.func @cu(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64x
 // -----
 
 func.func @cu2(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<2x3xi32>) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of integers, got 'tensor<2x3xi32>'}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 or i64 with at least one entry, got 'tensor<2x3xi32>'}}
   %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<2x3xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
   return
@@ -155,8 +155,52 @@ func.func @memref(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2
 
 // -----
 
+// cu_seqlens holds N + 1 >= 1 entries of i32 or i64.
+func.func @cu_empty(%q: tensor<?x2x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<0xi32>) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 or i64 with at least one entry, got 'tensor<0xi32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<0xi32> -> tensor<?x2x64xf32>, tensor<2x?xf32>
+  return
+}
+
+// -----
+
+func.func @cu_i1(%q: tensor<?x2x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi1>) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 or i64 with at least one entry, got 'tensor<?xi1>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi1> -> tensor<?x2x64xf32>, tensor<2x?xf32>
+  return
+}
+
+// -----
+
+func.func @cu_i128(%q: tensor<?x2x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi128>) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 or i64 with at least one entry, got 'tensor<?xi128>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi128> -> tensor<?x2x64xf32>, tensor<2x?xf32>
+  return
+}
+
+// -----
+
+func.func @segments_separator_width(%t: tensor<?xi8>) {
+  // expected-error @+1 {{expects a separator that fits the 8-bit tokens, got 300}}
+  %0 = attn.segments_from_separators %t {separator = 300 : i64} : tensor<?xi8> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @key_tile_range_cu_i1(%cu: memref<?xi1>, %i: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of i32 or i64 with at least one entry}}
+  %0:6 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 64 : i64} : memref<?xi1>
+  return
+}
+
+// -----
+
 func.func @doc_positions_cu(%cu: tensor<?xf32>) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of integers, got 'tensor<?xf32>'}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 or i64 with at least one entry, got 'tensor<?xf32>'}}
   %0 = attn.doc_positions %cu : tensor<?xf32> -> tensor<?xi32>
   return
 }
@@ -180,7 +224,7 @@ func.func @segments_tokens(%t: tensor<?xf16>) {
 // -----
 
 func.func @segments_result(%t: tensor<?xi32>) {
-  // expected-error @+1 {{expects a rank-1 tensor of integers as result, got 'tensor<?xf32>'}}
+  // expected-error @+1 {{expects a rank-1 tensor of i32 or i64 with at least one entry as result, got 'tensor<?xf32>'}}
   %0 = attn.segments_from_separators %t {separator = 2 : i64} : tensor<?xi32> -> tensor<?xf32>
   return
 }
@@ -188,7 +232,7 @@ func.func @segments_result(%t: tensor<?xi32>) {
 // -----
 
 func.func @key_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of i32 or i64 with at least one entry}}
   %0:6 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 64 : i64} : memref<?x2xi32>
   return
 }
@@ -213,7 +257,7 @@ func.func @key_tile_range_negative_block(%cu: memref<?xi32>, %i: index) {
 // -----
 
 func.func @query_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of i32 or i64 with at least one entry}}
   %0:6 = attn.query_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_q = 64 : i64} : memref<?x2xi32>
   return
 }
@@ -229,7 +273,7 @@ func.func @query_tile_range_block(%cu: memref<?xi32>, %i: index) {
 // -----
 
 func.func @col_interval_cu(%cu: memref<?xf32>, %i: index) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of i32 or i64 with at least one entry}}
   %0:2 = "attn.col_interval"(%cu, %i, %i) {mask = #attn.mask<causal>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (memref<?xf32>, index, index) -> (index, index)
   return
 }
@@ -307,7 +351,7 @@ func.func @grad_dv_type(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tens
 // -----
 
 func.func @row_interval_cu(%cu: memref<?xf32>, %i: index) {
-  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of integers}}
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of i32 or i64 with at least one entry}}
   %0:2 = attn.row_interval %cu, %i, %i {mask = #attn.mask<causal>} : memref<?xf32>
   return
 }
@@ -341,3 +385,12 @@ func.func private @repeated_term() attributes {m = #attn.mask<causal, causal>}
 
 // expected-error @+1 {{mask window must be at least 1}}
 func.func private @zero_window() attributes {m = #attn.mask<causal, window = 0>}
+
+// -----
+
+// Token positions are 32-bit: a window beyond them (k + window would also
+// overflow the index arithmetic) is refused.
+// expected-error @+1 {{invalid mask: window must be at most 2147483647 (token positions are 32-bit)}}
+func.func @huge_window() attributes {m = #attn.mask<causal, window = 9223372036854775807>} {
+  return
+}

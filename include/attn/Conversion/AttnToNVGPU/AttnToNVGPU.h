@@ -25,6 +25,14 @@ enum class TensorCoreOp {
 
 /// "mma-sync" / "wgmma" -> the instruction; nullopt for anything else.
 std::optional<TensorCoreOp> parseTensorCoreOp(StringRef name);
+/// The chips the NVIDIA kernels are built for, as a reader would list them.
+constexpr StringLiteral kSupportedChips =
+    "sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a";
+/// The most dynamic shared memory one block of `chip` may use (the opt-in
+/// maximum, bytes; the CUDA programming guide's table), or nullopt for a chip
+/// the kernels are not built for ("" means sm_90a).
+std::optional<int64_t> maxSharedBytesPerBlock(StringRef chip);
+
 /// The mma option's value that picks the chip's default kernel.
 constexpr StringLiteral kChipDefaultMma = "auto";
 /// Whether `name` is a value of the mma option: auto, mma-sync or wgmma.

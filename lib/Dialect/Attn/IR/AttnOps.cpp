@@ -20,6 +20,17 @@ static bool isIntVector(Type type, bool allowMemRef = false) {
   return shaped.getElementType().isSignlessInteger();
 }
 
+/// cu_seqlens: a rank-1 tensor (or memref, when `allowMemRef`) of i32 or
+/// i64 with at least one entry (N + 1 for N documents).
+static bool isCuSeqlens(Type type, bool allowMemRef = false) {
+  if (!isIntVector(type, allowMemRef))
+    return false;
+  auto shaped = cast<ShapedType>(type);
+  return shaped.getDimSize(0) != 0 &&
+         (shaped.getElementType().isInteger(32) ||
+          shaped.getElementType().isInteger(64));
+}
+
 static std::string dimStr(int64_t d) {
   return ShapedType::isDynamic(d) ? "?" : std::to_string(d);
 }
@@ -108,9 +119,9 @@ static LogicalResult verifyAttentionOperands(Operation *op, Value query,
     return op->emitOpError("supports head dims 64 and 128, got D = ")
            << d << " and Dv = " << dv;
 
-  if (!isIntVector(cuSeqlens.getType()))
-    return op->emitOpError("expects cu_seqlens to be a rank-1 tensor of "
-                           "integers, got ")
+  if (!isCuSeqlens(cuSeqlens.getType()))
+    return op->emitOpError("expects cu_seqlens to be a rank-1 tensor of i32 "
+                           "or i64 with at least one entry, got ")
            << cuSeqlens.getType();
 
   if (out.getRank() != 3 || !compatible(out.getDimSize(0), t) ||
@@ -172,9 +183,9 @@ LogicalResult AttentionGradOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult DocPositionsOp::verify() {
-  if (!isIntVector(getCuSeqlens().getType()))
-    return emitOpError("expects cu_seqlens to be a rank-1 tensor of "
-                       "integers, got ")
+  if (!isCuSeqlens(getCuSeqlens().getType()))
+    return emitOpError("expects cu_seqlens to be a rank-1 tensor of i32 or "
+                       "i64 with at least one entry, got ")
            << getCuSeqlens().getType();
   if (!isIntVector(getPositions().getType()))
     return emitOpError("expects a rank-1 tensor of integers as result, got ")
@@ -187,9 +198,18 @@ LogicalResult SegmentsFromSeparatorsOp::verify() {
     return emitOpError("expects tokens to be a rank-1 tensor of integers, "
                        "got ")
            << getTokens().getType();
-  if (!isIntVector(getCuSeqlens().getType()))
-    return emitOpError("expects a rank-1 tensor of integers as result, got ")
+  if (!isCuSeqlens(getCuSeqlens().getType()))
+    return emitOpError("expects a rank-1 tensor of i32 or i64 with at least "
+                       "one entry as result, got ")
            << getCuSeqlens().getType();
+  // The separator must be a value of the token type (signed or unsigned).
+  unsigned width =
+      cast<ShapedType>(getTokens().getType()).getElementTypeBitWidth();
+  int64_t sep = getSeparatorAttr().getInt();
+  if (width < 64 && (sep < -(int64_t(1) << (width - 1)) ||
+                     sep >= (int64_t(1) << width)))
+    return emitOpError("expects a separator that fits the ")
+           << width << "-bit tokens, got " << sep;
   return success();
 }
 
@@ -202,9 +222,9 @@ LogicalResult SegmentsFromSeparatorsOp::verify() {
 /// getter is unsigned).
 static LogicalResult verifyTileRange(Operation *op, Value cuSeqlens,
                                      StringRef blockName, IntegerAttr block) {
-  if (!isIntVector(cuSeqlens.getType(), /*allowMemRef=*/true))
+  if (!isCuSeqlens(cuSeqlens.getType(), /*allowMemRef=*/true))
     return op->emitOpError("expects cu_seqlens to be a rank-1 tensor or "
-                           "memref of integers");
+                           "memref of i32 or i64 with at least one entry");
   if (block.getInt() < 1)
     return op->emitOpError("expects ")
            << blockName << " to be at least 1, got " << block.getInt();
@@ -214,9 +234,9 @@ static LogicalResult verifyTileRange(Operation *op, Value cuSeqlens,
 /// What row_interval and col_interval require.
 static LogicalResult verifyInterval(Operation *op, Value cuSeqlens,
                                     Value docFirst, Value docLast) {
-  if (!isIntVector(cuSeqlens.getType(), /*allowMemRef=*/true))
+  if (!isCuSeqlens(cuSeqlens.getType(), /*allowMemRef=*/true))
     return op->emitOpError("expects cu_seqlens to be a rank-1 tensor or "
-                           "memref of integers");
+                           "memref of i32 or i64 with at least one entry");
   if (bool(docFirst) != bool(docLast))
     return op->emitOpError("expects both doc_first and doc_last, or neither");
   return success();
