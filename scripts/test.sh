@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: builds if needed, then the lit suite (compiler tests,
-# CPU integration tests) and the GoogleTest unit tests (through lit).
+# CPU integration tests) and the GoogleTest unit tests (through lit), then
+# a short fuzzing run under the sanitizers (scripts/fuzz.sh).
 # Tests that need a GPU are gated by the lit feature `cuda-gpu`
 # (ATTN_TEST_GPU=1 on a machine with one) and reported as unsupported
 # otherwise; the runtime's device unit tests skip with the reason.
@@ -15,6 +16,15 @@ failed=$(grep -oP '^\s+Failed\s*:\s*\K[0-9]+' "$log" || echo 0)
 unsupported=$(grep -oP '^\s+Unsupported\s*:\s*\K[0-9]+' "$log" || echo 0)
 skipped=$(grep -oP '^\s+Skipped\s*:\s*\K[0-9]+' "$log" || echo 0)
 rm -f "$log"
+# The fuzzers, briefly (FUZZ_SECONDS each, default 20; 0 skips them), in a
+# tree of their own built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, where the GoogleTest suites run too.
+fuzz=0
+if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
+  bash scripts/fuzz.sh --units "${FUZZ_SECONDS:-20}"
+  fuzz=$?
+fi
 echo
 echo "lit: ${passed:-0} passed, ${failed:-0} failed, $(( ${unsupported:-0} + ${skipped:-0} )) skipped"
-exit "$status"
+[ "$fuzz" = 0 ] || echo "fuzz: FAILED (scripts/fuzz.sh; build-fuzz/*.log)"
+[ "$status" = 0 ] && [ "$fuzz" = 0 ]

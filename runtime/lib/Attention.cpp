@@ -121,11 +121,17 @@ KernelInfo parseManifest(const std::string &text) {
     throw Error("kernel manifest: heads (" + std::to_string(i.heads) +
                 ") must be a positive multiple of kv_heads (" +
                 std::to_string(i.kvHeads) + ")");
+  // (Bounds that keep the grid arithmetic in range: a grid's y is at most
+  // 65535, and tiles x heads must fit in 64 bits for any int32 token count.)
+  if (i.heads > kMaxHeads)
+    throw Error("kernel manifest: more than " + std::to_string(kMaxHeads) +
+                " heads");
   for (int64_t d : {i.headDim, i.valueDim})
     if (d != 64 && d != 128)
       throw Error("kernel manifest: head dims must be 64 or 128, got " +
                   std::to_string(d));
-  if (i.blockQ < 1 || i.blockK < 1 || i.threads < 1 || i.threads > 1024)
+  if (i.blockQ < 1 || i.blockQ > 1024 || i.blockK < 1 || i.blockK > 1024 ||
+      i.threads < 1 || i.threads > 1024)
     throw Error("kernel manifest: bad block_q, block_k or threads");
   if (i.sharedBytes < 0)
     throw Error("kernel manifest: negative shared_bytes");

@@ -153,7 +153,8 @@ static void readBytes(const std::string &path, void *bytes, size_t size) {
   if (data.size() != size)
     throw Error(path + " has " + std::to_string(data.size()) +
                 " bytes; this problem's has " + std::to_string(size));
-  std::memcpy(bytes, data.data(), size);
+  if (size) // (an empty buffer's data() may be null)
+    std::memcpy(bytes, data.data(), size);
 }
 
 void saveInputs(const host::AttentionSpec &spec, uint64_t seed,

@@ -140,8 +140,14 @@ private:
 /// Result rows of a reference: out[row][h][dv], lse[row][h].
 struct ReferenceRows {
   std::vector<int64_t> rows;
+  /// The one head computed for each row, or empty: every head (the others'
+  /// out and lse stay 0 and -inf, and comparisons skip them).
+  std::vector<int64_t> heads;
   std::vector<double> out; // rows.size() x Hq x Dv
   std::vector<double> lse; // rows.size() x Hq
+  bool has(size_t ri, int64_t h) const {
+    return heads.empty() || heads[ri] == h;
+  }
 };
 
 /// How the reference computes.
@@ -161,10 +167,18 @@ std::vector<int64_t> rowsToCheck(const AttentionSpec &spec, int64_t requested,
                                  uint64_t seed);
 
 /// Attention for the given query rows over the dense mask, computed naively
-/// from each token's document id (not from the mask algebra).
+/// from each token's document id (not from the mask algebra); with `heads`
+/// (one per row), only that head of each row.
 ReferenceRows reference(const AttentionSpec &spec, const Buffer &q,
                         const Buffer &k, const Buffer &v,
-                        const std::vector<int64_t> &rows, RefMode mode);
+                        const std::vector<int64_t> &rows, RefMode mode,
+                        const std::vector<int64_t> &heads = {});
+
+/// The heads a check compares for `rows`: every head when the rows are all
+/// of them, else one per row (row r: head r mod Hq), so that a sampled check
+/// of a long document costs one head's work per row.
+std::vector<int64_t> headsToCheck(const AttentionSpec &spec,
+                                  const std::vector<int64_t> &rows);
 
 /// Relative error ||a - ref|| / ||ref|| (||a - ref|| when ref is 0),
 /// accumulated element by element; a NaN on either side, or an infinity
@@ -203,7 +217,7 @@ struct CheckResult {
 };
 
 /// Compares out [T,Hq,Dv] and lse [Hq,T] with the float64 reference on
-/// `rows`. Passes when nothing is unwritten and, for f32, both relative
+/// `rows` (and headsToCheck's heads of them). Passes when nothing is unwritten and, for f32, both relative
 /// errors are <= 1e-5; for bf16/f16, the out error is <= 2x the naive
 /// computation's and the lse error <= max(2x naive, 1e-5).
 CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,

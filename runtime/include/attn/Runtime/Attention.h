@@ -56,6 +56,9 @@ struct KernelInfo {
   double scale = 0;
 };
 
+/// The most heads a manifest may name.
+constexpr int64_t kMaxHeads = 4096;
+
 /// Parses the JSON manifest; throws Error naming a missing or bad field.
 KernelInfo parseManifest(const std::string &json);
 
