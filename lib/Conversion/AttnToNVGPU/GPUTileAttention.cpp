@@ -1441,6 +1441,21 @@ struct AttnGPUTileAttentionPass
     : public mlir::attn::impl::AttnGPUTileAttentionBase<
           AttnGPUTileAttentionPass> {
   using Base::Base;
+  // A bad option is an error naming the pass (MLIR's own is empty).
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    // (MLIR's parser passes on an empty message when llvm::cl has printed
+    // what was wrong with a value.)
+    if (succeeded(Base::initializeOptions(
+            options, [&](const Twine &msg) {
+              return msg.isTriviallyEmpty() || msg.str().empty()
+                         ? failure()
+                         : errorHandler(msg);
+            })))
+      return success();
+    return errorHandler(getArgument() + ": bad options '" + options + "'");
+  }
   // (Reads the options, protected members of the generated base.)
   template <typename To, typename From>
   friend void mlir::attn::copyGPUTileOptions(To &, const From &);

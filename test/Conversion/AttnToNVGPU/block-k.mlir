@@ -26,3 +26,7 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// A bad option is an error naming the pass.
+// RUN: not attn-opt %s -attn-gpu-tile-attention="bogus=1" 2>&1 | FileCheck %s --check-prefix=BADOPT
+// BADOPT: error: attn-gpu-tile-attention: bad options 'bogus=1'

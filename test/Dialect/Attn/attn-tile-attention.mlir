@@ -87,3 +87,8 @@ func.func @in_place(%q: tensor<?x2x128xf32>, %k: tensor<?x2x128xf32>,
       : (tensor<2x?xf32>, memref<2x?xf32>) -> ()
   return
 }
+
+// A bad option value is an error naming the pass (MLIR's own is empty).
+// RUN: not attn-opt %s -attn-tile-attention="block-q=x" 2>&1 | FileCheck %s --check-prefix=BADVALUE
+// BADVALUE: for the --block-q option: 'x' value invalid
+// BADVALUE-NEXT: error: attn-tile-attention: bad options 'block-q=x'

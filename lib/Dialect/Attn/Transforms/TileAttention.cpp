@@ -351,6 +351,21 @@ void declareCounts(ModuleOp module, StringRef name) {
 struct AttnTileAttentionPass
     : public mlir::attn::impl::AttnTileAttentionBase<AttnTileAttentionPass> {
   using Base::Base;
+  // A bad option is an error naming the pass (MLIR's own is empty).
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    // (MLIR's parser passes on an empty message when llvm::cl has printed
+    // what was wrong with a value.)
+    if (succeeded(Base::initializeOptions(
+            options, [&](const Twine &msg) {
+              return msg.isTriviallyEmpty() || msg.str().empty()
+                         ? failure()
+                         : errorHandler(msg);
+            })))
+      return success();
+    return errorHandler(getArgument() + ": bad options '" + options + "'");
+  }
   void runOnOperation() override {
     ModuleOp module = getOperation();
     TileAttentionOptions options;
