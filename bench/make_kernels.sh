@@ -28,6 +28,7 @@ configs=(
   "bf16_h8_d64_doc bf16 8 8 64 document"
   "bf16_h32kv4_d128 bf16 32 4 128 document,causal"
   "f16_h32_d64 f16 32 32 64 document,causal"
+  "bf16_h12kv4_d128 bf16 12 4 128 document,causal"
 )
 # build NAME MMA BLOCK_K(0: default) CONFIG...
 build() {

@@ -224,8 +224,10 @@ class Kernel:
         m = re.match(r"\.reg\s+\.(\w+)\s+(%?\w+)(?:<(\d+)>)?$", stmt)
         if not m:
             raise EmulationError(f"unsupported register declaration: {stmt}")
+        # (16-bit integers live in 32-bit storage, their high half zero.)
         kind = {"pred": bool, "b32": U32, "u32": U32, "s32": U32, "f32": U32,
-                "b64": U64, "u64": U64, "s64": U64}.get(m.group(1))
+                "b64": U64, "u64": U64, "s64": U64, "b16": U32, "u16": U32,
+                "s16": U32}.get(m.group(1))
         if kind is None:
             raise EmulationError(f"unsupported register type: {stmt}")
         base = m.group(2)
@@ -668,9 +670,45 @@ def address(kernel, tok):
 # ---------------------------------------------------------------------------
 
 
+def _sext16(x):
+    """The low 16 bits of 32-bit storage as signed integers (int64)."""
+    v = np.asarray(x).astype(np.int64) & 0xFFFF
+    return np.where(v >= 0x8000, v - 0x10000, v)
+
+
+def _int16(name, parts, op, a, k, simple):
+    """add, sub, mul.lo, mad.lo, and, or, xor, shl, shr on 16-bit integers
+    (kept in the low half of 32-bit registers), from the PTX ISA: the
+    result's low 16 bits; shr.s16 shifts the sign in."""
+    signed = parts[-1] == "s16"
+    if name in ("mul", "mad") and "lo" not in parts:
+        raise EmulationError(f"unsupported {op}")
+
+    def val(x):
+        return _sext16(x) if signed else np.asarray(x).astype(np.int64) & 0xFFFF
+
+    def low(v):
+        return (np.asarray(v).astype(np.int64) & 0xFFFF).astype(U32)
+
+    fns = {"add": lambda x, y: val(x) + val(y), "sub": lambda x, y: val(x) - val(y),
+           "mul": lambda x, y: val(x) * val(y),
+           "mad": lambda x, y, z: val(x) * val(y) + val(z),
+           "and": lambda x, y: val(x) & val(y), "or": lambda x, y: val(x) | val(y),
+           "xor": lambda x, y: val(x) ^ val(y),
+           "shl": lambda x, n: np.where(np.asarray(n) >= 16, 0,
+                                        val(x) << np.minimum(np.asarray(n).astype(np.int64), 15)),
+           "shr": lambda x, n: np.where(np.asarray(n) >= 16, np.where(val(x) < 0, -1, 0),
+                                        val(x) >> np.minimum(np.asarray(n).astype(np.int64), 15))}
+    n = 3 if name == "mad" else 2
+    fn = fns[name]
+    return simple(a[0], "u32", lambda *xs: low(fn(*xs)),
+                  *[(x, "u32") for x in a[1:1 + n]])
+
+
 def _result_kind(t):
     return {"s64": "s64", "u64": "u64", "b64": "u64", "s32": "s32",
-            "u32": "u32", "b32": "u32", "f32": "f32", "pred": "pred"}[t]
+            "u32": "u32", "b32": "u32", "f32": "f32", "pred": "pred",
+            "s16": "s16", "u16": "u16", "b16": "u16"}[t]
 
 
 def _each(st, r):
@@ -702,6 +740,9 @@ def compile_instr(k, ins):
 
     t = parts[-1]
 
+    if name in ("add", "sub", "mul", "mad", "and", "or", "xor", "shl",
+                "shr") and t in ("s16", "u16", "b16"):
+        return _int16(name, parts, op, a, k, simple)
     if name in ("add", "sub", "mul", "mad", "min", "max", "and", "or", "xor",
                 "shl", "shr", "not", "neg", "selp", "bfe", "fma", "ex2", "lg2",
                 "rcp", "div", "rem") and t in ("s64", "u64", "b64", "s32",
@@ -714,14 +755,34 @@ def compile_instr(k, ins):
             return simple(a[0], "u64" if t == "u32" else "s64",
                           lambda x, y: np.asarray(x).astype(wdt) * np.asarray(y).astype(wdt),
                           (a[1], t), (a[2], t))
-        if name == "mul" and "hi" in parts:
-            if t != "u64":
+        if name in ("mul", "mad") and "hi" in parts:
+            # The high half of the full product (LLVM's division by a
+            # constant: mul.hi.u32 with a magic number), plus c for mad.hi.
+            if t not in ("u32", "s32", "u64", "s64"):
                 raise EmulationError(f"unsupported {op}")
+            hbits = 64 if t in ("u64", "s64") else 32
+            hsigned = t.startswith("s")
+            hdt = {("u", 32): np.uint32, ("s", 32): np.int32,
+                   ("u", 64): np.uint64, ("s", 64): np.int64}[(t[0], hbits)]
 
-            def mulhi(x, y):
-                x, y = np.broadcast_arrays(np.asarray(x, np.uint64), np.asarray(y, np.uint64))
-                return np.array([(int(p) * int(q)) >> 64 for p, q in zip(x, y)], np.uint64)
-            return simple(a[0], kind, mulhi, (a[1], kind), (a[2], kind))
+            def high(x, y, z=None):
+                x, y = np.broadcast_arrays(np.asarray(x).astype(hdt),
+                                           np.asarray(y).astype(hdt))
+                if hbits == 32:
+                    wide = np.int64 if hsigned else np.uint64
+                    r = (x.astype(wide) * y.astype(wide)) >> wide(32)
+                else:
+                    r = np.array([(int(p) * int(q)) >> 64 for p, q in
+                                  zip(x.ravel(), y.ravel())], dtype=object).reshape(x.shape)
+                if z is not None:
+                    r = r + np.asarray(z).astype(hdt).astype(r.dtype if hbits == 32 else object)
+                mask = (1 << hbits) - 1
+                if hbits == 32:
+                    return (np.asarray(r).astype(np.int64) & mask).astype(np.uint32).astype(hdt)
+                return np.array([int(v) & mask for v in np.ravel(r)],
+                                np.uint64).reshape(np.shape(r)).astype(hdt)
+            n = 3 if name == "mad" else 2
+            return simple(a[0], kind, high, *[(x, kind) for x in a[1:1 + n]])
         if kind == "f32":
             fns = {
                 "add": lambda x, y: np.float32(x) + np.float32(y),
@@ -774,19 +835,33 @@ def compile_instr(k, ins):
             return simple(a[0], ukind, lambda x, y: fn(np.asarray(x, udt), np.asarray(y, udt)),
                           (a[1], ukind), (a[2], ukind))
         if name in ("div", "rem"):
-            if not kind.startswith("u"):
-                raise EmulationError(f"unsupported {op}")
-
-            rx, ry = reader(k, a[1], ukind), reader(k, a[2], ukind)
+            signed = kind.startswith("s")
+            dt = sdt if signed else udt
+            rx, ry = reader(k, a[1], kind), reader(k, a[2], kind)
 
             def divide(st, on, m):
-                x = _each(st, rx).astype(udt)
-                y = _each(st, ry).astype(udt)
+                x = _each(st, rx).astype(dt)
+                y = _each(st, ry).astype(dt)
                 if np.any(_sel(on, y) == 0):
                     # PTX leaves the result unspecified: a kernel bug.
                     raise EmulationError(f"{op}: division by zero")
-                safe = np.where(y == 0, udt(1), y)
-                st.put(a[0], x // safe if name == "div" else x % safe, on)
+                safe = np.where(y == 0, dt(1), y)
+                if signed:
+                    # Rounded toward zero; the remainder has the dividend's
+                    # sign (C's semantics; numpy's // floors). Python's
+                    # integers: |INT_MIN| does not fit the type.
+                    def one(p, q):
+                        d = abs(p) // abs(q)
+                        d = d if (p < 0) == (q < 0) else -d
+                        v = d if name == "div" else p - d * q
+                        v %= 1 << bits
+                        return v - (1 << bits) if v >= 1 << (bits - 1) else v
+                    res = np.array([one(int(p), int(q)) for p, q in
+                                    zip(np.ravel(x), np.ravel(safe))],
+                                   dtype=np.int64).reshape(np.shape(x)).astype(dt)
+                else:
+                    res = x // safe if name == "div" else x % safe
+                st.put(a[0], res, on)
                 st.advance(m)
             return divide
         if name == "mad":
@@ -850,6 +925,17 @@ def compile_instr(k, ins):
         return simple(a[0], kind, lambda x: x, (a[1], kind))
 
     if name == "cvt":
+        # 16-bit integers: truncation keeps the low half; widening
+        # zero-extends (unsigned) or sign-extends (signed).
+        if op in ("cvt.u16.u32", "cvt.s16.s32", "cvt.u16.s32", "cvt.s16.u32"):
+            return simple(a[0], "u32", lambda x: np.asarray(x, U32) & U32(0xFFFF),
+                          (a[1], "u32"))
+        if op in ("cvt.u32.u16", "cvt.s32.u16"):
+            return simple(a[0], "u32", lambda x: np.asarray(x, U32) & U32(0xFFFF),
+                          (a[1], "u32"))
+        if op in ("cvt.s32.s16", "cvt.u32.s16"):
+            return simple(a[0], "u32", lambda x: _sext16(x).astype(np.int32).view(U32),
+                          (a[1], "u32"))
         if op == "cvt.u64.u32":
             return simple(a[0], "u64", lambda x: np.asarray(x).astype(U64), (a[1], "u32"))
         if op == "cvt.u32.u64":
