@@ -50,9 +50,9 @@ std::optional<std::string> AttentionSpec::validate() const {
            ") must be a positive multiple of the key/value head count (" +
            std::to_string(kvHeads) + ")";
   for (int64_t d : {headDim, valueDim})
-    if (d != 64 && d != 128)
-      return "unsupported head dim " + std::to_string(d) +
-             " (supported: 64, 128)";
+    if (!isSupportedHeadDim(d))
+      return "unsupported head dim " + std::to_string(d) + " (supported: " +
+             headDimList() + ")";
   if (scale && !(std::isfinite(*scale) && *scale > 0))
     return std::string("the scale must be positive and finite");
   return std::nullopt;

@@ -2,6 +2,7 @@
 
 #include "attn/Runtime/Attention.h"
 #include "attn/Mask/MaskAlgebra.h"
+#include "attn/Support/HeadDims.h"
 
 #include <nlohmann/json.hpp>
 
@@ -127,9 +128,9 @@ KernelInfo parseManifest(const std::string &text) {
     throw Error("kernel manifest: more than " + std::to_string(kMaxHeads) +
                 " heads");
   for (int64_t d : {i.headDim, i.valueDim})
-    if (d != 64 && d != 128)
-      throw Error("kernel manifest: head dims must be 64 or 128, got " +
-                  std::to_string(d));
+    if (!attn::isSupportedHeadDim(d))
+      throw Error("kernel manifest: head dims must be " + attn::headDimList() +
+                  ", got " + std::to_string(d));
   if (i.blockQ < 1 || i.blockQ > 1024 || i.blockK < 1 || i.blockK > 1024 ||
       i.threads < 1 || i.threads > 1024)
     throw Error("kernel manifest: bad block_q, block_k or threads");

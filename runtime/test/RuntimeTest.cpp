@@ -137,8 +137,9 @@ TEST(Manifest, ParsesAndRejects) {
       R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": "2", "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
       "\"heads\" is not an integer", "a string head count was accepted");
   expectRejected(
-      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 96, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
-      "head dims must be 64 or 128", "head dim 96 was accepted");
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 100, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
+      "head dims must be 32, 64, 80, 96, 128, 192 and 256",
+      "head dim 100 was accepted");
   // Found by the fuzzer: heads this large overflowed the grid arithmetic.
   expectRejected(
       R"({"kernel": "attn", "arch": "sm_90a", "mma": "wgmma", "grid": "dynamic", "loads": "tma", "dtype": "bf16", "heads": 1099511627776, "kv_heads": 1, "head_dim": 128, "value_dim": 128, "mask": "document,causal", "scale": 0.1, "block_q": 1, "block_k": 128, "threads": 384, "shared_bytes": 197760})",

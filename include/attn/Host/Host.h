@@ -9,6 +9,7 @@
 #define ATTN_HOST_HOST_H
 
 #include "attn/Mask/MaskAlgebra.h"
+#include "attn/Support/HeadDims.h"
 
 #include <cstdint>
 #include <optional>

@@ -1240,6 +1240,14 @@ std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
       .Default(std::nullopt);
 }
 
+bool mlir::attn::isNVIDIAHeadDim(TensorCoreOp mma, int64_t d) {
+  return d == 64 || d == 128 || (mma == TensorCoreOp::MmaSync && d == 32);
+}
+
+StringRef mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
+  return mma == TensorCoreOp::MmaSync ? "32, 64 and 128" : "64 and 128";
+}
+
 bool mlir::attn::isTensorCoreOpName(StringRef name) {
   return name == kChipDefaultMma || parseTensorCoreOp(name);
 }
@@ -1251,7 +1259,9 @@ mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
   // wgmma with every schedule option (bench/results/h200-2026-12-04: the
   // fastest flavour on all eight cases); elsewhere mma.sync.
   bool chipDefault = options.mma == kChipDefaultMma;
-  bool hopper = chip.empty() || chip == "sm_90a";
+  // (wgmma's tiles are whole 128-byte rows: other head dims take mma.sync.)
+  bool hopper = (chip.empty() || chip == "sm_90a") &&
+                isNVIDIAHeadDim(TensorCoreOp::Wgmma, headDim);
   std::optional<TensorCoreOp> mma =
       chipDefault ? (hopper ? TensorCoreOp::Wgmma : TensorCoreOp::MmaSync)
                   : parseTensorCoreOp(options.mma);
@@ -1323,6 +1333,13 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
            << stringifyTensorCoreOp(config.mma) << " needs block_k <= "
            << maxBlockK << ", got " << config.blockK;
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
+  if (!isNVIDIAHeadDim(config.mma, headDim) ||
+      !isNVIDIAHeadDim(config.mma, valueDim))
+    return op.emitOpError("the ")
+           << stringifyTensorCoreOp(config.mma) << " kernels support head dims "
+           << nvidiaHeadDimList(config.mma) << ", got D = " << headDim
+           << " and Dv = " << valueDim
+           << " (the CPU target takes every head dim of the op)";
   // Every thread issues the same number of 16-byte copies, and each pass
   // of the copying threads covers whole rows.
   int64_t units = 8 * config.copyThreads();
@@ -1359,8 +1376,6 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     if (!chip.empty() && chip != "sm_90a")
       return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
              << chip;
-    // The op's head dims (64, 128) fill whole 128-byte swizzle rows.
-    assert(headDim % 64 == 0 && valueDim % 64 == 0 && valueDim <= 256);
   }
   int64_t shared = config.sharedBytes(headDim, valueDim,
                                       elt.getIntOrFloatBitWidth() / 8);

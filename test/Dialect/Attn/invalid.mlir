@@ -83,10 +83,10 @@ func.func @qkdim(%q: tensor<?x4x64xf32>, %k: tensor<?x2x128xf32>, %v: tensor<?x2
 
 // -----
 
-func.func @headdim(%q: tensor<?x4x32xf32>, %k: tensor<?x2x32xf32>, %v: tensor<?x2x32xf32>, %cu: tensor<?xi32>) {
-  // expected-error @+1 {{supports head dims 64 and 128, got D = 32 and Dv = 32}}
+func.func @headdim(%q: tensor<?x4x48xf32>, %k: tensor<?x2x48xf32>, %v: tensor<?x2x48xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{supports head dims 32, 64, 80, 96, 128, 192 and 256, got D = 48 and Dv = 48}}
   %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
-      : tensor<?x4x32xf32>, tensor<?x2x32xf32>, tensor<?x2x32xf32>, tensor<?xi32> -> tensor<?x4x32xf32>, tensor<4x?xf32>
+      : tensor<?x4x48xf32>, tensor<?x2x48xf32>, tensor<?x2x48xf32>, tensor<?xi32> -> tensor<?x4x48xf32>, tensor<4x?xf32>
   return
 }
 

@@ -33,6 +33,15 @@ constexpr StringLiteral kSupportedChips =
 /// the kernels are not built for ("" means sm_90a).
 std::optional<int64_t> maxSharedBytesPerBlock(StringRef chip);
 
+/// Whether the kernels of `mma` take head dim `d` (D or Dv): mma.sync 32, 64
+/// and 128 (its 16-byte copies split into whole rows, its accumulators fit
+/// registers: 256 spills), wgmma 64 and 128 (whole 128-byte swizzle rows,
+/// within shared memory). The others of attn/Support/HeadDims.h run on the
+/// CPU target.
+bool isNVIDIAHeadDim(TensorCoreOp mma, int64_t d);
+/// "32, 64 and 128" / "64 and 128".
+StringRef nvidiaHeadDimList(TensorCoreOp mma);
+
 /// The mma option's value that picks the chip's default kernel.
 constexpr StringLiteral kChipDefaultMma = "auto";
 /// Whether `name` is a value of the mma option: auto, mma-sync or wgmma.

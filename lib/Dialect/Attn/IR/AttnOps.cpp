@@ -116,8 +116,8 @@ static LogicalResult verifyAttentionOperands(Operation *op, Value query,
            << d << " and " << k.getDimSize(2);
   if (!AttentionOp::isSupportedHeadDim(d) ||
       !AttentionOp::isSupportedHeadDim(dv))
-    return op->emitOpError("supports head dims 64 and 128, got D = ")
-           << d << " and Dv = " << dv;
+    return op->emitOpError("supports head dims ")
+           << ::attn::headDimList() << ", got D = " << d << " and Dv = " << dv;
 
   if (!isCuSeqlens(cuSeqlens.getType()))
     return op->emitOpError("expects cu_seqlens to be a rank-1 tensor of i32 "

@@ -31,8 +31,10 @@ defvar attentionShapeMethods = [{
     int64_t getValueDim() {
       return ::llvm::cast<RankedTensorType>(getValue().getType()).getDimSize(2);
     }
-    /// Head dims this project compiles.
-    static bool isSupportedHeadDim(int64_t d) { return d == 64 || d == 128; }
+    /// Head dims this project compiles (attn/Support/HeadDims.h).
+    static bool isSupportedHeadDim(int64_t d) {
+      return ::attn::isSupportedHeadDim(d);
+    }
 }];
 
 //===----------------------------------------------------------------------===//
@@ -59,7 +61,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
     Shapes: query [T, Hq, D], key [T, Hkv, D], value [T, Hkv, Dv],
     out [T, Hq, Dv], lse [Hq, T] (f32). T may be dynamic; heads and head dims
     are static. Query, key, value and out share one element type: f16, bf16
-    or f32. Supported head dims D and Dv: 64 and 128. `scale` defaults to
+    or f32. Supported head dims D and Dv: 32, 64, 80, 96, 128, 192 and 256
+    (a target may compile fewer, and says which). `scale` defaults to
     1/sqrt(D).
 
     Example:
