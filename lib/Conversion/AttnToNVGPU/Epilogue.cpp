@@ -1,0 +1,115 @@
+//===- Epilogue.cpp - O and lse to global memory ----------------------------===//
+//
+// The epilogue: O (st.global, or a TMA store through a shared tile) and
+// lse to global memory.
+//===----------------------------------------------------------------------===//
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::nvidia;
+
+void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
+                                ArrayRef<Value> inverses, ValueRange state) {
+  // O's pair n of (m-tile, half) r: columns 8n + 2t, 8n + 2t + 1.
+  auto pairOf = [&](int64_t mt, int i, int64_t n) {
+    Value inv = inverses[mt * 2 + i];
+    return std::make_pair(fmul(state[oIdx(mt, n, 2 * i)], inv),
+                          fmul(state[oIdx(mt, n, 2 * i + 1)], inv));
+  };
+  if (!cfg.tmaStore) {
+    for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+      for (int i = 0; i < 2; ++i) {
+        Value row = rows[mt * 2 + i];
+        auto ifOp = scf::IfOp::create(
+            b, loc, cmp(arith::CmpIPredicate::slt, row, tokens), false);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        for (int64_t n = 0; n < nvt(); ++n) {
+          auto [x, y] = pairOf(mt, i, n);
+          Value pair = vector::FromElementsOp::create(
+              b, loc, VectorType::get({2}, f32), ValueRange{x, y});
+          pair =
+              arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
+          vector::StoreOp::create(
+              b, loc, pair, outBuf,
+              ValueRange{row, head, add(idx(n * 8), keyCol0)});
+        }
+      }
+    return;
+  }
+  // The warpgroup's rows of the shared O tile, once its previous store has
+  // read them (persistent blocks), then its storer's TMA store.
+  Value wg = divu(thread, 128);
+  Value barrierId = toI32(add(wg, idx(GPUKernelConfig::kEpilogueBarrier)));
+  auto meet = [&] {
+    NVVM::BarrierOp::create(b, loc, TypeRange{}, barrierId, i32Const(128), {},
+                            Value{});
+  };
+  auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
+  if (cfg.persistent)
+    waitStores(thread, /*readOnly=*/true);
+  meet();
+  Value quadBytes = toI32(mul(quad, idx(4)));
+  for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
+    for (int i = 0; i < 2; ++i)
+      for (int64_t n = 0; n < nvt(); ++n) {
+        auto [x, y] = pairOf(mt, i, n);
+        Value addr = arith::AddIOp::create(
+            b, loc, outputUnitAddress(sub(rows[mt * 2 + i], q0), idx(n)),
+            quadBytes);
+        sideEffectAsm(voidTy, {addr, asI32(pack(x, y))},
+                      "st.shared.b32 [$0], $1;", "r,r");
+      }
+  // The generic proxy's writes visible to the TMA unit's reads.
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+  meet();
+  asStorer(thread, [&] {
+    int64_t boxCols = GPUKernelConfig::kBoxColumns;
+    Value firstRow = mul(wg, idx(cfg.storeRows()));
+    Value row0 = toI32(add(q0, firstRow)), headI32 = toI32(head);
+    for (int64_t box = 0; box < valueDim / boxCols; ++box)
+      sideEffectAsm(voidTy,
+                    {oMap, i32Const(box * boxCols), headI32, row0,
+                     outputUnitAddress(firstRow, idx(box * boxCols / 8))},
+                    "cp.async.bulk.tensor.3d.global.shared::cta.bulk_group "
+                    "[$0, {$1, $2, $3}], [$4];",
+                    "l,r,r,r,r");
+    sideEffectAsm(voidTy, {}, "cp.async.bulk.commit_group;", "");
+  });
+}
+
+void KernelEmitter::asStorer(Value thread, function_ref<void()> body) {
+  auto ifStorer = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, remu(thread, 128), idx(0)),
+      /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifStorer.thenBlock());
+  body();
+}
+
+void KernelEmitter::waitStores(Value thread, bool readOnly) {
+  asStorer(thread, [&] {
+    sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
+                  readOnly ? "cp.async.bulk.wait_group.read 0;"
+                           : "cp.async.bulk.wait_group 0;",
+                  "");
+  });
+}
