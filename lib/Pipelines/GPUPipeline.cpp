@@ -18,9 +18,10 @@
 
 using namespace mlir;
 
-mlir::attn::AttnGPUTileAttentionOptions
-mlir::attn::gpuTileOptions(const GPUPipelineOptions &options) {
-  AttnGPUTileAttentionOptions tile;
+/// The options of the pipeline's attn-gpu-tile-attention.
+static mlir::attn::AttnGPUTileAttentionOptions
+gpuTileOptions(const mlir::attn::GPUPipelineOptions &options) {
+  mlir::attn::AttnGPUTileAttentionOptions tile;
   copyGPUTileOptions(tile, options);
   return tile;
 }

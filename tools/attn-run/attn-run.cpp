@@ -23,6 +23,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -311,35 +312,40 @@ static int64_t gpuBlockK() {
   return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
 }
 
-/// The launch contract of the kernel `options` compile, for the runtime
-/// (FILE.json).
-static std::string manifest(const AttentionSpec &spec,
-                            const mlir::attn::GPUPipelineOptions &options) {
-  mlir::attn::GPUKernelConfig cfg = *mlir::attn::gpuKernelConfig(
-      mlir::attn::gpuTileOptions(options), spec.headDim, options.chip);
-  char scaleText[64];
-  std::snprintf(scaleText, sizeof(scaleText), "%.17g", spec.scaleOrDefault());
+/// The kernel's JSON manifest (FILE.json, for the runtime): the launch
+/// contract the compiler recorded on the module (attn.launch), in
+/// kLaunchContractKeys' order, with the output `format`.
+static std::string manifest(mlir::ModuleOp module) {
+  auto all = module->getAttrOfType<mlir::DictionaryAttr>(
+      mlir::attn::kLaunchContractsAttr);
+  std::string name = mlir::attn::launchContractName(
+      mlir::attn::kKernelModule, mlir::attn::kAttentionEntry);
+  auto contract = all ? all.getAs<mlir::DictionaryAttr>(name)
+                      : mlir::DictionaryAttr();
+  if (!contract)
+    fail("the compiled module has no launch contract for " + name);
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "{\"kernel\": \"" << mlir::attn::kAttentionEntry << "\", \"arch\": \""
-     << options.chip << "\", \"mma\": \""
-     << mlir::attn::stringifyTensorCoreOp(cfg.mma) << "\", \"schedule\": \""
-     << cfg.scheduleName() << "\", \"grid\": \"" << cfg.gridName()
-     << "\", \"loads\": \"" << cfg.loadsName() << "\", \"stores\": \""
-     << cfg.storesName() << "\"";
-  if (cfg.tmaStore)
-    os << ", \"store_rows\": " << cfg.storeRows();
-  os << ", \"format\": \""
-     << (emit.empty() ? std::string("cubin") : std::string(emit))
-     << "\", \"dtype\": \"" << toString(spec.dtype)
-     << "\", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
-     << ", \"head_dim\": " << spec.headDim
-     << ", \"value_dim\": " << spec.valueDim << ", \"mask\": \""
-     << mask::toString(spec.mask) << "\", \"scale\": " << scaleText
-     << ", \"block_q\": " << cfg.blockQ() << ", \"block_k\": " << cfg.blockK
-     << ", \"threads\": " << cfg.threads() << ", \"shared_bytes\": "
-     << cfg.sharedBytes(spec.headDim, spec.valueDim, byteWidth(spec.dtype))
-     << "}\n";
+  llvm::json::OStream json(os);
+  json.object([&] {
+    for (llvm::StringRef key : mlir::attn::kLaunchContractKeys) {
+      if (key == "format") {
+        json.attribute(key, emit.empty() ? std::string("cubin")
+                                         : std::string(emit));
+        continue;
+      }
+      mlir::Attribute value = contract.get(key);
+      if (!value)
+        continue;
+      if (auto s = llvm::dyn_cast<mlir::StringAttr>(value))
+        json.attribute(key, s.getValue());
+      else if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value))
+        json.attribute(key, i.getInt());
+      else if (auto f = llvm::dyn_cast<mlir::FloatAttr>(value))
+        json.attribute(key, f.getValueAsDouble());
+    }
+  });
+  text += "\n";
   return text;
 }
 
@@ -395,6 +401,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   auto binary = mlir::attn::getKernelBinary(module);
   if (!binary)
     fail(llvm::toString(binary.takeError()));
+  std::string contract = manifest(module);
 #ifdef ATTN_HAVE_CUDA_RUNTIME
   if (emit.empty()) {
     // Launch through the runtime: the same checks and JSON as attn-cuda-run.
@@ -404,7 +411,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     run.checkRows = checkRows;
     run.repeat = repeat;
     attn::rt::KernelInfo info =
-        attn::rt::parseManifest(manifest(spec, options));
+        attn::rt::parseManifest(contract);
     bool ok = false;
     if (auto error = attn::rt::runAttentionNoThrow(*binary, info, spec, run,
                                                    std::cout, ok))
@@ -419,7 +426,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     llvm::raw_fd_ostream m(outputFile + ".json", ec);
     if (ec)
       fail("cannot write " + outputFile + ".json: " + ec.message());
-    m << manifest(spec, options);
+    m << contract;
   }
   return 0;
 }

@@ -26,8 +26,6 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(false)};
 };
 
-struct AttnGPUTileAttentionOptions;
-
 /// attn ops -> tiled, fused loops -> LLVM dialect for the host CPU.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
@@ -98,10 +96,6 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
 /// by attn-run.
 std::optional<std::string> checkGPUPipelineOptions(
     const GPUPipelineOptions &options);
-
-/// The options of the pipeline's attn-gpu-tile-attention
-/// (attn/Conversion/AttnToNVGPU/AttnToNVGPU.h).
-AttnGPUTileAttentionOptions gpuTileOptions(const GPUPipelineOptions &options);
 
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->
 /// PTX/cubin (gpu.binary). Needs ptxas for cubin (CUDA_ROOT or PATH).

@@ -73,9 +73,15 @@ bool mlir::attn::isTensorCoreOpName(StringRef name) {
   return name == kChipDefaultMma || parseTensorCoreOp(name);
 }
 
-std::optional<GPUKernelConfig>
-mlir::attn::gpuKernelConfig(const AttnGPUTileAttentionOptions &options,
-                            int64_t headDim, StringRef chip) {
+/// The configuration attn-gpu-tile-attention compiles under `options` for
+/// an attention of head dim `headDim` on `chip` ("": sm_90a): the tile
+/// shape shipped for its tensor-core instruction (block-k 0: chosen per head
+/// dim and chip) and its schedule (mma "auto": the chip's default, on
+/// sm_90a wgmma with every schedule option, elsewhere mma-sync); nullopt
+/// for an unknown mma.
+static std::optional<GPUKernelConfig>
+gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,
+                StringRef chip) {
   // "auto": the chip's measured-fastest kernel. On sm_90a (and "") that is
   // wgmma with every schedule option (bench/results/h200-2026-12-04: the
   // fastest flavour on all eight cases); elsewhere mma.sync.
@@ -126,6 +132,51 @@ static StringRef targetChip(Operation *op) {
     if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(t))
       return nvvm.getChip();
   return "";
+}
+
+/// Adds the launch contract of `func` (the kernel `op` becomes under
+/// `cfg`) to the top-level module's kLaunchContractsAttr.
+static void recordLaunchContract(gpu::GPUFuncOp func, AttentionOp op,
+                                 const GPUKernelConfig &cfg) {
+  Builder b(op.getContext());
+  StringRef chip = targetChip(op);
+  int64_t d = op.getHeadDim(), dv = op.getValueDim();
+  Type elt = op.getElementType();
+  NamedAttrList fields;
+  auto str = [&](StringRef key, StringRef value) {
+    fields.append(key, b.getStringAttr(value));
+  };
+  auto num = [&](StringRef key, int64_t value) {
+    fields.append(key, b.getI64IntegerAttr(value));
+  };
+  str("kernel", func.getName());
+  str("arch", chip.empty() ? StringRef("sm_90a") : chip);
+  str("mma", stringifyTensorCoreOp(cfg.mma));
+  str("schedule", cfg.scheduleName());
+  str("grid", cfg.gridName());
+  str("loads", cfg.loadsName());
+  str("stores", cfg.storesName());
+  if (cfg.tmaStore)
+    num("store_rows", cfg.storeRows());
+  str("dtype", elt.isBF16() ? "bf16" : "f16");
+  num("heads", op.getNumHeads());
+  num("kv_heads", op.getNumKvHeads());
+  num("head_dim", d);
+  num("value_dim", dv);
+  str("mask", ::attn::mask::toString(op.getMask().getSpec()));
+  fields.append("scale", b.getF64FloatAttr(op.getScaleOrDefault()));
+  num("block_q", cfg.blockQ());
+  num("block_k", cfg.blockK);
+  num("threads", cfg.threads());
+  num("shared_bytes", cfg.sharedBytes(d, dv, elt.getIntOrFloatBitWidth() / 8));
+  auto gpuModule = func->getParentOfType<gpu::GPUModuleOp>();
+  Operation *top = gpuModule ? gpuModule->getParentOp() : nullptr;
+  if (!top)
+    return;
+  NamedAttrList all(top->getAttrOfType<DictionaryAttr>(kLaunchContractsAttr));
+  all.set(launchContractName(gpuModule.getName(), func.getName()),
+          fields.getDictionary(op.getContext()));
+  top->setAttr(kLaunchContractsAttr, all.getDictionary(op.getContext()));
 }
 
 LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
@@ -252,6 +303,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     func->setAttr(kTensorMapArgsAttr,
                   rewriter.getI64IntegerAttr(config.tensorMaps()));
   }
+  recordLaunchContract(func, op, config);
   rewriter.setInsertionPoint(op);
   std::unique_ptr<KernelEmitter> emitter =
       config.mma == TensorCoreOp::Wgmma

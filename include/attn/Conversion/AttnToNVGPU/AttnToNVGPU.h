@@ -7,7 +7,9 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
 
+#include <array>
 #include <optional>
+#include <string>
 
 namespace mlir::attn {
 
@@ -188,16 +190,29 @@ void copyGPUTileOptions(To &to, const From &from) {
   to.tmaStore = from.tmaStore;
 }
 
-/// The configuration attn-gpu-tile-attention compiles under `options` for
-/// an attention of head dim `headDim` on `chip` ("": sm_90a): the tile
-/// shape shipped for its tensor-core instruction (block-k 0: chosen per head
-/// dim and chip) and its schedule (mma "auto": the chip's default, on
-/// sm_90a wgmma with every schedule option, elsewhere mma-sync); nullopt
-/// for an unknown mma. attn-run's
-/// kernel manifest describes the same.
-std::optional<GPUKernelConfig>
-gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,
-                StringRef chip);
+/// The launch contracts of the kernels attn-gpu-tile-attention emitted: a
+/// dictionary on the top-level module from launchContractName (the
+/// gpu.module and the kernel in it) to what a runtime
+/// needs to launch it (kernel, arch, mma, schedule, grid, loads, stores,
+/// store_rows with a TMA store, dtype, heads, kv_heads, head_dim,
+/// value_dim, mask, scale, block_q, block_k, threads, shared_bytes), as
+/// Triton keeps launch metadata on the module. It survives the rest of the
+/// pipeline; attn-run writes it out as the kernel's JSON manifest.
+constexpr StringLiteral kLaunchContractsAttr = "attn.launch";
+
+/// The kLaunchContractsAttr entry of kernel @`kernel` in gpu.module
+/// @`module`: "module::kernel".
+inline std::string launchContractName(StringRef module, StringRef kernel) {
+  return (module + "::" + kernel).str();
+}
+
+/// The manifest keys in the order the JSON manifest lists them.
+/// ("format", cubin or ptx, is the writer's to add.)
+constexpr std::array<StringLiteral, 20> kLaunchContractKeys = {
+    "kernel",   "arch",      "mma",       "schedule", "grid",
+    "loads",    "stores",    "store_rows", "format",  "dtype",
+    "heads",    "kv_heads",  "head_dim",  "value_dim", "mask",
+    "scale",    "block_q",   "block_k",   "threads",  "shared_bytes"};
 
 /// The attribute (an i64: how many) on a kernel whose trailing arguments
 /// are tensor maps, for attn-nvvm-tensor-map-args.
