@@ -35,9 +35,9 @@ build() {
   local name=$1 mma=$2 bk=$3 dt=$4 h=$5 kv=$6 d=$7 mask=$8
   local common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h"
                 --kv-heads "$kv" --head-dim "$d" --mask "$mask" --doc-lengths 1)
-  # shellcheck disable=SC2206  # the flags are words
-  common+=(${FLAVOUR_FLAGS[$mma]})
-  [ "$bk" != 0 ] && common+=(--block-k "$bk")
+  local options=${FLAVOUR_OPTIONS[$mma]}
+  [ "$bk" != 0 ] && options+=" block-k=$bk"
+  common+=(--kernel-options "$options")
   "$run" "${common[@]}" --emit cubin -o "$dir/$name.cubin"
   "$run" "${common[@]}" --emit ptx -o "$dir/$name.ptx"
   echo "== $name: $(ptxas -arch="$arch" -v "$dir/$name.ptx" -o /dev/null 2>&1 | grep -E 'registers|spill|C7519|Performance Loss' | tr -s ' ' | tr '\n' ' ')"
@@ -47,7 +47,7 @@ build() {
 source bench/flavours.sh
 mmas=()
 for f in "${FLAVOURS[@]}"; do
-  [[ $arch != sm_90a && ${FLAVOUR_FLAGS[$f]} == *"--mma wgmma"* ]] || mmas+=("$f")
+  [[ $arch != sm_90a && ${FLAVOUR_OPTIONS[$f]} == *"mma=wgmma"* ]] || mmas+=("$f")
 done
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"

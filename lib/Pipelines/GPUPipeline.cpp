@@ -18,14 +18,6 @@
 
 using namespace mlir;
 
-/// The options of the pipeline's attn-gpu-tile-attention.
-static mlir::attn::AttnGPUTileAttentionOptions
-gpuTileOptions(const mlir::attn::GPUPipelineOptions &options) {
-  mlir::attn::AttnGPUTileAttentionOptions tile;
-  copyGPUTileOptions(tile, options);
-  return tile;
-}
-
 std::optional<std::string>
 mlir::attn::checkGPUPipelineOptions(const GPUPipelineOptions &options) {
   if (!maxSharedBytesPerBlock(options.chip))
@@ -36,9 +28,9 @@ mlir::attn::checkGPUPipelineOptions(const GPUPipelineOptions &options) {
       format != "offloading")
     return "unknown format '" + options.format +
            "' (expected isa, bin, fatbin or offloading)";
-  if (!isTensorCoreOpName(options.mma))
-    return "unknown mma '" + options.mma +
-           "' (expected auto, mma-sync or wgmma)";
+  std::string error;
+  if (!parseAttnGPUTileAttention(options.kernel, error))
+    return "kernel: " + error;
   return std::nullopt;
 }
 
@@ -52,7 +44,12 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   pm.addPass(createGpuNVVMAttachTarget(target));
 
   // Target-specific: the kernel body on tensor cores.
-  pm.addPass(createAttnGPUTileAttention(gpuTileOptions(options)));
+  std::string error;
+  std::unique_ptr<Pass> kernel =
+      parseAttnGPUTileAttention(options.kernel, error);
+  if (!kernel) // (checkGPUPipelineOptions says so before building)
+    llvm::report_fatal_error(llvm::Twine("attn-nvidia-pipeline: ") + error);
+  pm.addPass(std::move(kernel));
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());
   pm.addPass(createCanonicalizerPass());

@@ -1,12 +1,12 @@
 // The NVIDIA pipeline down to PTX (no GPU and no ptxas needed for isa).
-// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=mma-sync" | FileCheck %s
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa kernel={mma=mma-sync}" | FileCheck %s
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa" | FileCheck %s --check-prefix=AUTO
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=SM80
-// RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading mma=mma-sync" | FileCheck %s --check-prefix=NVVM
-// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true" | FileCheck %s --check-prefix=OVERLAP
-// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true" | FileCheck %s --check-prefix=TMA
-// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true persistent=true dynamic-schedule=true tma=true" | FileCheck %s --check-prefix=DYNAMIC
-// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa mma=wgmma softmax-overlap=true warp-specialize=true tma=true tma-store=true" | FileCheck %s --check-prefix=TMASTORE
+// RUN: attn-opt %s --attn-nvidia-pipeline="format=offloading kernel={mma=mma-sync}" | FileCheck %s --check-prefix=NVVM
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa kernel={mma=wgmma schedule=softmax-overlap}" | FileCheck %s --check-prefix=OVERLAP
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa kernel={mma=wgmma schedule=warp-specialized loads=tma}" | FileCheck %s --check-prefix=TMA
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa kernel={mma=wgmma schedule=warp-specialized grid=dynamic loads=tma}" | FileCheck %s --check-prefix=DYNAMIC
+// RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa kernel={mma=wgmma schedule=warp-specialized loads=tma stores=tma}" | FileCheck %s --check-prefix=TMASTORE
 
 // CHECK: gpu.binary @attn_kernels
 // CHECK-SAME: chip = "sm_90a"
@@ -113,7 +113,7 @@ module attributes {gpu.container_module} {
 // FORMAT: error: attn-nvidia-pipeline: unknown format 'bogus' (expected isa, bin, fatbin or offloading)
 // RUN: not attn-opt %s --attn-nvidia-pipeline="chip=sm_75 format=isa" 2>&1 | FileCheck %s --check-prefix=CHIP
 // CHIP: error: attn-nvidia-pipeline: unsupported chip 'sm_75' (the NVIDIA kernels support sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a)
-// RUN: not attn-opt %s --attn-nvidia-pipeline="mma=tcgen05" 2>&1 | FileCheck %s --check-prefix=MMA
-// MMA: error: attn-nvidia-pipeline: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
+// RUN: not attn-opt %s --attn-nvidia-pipeline="kernel={mma=tcgen05}" 2>&1 | FileCheck %s --check-prefix=MMA
+// MMA: error: attn-nvidia-pipeline: kernel: attn-gpu-tile-attention: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
 // RUN: not attn-opt %s --attn-cpu-pipeline="block-q=0" 2>&1 | FileCheck %s --check-prefix=CPU
 // CPU: error: attn-cpu-pipeline: block-q and block-k must be at least 1

@@ -101,52 +101,13 @@ static cl::opt<bool> tileMap("tile-map",
                              cl::desc("print the tile classification and "
                                       "exit"),
                              cl::cat(cat));
-static cl::opt<std::string>
-    mmaOpt("mma",
-           cl::desc("--target cuda: tensor-core instruction: auto (the "
-                    "chip's measured default: on sm_90a wgmma with every "
-                    "schedule option below, else mma-sync), mma-sync or "
-                    "wgmma (sm_90a)"),
-           cl::init("auto"), cl::cat(cat));
-static cl::opt<bool> softmaxOverlap(
-    "softmax-overlap",
-    cl::desc("--target cuda, --mma wgmma: overlap each key tile's softmax "
-             "with the previous tile's P V product"),
-    cl::cat(cat));
-static cl::opt<bool> warpSpecialize(
-    "warp-specialize",
-    cl::desc("--target cuda, with --softmax-overlap: a producer warpgroup "
-             "copies the tiles, synchronized by mbarriers"),
-    cl::cat(cat));
-static cl::opt<bool> warpgroupPingPong(
-    "warpgroup-pingpong",
-    cl::desc("--target cuda, with --warp-specialize: the compute "
-             "warpgroups take turns issuing their products"),
-    cl::cat(cat));
-static cl::opt<bool> persistent(
-    "persistent",
-    cl::desc("--target cuda, with --warp-specialize: at most one block per "
-             "SM slot, each looping over (query tile, head) work items"),
-    cl::cat(cat));
-static cl::opt<bool> dynamicSchedule(
-    "dynamic-schedule",
-    cl::desc(
-        "--target cuda, with --persistent and --tma: blocks claim their work "
-        "items from a tile counter (the runtime passes it) instead of "
-        "static rounds"),
-    cl::cat(cat));
-static cl::opt<bool>
-    tma("tma",
-        cl::desc("--target cuda, with --warp-specialize: load the tiles with "
-                 "the Tensor Memory Accelerator (the runtime passes tensor "
-                 "maps)"),
-        cl::cat(cat));
-static cl::opt<bool>
-    tmaStore("tma-store",
-             cl::desc("--target cuda, with --tma: store O with the Tensor "
-                      "Memory Accelerator (the runtime passes a fourth "
-                      "tensor map)"),
-             cl::cat(cat));
+static cl::opt<std::string> kernelOptions(
+    "kernel-options",
+    cl::desc("--target cuda: the kernel flavour, as attn-gpu-tile-attention's "
+             "options ('mma=wgmma schedule=plain grid=tiles loads=cp.async "
+             "stores=st.global block-k=128'; attn-opt --help lists them; "
+             "default: mma=auto, the chip's measured default)"),
+    cl::value_desc("options"), cl::cat(cat));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("print the module (mlir) or its "
                                           "lowering (llvm) and exit"),
@@ -181,10 +142,10 @@ using attn::run::fail;
 /// A flag the chosen target would ignore is an error: the cuda-only flags
 /// on the CPU, the CPU-only ones on cuda.
 static void checkTargetFlags() {
-  const cl::Option *cudaOnly[] = {&arch,      &mmaOpt,      &softmaxOverlap,
-                                  &warpSpecialize, &warpgroupPingPong,
-                                  &persistent, &dynamicSchedule, &tma,
-                                  &tmaStore};
+  const cl::Option *cudaOnly[] = {&arch, &kernelOptions};
+  if (target == "cuda" && blockK.getNumOccurrences())
+    fail("--block-k does not apply to --target cuda: the kernel's key tile "
+         "is --kernel-options 'block-k=N'");
   // (On cuda the kernel's flavour fixes the query rows per tile; the
   // backward has a message of its own.)
   const cl::Option *cpuOnly[] = {&blockQ, &compareSeparate, &deterministic};
@@ -236,6 +197,10 @@ static AttentionSpec parseSpec() {
   if (target == "cuda" && !mlir::attn::maxSharedBytesPerBlock(arch))
     fail("unsupported --arch '" + arch + "' (the NVIDIA kernels support " +
          mlir::attn::kSupportedChips.str() + ")");
+  std::string why;
+  if (target == "cuda" &&
+      !mlir::attn::parseAttnGPUTileAttention(kernelOptions, why))
+    fail("--kernel-options: " + why);
   double bytes = hostBytes(spec, backward);
   if (bytes > 0.75 * physicalMemoryBytes())
     fail("the problem needs about " + jsonNumber(bytes / (1 << 30)) +
@@ -307,11 +272,6 @@ static void writeOutput(llvm::StringRef bytes) {
   os << bytes;
 }
 
-/// --block-k for the GPU: 0 (the per-head-dim default) unless given.
-static int64_t gpuBlockK() {
-  return blockK.getNumOccurrences() ? int64_t(blockK) : 0;
-}
-
 /// The kernel's JSON manifest (FILE.json, for the runtime): the launch
 /// contract the compiler recorded on the module (attn.launch), in
 /// kLaunchContractKeys' order, with the output `format`.
@@ -354,17 +314,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
                    const AttentionSpec &spec) {
   mlir::attn::GPUPipelineOptions options;
   options.chip = arch;
-  options.blockK = gpuBlockK();
-  if (!mlir::attn::isTensorCoreOpName(mmaOpt))
-    fail("unknown --mma '" + mmaOpt + "' (expected auto, mma-sync or wgmma)");
-  options.mma = mmaOpt;
-  options.softmaxOverlap = softmaxOverlap;
-  options.warpSpecialize = warpSpecialize;
-  options.warpgroupPingPong = warpgroupPingPong;
-  options.persistent = persistent;
-  options.dynamicSchedule = dynamicSchedule;
-  options.tma = tma;
-  options.tmaStore = tmaStore;
+  options.kernel = kernelOptions;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -42,58 +42,17 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("gpu-module-to-binary format: isa (PTX), bin (cubin), "
                      "fatbin, offloading (stop at the NVVM dialect)"),
       llvm::cl::init("bin")};
-  PassOptions::Option<int64_t> blockK{
-      *this, "block-k",
-      llvm::cl::desc("Keys per tile (0: chosen per head dim)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<std::string> mma{
-      *this, "mma",
-      llvm::cl::desc("Tensor-core instruction: auto (the chip's measured "
-                     "default: on sm_90a wgmma with every schedule option, "
-                     "else mma-sync), mma-sync or wgmma (sm_90a)"),
-      llvm::cl::init("auto")};
-  PassOptions::Option<bool> softmaxOverlap{
-      *this, "softmax-overlap",
-      llvm::cl::desc("wgmma only: overlap each tile's softmax with the "
-                     "previous tile's P V product"),
-      llvm::cl::init(false)};
-  PassOptions::Option<bool> warpSpecialize{
-      *this, "warp-specialize",
-      llvm::cl::desc("with softmax-overlap: a producer warpgroup copies the "
-                     "tiles (mbarriers, setmaxnreg)"),
-      llvm::cl::init(false)};
-  PassOptions::Option<bool> warpgroupPingPong{
-      *this, "warpgroup-pingpong",
-      llvm::cl::desc("with warp-specialize: the compute warpgroups take "
-                     "turns issuing their products"),
-      llvm::cl::init(false)};
-  PassOptions::Option<bool> persistent{
-      *this, "persistent",
-      llvm::cl::desc("with warp-specialize: at most one block per SM slot, "
-                     "each looping over (query tile, head) work items"),
-      llvm::cl::init(false)};
-  PassOptions::Option<bool> dynamicSchedule{
-      *this, "dynamic-schedule",
-      llvm::cl::desc(
-          "with persistent and tma: blocks claim their work items from a "
-          "tile counter (a kernel argument) instead of static "
-          "rounds"),
-      llvm::cl::init(false)};
-  PassOptions::Option<bool> tmaStore{
-      *this, "tma-store",
-      llvm::cl::desc("with tma: store O with the Tensor Memory Accelerator "
-                     "(a fourth tensor-map argument)"),
-      llvm::cl::init(false)};
-  PassOptions::Option<bool> tma{
-      *this, "tma",
-      llvm::cl::desc("with warp-specialize: load the tiles with the Tensor "
-                     "Memory Accelerator (tensor-map kernel arguments)"),
-      llvm::cl::init(false)};
+  PassOptions::Option<std::string> kernel{
+      *this, "kernel",
+      llvm::cl::desc("attn-gpu-tile-attention's options, the kernel flavour "
+                     "(e.g. kernel={mma=wgmma schedule=plain}; default: "
+                     "mma=auto, the chip's measured default)"),
+      llvm::cl::init("")};
 };
 
-/// Why `options` cannot build a pipeline (an unknown chip, format or mma),
-/// or nullopt: checked before anything runs, by the registered pipeline and
-/// by attn-run.
+/// Why `options` cannot build a pipeline (an unknown chip or format, bad
+/// kernel options), or nullopt: checked before anything runs, by the
+/// registered pipeline.
 std::optional<std::string> checkGPUPipelineOptions(
     const GPUPipelineOptions &options);
 

@@ -31,7 +31,7 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
     return std::make_pair(fmul(state[oIdx(mt, n, 2 * i)], inv),
                           fmul(state[oIdx(mt, n, 2 * i + 1)], inv));
   };
-  if (!cfg.tmaStore) {
+  if (!cfg.tmaStore()) {
     for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
       for (int i = 0; i < 2; ++i) {
         Value row = rows[mt * 2 + i];
@@ -61,7 +61,7 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
                             Value{});
   };
   auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
-  if (cfg.persistent)
+  if (cfg.persistent())
     waitStores(thread, /*readOnly=*/true);
   meet();
   Value quadBytes = toI32(mul(quad, idx(4)));

@@ -39,18 +39,6 @@ using namespace mlir::attn::nvidia;
 // Entry point and pass
 //===----------------------------------------------------------------------===//
 
-std::optional<TensorCoreOp> mlir::attn::parseTensorCoreOp(StringRef name) {
-  if (name == "mma-sync")
-    return TensorCoreOp::MmaSync;
-  if (name == "wgmma")
-    return TensorCoreOp::Wgmma;
-  return std::nullopt;
-}
-
-StringRef mlir::attn::stringifyTensorCoreOp(TensorCoreOp op) {
-  return op == TensorCoreOp::Wgmma ? "wgmma" : "mma-sync";
-}
-
 std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
   // Ampere's and Ada's mma.sync, cp.async and bf16 need sm_80; Hopper's
   // wgmma needs sm_90a. Later chips need a newer PTX than the pipeline's.
@@ -69,43 +57,15 @@ StringRef mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
   return mma == TensorCoreOp::MmaSync ? "32, 64 and 128" : "64 and 128";
 }
 
-bool mlir::attn::isTensorCoreOpName(StringRef name) {
-  return name == kChipDefaultMma || parseTensorCoreOp(name);
-}
-
-/// The configuration attn-gpu-tile-attention compiles under `options` for
-/// an attention of head dim `headDim` on `chip` ("": sm_90a): the tile
-/// shape shipped for its tensor-core instruction (block-k 0: chosen per head
-/// dim and chip) and its schedule (mma "auto": the chip's default, on
-/// sm_90a wgmma with every schedule option, elsewhere mma-sync); nullopt
-/// for an unknown mma.
-static std::optional<GPUKernelConfig>
-gpuKernelConfig(const AttnGPUTileAttentionOptions &options, int64_t headDim,
-                StringRef chip) {
-  // "auto": the chip's measured-fastest kernel. On sm_90a (and "") that is
-  // wgmma with every schedule option (bench/results/h200-2026-12-04: the
-  // fastest flavour on all eight cases); elsewhere mma.sync.
-  bool chipDefault = options.mma == kChipDefaultMma;
-  // (wgmma's tiles are whole 128-byte rows: other head dims take mma.sync.)
-  bool hopper = (chip.empty() || chip == "sm_90a") &&
-                isNVIDIAHeadDim(TensorCoreOp::Wgmma, headDim);
-  std::optional<TensorCoreOp> mma =
-      chipDefault ? (hopper ? TensorCoreOp::Wgmma : TensorCoreOp::MmaSync)
-                  : parseTensorCoreOp(options.mma);
-  if (!mma)
-    return std::nullopt;
-  bool all = chipDefault && *mma == TensorCoreOp::Wgmma;
+/// The configuration of an attention of head dim `headDim` on `chip` ("":
+/// sm_90a) under `request` (`blockK` 0: chosen per head dim and chip): its
+/// flavour and the tile shape shipped for its tensor-core instruction.
+static GPUKernelConfig gpuKernelConfig(const KernelScheduleRequest &request,
+                                       int64_t blockK, int64_t headDim,
+                                       StringRef chip) {
   GPUKernelConfig cfg;
-  cfg.mma = *mma;
-  cfg.softmaxOverlap = all || options.softmaxOverlap;
-  cfg.warpSpecialized = all || options.warpSpecialize;
-  cfg.pingPong = all || options.warpgroupPingPong;
-  cfg.persistent = all || options.persistent;
-  cfg.dynamicSchedule = all || options.dynamicSchedule;
-  cfg.tma = all || options.tma;
-  cfg.tmaStore = all || options.tmaStore;
-  int64_t blockK = options.blockK;
-  if (*mma == TensorCoreOp::Wgmma) {
+  static_cast<KernelSchedule &>(cfg) = request.resolve(chip, headDim);
+  if (cfg.mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
     // 128-key tiles (ptxas -v: 0 spills for D = 64 and 128).
     cfg.mTiles = 1;
@@ -152,11 +112,11 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionOp op,
   str("kernel", func.getName());
   str("arch", chip.empty() ? StringRef("sm_90a") : chip);
   str("mma", stringifyTensorCoreOp(cfg.mma));
-  str("schedule", cfg.scheduleName());
-  str("grid", cfg.gridName());
-  str("loads", cfg.loadsName());
-  str("stores", cfg.storesName());
-  if (cfg.tmaStore)
+  str("schedule", stringifyKeyLoop(cfg.keyLoop));
+  str("grid", stringifyGridKind(cfg.grid));
+  str("loads", stringifyLoadKind(cfg.loads));
+  str("stores", stringifyStoreKind(cfg.stores));
+  if (cfg.tmaStore())
     num("store_rows", cfg.storeRows());
   str("dtype", elt.isBF16() ? "bf16" : "f16");
   num("heads", op.getNumHeads());
@@ -195,6 +155,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (!maxShared)
     return op.emitOpError("the NVIDIA kernels support ")
            << kSupportedChips << ", the gpu.module targets " << chip;
+  if (std::optional<std::string> why = config.whyInvalid())
+    return op.emitOpError(*why) << " (" << config.optionString() << ")";
   if (config.blockK % 16 != 0 || config.blockK < 16)
     return op.emitOpError("block_k must be a positive multiple of 16");
   // Each warp holds its rows' scores of a key tile in registers: past 128
@@ -223,27 +185,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
            << config.blockQ() << ", block_k " << config.blockK
            << ") do not split into 16-byte copies over " << config.copyThreads()
            << " threads for head dims " << headDim << "/" << valueDim;
-  if (config.softmaxOverlap && config.mma != TensorCoreOp::Wgmma)
-    return op.emitOpError("the softmax overlap needs an asynchronous "
-                          "tensor-core flavour (wgmma)");
-  if (config.warpSpecialized && !config.softmaxOverlap)
-    return op.emitOpError("warp specialization needs the softmax overlap");
-  if (config.pingPong && !config.warpSpecialized)
-    return op.emitOpError("the warpgroup ping-pong needs warp specialization");
-  if (config.persistent && !config.warpSpecialized)
-    return op.emitOpError("persistent blocks need warp specialization");
-  if (config.tma && !config.warpSpecialized)
-    return op.emitOpError("TMA loads need warp specialization");
-  if (config.tmaStore && !config.tma)
-    return op.emitOpError("a TMA store of O needs TMA loads");
-  if (config.dynamicSchedule && !config.persistent)
-    return op.emitOpError("a dynamic schedule needs persistent blocks");
-  // One thread claims the items: the TMA producer's (128 copying threads
-  // with 56 registers each spill with the claims, ptxas -v, D = 128).
-  if (config.dynamicSchedule && !config.tma)
-    return op.emitOpError("a dynamic schedule needs TMA loads");
   // The turns go between two consumer warpgroups (wgmma's eight warps).
-  assert(!config.pingPong || config.numWarps == 8);
+  assert(!config.pingPong() || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
     if (!chip.empty() && chip != "sm_90a")
       return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
@@ -275,10 +218,11 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                             "materialized into kernel arguments");
     outputs.push_back(dest);
   }
-  if (config.dynamicSchedule && func->hasAttr(kTileCounterArgAttr))
-    return op.emitOpError("the kernel already has a tile-counter argument");
-  if (config.tma && func->hasAttr(kTensorMapArgsAttr))
-    return op.emitOpError("the kernel already has tensor-map arguments");
+  if ((config.dynamicSchedule() && func->hasAttr(kTileCounterArgAttr)) ||
+      (config.tma() && func->hasAttr(kTensorMapArgsAttr)))
+    return op.emitOpError("a kernel with a tile counter or tensor maps holds "
+                          "one attention; @")
+           << func.getName() << " has one already";
   auto appendArgument = [&](Type type) {
     unsigned at = func.getNumArguments();
     [[maybe_unused]] bool added =
@@ -288,7 +232,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   };
   // A dynamic schedule: the tile counter (global i32), then ...
   Value tileCounter;
-  if (config.dynamicSchedule) {
+  if (config.dynamicSchedule()) {
     tileCounter = appendArgument(
         LLVM::LLVMPointerType::get(rewriter.getContext(), /*global*/ 1));
     func->setAttr(kTileCounterArgAttr, rewriter.getUnitAttr());
@@ -296,7 +240,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   // ... TMA: the tensor maps of Q, K and V (and O) as the kernel's last
   // arguments.
   SmallVector<Value> tensorMaps;
-  if (config.tma) {
+  if (config.tma()) {
     auto ptr = LLVM::LLVMPointerType::get(rewriter.getContext());
     for (int64_t i = 0; i < config.tensorMaps(); ++i)
       tensorMaps.push_back(appendArgument(ptr));
@@ -318,7 +262,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   func.setKnownBlockSizeAttr(rewriter.getDenseI32ArrayAttr({threads, 1, 1}));
   // setmaxnreg needs a known register count at entry: one block per SM
   // (.minnctapersm 1) gives every thread 65536 / threads registers.
-  if (config.warpSpecialized)
+  if (config.warpSpecialized())
     func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                   rewriter.getI32IntegerAttr(1));
   return success();
@@ -329,41 +273,55 @@ struct AttnGPUTileAttentionPass
     : public mlir::attn::impl::AttnGPUTileAttentionBase<
           AttnGPUTileAttentionPass> {
   using Base::Base;
+  /// The schedule the options ask for, or an error saying why not.
+  FailureOr<KernelScheduleRequest> request(std::string &error) const {
+    return KernelScheduleRequest::parse(mma, schedule, grid, loads, stores,
+                                        error);
+  }
   // A bad option is an error naming the pass (MLIR's own is empty).
   LogicalResult initializeOptions(
       StringRef options,
       function_ref<LogicalResult(const Twine &)> errorHandler) override {
     // (MLIR's parser passes on an empty message when llvm::cl has printed
     // what was wrong with a value.)
-    if (succeeded(Base::initializeOptions(
-            options, [&](const Twine &msg) {
-              return msg.isTriviallyEmpty() || msg.str().empty()
-                         ? failure()
-                         : errorHandler(msg);
-            })))
-      return success();
-    return errorHandler(getArgument() + ": bad options '" + options + "'");
+    if (failed(Base::initializeOptions(options, [&](const Twine &msg) {
+          return msg.isTriviallyEmpty() || msg.str().empty()
+                     ? failure()
+                     : errorHandler(msg);
+        })))
+      return errorHandler(getArgument() + ": bad options '" + options + "'");
+    std::string error;
+    if (failed(request(error)))
+      return errorHandler(getArgument() + ": " + error);
+    return success();
   }
-  // (Reads the options, protected members of the generated base.)
-  template <typename To, typename From>
-  friend void mlir::attn::copyGPUTileOptions(To &, const From &);
   void runOnOperation() override {
-    AttnGPUTileAttentionOptions options;
-    copyGPUTileOptions(options, *this);
-    if (!isTensorCoreOpName(mma)) {
-      getOperation().emitError("unknown mma '")
-          << mma << "' (expected auto, mma-sync or wgmma)";
+    std::string error;
+    FailureOr<KernelScheduleRequest> schedule = request(error);
+    if (failed(schedule)) {
+      getOperation().emitError(error);
       return signalPassFailure();
     }
     SmallVector<AttentionOp> found;
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : found) {
-      if (failed(gpuTileAttention(
-              rewriter, op,
-              *gpuKernelConfig(options, op.getHeadDim(), targetChip(op)))))
+      GPUKernelConfig config = gpuKernelConfig(*schedule, blockK,
+                                               op.getHeadDim(), targetChip(op));
+      if (failed(gpuTileAttention(rewriter, op, config)))
         return signalPassFailure();
     }
   }
 };
 } // namespace
+
+std::unique_ptr<Pass>
+mlir::attn::parseAttnGPUTileAttention(StringRef options, std::string &error) {
+  std::unique_ptr<Pass> pass = createAttnGPUTileAttention();
+  if (failed(pass->initializeOptions(options, [&](const Twine &msg) {
+        error = msg.str();
+        return failure();
+      })))
+    return nullptr;
+  return pass;
+}

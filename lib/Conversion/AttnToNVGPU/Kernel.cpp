@@ -26,11 +26,11 @@ using namespace mlir::attn::nvidia;
 void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                          Value lse, Value counter, ValueRange tensorMaps) {
   tileCounter = counter;
-  if (cfg.tma) {
+  if (cfg.tma()) {
     qMap = tensorMaps[0];
     kMap = tensorMaps[1];
     vMap = tensorMaps[2];
-    if (cfg.tmaStore)
+    if (cfg.tmaStore())
       oMap = tensorMaps[3];
   }
   qBuf = q;
@@ -58,7 +58,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
           toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x))));
   // Without persistent blocks, the block's one item.
   QueryTile rows;
-  if (!cfg.persistent)
+  if (!cfg.persistent())
     rows = startItem(linear);
 
   auto ws =
@@ -69,7 +69,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
                       MemRefLayoutAttrInterface(), ws)));
 
   copyTid = tid;
-  if (!cfg.warpSpecialized) {
+  if (!cfg.warpSpecialized()) {
     // Q first: its copy needs no cu_seqlens, so it overlaps the searches of
     // the key-tile range.
     copyQ(rows.q0);
@@ -81,13 +81,13 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
-      if (cfg.softmaxOverlap)
+      if (cfg.softmaxOverlap())
         copyK(beginTile, remu(beginTile, 2));
       else
         copyKV(beginTile, remu(beginTile, 2));
     }
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
-    if (!cfg.softmaxOverlap)
+    if (!cfg.softmaxOverlap())
       waitCopies(1);
     return emitCompute(rows.q0, tiles);
   }
@@ -96,12 +96,12 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   // Without persistent blocks, the item's key tiles are found before the
   // warpgroups part; with them, each side finds those of its items.
   std::optional<KeyTiles> tiles;
-  if (!cfg.persistent)
+  if (!cfg.persistent())
     tiles = keyTiles(rows);
   auto eachItem = [&](bool producer,
                       function_ref<void(Value, const KeyTiles &)> body) {
     forEachItem(linear, producer, [&](Value item) {
-      if (cfg.persistent) {
+      if (cfg.persistent()) {
         rows = startItem(item);
         tiles = keyTiles(rows);
       }
@@ -116,7 +116,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   b.setInsertionPointToStart(ifOp.thenBlock());
   NVVM::SetMaxRegisterOp::create(b, loc, GPUKernelConfig::kProducerRegisters,
                                  NVVM::SetMaxRegisterAction::decrease);
-  if (cfg.tma) {
+  if (cfg.tma()) {
     // One thread issues every load; the consumers' waits on the full
     // barriers cover them all before the block exits.
     auto one = scf::IfOp::create(
@@ -131,7 +131,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
       // Persistent blocks: the copy addresses from a fresh read of the
       // thread index in each item, so the 56 registers need not hold them
       // through the item loop.
-      copyTid = sub(cfg.persistent ? opaqueTid() : tid, idx(32 * cfg.numWarps));
+      copyTid = sub(cfg.persistent() ? opaqueTid() : tid, idx(32 * cfg.numWarps));
       emitProducer(q0);
     });
     // Exit with nothing in flight.
@@ -146,12 +146,12 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   eachItem(/*producer=*/false, [&](Value q0, const KeyTiles &t) {
     // Persistent blocks: the turns' barrier ids afresh in each item (not
     // held in registers through the item loop).
-    if (cfg.persistent && cfg.pingPong)
+    if (cfg.persistent() && cfg.pingPong())
       (void)setTurns(opaqueTid());
     emitCompute(q0, t);
   });
   // Exit with the TMA stores of O done.
-  if (cfg.tmaStore)
+  if (cfg.tmaStore())
     waitStores(opaqueTid(), /*readOnly=*/false);
 }
 
@@ -178,7 +178,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
     state.push_back(negInf());
   for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
     state.push_back(f32Const(0.0));
-  if (!cfg.softmaxOverlap) {
+  if (!cfg.softmaxOverlap()) {
     state = emitLoop(beginTile, fullBegin, state, /*masked=*/true);
     state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
     state = emitLoop(fullEnd, endTile, state, /*masked=*/true);
@@ -201,7 +201,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
     };
     // Warp specialization: this item's Q (phase itemsBefore), key tiles or
     // not (its copy lands before a persistent block hands the buffer back).
-    if (cfg.warpSpecialized)
+    if (cfg.warpSpecialized())
       waitBarrier(barrier(Barrier::FullQ, idx(0)), remu(itemsBefore, 2),
                   "Q full");
     ifAny([&](ValueRange init) { return emitFirstTile(beginTile, init); });
@@ -215,7 +215,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
     releaseQ();
     ifAny([&](ValueRange init) { return emitLastPV(init); });
     // With no key tile, the Q copy is still pending.
-    if (!cfg.warpSpecialized)
+    if (!cfg.warpSpecialized())
       NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   }
 

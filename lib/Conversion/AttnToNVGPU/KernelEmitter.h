@@ -47,8 +47,8 @@ public:
       : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
   virtual ~KernelEmitter() = default;
 
-  /// `tileCounter`: the dynamic schedule's (cfg.dynamicSchedule), else
-  /// null; `tensorMaps`: those of Q, K and V (cfg.tma), else empty.
+  /// `tileCounter`: the dynamic schedule's (cfg.dynamicSchedule()), else
+  /// null; `tensorMaps`: those of Q, K and V (cfg.tma()), else empty.
   void emit(Value q, Value k, Value v, Value cu, Value out, Value lse,
             Value tileCounter, ValueRange tensorMaps);
 
@@ -70,7 +70,7 @@ protected:
   /// box's layout).
   virtual Value tileAddress(Tile tile, Value stage);
   /// The shared address (i32) of the 16-byte unit `u` of row `r` of the O
-  /// tile a TMA store reads (cfg.tmaStore): the 128-byte swizzle of the Q
+  /// tile a TMA store reads (cfg.tmaStore()): the 128-byte swizzle of the Q
   /// tile's layout.
   virtual Value outputUnitAddress(Value r, Value u);
   /// Makes the completed copies visible to the tensor cores (before the
@@ -83,7 +83,7 @@ protected:
                             SmallVectorImpl<Value> &state) = 0;
 
   // Asynchronous flavours (wgmma), for the software-pipelined key loop
-  // (cfg.softmaxOverlap): each product is issued as one committed group
+  // (cfg.softmaxOverlap()): each product is issued as one committed group
   // whose registers must not be touched until waitMma retires it.
   /// Issues S = Q K^T for the key tile in `stage`; returns its accumulators
   /// (opaque until readScores).
@@ -164,12 +164,12 @@ protected:
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;
-  /// Q's, K's and V's tensor maps (cfg.tma), O's (cfg.tmaStore).
+  /// Q's, K's and V's tensor maps (cfg.tma()), O's (cfg.tmaStore()).
   Value qMap, kMap, vMap, oMap;
   /// The global i32 the blocks claim work items from
-  /// (cfg.dynamicSchedule).
+  /// (cfg.dynamicSchedule()).
   Value tileCounter;
-  /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized),
+  /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized()),
   /// set by allocateShared.
   Value mbarAddr;
   Value tokens, tid, lane, warp, quad, head, kvHead;
@@ -179,7 +179,7 @@ protected:
 
 private:
   /// Where a tile comes from: rows [row0, row0 + rows) of buf[:, head,
-  /// 0:cols], or of the tensor map `map` (cfg.tma).
+  /// 0:cols], or of the tensor map `map` (cfg.tma()).
   struct TileSource {
     Value buf, map, head;
     int64_t rows, cols;
@@ -213,7 +213,7 @@ private:
   void copyKV(Value kt, Value stage);
   void copyK(Value kt, Value stage);
   void copyV(Value kt, Value stage);
-  /// TMA (cfg.tma): expects the tile's bytes on the mbarrier at
+  /// TMA (cfg.tma()): expects the tile's bytes on the mbarrier at
   /// `fullBarrier` (one arrival) and loads the rows of `tile` (`stage`)
   /// from row0 on through its tensor map, one box per 64 columns; the
   /// boxes complete the barrier's bytes as they land.
@@ -224,12 +224,12 @@ private:
   /// The epilogue's O (the accumulators of `state` times the rows'
   /// `inverses`) for thread `thread`, which holds query rows `rows`
   /// (threadRows) of the tile at q0: its 4-byte global stores, or
-  /// (cfg.tmaStore) its part of the warpgroup's shared tile and the
+  /// (cfg.tmaStore()) its part of the warpgroup's shared tile and the
   /// warpgroup's TMA store.
   void storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
                    ArrayRef<Value> inverses, ValueRange state);
   /// body() in the first thread of `thread`'s warpgroup, the one that
-  /// issues its TMA stores (cfg.tmaStore).
+  /// issues its TMA stores (cfg.tmaStore()).
   void asStorer(Value thread, function_ref<void()> body);
   /// TMA store: the storer waits until its stores have read the tile
   /// (`readOnly`) or are done.
@@ -238,7 +238,7 @@ private:
   SmallVector<Value> carriedP(const Scores &s);
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
   SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
-  /// One key tile of the software-pipelined loop (cfg.softmaxOverlap):
+  /// One key tile of the software-pipelined loop (cfg.softmaxOverlap()):
   /// `carried` also holds P of tile kt - 1 (pIdx) and the factor O must be
   /// scaled by before its P V (alphaIdx), which runs while this tile's
   /// softmax is computed; returns this tile's P and factor in their place.
@@ -334,10 +334,10 @@ private:
   /// place in this item, after the tilesBefore of earlier items.
   Value useIndex(Value kt);
 
-  //===--- Persistent blocks (cfg.persistent) -----------------------------===//
+  //===--- Persistent blocks (cfg.persistent()) -----------------------------===//
   /// body(item) for each work item (i32) of this block: the block's own
   /// (linear, without persistent blocks), one per round of the grid's
-  /// size, alternating direction, or (cfg.dynamicSchedule) linear and then
+  /// size, alternating direction, or (cfg.dynamicSchedule()) linear and then
   /// each claimed one, while tilesBefore and itemsBefore count the key
   /// tiles and items of the earlier ones. `producer`: the producer
   /// warpgroup's walk (which claims the items of a dynamic schedule).
@@ -365,7 +365,7 @@ private:
   /// beginTile.
   Value tilesBefore, itemsBefore, tileShift;
 
-  //===--- Ping-pong (cfg.pingPong) ---------------------------------------===//
+  //===--- Ping-pong (cfg.pingPong()) ---------------------------------------===//
   /// Consumer warpgroup w waits on named barrier kPingPongBarrier + w, for
   /// 256 threads: its own 128 and the other warpgroup's arrival, which
   /// hands over the turn. Warpgroup 0 arrives on its own barrier first.

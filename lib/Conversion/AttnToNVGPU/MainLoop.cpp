@@ -49,7 +49,7 @@ SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub, ValueRange init,
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());
   SmallVector<Value> next =
-      cfg.softmaxOverlap
+      cfg.softmaxOverlap()
           ? emitOverlappedKeyTile(forOp.getInductionVar(),
                                   forOp.getRegionIterArgs(), masked)
           : emitKeyTile(forOp.getInductionVar(), forOp.getRegionIterArgs(),
@@ -151,7 +151,7 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
 }
 
 //===----------------------------------------------------------------------===//
-// The software-pipelined key loop (cfg.softmaxOverlap)
+// The software-pipelined key loop (cfg.softmaxOverlap())
 //
 // Iteration j: wait for every copy (K_j, V_{j-1}) and a block barrier, so
 // both warpgroups are done with iteration j - 1; copy K_{j+1} into the K
@@ -202,7 +202,7 @@ void KernelEmitter::retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
 }
 
 void KernelEmitter::startKeyTile(Value kt) {
-  if (cfg.warpSpecialized)
+  if (cfg.warpSpecialized())
     return acquireStage(Tile::K, kt);
   waitCopies(0);
   copyAhead(kt, remu(kt, 2));
@@ -251,7 +251,7 @@ SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
 
 SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
   Value last = sub(endTile, idx(1));
-  if (cfg.warpSpecialized)
+  if (cfg.warpSpecialized())
     acquireStage(Tile::V, last);
   else
     waitCopies(0);
@@ -259,7 +259,7 @@ SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
   waitMma(0);
   // (Released for the next item's tiles; a block's last item leaves it
   // as it is.)
-  if (cfg.persistent)
+  if (cfg.persistent())
     arrivePerWarp(stageBarrier(Tile::V, /*full=*/false, last),
                   "last V released");
   SmallVector<Value> next(carried.begin(), carried.end());
@@ -268,7 +268,7 @@ SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
 }
 
 //===----------------------------------------------------------------------===//
-// Ping-pong (cfg.pingPong)
+// Ping-pong (cfg.pingPong())
 //
 // The turn to issue products goes round the two consumer warpgroups: each
 // key tile of the loop, a warpgroup waits for its turn before S_j = Q K_j^T
@@ -289,7 +289,7 @@ Value KernelEmitter::setTurns(Value thread) {
 }
 
 void KernelEmitter::startTurns() {
-  if (!cfg.pingPong)
+  if (!cfg.pingPong())
     return;
   Value wg = setTurns(tid);
   auto ifOp = scf::IfOp::create(
@@ -302,14 +302,14 @@ void KernelEmitter::startTurns() {
 }
 
 void KernelEmitter::awaitTurn() {
-  if (!cfg.pingPong)
+  if (!cfg.pingPong())
     return;
   NVVM::BarrierOp::create(b, loc, TypeRange{}, ownTurn, i32Const(kTurnThreads),
                           {}, Value{});
 }
 
 void KernelEmitter::passTurn() {
-  if (!cfg.pingPong)
+  if (!cfg.pingPong())
     return;
   NVVM::BarrierArriveOp::create(b, loc, otherTurn, i32Const(kTurnThreads));
 }

@@ -24,7 +24,7 @@ using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
 
 //===----------------------------------------------------------------------===//
-// Warp specialization (cfg.warpSpecialized)
+// Warp specialization (cfg.warpSpecialized())
 //
 // Each K and V stage has a "full" mbarrier (128 arrivals: every producer
 // thread's cp.async.mbarrier.arrive.noinc, which fires once that thread's
@@ -65,7 +65,7 @@ void KernelEmitter::initBarriers() {
     };
     // Full: one arrival per copying thread, or the TMA thread's one
     // (with the tile's bytes expected).
-    int64_t fillers = cfg.tma ? 1 : cfg.copyThreads();
+    int64_t fillers = cfg.tma() ? 1 : cfg.copyThreads();
     for (int64_t stage = 0; stage < 2; ++stage) {
       init(Barrier::FullK, stage, fillers);
       init(Barrier::FullV, stage, fillers);
@@ -73,14 +73,14 @@ void KernelEmitter::initBarriers() {
       init(Barrier::EmptyV, stage, cfg.numWarps);
     }
     init(Barrier::FullQ, 0, fillers);
-    if (cfg.persistent)
+    if (cfg.persistent())
       init(Barrier::EmptyQ, 0, cfg.numWarps);
     // Claimed items: the producer's one arrival per item a slot holds.
-    if (cfg.dynamicSchedule)
+    if (cfg.dynamicSchedule())
       for (int64_t slot = 0; slot < 2; ++slot)
         init(Barrier::Item, slot, 1);
     // The initialized barriers visible to the TMA unit's complete_tx.
-    if (cfg.tma)
+    if (cfg.tma())
       sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
                     "fence.mbarrier_init.release.cluster;", "");
   }
@@ -115,11 +115,11 @@ void KernelEmitter::arriveOnCopies(Value addr) {
 }
 
 Value KernelEmitter::useIndex(Value kt) {
-  return cfg.persistent ? add(kt, tileShift) : sub(kt, beginTile);
+  return cfg.persistent() ? add(kt, tileShift) : sub(kt, beginTile);
 }
 
 Value KernelEmitter::stageOf(Value kt) {
-  return remu(cfg.persistent ? useIndex(kt) : kt, 2);
+  return remu(cfg.persistent() ? useIndex(kt) : kt, 2);
 }
 
 Value KernelEmitter::useParity(Value kt) {
@@ -133,12 +133,12 @@ Value KernelEmitter::stageBarrier(Tile tile, bool full, Value kt) {
 }
 
 void KernelEmitter::acquireStage(Tile tile, Value kt) {
-  if (!cfg.warpSpecialized)
+  if (!cfg.warpSpecialized())
     return;
   waitBarrier(stageBarrier(tile, /*full=*/true, kt), useParity(kt));
   // cp.async copies were the generic proxy's writes; wgmma reads through the
   // async proxy (as TMA writes).
-  if (!cfg.tma)
+  if (!cfg.tma())
     fenceCopies();
 }
 
@@ -160,7 +160,7 @@ void KernelEmitter::arrivePerWarp(Value addr, StringRef note) {
 }
 
 void KernelEmitter::releaseStage(Tile tile, Value kt) {
-  if (!cfg.warpSpecialized)
+  if (!cfg.warpSpecialized())
     return;
   // One arrival per warp, after its wait for the product that read the
   // stage.
@@ -171,12 +171,12 @@ void KernelEmitter::emitProducer(Value q0) {
   // Q's buffer is refilled once the previous item's last S is done: the
   // empty barrier's phase itemsBefore - 1 (a fresh barrier reports phase
   // -1 complete).
-  if (cfg.persistent)
+  if (cfg.persistent())
     waitBarrier(barrier(Barrier::EmptyQ, idx(0)),
                 remu(add(itemsBefore, idx(1)), 2), "Q empty");
   // A tile into its buffer, `full` signalled once it has landed.
   auto fill = [&](Tile tile, Value stage, Value row0, Value full) {
-    if (cfg.tma)
+    if (cfg.tma())
       return loadTile(tile, stage, row0, full);
     copyRows(tile, stage, row0);
     arriveOnCopies(full);

@@ -25,7 +25,7 @@ using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
 
 //===----------------------------------------------------------------------===//
-// Persistent blocks (cfg.persistent)
+// Persistent blocks (cfg.persistent())
 //
 // The grid has G <= (query tiles) x H blocks; in round r, block b takes
 // work item r * G + b (r even) or r * G + G - 1 - b (r odd) of the
@@ -38,7 +38,7 @@ using namespace mlir::attn::nvidia;
 
 void KernelEmitter::forEachItem(Value linear, bool producer,
                                 function_ref<void(Value)> body) {
-  if (!cfg.persistent) {
+  if (!cfg.persistent()) {
     itemsBefore = idx(0);
     return body(linear);
   }
@@ -48,7 +48,7 @@ void KernelEmitter::forEachItem(Value linear, bool producer,
       toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::y)));
   Value items =
       arith::MulIOp::create(b, loc, toI32(numQTiles), i32Const(numHeads));
-  if (cfg.dynamicSchedule)
+  if (cfg.dynamicSchedule())
     return forEachClaimedItem(linear, items, grid, producer, body);
   Value rounds = arith::CeilDivUIOp::create(b, loc, items, grid);
   // Carried: the key tiles of the earlier items (i32). Only the last round
@@ -84,7 +84,7 @@ void KernelEmitter::forEachItem(Value linear, bool producer,
 }
 
 //===----------------------------------------------------------------------===//
-// Dynamic schedule (cfg.dynamicSchedule)
+// Dynamic schedule (cfg.dynamicSchedule())
 //
 // Block b starts with item b; then its producer claims each next item from
 // the tile counter (grid + the counter's old value) once it has issued the
@@ -173,7 +173,7 @@ Value KernelEmitter::readItem(Value n) {
 }
 
 void KernelEmitter::releaseQ() {
-  if (cfg.persistent)
+  if (cfg.persistent())
     arrivePerWarp(barrier(Barrier::EmptyQ, idx(0)), "Q released");
 }
 
@@ -206,7 +206,7 @@ KernelEmitter::KeyTiles KernelEmitter::keyTiles(QueryTile rows) {
   KeyTiles t;
   t.docFirst = range.getDocFirst();
   t.docLast = range.getDocLast();
-  if (cfg.persistent)
+  if (cfg.persistent())
     tileShift = sub(tilesBefore, beginTile);
   Value wholeTiles = divu(tokens, bk);
   t.fullEnd = arith::MinSIOp::create(b, loc, range.getFullEnd(), wholeTiles);

@@ -92,7 +92,7 @@ private:
   // and their shared-window addresses (i64) for the descriptors.
   Value sQ, sK, sV;
   Value qAddr, kAddr, vAddr;
-  /// The O tile of a TMA store (cfg.tmaStore), laid out as Q's.
+  /// The O tile of a TMA store (cfg.tmaStore()), laid out as Q's.
   Value oAddr;
 };
 
@@ -122,11 +122,11 @@ void WgmmaEmitter::allocateShared(Value smem) {
   sV = view(qBytes + 2 * kStageBytes(), 2 * vStageBytes(), vAddr);
   // The O tile of a TMA store, then the mbarriers (8-byte aligned: the
   // tiles are 1024-byte multiples).
-  if (cfg.tmaStore) {
+  if (cfg.tmaStore()) {
     oAddr = toI64(add(base, add(shift, idx(vEnd))));
     vEnd += cfg.blockQ() * valueDim * eltBytes();
   }
-  if (cfg.warpSpecialized)
+  if (cfg.warpSpecialized())
     mbarAddr = toI64(add(base, add(shift, idx(vEnd))));
 }
 

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention -split-input-file | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=mma-sync' -split-input-file | FileCheck %s
 
 // CHECK-LABEL: gpu.func @attn
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>

@@ -1,15 +1,13 @@
-// RUN: not attn-opt %s -attn-gpu-tile-attention="block-k=24" 2>&1 | FileCheck %s
+// RUN: not attn-opt %s -attn-gpu-tile-attention='mma=mma-sync block-k=24' 2>&1 | FileCheck %s
 // CHECK: error: 'attn.attention' op block_k must be a positive multiple of 16
 
 // wgmma: 256 threads copy 16 bytes each per step, so a 16-key tile of
 // D = 64 (128 units) does not split; wgmma's N is at most 256.
-// RUN: not attn-opt %s -attn-gpu-tile-attention="mma=wgmma block-k=16" 2>&1 | FileCheck %s --check-prefix=SPLIT
+// RUN: not attn-opt %s -attn-gpu-tile-attention='mma=wgmma block-k=16' 2>&1 | FileCheck %s --check-prefix=SPLIT
 // SPLIT: error: 'attn.attention' op the tiles (block_q 128, block_k 16) do not split into 16-byte copies over 256 threads for head dims 64/64
-// RUN: not attn-opt %s -attn-gpu-tile-attention="mma=wgmma block-k=320" 2>&1 | FileCheck %s --check-prefix=WIDE
+// RUN: not attn-opt %s -attn-gpu-tile-attention='mma=wgmma block-k=320' 2>&1 | FileCheck %s --check-prefix=WIDE
 // WIDE: error: 'attn.attention' op wgmma needs block_k <= 256, got 320
 
-// RUN: not attn-opt %s -attn-gpu-tile-attention="mma=tcgen05" 2>&1 | FileCheck %s --check-prefix=MMA
-// MMA: error: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
 module attributes {gpu.container_module} {
   gpu.module @m {
     gpu.func @k(%q: memref<?x2x64xbf16>, %cu: memref<?xi32>, %out: memref<?x2x64xbf16>, %lse: memref<2x?xf32>) kernel {

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true persistent=true dynamic-schedule=true tma=true' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized grid=dynamic loads=tma' | FileCheck %s
 
 // A dynamic schedule: the kernel takes a tile counter (global i32) before
 // its tensor maps; block b starts with item b (its linear index) and the

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention=mma=wgmma -split-input-file -verify-diagnostics
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma' -split-input-file -verify-diagnostics
 
 module attributes {gpu.container_module} {
   gpu.module @m [#nvvm.target<chip = "sm_80">] {

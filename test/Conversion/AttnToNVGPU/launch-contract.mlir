@@ -1,5 +1,5 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention | FileCheck %s
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true warpgroup-pingpong=true persistent=true dynamic-schedule=true tma=true tma-store=true' | FileCheck %s --check-prefix=WGMMA
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=mma-sync' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized-pingpong grid=dynamic loads=tma stores=tma' | FileCheck %s --check-prefix=WGMMA
 
 // Each kernel's launch contract lands on the top-level module under
 // "gpu.module::gpu.func": what a runtime needs to launch it, from the

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true persistent=true' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized grid=persistent' | FileCheck %s
 
 // Persistent blocks: the producer and the compute warpgroups each walk the
 // block's work items, round r taking item r * G + b (r even) or

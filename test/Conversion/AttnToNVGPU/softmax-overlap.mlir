@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=softmax-overlap' | FileCheck %s
 
 // The software-pipelined key loop of the wgmma flavour: iteration j issues
 // S_j = Q K_j^T and O = alpha_{j-1} O + P_{j-1} V_{j-1}, waits for S_j

@@ -1,5 +1,5 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true tma=true tma-store=true' | FileCheck %s
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true persistent=true tma=true tma-store=true' | FileCheck %s --check-prefix=PERSISTENT
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized loads=tma stores=tma' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized grid=persistent loads=tma stores=tma' | FileCheck %s --check-prefix=PERSISTENT
 
 // A TMA store of O: a fourth tensor-map argument (O's); in the epilogue
 // each compute warpgroup meets at named barrier 3 + w (128 threads),

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true tma=true' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized loads=tma' | FileCheck %s
 
 // TMA loads: the kernel takes the tensor maps of Q, K and V as three more
 // arguments (marked for attn-nvvm-tensor-map-args); the stages' and Q's

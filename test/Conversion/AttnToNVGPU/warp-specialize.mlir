@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized' | FileCheck %s
 
 // Warp specialization of the software-pipelined wgmma loop: a producer
 // warpgroup (the third) copies Q and the K/V tiles and signals mbarriers;

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma softmax-overlap=true warp-specialize=true warpgroup-pingpong=true' | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized-pingpong' | FileCheck %s
 
 // The warpgroup ping-pong of the warp-specialized loop: compute warpgroup
 // w (thread / 128) waits on named barrier 1 + w before it issues a key

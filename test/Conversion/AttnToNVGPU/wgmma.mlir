@@ -1,4 +1,4 @@
-// RUN: attn-opt %s -attn-gpu-tile-attention=mma=wgmma -split-input-file | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma' -split-input-file | FileCheck %s
 
 // The sm_90a flavour: two warpgroups, K-major Q and K and MN-major V in
 // 128-byte-swizzled shared memory, read by wgmma through descriptors.

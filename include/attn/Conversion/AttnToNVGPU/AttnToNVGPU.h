@@ -3,6 +3,7 @@
 #ifndef ATTN_CONVERSION_ATTNTONVGPU_ATTNTONVGPU_H
 #define ATTN_CONVERSION_ATTNTONVGPU_ATTNTONVGPU_H
 
+#include "attn/Conversion/AttnToNVGPU/KernelSchedule.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
@@ -19,14 +20,6 @@ namespace mlir::attn {
 #define GEN_PASS_REGISTRATION
 #include "attn/Conversion/AttnToNVGPU/Passes.h.inc"
 
-/// The tensor-core instruction a kernel is built on.
-enum class TensorCoreOp {
-  MmaSync, // warp-level mma.sync m16n8k16 (sm_80 and later)
-  Wgmma,   // warpgroup-level wgmma.mma_async (sm_90a)
-};
-
-/// "mma-sync" / "wgmma" -> the instruction; nullopt for anything else.
-std::optional<TensorCoreOp> parseTensorCoreOp(StringRef name);
 /// The chips the NVIDIA kernels are built for, as a reader would list them.
 constexpr StringLiteral kSupportedChips =
     "sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a";
@@ -44,69 +37,18 @@ bool isNVIDIAHeadDim(TensorCoreOp mma, int64_t d);
 /// "32, 64 and 128" / "64 and 128".
 StringRef nvidiaHeadDimList(TensorCoreOp mma);
 
-/// The mma option's value that picks the chip's default kernel.
-constexpr StringLiteral kChipDefaultMma = "auto";
-/// Whether `name` is a value of the mma option: auto, mma-sync or wgmma.
-bool isTensorCoreOpName(StringRef name);
-StringRef stringifyTensorCoreOp(TensorCoreOp op);
-
-/// Launch shape of the kernels this lowering emits.
-struct GPUKernelConfig {
+/// Launch shape of the kernels this lowering emits: a flavour and its tiles.
+struct GPUKernelConfig : KernelSchedule {
   /// wgmma's 128-byte-swizzle atom (8 rows x 128 bytes): its tiles start on
   /// this boundary.
   static constexpr int64_t kSwizzleAtomBytes = 1024;
-  TensorCoreOp mma = TensorCoreOp::MmaSync;
   int64_t mTiles = 2;  // 16-row MMA tiles per warp
   int64_t blockK = 64; // keys per tile
   int64_t numWarps = 4;
   int64_t pad = 8; // elements of padding per shared-memory row
-  /// Software-pipelined key loop (wgmma only): the P V product of tile j - 1
-  /// runs on the tensor cores while the warpgroup computes the softmax of
-  /// tile j, instead of each tile's S, softmax and P V one after another.
-  bool softmaxOverlap = false;
-  /// Warp specialization (with softmaxOverlap): a producer warpgroup copies
-  /// Q, K and V into the stages and signals mbarriers; the numWarps
-  /// consumer warps only compute, each waiting for the stage it reads and
-  /// releasing it once its product is done. No block barrier in the key
-  /// loop, so the two consumer warpgroups can drift apart (one's softmax
-  /// during the other's products); setmaxnreg moves registers from the
-  /// producer to the consumers.
-  bool warpSpecialized = false;
-  /// Ping-pong (with warpSpecialized): the two consumer warpgroups take
-  /// turns issuing their products (a pair of named barriers passes the
-  /// turn), so one's softmax runs while the other's S and P V keep the
-  /// tensor cores busy, instead of both competing for them at once.
-  bool pingPong = false;
-  /// Persistent blocks (with warpSpecialized): the launch has at most as
-  /// many blocks as fit on the GPU at once, and each one loops over work
-  /// items (query tile, head), so the producer copies the next item's Q and
-  /// first key tiles while the compute warpgroups finish this one (its last
-  /// P V and epilogue), instead of every block starting cold.
-  bool persistent = false;
-  /// A dynamic schedule (with persistent and tma): after its first item (its
-  /// linear index), a block claims each next one from a tile counter in
-  /// global memory (a kernel argument before the tensor maps, zero at
-  /// launch; the block that makes the launch's last claim sets it back to
-  /// zero), so the blocks that finish first take the next longest items,
-  /// as the hardware hands out the blocks of a non-persistent grid; instead
-  /// of static rounds.
-  bool dynamicSchedule = false;
-  /// TMA loads (with warpSpecialized): one producer thread copies each Q,
-  /// K and V tile as boxes of 64 columns through tensor maps (kernel
-  /// arguments the runtime encodes, after the memrefs), the
-  /// hardware writing the 128-byte swizzle and zero-filling rows past T,
-  /// and completing the stage's full mbarrier by the bytes it wrote;
-  /// instead of 128 producer threads' 16-byte cp.async copies.
-  bool tma = false;
-  /// A TMA store of O (with tma): each compute warpgroup writes its rows of
-  /// O into a shared tile in the 128-byte swizzle and one of its threads
-  /// stores them with cp.async.bulk.tensor through O's tensor map (a fourth
-  /// one), which clips rows past T; instead of every thread's bounds-checked
-  /// 4-byte global stores. (lse keeps its stores.)
-  bool tmaStore = false;
   /// The tensor maps the kernel takes as its last arguments: Q's, K's and
   /// V's with tma, then O's with tmaStore.
-  int64_t tensorMaps() const { return tma ? (tmaStore ? 4 : 3) : 0; }
+  int64_t tensorMaps() const { return tma() ? (tmaStore() ? 4 : 3) : 0; }
   /// Rows of O one compute warpgroup stores (its m-tiles' rows): the O
   /// tensor map's box.
   int64_t storeRows() const { return 16 * mTiles * 4; }
@@ -118,43 +60,20 @@ struct GPUKernelConfig {
   /// Named barriers of the ping-pong: consumer warpgroup w waits on
   /// kPingPongBarrier + w (barrier 0 is the block's).
   static constexpr int64_t kPingPongBarrier = 1;
-  /// Registers per thread after setmaxnreg (warpSpecialized): the producer
+  /// Registers per thread after setmaxnreg (warpSpecialized()): the producer
   /// warpgroup gives up what the consumers take (launch: at most 65536 /
   /// threads() per thread).
   static constexpr int64_t kProducerRegisters = 56, kConsumerRegisters = 224;
   /// The threads of a block: the compute warps, and the producer warpgroup.
   int64_t threads() const {
-    return 32 * numWarps + (warpSpecialized ? 128 : 0);
+    return 32 * numWarps + (warpSpecialized() ? 128 : 0);
   }
   /// The threads that issue the copies: all of them, or the producer's.
-  int64_t copyThreads() const { return warpSpecialized ? 128 : threads(); }
-  /// Dynamic shared bytes of the mbarriers (warpSpecialized): full and
+  int64_t copyThreads() const { return warpSpecialized() ? 128 : threads(); }
+  /// Dynamic shared bytes of the mbarriers (warpSpecialized()): full and
   /// empty barriers of the two K and the two V stages, Q's, and with a
   /// dynamic schedule the two claimed-item slots and their barriers.
   static constexpr int64_t kBarrierBytes = 128;
-  /// The key loop's name in the kernel manifest: "plain",
-  /// "softmax-overlap", "warp-specialized" or "warp-specialized-pingpong".
-  StringRef scheduleName() const {
-    if (warpSpecialized)
-      return pingPong ? "warp-specialized-pingpong" : "warp-specialized";
-    return softmaxOverlap ? "softmax-overlap" : "plain";
-  }
-  /// The launch grid's name in the kernel manifest: "tiles" (one block per
-  /// (query tile, head)), "persistent" (at most one block per SM slot,
-  /// each looping over those work items in static rounds) or "dynamic"
-  /// (the same grid, the items claimed from a tile counter the launch
-  /// passes).
-  StringRef gridName() const {
-    if (!persistent)
-      return "tiles";
-    return dynamicSchedule ? "dynamic" : "persistent";
-  }
-  /// How tiles reach shared memory, the manifest's "loads": "cp.async" or
-  /// "tma" (the launch then appends the tensor maps).
-  StringRef loadsName() const { return tma ? "tma" : "cp.async"; }
-  /// How O reaches global memory, the manifest's "stores": "st.global" or
-  /// "tma" (its tensor map follows the loads', box rows storeRows()).
-  StringRef storesName() const { return tmaStore ? "tma" : "st.global"; }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
@@ -165,30 +84,13 @@ struct GPUKernelConfig {
     if (mma == TensorCoreOp::Wgmma)
       return eltBytes * (blockQ() * headDim + 2 * blockK * headDim +
                          2 * blockK * valueDim +
-                         (tmaStore ? blockQ() * valueDim : 0)) +
-             kSwizzleAtomBytes + (warpSpecialized ? kBarrierBytes : 0);
+                         (tmaStore() ? blockQ() * valueDim : 0)) +
+             kSwizzleAtomBytes + (warpSpecialized() ? kBarrierBytes : 0);
     return eltBytes *
            (blockQ() * (headDim + pad) + 2 * blockK * (headDim + pad) +
             2 * blockK * (valueDim + pad));
   }
 };
-
-/// attn-gpu-tile-attention's options from `from` into `to`, two of the
-/// places that carry them under the same names: the pass itself, its
-/// options struct, the NVIDIA pipeline's options (one list to extend with a
-/// new option).
-template <typename To, typename From>
-void copyGPUTileOptions(To &to, const From &from) {
-  to.blockK = from.blockK;
-  to.mma = from.mma;
-  to.softmaxOverlap = from.softmaxOverlap;
-  to.warpSpecialize = from.warpSpecialize;
-  to.warpgroupPingPong = from.warpgroupPingPong;
-  to.persistent = from.persistent;
-  to.dynamicSchedule = from.dynamicSchedule;
-  to.tma = from.tma;
-  to.tmaStore = from.tmaStore;
-}
 
 /// The launch contracts of the kernels attn-gpu-tile-attention emitted: a
 /// dictionary on the top-level module from launchContractName (the
@@ -221,6 +123,12 @@ constexpr StringLiteral kTensorMapArgsAttr = "attn.tensor_map_args";
 /// The attribute (a unit) on a kernel with a dynamic schedule's tile
 /// counter argument (`!llvm.ptr<1>`, before any tensor maps).
 constexpr StringLiteral kTileCounterArgAttr = "attn.tile_counter_arg";
+
+/// attn-gpu-tile-attention with the options `options` ("mma=wgmma
+/// schedule=plain ..."), parsed and checked as on the command line; null
+/// with `error` set (naming the pass) for a bad one.
+std::unique_ptr<Pass> parseAttnGPUTileAttention(StringRef options,
+                                                std::string &error);
 
 /// Rewrites `op` (in a gpu.func kernel) into the warp-level kernel body.
 LogicalResult gpuTileAttention(RewriterBase &rewriter, AttentionOp op,

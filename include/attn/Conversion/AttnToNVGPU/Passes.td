@@ -30,6 +30,14 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
       once; only partial tiles compare keys against it.
     - Outputs: out and lse (0 and -inf for rows with no allowed key).
 
+    A kernel flavour is a tensor-core instruction (`mma`) and four
+    choices (`schedule`, `grid`, `loads`, `stores`; their values are
+    declared in KernelSchedule.td and named the same in the launch
+    contract). Each may be left `auto`: `mma=auto` is the chip's measured
+    default (sm_90a: wgmma, warp-specialized-pingpong, dynamic, tma, tma),
+    otherwise an `auto` choice is the simplest. A combination that cannot
+    be built is an error naming the rule it breaks.
+
     Two tensor-core flavours (`mma`):
     - `mma-sync`: four warps of 32 rows (two 16-row tiles, so every K/V
       fragment feeds two MMAs), `ldmatrix` from padded shared memory and
@@ -39,7 +47,7 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
       descriptors (S = QK^T), and wgmma with P in registers and V
       transposed from shared memory (O += PV).
 
-    `softmax-overlap` (wgmma only) software-pipelines the key loop: each
+    `schedule=softmax-overlap` (wgmma only) software-pipelines the key loop: each
     iteration issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together,
     waits for S_j only, and computes the mask and softmax of tile j while
     the P V product runs; O is rescaled once that product is done. The
@@ -47,7 +55,8 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     prefetched one tile ahead and V tiles in the iteration before their
     use, with one block barrier per key tile.
 
-    `warp-specialize` (with `softmax-overlap`) adds a producer warpgroup:
+    `schedule=warp-specialized` (wgmma; softmax-overlap and more) adds a
+    producer warpgroup:
     it copies Q and the K/V tiles into the two stages and signals each
     stage's "full" mbarrier (cp.async.mbarrier.arrive), and waits on its
     "empty" mbarrier before refilling it; the two compute warpgroups wait
@@ -55,13 +64,13 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     is done. The key loop has no block barrier; setmaxnreg gives the
     producer 56 registers and the compute warpgroups 224.
 
-    `warpgroup-pingpong` (with `warp-specialize`) makes the two compute
+    `schedule=warp-specialized-pingpong` also makes the two compute
     warpgroups take turns issuing a key tile's two products: each waits
     on its own named barrier before S_j = Q K_j^T and, once O += P V is
     issued, arrives on the other's, so one warpgroup's softmax runs while
     the other's products occupy the tensor cores.
 
-    `persistent` (with `warp-specialize`) launches at most one block per
+    `grid=persistent` (with a warp-specialized schedule) launches at most one block per
     SM slot instead of one per (query tile, head): each block takes the
     work items (query tile, head) of the longest-first order in rounds of
     the grid's size, alternating direction (block b takes position b of
@@ -72,7 +81,7 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     warpgroups finish the current item's last P V and epilogue. The
     runtime sizes the grid (manifest: "grid": "persistent").
 
-    `dynamic-schedule` (with `persistent` and `tma`) hands the items out
+    `grid=dynamic` (persistent blocks, with `loads=tma`) hands the items out
     at run time instead: block b starts with item b, and each next item is
     claimed from a tile counter in global memory (`atom.global.add`; one
     more kernel argument, `!llvm.ptr<1>` before any tensor maps, marked
@@ -83,7 +92,7 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     launch's last claim (there is one claim per item run) sets it back to
     zero (manifest: "grid": "dynamic").
 
-    `tma` (with `warp-specialize`) loads the tiles with the Tensor Memory
+    `loads=tma` (with a warp-specialized schedule) loads the tiles with the Tensor Memory
     Accelerator: the kernel gets three more arguments, the tensor maps of
     Q, K and V (`!llvm.ptr`, made 128-byte by-value grid constants by
     attn-nvvm-tensor-map-args after the NVVM conversion; the runtime
@@ -93,7 +102,7 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     (count 1), which the copies complete by their bytes; rows past T are
     zero-filled by the hardware.
 
-    `tma-store` (with `tma`) stores O through the Tensor Memory Accelerator
+    `stores=tma` (with `loads=tma`) stores O through the Tensor Memory Accelerator
     as well: a fourth tensor-map argument (manifest: "stores": "tma",
     "store_rows"); each compute warpgroup writes its 64 rows of O into a
     shared tile in the 128-byte swizzle, fences them for the async proxy,
@@ -110,34 +119,26 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"blockK", "block-k", "int64_t", /*default=*/"0",
            "Keys per tile (a multiple of 16; 0: chosen per head dim and "
            "the chip of the gpu.module's #nvvm.target)">,
-    Option<"mma", "mma", "std::string", /*default=*/"\"mma-sync\"",
+    Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
            "Tensor-core instruction: mma-sync (sm_80 and later), wgmma "
-           "(sm_90a), or auto: the chip's measured default (sm_90a: wgmma "
-           "with every schedule option below; other chips: mma-sync)">,
-    Option<"softmaxOverlap", "softmax-overlap", "bool", /*default=*/"false",
-           "wgmma only: overlap each tile's softmax with the previous "
-           "tile's P V product (software-pipelined key loop)">,
-    Option<"warpSpecialize", "warp-specialize", "bool", /*default=*/"false",
-           "with softmax-overlap: a producer warpgroup copies the tiles, "
-           "synchronized with the compute warpgroups by mbarriers">,
-    Option<"warpgroupPingPong", "warpgroup-pingpong", "bool",
-           /*default=*/"false",
-           "with warp-specialize: the compute warpgroups take turns issuing "
-           "their products (named barriers)">,
-    Option<"persistent", "persistent", "bool", /*default=*/"false",
-           "with warp-specialize: at most one block per SM slot, each "
-           "looping over (query tile, head) work items">,
-    Option<"dynamicSchedule", "dynamic-schedule", "bool",
-           /*default=*/"false",
-           "with persistent and tma: blocks claim their work items from a "
-           "tile "
-           "counter (a kernel argument) instead of static rounds">,
-    Option<"tmaStore", "tma-store", "bool", /*default=*/"false",
-           "with tma: store O with the Tensor Memory Accelerator through a "
-           "fourth tensor map">,
-    Option<"tma", "tma", "bool", /*default=*/"false",
-           "with warp-specialize: one producer thread loads the tiles with "
-           "the Tensor Memory Accelerator through tensor-map arguments">,
+           "(sm_90a), or auto: the chip's measured default (on sm_90a for "
+           "head dims 64 and 128, wgmma with the choices below left auto "
+           "taking warp-specialized-pingpong, dynamic, tma and tma; "
+           "otherwise mma-sync)">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
+           "The key loop: plain, softmax-overlap (wgmma), warp-specialized "
+           "or warp-specialized-pingpong; auto: mma=auto's choice, or "
+           "plain">,
+    Option<"grid", "grid", "std::string", /*default=*/"\"auto\"",
+           "The launch grid: tiles, persistent or dynamic (both with a "
+           "warp-specialized schedule; dynamic with loads=tma); auto: "
+           "mma=auto's choice, or tiles">,
+    Option<"loads", "loads", "std::string", /*default=*/"\"auto\"",
+           "Tile loads: cp.async, or tma (with a warp-specialized "
+           "schedule); auto: mma=auto's choice, or cp.async">,
+    Option<"stores", "stores", "std::string", /*default=*/"\"auto\"",
+           "Stores of O: st.global, or tma (with loads=tma); auto: "
+           "mma=auto's choice, or st.global">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
