@@ -54,7 +54,7 @@
 // DYNAMIC-SAME: ld.param.{{[bu]}}64 \09%rd[[CP:[0-9]+]], [attn_param_[[C]]];
 // DYNAMIC-SAME: atom.global.add.u32 %r{{[0-9]+}}, [%rd[[CP]]], 1; // claim
 // DYNAMIC-SAME: st.global.u32 [%rd[[CP]]], %r{{[0-9]+}}; // counter reset
-// DYNAMIC-SAME: st.shared.u32 [%r{{[0-9]+}}], %r{{[0-9]+}};
+// DYNAMIC-SAME: st.shared.b32 [%r{{[0-9]+}}], %r{{[0-9]+}};
 // DYNAMIC-SAME: mbarrier.arrive.shared::cta.b64 _, [%r{{[0-9]+}}]; // item claimed
 // DYNAMIC-SAME: ld.shared.u32 %r{{[0-9]+}}, [%r{{[0-9]+}}];
 

@@ -90,24 +90,16 @@ void KernelEmitter::loadTile(Tile tile, Value stage, Value row0,
   TileSource from = source(tile);
   int64_t boxCols = GPUKernelConfig::kBoxColumns, boxes = from.cols / boxCols;
   int64_t boxBytes = from.rows * boxCols * elt.getIntOrFloatBitWidth() / 8;
-  auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
   // The whole tile's bytes, rows past T included (the box is zero-filled
   // there and still counts them).
-  sideEffectAsm(voidTy, {fullBarrier},
-                "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], " +
-                    std::to_string(boxes * boxBytes) + ";",
-                "r");
+  ptx::mbarrierArriveExpectTx(b, loc, fullBarrier, boxes * boxBytes);
   Value base =
       arith::TruncIOp::create(b, loc, b.getI32Type(), tileAddress(tile, stage));
   Value headI32 = toI32(from.head), rowI32 = toI32(row0);
   for (int64_t box = 0; box < boxes; ++box) {
     Value dst = arith::AddIOp::create(b, loc, base, i32Const(box * boxBytes));
-    sideEffectAsm(
-        voidTy,
-        {dst, from.map, i32Const(box * boxCols), headI32, rowI32, fullBarrier},
-        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::"
-        "complete_tx::bytes [$0], [$1, {$2, $3, $4}], [$5];",
-        "r,l,r,r,r,r");
+    ptx::tmaLoad3d(b, loc, dst, from.map,
+                   {i32Const(box * boxCols), headI32, rowI32}, fullBarrier);
   }
 }
 

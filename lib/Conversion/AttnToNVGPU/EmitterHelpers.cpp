@@ -1,8 +1,7 @@
 //===- EmitterHelpers.cpp - what every part of the kernel uses --------------===//
 //
 // The NVIDIA kernel emitter's shared helpers: exp2/log2 through PTX,
-// quad reductions, operand packing, inline PTX with side effects, register
-// fences, and the synchronous flavours' defaults of the asynchronous hooks.
+// quad reductions, operand packing, register fences, and the synchronous flavours' defaults of the asynchronous hooks.
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"
@@ -28,21 +27,9 @@ using namespace mlir::attn::nvidia;
 // Shared helpers
 //===----------------------------------------------------------------------===//
 
-/// ex2.approx / lg2.approx: what the hardware's MUFU computes.
-static Value ptxUnary(OpBuilder &b, Location loc, Type f32, StringRef code,
-                      Value x) {
-  return NVVM::InlinePtxOp::create(b, loc, TypeRange{f32}, ValueRange{x},
-                                   ValueRange{}, code, Value())
-      .getResult(0);
-}
+Value KernelEmitter::exp2(Value x) { return ptx::exp2Approx(b, loc, x); }
 
-Value KernelEmitter::exp2(Value x) {
-  return ptxUnary(b, loc, f32, "ex2.approx.ftz.f32 $0, $1;", x);
-}
-
-Value KernelEmitter::log2(Value x) {
-  return ptxUnary(b, loc, f32, "lg2.approx.ftz.f32 $0, $1;", x);
-}
+Value KernelEmitter::log2(Value x) { return ptx::log2Approx(b, loc, x); }
 
 Value KernelEmitter::quadReduce(Value x, bool isMax) {
   for (int32_t offset : {1, 2}) {
@@ -73,18 +60,6 @@ Value KernelEmitter::asI32(Value reg) {
   return LLVM::BitcastOp::create(b, loc, b.getI32Type(), reg);
 }
 
-Value KernelEmitter::sideEffectAsm(Type result, ValueRange operands,
-                                   StringRef ptx, StringRef constraints) {
-  return LLVM::InlineAsmOp::create(
-             b, loc, result, operands, ptx, constraints,
-             /*has_side_effects=*/true, /*is_align_stack=*/false,
-             LLVM::tailcallkind::TailCallKind::None,
-             LLVM::AsmDialectAttr::get(b.getContext(),
-                                       LLVM::AsmDialect::AD_ATT),
-             /*operand_attrs=*/ArrayAttr())
-      .getRes();
-}
-
 SmallVector<Value> KernelEmitter::fenceRegisters(ValueRange values) {
   if (values.empty())
     return {};
@@ -97,9 +72,9 @@ SmallVector<Value> KernelEmitter::fenceRegisters(ValueRange values) {
   }
   for (size_t i = 0; i < values.size(); ++i)
     constraints += std::to_string(i) + (i + 1 < values.size() ? "," : "");
-  Value res =
-      sideEffectAsm(LLVM::LLVMStructType::getLiteral(b.getContext(), types),
-                    values, "", constraints);
+  Value res = ptx::asmWithSideEffects(
+      b, loc, LLVM::LLVMStructType::getLiteral(b.getContext(), types), values,
+      "", constraints);
   SmallVector<Value> out;
   for (size_t i = 0; i < values.size(); ++i)
     out.push_back(LLVM::ExtractValueOp::create(b, loc, res, i));

@@ -60,7 +60,6 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
     NVVM::BarrierOp::create(b, loc, TypeRange{}, barrierId, i32Const(128), {},
                             Value{});
   };
-  auto voidTy = LLVM::LLVMVoidType::get(b.getContext());
   if (cfg.persistent())
     waitStores(thread, /*readOnly=*/true);
   meet();
@@ -72,8 +71,7 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
         Value addr = arith::AddIOp::create(
             b, loc, outputUnitAddress(sub(rows[mt * 2 + i], q0), idx(n)),
             quadBytes);
-        sideEffectAsm(voidTy, {addr, asI32(pack(x, y))},
-                      "st.shared.b32 [$0], $1;", "r,r");
+        ptx::storeShared32(b, loc, addr, asI32(pack(x, y)));
       }
   // The generic proxy's writes visible to the TMA unit's reads.
   NVVM::FenceProxyOp::create(
@@ -86,13 +84,9 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
     Value firstRow = mul(wg, idx(cfg.storeRows()));
     Value row0 = toI32(add(q0, firstRow)), headI32 = toI32(head);
     for (int64_t box = 0; box < valueDim / boxCols; ++box)
-      sideEffectAsm(voidTy,
-                    {oMap, i32Const(box * boxCols), headI32, row0,
-                     outputUnitAddress(firstRow, idx(box * boxCols / 8))},
-                    "cp.async.bulk.tensor.3d.global.shared::cta.bulk_group "
-                    "[$0, {$1, $2, $3}], [$4];",
-                    "l,r,r,r,r");
-    sideEffectAsm(voidTy, {}, "cp.async.bulk.commit_group;", "");
+      ptx::tmaStore3d(b, loc, oMap, {i32Const(box * boxCols), headI32, row0},
+                      outputUnitAddress(firstRow, idx(box * boxCols / 8)));
+    ptx::bulkCommitGroup(b, loc);
   });
 }
 
@@ -107,9 +101,6 @@ void KernelEmitter::asStorer(Value thread, function_ref<void()> body) {
 
 void KernelEmitter::waitStores(Value thread, bool readOnly) {
   asStorer(thread, [&] {
-    sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
-                  readOnly ? "cp.async.bulk.wait_group.read 0;"
-                           : "cp.async.bulk.wait_group 0;",
-                  "");
+    ptx::bulkWaitGroup(b, loc, readOnly);
   });
 }

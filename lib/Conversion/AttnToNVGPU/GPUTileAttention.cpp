@@ -5,7 +5,9 @@
 // and the pass. The kernel itself is KernelEmitter (KernelEmitter.h), in
 // parts: Scheduler.cpp, Copies.cpp, Pipeline.cpp, MainLoop.cpp,
 // Epilogue.cpp, put together by Kernel.cpp; MmaSync.cpp and Wgmma.cpp are
-// the tensor-core flavours.
+// the tensor-core flavours; PtxInstructions.cpp spells out the PTX they
+// emit as inline assembly. The flavour's choices and rules are
+// KernelSchedule.cpp's.
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"

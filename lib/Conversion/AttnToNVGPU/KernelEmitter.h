@@ -20,6 +20,7 @@
 #ifndef ATTN_LIB_CONVERSION_ATTNTONVGPU_KERNELEMITTER_H
 #define ATTN_LIB_CONVERSION_ATTNTONVGPU_KERNELEMITTER_H
 
+#include "PtxInstructions.h"
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
 #include "attn/Dialect/Attn/Transforms/EmitterBase.h"
 
@@ -141,10 +142,6 @@ protected:
   Value pack(Value x, Value y);
   /// An A-operand register as a 32-bit integer (f16 pairs are vectors).
   Value asI32(Value reg);
-  /// Inline PTX with side effects (kept in order with every other side
-  /// effect), AT&T dialect.
-  Value sideEffectAsm(Type result, ValueRange operands, StringRef ptx,
-                      StringRef constraints);
   /// The values themselves, through an empty asm with side effects: code
   /// that uses the results stays after every side effect before it (a
   /// wgmma wait), and the registers stay live until here.

@@ -315,8 +315,7 @@ void KernelEmitter::passTurn() {
 }
 
 Value KernelEmitter::opaqueTid() {
-  return toIndex(
-      sideEffectAsm(b.getI32Type(), {}, "mov.u32 $0, %tid.x;", "=r"));
+  return toIndex(ptx::threadIdX(b, loc));
 }
 
 SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {

@@ -37,12 +37,6 @@ using namespace mlir::attn::nvidia;
 // a fresh barrier reports complete: its phase -1).
 //===----------------------------------------------------------------------===//
 
-/// A PTX comment after an instruction, naming what it is for (tests find
-/// the instruction by it); nothing for an empty note.
-static std::string ptxNote(StringRef note) {
-  return note.empty() ? std::string() : (" // " + note).str();
-}
-
 Value KernelEmitter::barrier(Barrier which, Value stage) {
   Value offset = add(idx(int64_t(which) * 16), mul(stage, idx(8)));
   return arith::TruncIOp::create(
@@ -58,10 +52,7 @@ void KernelEmitter::initBarriers() {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     auto init = [&](Barrier which, int64_t stage, int64_t count) {
-      sideEffectAsm(
-          LLVM::LLVMVoidType::get(b.getContext()), {barrier(which, idx(stage))},
-          "mbarrier.init.shared::cta.b64 [$0], " + std::to_string(count) + ";",
-          "r");
+      ptx::mbarrierInit(b, loc, barrier(which, idx(stage)), count);
     };
     // Full: one arrival per copying thread, or the TMA thread's one
     // (with the tile's bytes expected).
@@ -81,26 +72,19 @@ void KernelEmitter::initBarriers() {
         init(Barrier::Item, slot, 1);
     // The initialized barriers visible to the TMA unit's complete_tx.
     if (cfg.tma())
-      sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {},
-                    "fence.mbarrier_init.release.cluster;", "");
+      ptx::fenceMbarrierInit(b, loc);
   }
   gpu::BarrierOp::create(b, loc);
 }
 
 void KernelEmitter::waitBarrier(Value addr, Value parity, StringRef note) {
   // try_wait suspends the thread for a while; loop until the phase is done.
-  Type i32 = b.getI32Type();
   Value par = toI32(parity);
   auto loop = scf::WhileOp::create(b, loc, TypeRange{}, ValueRange{});
   {
     OpBuilder::InsertionGuard g(b);
     b.createBlock(&loop.getBefore());
-    Value done = sideEffectAsm(
-        i32, {addr, par},
-        ("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [$1], "
-         "$2;" +
-         ptxNote(note) + "\nselp.u32 $0, 1, 0, p;\n}"),
-        "=r,r,r");
+    Value done = ptx::mbarrierTryWaitParity(b, loc, addr, par, note);
     Value again = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, done,
                                         i32Const(0));
     scf::ConditionOp::create(b, loc, again, ValueRange{});
@@ -110,8 +94,7 @@ void KernelEmitter::waitBarrier(Value addr, Value parity, StringRef note) {
 }
 
 void KernelEmitter::arriveOnCopies(Value addr) {
-  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {addr},
-                "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];", "r");
+  ptx::cpAsyncMbarrierArriveNoinc(b, loc, addr);
 }
 
 Value KernelEmitter::useIndex(Value kt) {
@@ -154,9 +137,7 @@ void KernelEmitter::arrivePerWarp(Value addr, StringRef note) {
                         /*withElse=*/false);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  sideEffectAsm(LLVM::LLVMVoidType::get(b.getContext()), {addr},
-                "mbarrier.arrive.shared::cta.b64 _, [$0];" + ptxNote(note),
-                "r");
+  ptx::mbarrierArrive(b, loc, addr, note);
 }
 
 void KernelEmitter::releaseStage(Tile tile, Value kt) {

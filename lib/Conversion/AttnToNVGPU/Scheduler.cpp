@@ -140,9 +140,7 @@ void KernelEmitter::forEachClaimedItem(Value linear, Value items, Value grid,
 
 void KernelEmitter::claimItem(Value items, Value grid, Value n) {
   // (The producer's walk runs in its one TMA thread.)
-  Type i32 = b.getI32Type(), none = LLVM::LLVMVoidType::get(b.getContext());
-  Value old = sideEffectAsm(
-      i32, {tileCounter}, "atom.global.add.u32 $0, [$1], 1; // claim", "=r,l");
+  Value old = ptx::atomicIncrementGlobal(b, loc, tileCounter, "claim");
   auto ifLast = scf::IfOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, old,
@@ -151,25 +149,20 @@ void KernelEmitter::claimItem(Value items, Value grid, Value n) {
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifLast.thenBlock());
-    sideEffectAsm(none, {tileCounter, i32Const(0)},
-                  "st.global.u32 [$0], $1; // counter reset", "l,r");
+    ptx::storeGlobal32(b, loc, tileCounter, i32Const(0), "counter reset");
   }
   Value slot = remu(toIndex(n), 2);
-  sideEffectAsm(none,
-                {itemSlot(slot), arith::AddIOp::create(b, loc, grid, old)},
-                "st.shared.u32 [$0], $1;", "r,r");
+  ptx::storeShared32(b, loc, itemSlot(slot),
+                     arith::AddIOp::create(b, loc, grid, old));
   // (Release: the slot's store before the arrival.)
-  sideEffectAsm(none, {barrier(Barrier::Item, slot)},
-                "mbarrier.arrive.shared::cta.b64 _, [$0]; // item claimed",
-                "r");
+  ptx::mbarrierArrive(b, loc, barrier(Barrier::Item, slot), "item claimed");
 }
 
 Value KernelEmitter::readItem(Value n) {
   Value slot = remu(toIndex(n), 2);
   waitBarrier(barrier(Barrier::Item, slot),
               remu(divu(sub(toIndex(n), idx(1)), 2), 2), "item claimed");
-  return sideEffectAsm(b.getI32Type(), {itemSlot(slot)},
-                       "ld.shared.u32 $0, [$1];", "=r,r");
+  return ptx::loadShared32(b, loc, itemSlot(slot));
 }
 
 void KernelEmitter::releaseQ() {

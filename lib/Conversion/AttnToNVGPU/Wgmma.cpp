@@ -260,32 +260,9 @@ void WgmmaEmitter::accumulatePV(POperands p, Value stage,
 
 SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
                                          ValueRange o) {
-  int64_t bk = cfg.blockK, n = valueDim, nAcc = n / 2;
+  int64_t bk = cfg.blockK, n = valueDim;
   Value vDesc = descriptor(tileAddress(Tile::V, stage),
                            /*leading=*/bk * kRowBytes, kAtomBytes);
-  // wgmma with A in registers has no NVVM op: inline PTX. Operands: the
-  // accumulators ($0..), tied to the inputs $nAcc.., then a0..a3 and the B
-  // descriptor; scale-d is always 1 (accumulate).
-  std::string accList;
-  for (int64_t i = 0; i < nAcc; ++i)
-    accList += (i ? ", $" : "$") + std::to_string(i);
-  int64_t a0 = 2 * nAcc;
-  auto reg = [](int64_t i) { return "$" + std::to_string(i); };
-  std::string ptx = "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                    "wgmma.mma_async.sync.aligned.m64n" +
-                    std::to_string(n) + "k16.f32." +
-                    (elt.isBF16() ? "bf16.bf16" : "f16.f16") + " {" + accList +
-                    "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " + reg(a0 + 2) +
-                    ", " + reg(a0 + 3) + "}, " + reg(a0 + 4) +
-                    ", p, 1, 1, 1;\n}\n";
-  std::string constraints;
-  for (int64_t i = 0; i < nAcc; ++i)
-    constraints += "=f,";
-  for (int64_t i = 0; i < nAcc; ++i)
-    constraints += std::to_string(i) + ",";
-  constraints += "r,r,r,r,l";
-  auto structType = accType(n);
-
   // The O accumulators: oIdx(0, i, j) = 4 i + j, the order of wgmma's
   // accumulator registers.
   SmallVector<Value> acc(o.begin(), o.end());
@@ -299,13 +276,10 @@ SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
     ops.push_back(advance(vDesc, kk * 16 * kRowBytes));
   }
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (int64_t kk = 0; kk < bk / 16; ++kk) {
-    SmallVector<Value> ops(acc);
-    ops.append(operands[kk]);
-    Value res = sideEffectAsm(structType, ops, ptx, constraints);
-    for (int64_t i = 0; i < nAcc; ++i)
-      acc[i] = LLVM::ExtractValueOp::create(b, loc, res, i);
-  }
+  for (int64_t kk = 0; kk < bk / 16; ++kk)
+    acc = ptx::wgmmaRegisterA(b, loc, n, elt.isBF16(), acc,
+                              ArrayRef<Value>(operands[kk]).drop_back(),
+                              operands[kk].back());
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   return acc;
 }
