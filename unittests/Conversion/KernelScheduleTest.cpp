@@ -1,5 +1,6 @@
 //===- KernelScheduleTest.cpp - kernel flavours: rules and auto ----------===//
 
+#include "AllSchedules.h"
 #include "attn/Conversion/AttnToNVGPU/KernelSchedule.h"
 
 #include "gtest/gtest.h"
@@ -10,20 +11,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-
-/// Every combination of the five choices.
-std::vector<KernelSchedule> allSchedules() {
-  std::vector<KernelSchedule> all;
-  for (unsigned m = 0; m <= getMaxEnumValForTensorCoreOp(); ++m)
-    for (unsigned k = 0; k <= getMaxEnumValForKeyLoop(); ++k)
-      for (unsigned g = 0; g <= getMaxEnumValForGridKind(); ++g)
-        for (unsigned l = 0; l <= getMaxEnumValForLoadKind(); ++l)
-          for (unsigned s = 0; s <= getMaxEnumValForStoreKind(); ++s)
-            all.push_back({*symbolizeTensorCoreOp(m), *symbolizeKeyLoop(k),
-                           *symbolizeGridKind(g), *symbolizeLoadKind(l),
-                           *symbolizeStoreKind(s)});
-  return all;
-}
 
 bool operator==(const KernelSchedule &a, const KernelSchedule &b) {
   return a.optionString() == b.optionString();

@@ -81,13 +81,63 @@ SmallVector<Value> KernelEmitter::fenceRegisters(ValueRange values) {
   return out;
 }
 
+AccTiles KernelEmitter::fenceRegisters(const AccTiles &tiles) {
+  return unflatten(fenceRegisters(flatten(tiles)), tiles.size(),
+                   tiles.empty() ? 0 : tiles[0].size());
+}
+
+SmallVector<Value> nvidia::flatten(const AccTiles &tiles) {
+  SmallVector<Value> values;
+  for (const SmallVector<Acc> &row : tiles)
+    for (const Acc &acc : row)
+      values.append(acc.begin(), acc.end());
+  return values;
+}
+
+AccTiles nvidia::unflatten(ValueRange values, int64_t mTiles, int64_t slices) {
+  assert(int64_t(values.size()) == mTiles * slices * 4);
+  AccTiles tiles(mTiles, SmallVector<Acc>(slices));
+  for (int64_t mt = 0; mt < mTiles; ++mt)
+    for (int64_t n = 0; n < slices; ++n)
+      for (int64_t j = 0; j < 4; ++j)
+        tiles[mt][n][j] = values[(mt * slices + n) * 4 + j];
+  return tiles;
+}
+
+SmallVector<Value> KeyLoopState::values() const {
+  SmallVector<Value> all = flatten(o);
+  for (ArrayRef<Value> part : {ArrayRef<Value>(rowMax), ArrayRef<Value>(rowSum),
+                               ArrayRef<Value>(p), ArrayRef<Value>(alpha)})
+    all.append(part.begin(), part.end());
+  return all;
+}
+
+KeyLoopState KeyLoopState::fromValues(ValueRange values,
+                                      const KeyLoopState &like) {
+  KeyLoopState s;
+  int64_t slices = like.o.empty() ? 0 : like.o[0].size();
+  int64_t numO = like.o.size() * slices * 4;
+  s.o = unflatten(values.take_front(numO), like.o.size(), slices);
+  values = values.drop_front(numO);
+  for (auto [part, n] :
+       {std::make_pair(&s.rowMax, like.rowMax.size()),
+        std::make_pair(&s.rowSum, like.rowSum.size()),
+        std::make_pair(&s.p, like.p.size()),
+        std::make_pair(&s.alpha, like.alpha.size())}) {
+    part->assign(values.begin(), values.begin() + n);
+    values = values.drop_front(n);
+  }
+  assert(values.empty() && "more values than the state holds");
+  return s;
+}
+
 Value KernelEmitter::issueScores(Value) {
   llvm_unreachable("this tensor-core flavour is synchronous");
 }
 Scores KernelEmitter::readScores(Value) {
   llvm_unreachable("this tensor-core flavour is synchronous");
 }
-SmallVector<Value> KernelEmitter::issuePV(POperands, Value, ValueRange) {
+AccTiles KernelEmitter::issuePV(POperands, Value, const AccTiles &) {
   llvm_unreachable("this tensor-core flavour is synchronous");
 }
 void KernelEmitter::waitMma(int64_t) {

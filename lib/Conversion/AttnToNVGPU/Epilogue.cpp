@@ -24,12 +24,12 @@ using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
 
 void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
-                                ArrayRef<Value> inverses, ValueRange state) {
+                                ArrayRef<Value> inverses, const AccTiles &o) {
   // O's pair n of (m-tile, half) r: columns 8n + 2t, 8n + 2t + 1.
   auto pairOf = [&](int64_t mt, int i, int64_t n) {
     Value inv = inverses[mt * 2 + i];
-    return std::make_pair(fmul(state[oIdx(mt, n, 2 * i)], inv),
-                          fmul(state[oIdx(mt, n, 2 * i + 1)], inv));
+    return std::make_pair(fmul(o[mt][n][2 * i], inv),
+                          fmul(o[mt][n][2 * i + 1], inv));
   };
   if (!cfg.tmaStore()) {
     for (int64_t mt = 0; mt < cfg.mTiles; ++mt)

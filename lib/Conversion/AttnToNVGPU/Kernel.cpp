@@ -61,12 +61,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   if (!cfg.persistent())
     rows = startItem(linear);
 
-  auto ws =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  allocateShared(gpu::DynamicSharedMemoryOp::create(
-      b, loc,
-      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                      MemRefLayoutAttrInterface(), ws)));
+  allocateShared();
 
   copyTid = tid;
   if (!cfg.warpSpecialized()) {
@@ -170,14 +165,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   keyCol0 = mul(quad, idx(2));
   Value fullBegin = tiles.fullBegin, fullEnd = tiles.fullEnd, any = tiles.any;
 
-  // Carried state: O accumulators, row max (log2 domain), partial row sum.
-  SmallVector<Value> state;
-  for (int64_t i = 0; i < numO(); ++i)
-    state.push_back(f32Const(0.0));
-  for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
-    state.push_back(negInf());
-  for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
-    state.push_back(f32Const(0.0));
+  KeyLoopState state = initialState();
   if (!cfg.softmaxOverlap()) {
     state = emitLoop(beginTile, fullBegin, state, /*masked=*/true);
     state = emitLoop(fullBegin, fullEnd, state, /*masked=*/false);
@@ -185,26 +173,25 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   } else {
     // The first tile peeled, the loops from the second, the last P V after
     // them: no product is in flight across a branch.
-    for (int64_t i = 0; i < cfg.blockK / 16 * 4; ++i)
-      state.push_back(i32Const(0));
-    for (int64_t i = 0; i < cfg.mTiles * 2; ++i)
-      state.push_back(f32Const(0.0));
-    auto ifAny = [&](function_ref<SmallVector<Value>(ValueRange)> body) {
-      auto ifOp = scf::IfOp::create(b, loc, TypeRange(ValueRange(state)), any,
+    auto ifAny = [&](function_ref<KeyLoopState(const KeyLoopState &)> body) {
+      SmallVector<Value> values = state.values();
+      auto ifOp = scf::IfOp::create(b, loc, TypeRange(ValueRange(values)), any,
                                     /*withElse=*/true);
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
-      scf::YieldOp::create(b, loc, body(state));
+      scf::YieldOp::create(b, loc, body(state).values());
       b.setInsertionPointToStart(ifOp.elseBlock());
-      scf::YieldOp::create(b, loc, state);
-      state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
+      scf::YieldOp::create(b, loc, values);
+      state = KeyLoopState::fromValues(ifOp.getResults(), state);
     };
     // Warp specialization: this item's Q (phase itemsBefore), key tiles or
     // not (its copy lands before a persistent block hands the buffer back).
     if (cfg.warpSpecialized())
-      waitBarrier(barrier(Barrier::FullQ, idx(0)), remu(itemsBefore, 2),
+      waitBarrier(barrier(shared.fullQ, idx(0)), remu(itemsBefore, 2),
                   "Q full");
-    ifAny([&](ValueRange init) { return emitFirstTile(beginTile, init); });
+    ifAny([&](const KeyLoopState &init) {
+      return emitFirstTile(beginTile, init);
+    });
     Value second = add(beginTile, idx(1));
     auto atLeast = [&](Value x) {
       return arith::MaxSIOp::create(b, loc, x, second).getResult();
@@ -213,7 +200,7 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
     state = emitLoop(atLeast(fullBegin), fullEnd, state, /*masked=*/false);
     state = emitLoop(atLeast(fullEnd), endTile, state, /*masked=*/true);
     releaseQ();
-    ifAny([&](ValueRange init) { return emitLastPV(init); });
+    ifAny([&](const KeyLoopState &init) { return emitLastPV(init); });
     // With no key tile, the Q copy is still pending.
     if (!cfg.warpSpecialized())
       NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
@@ -227,12 +214,12 @@ void KernelEmitter::emitCompute(Value q0, const KeyTiles &tiles) {
   SmallVector<Value> inverses, lseValues;
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i) {
-      Value m = state[maxIdx(mt, i)];
-      Value l = quadReduce(state[sumIdx(mt, i)], /*isMax=*/false);
+      Value m = state.rowMax[mt * 2 + i];
+      Value l = quadReduce(state.rowSum[mt * 2 + i], /*isMax=*/false);
       inverses.push_back(inverseSum(l));
       lseValues.push_back(logSumExp(m, l, log2(l)));
     }
-  storeOutput(q0, thread, rows, inverses, state);
+  storeOutput(q0, thread, rows, inverses, state.o);
   // lse: one lane of the four that share a row.
   Value first = cmp(arith::CmpIPredicate::eq, quad, idx(0));
   for (auto [row, lseVal] : llvm::zip(rows, lseValues)) {

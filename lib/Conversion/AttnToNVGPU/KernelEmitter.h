@@ -22,6 +22,7 @@
 
 #include "PtxInstructions.h"
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
+#include "attn/Conversion/AttnToNVGPU/SharedLayout.h"
 #include "attn/Dialect/Attn/Transforms/EmitterBase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -35,8 +36,31 @@ namespace mlir::attn::nvidia {
 
 /// Four f32 accumulators of one m16n8 tile.
 using Acc = std::array<Value, 4>;
+/// A thread's accumulators of a product: [m-tile][8-column slice].
+using AccTiles = SmallVector<SmallVector<Acc>>;
 /// S of one key tile: [m-tile][8-key slice].
-using Scores = SmallVector<SmallVector<Acc>>;
+using Scores = AccTiles;
+/// The accumulators in (m-tile, slice, element) order, and back.
+SmallVector<Value> flatten(const AccTiles &tiles);
+AccTiles unflatten(ValueRange values, int64_t mTiles, int64_t slices);
+
+/// What the key loop carries from one key tile to the next, per thread: the
+/// iteration values of its scf.for loops, in this order (values()).
+struct KeyLoopState {
+  /// O: [m-tile][Dv / 8].
+  AccTiles o;
+  /// Per thread row (m-tile * 2 + half): the running row max (log2
+  /// domain) and this thread's part of the row sum.
+  SmallVector<Value> rowMax, rowSum;
+  /// The software-pipelined loop (cfg.softmaxOverlap()): P of the previous
+  /// key tile as A-operand registers (i32, four per 16-key step), and the
+  /// factor of each thread row that O must be scaled by before its P V.
+  SmallVector<Value> p, alpha;
+
+  SmallVector<Value> values() const;
+  /// The state `values` holds, with the shape of `like`.
+  static KeyLoopState fromValues(ValueRange values, const KeyLoopState &like);
+};
 /// P as A operands: (m-tile, 16-key step) -> four 32-bit registers, built
 /// where the flavour asks for them.
 using POperands = function_ref<SmallVector<Value>(int64_t, int64_t)>;
@@ -57,8 +81,8 @@ protected:
   //===--- What a tensor-core flavour provides ---------------------------===//
   /// Per-lane values the flavour needs (called once, after tid/lane/warp).
   virtual void setUpLanes() {}
-  /// Carves Q and two K/V stages out of the dynamic shared memory `smem`.
-  virtual void allocateShared(Value smem) = 0;
+  /// Makes the flavour's views of the tiles of `shared` (sharedView).
+  virtual void viewTiles() = 0;
   /// The shared-memory memref and indices that receive the 16-byte unit
   /// `u` of row `r` of a Q tile or of the K or V tile in `stage` (null for
   /// Q): the flavour's shared layout.
@@ -79,9 +103,8 @@ protected:
   virtual void fenceCopies() {}
   /// S = Q K^T for the key tile in `stage`.
   virtual Scores scores(Value stage) = 0;
-  /// O += P V for the key tile in `stage`; `state` holds O at oIdx().
-  virtual void accumulatePV(POperands p, Value stage,
-                            SmallVectorImpl<Value> &state) = 0;
+  /// O += P V for the key tile in `stage`.
+  virtual void accumulatePV(POperands p, Value stage, AccTiles &o) = 0;
 
   // Asynchronous flavours (wgmma), for the software-pipelined key loop
   // (cfg.softmaxOverlap()): each product is issued as one committed group
@@ -93,7 +116,7 @@ protected:
   virtual Scores readScores(Value acc);
   /// Issues O += P V for the key tile in `stage`; returns the new O
   /// accumulators (in flight: fenceRegisters them after waitMma).
-  virtual SmallVector<Value> issuePV(POperands p, Value stage, ValueRange o);
+  virtual AccTiles issuePV(POperands p, Value stage, const AccTiles &o);
   /// Waits until at most `pending` issued groups are in flight.
   virtual void waitMma(int64_t pending);
 
@@ -146,18 +169,10 @@ protected:
   /// that uses the results stays after every side effect before it (a
   /// wgmma wait), and the registers stay live until here.
   SmallVector<Value> fenceRegisters(ValueRange values);
+  AccTiles fenceRegisters(const AccTiles &tiles);
 
-  /// Layout of the carried state: O accumulators, row max, row sum.
+  /// O's 8-column slices per m-tile.
   int64_t nvt() const { return valueDim / 8; }
-  int64_t oIdx(int64_t mt, int64_t n, int64_t j) const {
-    return (mt * nvt() + n) * 4 + j;
-  }
-  /// O accumulators per thread (the first numO() carried values).
-  int64_t numO() const { return cfg.mTiles * nvt() * 4; }
-  int64_t maxIdx(int64_t mt, int64_t i) const { return numO() + mt * 2 + i; }
-  int64_t sumIdx(int64_t mt, int64_t i) const {
-    return numO() + cfg.mTiles * 2 + mt * 2 + i;
-  }
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;
@@ -166,9 +181,27 @@ protected:
   /// The global i32 the blocks claim work items from
   /// (cfg.dynamicSchedule()).
   Value tileCounter;
-  /// Shared-window address (i64) of the mbarriers (cfg.warpSpecialized()),
-  /// set by allocateShared.
-  Value mbarAddr;
+  /// The kernel's shared memory (forwardSharedLayout), the dynamic shared
+  /// window (i8), its address (index) and the index in it of the layout's
+  /// base: null for 0, or the skip that aligns it to shared.baseAlign.
+  ForwardSharedLayout shared;
+  Value smem, sharedWindow, sharedShift;
+  /// Lays out shared memory (shared), aligns its base and makes the
+  /// flavour's views (viewTiles).
+  void allocateShared();
+  /// The index in the window of byte `offset` of the layout.
+  Value layoutIndex(int64_t offset);
+  /// A view of `shape` elements of the input type at byte `offset` of the
+  /// layout.
+  Value sharedView(int64_t offset, ArrayRef<int64_t> shape);
+  /// The shared-window address (i64) of byte `offset` of the layout.
+  Value sharedAddress(int64_t offset);
+  /// The shared address (i32) of byte `offset` + `dynamicOffset` (index) of
+  /// the layout's mbarriers and slots, from asyncBase: the address of the
+  /// first (asyncBaseOffset), held in one register.
+  Value asyncAddress(int64_t offset, Value dynamicOffset);
+  int64_t asyncBaseOffset() const;
+  Value asyncBase;
   Value tokens, tid, lane, warp, quad, head, kvHead;
   Value beginTile, endTile;
   /// Query tiles of the sequence (index).
@@ -224,7 +257,7 @@ private:
   /// (cfg.tmaStore()) its part of the warpgroup's shared tile and the
   /// warpgroup's TMA store.
   void storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
-                   ArrayRef<Value> inverses, ValueRange state);
+                   ArrayRef<Value> inverses, const AccTiles &o);
   /// body() in the first thread of `thread`'s warpgroup, the one that
   /// issues its TMA stores (cfg.tmaStore()).
   void asStorer(Value thread, function_ref<void()> body);
@@ -234,59 +267,53 @@ private:
   /// P of `s` as the pipelined loop carries it (32-bit registers).
   SmallVector<Value> carriedP(const Scores &s);
   /// One key tile: S = QK^T, mask (if `masked`), online softmax, O += PV.
-  SmallVector<Value> emitKeyTile(Value kt, ValueRange carried, bool masked);
+  KeyLoopState emitKeyTile(Value kt, const KeyLoopState &carried,
+                           bool masked);
   /// One key tile of the software-pipelined loop (cfg.softmaxOverlap()):
-  /// `carried` also holds P of tile kt - 1 (pIdx) and the factor O must be
-  /// scaled by before its P V (alphaIdx), which runs while this tile's
-  /// softmax is computed; returns this tile's P and factor in their place.
-  SmallVector<Value> emitOverlappedKeyTile(Value kt, ValueRange carried,
-                                           bool masked);
+  /// `carried` also holds P of tile kt - 1 and the factor O must be
+  /// scaled by before its P V, which runs while this tile's softmax is
+  /// computed; returns this tile's P and factor in their place.
+  KeyLoopState emitOverlappedKeyTile(Value kt, const KeyLoopState &carried,
+                                     bool masked);
   /// The pipelined loop's wait for K_kt (and V_{kt-1}): with warp
   /// specialization, K's stage barrier; otherwise every copy and a block
   /// barrier, then the copies of K_{kt+1} and V_kt (copyAhead).
   void startKeyTile(Value kt);
   /// The pipelined loop's first tile (S, mask, softmax; no P V yet).
-  SmallVector<Value> emitFirstTile(Value kt, ValueRange carried);
+  KeyLoopState emitFirstTile(Value kt, const KeyLoopState &carried);
   /// The pipelined loop's last P V, for the tile before `endTile`.
-  SmallVector<Value> emitLastPV(ValueRange carried);
+  KeyLoopState emitLastPV(const KeyLoopState &carried);
   /// Issues O = alpha O + P V of the key tile in `stage` with the alpha, P
   /// and O of `carried`; returns the new O (in flight until waitMma).
-  SmallVector<Value> issueCarriedPV(ValueRange carried, Value stage);
+  AccTiles issueCarriedPV(const KeyLoopState &carried, Value stage);
   /// After waitMma has retired that product: `next` gets the new O, and
   /// the carried P's registers stay live until here.
-  void retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
-                       SmallVectorImpl<Value> &next);
-  SmallVector<Value> emitLoop(Value lb, Value ub, ValueRange init, bool masked);
+  void retireCarriedPV(const KeyLoopState &carried, const AccTiles &o,
+                       KeyLoopState &next);
+  KeyLoopState emitLoop(Value lb, Value ub, const KeyLoopState &init,
+                        bool masked);
+  /// The state before the first key tile: O = 0, row max -inf, sums 0 (and
+  /// P = 0, factors 0 for the pipelined loop).
+  KeyLoopState initialState();
   /// Partial tiles: keys outside each row's interval get -inf.
   void maskScores(Scores &s, Value kt);
   /// Online softmax of one tile: `s` becomes P (f32), `next` gets the new
   /// row max and sum from `carried` (and O in `next` rescaled, if
   /// `rescale`); returns the factors O must be scaled by, per thread row
   /// (mt * 2 + half).
-  SmallVector<Value> softmax(Scores &s, ValueRange carried,
-                             SmallVectorImpl<Value> &next, bool rescale);
-  /// O of m-tile mt (at oIdx in `state`) *= the factor of its row.
-  void rescaleO(int64_t mt, ArrayRef<Value> alpha,
-                SmallVectorImpl<Value> &state);
+  SmallVector<Value> softmax(Scores &s, const KeyLoopState &carried,
+                             KeyLoopState &next, bool rescale);
+  /// O of m-tile mt *= the factor of its row.
+  void rescaleO(int64_t mt, ArrayRef<Value> alpha, AccTiles &o);
   /// P's A operands for m-tile mt, 16-key step kk.
   SmallVector<Value> pOperands(const Scores &s, int64_t mt, int64_t kk);
-  /// Carried P of the pipelined loop: 32-bit A-operand registers, four per
-  /// 16-key step, after O, the row max and the row sum.
-  int64_t pIdx(int64_t kk, int64_t r) const {
-    return sumIdx(cfg.mTiles, 0) + kk * 4 + r;
-  }
-  /// Then the factor of each thread row (mt * 2 + half), O's before P V.
-  int64_t alphaIdx(int64_t r) const { return pIdx(cfg.blockK / 16, 0) + r; }
-  /// The carried P registers of `carried`.
-  ValueRange carriedPRegisters(ValueRange carried) const {
-    return carried.slice(pIdx(0, 0), alphaIdx(0) - pIdx(0, 0));
-  }
   /// body(kt + 1) if key tile kt + 1 is in range.
   void ifNextTile(Value kt, function_ref<void(Value)> body);
   /// Waits for all but `pending` copy groups, then a block barrier.
   void waitCopies(int32_t pending);
   /// The query rows thread `thread` holds, per (m-tile, half), in the tile
-  /// starting at row q0 (the order of rowLo/rowHi and of maxIdx/sumIdx).
+  /// starting at row q0 (the order of rowLo/rowHi and of the rows of
+  /// KeyLoopState).
   SmallVector<Value> threadRows(Value q0, Value thread);
   /// The thread index, read afresh by an asm the compiler cannot merge with
   /// other reads: what is computed from it is not kept in registers from
@@ -300,9 +327,9 @@ private:
   Value copyTid;
 
   //===--- Warp specialization (GPUTileAttention.cpp) ---------------------===//
-  enum class Barrier { FullK, FullV, EmptyK, EmptyV, FullQ, EmptyQ, Item };
-  /// The shared address (i32) of a stage's mbarrier.
-  Value barrier(Barrier which, Value stage);
+  /// The shared address (i32) of the mbarrier of `stage` (index) in the
+  /// mbarrier array `barriers` (a region of `shared`).
+  Value barrier(const SharedRegion &barriers, Value stage);
   /// Thread 0 initializes every mbarrier; a block barrier publishes them.
   void initBarriers();
   /// Waits until the phase of parity `parity` (index) of `addr` completed.

@@ -43,20 +43,32 @@ void KernelEmitter::waitCopies(int32_t pending) {
   gpu::BarrierOp::create(b, loc);
 }
 
-SmallVector<Value> KernelEmitter::emitLoop(Value lb, Value ub, ValueRange init,
-                                           bool masked) {
-  auto forOp = scf::ForOp::create(b, loc, lb, ub, idx(1), init);
+KeyLoopState KernelEmitter::initialState() {
+  KeyLoopState s;
+  Value zero = f32Const(0.0);
+  s.o.assign(cfg.mTiles, SmallVector<Acc>(nvt(), Acc{zero, zero, zero, zero}));
+  s.rowMax.assign(cfg.mTiles * 2, negInf());
+  s.rowSum.assign(cfg.mTiles * 2, zero);
+  if (cfg.softmaxOverlap()) {
+    s.p.assign(cfg.blockK / 16 * 4, i32Const(0));
+    s.alpha.assign(cfg.mTiles * 2, zero);
+  }
+  return s;
+}
+
+KeyLoopState KernelEmitter::emitLoop(Value lb, Value ub,
+                                     const KeyLoopState &init, bool masked) {
+  auto forOp = scf::ForOp::create(b, loc, lb, ub, idx(1), init.values());
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());
-  SmallVector<Value> next =
+  KeyLoopState carried =
+      KeyLoopState::fromValues(forOp.getRegionIterArgs(), init);
+  KeyLoopState next =
       cfg.softmaxOverlap()
-          ? emitOverlappedKeyTile(forOp.getInductionVar(),
-                                  forOp.getRegionIterArgs(), masked)
-          : emitKeyTile(forOp.getInductionVar(), forOp.getRegionIterArgs(),
-                        masked);
-  scf::YieldOp::create(b, loc, next);
-  return SmallVector<Value>(forOp.getResults().begin(),
-                            forOp.getResults().end());
+          ? emitOverlappedKeyTile(forOp.getInductionVar(), carried, masked)
+          : emitKeyTile(forOp.getInductionVar(), carried, masked);
+  scf::YieldOp::create(b, loc, next.values());
+  return KeyLoopState::fromValues(forOp.getResults(), init);
 }
 
 void KernelEmitter::maskScores(Scores &s, Value kt) {
@@ -73,9 +85,9 @@ void KernelEmitter::maskScores(Scores &s, Value kt) {
       }
 }
 
-SmallVector<Value> KernelEmitter::softmax(Scores &s, ValueRange carried,
-                                          SmallVectorImpl<Value> &next,
-                                          bool rescale) {
+SmallVector<Value> KernelEmitter::softmax(Scores &s,
+                                          const KeyLoopState &carried,
+                                          KeyLoopState &next, bool rescale) {
   // In the log2 domain: p = exp2(s * c - m), with the scale c = scale *
   // log2(e) folded into one FMA per element.
   int64_t bk = cfg.blockK;
@@ -88,7 +100,8 @@ SmallVector<Value> KernelEmitter::softmax(Scores &s, ValueRange carried,
       for (int64_t n = 0; n < bk / 8; ++n)
         rowMax = fmax(rowMax, fmax(s[mt][n][2 * i], s[mt][n][2 * i + 1]));
       rowMax = fmul(quadReduce(rowMax, /*isMax=*/true), c);
-      Value mOld = carried[maxIdx(mt, i)];
+      int64_t r = mt * 2 + i;
+      Value mOld = carried.rowMax[r];
       Value mNew = fmax(mOld, rowMax);
       Value mUse = softmaxShift(mNew);
       Value negM = arith::NegFOp::create(b, loc, mUse);
@@ -99,22 +112,19 @@ SmallVector<Value> KernelEmitter::softmax(Scores &s, ValueRange carried,
           s[mt][n][j] = exp2(math::FmaOp::create(b, loc, s[mt][n][j], c, negM));
           sum = fadd(sum, s[mt][n][j]);
         }
-      next[maxIdx(mt, i)] = mNew;
-      next[sumIdx(mt, i)] =
-          fadd(fmul(carried[sumIdx(mt, i)], alpha.back()), sum);
+      next.rowMax[r] = mNew;
+      next.rowSum[r] = fadd(fmul(carried.rowSum[r], alpha.back()), sum);
     }
     if (rescale)
-      rescaleO(mt, alpha, next);
+      rescaleO(mt, alpha, next.o);
   }
   return alpha;
 }
 
-void KernelEmitter::rescaleO(int64_t mt, ArrayRef<Value> alpha,
-                             SmallVectorImpl<Value> &state) {
-  for (int64_t n = 0; n < nvt(); ++n)
+void KernelEmitter::rescaleO(int64_t mt, ArrayRef<Value> alpha, AccTiles &o) {
+  for (Acc &acc : o[mt])
     for (int64_t j = 0; j < 4; ++j)
-      state[oIdx(mt, n, j)] =
-          fmul(state[oIdx(mt, n, j)], alpha[mt * 2 + j / 2]);
+      acc[j] = fmul(acc[j], alpha[mt * 2 + j / 2]);
 }
 
 SmallVector<Value> KernelEmitter::pOperands(const Scores &s, int64_t mt,
@@ -127,8 +137,8 @@ SmallVector<Value> KernelEmitter::pOperands(const Scores &s, int64_t mt,
           pack(t[2 * kk + 1][2], t[2 * kk + 1][3])};
 }
 
-SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
-                                              bool masked) {
+KeyLoopState KernelEmitter::emitKeyTile(Value kt, const KeyLoopState &carried,
+                                        bool masked) {
   // Key tile kt lives in stage kt % 2 (not a count from the first tile:
   // one register fewer in every loop).
   Value stage = remu(kt, 2);
@@ -141,10 +151,10 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange carried,
   Scores s = scores(stage);
   if (masked)
     maskScores(s, kt);
-  SmallVector<Value> next(carried.begin(), carried.end());
+  KeyLoopState next = carried;
   (void)softmax(s, carried, next, /*rescale=*/true);
   accumulatePV([&](int64_t mt, int64_t kk) { return pOperands(s, mt, kk); },
-               stage, next);
+               stage, next.o);
   // The next iteration's prefetch overwrites the stage read here.
   gpu::BarrierOp::create(b, loc);
   return next;
@@ -180,14 +190,13 @@ SmallVector<Value> KernelEmitter::carriedP(const Scores &s) {
   return p;
 }
 
-SmallVector<Value> KernelEmitter::issueCarriedPV(ValueRange carried,
-                                                 Value stage) {
+AccTiles KernelEmitter::issueCarriedPV(const KeyLoopState &carried,
+                                       Value stage) {
   // O of the previous tile's row max, rescaled to the carried P's.
-  SmallVector<Value> o(carried.take_front(numO()));
-  SmallVector<Value> alpha(carried.slice(alphaIdx(0), cfg.mTiles * 2));
+  AccTiles o = carried.o;
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
-    rescaleO(mt, alpha, o);
-  ValueRange p = carriedPRegisters(carried);
+    rescaleO(mt, carried.alpha, o);
+  ArrayRef<Value> p = carried.p;
   return issuePV(
       [&](int64_t, int64_t kk) {
         return SmallVector<Value>(p.slice(kk * 4, 4));
@@ -195,10 +204,10 @@ SmallVector<Value> KernelEmitter::issueCarriedPV(ValueRange carried,
       stage, o);
 }
 
-void KernelEmitter::retireCarriedPV(ValueRange carried, ArrayRef<Value> o,
-                                    SmallVectorImpl<Value> &next) {
-  (void)fenceRegisters(carriedPRegisters(carried));
-  llvm::copy(fenceRegisters(o), next.begin());
+void KernelEmitter::retireCarriedPV(const KeyLoopState &carried,
+                                    const AccTiles &o, KeyLoopState &next) {
+  (void)fenceRegisters(carried.p);
+  next.o = fenceRegisters(o);
 }
 
 void KernelEmitter::startKeyTile(Value kt) {
@@ -208,61 +217,60 @@ void KernelEmitter::startKeyTile(Value kt) {
   copyAhead(kt, remu(kt, 2));
 }
 
-SmallVector<Value> KernelEmitter::emitFirstTile(Value kt, ValueRange carried) {
+KeyLoopState KernelEmitter::emitFirstTile(Value kt,
+                                          const KeyLoopState &carried) {
   Value stage = stageOf(kt);
   startKeyTile(kt);
   Scores s = scores(stage);
   releaseStage(Tile::K, kt);
   // Masked whatever its kind: the mask leaves a full tile as it is.
   maskScores(s, kt);
-  SmallVector<Value> next(carried.begin(), carried.end());
+  KeyLoopState next = carried;
   // O is still 0: its factor (carried for the next P V) scales nothing.
-  SmallVector<Value> alpha = softmax(s, carried, next, /*rescale=*/false);
-  llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
-  llvm::copy(alpha, next.begin() + alphaIdx(0));
+  next.alpha = softmax(s, carried, next, /*rescale=*/false);
+  next.p = carriedP(s);
   return next;
 }
 
-SmallVector<Value> KernelEmitter::emitOverlappedKeyTile(Value kt,
-                                                        ValueRange carried,
-                                                        bool masked) {
+KeyLoopState KernelEmitter::emitOverlappedKeyTile(Value kt,
+                                                  const KeyLoopState &carried,
+                                                  bool masked) {
   Value stage = stageOf(kt), prevStage = sub(idx(1), stage);
   Value prev = sub(kt, idx(1));
   startKeyTile(kt);
   awaitTurn();
   Value acc = issueScores(stage);
   acquireStage(Tile::V, prev);
-  SmallVector<Value> o = issueCarriedPV(carried, prevStage);
+  AccTiles o = issueCarriedPV(carried, prevStage);
   passTurn();
   waitMma(1);
   releaseStage(Tile::K, kt);
   Scores s = readScores(acc);
   if (masked)
     maskScores(s, kt);
-  SmallVector<Value> next(carried.begin(), carried.end());
-  SmallVector<Value> alpha = softmax(s, carried, next, /*rescale=*/false);
-  llvm::copy(alpha, next.begin() + alphaIdx(0));
+  KeyLoopState next = carried;
+  next.alpha = softmax(s, carried, next, /*rescale=*/false);
   waitMma(0);
   releaseStage(Tile::V, prev);
   retireCarriedPV(carried, o, next);
-  llvm::copy(carriedP(s), next.begin() + pIdx(0, 0));
+  next.p = carriedP(s);
   return next;
 }
 
-SmallVector<Value> KernelEmitter::emitLastPV(ValueRange carried) {
+KeyLoopState KernelEmitter::emitLastPV(const KeyLoopState &carried) {
   Value last = sub(endTile, idx(1));
   if (cfg.warpSpecialized())
     acquireStage(Tile::V, last);
   else
     waitCopies(0);
-  SmallVector<Value> o = issueCarriedPV(carried, stageOf(last));
+  AccTiles o = issueCarriedPV(carried, stageOf(last));
   waitMma(0);
   // (Released for the next item's tiles; a block's last item leaves it
   // as it is.)
   if (cfg.persistent())
     arrivePerWarp(stageBarrier(Tile::V, /*full=*/false, last),
                   "last V released");
-  SmallVector<Value> next(carried.begin(), carried.end());
+  KeyLoopState next = carried;
   retireCarriedPV(carried, o, next);
   return next;
 }

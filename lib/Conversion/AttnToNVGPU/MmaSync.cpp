@@ -35,12 +35,11 @@ public:
 
 private:
   void setUpLanes() override;
-  void allocateShared(Value smem) override;
+  void viewTiles() override;
   std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
                                                 Value u) override;
   Scores scores(Value stage) override;
-  void accumulatePV(POperands p, Value stage,
-                    SmallVectorImpl<Value> &state) override;
+  void accumulatePV(POperands p, Value stage, AccTiles &o) override;
 
   /// Register i of an ldmatrix result.
   Value fragReg(Value frag, int64_t i) {
@@ -71,20 +70,12 @@ void MmaSyncEmitter::setUpLanes() {
   warpRow0 = mul(warp, idx(16 * cfg.mTiles));
 }
 
-void MmaSyncEmitter::allocateShared(Value smem) {
+void MmaSyncEmitter::viewTiles() {
   int64_t bq = cfg.blockQ(), bk = cfg.blockK;
   int64_t dp = headDim + cfg.pad, dvp = valueDim + cfg.pad;
-  auto ws =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  int64_t eb = elt.getIntOrFloatBitWidth() / 8;
-  auto view = [&](int64_t offset, ArrayRef<int64_t> shape) -> Value {
-    return memref::ViewOp::create(
-        b, loc, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), ws),
-        smem, idx(offset), ValueRange{});
-  };
-  sQ = view(0, {bq, dp});
-  sK = view(eb * bq * dp, {2, bk, dp});
-  sV = view(eb * (bq * dp + 2 * bk * dp), {2, bk, dvp});
+  sQ = sharedView(shared.q.offset, {bq, dp});
+  sK = sharedView(shared.k.offset, {2, bk, dp});
+  sV = sharedView(shared.v.offset, {2, bk, dvp});
 }
 
 std::pair<Value, SmallVector<Value>>
@@ -143,8 +134,7 @@ Scores MmaSyncEmitter::scores(Value stage) {
   return s;
 }
 
-void MmaSyncEmitter::accumulatePV(POperands p, Value stage,
-                                  SmallVectorImpl<Value> &state) {
+void MmaSyncEmitter::accumulatePV(POperands p, Value stage, AccTiles &o) {
   // Each V fragment feeds every m-tile.
   for (int64_t kk = 0; kk < cfg.blockK / 16; ++kk) {
     SmallVector<SmallVector<Value>> a;
@@ -158,11 +148,7 @@ void MmaSyncEmitter::accumulatePV(POperands p, Value stage,
         Value b0 = fragReg(frag, 2 * h), b1 = fragReg(frag, 2 * h + 1);
         int64_t n = 2 * n2 + h;
         for (int64_t mt = 0; mt < cfg.mTiles; ++mt) {
-          Acc acc = {state[oIdx(mt, n, 0)], state[oIdx(mt, n, 1)],
-                     state[oIdx(mt, n, 2)], state[oIdx(mt, n, 3)]};
-          acc = mma(a[mt], {b0, b1}, acc);
-          for (int64_t j = 0; j < 4; ++j)
-            state[oIdx(mt, n, j)] = acc[j];
+          o[mt][n] = mma(a[mt], {b0, b1}, o[mt][n]);
         }
       }
     }

@@ -1,7 +1,8 @@
-//===- Pipeline.cpp - stages, mbarriers, the producer -----------------------===//
+//===- Pipeline.cpp - shared memory, stages, mbarriers, the producer -------===//
 //
-// Warp specialization's pipeline: the K/V stages' full and empty
-// mbarriers, Q's, and the producer warpgroup's fills.
+// Shared memory from its layout (SharedLayout.h); warp specialization's
+// pipeline: the K/V stages' full and empty mbarriers, Q's, and the producer
+// warpgroup's fills.
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"
@@ -24,6 +25,59 @@ using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
 
 //===----------------------------------------------------------------------===//
+// Shared memory: the layout (SharedLayout.h) and its base
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::allocateShared() {
+  shared = forwardSharedLayout(cfg, headDim, valueDim,
+                               elt.getIntOrFloatBitWidth() / 8);
+  auto ws =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  smem = gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                      MemRefLayoutAttrInterface(), ws));
+  // The window starts 16-byte aligned; a layout that needs more skips up
+  // to its alignment (the launch requests that much more).
+  int64_t align = shared.baseAlign;
+  sharedWindow = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
+  sharedShift = align > SharedAllocator::kWindowAlign
+                    ? remu(sub(idx(align), remu(sharedWindow, align)), align)
+                    : Value();
+  viewTiles();
+  // The mbarriers and slots: addresses from one register, the first's.
+  if (shared.fullK.allocated())
+    asyncBase = sharedAddress(asyncBaseOffset());
+}
+
+int64_t KernelEmitter::asyncBaseOffset() const { return shared.fullK.offset; }
+
+Value KernelEmitter::layoutIndex(int64_t offset) {
+  return sharedShift ? add(sharedShift, idx(offset)) : idx(offset);
+}
+
+Value KernelEmitter::sharedView(int64_t offset, ArrayRef<int64_t> shape) {
+  auto ws =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  return memref::ViewOp::create(
+      b, loc, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), ws),
+      smem, layoutIndex(offset), ValueRange{});
+}
+
+Value KernelEmitter::sharedAddress(int64_t offset) {
+  return toI64(add(sharedWindow, layoutIndex(offset)));
+}
+
+Value KernelEmitter::asyncAddress(int64_t offset, Value dynamicOffset) {
+  assert(asyncBase && offset >= asyncBaseOffset() &&
+         "an mbarrier or slot the layout did not allocate");
+  Value rel = add(idx(offset - asyncBaseOffset()), dynamicOffset);
+  return arith::TruncIOp::create(
+      b, loc, b.getI32Type(),
+      arith::AddIOp::create(b, loc, asyncBase, toI64(rel)));
+}
+
+//===----------------------------------------------------------------------===//
 // Warp specialization (cfg.warpSpecialized())
 //
 // Each K and V stage has a "full" mbarrier (128 arrivals: every producer
@@ -37,11 +91,9 @@ using namespace mlir::attn::nvidia;
 // a fresh barrier reports complete: its phase -1).
 //===----------------------------------------------------------------------===//
 
-Value KernelEmitter::barrier(Barrier which, Value stage) {
-  Value offset = add(idx(int64_t(which) * 16), mul(stage, idx(8)));
-  return arith::TruncIOp::create(
-      b, loc, b.getI32Type(),
-      arith::AddIOp::create(b, loc, mbarAddr, toI64(offset)));
+Value KernelEmitter::barrier(const SharedRegion &barriers, Value stage) {
+  return asyncAddress(barriers.offset,
+                         mul(stage, idx(SharedAllocator::kMbarrierBytes)));
 }
 
 void KernelEmitter::initBarriers() {
@@ -51,25 +103,26 @@ void KernelEmitter::initBarriers() {
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    auto init = [&](Barrier which, int64_t stage, int64_t count) {
-      ptx::mbarrierInit(b, loc, barrier(which, idx(stage)), count);
+    auto init = [&](const SharedRegion &barriers, int64_t stage,
+                    int64_t count) {
+      ptx::mbarrierInit(b, loc, barrier(barriers, idx(stage)), count);
     };
     // Full: one arrival per copying thread, or the TMA thread's one
     // (with the tile's bytes expected).
     int64_t fillers = cfg.tma() ? 1 : cfg.copyThreads();
     for (int64_t stage = 0; stage < 2; ++stage) {
-      init(Barrier::FullK, stage, fillers);
-      init(Barrier::FullV, stage, fillers);
-      init(Barrier::EmptyK, stage, cfg.numWarps);
-      init(Barrier::EmptyV, stage, cfg.numWarps);
+      init(shared.fullK, stage, fillers);
+      init(shared.fullV, stage, fillers);
+      init(shared.emptyK, stage, cfg.numWarps);
+      init(shared.emptyV, stage, cfg.numWarps);
     }
-    init(Barrier::FullQ, 0, fillers);
+    init(shared.fullQ, 0, fillers);
     if (cfg.persistent())
-      init(Barrier::EmptyQ, 0, cfg.numWarps);
+      init(shared.emptyQ, 0, cfg.numWarps);
     // Claimed items: the producer's one arrival per item a slot holds.
     if (cfg.dynamicSchedule())
       for (int64_t slot = 0; slot < 2; ++slot)
-        init(Barrier::Item, slot, 1);
+        init(shared.item, slot, 1);
     // The initialized barriers visible to the TMA unit's complete_tx.
     if (cfg.tma())
       ptx::fenceMbarrierInit(b, loc);
@@ -110,9 +163,10 @@ Value KernelEmitter::useParity(Value kt) {
 }
 
 Value KernelEmitter::stageBarrier(Tile tile, bool full, Value kt) {
-  Barrier which = tile == Tile::K ? (full ? Barrier::FullK : Barrier::EmptyK)
-                                  : (full ? Barrier::FullV : Barrier::EmptyV);
-  return barrier(which, stageOf(kt));
+  const SharedRegion &barriers =
+      tile == Tile::K ? (full ? shared.fullK : shared.emptyK)
+                      : (full ? shared.fullV : shared.emptyV);
+  return barrier(barriers, stageOf(kt));
 }
 
 void KernelEmitter::acquireStage(Tile tile, Value kt) {
@@ -153,7 +207,7 @@ void KernelEmitter::emitProducer(Value q0) {
   // empty barrier's phase itemsBefore - 1 (a fresh barrier reports phase
   // -1 complete).
   if (cfg.persistent())
-    waitBarrier(barrier(Barrier::EmptyQ, idx(0)),
+    waitBarrier(barrier(shared.emptyQ, idx(0)),
                 remu(add(itemsBefore, idx(1)), 2), "Q empty");
   // A tile into its buffer, `full` signalled once it has landed.
   auto fill = [&](Tile tile, Value stage, Value row0, Value full) {
@@ -162,7 +216,7 @@ void KernelEmitter::emitProducer(Value q0) {
     copyRows(tile, stage, row0);
     arriveOnCopies(full);
   };
-  fill(Tile::Q, Value(), q0, barrier(Barrier::FullQ, idx(0)));
+  fill(Tile::Q, Value(), q0, barrier(shared.fullQ, idx(0)));
   auto forOp = scf::ForOp::create(b, loc, beginTile, endTile, idx(1));
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(forOp.getBody());

@@ -100,13 +100,8 @@ void KernelEmitter::forEachItem(Value linear, bool producer,
 //===----------------------------------------------------------------------===//
 
 Value KernelEmitter::itemSlot(Value slot) {
-  // After the seven barriers' 16-byte pairs.
-  static_assert(GPUKernelConfig::kBarrierBytes >= 7 * 16 + 2 * 4,
-                "the barrier bytes hold the claimed-item slots");
-  Value offset = add(idx(7 * 16), mul(slot, idx(4)));
-  return arith::TruncIOp::create(
-      b, loc, b.getI32Type(),
-      arith::AddIOp::create(b, loc, mbarAddr, toI64(offset)));
+  return asyncAddress(shared.itemSlots.offset,
+                         mul(slot, idx(shared.itemSlots.stageBytes())));
 }
 
 void KernelEmitter::forEachClaimedItem(Value linear, Value items, Value grid,
@@ -155,19 +150,19 @@ void KernelEmitter::claimItem(Value items, Value grid, Value n) {
   ptx::storeShared32(b, loc, itemSlot(slot),
                      arith::AddIOp::create(b, loc, grid, old));
   // (Release: the slot's store before the arrival.)
-  ptx::mbarrierArrive(b, loc, barrier(Barrier::Item, slot), "item claimed");
+  ptx::mbarrierArrive(b, loc, barrier(shared.item, slot), "item claimed");
 }
 
 Value KernelEmitter::readItem(Value n) {
   Value slot = remu(toIndex(n), 2);
-  waitBarrier(barrier(Barrier::Item, slot),
+  waitBarrier(barrier(shared.item, slot),
               remu(divu(sub(toIndex(n), idx(1)), 2), 2), "item claimed");
   return ptx::loadShared32(b, loc, itemSlot(slot));
 }
 
 void KernelEmitter::releaseQ() {
   if (cfg.persistent())
-    arrivePerWarp(barrier(Barrier::EmptyQ, idx(0)), "Q released");
+    arrivePerWarp(barrier(shared.emptyQ, idx(0)), "Q released");
 }
 
 KernelEmitter::QueryTile KernelEmitter::startItem(Value item) {

@@ -54,24 +54,23 @@ public:
   using KernelEmitter::KernelEmitter;
 
 private:
-  void allocateShared(Value smem) override;
+  void viewTiles() override;
   std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
                                                 Value u) override;
   Value tileAddress(Tile tile, Value stage) override;
   Value outputUnitAddress(Value r, Value u) override;
   void fenceCopies() override;
   Scores scores(Value stage) override;
-  void accumulatePV(POperands p, Value stage,
-                    SmallVectorImpl<Value> &state) override;
+  void accumulatePV(POperands p, Value stage, AccTiles &o) override;
   Value issueScores(Value stage) override;
   Scores readScores(Value acc) override;
-  SmallVector<Value> issuePV(POperands p, Value stage, ValueRange o) override;
+  AccTiles issuePV(POperands p, Value stage, const AccTiles &o) override;
   void waitMma(int64_t pending) override;
 
   int64_t eltBytes() const { return elt.getIntOrFloatBitWidth() / 8; }
   /// Bytes of one K (V) stage.
-  int64_t kStageBytes() const { return cfg.blockK * headDim * eltBytes(); }
-  int64_t vStageBytes() const { return cfg.blockK * valueDim * eltBytes(); }
+  int64_t kStageBytes() const { return shared.k.stageBytes(); }
+  int64_t vStageBytes() const { return shared.v.stageBytes(); }
   /// The 16-byte unit of (row r, unit column u) in a swizzled tile of
   /// `rows` rows.
   Value swizzledUnit(Value r, Value u, int64_t rows);
@@ -98,36 +97,18 @@ private:
 
 } // namespace
 
-void WgmmaEmitter::allocateShared(Value smem) {
-  // The swizzle is a function of address bits 4-9: start every tile on a
-  // 1024-byte boundary (sharedBytes() reserves kAtomBytes extra).
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
-  Value shift = remu(sub(idx(kAtomBytes), remu(base, kAtomBytes)), kAtomBytes);
-  auto ws =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+void WgmmaEmitter::viewTiles() {
+  // 16-byte units, swizzled within each tile (swizzledUnit).
   int64_t unitElts = 16 / eltBytes();
-  auto view = [&](int64_t offset, int64_t bytes, Value &addr) -> Value {
-    Value at = add(shift, idx(offset));
-    addr = toI64(add(base, at));
-    return memref::ViewOp::create(b, loc,
-                                  MemRefType::get({bytes / 16, unitElts}, elt,
-                                                  MemRefLayoutAttrInterface(),
-                                                  ws),
-                                  smem, at, ValueRange{});
+  auto view = [&](const SharedRegion &r, Value &addr) {
+    addr = sharedAddress(r.offset);
+    return sharedView(r.offset, {r.bytes / 16, unitElts});
   };
-  int64_t qBytes = cfg.blockQ() * headDim * eltBytes();
-  sQ = view(0, qBytes, qAddr);
-  sK = view(qBytes, 2 * kStageBytes(), kAddr);
-  int64_t vEnd = qBytes + 2 * kStageBytes() + 2 * vStageBytes();
-  sV = view(qBytes + 2 * kStageBytes(), 2 * vStageBytes(), vAddr);
-  // The O tile of a TMA store, then the mbarriers (8-byte aligned: the
-  // tiles are 1024-byte multiples).
-  if (cfg.tmaStore()) {
-    oAddr = toI64(add(base, add(shift, idx(vEnd))));
-    vEnd += cfg.blockQ() * valueDim * eltBytes();
-  }
-  if (cfg.warpSpecialized())
-    mbarAddr = toI64(add(base, add(shift, idx(vEnd))));
+  sQ = view(shared.q, qAddr);
+  sK = view(shared.k, kAddr);
+  sV = view(shared.v, vAddr);
+  if (cfg.tmaStore())
+    oAddr = sharedAddress(shared.o.offset);
 }
 
 Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {
@@ -250,22 +231,19 @@ Scores WgmmaEmitter::readScores(Value acc) {
   return s;
 }
 
-void WgmmaEmitter::accumulatePV(POperands p, Value stage,
-                                SmallVectorImpl<Value> &state) {
-  SmallVector<Value> o =
-      issuePV(p, stage, ValueRange(state).take_front(numO()));
+void WgmmaEmitter::accumulatePV(POperands p, Value stage, AccTiles &o) {
+  AccTiles next = issuePV(p, stage, o);
   waitMma(0);
-  llvm::copy(fenceRegisters(o), state.begin());
+  o = fenceRegisters(next);
 }
 
-SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
-                                         ValueRange o) {
+AccTiles WgmmaEmitter::issuePV(POperands p, Value stage, const AccTiles &o) {
   int64_t bk = cfg.blockK, n = valueDim;
   Value vDesc = descriptor(tileAddress(Tile::V, stage),
                            /*leading=*/bk * kRowBytes, kAtomBytes);
-  // The O accumulators: oIdx(0, i, j) = 4 i + j, the order of wgmma's
-  // accumulator registers.
-  SmallVector<Value> acc(o.begin(), o.end());
+  // The O accumulators (one m-tile per warp) in flatten's order, that of
+  // wgmma's accumulator registers.
+  SmallVector<Value> acc = flatten(o);
   // Every register a wgmma reads is written before the fence (else ptxas
   // injects a fence before each wgmma).
   SmallVector<SmallVector<Value>> operands;
@@ -281,7 +259,7 @@ SmallVector<Value> WgmmaEmitter::issuePV(POperands p, Value stage,
                               ArrayRef<Value>(operands[kk]).drop_back(),
                               operands[kk].back());
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  return acc;
+  return unflatten(acc, o.size(), o[0].size());
 }
 
 std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createWgmmaEmitter(

@@ -46,10 +46,10 @@
 // CHECK: "st.global.u32 [$0], $1; // counter reset", "l,r" %[[COUNTER]], %c0_i32{{[_0-9]*}}
 // CHECK: }
 // CHECK: %[[SLOT:.*]] = arith.remui %{{.*}}, %c2{{[_0-9]*}} : index
-// CHECK: %[[SLOTOFF:.*]] = arith.addi %c112, %{{.*}} : index
+// CHECK: %[[SLOTOFF:.*]] = arith.addi %c96, %{{.*}} : index
 // CHECK: %[[CLAIMED:.*]] = arith.addi %[[G]], %[[OLD]] : i32
 // CHECK: "st.shared.b32 [$0], $1;", "r,r" %{{.*}}, %[[CLAIMED]]
-// CHECK: %[[BAROFF:.*]] = arith.addi %c96, %{{.*}} : index
+// CHECK: %[[BAROFF:.*]] = arith.addi %c80, %{{.*}} : index
 // CHECK: "mbarrier.arrive.shared::cta.b64 _, [$0]; // item claimed"
 // CHECK: "{\0A.reg .pred p;\0Ambarrier.try_wait.parity.shared::cta.b64 p, [$1], $2; // item claimed
 // CHECK: %[[READ:.*]] = llvm.inline_asm has_side_effects asm_dialect = att "ld.shared.u32 $0, [$1];"

@@ -70,26 +70,12 @@ struct GPUKernelConfig : KernelSchedule {
   }
   /// The threads that issue the copies: all of them, or the producer's.
   int64_t copyThreads() const { return warpSpecialized() ? 128 : threads(); }
-  /// Dynamic shared bytes of the mbarriers (warpSpecialized()): full and
-  /// empty barriers of the two K and the two V stages, Q's, and with a
-  /// dynamic schedule the two claimed-item slots and their barriers.
-  static constexpr int64_t kBarrierBytes = 128;
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
-  /// Dynamic shared memory: Q tile, two K tiles, two V tiles (wgmma: no
-  /// padding, the O tile of a TMA store, plus one swizzle atom to align the
-  /// tiles, and the mbarriers of warp specialization).
+  /// The dynamic shared memory a block requests
+  /// (nvidia::forwardSharedLayout's, SharedLayout.h).
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
-                      int64_t eltBytes) const {
-    if (mma == TensorCoreOp::Wgmma)
-      return eltBytes * (blockQ() * headDim + 2 * blockK * headDim +
-                         2 * blockK * valueDim +
-                         (tmaStore() ? blockQ() * valueDim : 0)) +
-             kSwizzleAtomBytes + (warpSpecialized() ? kBarrierBytes : 0);
-    return eltBytes *
-           (blockQ() * (headDim + pad) + 2 * blockK * (headDim + pad) +
-            2 * blockK * (valueDim + pad));
-  }
+                      int64_t eltBytes) const;
 };
 
 /// The launch contracts of the kernels attn-gpu-tile-attention emitted: a

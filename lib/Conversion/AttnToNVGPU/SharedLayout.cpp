@@ -1,0 +1,67 @@
+//===- SharedLayout.cpp - a kernel's shared memory, laid out as data -------===//
+
+#include "attn/Conversion/AttnToNVGPU/SharedLayout.h"
+#include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <cassert>
+
+using namespace mlir::attn;
+using namespace mlir::attn::nvidia;
+
+SharedRegion SharedAllocator::allocate(int64_t stageBytes, int64_t stages,
+                                       int64_t align) {
+  assert(llvm::isPowerOf2_64(align) && align <= baseAlign &&
+         "a region cannot be aligned past the base");
+  SharedRegion r;
+  r.offset = llvm::alignTo(end, align);
+  r.bytes = stageBytes * stages;
+  r.stages = stages;
+  end = r.end();
+  return r;
+}
+
+int64_t SharedAllocator::requestBytes() const {
+  return end + (baseAlign > kWindowAlign ? baseAlign : 0);
+}
+
+ForwardSharedLayout nvidia::forwardSharedLayout(const GPUKernelConfig &cfg,
+                                                int64_t headDim,
+                                                int64_t valueDim,
+                                                int64_t eltBytes) {
+  ForwardSharedLayout l;
+  bool swizzled = cfg.mma == TensorCoreOp::Wgmma;
+  // wgmma's descriptors and TMA boxes address 128-byte-swizzled tiles that
+  // start on a swizzle atom; mma.sync's ldmatrix reads padded rows.
+  int64_t align =
+      swizzled ? GPUKernelConfig::kSwizzleAtomBytes : SharedAllocator::kWindowAlign;
+  int64_t pad = swizzled ? 0 : cfg.pad;
+  l.baseAlign = align;
+  SharedAllocator alloc(align);
+  l.q = alloc.allocate(cfg.blockQ() * (headDim + pad) * eltBytes, 1, align);
+  l.k = alloc.allocate(cfg.blockK * (headDim + pad) * eltBytes, 2, align);
+  l.v = alloc.allocate(cfg.blockK * (valueDim + pad) * eltBytes, 2, align);
+  if (cfg.tmaStore())
+    l.o = alloc.allocate(cfg.blockQ() * valueDim * eltBytes, 1, align);
+  if (cfg.warpSpecialized()) {
+    l.fullK = alloc.allocateMbarriers(2);
+    l.fullV = alloc.allocateMbarriers(2);
+    l.emptyK = alloc.allocateMbarriers(2);
+    l.emptyV = alloc.allocateMbarriers(2);
+    l.fullQ = alloc.allocateMbarriers(1);
+    if (cfg.persistent())
+      l.emptyQ = alloc.allocateMbarriers(1);
+    if (cfg.dynamicSchedule()) {
+      l.item = alloc.allocateMbarriers(2);
+      l.itemSlots = alloc.allocate(4, 2, 4);
+    }
+  }
+  l.requestBytes = alloc.requestBytes();
+  return l;
+}
+
+int64_t GPUKernelConfig::sharedBytes(int64_t headDim, int64_t valueDim,
+                                     int64_t eltBytes) const {
+  return forwardSharedLayout(*this, headDim, valueDim, eltBytes).requestBytes;
+}
