@@ -131,15 +131,51 @@ KeyLoopState KeyLoopState::fromValues(ValueRange values,
   return s;
 }
 
-Value KernelEmitter::issueScores(Value) {
-  llvm_unreachable("this tensor-core flavour is synchronous");
+AccTiles KernelEmitter::gemm(const Operand &a, const Operand &b, int64_t n,
+                              int64_t k, const AccTiles *acc) {
+  PendingGemm p = issueGemm(a, b, n, k, acc);
+  waitMma(0);
+  return retireGemm(p);
 }
-Scores KernelEmitter::readScores(Value) {
-  llvm_unreachable("this tensor-core flavour is synchronous");
-}
-AccTiles KernelEmitter::issuePV(POperands, Value, const AccTiles &) {
+KernelEmitter::PendingGemm KernelEmitter::issueGemm(const Operand &,
+                                                    const Operand &, int64_t,
+                                                    int64_t, const AccTiles *) {
   llvm_unreachable("this tensor-core flavour is synchronous");
 }
 void KernelEmitter::waitMma(int64_t) {
   llvm_unreachable("this tensor-core flavour is synchronous");
+}
+
+AccTiles KernelEmitter::retireGemm(const PendingGemm &p) {
+  SmallVector<Value> values = p.values;
+  if (p.result)
+    for (int64_t i = 0; i < p.n / 2; ++i)
+      values.push_back(LLVM::ExtractValueOp::create(b, loc, p.result, i));
+  // One m-tile per warp: the accumulator registers in flatten's order.
+  return unflatten(fenceRegisters(values), 1, p.n / 8);
+}
+
+Scores KernelEmitter::scores(Value stage) {
+  return gemm(Operand::shared(Tile::Q, Value(), /*kMajor=*/true),
+              Operand::shared(Tile::K, stage, /*kMajor=*/true), cfg.blockK,
+              headDim, nullptr);
+}
+
+void KernelEmitter::accumulatePV(POperands p, Value stage, AccTiles &o) {
+  o = gemm(Operand::registers(p),
+           Operand::shared(Tile::V, stage, /*kMajor=*/false), valueDim,
+           cfg.blockK, &o);
+}
+
+KernelEmitter::PendingGemm KernelEmitter::issueScores(Value stage) {
+  return issueGemm(Operand::shared(Tile::Q, Value(), /*kMajor=*/true),
+                   Operand::shared(Tile::K, stage, /*kMajor=*/true),
+                   cfg.blockK, headDim, nullptr);
+}
+
+KernelEmitter::PendingGemm KernelEmitter::issuePV(POperands p, Value stage,
+                                                  const AccTiles &o) {
+  return issueGemm(Operand::registers(p),
+                   Operand::shared(Tile::V, stage, /*kMajor=*/false),
+                   valueDim, cfg.blockK, &o);
 }

@@ -1,20 +1,26 @@
 //===- KernelEmitter.h - the NVIDIA attention kernel body -------*- C++ -*-===//
 //
 // One thread block per (query tile, head); every warp owns 16-row slices of
-// the query tile. What does not depend on the tensor-core instruction lives
-// in KernelEmitter (GPUTileAttention.cpp): the schedule, the key-tile range
-// and its partial / full / partial loops, the double-buffered K/V pipeline,
-// the mask of partial tiles, the online softmax and the epilogue. The two
-// subclasses map the two matrix products onto the hardware:
+// the query tile. The kernel is written from parts, each in its own file:
+// the tile scheduler (Scheduler.cpp: work items, persistent and dynamic
+// claims), the copies (Copies.cpp), shared memory and the pipeline
+// (Pipeline.cpp: the SharedLayout's regions, stages, mbarriers, the
+// producer), the main loop (MainLoop.cpp: key loops, masking, the online
+// softmax, the KeyLoopState they carry), the epilogue (Epilogue.cpp) and
+// their assembly (Kernel.cpp). Every tensor-core product goes through one
+// generic gemm(A, B, acc), operands from shared memory (K-major, or
+// MN-major for B) or registers (A), which the two flavours implement:
 //   - MmaSyncEmitter (MmaSync.cpp): warp-level mma.sync m16n8k16 with
 //     ldmatrix fragments from padded shared memory (sm_80 and later);
 //   - WgmmaEmitter (Wgmma.cpp): warpgroup-level wgmma.mma_async reading
-//     128-byte-swizzled shared memory through matrix descriptors (sm_90a).
+//     128-byte-swizzled shared memory through matrix descriptors (sm_90a),
+//     also issued asynchronously (issueGemm, waitMma, retireGemm).
 //
-// Both produce S and take P in the same per-warp register layout (the
+// Both produce accumulators in the same per-warp register layout (the
 // m16n8 accumulator layout of PTX's mma and wgmma): lane l, t = l % 4,
-// g = l / 4 holds, for each 8-column slice n, c0, c1 = S[g][8n + 2t ..]
-// and c2, c3 = S[g + 8][8n + 2t ..].
+// g = l / 4 holds, for each 8-column slice n, c0, c1 = C[g][8n + 2t ..]
+// and c2, c3 = C[g + 8][8n + 2t ..]; S in it becomes P, the A operand of
+// P V, in registers.
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTN_LIB_CONVERSION_ATTNTONVGPU_KERNELEMITTER_H
@@ -101,24 +107,60 @@ protected:
   /// Makes the completed copies visible to the tensor cores (before the
   /// block barrier that follows every wait).
   virtual void fenceCopies() {}
-  /// S = Q K^T for the key tile in `stage`.
-  virtual Scores scores(Value stage) = 0;
-  /// O += P V for the key tile in `stage`.
-  virtual void accumulatePV(POperands p, Value stage, AccTiles &o) = 0;
+  /// An operand of a tensor-core product acc + A B (A: M x k, where M is
+  /// the rows of the warp's m-tiles, or of its warpgroup with wgmma; B:
+  /// k x n).
+  struct Operand {
+    /// A tile of shared memory (Q, or K or V in `stage`). K-major: the
+    /// tile's rows are A's M rows (from this warp's first) or B's n
+    /// columns, with k along each row (Q and K in S = Q K^T). MN-major (B
+    /// only): the tile's rows are k, with n along each row (V in P V).
+    static Operand shared(Tile tile, Value stage, bool kMajor) {
+      return {tile, stage, kMajor, nullptr};
+    }
+    /// A from registers: (m-tile, 16-k step) -> four 32-bit registers in
+    /// the A-fragment layout (P in P V).
+    static Operand registers(POperands fragments) {
+      return {Tile::Q, Value(), true, fragments};
+    }
+    bool inRegisters() const { return bool(fragments); }
 
-  // Asynchronous flavours (wgmma), for the software-pipelined key loop
-  // (cfg.softmaxOverlap()): each product is issued as one committed group
+    Tile tile;
+    Value stage;
+    bool kMajor;
+    POperands fragments;
+  };
+  /// acc + A B over k (a multiple of 16), n columns (a multiple of 16);
+  /// `acc` null: from zero. The flavour's tensor-core instructions, one
+  /// generic product for every product a kernel needs.
+  virtual AccTiles gemm(const Operand &a, const Operand &b, int64_t n,
+                        int64_t k, const AccTiles *acc);
+  // Asynchronous flavours (wgmma): a product issued as one committed group,
   // whose registers must not be touched until waitMma retires it.
-  /// Issues S = Q K^T for the key tile in `stage`; returns its accumulators
-  /// (opaque until readScores).
-  virtual Value issueScores(Value stage);
-  /// S from issueScores' accumulators, once waitMma has retired them.
-  virtual Scores readScores(Value acc);
-  /// Issues O += P V for the key tile in `stage`; returns the new O
-  /// accumulators (in flight: fenceRegisters them after waitMma).
-  virtual AccTiles issuePV(POperands p, Value stage, const AccTiles &o);
+  /// An issued product: the instruction's result (a struct of n / 2 f32)
+  /// or its accumulators, for retireGemm.
+  struct PendingGemm {
+    Value result;
+    SmallVector<Value> values;
+    int64_t n = 0;
+  };
+  /// Issues acc + A B (as gemm).
+  virtual PendingGemm issueGemm(const Operand &a, const Operand &b, int64_t n,
+                                int64_t k, const AccTiles *acc);
+  /// The accumulators of `p` once waitMma has retired it (read after the
+  /// wait, and fenced: code using them stays after it).
+  AccTiles retireGemm(const PendingGemm &p);
   /// Waits until at most `pending` issued groups are in flight.
   virtual void waitMma(int64_t pending);
+
+  //===--- The forward's products ----------------------------------------===//
+  /// S = Q K^T for the key tile in `stage`.
+  Scores scores(Value stage);
+  /// O += P V for the key tile in `stage`.
+  void accumulatePV(POperands p, Value stage, AccTiles &o);
+  /// S = Q K^T and O + P V issued asynchronously (issueGemm).
+  PendingGemm issueScores(Value stage);
+  PendingGemm issuePV(POperands p, Value stage, const AccTiles &o);
 
   //===--- Shared helpers ------------------------------------------------===//
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
@@ -285,10 +327,10 @@ private:
   KeyLoopState emitLastPV(const KeyLoopState &carried);
   /// Issues O = alpha O + P V of the key tile in `stage` with the alpha, P
   /// and O of `carried`; returns the new O (in flight until waitMma).
-  AccTiles issueCarriedPV(const KeyLoopState &carried, Value stage);
+  PendingGemm issueCarriedPV(const KeyLoopState &carried, Value stage);
   /// After waitMma has retired that product: `next` gets the new O, and
   /// the carried P's registers stay live until here.
-  void retireCarriedPV(const KeyLoopState &carried, const AccTiles &o,
+  void retireCarriedPV(const KeyLoopState &carried, const PendingGemm &o,
                        KeyLoopState &next);
   KeyLoopState emitLoop(Value lb, Value ub, const KeyLoopState &init,
                         bool masked);

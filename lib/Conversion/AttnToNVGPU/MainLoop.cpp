@@ -190,8 +190,8 @@ SmallVector<Value> KernelEmitter::carriedP(const Scores &s) {
   return p;
 }
 
-AccTiles KernelEmitter::issueCarriedPV(const KeyLoopState &carried,
-                                       Value stage) {
+KernelEmitter::PendingGemm
+KernelEmitter::issueCarriedPV(const KeyLoopState &carried, Value stage) {
   // O of the previous tile's row max, rescaled to the carried P's.
   AccTiles o = carried.o;
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
@@ -205,9 +205,9 @@ AccTiles KernelEmitter::issueCarriedPV(const KeyLoopState &carried,
 }
 
 void KernelEmitter::retireCarriedPV(const KeyLoopState &carried,
-                                    const AccTiles &o, KeyLoopState &next) {
+                                    const PendingGemm &o, KeyLoopState &next) {
   (void)fenceRegisters(carried.p);
-  next.o = fenceRegisters(o);
+  next.o = retireGemm(o);
 }
 
 void KernelEmitter::startKeyTile(Value kt) {
@@ -239,13 +239,13 @@ KeyLoopState KernelEmitter::emitOverlappedKeyTile(Value kt,
   Value prev = sub(kt, idx(1));
   startKeyTile(kt);
   awaitTurn();
-  Value acc = issueScores(stage);
+  PendingGemm acc = issueScores(stage);
   acquireStage(Tile::V, prev);
-  AccTiles o = issueCarriedPV(carried, prevStage);
+  PendingGemm o = issueCarriedPV(carried, prevStage);
   passTurn();
   waitMma(1);
   releaseStage(Tile::K, kt);
-  Scores s = readScores(acc);
+  Scores s = retireGemm(acc);
   if (masked)
     maskScores(s, kt);
   KeyLoopState next = carried;
@@ -263,7 +263,7 @@ KeyLoopState KernelEmitter::emitLastPV(const KeyLoopState &carried) {
     acquireStage(Tile::V, last);
   else
     waitCopies(0);
-  AccTiles o = issueCarriedPV(carried, stageOf(last));
+  PendingGemm o = issueCarriedPV(carried, stageOf(last));
   waitMma(0);
   // (Released for the next item's tiles; a block's last item leaves it
   // as it is.)

@@ -38,8 +38,8 @@ private:
   void viewTiles() override;
   std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
                                                 Value u) override;
-  Scores scores(Value stage) override;
-  void accumulatePV(POperands p, Value stage, AccTiles &o) override;
+  AccTiles gemm(const Operand &a, const Operand &b, int64_t n, int64_t k,
+                const AccTiles *acc) override;
 
   /// Register i of an ldmatrix result.
   Value fragReg(Value frag, int64_t i) {
@@ -50,8 +50,14 @@ private:
                                      indices, transpose, 4);
   }
   Acc mma(ArrayRef<Value> a, ArrayRef<Value> bRegs, const Acc &c);
-  /// The A operand of Q for m-tile `mt`, k-step `kk` (from shared memory).
-  SmallVector<Value> qFragment(int64_t mt, int64_t kk);
+  /// An ldmatrix .x4 of a tile at (row, col) of this lane's matrix row.
+  Value ldmatrixAt(Tile tile, Value stage, Value row, Value col,
+                   bool transpose);
+  /// A's fragment for m-tile `mt`, 16-k step `kk`.
+  SmallVector<Value> aFragment(const Operand &a, int64_t mt, int64_t kk);
+  /// B's two fragments (the ldmatrix of four registers) for columns
+  /// 16 n2 .. + 15, 16-k step `kk`.
+  Value bFragments(const Operand &b, int64_t n2, int64_t kk);
 
   Value sQ, sK, sV;
   // ldmatrix: this lane addresses row mRow of matrix (mHi, mLo).
@@ -102,57 +108,78 @@ Acc MmaSyncEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
   return r;
 }
 
-SmallVector<Value> MmaSyncEmitter::qFragment(int64_t mt, int64_t kk) {
+Value MmaSyncEmitter::ldmatrixAt(Tile tile, Value stage, Value row, Value col,
+                                 bool transpose) {
+  if (tile == Tile::Q)
+    return ldmatrix(sQ, ValueRange{row, col}, transpose);
+  return ldmatrix(tile == Tile::K ? sK : sV, ValueRange{stage, row, col},
+                  transpose);
+}
+
+SmallVector<Value> MmaSyncEmitter::aFragment(const Operand &a, int64_t mt,
+                                             int64_t kk) {
+  if (a.inRegisters())
+    return a.fragments(mt, kk);
+  assert(a.kMajor && "A from shared memory is K-major");
+  // Matrices (mLo, mHi): rows +8 mLo of this m-tile, k +8 mHi.
   Value r = add(warpRow0, add(idx(mt * 16), add(mul(mLo, idx(8)), mRow)));
   Value c = add(idx(kk * 16), mul(mHi, idx(8)));
-  Value frag = ldmatrix(sQ, ValueRange{r, c}, /*transpose=*/false);
+  Value frag = ldmatrixAt(a.tile, a.stage, r, c, /*transpose=*/false);
   return {fragReg(frag, 0), fragReg(frag, 1), fragReg(frag, 2),
           fragReg(frag, 3)};
 }
 
-Scores MmaSyncEmitter::scores(Value stage) {
-  int64_t bk = cfg.blockK, mTiles = cfg.mTiles;
-  Value zero = f32Const(0.0);
-  Scores s(mTiles, SmallVector<Acc>(bk / 8, Acc{zero, zero, zero, zero}));
-  // Each K fragment feeds every m-tile.
-  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
-    SmallVector<SmallVector<Value>> q;
-    for (int64_t mt = 0; mt < mTiles; ++mt)
-      q.push_back(qFragment(mt, kk));
-    for (int64_t n2 = 0; n2 < bk / 16; ++n2) {
-      Value key = add(idx(n2 * 16), add(mul(mHi, idx(8)), mRow));
-      Value d = add(idx(kk * 16), mul(mLo, idx(8)));
-      Value frag = ldmatrix(sK, ValueRange{stage, key, d}, false);
-      Value b0 = fragReg(frag, 0), b1 = fragReg(frag, 1), b2 = fragReg(frag, 2),
-            b3 = fragReg(frag, 3);
-      for (int64_t mt = 0; mt < mTiles; ++mt) {
-        s[mt][2 * n2] = mma(q[mt], {b0, b1}, s[mt][2 * n2]);
-        s[mt][2 * n2 + 1] = mma(q[mt], {b2, b3}, s[mt][2 * n2 + 1]);
-      }
-    }
+Value MmaSyncEmitter::bFragments(const Operand &bOp, int64_t n2, int64_t kk) {
+  assert(!bOp.inRegisters() && "B comes from shared memory");
+  // Registers (0, 1): columns 16 n2 .. + 7, (2, 3): the next eight; each
+  // pair k 16 kk .. + 7, then + 8. K-major rows are columns: matrices
+  // (mLo, mHi) at k +8 mLo, columns +8 mHi. MN-major rows are k, read
+  // transposed: k +8 mLo, columns +8 mHi.
+  if (bOp.kMajor) {
+    Value col = add(idx(n2 * 16), add(mul(mHi, idx(8)), mRow));
+    Value k = add(idx(kk * 16), mul(mLo, idx(8)));
+    return ldmatrixAt(bOp.tile, bOp.stage, col, k, /*transpose=*/false);
   }
-  return s;
+  Value k = add(idx(kk * 16), add(mul(mLo, idx(8)), mRow));
+  Value col = add(idx(n2 * 16), mul(mHi, idx(8)));
+  return ldmatrixAt(bOp.tile, bOp.stage, k, col, /*transpose=*/true);
 }
 
-void MmaSyncEmitter::accumulatePV(POperands p, Value stage, AccTiles &o) {
-  // Each V fragment feeds every m-tile.
-  for (int64_t kk = 0; kk < cfg.blockK / 16; ++kk) {
-    SmallVector<SmallVector<Value>> a;
-    for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
-      a.push_back(p(mt, kk));
-    for (int64_t n2 = 0; n2 < valueDim / 16; ++n2) {
-      Value key = add(idx(kk * 16), add(mul(mLo, idx(8)), mRow));
-      Value col = add(idx(n2 * 16), mul(mHi, idx(8)));
-      Value frag = ldmatrix(sV, ValueRange{stage, key, col}, true);
+AccTiles MmaSyncEmitter::gemm(const Operand &a, const Operand &bOp, int64_t n,
+                              int64_t k, const AccTiles *acc) {
+  int64_t mTiles = cfg.mTiles;
+  Value zero = f32Const(0.0);
+  AccTiles c = acc ? *acc
+                   : AccTiles(mTiles, SmallVector<Acc>(
+                                          n / 8, Acc{zero, zero, zero, zero}));
+  // Each B fragment feeds every m-tile.
+  for (int64_t kk = 0; kk < k / 16; ++kk) {
+    SmallVector<SmallVector<Value>> af;
+    for (int64_t mt = 0; mt < mTiles; ++mt)
+      af.push_back(aFragment(a, mt, kk));
+    for (int64_t n2 = 0; n2 < n / 16; ++n2) {
+      Value frag = bFragments(bOp, n2, kk);
+      auto step = [&](int64_t mt, int64_t h, Value b0, Value b1) {
+        c[mt][2 * n2 + h] = mma(af[mt], {b0, b1}, c[mt][2 * n2 + h]);
+      };
+      // (The order the measured kernels were built in: per m-tile with A
+      // from shared memory, per half of B with A from registers.)
+      if (!a.inRegisters()) {
+        Value r[4] = {fragReg(frag, 0), fragReg(frag, 1), fragReg(frag, 2),
+                      fragReg(frag, 3)};
+        for (int64_t mt = 0; mt < mTiles; ++mt)
+          for (int64_t h = 0; h < 2; ++h)
+            step(mt, h, r[2 * h], r[2 * h + 1]);
+        continue;
+      }
       for (int64_t h = 0; h < 2; ++h) {
         Value b0 = fragReg(frag, 2 * h), b1 = fragReg(frag, 2 * h + 1);
-        int64_t n = 2 * n2 + h;
-        for (int64_t mt = 0; mt < cfg.mTiles; ++mt) {
-          o[mt][n] = mma(a[mt], {b0, b1}, o[mt][n]);
-        }
+        for (int64_t mt = 0; mt < mTiles; ++mt)
+          step(mt, h, b0, b1);
       }
     }
   }
+  return c;
 }
 
 std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createMmaSyncEmitter(

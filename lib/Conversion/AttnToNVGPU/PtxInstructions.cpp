@@ -150,10 +150,12 @@ void ptx::storeGlobal32(OpBuilder &b, Location loc, Value ptr, Value value,
 }
 
 SmallVector<Value> ptx::wgmmaRegisterA(OpBuilder &b, Location loc, int64_t n,
-                                       bool bf16, ValueRange acc, ValueRange a,
+                                       bool bf16, bool transposeB,
+                                       ValueRange acc, ValueRange a,
                                        Value bDesc) {
   // Operands: the accumulators ($0..), tied to the inputs $nAcc.., then
-  // a0..a3 and the B descriptor; scale-d is always 1 (accumulate).
+  // a0..a3 and the B descriptor; scale-d is always 1 (accumulate), the
+  // scales of A and B 1, then B's transpose.
   int64_t nAcc = n / 2;
   assert(int64_t(acc.size()) == nAcc && a.size() == 4 && "one wgmma's fragment");
   std::string accList;
@@ -167,7 +169,7 @@ SmallVector<Value> ptx::wgmmaRegisterA(OpBuilder &b, Location loc, int64_t n,
                      (bf16 ? "bf16.bf16" : "f16.f16") + " {" + accList +
                      "}, {" + reg(a0) + ", " + reg(a0 + 1) + ", " +
                      reg(a0 + 2) + ", " + reg(a0 + 3) + "}, " + reg(a0 + 4) +
-                     ", p, 1, 1, 1;\n}\n";
+                     ", p, 1, 1, " + (transposeB ? "1" : "0") + ";\n}\n";
   std::string constraints;
   for (int64_t i = 0; i < nAcc; ++i)
     constraints += "=f,";

@@ -83,11 +83,12 @@ void storeGlobal32(OpBuilder &b, Location loc, Value ptr, Value value,
 
 //===--- wgmma ------------------------------------------------------------===//
 /// acc += A B for one m64nNk16 step: A in four 32-bit registers (this
-/// thread's fragment), B through matrix descriptor `bDesc` (i64), `acc` the
-/// N/2 f32 accumulators of this thread; the new accumulators.
+/// thread's fragment), B through matrix descriptor `bDesc` (i64), K-major
+/// or (`transposeB`) MN-major, `acc` the N/2 f32 accumulators of this
+/// thread; the new accumulators.
 SmallVector<Value> wgmmaRegisterA(OpBuilder &b, Location loc, int64_t n,
-                                  bool bf16, ValueRange acc, ValueRange a,
-                                  Value bDesc);
+                                  bool bf16, bool transposeB, ValueRange acc,
+                                  ValueRange a, Value bDesc);
 
 } // namespace mlir::attn::nvidia::ptx
 

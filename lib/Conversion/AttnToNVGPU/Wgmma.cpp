@@ -60,11 +60,8 @@ private:
   Value tileAddress(Tile tile, Value stage) override;
   Value outputUnitAddress(Value r, Value u) override;
   void fenceCopies() override;
-  Scores scores(Value stage) override;
-  void accumulatePV(POperands p, Value stage, AccTiles &o) override;
-  Value issueScores(Value stage) override;
-  Scores readScores(Value acc) override;
-  AccTiles issuePV(POperands p, Value stage, const AccTiles &o) override;
+  PendingGemm issueGemm(const Operand &a, const Operand &b, int64_t n,
+                        int64_t k, const AccTiles *acc) override;
   void waitMma(int64_t pending) override;
 
   int64_t eltBytes() const { return elt.getIntOrFloatBitWidth() / 8; }
@@ -77,6 +74,14 @@ private:
   /// A descriptor of the 128-byte-swizzle layout at shared address `addr`
   /// (i64) with the given leading and stride byte offsets.
   Value descriptor(Value addr, int64_t leadingBytes, int64_t strideBytes);
+  /// The descriptor of shared operand `op` at its first k, and how far
+  /// its 16-k step `kk` starts from there.
+  Value operandDescriptor(const Operand &op);
+  int64_t stepBytes(const Operand &op, int64_t kk);
+  /// Rows of the tile an operand reads.
+  int64_t operandRows(const Operand &op) const {
+    return op.tile == Tile::Q ? cfg.blockQ() : cfg.blockK;
+  }
   /// `desc` with its start address advanced by `bytes`.
   Value advance(Value desc, int64_t bytes);
   Value i64Const(int64_t v) {
@@ -168,98 +173,90 @@ void WgmmaEmitter::waitMma(int64_t pending) {
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
 }
 
-Scores WgmmaEmitter::scores(Value stage) {
-  Value acc = issueScores(stage);
-  waitMma(0);
-  return readScores(acc);
+Value WgmmaEmitter::operandDescriptor(const Operand &op) {
+  Value addr = tileAddress(op.tile, op.stage);
+  if (!op.kMajor) // k rows; the next 64 columns one column block on.
+    return descriptor(addr, /*leading=*/operandRows(op) * kRowBytes,
+                      kAtomBytes);
+  // A K-major A starts at its warpgroup's own 64 rows.
+  if (op.tile == Tile::Q)
+    addr = add(addr, toI64(mul(divu(warp, 4), idx(64 * kRowBytes))));
+  return descriptor(addr, /*leading=*/16, kAtomBytes);
 }
 
-Value WgmmaEmitter::issueScores(Value stage) {
-  int64_t bk = cfg.blockK;
-  // This warpgroup's 64 rows of Q; the K tile of `stage`.
-  Value wg = divu(warp, 4);
-  Value qDesc = descriptor(add(qAddr, toI64(mul(wg, idx(64 * kRowBytes)))),
-                           /*leading=*/16, kAtomBytes);
-  Value kDesc =
-      descriptor(tileAddress(Tile::K, stage), /*leading=*/16, kAtomBytes);
-  auto wgmmaType =
-      elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
-  auto structType = accType(bk);
-  Value acc = LLVM::PoisonOp::create(b, loc, structType);
-  // Descriptors first: every register a wgmma reads is written before the
-  // fence.
+int64_t WgmmaEmitter::stepBytes(const Operand &op, int64_t kk) {
+  if (!op.kMajor) // 16 rows of k
+    return kk * 16 * kRowBytes;
+  // Each 64-element block of k is a column block, each 16-element step 32
+  // bytes into it.
   int64_t kStepsPerBlock = 64 / 16;
-  SmallVector<std::pair<Value, Value>> descs;
-  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
-    int64_t block = kk / kStepsPerBlock, step = kk % kStepsPerBlock;
-    int64_t inBlock = step * 16 * eltBytes();
-    descs.emplace_back(
-        advance(qDesc, block * cfg.blockQ() * kRowBytes + inBlock),
-        advance(kDesc, block * bk * kRowBytes + inBlock));
-  }
-  NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (auto [kk, d] : llvm::enumerate(descs)) {
-    acc = NVVM::WgmmaMmaAsyncOp::create(
-        b, loc, structType, acc, d.first, d.second,
-        NVVM::MMAShapeAttr::get(b.getContext(), 64, bk, 16),
-        NVVM::WGMMATypesAttr::get(b.getContext(), wgmmaType),
-        NVVM::WGMMATypesAttr::get(b.getContext(), wgmmaType),
-        NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::f32),
-        NVVM::WGMMAScaleOutAttr::get(b.getContext(),
-                                     kk == 0 ? NVVM::WGMMAScaleOut::zero
-                                             : NVVM::WGMMAScaleOut::one),
-        NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
-        NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
-        NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::row),
-        NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::col),
-        /*satfinite=*/nullptr);
-  }
-  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  return acc;
+  int64_t block = kk / kStepsPerBlock, step = kk % kStepsPerBlock;
+  return block * operandRows(op) * kRowBytes + step * 16 * eltBytes();
 }
 
-Scores WgmmaEmitter::readScores(Value acc) {
-  int64_t bk = cfg.blockK;
-  SmallVector<Value> regs;
-  for (int64_t i = 0; i < bk / 2; ++i)
-    regs.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
-  regs = fenceRegisters(regs);
-  Scores s(1, SmallVector<Acc>(bk / 8));
-  for (int64_t n = 0; n < bk / 8; ++n)
-    for (int64_t j = 0; j < 4; ++j)
-      s[0][n][j] = regs[4 * n + j];
-  return s;
-}
-
-void WgmmaEmitter::accumulatePV(POperands p, Value stage, AccTiles &o) {
-  AccTiles next = issuePV(p, stage, o);
-  waitMma(0);
-  o = fenceRegisters(next);
-}
-
-AccTiles WgmmaEmitter::issuePV(POperands p, Value stage, const AccTiles &o) {
-  int64_t bk = cfg.blockK, n = valueDim;
-  Value vDesc = descriptor(tileAddress(Tile::V, stage),
-                           /*leading=*/bk * kRowBytes, kAtomBytes);
-  // The O accumulators (one m-tile per warp) in flatten's order, that of
-  // wgmma's accumulator registers.
-  SmallVector<Value> acc = flatten(o);
+KernelEmitter::PendingGemm WgmmaEmitter::issueGemm(const Operand &a,
+                                                  const Operand &bOp, int64_t n,
+                                                  int64_t k,
+                                                  const AccTiles *acc) {
+  assert(!bOp.inRegisters() && "B comes from shared memory");
+  assert((a.inRegisters() || a.kMajor) && "A from shared memory is K-major");
   // Every register a wgmma reads is written before the fence (else ptxas
-  // injects a fence before each wgmma).
-  SmallVector<SmallVector<Value>> operands;
-  for (int64_t kk = 0; kk < bk / 16; ++kk) {
-    SmallVector<Value> &ops = operands.emplace_back();
-    for (Value a : p(0, kk))
-      ops.push_back(asI32(a));
-    ops.push_back(advance(vDesc, kk * 16 * kRowBytes));
+  // injects a fence before each wgmma): operands first.
+  SmallVector<SmallVector<Value>> aRegs;
+  SmallVector<Value> aDescs, bDescs;
+  Value aDesc = a.inRegisters() ? Value() : operandDescriptor(a);
+  Value bDesc = operandDescriptor(bOp);
+  for (int64_t kk = 0; kk < k / 16; ++kk) {
+    if (a.inRegisters()) {
+      SmallVector<Value> &regs = aRegs.emplace_back();
+      for (Value r : a.fragments(0, kk))
+        regs.push_back(asI32(r));
+    } else {
+      aDescs.push_back(advance(aDesc, stepBytes(a, kk)));
+    }
+    bDescs.push_back(advance(bDesc, stepBytes(bOp, kk)));
   }
-  NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (int64_t kk = 0; kk < bk / 16; ++kk)
-    acc = ptx::wgmmaRegisterA(b, loc, n, elt.isBF16(), acc,
-                              ArrayRef<Value>(operands[kk]).drop_back(),
-                              operands[kk].back());
-  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  return unflatten(acc, o.size(), o[0].size());
+  SmallVector<Value> out =
+      acc ? flatten(*acc) : SmallVector<Value>(n / 2, f32Const(0.0));
+  if (a.inRegisters()) {
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    for (int64_t kk = 0; kk < k / 16; ++kk)
+      out = ptx::wgmmaRegisterA(b, loc, n, elt.isBF16(), !bOp.kMajor, out,
+                                aRegs[kk], bDescs[kk]);
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  } else {
+    auto wgmmaType =
+        elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+    auto structType = accType(n);
+    Value c = LLVM::PoisonOp::create(b, loc, structType);
+    if (acc)
+      for (auto [i, v] : llvm::enumerate(out))
+        c = LLVM::InsertValueOp::create(b, loc, c, v, int64_t(i));
+    auto layout = [&](NVVM::MMALayout l) {
+      return NVVM::MMALayoutAttr::get(b.getContext(), l);
+    };
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    for (int64_t kk = 0; kk < k / 16; ++kk) {
+      bool fromZero = !acc && kk == 0;
+      c = NVVM::WgmmaMmaAsyncOp::create(
+          b, loc, structType, c, aDescs[kk], bDescs[kk],
+          NVVM::MMAShapeAttr::get(b.getContext(), 64, n, 16),
+          NVVM::WGMMATypesAttr::get(b.getContext(), wgmmaType),
+          NVVM::WGMMATypesAttr::get(b.getContext(), wgmmaType),
+          NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::f32),
+          NVVM::WGMMAScaleOutAttr::get(b.getContext(),
+                                       fromZero ? NVVM::WGMMAScaleOut::zero
+                                                : NVVM::WGMMAScaleOut::one),
+          NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
+          NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
+          layout(NVVM::MMALayout::row),
+          layout(bOp.kMajor ? NVVM::MMALayout::col : NVVM::MMALayout::row),
+          /*satfinite=*/nullptr);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+    return {c, {}, n};
+  }
+  return {Value(), out, n};
 }
 
 std::unique_ptr<KernelEmitter> mlir::attn::nvidia::createWgmmaEmitter(
