@@ -55,6 +55,8 @@ CASES = [
     ("48K uniform(100-3000), GQA 32/4", "bf16_h32kv4_d128", 49152, "uniform:100-3000"),
     ("16K = 256 x 64", "bf16_h16_d128", 16384, "fixed:64"),
     ("fp16 4K = 1 x 4096, Hq=32 D=64", "f16_h32_d64", 4096, "fixed:4096"),
+    ("16K lognormal(1024), GQA 12/4 D=96", "bf16_h12kv4_d96", 16384, "lognormal:1024"),
+    ("16K lognormal(1024), Hq=8 D=256", "bf16_h8_d256", 16384, "lognormal:1024"),
 ]
 
 

@@ -29,6 +29,8 @@ configs=(
   "bf16_h32kv4_d128 bf16 32 4 128 document,causal"
   "f16_h32_d64 f16 32 32 64 document,causal"
   "bf16_h12kv4_d128 bf16 12 4 128 document,causal"
+  "bf16_h12kv4_d96 bf16 12 4 96 document,causal"
+  "bf16_h8_d256 bf16 8 8 256 document,causal"
 )
 # build NAME MMA BLOCK_K(0: default) CONFIG...
 build() {
@@ -52,6 +54,9 @@ done
 for c in "${configs[@]}"; do
   read -r base dt h kv d mask <<<"$c"
   for mma in "${mmas[@]}"; do
+    # wgmma takes head dims 64 and 128 (mma.sync every one).
+    [[ ${FLAVOUR_OPTIONS[$mma]} == *"mma=wgmma"* && $d != 64 && $d != 128 ]] &&
+      continue
     build "$base$(flavour_suffix "$mma")" "$mma" 0 "$dt" "$h" "$kv" "$d" "$mask"
   done
 done

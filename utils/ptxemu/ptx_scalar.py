@@ -273,6 +273,11 @@ def compile_instr(k, ins):
         if op in ("cvt.s32.s16", "cvt.u32.s16"):
             return simple(a[0], "u32", lambda x: _sext16(x).astype(np.int32).view(U32),
                           (a[1], "u32"))
+        if op in ("cvt.u64.u16", "cvt.s64.u16"):
+            return simple(a[0], "u64", lambda x: (np.asarray(x, U32) & U32(0xFFFF)).astype(U64),
+                          (a[1], "u32"))
+        if op in ("cvt.s64.s16", "cvt.u64.s16"):
+            return simple(a[0], "s64", lambda x: _sext16(x).astype(np.int64), (a[1], "u32"))
         if op == "cvt.u64.u32":
             return simple(a[0], "u64", lambda x: np.asarray(x).astype(U64), (a[1], "u32"))
         if op == "cvt.u32.u64":

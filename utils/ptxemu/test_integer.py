@@ -3,8 +3,8 @@
 edge values (0, 1, -1, the extremes, LLVM's magic divisors, random ones):
 mul.hi and mad.hi (u32, s32, u64, s64), mul.lo, mad.lo, mul.wide, div and
 rem (signed: rounded toward zero, the remainder with the dividend's sign),
-and 16-bit registers (mul.lo, add, shl, shr through cvt), as the PTX ISA
-defines them. These are what LLVM emits for a head count that is not a power of
+and 16-bit registers (mul.lo, add, shl, shr through cvt; cvt between 16
+and 64 bits), as the PTX ISA defines them. These are what LLVM emits for a head count that is not a power of
 two (a division by a constant).
 
 Prints one line per instruction; exit status 1 on the first failure.
@@ -155,3 +155,32 @@ for op, signed, fn in (
         got = run16(op, signed, a16, b16)
         assert got == want, [(x, y, g, w) for x, y, g, w in zip(xs, b16, got, want) if g != w][:3]
     expect(f"{op} (16-bit registers, cvt in and out)", sixteen)
+
+
+def cvt16to64(widen, a):
+    """Thread i: the low half of a[i] (cvt.u16.u32), widened to 64 bits by
+    `widen`."""
+    lines = [".version 8.0", ".target sm_90a", ".address_size 64",
+             ".visible .entry t(.param .u64 p0, .param .u64 p1)", "{",
+             "  .reg .b16 %rs<4>;", "  .reg .b32 %r<16>;", "  .reg .b64 %rd<16>;",
+             "  mov.u32 %r1, %tid.x;", "  ld.param.u64 %rd1, [p0];",
+             "  mul.wide.u32 %rd8, %r1, 4;", "  add.s64 %rd8, %rd1, %rd8;",
+             "  ld.global.b32 %r12, [%rd8];", "  cvt.u16.u32 %rs1, %r12;",
+             f"  {widen} %rd12, %rs1;", "  ld.param.u64 %rd4, [p1];",
+             "  mul.wide.u32 %rd5, %r1, 8;", "  add.s64 %rd5, %rd4, %rd5;",
+             "  st.global.b64 [%rd5], %rd12;", "  ret;", "}"]
+    k = ptxemu.Kernel("\n".join(lines) + "\n")
+    gmem = ptxemu.GlobalMemory()
+    buf = gmem.alloc(np.array(a, np.int64).astype(np.uint32))
+    out = gmem.alloc(np.zeros(N, np.uint64))
+    ptxemu.Launch(k, (1, 1, 1), (N, 1, 1), 0, [buf, out], gmem).run()
+    return [int(x) for x in gmem.contents(out).view(np.uint64)]
+
+
+for widen, signed in (("cvt.u64.u16", False), ("cvt.s64.u16", False),
+                      ("cvt.s64.s16", True), ("cvt.u64.s16", True)):
+    def widened(widen=widen, signed=signed):
+        want = [wrap(wrap(x, 16, signed), 64, False) for x in a16]
+        got = cvt16to64(widen, a16)
+        assert got == want, [(x, g, w) for x, g, w in zip(a16, got, want) if g != w][:3]
+    expect(f"{widen} (zero- or sign-extends the 16-bit value)", widened)

@@ -6,6 +6,8 @@
 
 #include "KernelEmitter.h"
 
+#include <optional>
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -38,13 +40,14 @@ KernelEmitter::TileSource KernelEmitter::source(Tile tile) {
 void KernelEmitter::copyRows(Tile tile, Value stage, Value row0) {
   TileSource from = source(tile);
   int64_t rows = from.rows;
-  int64_t nthreads = cfg.copyThreads();
+  int64_t nthreads = cfg.tileCopiers(rows, from.cols);
   int64_t unitsPerRow = from.cols / 8, units = rows * unitsPerRow;
-  // Copy i of a thread moves unit u of row r0 + i * rowStep: every pass of
-  // the threads covers whole rows (checked by gpuTileAttention), so the
-  // copies of one thread differ by constant offsets (one base register).
-  // checked: rows past T are zero-filled (a source size of 0 from row 0)
-  // instead of read; only a ragged last tile needs it.
+  // Copy i of a copying thread moves unit u of row r0 + i * rowStep: every
+  // pass of the copiers covers whole rows and each moves the same number
+  // of units (tileCopiers; checked by gpuTileAttention), so the copies of
+  // one thread differ by constant offsets (one base register). checked:
+  // rows past T are zero-filled (a source size of 0 from row 0) instead of
+  // read; only a ragged last tile needs it.
   int64_t rowStep = nthreads / unitsPerRow;
   Value r0 = divu(copyTid, unitsPerRow), u = remu(copyTid, unitsPerRow);
   Value col = mul(u, idx(8));
@@ -64,6 +67,15 @@ void KernelEmitter::copyRows(Tile tile, Value stage, Value row0) {
           b.getIndexAttr(8), n, b.getUnitAttr());
     }
   };
+  // Threads past the copiers (D = 80, 96, 192) copy nothing.
+  std::optional<OpBuilder::InsertionGuard> idle;
+  if (nthreads < cfg.copyThreads()) {
+    auto ifCopier = scf::IfOp::create(
+        b, loc, cmp(arith::CmpIPredicate::ult, copyTid, idx(nthreads)),
+        /*withElse=*/false);
+    idle.emplace(b);
+    b.setInsertionPointToStart(ifCopier.thenBlock());
+  }
   // mma.sync: one path only (the second path's addresses push the D = 128
   // kernel, at 255 registers, into spills).
   if (cfg.mma == TensorCoreOp::MmaSync)

@@ -52,11 +52,14 @@ std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
 }
 
 bool mlir::attn::isNVIDIAHeadDim(TensorCoreOp mma, int64_t d) {
-  return d == 64 || d == 128 || (mma == TensorCoreOp::MmaSync && d == 32);
+  if (mma == TensorCoreOp::MmaSync)
+    return llvm::is_contained({32, 64, 80, 96, 128, 192, 256}, d);
+  return d == 64 || d == 128;
 }
 
 StringRef mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
-  return mma == TensorCoreOp::MmaSync ? "32, 64 and 128" : "64 and 128";
+  return mma == TensorCoreOp::MmaSync ? "32, 64, 80, 96, 128, 192 and 256"
+                                      : "64 and 128";
 }
 
 /// The configuration of an attention of head dim `headDim` on `chip` ("":
@@ -76,10 +79,11 @@ static GPUKernelConfig gpuKernelConfig(const KernelScheduleRequest &request,
     cfg.blockK = blockK ? blockK : 128;
     return cfg;
   }
-  cfg.mTiles = 2;
-  // Measured with ptxas -v (0 spills at 255 registers): 64-key tiles for
-  // D <= 128 on sm_90a (128-key tiles spill at D = 64), 32-key tiles for
-  // D = 128 on sm_8x.
+  // Measured with ptxas -v (0 spills at 255 registers): two 16-row m-tiles
+  // per warp up to D = 128, one beyond (O's accumulators of two spill at
+  // D = 256); 64-key tiles on sm_90a (128-key tiles spill at D = 64),
+  // 32-key tiles past D = 64 on sm_8x (within their shared memory).
+  cfg.mTiles = headDim <= 128 ? 2 : 1;
   bool ampere = chip.starts_with("sm_8");
   cfg.blockK = blockK ? blockK : (ampere && headDim > 64 ? 32 : 64);
   return cfg;
@@ -176,13 +180,12 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
            << nvidiaHeadDimList(config.mma) << ", got D = " << headDim
            << " and Dv = " << valueDim
            << " (the CPU target takes every head dim of the op)";
-  // Every thread issues the same number of 16-byte copies, and each pass
-  // of the copying threads covers whole rows.
-  int64_t units = 8 * config.copyThreads();
-  if (units % headDim != 0 || units % valueDim != 0 ||
-      (config.blockQ() * headDim) % units != 0 ||
-      (config.blockK * headDim) % units != 0 ||
-      (config.blockK * valueDim) % units != 0)
+  // Every copying thread issues the same number of 16-byte copies.
+  auto splits = [&](int64_t rows, int64_t cols) {
+    return (rows * cols / 8) % config.tileCopiers(rows, cols) == 0;
+  };
+  if (!splits(config.blockQ(), headDim) || !splits(config.blockK, headDim) ||
+      !splits(config.blockK, valueDim))
     return op.emitOpError("the tiles (block_q ")
            << config.blockQ() << ", block_k " << config.blockK
            << ") do not split into 16-byte copies over " << config.copyThreads()
@@ -308,8 +311,9 @@ struct AttnGPUTileAttentionPass
     getOperation().walk([&](AttentionOp op) { found.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : found) {
-      GPUKernelConfig config = gpuKernelConfig(*schedule, blockK,
-                                               op.getHeadDim(), targetChip(op));
+      GPUKernelConfig config = gpuKernelConfig(
+          *schedule, blockK, std::max(op.getHeadDim(), op.getValueDim()),
+          targetChip(op));
       if (failed(gpuTileAttention(rewriter, op, config)))
         return signalPassFailure();
     }

@@ -28,13 +28,13 @@ constexpr StringLiteral kSupportedChips =
 /// the kernels are not built for ("" means sm_90a).
 std::optional<int64_t> maxSharedBytesPerBlock(StringRef chip);
 
-/// Whether the kernels of `mma` take head dim `d` (D or Dv): mma.sync 32, 64
-/// and 128 (its 16-byte copies split into whole rows, its accumulators fit
-/// registers: 256 spills), wgmma 64 and 128 (whole 128-byte swizzle rows,
-/// within shared memory). The others of attn/Support/HeadDims.h run on the
-/// CPU target.
+/// Whether the kernels of `mma` take head dim `d` (D or Dv): mma.sync 32,
+/// 64, 80, 96, 128, 192 and 256 (one m-tile per warp past 128: O's
+/// accumulators fit registers), wgmma 64 and 128 (whole 128-byte swizzle
+/// rows, within shared memory). The CPU target takes every head dim of
+/// attn/Support/HeadDims.h.
 bool isNVIDIAHeadDim(TensorCoreOp mma, int64_t d);
-/// "32, 64 and 128" / "64 and 128".
+/// "32, 64, 80, 96, 128, 192 and 256" / "64 and 128".
 StringRef nvidiaHeadDimList(TensorCoreOp mma);
 
 /// Launch shape of the kernels this lowering emits: a flavour and its tiles.
@@ -70,6 +70,19 @@ struct GPUKernelConfig : KernelSchedule {
   }
   /// The threads that issue the copies: all of them, or the producer's.
   int64_t copyThreads() const { return warpSpecialized() ? 128 : threads(); }
+  /// The threads that copy a tile of `rows` rows of `cols` 16-bit elements
+  /// in 16-byte units, each pass of them covering whole rows: all
+  /// copyThreads() when a row's units divide them, else the most that also
+  /// share the tile's units evenly (D = 80: 80 of 128).
+  int64_t tileCopiers(int64_t rows, int64_t cols) const {
+    int64_t threads = copyThreads(), unitsPerRow = cols / 8;
+    if (threads % unitsPerRow == 0)
+      return threads;
+    int64_t copiers = threads - threads % unitsPerRow;
+    while ((rows * unitsPerRow) % copiers != 0)
+      copiers -= unitsPerRow;
+    return copiers;
+  }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
   /// The dynamic shared memory a block requests
