@@ -33,7 +33,8 @@ TEST(SharedAllocator, AlignsEachRegionAndReservesTheBaseSkip) {
   SharedRegion z = a.allocateMbarriers(3);
   EXPECT_EQ(x.offset, 0);
   EXPECT_EQ(y.offset, 1024);
-  EXPECT_EQ(y.stage(1), 1088);
+  EXPECT_EQ(y.stageBytes(), 64);
+  EXPECT_EQ(y.end(), 1152);
   EXPECT_EQ(z.offset, 1152);
   EXPECT_EQ(z.stageBytes(), 8);
   EXPECT_EQ(a.requestBytes(), 1152 + 24 + 1024);

@@ -1,7 +1,9 @@
 //===- EmitterHelpers.cpp - what every part of the kernel uses --------------===//
 //
 // The NVIDIA kernel emitter's shared helpers: exp2/log2 through PTX,
-// quad reductions, operand packing, register fences, and the synchronous flavours' defaults of the asynchronous hooks.
+// quad reductions, operand packing, register fences, accumulator tiles and
+// the key loop's state, the generic product's defaults (a synchronous
+// flavour's gemm from the asynchronous hooks) and the forward's products.
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"

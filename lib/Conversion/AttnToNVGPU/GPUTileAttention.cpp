@@ -12,6 +12,7 @@
 
 #include "KernelEmitter.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Support/HeadDims.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -53,13 +54,12 @@ std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
 
 bool mlir::attn::isNVIDIAHeadDim(TensorCoreOp mma, int64_t d) {
   if (mma == TensorCoreOp::MmaSync)
-    return llvm::is_contained({32, 64, 80, 96, 128, 192, 256}, d);
+    return ::attn::isSupportedHeadDim(d);
   return d == 64 || d == 128;
 }
 
-StringRef mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
-  return mma == TensorCoreOp::MmaSync ? "32, 64, 80, 96, 128, 192 and 256"
-                                      : "64 and 128";
+std::string mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
+  return mma == TensorCoreOp::MmaSync ? ::attn::headDimList() : "64 and 128";
 }
 
 /// The configuration of an attention of head dim `headDim` on `chip` ("":

@@ -57,10 +57,10 @@ Value KernelEmitter::layoutIndex(int64_t offset) {
 }
 
 Value KernelEmitter::sharedView(int64_t offset, ArrayRef<int64_t> shape) {
-  auto ws =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Attribute workgroup = cast<MemRefType>(smem.getType()).getMemorySpace();
   return memref::ViewOp::create(
-      b, loc, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), ws),
+      b, loc,
+      MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), workgroup),
       smem, layoutIndex(offset), ValueRange{});
 }
 

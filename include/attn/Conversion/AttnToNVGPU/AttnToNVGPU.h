@@ -28,14 +28,13 @@ constexpr StringLiteral kSupportedChips =
 /// the kernels are not built for ("" means sm_90a).
 std::optional<int64_t> maxSharedBytesPerBlock(StringRef chip);
 
-/// Whether the kernels of `mma` take head dim `d` (D or Dv): mma.sync 32,
-/// 64, 80, 96, 128, 192 and 256 (one m-tile per warp past 128: O's
+/// Whether the kernels of `mma` take head dim `d` (D or Dv): mma.sync every
+/// one of attn/Support/HeadDims.h (one m-tile per warp past 128: O's
 /// accumulators fit registers), wgmma 64 and 128 (whole 128-byte swizzle
-/// rows, within shared memory). The CPU target takes every head dim of
-/// attn/Support/HeadDims.h.
+/// rows, within shared memory).
 bool isNVIDIAHeadDim(TensorCoreOp mma, int64_t d);
 /// "32, 64, 80, 96, 128, 192 and 256" / "64 and 128".
-StringRef nvidiaHeadDimList(TensorCoreOp mma);
+std::string nvidiaHeadDimList(TensorCoreOp mma);
 
 /// Launch shape of the kernels this lowering emits: a flavour and its tiles.
 struct GPUKernelConfig : KernelSchedule {

@@ -22,8 +22,6 @@ namespace nvidia {
 struct SharedRegion {
   int64_t offset = 0, bytes = 0, stages = 0;
   int64_t stageBytes() const { return stages ? bytes / stages : 0; }
-  /// The offset of stage `s`.
-  int64_t stage(int64_t s) const { return offset + s * stageBytes(); }
   bool allocated() const { return stages != 0; }
   int64_t end() const { return offset + bytes; }
 };
