@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 bin=${1:-/tmp/attn-cuda-run}
 lib=$(dirname "$bin")/libattn-runtime.so
 srcs=(runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp
-      lib/Host/Host.cpp runtime/lib/CApi.cpp runtime/tools/attn-cuda-run.cpp)
+      runtime/lib/Files.cpp lib/Host/Host.cpp runtime/lib/CApi.cpp
+      runtime/tools/attn-cuda-run.cpp)
 # stale OUTPUT: missing, or older than a source or header.
 stale() {
   [ ! -e "$1" ] || [ -n "$(find "${srcs[@]}" runtime/include include/attn/Host \
@@ -33,6 +34,6 @@ for s in "${srcs[@]}"; do
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-runtime=("$obj"/{Cuda,Attention,Run,Host}.o)
+runtime=("$obj"/{Cuda,Attention,Run,Files,Host}.o)
 g++ "${runtime[@]}" "$obj/attn-cuda-run.o" -ldl -o "$bin"
 g++ -shared "${runtime[@]}" "$obj/CApi.o" -ldl -o "$lib"

@@ -14,7 +14,8 @@ using namespace mlir::attn;
 OwningOpRef<ModuleOp>
 mlir::attn::buildAttentionModule(MLIRContext &context,
                                  const ::attn::host::AttentionSpec &spec,
-                                 Target target, bool withGradient) {
+                                 Target target, Functions functions) {
+  bool withGradient = functions != Functions::Forward;
   assert((!withGradient || target == Target::CPU) &&
          "the backward pass is built for the CPU only");
   context.loadDialect<AttnDialect, bufferization::BufferizationDialect,
@@ -86,11 +87,12 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
     auto gpuModule = gpu::GPUModuleOp::create(b, loc, kKernelModule);
     b.setInsertionPointToStart(gpuModule.getBody());
   }
-  addFunction(kAttentionEntry, 6, 4, [&](ArrayRef<Value> in) {
-    return AttentionOp::create(b, loc, TypeRange{tensors[4], tensors[5]},
-                               in[0], in[1], in[2], in[3], mask, scale)
-        ->getResults();
-  });
+  if (functions != Functions::Backward)
+    addFunction(kAttentionEntry, 6, 4, [&](ArrayRef<Value> in) {
+      return AttentionOp::create(b, loc, TypeRange{tensors[4], tensors[5]},
+                                 in[0], in[1], in[2], in[3], mask, scale)
+          ->getResults();
+    });
   if (withGradient)
     addFunction(kAttentionGradEntry, 10, 7, [&](ArrayRef<Value> in) {
       return AttentionGradOp::create(

@@ -74,7 +74,8 @@ compile(mlir::MLIRContext &context, const AttentionSpec &spec,
         const CpuRunOptions &o, double *ms = nullptr) {
   auto start = std::chrono::steady_clock::now();
   auto module = mlir::attn::buildAttentionModule(
-      context, spec, mlir::attn::Target::CPU, o.backward);
+      context, spec, mlir::attn::Target::CPU,
+      o.backward ? mlir::attn::Functions::Both : mlir::attn::Functions::Forward);
   mlir::attn::CPUPipelineOptions options;
   options.blockQ = o.blockQ;
   options.blockK = o.blockK;

@@ -11,6 +11,7 @@
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
 #include "attn/Frontend/AttentionModule.h"
 #include "attn/Host/Host.h"
+#include "attn/JIT/Compiler.h"
 #include "attn/Registration/Registration.h"
 #include "CpuRun.h"
 #include "attn/Pipelines/Pipelines.h"
@@ -23,7 +24,6 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -272,43 +272,6 @@ static void writeOutput(llvm::StringRef bytes) {
   os << bytes;
 }
 
-/// The kernel's JSON manifest (FILE.json, for the runtime): the launch
-/// contract the compiler recorded on the module (attn.launch), in
-/// kLaunchContractKeys' order, with the output `format`.
-static std::string manifest(mlir::ModuleOp module) {
-  auto all = module->getAttrOfType<mlir::DictionaryAttr>(
-      mlir::attn::kLaunchContractsAttr);
-  std::string name = mlir::attn::launchContractName(
-      mlir::attn::kKernelModule, mlir::attn::kAttentionEntry);
-  auto contract = all ? all.getAs<mlir::DictionaryAttr>(name)
-                      : mlir::DictionaryAttr();
-  if (!contract)
-    fail("the compiled module has no launch contract for " + name);
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  llvm::json::OStream json(os);
-  json.object([&] {
-    for (llvm::StringRef key : mlir::attn::kLaunchContractKeys) {
-      if (key == "format") {
-        json.attribute(key, emit.empty() ? std::string("cubin")
-                                         : std::string(emit));
-        continue;
-      }
-      mlir::Attribute value = contract.get(key);
-      if (!value)
-        continue;
-      if (auto s = llvm::dyn_cast<mlir::StringAttr>(value))
-        json.attribute(key, s.getValue());
-      else if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value))
-        json.attribute(key, i.getInt());
-      else if (auto f = llvm::dyn_cast<mlir::FloatAttr>(value))
-        json.attribute(key, f.getValueAsDouble());
-    }
-  });
-  text += "\n";
-  return text;
-}
-
 /// --target cuda: compile the kernel; --emit ptx|cubin|llvm writes it.
 static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
                    const AttentionSpec &spec) {
@@ -351,7 +314,10 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   auto binary = mlir::attn::getKernelBinary(module);
   if (!binary)
     fail(llvm::toString(binary.takeError()));
-  std::string contract = manifest(module);
+  auto contract = attn::jit::launchManifest(
+      module, emit.empty() ? std::string("cubin") : std::string(emit));
+  if (!contract)
+    fail(llvm::toString(contract.takeError()));
 #ifdef ATTN_HAVE_CUDA_RUNTIME
   if (emit.empty()) {
     // Launch through the runtime: the same checks and JSON as attn-cuda-run.
@@ -361,7 +327,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     run.checkRows = checkRows;
     run.repeat = repeat;
     attn::rt::KernelInfo info =
-        attn::rt::parseManifest(contract);
+        attn::rt::parseManifest(*contract);
     bool ok = false;
     if (auto error = attn::rt::runAttentionNoThrow(*binary, info, spec, run,
                                                    std::cout, ok))
@@ -376,7 +342,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     llvm::raw_fd_ostream m(outputFile + ".json", ec);
     if (ec)
       fail("cannot write " + outputFile + ".json: " + ec.message());
-    m << contract;
+    m << *contract;
   }
   return 0;
 }
@@ -415,7 +381,7 @@ int main(int argc, char **argv) {
   auto module = mlir::attn::buildAttentionModule(
       context, spec,
       target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU,
-      /*withGradient=*/backward);
+      backward ? mlir::attn::Functions::Both : mlir::attn::Functions::Forward);
   if (emit == "mlir") {
     writeOutput(printed(*module));
     return 0;

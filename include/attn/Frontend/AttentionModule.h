@@ -4,16 +4,18 @@
 #define ATTN_FRONTEND_ATTENTIONMODULE_H
 
 #include "attn/Host/Host.h"
+#include "attn/Support/EntryNames.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/Error.h"
 
 namespace mlir::attn {
 
-/// Name of the entry function buildAttentionModule creates.
-inline constexpr const char *kAttentionEntry = "attn";
+using ::attn::kAttentionEntry;
+using ::attn::kAttentionGradEntry;
+using ::attn::kKernelModule;
 
-/// A module with one function
+/// A module with the function
 ///   func @attn(%q: memref<?xHqxDxT>, %k: memref<?xHkvxDxT>,
 ///              %v: memref<?xHkvxDvxT>, %cu: memref<?xi32>,
 ///              %out: memref<?xHqxDvxT>, %lse: memref<Hqx?xf32>)
@@ -24,27 +26,24 @@ inline constexpr const char *kAttentionEntry = "attn";
 /// For `Target::NVIDIA` the same function is a `gpu.func` kernel in
 /// `gpu.module @attn_kernels` (module attribute gpu.container_module).
 ///
-/// With `withGradient` (CPU only, so far), a second function
+/// With `functions` Backward (CPU only, so far) the function
 ///   func @attn_grad(%q, %k, %v, %cu, %out, %lse, %dout: memref<?xHqxDvxT>,
 ///                   %dq: memref<?xHqxDxT>, %dk: memref<?xHkvxDxT>,
 ///                   %dv: memref<?xHkvxDvxT>)
 /// computes `attn.attention_grad` from the forward's out and lse and writes
-/// dq, dk and dv in place (_mlir_ciface_attn_grad).
+/// dq, dk and dv in place (_mlir_ciface_attn_grad) instead; with Both the
+/// module has both functions.
 enum class Target { CPU, NVIDIA };
+enum class Functions { Forward, Backward, Both };
 OwningOpRef<ModuleOp>
 buildAttentionModule(MLIRContext &context,
                      const ::attn::host::AttentionSpec &spec,
-                     Target target = Target::CPU, bool withGradient = false);
-
-/// Name of the gradient function buildAttentionModule creates.
-inline constexpr const char *kAttentionGradEntry = "attn_grad";
+                     Target target = Target::CPU,
+                     Functions functions = Functions::Forward);
 
 /// The PTX or cubin of the `gpu.binary @attn_kernels` the NVIDIA pipeline
 /// produced in `module`.
 llvm::Expected<std::string> getKernelBinary(ModuleOp module);
-
-/// Name of the gpu.module holding the kernel.
-inline constexpr const char *kKernelModule = "attn_kernels";
 
 } // namespace mlir::attn
 

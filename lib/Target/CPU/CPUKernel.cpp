@@ -2,6 +2,7 @@
 
 #include "attn/Target/CPU/CPUKernel.h"
 #include "attn/Frontend/AttentionModule.h"
+#include "attn/Runtime/CpuKernel.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -15,29 +16,6 @@ using namespace mlir;
 using namespace mlir::attn;
 using ::attn::host::AttentionSpec;
 using ::attn::host::Buffer;
-
-namespace {
-/// The memref descriptor of the C interface (see CRunnerUtils.h).
-template <int N> struct Descriptor {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[N];
-  int64_t strides[N];
-};
-
-template <int N>
-Descriptor<N> describe(void *data, std::array<int64_t, N> sizes) {
-  Descriptor<N> d{data, data, 0, {}, {}};
-  int64_t stride = 1;
-  for (int i = N - 1; i >= 0; --i) {
-    d.sizes[i] = sizes[i];
-    d.strides[i] = stride;
-    stride *= sizes[i];
-  }
-  return d;
-}
-} // namespace
 
 CPUKernel::~CPUKernel() = default;
 
@@ -61,27 +39,26 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options) {
 
   std::unique_ptr<CPUKernel> kernel(new CPUKernel());
   kernel->engine = std::move(*engine);
-  auto entry = kernel->engine->lookup(std::string("_mlir_ciface_") +
-                                      kAttentionEntry);
-  if (!entry)
-    return entry.takeError();
-  kernel->entry = reinterpret_cast<void *>(*entry);
-  bool withGradient =
-      module.lookupSymbol(std::string("_mlir_ciface_") + kAttentionGradEntry);
-  if (withGradient) {
-    auto grad = kernel->engine->lookup(std::string("_mlir_ciface_") +
-                                       kAttentionGradEntry);
-    if (!grad)
-      return grad.takeError();
-    kernel->gradEntry = reinterpret_cast<void *>(*grad);
+  // The C interface of each function the module has.
+  for (auto [name, slot] : {std::pair{kAttentionEntry, &kernel->entry},
+                            {kAttentionGradEntry, &kernel->gradEntry}}) {
+    std::string symbol = std::string(::attn::kCInterfacePrefix) + name;
+    if (!module.lookupSymbol(symbol))
+      continue;
+    auto address = kernel->engine->lookup(symbol);
+    if (!address)
+      return address.takeError();
+    *slot = reinterpret_cast<void *>(*address);
   }
   if (options.countTiles) {
-    auto counts = kernel->engine->lookup("attn_tile_counts");
-    if (!counts)
-      return counts.takeError();
-    kernel->counts = reinterpret_cast<int64_t *>(*counts);
-    if (withGradient) {
-      auto grad = kernel->engine->lookup("attn_grad_tile_counts");
+    if (kernel->entry) {
+      auto counts = kernel->engine->lookup(::attn::kTileCounts);
+      if (!counts)
+        return counts.takeError();
+      kernel->counts = reinterpret_cast<int64_t *>(*counts);
+    }
+    if (kernel->gradEntry) {
+      auto grad = kernel->engine->lookup(::attn::kGradTileCounts);
       if (!grad)
         return grad.takeError();
       kernel->gradCounts = reinterpret_cast<int64_t *>(*grad);
@@ -93,16 +70,15 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options) {
 void CPUKernel::run(const AttentionSpec &spec, Buffer &q, Buffer &k,
                     Buffer &v, std::vector<int32_t> &cu, Buffer &out,
                     std::vector<float> &lse) {
-  int64_t t = spec.tokens();
-  auto dq = describe<3>(q.data(), {t, spec.heads, spec.headDim});
-  auto dk = describe<3>(k.data(), {t, spec.kvHeads, spec.headDim});
-  auto dv = describe<3>(v.data(), {t, spec.kvHeads, spec.valueDim});
-  auto dcu = describe<1>(cu.data(), {int64_t(cu.size())});
-  auto dout = describe<3>(out.data(), {t, spec.heads, spec.valueDim});
-  auto dlse = describe<2>(lse.data(), {spec.heads, t});
-  // The C interface takes one pointer to a descriptor per memref.
-  using Fn = void (*)(void *, void *, void *, void *, void *, void *);
-  reinterpret_cast<Fn>(entry)(&dq, &dk, &dv, &dcu, &dout, &dlse);
+  assert(entry && "compiled without the forward function");
+  ::attn::rt::CpuTensors t;
+  t.tokens = spec.tokens();
+  t.cu = cu.data();
+  t.cuEntries = int64_t(cu.size());
+  t.q = q.data(), t.k = k.data(), t.v = v.data();
+  t.out = out.data();
+  t.lse = lse.data();
+  ::attn::rt::callCpuForward(entry, spec, t);
 }
 
 void CPUKernel::runGradient(const AttentionSpec &spec, Buffer &q, Buffer &k,
@@ -110,21 +86,16 @@ void CPUKernel::runGradient(const AttentionSpec &spec, Buffer &q, Buffer &k,
                             std::vector<float> &lse, Buffer &dout, Buffer &dq,
                             Buffer &dk, Buffer &dv) {
   assert(gradEntry && "compiled without the gradient function");
-  int64_t t = spec.tokens();
-  auto dQ = describe<3>(q.data(), {t, spec.heads, spec.headDim});
-  auto dK = describe<3>(k.data(), {t, spec.kvHeads, spec.headDim});
-  auto dV = describe<3>(v.data(), {t, spec.kvHeads, spec.valueDim});
-  auto dCu = describe<1>(cu.data(), {int64_t(cu.size())});
-  auto dOut = describe<3>(out.data(), {t, spec.heads, spec.valueDim});
-  auto dLse = describe<2>(lse.data(), {spec.heads, t});
-  auto dDout = describe<3>(dout.data(), {t, spec.heads, spec.valueDim});
-  auto dDq = describe<3>(dq.data(), {t, spec.heads, spec.headDim});
-  auto dDk = describe<3>(dk.data(), {t, spec.kvHeads, spec.headDim});
-  auto dDv = describe<3>(dv.data(), {t, spec.kvHeads, spec.valueDim});
-  using Fn = void (*)(void *, void *, void *, void *, void *, void *, void *,
-                      void *, void *, void *);
-  reinterpret_cast<Fn>(gradEntry)(&dQ, &dK, &dV, &dCu, &dOut, &dLse, &dDout,
-                                  &dDq, &dDk, &dDv);
+  ::attn::rt::CpuTensors t;
+  t.tokens = spec.tokens();
+  t.cu = cu.data();
+  t.cuEntries = int64_t(cu.size());
+  t.q = q.data(), t.k = k.data(), t.v = v.data();
+  t.out = out.data();
+  t.lse = lse.data();
+  t.dout = dout.data();
+  t.dq = dq.data(), t.dk = dk.data(), t.dv = dv.data();
+  ::attn::rt::callCpuBackward(gradEntry, spec, t);
 }
 
 /// The three counts at `counts`, or zeros.

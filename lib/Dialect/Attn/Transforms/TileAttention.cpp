@@ -9,6 +9,7 @@
 #include "attn/Dialect/Attn/Transforms/EmitterBase.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
+#include "attn/Support/EntryNames.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -381,11 +382,11 @@ struct AttnTileAttentionPass
         grads.push_back(g);
     });
     if (countTiles && !ops.empty()) {
-      options.tileCountsGlobal = "attn_tile_counts";
+      options.tileCountsGlobal = ::attn::kTileCounts;
       declareCounts(module, options.tileCountsGlobal);
     }
     if (countTiles && !grads.empty()) {
-      options.gradTileCountsGlobal = "attn_grad_tile_counts";
+      options.gradTileCountsGlobal = ::attn::kGradTileCounts;
       declareCounts(module, options.gradTileCountsGlobal);
     }
     IRRewriter rewriter(&getContext());

@@ -74,9 +74,6 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
                                           int64_t tokens);
 
-/// Reads a whole file; throws Error if it cannot.
-std::string readFile(const std::string &path);
-
 class AttentionKernel {
 public:
   AttentionKernel(const std::string &image, KernelInfo info);

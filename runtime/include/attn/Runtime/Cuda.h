@@ -11,18 +11,13 @@
 #ifndef ATTN_RUNTIME_CUDA_H
 #define ATTN_RUNTIME_CUDA_H
 
+#include "attn/Runtime/Files.h"
+
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace attn::rt {
-
-/// A failed CUDA call (or a runtime precondition), with the call's name.
-class Error : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
 
 /// Whether a CUDA driver and at least one device can be used; if not,
 /// `why` says why.

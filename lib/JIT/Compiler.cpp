@@ -1,0 +1,141 @@
+//===- Compiler.cpp - kernels compiled on demand --------------------------===//
+
+#include "attn/JIT/Compiler.h"
+#include "attn/Frontend/AttentionModule.h"
+#include "attn/JIT/Version.inc"
+#include "attn/Pipelines/Pipelines.h"
+#include "attn/Registration/Registration.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <mutex>
+
+using namespace attn;
+using rt::KernelConfig;
+
+const char *jit::compilerVersion() { return ATTN_OPT_VERSION; }
+
+namespace {
+
+/// The pipeline options of a configuration, as the text the pipeline
+/// parses (part of the key).
+std::string pipelineOptions(const KernelConfig &config) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (config.cpu()) {
+    mlir::attn::CPUPipelineOptions options;
+    options.deterministic = config.deterministic;
+    options.print(os);
+    // The shared object is code for this host's CPU.
+    os << " host-cpu=" << llvm::sys::getHostCPUName();
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      if (feature.second)
+        os << " +" << feature.first();
+  } else {
+    mlir::attn::GPUPipelineOptions options;
+    options.chip = config.target;
+    options.kernel = config.kernelOptions;
+    options.format = "bin";
+    options.print(os);
+  }
+  return text;
+}
+
+class MlirCompiler : public rt::Compiler {
+public:
+  MlirCompiler() { mlir::attn::registerAttnDialects(registry); }
+
+  std::string version() const override { return jit::compilerVersion(); }
+
+  bool key(const KernelConfig &config, std::string &key,
+           std::string &error) override {
+    mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
+    auto module = build(context, config, error);
+    if (!module)
+      return false;
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module->print(os, mlir::OpPrintingFlags().printGenericOpForm());
+    key = rt::hash128(std::string(version()) + '\0' + text + '\0' +
+                      pipelineOptions(config) + '\0' + config.target);
+    return true;
+  }
+
+  bool compile(const KernelConfig &config, rt::CompiledBinary &compiled,
+               std::string &error) override {
+    mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
+    auto module = build(context, config, error);
+    if (!module)
+      return false;
+    auto refuse = [&](const std::string &why) {
+      error = "cannot compile a kernel for " + config.describe() + ": " + why;
+      return false;
+    };
+    std::string diagnostics;
+    mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+      diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
+      return mlir::success();
+    });
+    mlir::PassManager pm(&context);
+    if (config.cpu()) {
+      mlir::attn::CPUPipelineOptions options;
+      options.deterministic = config.deterministic;
+      mlir::attn::buildCPUPipeline(pm, options);
+    } else {
+      mlir::attn::GPUPipelineOptions options;
+      options.chip = config.target;
+      options.kernel = config.kernelOptions;
+      options.format = "bin";
+      if (auto why = mlir::attn::checkGPUPipelineOptions(options))
+        return refuse(*why);
+      mlir::attn::buildGPUPipeline(pm, options);
+    }
+    if (mlir::failed(pm.run(*module)))
+      return refuse(diagnostics.empty() ? std::string("lowering failed")
+                                        : diagnostics);
+    llvm::Expected<std::string> binary =
+        config.cpu() ? jit::emitSharedObject(*module)
+                     : mlir::attn::getKernelBinary(*module);
+    if (!binary)
+      return refuse(llvm::toString(binary.takeError()));
+    compiled.binary = std::move(*binary);
+    if (!config.cpu()) {
+      auto launch = jit::launchManifest(*module, "cubin");
+      if (!launch)
+        return refuse(llvm::toString(launch.takeError()));
+      compiled.launch = std::move(*launch);
+    }
+    return true;
+  }
+
+private:
+  mlir::DialectRegistry registry;
+
+  /// The attn module of `config`, or null with `error` set.
+  static mlir::OwningOpRef<mlir::ModuleOp>
+  build(mlir::MLIRContext &context, const KernelConfig &config,
+        std::string &error) {
+    if (!config.cpu() && config.direction == rt::Direction::Backward) {
+      error = "cannot compile a kernel for " + config.describe() +
+              ": the NVIDIA backward kernel is not built yet (the CPU "
+              "target has the backward)";
+      return nullptr;
+    }
+    using mlir::attn::Functions;
+    return mlir::attn::buildAttentionModule(
+        context, config.shape,
+        config.cpu() ? mlir::attn::Target::CPU : mlir::attn::Target::NVIDIA,
+        config.direction == rt::Direction::Forward ? Functions::Forward
+                                                   : Functions::Backward);
+  }
+};
+
+} // namespace
+
+std::shared_ptr<rt::Compiler> jit::makeCompiler() {
+  return std::make_shared<MlirCompiler>();
+}

@@ -1,0 +1,55 @@
+//===- KernelConfig.h - what one compiled kernel is for -------*- C++ -*-===//
+//
+// A kernel is compiled once per configuration: element type, heads, head
+// dims, mask, scale, target (the host CPU or an NVIDIA chip), direction
+// (forward or backward) and, for the backward, how dq is reduced; and for
+// NVIDIA the kernel flavour. It serves every packing and every token count.
+// The configuration has one canonical JSON form (the cache's key and index)
+// and one command-line form (attn-opt-aot's flags). No MLIR.
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_RUNTIME_KERNELCONFIG_H
+#define ATTN_RUNTIME_KERNELCONFIG_H
+
+#include "attn/Host/Host.h"
+
+#include <optional>
+#include <string>
+
+namespace attn::rt {
+
+enum class Direction { Forward, Backward };
+
+struct KernelConfig {
+  /// Element type, heads, head dims, mask and scale (cuSeqlens unused).
+  host::AttentionSpec shape;
+  /// "cpu" (this host) or an NVIDIA chip ("sm_80", ..., "sm_90a").
+  std::string target = "cpu";
+  Direction direction = Direction::Forward;
+  /// Backward only: dq from a query-major pass (the same bits on every run)
+  /// instead of f32 atomics.
+  bool deterministic = false;
+  /// NVIDIA only: attn-gpu-tile-attention's options ("" = the chip's
+  /// default), e.g. "mma=mma-sync".
+  std::string kernelOptions;
+
+  bool cpu() const { return target == "cpu"; }
+  /// Why the configuration cannot be compiled (shapes, a flag the target
+  /// does not take), or nullopt. The compiler may still refuse a shape a
+  /// target does not support, with its own message.
+  std::optional<std::string> validate() const;
+  /// The canonical JSON text: every field, keys sorted, no spaces.
+  std::string canonical() const;
+  /// "bf16, Hq=16 Hkv=4 D=128 Dv=128, mask document,causal, forward, sm_90a"
+  std::string describe() const;
+  /// attn-opt-aot's flags that compile exactly this configuration.
+  std::string aotFlags() const;
+};
+
+/// Parses canonical() text back; why it is not one, or nullopt.
+std::optional<std::string> parseKernelConfig(const std::string &json,
+                                             KernelConfig &config);
+
+} // namespace attn::rt
+
+#endif // ATTN_RUNTIME_KERNELCONFIG_H

@@ -1,0 +1,43 @@
+//===- Files.cpp - the runtime's file access ------------------------------===//
+
+#include "attn/Runtime/Files.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace attn::rt {
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void writeFileAtomically(const std::string &path, const std::string &bytes) {
+  // A name no other writer (process or thread) uses.
+  std::random_device entropy;
+  std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." +
+                    std::to_string(entropy());
+  FILE *f = std::fopen(tmp.c_str(), "wb");
+  if (!f)
+    throw Error("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  ok = std::fflush(f) == 0 && ok;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error("cannot write " + path + ": " + why);
+  }
+}
+
+} // namespace attn::rt

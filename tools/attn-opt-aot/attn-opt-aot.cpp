@@ -1,0 +1,145 @@
+//===- attn-opt-aot.cpp - fill a kernel cache ahead of time ---------------===//
+//
+//   attn-opt-aot --out DIR --target sm_90a --dtype bf16 --heads 16
+//                --kv-heads 4 --head-dim 128 [--mask document,causal]
+//                [--scale S] [--backward [--deterministic]]
+//                [--kernel-options '...']
+//   attn-opt-aot --out DIR --configs FILE   (one canonical JSON per line)
+//
+// Compiles each configuration into DIR (a kernel cache: ATTN_OPT_CACHE_DIR
+// on the machine that runs them, which needs only the runtime), skipping
+// those already there. Prints one line per configuration.
+//===----------------------------------------------------------------------===//
+
+#include "attn/JIT/Compiler.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <fstream>
+
+using namespace attn;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory cat("attn-opt-aot options");
+static cl::opt<std::string>
+    out("out", cl::desc("the cache directory to fill (default: "
+                        "ATTN_OPT_CACHE_DIR, else ~/.cache/attn-opt)"),
+        cl::cat(cat));
+static cl::opt<std::string>
+    configs("configs",
+            cl::desc("a file of configurations, one canonical JSON object "
+                     "per line (instead of the flags below)"),
+            cl::cat(cat));
+static cl::opt<std::string> target("target",
+                                   cl::desc("cpu or an NVIDIA chip (sm_80, "
+                                            "..., sm_90a)"),
+                                   cl::init("cpu"), cl::cat(cat));
+static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16"),
+                                  cl::init("bf16"), cl::cat(cat));
+static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(0),
+                              cl::cat(cat));
+static cl::opt<int64_t> kvHeads("kv-heads",
+                                cl::desc("key/value heads (default: heads)"),
+                                cl::init(0), cl::cat(cat));
+static cl::opt<int64_t> headDim("head-dim", cl::desc("D"), cl::init(0),
+                                cl::cat(cat));
+static cl::opt<int64_t> valueDim("value-dim",
+                                 cl::desc("Dv (default: head-dim)"),
+                                 cl::init(0), cl::cat(cat));
+static cl::opt<std::string> maskOpt("mask",
+                                    cl::desc("document,causal[,window=W] or "
+                                             "none"),
+                                    cl::init("document,causal"), cl::cat(cat));
+static cl::opt<double> scale("scale", cl::desc("softmax scale (default "
+                                               "1/sqrt(D))"),
+                             cl::cat(cat));
+static cl::opt<bool> backward("backward", cl::desc("the backward kernel"),
+                              cl::cat(cat));
+static cl::opt<bool> deterministic(
+    "deterministic", cl::desc("backward: dq without atomics"), cl::cat(cat));
+static cl::opt<std::string> kernelOptions(
+    "kernel-options", cl::desc("NVIDIA: attn-gpu-tile-attention's options"),
+    cl::cat(cat));
+
+[[noreturn]] static void fail(const std::string &message) {
+  llvm::errs() << "attn-opt-aot: error: " << message << "\n";
+  std::exit(1);
+}
+
+static rt::KernelConfig configFromFlags() {
+  rt::KernelConfig c;
+  c.target = target;
+  auto t = host::parseDType(dtype);
+  if (!t)
+    fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");
+  c.shape.dtype = *t;
+  if (heads <= 0 || headDim <= 0)
+    fail("--heads and --head-dim are required (or --configs FILE)");
+  c.shape.heads = heads;
+  c.shape.kvHeads = kvHeads ? int64_t(kvHeads) : int64_t(heads);
+  c.shape.headDim = headDim;
+  c.shape.valueDim = valueDim ? int64_t(valueDim) : int64_t(headDim);
+  if (auto why = host::parseMask(maskOpt, c.shape.mask))
+    fail("--mask: " + *why);
+  if (scale.getNumOccurrences())
+    c.shape.scale = double(scale);
+  c.direction = backward ? rt::Direction::Backward : rt::Direction::Forward;
+  c.deterministic = deterministic;
+  c.kernelOptions = kernelOptions;
+  if (auto why = c.validate())
+    fail(*why);
+  return c;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(cat);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "attn-opt-aot: compile kernels into a kernel "
+                              "cache ahead of time\n");
+  std::vector<rt::KernelConfig> all;
+  if (!configs.empty()) {
+    for (const cl::Option *o :
+         {(cl::Option *)&heads, (cl::Option *)&headDim, (cl::Option *)&backward})
+      if (o->getNumOccurrences())
+        fail("--configs FILE and --" + o->ArgStr.str() +
+             " are exclusive: give a configuration one way");
+    std::ifstream in(configs);
+    if (!in)
+      fail("cannot read " + configs);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos)
+        continue;
+      rt::KernelConfig c;
+      if (auto why = rt::parseKernelConfig(line, c))
+        fail(configs + ":" + std::to_string(n) + ": " + *why);
+      all.push_back(std::move(c));
+    }
+  } else {
+    all.push_back(configFromFlags());
+  }
+
+  std::string dir = out.empty() ? rt::KernelCache::defaultDir() : out;
+  rt::KernelLibrary library(dir, jit::makeCompiler());
+  for (const rt::KernelConfig &c : all) {
+    auto start = std::chrono::steady_clock::now();
+    int64_t compiledBefore = library.stats().compiled;
+    std::string error;
+    auto kernel = library.getNoThrow(c, error);
+    if (!kernel)
+      fail(error);
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    bool cached = library.stats().compiled == compiledBefore;
+    llvm::outs() << (cached ? "cached   " : "compiled ") << c.describe()
+                 << " (" << llvm::format("%.0f", ms) << " ms) -> "
+                 << kernel->entry.manifestPath << "\n";
+  }
+  return 0;
+}
