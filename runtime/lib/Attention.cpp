@@ -191,10 +191,13 @@ void *AttentionKernel::tileCounter(Stream stream) const {
 
 void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
                              int64_t tokens, void *cuDevice, void *q, void *k,
-                             void *v, void *out, void *lse,
-                             Stream stream) const {
-  if (auto why = mask::validateCuSeqlens(cuHost, cuEntries, tokens))
-    throw Error("invalid cu_seqlens: " + *why);
+                             void *v, void *out, void *lse, Stream stream,
+                             void *callerCounter) const {
+  if (cuEntries < 1)
+    throw Error("invalid cu_seqlens: it needs at least one entry");
+  if (cuHost)
+    if (auto why = mask::validateCuSeqlens(cuHost, cuEntries, tokens))
+      throw Error("invalid cu_seqlens: " + *why);
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
   const KernelInfo &i = kernelInfo;
@@ -233,7 +236,7 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
   // After every check (a launch that throws allocates nothing): the
   // counter, then the maps.
   if (i.grid == "dynamic") {
-    void *counter = tileCounter(stream);
+    void *counter = callerCounter ? callerCounter : tileCounter(stream);
     args.addBytes(&counter, sizeof(counter));
   }
   for (size_t t = 0; t < specs.size(); ++t) {

@@ -121,11 +121,11 @@ bool driverAvailable(std::string *why) {
   return reason.empty();
 }
 
-void initDevice(std::string *deviceName) {
+void initDevice(std::string *deviceName, int ordinal) {
   const Driver &d = use();
   check(d.cuInit(0), "cuInit");
   CUdevice dev;
-  check(d.cuDeviceGet(&dev, 0), "cuDeviceGet");
+  check(d.cuDeviceGet(&dev, ordinal), "cuDeviceGet");
   CUcontext ctx;
   check(d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
   check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");

@@ -86,15 +86,20 @@ public:
 
   /// Checks cu_seqlens (host copy of `cuEntries` entries: starts at 0,
   /// never decreases, ends at `tokens`) and launches on `stream`; throws Error,
-  /// launching nothing, if it is invalid. An empty sequence (tokens == 0) has
+  /// launching nothing, if it is invalid. A null `cuHost` skips that check,
+  /// for callers that check cu_seqlens on the device (the PyTorch op: no
+  /// host synchronization). An empty sequence (tokens == 0) has
   /// nothing to compute and launches nothing. Device pointers hold the layouts
   /// above (for a "tma" kernel, q, k and v 16-byte aligned, and out for
   /// "stores": "tma"). A "dynamic" kernel uses a tile counter of this object's
   /// per stream, allocated zeroed on the stream's first launch (the kernel
   /// leaves it zero), so launches on different streams may overlap.
+  /// `tileCounter`, if not null, is the caller's for a "dynamic" kernel: a
+  /// device i32, zero, used by one stream at a time (so that nothing is
+  /// allocated or synchronized here, e.g. while a CUDA graph is captured).
   void launch(const int32_t *cuHost, int64_t cuEntries, int64_t tokens,
               void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
-              Stream stream = nullptr) const;
+              Stream stream = nullptr, void *tileCounter = nullptr) const;
   void launch(const std::vector<int32_t> &cuHost, int64_t tokens,
               void *cuDevice, void *q, void *k, void *v, void *out, void *lse,
               Stream stream = nullptr) const {

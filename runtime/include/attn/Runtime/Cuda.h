@@ -23,8 +23,9 @@ namespace attn::rt {
 /// `why` says why.
 bool driverAvailable(std::string *why = nullptr);
 
-/// Device 0's primary context, made current on this thread.
-void initDevice(std::string *deviceName = nullptr);
+/// Device `ordinal`'s primary context (the one the CUDA runtime, and so
+/// PyTorch, uses), made current on this thread.
+void initDevice(std::string *deviceName = nullptr, int ordinal = 0);
 
 using Stream = void *;   // CUstream (nullptr: the default stream)
 using Function = void *; // CUfunction

@@ -1,0 +1,79 @@
+"""Kernels by configuration: the one attn_opt._C.Library of this process and
+a dictionary in front of it, so that a call whose configuration was seen
+before costs one dictionary lookup.
+
+Environment:
+  ATTN_OPT_CACHE_DIR   the kernel cache (default ~/.cache/attn-opt)
+  ATTN_OPT_NO_COMPILE  1: never compile, load only what the cache holds
+                       (what a build without the compiler does)
+  ATTN_OPT_CUDA_ARCH   the NVIDIA chip to compile for (default: the
+                       device's, sm_90a on Hopper)
+"""
+
+import json
+import os
+import threading
+
+from . import _C
+
+HEAD_DIMS = tuple(_C.head_dims)
+
+_lock = threading.Lock()
+_library = None
+_kernels = {}
+
+
+def library():
+    """The process's kernel library (created on first use)."""
+    global _library
+    with _lock:
+        if _library is None:
+            compile_ok = _C.has_compiler and os.environ.get("ATTN_OPT_NO_COMPILE") != "1"
+            _library = _C.Library(os.environ.get("ATTN_OPT_CACHE_DIR", ""), compile_ok)
+        return _library
+
+
+def reset():
+    """Forgets the library and its kernels (tests: a new cache directory or
+    environment takes effect on the next call)."""
+    global _library
+    with _lock:
+        _library = None
+        _kernels.clear()
+
+
+def cuda_target(device):
+    """The chip to compile for on a CUDA device."""
+    arch = os.environ.get("ATTN_OPT_CUDA_ARCH")
+    if arch:
+        return arch
+    import torch
+    major, minor = torch.cuda.get_device_capability(device)
+    # Hopper's wgmma kernels need the architecture-specific target.
+    return f"sm_{major}{minor}" + ("a" if major == 9 else "")
+
+
+def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
+           target, backward, deterministic):
+    """The compiled kernel of this configuration (compiled or loaded at most
+    once per process)."""
+    key = (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target,
+           backward, deterministic)
+    found = _kernels.get(key)
+    if found is not None:
+        return found
+    config = json.dumps({
+        "target": target, "direction": "backward" if backward else "forward",
+        "dtype": dtype, "heads": heads, "kv_heads": kv_heads,
+        "head_dim": head_dim, "value_dim": value_dim, "mask": mask,
+        "scale": scale, "deterministic": deterministic, "kernel_options": ""})
+    found = library().get(config)
+    with _lock:
+        _kernels[key] = found
+    return found
+
+
+def cache_stats():
+    """How this process's kernels were found: memory_hits, disk_hits,
+    compiled, replaced_corrupt (for the library below the dictionary)."""
+    return dict(library().stats())

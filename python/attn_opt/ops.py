@@ -1,0 +1,237 @@
+"""The PyTorch op: attention over packed documents, forward and backward,
+as torch.library custom ops (fake implementations for torch.compile,
+autograd through the backward kernel).
+
+  attn_opt::attention_forward(q, k, v, cu_seqlens, mask, scale,
+                              deterministic) -> (out, lse)
+  attn_opt::attention_backward(dout, q, k, v, out, lse, cu_seqlens, mask,
+                               scale, deterministic) -> (dq, dk, dv)
+
+Neither synchronizes with the host: the grid comes from T and the heads,
+and on a GPU cu_seqlens are checked on the device (check_errors() reports
+what was found; ATTN_OPT_VALIDATE=1 checks on the host at every call and
+raises at once). CPU tensors are always checked before a kernel runs.
+"""
+
+import os
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import _library
+
+_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
+
+
+def _validate_on_host() -> bool:
+    return os.environ.get("ATTN_OPT_VALIDATE") == "1"
+
+
+def _poison() -> bool:
+    """ATTN_OPT_POISON=1 (tests): outputs are filled with NaN before the
+    kernel runs, so an element it does not write shows."""
+    return os.environ.get("ATTN_OPT_POISON") == "1"
+
+
+def _empty(shape, dtype, device):
+    t = torch.empty(shape, dtype=dtype, device=device)
+    return t.fill_(float("nan")) if _poison() else t
+
+
+# -- cu_seqlens checks -------------------------------------------------------
+
+_error_flags = {}  # device -> int32 tensor, nonzero after a bad cu_seqlens
+
+
+def _check_cu_seqlens_on_host(cu: Tensor, tokens: int):
+    c = cu.tolist()
+    if not c or c[0] != 0:
+        raise ValueError("invalid cu_seqlens: it must start at 0")
+    for i in range(1, len(c)):
+        if c[i] < c[i - 1]:
+            raise ValueError(f"invalid cu_seqlens: entry {i} is {c[i]} after {c[i - 1]}")
+    if c[-1] != tokens:
+        raise ValueError(f"invalid cu_seqlens: it ends at {c[-1]}, not at the token count {tokens}")
+
+
+def _check_cu_seqlens_on_device(cu: Tensor, tokens: int):
+    """Records a bad cu_seqlens in the device's error flag, with device
+    operations only (no synchronization; capturable in a CUDA graph)."""
+    flag = _error_flags.get(cu.device)
+    if flag is None:
+        flag = _error_flags[cu.device] = torch.zeros((), dtype=torch.int32, device=cu.device)
+    bad = (cu[0] != 0) | (cu[-1] != tokens) | (cu[1:] < cu[:-1]).any()
+    flag.add_(bad.to(torch.int32))
+
+
+def check_errors():
+    """Raises ValueError if any call since the last check got invalid
+    cu_seqlens on a GPU (their results are then undefined), and clears the
+    record. Synchronizes with each device used."""
+    bad = [str(d) for d, flag in _error_flags.items() if int(flag.item()) != 0]
+    for flag in _error_flags.values():
+        flag.zero_()
+    if bad:
+        raise ValueError("invalid cu_seqlens were passed to attn_opt on " + ", ".join(bad) +
+                         " (they must start at 0, never decrease and end at the token count; "
+                         "ATTN_OPT_VALIDATE=1 finds the call)")
+
+
+_tile_counters = {}  # (device, stream) -> a zeroed int32 the kernel leaves zero
+
+
+def _tile_counter(device, stream) -> int:
+    counter = _tile_counters.get((device, stream))
+    if counter is None:
+        counter = _tile_counters[(device, stream)] = torch.zeros(
+            (4,), dtype=torch.int32, device=device)
+    return counter.data_ptr()
+
+
+# -- the ops -----------------------------------------------------------------
+
+def _kernel(q: Tensor, v: Tensor, kv_heads: int, mask: str, scale, backward, deterministic):
+    target = "cpu" if q.device.type == "cpu" else _library.cuda_target(q.device)
+    return _library.kernel(
+        dtype=_DTYPES[q.dtype], heads=q.shape[1], kv_heads=kv_heads,
+        head_dim=q.shape[2], value_dim=v.shape[2], mask=mask, scale=scale,
+        target=target, backward=backward, deterministic=deterministic)
+
+
+@torch.library.custom_op("attn_opt::attention_forward", mutates_args=(),
+                         device_types=("cpu", "cuda"))
+def attention_forward(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, mask: str,
+                      scale: Optional[float], deterministic: bool) -> Tuple[Tensor, Tensor]:
+    q, k, v, cu = q.contiguous(), k.contiguous(), v.contiguous(), cu_seqlens.contiguous()
+    tokens, heads = q.shape[0], q.shape[1]
+    out = _empty((tokens, heads, v.shape[2]), q.dtype, q.device)
+    lse = _empty((heads, tokens), torch.float32, q.device)
+    kern = _kernel(q, v, k.shape[1], mask, scale, False, False)
+    if _validate_on_host():
+        _check_cu_seqlens_on_host(cu, tokens)
+    if q.device.type == "cpu":
+        kern.run_cpu(tokens, cu.data_ptr(), cu.numel(), q.data_ptr(), k.data_ptr(),
+                     v.data_ptr(), out.data_ptr(), lse.data_ptr(), 0, 0, 0, 0)
+    elif tokens > 0:
+        _check_cu_seqlens_on_device(cu, tokens)
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+        kern.launch_cuda(q.device.index or 0, tokens, cu.data_ptr(), cu.numel(), q.data_ptr(),
+                         k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), stream,
+                         _tile_counter(q.device, stream))
+    return out, lse
+
+
+@attention_forward.register_fake
+def _(q, k, v, cu_seqlens, mask, scale, deterministic):
+    tokens, heads = q.shape[0], q.shape[1]
+    return (q.new_empty((tokens, heads, v.shape[2])),
+            q.new_empty((heads, tokens), dtype=torch.float32))
+
+
+@torch.library.custom_op("attn_opt::attention_backward", mutates_args=(),
+                         device_types=("cpu", "cuda"))
+def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+                       cu_seqlens: Tensor, mask: str, scale: Optional[float],
+                       deterministic: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    if q.device.type != "cpu":
+        raise NotImplementedError(
+            "attn_opt: the backward pass on NVIDIA GPUs is not built yet (CPU tensors have it); "
+            "the forward works on GPUs")
+    dout, q, k, v = dout.contiguous(), q.contiguous(), k.contiguous(), v.contiguous()
+    out, lse, cu = out.contiguous(), lse.contiguous(), cu_seqlens.contiguous()
+    dq = _empty(q.shape, q.dtype, q.device)
+    dk = _empty(k.shape, k.dtype, k.device)
+    dv = _empty(v.shape, v.dtype, v.device)
+    kern = _kernel(q, v, k.shape[1], mask, scale, True, deterministic)
+    kern.run_cpu(q.shape[0], cu.data_ptr(), cu.numel(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
+                 out.data_ptr(), lse.data_ptr(), dout.data_ptr(), dq.data_ptr(), dk.data_ptr(),
+                 dv.data_ptr())
+    return dq, dk, dv
+
+
+@attention_backward.register_fake
+def _(dout, q, k, v, out, lse, cu_seqlens, mask, scale, deterministic):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, cu_seqlens, mask, scale, deterministic = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, cu_seqlens)
+    ctx.mask, ctx.scale, ctx.deterministic = mask, scale, deterministic
+    ctx.mark_non_differentiable(lse)
+
+
+def _backward(ctx, dout, dlse):
+    q, k, v, out, lse, cu_seqlens = ctx.saved_tensors
+    dq, dk, dv = attention_backward(dout, q, k, v, out, lse, cu_seqlens, ctx.mask, ctx.scale,
+                                    ctx.deterministic)
+    return dq, dk, dv, None, None, None, None
+
+
+attention_forward.register_autograd(_backward, setup_context=_setup_context)
+
+
+# -- the public function -----------------------------------------------------
+
+def _require(condition, message):
+    if not condition:
+        raise ValueError("attn_opt.doc_attention: " + message)
+
+
+def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal: bool = True,
+                  window: Optional[int] = None, scale: Optional[float] = None,
+                  return_lse: bool = False, deterministic: bool = False):
+    """Attention over packed documents, in FlashAttention's varlen layout.
+
+    q [T, Hq, D], k [T, Hkv, D], v [T, Hkv, Dv] (bf16, f16 or f32; Hq a
+    multiple of Hkv: GQA/MQA), cu_seqlens int32 [N+1] on the same device
+    (0 = c0 <= ... <= cN = T; empty documents allowed). Each token attends
+    to the tokens of its own document, causally unless causal=False, and
+    with `window` only to the last `window` of them. scale defaults to
+    1/sqrt(D). Returns out [T, Hq, Dv] (and lse [Hq, T], float32, natural
+    log, without a gradient, if return_lse). Differentiable in q, k and v;
+    deterministic=True computes dq without atomics (the same bits every run).
+    Non-contiguous inputs are copied to contiguous ones.
+    """
+    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens", cu_seqlens)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"attn_opt.doc_attention: {name} must be a torch.Tensor")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _require(t.dim() == 3, f"{name} must be [T, heads, head_dim], got {tuple(t.shape)}")
+    _require(q.dtype in _DTYPES, f"q has dtype {q.dtype}; supported: bfloat16, float16, float32")
+    _require(k.dtype == q.dtype and v.dtype == q.dtype,
+             f"q, k and v must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    _require(q.device.type in ("cpu", "cuda"), f"unsupported device {q.device}")
+    _require(k.device == q.device and v.device == q.device and cu_seqlens.device == q.device,
+             f"q, k, v and cu_seqlens must be on one device, got {q.device}, {k.device}, "
+             f"{v.device}, {cu_seqlens.device}")
+    _require(cu_seqlens.dim() == 1 and cu_seqlens.dtype == torch.int32,
+             f"cu_seqlens must be a 1-D int32 tensor, got {cu_seqlens.dtype} "
+             f"of shape {tuple(cu_seqlens.shape)}")
+    _require(cu_seqlens.shape[0] >= 1, "cu_seqlens needs at least one entry")
+    _require(k.shape[0] == q.shape[0] and v.shape[0] == q.shape[0],
+             f"q, k and v must have the same token count, got {q.shape[0]}, {k.shape[0]}, "
+             f"{v.shape[0]}")
+    _require(k.shape[1] == v.shape[1], f"k and v must have the same heads, got {k.shape[1]} "
+             f"and {v.shape[1]}")
+    _require(k.shape[1] >= 1 and q.shape[1] % k.shape[1] == 0,
+             f"the query heads ({q.shape[1]}) must be a multiple of the key/value heads "
+             f"({k.shape[1]})")
+    _require(k.shape[2] == q.shape[2], f"q and k must have one head dim, got {q.shape[2]} "
+             f"and {k.shape[2]}")
+    for name, d in (("head dim", q.shape[2]), ("value head dim", v.shape[2])):
+        _require(d in _library.HEAD_DIMS, f"unsupported {name} {d} (supported: "
+                 + ", ".join(map(str, _library.HEAD_DIMS)) + ")")
+    _require(q.device.type == "cpu" or q.dtype != torch.float32,
+             "float32 runs on the CPU only (the GPU kernels use bf16 or f16 tensor cores)")
+    if window is not None:
+        _require(causal, "window needs causal=True")
+        _require(isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window}")
+    if scale is not None:
+        scale = float(scale)
+        _require(scale > 0 and scale != float("inf"), f"scale must be positive, got {scale}")
+    mask = "document" + (",causal" if causal else "") + (f",window={window}" if window else "")
+    out, lse = attention_forward(q, k, v, cu_seqlens, mask, scale, deterministic)
+    return (out, lse) if return_lse else out
