@@ -24,7 +24,8 @@ if [ ! -f $build/build.ninja ]; then
     -DATTN_SANITIZERS=address,undefined -DATTN_BUILD_FUZZERS=ON >/dev/null || exit 1
 fi
 targets=(attn-ir-fuzzer attn-mask-fuzzer attn-runtime-fuzzer)
-[ $units = 1 ] && targets+=(AttnMaskTests AttnHostTests AttnRuntimeTests)
+[ $units = 1 ] && targets+=(AttnMaskTests AttnHostTests AttnRuntimeTests
+                              AttnRuntimeCoreTests)
 cmake --build $build --target "${targets[@]}" | grep -v "^\[" || true
 [ -x $build/fuzz/attn-ir-fuzzer ] || { echo "fuzz.sh: build failed" >&2; exit 1; }
 # MLIR and LLVM are not instrumented: their containers look overflowed.
@@ -33,7 +34,8 @@ export UBSAN_OPTIONS=print_stacktrace=1
 status=0
 if [ $units = 1 ]; then
   for t in unittests/Mask/AttnMaskTests unittests/Host/AttnHostTests \
-           unittests/Runtime/AttnRuntimeTests; do
+           unittests/Runtime/AttnRuntimeTests \
+           unittests/Runtime/AttnRuntimeCoreTests; do
     $build/$t --gtest_brief=1 >"$build/$(basename $t).log" 2>&1 ||
       { echo "FAIL $t under the sanitizers ($build/$(basename $t).log)"; status=1; }
   done

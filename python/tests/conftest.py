@@ -1,0 +1,33 @@
+"""Shared fixtures of attn_opt's tests: a fresh kernel cache per session
+(ATTN_OPT_CACHE_DIR, set before attn_opt is imported), outputs poisoned
+with NaN before every kernel (ATTN_OPT_POISON), and the `gpu` marker:
+those tests need a CUDA device and are skipped, with the reason, without
+one."""
+
+import os
+import tempfile
+
+import pytest
+
+_CACHE = tempfile.mkdtemp(prefix="attn-opt-test-cache-")
+os.environ["ATTN_OPT_CACHE_DIR"] = _CACHE
+os.environ["ATTN_OPT_POISON"] = "1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def cache_dir():
+    return _CACHE

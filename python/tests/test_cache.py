@@ -1,0 +1,105 @@
+"""The kernel cache across processes: a second process compiles nothing, a
+corrupt entry is recompiled, two processes may fill one directory at once,
+and a process that cannot compile loads what attn-opt-aot compiled, or
+names the command that compiles what is missing."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+import attn_opt
+
+AOT = os.environ.get("ATTN_OPT_AOT") or os.path.join(
+    os.path.dirname(attn_opt.__file__), "..", "..", "bin", "attn-opt-aot")
+
+# One process's work: the forward and backward of one configuration,
+# checked against the float64 reference; prints the library's statistics.
+SCRIPT = """
+import json, sys, torch, attn_opt
+sys.path.insert(0, {tests!r})
+from reference import attention, dense_mask, rel_err
+torch.manual_seed(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+cu = torch.tensor([0, 50, 50, 51, 120], dtype=torch.int32)
+q, k, v = (torch.randn(120, h, 64, requires_grad=True) for h in (4, 2, 2))
+out = attn_opt.doc_attention(q, k, v, cu)
+out.sum().backward()
+ref = [x.detach().double().requires_grad_() for x in (q, k, v)]
+r, _ = attention(*ref, dense_mask(cu, 120))
+r.sum().backward()
+assert rel_err(out, r) < 1e-5
+assert all(rel_err(a.grad, b.grad) < 1e-4 for a, b in zip((q, k, v), ref))
+print(json.dumps(attn_opt.cache_stats()))
+"""
+
+
+def run(cache, *args, env=None, check=True):
+    e = dict(os.environ, ATTN_OPT_CACHE_DIR=str(cache), **(env or {}))
+    code = SCRIPT.format(tests=os.path.dirname(__file__))
+    p = subprocess.run([sys.executable, "-c", code, *args], env=e, capture_output=True,
+                       text=True, timeout=600)
+    if check:
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    return p
+
+
+def test_second_process_compiles_nothing(tmp_path):
+    assert run(tmp_path)["compiled"] == 2  # forward and backward
+    stats = run(tmp_path)
+    assert stats["compiled"] == 0 and stats["disk_hits"] == 2
+
+
+def test_corrupt_entry_is_recompiled(tmp_path):
+    run(tmp_path)
+    for so in tmp_path.glob("*.so"):
+        data = so.read_bytes()
+        so.write_bytes(data[: len(data) // 2])  # truncated
+    stats = run(tmp_path)
+    assert stats["compiled"] == 2 and stats["replaced_corrupt"] == 2
+    assert run(tmp_path)["compiled"] == 0
+
+
+def test_manifest_pointing_elsewhere_is_not_loaded(tmp_path):
+    run(tmp_path)
+    for manifest in tmp_path.glob("*.json"):
+        m = json.loads(manifest.read_text())
+        m["binary"] = "../" + m["binary"]
+        manifest.write_text(json.dumps(m))
+    assert run(tmp_path)["replaced_corrupt"] == 2
+
+
+def test_two_processes_fill_one_directory(tmp_path):
+    e = dict(os.environ, ATTN_OPT_CACHE_DIR=str(tmp_path))
+    code = SCRIPT.format(tests=os.path.dirname(__file__))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], env=e,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    assert not list(tmp_path.glob("*.tmp.*")), "a temporary file was left behind"
+    assert run(tmp_path)["compiled"] == 0
+
+
+def test_without_compiler_missing_kernel_names_the_command(tmp_path):
+    """ATTN_OPT_NO_COMPILE=1 behaves as a build without the compiler: a
+    missing kernel is an error naming its configuration and the command
+    that compiles it; after that command, the same process works."""
+    p = run(tmp_path, env={"ATTN_OPT_NO_COMPILE": "1"}, check=False)
+    assert p.returncode != 0
+    assert "no compiled kernel for f32, Hq=4 Hkv=2 D=64 Dv=64, mask document,causal" in p.stderr
+    commands = re.findall(r"^\s+(attn-opt-aot .*)$", p.stderr, re.M)
+    assert commands, p.stderr
+    if not os.path.exists(AOT):
+        pytest.skip(f"attn-opt-aot not found at {AOT} (set ATTN_OPT_AOT)")
+    for direction in ([], ["--backward"]):
+        argv = shlex.split(commands[0])
+        argv[0] = AOT
+        subprocess.run(argv + direction, check=True, capture_output=True, timeout=600)
+    stats = run(tmp_path, env={"ATTN_OPT_NO_COMPILE": "1"})
+    assert stats == {"memory_hits": 0, "disk_hits": 2, "compiled": 0, "replaced_corrupt": 0}

@@ -1,0 +1,111 @@
+"""Bad input to attn_opt.doc_attention: a clear Python exception before any
+kernel runs, and no output written."""
+
+import pytest
+import torch
+
+import attn_opt
+
+
+def good(t=10, heads=4, kv_heads=2, d=64, dtype=torch.float32):
+    return (torch.randn(t, heads, d, dtype=dtype), torch.randn(t, kv_heads, d, dtype=dtype),
+            torch.randn(t, kv_heads, d, dtype=dtype), torch.tensor([0, 4, t], dtype=torch.int32))
+
+
+def raises(exc, match, *args, **kwargs):
+    with pytest.raises(exc, match=match):
+        attn_opt.doc_attention(*args, **kwargs)
+
+
+def test_not_a_tensor():
+    q, k, v, cu = good()
+    raises(TypeError, "cu_seqlens must be a torch.Tensor", q, k, v, [0, 4, 10])
+
+
+def test_wrong_rank():
+    q, k, v, cu = good()
+    raises(ValueError, r"q must be \[T, heads, head_dim\]", q[0], k, v, cu)
+
+
+def test_dtype_mismatch():
+    q, k, v, cu = good()
+    raises(ValueError, "one dtype", q, k.half(), v, cu)
+
+
+def test_unsupported_dtype():
+    q, k, v, cu = good()
+    raises(ValueError, "supported: bfloat16, float16, float32", q.double(), k.double(),
+           v.double(), cu)
+
+
+def test_cu_seqlens_dtype():
+    q, k, v, cu = good()
+    raises(ValueError, "1-D int32", q, k, v, cu.long())
+
+
+def test_cu_seqlens_rank():
+    q, k, v, cu = good()
+    raises(ValueError, "1-D int32", q, k, v, cu[None])
+
+
+def test_token_counts_differ():
+    q, k, v, cu = good()
+    raises(ValueError, "same token count", q, k[:5], v[:5], cu)
+
+
+def test_heads_not_a_multiple():
+    q, k, v, cu = good(heads=4, kv_heads=3)
+    raises(ValueError, r"query heads \(4\) must be a multiple", q, k, v, cu)
+
+
+def test_unsupported_head_dim():
+    q, k, v, cu = good(d=100)
+    raises(ValueError, r"unsupported head dim 100 \(supported: 32, 64, 80, 96, 128, 192, 256\)",
+           q, k, v, cu)
+
+
+def test_window_without_causal():
+    q, k, v, cu = good()
+    raises(ValueError, "window needs causal", q, k, v, cu, causal=False, window=4)
+
+
+def test_bad_scale():
+    q, k, v, cu = good()
+    raises(ValueError, "scale must be positive", q, k, v, cu, scale=-1.0)
+
+
+@pytest.mark.parametrize("cu,match", [
+    ([1, 4, 10], "start at 0"),
+    ([0, 6, 4, 10], "must not decrease"),
+    ([0, 4, 9], "must end at the token count 10"),
+])
+def test_invalid_cu_seqlens(cu, match):
+    """CPU tensors: cu_seqlens are always checked before the kernel runs."""
+    q, k, v, _ = good()
+    raises(RuntimeError, match, q, k, v, torch.tensor(cu, dtype=torch.int32))
+
+
+def test_invalid_cu_seqlens_with_host_validation(monkeypatch):
+    monkeypatch.setenv("ATTN_OPT_VALIDATE", "1")
+    q, k, v, _ = good()
+    raises(ValueError, "ends at 9, not at the token count 10", q, k, v,
+           torch.tensor([0, 4, 9], dtype=torch.int32))
+
+
+def test_non_contiguous_inputs_are_made_contiguous():
+    q, k, v, cu = good()
+    qt = q.transpose(1, 2).contiguous().transpose(1, 2)  # same values, other strides
+    assert not qt.is_contiguous()
+    assert torch.equal(attn_opt.doc_attention(qt, k, v, cu), attn_opt.doc_attention(q, k, v, cu))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU for a second device")
+def test_device_mismatch():
+    q, k, v, cu = good(dtype=torch.bfloat16)
+    raises(ValueError, "on one device", q.cuda(), k.cuda(), v.cuda(), cu)
+
+
+def test_device_mismatch_meta():
+    """(Without a GPU: a meta tensor is another device.)"""
+    q, k, v, cu = good()
+    raises(ValueError, "on one device", q, k, v, cu.to("meta"))

@@ -1,0 +1,69 @@
+"""attn_opt on a CUDA device (marked `gpu`: skipped, with the reason,
+without one). Run on a GPU machine with attn_opt built there, kernels
+compiled there or taken from a cache attn-opt-aot filled."""
+
+import pytest
+import torch
+
+import attn_opt
+from reference import attention, dense_mask, rel_err
+
+pytestmark = pytest.mark.gpu
+
+
+def problem(lengths, heads=16, kv_heads=4, d=128, dtype=torch.bfloat16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = sum(lengths)
+    make = lambda h: (torch.rand(t, h, d, generator=g) * 2 - 1).to(dtype)
+    cu = torch.tensor([0] + torch.tensor(lengths).cumsum(0).tolist(), dtype=torch.int32)
+    return make(heads), make(kv_heads), make(kv_heads), cu
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_forward_matches_reference(dtype):
+    q, k, v, cu = problem([300, 0, 1, 40, 200, 129], dtype=dtype)
+    out, lse = attn_opt.doc_attention(q.cuda(), k.cuda(), v.cuda(), cu.cuda(), return_lse=True)
+    mask = dense_mask(cu, q.shape[0])
+    ref_out, ref_lse = attention(q, k, v, mask)
+    naive_out, _ = attention(q, k, v, mask, dtype=dtype)
+    assert rel_err(out.cpu(), ref_out) <= 2 * rel_err(naive_out, ref_out)
+    assert rel_err(lse.cpu(), ref_lse) <= 1e-4
+    attn_opt.check_errors()
+
+
+def test_cuda_graph_replay_with_new_cu_seqlens():
+    q, k, v, cu = problem([100, 156])
+    q, k, v, cu = q.cuda(), k.cuda(), v.cuda(), cu.cuda()
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        attn_opt.doc_attention(q, k, v, cu)  # compile and load before capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = attn_opt.doc_attention(q, k, v, cu)
+    for lengths in ([100, 156], [1, 0, 255], [256]):
+        new = torch.tensor([0] + torch.tensor(lengths).cumsum(0).tolist(), dtype=torch.int32)
+        cu.copy_(new)
+        graph.replay()
+        torch.cuda.synchronize()
+        ref, _ = attention(q.cpu(), k.cpu(), v.cpu(), dense_mask(new, 256))
+        naive, _ = attention(q.cpu(), k.cpu(), v.cpu(), dense_mask(new, 256), dtype=q.dtype)
+        assert rel_err(out.cpu(), ref) <= 2 * rel_err(naive, ref), lengths
+    attn_opt.check_errors()
+
+
+def test_invalid_cu_seqlens_recorded_on_device():
+    q, k, v, _ = problem([64, 64])
+    bad = torch.tensor([0, 100, 90], dtype=torch.int32).cuda()
+    attn_opt.doc_attention(q.cuda(), k.cuda(), v.cuda(), bad)
+    with pytest.raises(ValueError, match="invalid cu_seqlens"):
+        attn_opt.check_errors()
+    attn_opt.check_errors()  # cleared
+
+
+def test_backward_on_gpu_is_refused_clearly():
+    q, k, v, cu = problem([64])
+    q = q.cuda().requires_grad_()
+    out = attn_opt.doc_attention(q, k.cuda(), v.cuda(), cu.cuda())
+    with pytest.raises(NotImplementedError, match="backward pass on NVIDIA GPUs is not built"):
+        out.sum().backward()

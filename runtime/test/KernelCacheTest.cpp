@@ -1,0 +1,224 @@
+//===- KernelCacheTest.cpp - configurations, the cache, the library -------===//
+
+#include "attn/Runtime/KernelLibrary.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace attn;
+using namespace attn::rt;
+namespace fs = std::filesystem;
+
+namespace {
+
+KernelConfig sample() {
+  KernelConfig c;
+  c.shape.dtype = host::DType::BF16;
+  c.shape.heads = 12;
+  c.shape.kvHeads = 4;
+  c.shape.headDim = 80;
+  c.shape.valueDim = 80;
+  c.shape.mask = {true, true, 256};
+  c.shape.scale = 0.1;
+  c.target = "sm_90a";
+  c.kernelOptions = "mma=mma-sync";
+  return c;
+}
+
+/// A fresh directory, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("attn-cache-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+/// A compiler that counts its calls and returns `binary`.
+struct FakeCompiler : Compiler {
+  int keys = 0, compiles = 0;
+  std::string binary = "not really a cubin";
+  std::string refusal;
+  std::string version() const override { return "test-1"; }
+  bool key(const KernelConfig &c, std::string &key, std::string &) override {
+    ++keys;
+    key = hash128(c.canonical() + version());
+    return true;
+  }
+  bool compile(const KernelConfig &, CompiledBinary &out,
+               std::string &error) override {
+    ++compiles;
+    if (!refusal.empty()) {
+      error = refusal;
+      return false;
+    }
+    out.binary = binary;
+    out.launch = R"({"kernel": "attn"})";
+    return true;
+  }
+};
+
+} // namespace
+
+TEST(KernelConfig, CanonicalRoundTrips) {
+  KernelConfig c = sample();
+  KernelConfig back;
+  ASSERT_EQ(parseKernelConfig(c.canonical(), back), std::nullopt);
+  EXPECT_EQ(back.canonical(), c.canonical());
+  EXPECT_EQ(c.canonical().find(' '), std::string::npos);
+  // Field order and spacing in the input do not matter.
+  std::string shuffled = R"({ "value_dim": 80, "kernel_options": "mma=mma-sync",
+      "target": "sm_90a", "scale": 0.1, "mask": "document,causal,window=256",
+      "direction": "forward", "dtype": "bf16", "heads": 12, "kv_heads": 4,
+      "head_dim": 80, "deterministic": false })";
+  ASSERT_EQ(parseKernelConfig(shuffled, back), std::nullopt);
+  EXPECT_EQ(back.canonical(), c.canonical());
+  // The default scale is not 1/sqrt(D) written out.
+  c.shape.scale.reset();
+  EXPECT_NE(c.canonical(), sample().canonical());
+}
+
+TEST(KernelConfig, RefusesBadConfigurations) {
+  KernelConfig c;
+  auto why = [&](const std::string &json) {
+    auto r = parseKernelConfig(json, c);
+    return r ? *r : std::string();
+  };
+  EXPECT_NE(why("[1]").find("JSON object"), std::string::npos);
+  std::string text = sample().canonical();
+  std::string noHeads = text;
+  noHeads.replace(noHeads.find("\"heads\":12"), 10, "\"headz\":12");
+  EXPECT_NE(why(noHeads).find("lacks \"heads\""), std::string::npos);
+  KernelConfig bad = sample();
+  bad.shape.headDim = bad.shape.valueDim = 100;
+  EXPECT_NE(why(bad.canonical()).find("unsupported head dim 100"),
+            std::string::npos);
+  bad = sample();
+  bad.shape.dtype = host::DType::F32;
+  EXPECT_NE(why(bad.canonical()).find("not f32"), std::string::npos);
+  bad = sample();
+  bad.target = "cpu";
+  EXPECT_NE(why(bad.canonical()).find("NVIDIA targets only"),
+            std::string::npos);
+  bad = sample();
+  bad.target = "gfx90a";
+  EXPECT_NE(why(bad.canonical()).find("unknown target"), std::string::npos);
+  bad = sample();
+  bad.deterministic = true;
+  EXPECT_NE(why(bad.canonical()).find("backward only"), std::string::npos);
+}
+
+TEST(KernelConfig, AotFlagsNameEverything) {
+  KernelConfig c = sample();
+  c.direction = Direction::Backward;
+  c.deterministic = true;
+  EXPECT_EQ(c.aotFlags(),
+            "--target sm_90a --dtype bf16 --heads 12 --kv-heads 4 --head-dim 80 "
+            "--value-dim 80 --mask document,causal,window=256 --scale "
+            "0.10000000000000001 --backward --deterministic --kernel-options "
+            "'mma=mma-sync'");
+}
+
+TEST(KernelCache, StoresAndFindsVerifiedEntries) {
+  TempDir dir;
+  KernelCache cache(dir.path.string());
+  KernelConfig c = sample();
+  std::string why;
+  EXPECT_EQ(cache.find(c, "k1", &why), std::nullopt);
+  EXPECT_EQ(why, ""); // absent, not corrupt
+  CacheEntry stored =
+      cache.store(c, "k1", "v1", "binary bytes", R"({"kernel": "attn"})");
+  auto found = cache.find(c, "k1", &why);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->binary, "binary bytes");
+  EXPECT_EQ(found->launch, R"({"kernel":"attn"})");
+  EXPECT_EQ(found->binaryPath, stored.binaryPath);
+  // Another configuration's lookup does not see it, under any key.
+  KernelConfig other = c;
+  other.shape.heads = 24;
+  EXPECT_EQ(cache.find(other, "k1"), std::nullopt);
+  EXPECT_EQ(cache.findAny(other), std::nullopt);
+  EXPECT_TRUE(cache.findAny(c));
+  // No temporary files are left behind.
+  for (const auto &f : fs::directory_iterator(dir.path))
+    EXPECT_EQ(f.path().string().find(".tmp."), std::string::npos);
+}
+
+TEST(KernelCache, CorruptEntriesAreNeverLoaded) {
+  TempDir dir;
+  KernelCache cache(dir.path.string());
+  KernelConfig c = sample();
+  CacheEntry e = cache.store(c, "k1", "v1", "binary bytes", "");
+  std::ofstream(e.binaryPath, std::ios::binary | std::ios::trunc) << "binary";
+  std::string why;
+  EXPECT_EQ(cache.find(c, "k1", &why), std::nullopt);
+  EXPECT_NE(why.find("does not match its checksum"), std::string::npos) << why;
+  EXPECT_EQ(cache.findAny(c), std::nullopt);
+  std::ofstream(e.manifestPath, std::ios::trunc) << "{ not json";
+  EXPECT_EQ(cache.find(c, "k1", &why), std::nullopt);
+  EXPECT_NE(why.find("not a kernel manifest"), std::string::npos) << why;
+}
+
+TEST(KernelCache, FindAnyTakesTheNewest) {
+  TempDir dir;
+  KernelCache cache(dir.path.string());
+  KernelConfig c = sample();
+  CacheEntry old = cache.store(c, "old", "v1", "old binary", "");
+  fs::last_write_time(old.manifestPath, fs::file_time_type::clock::now() -
+                                            std::chrono::hours(1));
+  cache.store(c, "new", "v2", "new binary", "");
+  auto found = cache.findAny(c);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->binary, "new binary");
+}
+
+TEST(KernelLibrary, CompilesOnceThenHitsMemoryAndDisk) {
+  TempDir dir;
+  KernelConfig c = sample();
+  auto compiler = std::make_shared<FakeCompiler>();
+  KernelLibrary library(dir.path.string(), compiler);
+  auto k = library.get(c);
+  EXPECT_EQ(k->entry.binary, "not really a cubin");
+  EXPECT_EQ(library.get(c), k);
+  EXPECT_EQ(compiler->compiles, 1);
+  EXPECT_EQ(library.stats().memoryHits, 1);
+  // A new library (another process) finds it on disk.
+  KernelLibrary again(dir.path.string(), compiler);
+  again.get(c);
+  EXPECT_EQ(compiler->compiles, 1);
+  EXPECT_EQ(again.stats().diskHits, 1);
+  // A corrupt entry is compiled again and replaced.
+  std::ofstream(k->entry.binaryPath, std::ios::trunc) << "x";
+  KernelLibrary third(dir.path.string(), compiler);
+  third.get(c);
+  EXPECT_EQ(compiler->compiles, 2);
+  EXPECT_EQ(third.stats().replacedCorrupt, 1);
+}
+
+TEST(KernelLibrary, ErrorsNameTheProblem) {
+  TempDir dir;
+  KernelConfig c = sample();
+  auto compiler = std::make_shared<FakeCompiler>();
+  compiler->refusal = "the compiler says no";
+  KernelLibrary library(dir.path.string(), compiler);
+  std::string error;
+  EXPECT_EQ(library.getNoThrow(c, error), nullptr);
+  EXPECT_EQ(error, "the compiler says no");
+  KernelConfig bad = c;
+  bad.shape.heads = 5;
+  EXPECT_EQ(library.getNoThrow(bad, error), nullptr);
+  EXPECT_NE(error.find("multiple of the key/value head count"),
+            std::string::npos);
+  // Without a compiler: the command that compiles the missing kernel.
+  KernelLibrary runtimeOnly(dir.path.string(), nullptr);
+  EXPECT_EQ(runtimeOnly.getNoThrow(c, error), nullptr);
+  EXPECT_NE(error.find("attn-opt-aot --out " + dir.path.string() + " " +
+                       c.aotFlags()),
+            std::string::npos)
+      << error;
+}
