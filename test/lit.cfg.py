@@ -29,7 +29,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.attn_tools_dir, append_path=True)
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]
-tools = ["attn-opt", "attn-run", "attn-cuda-run", "mlir-runner"]
+tools = ["attn-opt", "attn-run", "attn-opt-aot", "attn-cuda-run", "mlir-runner"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Features.
