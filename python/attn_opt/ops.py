@@ -175,9 +175,49 @@ attention_forward.register_autograd(_backward, setup_context=_setup_context)
 
 # -- the public function -----------------------------------------------------
 
-def _require(condition, message):
-    if not condition:
-        raise ValueError("attn_opt.doc_attention: " + message)
+def _fail(message):
+    raise ValueError("attn_opt.doc_attention: " + message)
+
+
+def _check_inputs(q, k, v, cu):
+    """The checks PyTorch cannot make for us, each with its message built
+    only when it fails (they run on every call)."""
+    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens", cu)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"attn_opt.doc_attention: {name} must be a torch.Tensor")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.dim() != 3:
+            _fail(f"{name} must be [T, heads, head_dim], got {tuple(t.shape)}")
+    dtype, device = q.dtype, q.device
+    if dtype not in _DTYPES:
+        _fail(f"q has dtype {dtype}; supported: bfloat16, float16, float32")
+    if k.dtype != dtype or v.dtype != dtype:
+        _fail(f"q, k and v must have one dtype, got {dtype}, {k.dtype}, {v.dtype}")
+    if device.type not in ("cpu", "cuda"):
+        _fail(f"unsupported device {device}")
+    if k.device != device or v.device != device or cu.device != device:
+        _fail(f"q, k, v and cu_seqlens must be on one device, got {device}, {k.device}, "
+              f"{v.device}, {cu.device}")
+    if cu.dim() != 1 or cu.dtype != torch.int32:
+        _fail(f"cu_seqlens must be a 1-D int32 tensor, got {cu.dtype} of shape "
+              f"{tuple(cu.shape)}")
+    if cu.shape[0] < 1:
+        _fail("cu_seqlens needs at least one entry")
+    (t, hq, d), (tk, hkv, dk), (tv, hv, dv) = q.shape, k.shape, v.shape
+    if tk != t or tv != t:
+        _fail(f"q, k and v must have the same token count, got {t}, {tk}, {tv}")
+    if hv != hkv:
+        _fail(f"k and v must have the same heads, got {hkv} and {hv}")
+    if hkv < 1 or hq % hkv != 0:
+        _fail(f"the query heads ({hq}) must be a multiple of the key/value heads ({hkv})")
+    if dk != d:
+        _fail(f"q and k must have one head dim, got {d} and {dk}")
+    for name, n in (("head dim", d), ("value head dim", dv)):
+        if n not in _library.HEAD_DIMS:
+            _fail(f"unsupported {name} {n} (supported: "
+                  + ", ".join(map(str, _library.HEAD_DIMS)) + ")")
+    if device.type != "cpu" and dtype == torch.float32:
+        _fail("float32 runs on the CPU only (the GPU kernels use bf16 or f16 tensor cores)")
 
 
 def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal: bool = True,
@@ -195,43 +235,16 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
     deterministic=True computes dq without atomics (the same bits every run).
     Non-contiguous inputs are copied to contiguous ones.
     """
-    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens", cu_seqlens)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"attn_opt.doc_attention: {name} must be a torch.Tensor")
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _require(t.dim() == 3, f"{name} must be [T, heads, head_dim], got {tuple(t.shape)}")
-    _require(q.dtype in _DTYPES, f"q has dtype {q.dtype}; supported: bfloat16, float16, float32")
-    _require(k.dtype == q.dtype and v.dtype == q.dtype,
-             f"q, k and v must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    _require(q.device.type in ("cpu", "cuda"), f"unsupported device {q.device}")
-    _require(k.device == q.device and v.device == q.device and cu_seqlens.device == q.device,
-             f"q, k, v and cu_seqlens must be on one device, got {q.device}, {k.device}, "
-             f"{v.device}, {cu_seqlens.device}")
-    _require(cu_seqlens.dim() == 1 and cu_seqlens.dtype == torch.int32,
-             f"cu_seqlens must be a 1-D int32 tensor, got {cu_seqlens.dtype} "
-             f"of shape {tuple(cu_seqlens.shape)}")
-    _require(cu_seqlens.shape[0] >= 1, "cu_seqlens needs at least one entry")
-    _require(k.shape[0] == q.shape[0] and v.shape[0] == q.shape[0],
-             f"q, k and v must have the same token count, got {q.shape[0]}, {k.shape[0]}, "
-             f"{v.shape[0]}")
-    _require(k.shape[1] == v.shape[1], f"k and v must have the same heads, got {k.shape[1]} "
-             f"and {v.shape[1]}")
-    _require(k.shape[1] >= 1 and q.shape[1] % k.shape[1] == 0,
-             f"the query heads ({q.shape[1]}) must be a multiple of the key/value heads "
-             f"({k.shape[1]})")
-    _require(k.shape[2] == q.shape[2], f"q and k must have one head dim, got {q.shape[2]} "
-             f"and {k.shape[2]}")
-    for name, d in (("head dim", q.shape[2]), ("value head dim", v.shape[2])):
-        _require(d in _library.HEAD_DIMS, f"unsupported {name} {d} (supported: "
-                 + ", ".join(map(str, _library.HEAD_DIMS)) + ")")
-    _require(q.device.type == "cpu" or q.dtype != torch.float32,
-             "float32 runs on the CPU only (the GPU kernels use bf16 or f16 tensor cores)")
+    _check_inputs(q, k, v, cu_seqlens)
     if window is not None:
-        _require(causal, "window needs causal=True")
-        _require(isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window}")
+        if not causal:
+            _fail("window needs causal=True")
+        if not isinstance(window, int) or window < 1:
+            _fail(f"window must be an int >= 1, got {window}")
     if scale is not None:
         scale = float(scale)
-        _require(scale > 0 and scale != float("inf"), f"scale must be positive, got {scale}")
+        if not 0 < scale < float("inf"):
+            _fail(f"scale must be positive, got {scale}")
     mask = "document" + (",causal" if causal else "") + (f",window={window}" if window else "")
     out, lse = attention_forward(q, k, v, cu_seqlens, mask, scale, deterministic)
     return (out, lse) if return_lse else out

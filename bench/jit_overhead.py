@@ -1,0 +1,80 @@
+"""The JIT library's costs, measured on this machine (no GPU needed):
+cold compile per kernel (CPU forward and backward; NVIDIA forward for
+sm_90a and sm_80, ptxas included), a disk-cache hit in a new library (what
+a second process pays: key, read, checksum, load), an in-memory hit (what
+every call pays), and attn_opt.doc_attention's host overhead per call next
+to torch.nn.functional.scaled_dot_product_attention on the same tiny CPU
+problem (1 token, 1 head, D = 32: the kernels' own work is negligible).
+
+    PYTHONPATH=build/python CUDA_ROOT=/usr/local/cuda python3 bench/jit_overhead.py
+"""
+
+import json
+import statistics
+import tempfile
+import time
+
+import torch
+
+import attn_opt
+from attn_opt import _C, _library
+
+
+def config(target, dtype, backward=False):
+    return json.dumps({"target": target, "direction": "backward" if backward else "forward",
+                       "dtype": dtype, "heads": 16, "kv_heads": 4, "head_dim": 128,
+                       "value_dim": 128, "mask": "document,causal", "scale": None,
+                       "deterministic": False, "kernel_options": ""})
+
+
+def ms(fn, repeat=1):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def per_call_us(fn, n=2000):
+    for _ in range(100):
+        fn()
+    samples = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(samples)
+
+
+def main():
+    print(f"attn-opt {_C.compiler_version}; torch {torch.__version__}; "
+          f"{torch.get_num_threads()} threads")
+    kernels = [("cpu", "bf16", False), ("cpu", "bf16", True), ("sm_90a", "bf16", False),
+               ("sm_80", "bf16", False)]
+    with tempfile.TemporaryDirectory() as d:
+        _C.Library(d, True)  # (the first library pays for registering MLIR's dialects)
+        for target, dtype, backward in kernels:
+            c = config(target, dtype, backward)
+            cold = ms(lambda: _C.Library(d, True).get(c))
+            disk = ms(lambda: _C.Library(d, True).get(c), repeat=5)
+            name = f"{target} {'backward' if backward else 'forward'}"
+            print(f"{name:18s} cold compile {cold:7.1f} ms   disk-cache hit {disk:6.2f} ms")
+    kwargs = dict(dtype="f32", heads=1, kv_heads=1, head_dim=32, value_dim=32,
+                  mask="document,causal", scale=None, target="cpu", backward=False,
+                  deterministic=False)
+    _library.kernel(**kwargs)
+    print(f"in-memory hit (attn_opt's dictionary)   {per_call_us(lambda: _library.kernel(**kwargs)):.2f} us")
+    q = torch.randn(1, 1, 32)
+    cu = torch.tensor([0, 1], dtype=torch.int32)
+    qs = q.transpose(0, 1)
+    ours = per_call_us(lambda: attn_opt.doc_attention(q, q, q, cu))
+    sdpa = per_call_us(lambda: torch.nn.functional.scaled_dot_product_attention(qs, qs, qs,
+                                                                                is_causal=True))
+    print(f"per call, 1 token: attn_opt.doc_attention {ours:.1f} us, "
+          f"F.scaled_dot_product_attention {sdpa:.1f} us")
+
+
+if __name__ == "__main__":
+    main()
