@@ -193,8 +193,10 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
                              int64_t tokens, void *cuDevice, void *q, void *k,
                              void *v, void *out, void *lse, Stream stream,
                              void *callerCounter) const {
-  if (cuEntries < 1)
-    throw Error("invalid cu_seqlens: it needs at least one entry");
+  // (What the kernel cannot survive, known without reading cu_seqlens.)
+  if (cuEntries < 1 || (tokens > 0 && cuEntries < 2))
+    throw Error("invalid cu_seqlens: " + std::to_string(cuEntries) +
+                " entries cannot hold " + std::to_string(tokens) + " tokens");
   if (cuHost)
     if (auto why = mask::validateCuSeqlens(cuHost, cuEntries, tokens))
       throw Error("invalid cu_seqlens: " + *why);

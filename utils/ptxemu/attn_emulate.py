@@ -103,6 +103,9 @@ def main():
                          "once (the grid: at most this many, each looping over "
                          "work items)")
     ap.add_argument("--max-steps", type=int, default=5_000_000)
+    ap.add_argument("--tokens", type=int, default=None,
+                    help="T (default: the last cu_seqlens entry); another T runs the kernel "
+                         "on cu_seqlens that do not match its tensors")
     opts = ap.parse_args()
 
     with open(opts.kernel + ".json") as f:
@@ -118,7 +121,7 @@ def main():
     cu = np.fromfile(os.path.join(opts.dir, "cu_seqlens.bin"), dtype=np.int32)
     if cu.size < 1:
         fail("cu_seqlens.bin is empty")
-    t = int(cu[-1])
+    t = int(cu[-1]) if opts.tokens is None else opts.tokens
     q = read(os.path.join(opts.dir, "q.bin"), elt, t * hq * d)
     k = read(os.path.join(opts.dir, "k.bin"), elt, t * hkv * d)
     v = read(os.path.join(opts.dir, "v.bin"), elt, t * hkv * dv)

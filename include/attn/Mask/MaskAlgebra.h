@@ -234,8 +234,17 @@ TileRange<typename Ctx::Value> tileRange(Ctx &c, const MaskSpec &spec,
     return axis == Axis::KeysOfQueryTile ? rowIntervalIn(c, spec, x, doc)
                                          : colIntervalIn(c, spec, x, doc);
   };
-  Interval<Value> first = interval(x0, firstDoc);
-  Interval<Value> last = interval(xLast, lastDoc);
+  // Clamped into [0, T]: a no-op for valid cu_seqlens; for invalid ones
+  // (which a kernel may be given unchecked) every tile index and loop bound
+  // stays within the sequence.
+  auto clamp = [&](Interval<Value> i) {
+    auto in = [&](Value v) {
+      return c.min(c.max(v, c.constant(0)), c.seqLen());
+    };
+    return Interval<Value>{in(i.lo), in(i.hi)};
+  };
+  Interval<Value> first = clamp(interval(x0, firstDoc));
+  Interval<Value> last = clamp(interval(xLast, lastDoc));
   Value numTiles = c.ceilDiv(c.seqLen(), block);
   // (P1)-(P3): the other axis' tokens the tile sees are exactly
   // [first.lo, last.hi).
