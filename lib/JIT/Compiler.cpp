@@ -21,10 +21,12 @@ const char *jit::compilerVersion() { return ATTN_OPT_VERSION; }
 
 namespace {
 
-/// The pipeline options of a configuration, as the text the pipeline
-/// parses (part of the key).
-std::string pipelineOptions(const KernelConfig &config) {
-  std::string text;
+/// The pipeline of a configuration: its options as the text the pipeline
+/// parses (part of the key), and, given `pm`, the pipeline built into it;
+/// nullopt, or why the options are refused.
+std::optional<std::string> pipeline(const KernelConfig &config,
+                                    std::string &text,
+                                    mlir::OpPassManager *pm = nullptr) {
   llvm::raw_string_ostream os(text);
   if (config.cpu()) {
     mlir::attn::CPUPipelineOptions options;
@@ -35,14 +37,20 @@ std::string pipelineOptions(const KernelConfig &config) {
     for (const auto &feature : llvm::sys::getHostCPUFeatures())
       if (feature.second)
         os << " +" << feature.first();
-  } else {
-    mlir::attn::GPUPipelineOptions options;
-    options.chip = config.target;
-    options.kernel = config.kernelOptions;
-    options.format = "bin";
-    options.print(os);
+    if (pm)
+      mlir::attn::buildCPUPipeline(*pm, options);
+    return std::nullopt;
   }
-  return text;
+  mlir::attn::GPUPipelineOptions options;
+  options.chip = config.target;
+  options.kernel = config.kernelOptions;
+  options.format = "bin";
+  options.print(os);
+  if (auto why = mlir::attn::checkGPUPipelineOptions(options))
+    return why;
+  if (pm)
+    mlir::attn::buildGPUPipeline(*pm, options);
+  return std::nullopt;
 }
 
 class MlirCompiler : public rt::Compiler {
@@ -57,11 +65,15 @@ public:
     auto module = build(context, config, error);
     if (!module)
       return false;
-    std::string text;
+    std::string text, options;
+    if (auto why = pipeline(config, options)) {
+      error = "cannot compile a kernel for " + config.describe() + ": " + *why;
+      return false;
+    }
     llvm::raw_string_ostream os(text);
     module->print(os, mlir::OpPrintingFlags().printGenericOpForm());
-    key = rt::hash128(std::string(version()) + '\0' + text + '\0' +
-                      pipelineOptions(config) + '\0' + config.target);
+    key = rt::hash128(std::string(version()) + '\0' + text + '\0' + options +
+                      '\0' + config.target);
     return true;
   }
 
@@ -81,19 +93,9 @@ public:
       return mlir::success();
     });
     mlir::PassManager pm(&context);
-    if (config.cpu()) {
-      mlir::attn::CPUPipelineOptions options;
-      options.deterministic = config.deterministic;
-      mlir::attn::buildCPUPipeline(pm, options);
-    } else {
-      mlir::attn::GPUPipelineOptions options;
-      options.chip = config.target;
-      options.kernel = config.kernelOptions;
-      options.format = "bin";
-      if (auto why = mlir::attn::checkGPUPipelineOptions(options))
-        return refuse(*why);
-      mlir::attn::buildGPUPipeline(pm, options);
-    }
+    std::string options;
+    if (auto why = pipeline(config, options, &pm))
+      return refuse(*why);
     if (mlir::failed(pm.run(*module)))
       return refuse(diagnostics.empty() ? std::string("lowering failed")
                                         : diagnostics);

@@ -28,36 +28,41 @@ template <int N> struct Descriptor {
 };
 } // namespace
 
+namespace {
+/// The six arguments both directions start with.
+struct CommonArgs {
+  Descriptor<3> q, k, v;
+  Descriptor<1> cu;
+  Descriptor<3> out;
+  Descriptor<2> lse;
+  CommonArgs(const host::AttentionSpec &s, const CpuTensors &t)
+      : q(t.q, {t.tokens, s.heads, s.headDim}),
+        k(t.k, {t.tokens, s.kvHeads, s.headDim}),
+        v(t.v, {t.tokens, s.kvHeads, s.valueDim}), cu(t.cu, {t.cuEntries}),
+        out(t.out, {t.tokens, s.heads, s.valueDim}),
+        lse(t.lse, {s.heads, t.tokens}) {}
+};
+} // namespace
+
 void callCpuForward(void *entry, const host::AttentionSpec &s,
                     const CpuTensors &t) {
-  int64_t n = t.tokens;
-  Descriptor<3> q(t.q, {n, s.heads, s.headDim});
-  Descriptor<3> k(t.k, {n, s.kvHeads, s.headDim});
-  Descriptor<3> v(t.v, {n, s.kvHeads, s.valueDim});
-  Descriptor<1> cu(t.cu, {t.cuEntries});
-  Descriptor<3> out(t.out, {n, s.heads, s.valueDim});
-  Descriptor<2> lse(t.lse, {s.heads, n});
+  CommonArgs a(s, t);
   using Fn = void (*)(void *, void *, void *, void *, void *, void *);
-  reinterpret_cast<Fn>(entry)(&q, &k, &v, &cu, &out, &lse);
+  reinterpret_cast<Fn>(entry)(&a.q, &a.k, &a.v, &a.cu, &a.out, &a.lse);
 }
 
 void callCpuBackward(void *entry, const host::AttentionSpec &s,
                      const CpuTensors &t) {
+  CommonArgs a(s, t);
   int64_t n = t.tokens;
-  Descriptor<3> q(t.q, {n, s.heads, s.headDim});
-  Descriptor<3> k(t.k, {n, s.kvHeads, s.headDim});
-  Descriptor<3> v(t.v, {n, s.kvHeads, s.valueDim});
-  Descriptor<1> cu(t.cu, {t.cuEntries});
-  Descriptor<3> out(t.out, {n, s.heads, s.valueDim});
-  Descriptor<2> lse(t.lse, {s.heads, n});
   Descriptor<3> dout(t.dout, {n, s.heads, s.valueDim});
   Descriptor<3> dq(t.dq, {n, s.heads, s.headDim});
   Descriptor<3> dk(t.dk, {n, s.kvHeads, s.headDim});
   Descriptor<3> dv(t.dv, {n, s.kvHeads, s.valueDim});
   using Fn = void (*)(void *, void *, void *, void *, void *, void *, void *,
                       void *, void *, void *);
-  reinterpret_cast<Fn>(entry)(&q, &k, &v, &cu, &out, &lse, &dout, &dq, &dk,
-                              &dv);
+  reinterpret_cast<Fn>(entry)(&a.q, &a.k, &a.v, &a.cu, &a.out, &a.lse, &dout,
+                              &dq, &dk, &dv);
 }
 
 CpuKernel::CpuKernel(const std::string &path, KernelConfig config)

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 namespace attn::rt {
 namespace {
@@ -21,6 +22,7 @@ namespace {
   X(cuDeviceGetName)                                                           \
   X(cuDevicePrimaryCtxRetain)                                                  \
   X(cuCtxSetCurrent)                                                           \
+  X(cuCtxGetCurrent)                                                           \
   X(cuCtxSynchronize)                                                          \
   X(cuCtxGetDevice)                                                            \
   X(cuDeviceGetAttribute)                                                      \
@@ -126,9 +128,23 @@ void initDevice(std::string *deviceName, int ordinal) {
   check(d.cuInit(0), "cuInit");
   CUdevice dev;
   check(d.cuDeviceGet(&dev, ordinal), "cuDeviceGet");
+  // Each device's primary context, retained once per process.
+  static std::mutex mutex;
+  static std::vector<CUcontext> primary;
   CUcontext ctx;
-  check(d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
-  check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (primary.size() <= size_t(ordinal))
+      primary.resize(size_t(ordinal) + 1, nullptr);
+    if (!primary[size_t(ordinal)])
+      check(d.cuDevicePrimaryCtxRetain(&primary[size_t(ordinal)], dev),
+            "cuDevicePrimaryCtxRetain");
+    ctx = primary[size_t(ordinal)];
+  }
+  CUcontext current = nullptr;
+  check(d.cuCtxGetCurrent(&current), "cuCtxGetCurrent");
+  if (current != ctx)
+    check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
   if (deviceName) {
     char name[256] = {0};
     check(d.cuDeviceGetName(name, sizeof(name) - 1, dev), "cuDeviceGetName");

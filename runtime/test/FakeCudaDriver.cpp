@@ -135,6 +135,10 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice) {
 }
 
 CUresult cuCtxSetCurrent(CUcontext) { return CUDA_SUCCESS; }
+CUresult cuCtxGetCurrent(CUcontext *ctx) {
+  *ctx = reinterpret_cast<CUcontext>(&fakeContext);
+  return CUDA_SUCCESS;
+}
 CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
 
 CUresult cuCtxGetDevice(CUdevice *d) {

@@ -67,10 +67,11 @@ CPUKernel::compile(ModuleOp module, const CPUPipelineOptions &options) {
   return kernel;
 }
 
-void CPUKernel::run(const AttentionSpec &spec, Buffer &q, Buffer &k,
-                    Buffer &v, std::vector<int32_t> &cu, Buffer &out,
-                    std::vector<float> &lse) {
-  assert(entry && "compiled without the forward function");
+/// The forward's tensors of a run on host buffers.
+static ::attn::rt::CpuTensors tensorsOf(const AttentionSpec &spec, Buffer &q,
+                                        Buffer &k, Buffer &v,
+                                        std::vector<int32_t> &cu, Buffer &out,
+                                        std::vector<float> &lse) {
   ::attn::rt::CpuTensors t;
   t.tokens = spec.tokens();
   t.cu = cu.data();
@@ -78,7 +79,14 @@ void CPUKernel::run(const AttentionSpec &spec, Buffer &q, Buffer &k,
   t.q = q.data(), t.k = k.data(), t.v = v.data();
   t.out = out.data();
   t.lse = lse.data();
-  ::attn::rt::callCpuForward(entry, spec, t);
+  return t;
+}
+
+void CPUKernel::run(const AttentionSpec &spec, Buffer &q, Buffer &k,
+                    Buffer &v, std::vector<int32_t> &cu, Buffer &out,
+                    std::vector<float> &lse) {
+  assert(entry && "compiled without the forward function");
+  ::attn::rt::callCpuForward(entry, spec, tensorsOf(spec, q, k, v, cu, out, lse));
 }
 
 void CPUKernel::runGradient(const AttentionSpec &spec, Buffer &q, Buffer &k,
@@ -86,13 +94,7 @@ void CPUKernel::runGradient(const AttentionSpec &spec, Buffer &q, Buffer &k,
                             std::vector<float> &lse, Buffer &dout, Buffer &dq,
                             Buffer &dk, Buffer &dv) {
   assert(gradEntry && "compiled without the gradient function");
-  ::attn::rt::CpuTensors t;
-  t.tokens = spec.tokens();
-  t.cu = cu.data();
-  t.cuEntries = int64_t(cu.size());
-  t.q = q.data(), t.k = k.data(), t.v = v.data();
-  t.out = out.data();
-  t.lse = lse.data();
+  ::attn::rt::CpuTensors t = tensorsOf(spec, q, k, v, cu, out, lse);
   t.dout = dout.data();
   t.dq = dq.data(), t.dk = dk.data(), t.dv = dv.data();
   ::attn::rt::callCpuBackward(gradEntry, spec, t);

@@ -24,7 +24,8 @@ namespace attn::rt {
 bool driverAvailable(std::string *why = nullptr);
 
 /// Device `ordinal`'s primary context (the one the CUDA runtime, and so
-/// PyTorch, uses), made current on this thread.
+/// PyTorch, uses; retained once per process), made current on this thread
+/// unless it is; cheap enough to call before every launch.
 void initDevice(std::string *deviceName = nullptr, int ordinal = 0);
 
 using Stream = void *;   // CUstream (nullptr: the default stream)
