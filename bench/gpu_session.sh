@@ -10,10 +10,14 @@
 #             case, with the dense bf16 matmul rate of the same run;
 #   sanitize  compute-sanitizer memcheck and racecheck on the fastest
 #             flavour (gpu_bench.py's pick), or FLAVOUR=name;
-#   profile   Nsight Compute (bench/profile.sh).
+#   profile   Nsight Compute (bench/profile.sh);
+#   op        the PyTorch op: builds the runtime-only attn_opt package
+#             (CMake, nanobind: both on the GPU machine) and runs
+#             python/tests/test_gpu.py on the kernels make_kernels.sh put
+#             in .kernels/op-cache.
 # Writes at most 8 files to $OUT (the device tool brings back no more):
 # session.log (timings, summaries), checks.log, bench.log, bench.json,
-# sanitizer.log, ncu.txt. Measured on an H200 (2026-12-04, 12 flavours):
+# sanitizer.log, ncu.txt, op.log. Measured on an H200 (2026-12-04, 12 flavours):
 # runtime 5 s, checks 417 s (all rows then; 512 sampled rows now, about a
 # sixth), benchmark 61 s, sanitizers 8 s; the profile not timed yet.
 # ONLY=name,... checks and benchmarks fewer flavours;
@@ -21,7 +25,7 @@
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
-steps=,${STEPS:-bench,sanitize},
+steps=,${STEPS:-bench,sanitize,op},
 step() { [[ $steps == *",$1,"* ]]; }
 log=$out/session.log
 start=$(date +%s)
@@ -115,6 +119,20 @@ if step profile; then
   OUT=$out KERNELS=$K RUN=$run VARIANTS=${fastest:-mma-sync} bash bench/profile.sh \
     2>&1 | tail -40
   lap "profile done"
+fi
+if step op; then
+  py=/tmp/build-py
+  if cmake -G Ninja -S python -B $py -DCMAKE_BUILD_TYPE=Release \
+       -DPython_EXECUTABLE="$(command -v python3)" -DATTN_EXTRA_INCLUDE="$PWD/$K/include" \
+       >"$out/op.log" 2>&1 && cmake --build $py >>"$out/op.log" 2>&1; then
+    lap "attn_opt built (runtime only)"
+    ATTN_OPT_TEST_CACHE_DIR="$PWD/$K/op-cache" PYTHONPATH=$py/python${PYTHONPATH:+:$PYTHONPATH} \
+      timeout 300 python3 -m pytest python/tests/test_gpu.py -q -rs -p no:cacheprovider \
+      2>&1 | tee -a "$out/op.log" | tail -3 | tee -a "$log"
+    lap "op tests"
+  else
+    lap "attn_opt build failed ($out/op.log)"
+  fi
 fi
 # The tables last: the device tool's reply carries the end of the output.
 [ -f "$out/bench.log" ] && sed -n '/^case /,$p' "$out/bench.log"

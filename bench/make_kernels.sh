@@ -13,11 +13,18 @@ arch=${2:-sm_90a}
 export CUDA_ROOT=${CUDA_ROOT:-/usr/local/cuda}
 export PATH=$CUDA_ROOT/bin:$PATH
 mkdir -p "$dir"
-# The runtime's JSON header travels with the kernels: the GPU machine builds
-# the runtime (bench/build_cuda_run.sh) but has no Debian packages.
+# The runtime's JSON and hash headers travel with the kernels: the GPU
+# machine builds the runtime (bench/build_cuda_run.sh) and the runtime-only
+# attn_opt package but has no Debian packages.
 mkdir -p "$dir/include"
-cp -r /usr/include/nlohmann "$dir/include/"
+cp -r /usr/include/nlohmann /usr/include/xxhash.h "$dir/include/"
 run=build/bin/attn-run
+# The kernels python/tests/test_gpu.py runs, in a kernel cache (the GPU
+# machine's attn_opt cannot compile).
+for dt in bf16 f16; do
+  build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype $dt \
+    --heads 16 --kv-heads 4 --head-dim 128
+done
 # name  dtype heads kv-heads head-dim mask
 configs=(
   "bf16_h16_d128 bf16 16 16 128 document,causal"

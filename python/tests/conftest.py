@@ -1,5 +1,6 @@
 """Shared fixtures of attn_opt's tests: a fresh kernel cache per session
-(ATTN_OPT_CACHE_DIR, set before attn_opt is imported), outputs poisoned
+(ATTN_OPT_CACHE_DIR, set before attn_opt is imported; or
+ATTN_OPT_TEST_CACHE_DIR), outputs poisoned
 with NaN before every kernel (ATTN_OPT_POISON), and the `gpu` marker:
 those tests need a CUDA device and are skipped, with the reason, without
 one."""
@@ -9,7 +10,10 @@ import tempfile
 
 import pytest
 
-_CACHE = tempfile.mkdtemp(prefix="attn-opt-test-cache-")
+# ATTN_OPT_TEST_CACHE_DIR: a cache to use instead (the GPU machine's, which
+# attn-opt-aot filled: there attn_opt cannot compile).
+_CACHE = os.environ.get("ATTN_OPT_TEST_CACHE_DIR") or tempfile.mkdtemp(
+    prefix="attn-opt-test-cache-")
 os.environ["ATTN_OPT_CACHE_DIR"] = _CACHE
 os.environ["ATTN_OPT_POISON"] = "1"
 
