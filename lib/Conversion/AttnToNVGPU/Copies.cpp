@@ -32,6 +32,9 @@ KernelEmitter::TileSource KernelEmitter::source(Tile tile) {
     return {kBuf, kMap, kvHead, cfg.blockK, headDim};
   case Tile::V:
     return {vBuf, vMap, kvHead, cfg.blockK, valueDim};
+  case Tile::DO:
+  case Tile::O:
+    break;
   }
   llvm_unreachable("unknown tile");
 }

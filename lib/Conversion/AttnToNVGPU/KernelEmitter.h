@@ -91,8 +91,9 @@ protected:
   virtual void viewTiles() = 0;
   /// The shared-memory memref and indices that receive the 16-byte unit
   /// `u` of row `r` of a Q tile or of the K or V tile in `stage` (null for
-  /// Q): the flavour's shared layout.
-  enum class Tile { Q, K, V };
+  /// Q): the flavour's shared layout. (The backward kernel also has dO and
+  /// O tiles.)
+  enum class Tile { Q, K, V, DO, O };
   virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
                                                         Value r, Value u) = 0;
   /// The shared-window address (i64) of the Q tile or of the K or V tile in
@@ -249,18 +250,21 @@ protected:
   /// Query tiles of the sequence (index).
   Value numQTiles;
 
-private:
   /// Where a tile comes from: rows [row0, row0 + rows) of buf[:, head,
   /// 0:cols], or of the tensor map `map` (cfg.tma()).
   struct TileSource {
     Value buf, map, head;
     int64_t rows, cols;
   };
-  TileSource source(Tile tile);
+  virtual TileSource source(Tile tile);
   /// Copies the rows of `tile` (`stage`) from row0 on in 16-byte units
   /// (unitDest) with cp.async spread over the copying threads. Rows past T
   /// are zero-filled and never read from global memory.
   void copyRows(Tile tile, Value stage, Value row0);
+  /// The copying thread's index among cfg.copyThreads().
+  Value copyTid;
+
+private:
   /// A work item's key tiles (the range itself is in beginTile /
   /// endTile): the documents they cover, the full tiles clipped to whole
   /// tiles of T, and whether there is any.
@@ -365,8 +369,6 @@ private:
   // Key intervals of this thread's rows (threadRows).
   SmallVector<Value> rowLo, rowHi;
   Value keyCol0;
-  /// The copying thread's index among cfg.copyThreads().
-  Value copyTid;
 
   //===--- Warp specialization (GPUTileAttention.cpp) ---------------------===//
   /// The shared address (i32) of the mbarrier of `stage` (index) in the

@@ -16,7 +16,7 @@
 // in register i (with .trans: rows 2t..2t+1, column g).
 //===----------------------------------------------------------------------===//
 
-#include "KernelEmitter.h"
+#include "MmaSyncEmitter.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -26,47 +26,6 @@
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
-
-namespace {
-
-class MmaSyncEmitter : public KernelEmitter {
-public:
-  using KernelEmitter::KernelEmitter;
-
-private:
-  void setUpLanes() override;
-  void viewTiles() override;
-  std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
-                                                Value u) override;
-  AccTiles gemm(const Operand &a, const Operand &b, int64_t n, int64_t k,
-                const AccTiles *acc) override;
-
-  /// Register i of an ldmatrix result.
-  Value fragReg(Value frag, int64_t i) {
-    return mmaOperand(vector::ExtractOp::create(b, loc, frag, i));
-  }
-  Value ldmatrix(Value smem, ValueRange indices, bool transpose) {
-    return nvgpu::LdMatrixOp::create(b, loc, VectorType::get({4, 2}, elt), smem,
-                                     indices, transpose, 4);
-  }
-  Acc mma(ArrayRef<Value> a, ArrayRef<Value> bRegs, const Acc &c);
-  /// An ldmatrix .x4 of a tile at (row, col) of this lane's matrix row.
-  Value ldmatrixAt(Tile tile, Value stage, Value row, Value col,
-                   bool transpose);
-  /// A's fragment for m-tile `mt`, 16-k step `kk`.
-  SmallVector<Value> aFragment(const Operand &a, int64_t mt, int64_t kk);
-  /// B's two fragments (the ldmatrix of four registers) for columns
-  /// 16 n2 .. + 15, 16-k step `kk`.
-  Value bFragments(const Operand &b, int64_t n2, int64_t kk);
-
-  Value sQ, sK, sV;
-  // ldmatrix: this lane addresses row mRow of matrix (mHi, mLo).
-  Value mRow, mLo, mHi;
-  /// First query row (within the tile) of this warp.
-  Value warpRow0;
-};
-
-} // namespace
 
 void MmaSyncEmitter::setUpLanes() {
   Value mIdx = divu(lane, 8);
@@ -84,12 +43,20 @@ void MmaSyncEmitter::viewTiles() {
   sV = sharedView(shared.v.offset, {2, bk, dvp});
 }
 
+std::pair<Value, SmallVector<Value>> MmaSyncEmitter::tileAt(Tile tile,
+                                                           Value stage) {
+  if (tile == Tile::Q)
+    return {sQ, {}};
+  assert((tile == Tile::K || tile == Tile::V) && "the forward's tiles");
+  return {tile == Tile::K ? sK : sV, {stage}};
+}
+
 std::pair<Value, SmallVector<Value>>
 MmaSyncEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
   Value col = mul(u, idx(8));
-  if (tile == Tile::Q)
-    return {sQ, {r, col}};
-  return {tile == Tile::K ? sK : sV, {stage, r, col}};
+  auto [memref, indices] = tileAt(tile, stage);
+  indices.append({r, col});
+  return {memref, indices};
 }
 
 Acc MmaSyncEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
@@ -110,10 +77,9 @@ Acc MmaSyncEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
 
 Value MmaSyncEmitter::ldmatrixAt(Tile tile, Value stage, Value row, Value col,
                                  bool transpose) {
-  if (tile == Tile::Q)
-    return ldmatrix(sQ, ValueRange{row, col}, transpose);
-  return ldmatrix(tile == Tile::K ? sK : sV, ValueRange{stage, row, col},
-                  transpose);
+  auto [memref, indices] = tileAt(tile, stage);
+  indices.append({row, col});
+  return ldmatrix(memref, indices, transpose);
 }
 
 SmallVector<Value> MmaSyncEmitter::aFragment(const Operand &a, int64_t mt,
