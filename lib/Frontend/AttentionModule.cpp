@@ -16,8 +16,6 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
                                  const ::attn::host::AttentionSpec &spec,
                                  Target target, Functions functions) {
   bool withGradient = functions != Functions::Forward;
-  assert((!withGradient || target == Target::CPU) &&
-         "the backward pass is built for the CPU only");
   context.loadDialect<AttnDialect, bufferization::BufferizationDialect,
                       func::FuncDialect, gpu::GPUDialect>();
   OpBuilder b(&context);

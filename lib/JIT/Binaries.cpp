@@ -122,35 +122,57 @@ llvm::Expected<std::string> jit::emitSharedObject(mlir::ModuleOp module) {
   return (*so)->getBuffer().str();
 }
 
+/// The launch contract of kernel `name` as JSON members (no braces), in
+/// kLaunchContractKeys' order, with `format`; false if there is none.
+static bool writeContract(mlir::DictionaryAttr all, llvm::StringRef name,
+                          const std::string &format, llvm::json::OStream &json) {
+  auto contract = all ? all.getAs<mlir::DictionaryAttr>(
+                            mlir::attn::launchContractName(kKernelModule, name))
+                      : mlir::DictionaryAttr();
+  if (!contract)
+    return false;
+  for (llvm::StringRef key : mlir::attn::kLaunchContractKeys) {
+    if (key == "format") {
+      json.attribute(key, format);
+      continue;
+    }
+    mlir::Attribute value = contract.get(key);
+    if (!value)
+      continue;
+    if (auto s = llvm::dyn_cast<mlir::StringAttr>(value))
+      json.attribute(key, s.getValue());
+    else if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value))
+      json.attribute(key, i.getInt());
+    else if (auto f = llvm::dyn_cast<mlir::FloatAttr>(value))
+      json.attribute(key, f.getValueAsDouble());
+  }
+  return true;
+}
+
 llvm::Expected<std::string>
 jit::launchManifest(mlir::ModuleOp module, const std::string &format) {
   auto all = module->getAttrOfType<mlir::DictionaryAttr>(
       mlir::attn::kLaunchContractsAttr);
-  std::string name =
-      mlir::attn::launchContractName(kKernelModule, kAttentionEntry);
-  auto contract = all ? all.getAs<mlir::DictionaryAttr>(name)
-                      : mlir::DictionaryAttr();
-  if (!contract)
-    return error("the compiled module has no launch contract for " + name);
+  auto has = [&](llvm::StringRef name) {
+    return all && all.get(mlir::attn::launchContractName(kKernelModule, name));
+  };
+  bool forward = has(kAttentionEntry), backward = has(kAttentionGradEntry);
+  if (!forward && !backward)
+    return error("the compiled module has no launch contract for " +
+                 mlir::attn::launchContractName(kKernelModule,
+                                                kAttentionEntry));
   std::string text;
   llvm::raw_string_ostream os(text);
   llvm::json::OStream json(os);
+  // The forward's contract, with the backward's as "backward" when the
+  // image has both; the backward's alone for a backward-only image.
   json.object([&] {
-    for (llvm::StringRef key : mlir::attn::kLaunchContractKeys) {
-      if (key == "format") {
-        json.attribute(key, format);
-        continue;
-      }
-      mlir::Attribute value = contract.get(key);
-      if (!value)
-        continue;
-      if (auto s = llvm::dyn_cast<mlir::StringAttr>(value))
-        json.attribute(key, s.getValue());
-      else if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value))
-        json.attribute(key, i.getInt());
-      else if (auto f = llvm::dyn_cast<mlir::FloatAttr>(value))
-        json.attribute(key, f.getValueAsDouble());
-    }
+    writeContract(all, forward ? kAttentionEntry : kAttentionGradEntry,
+                  format, json);
+    if (forward && backward)
+      json.attributeObject("backward", [&] {
+        writeContract(all, kAttentionGradEntry, format, json);
+      });
   });
   text += "\n";
   return text;

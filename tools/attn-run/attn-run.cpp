@@ -119,9 +119,11 @@ static cl::opt<bool> compareSeparate(
     cl::cat(cat));
 static cl::opt<bool> backward(
     "backward",
-    cl::desc("--target cpu: also run the backward pass (attn.attention_grad) "
-             "on a fresh random dout; with --check, dq, dk and dv against "
-             "the float64 reference; with --compare-separate, too"),
+    cl::desc("also the backward pass (attn.attention_grad): --target cpu "
+             "runs it on a fresh random dout (with --check, dq, dk and dv "
+             "against the float64 reference; with --compare-separate, too); "
+             "--target cuda compiles its kernel into the same image (the "
+             "manifest's \"backward\")"),
     cl::cat(cat));
 static cl::opt<bool> deterministic(
     "deterministic",
@@ -209,9 +211,12 @@ static AttentionSpec parseSpec() {
          jsonNumber(physicalMemoryBytes() / (1 << 30)) + " GiB");
   if (target == "cuda" && spec.dtype == DType::F32)
     fail("the cuda target supports f16 and bf16 (tensor cores), not f32");
-  if (target == "cuda" && backward)
-    fail("--backward: the backward pass is built for --target cpu only so "
-         "far");
+  if (target == "cuda" && backward && emit.empty())
+    fail("--backward --target cuda: running the backward on a GPU goes "
+         "through attn-cuda-run; here --emit ptx|cubin compiles it");
+  if (target == "cuda" && deterministic)
+    fail("--deterministic: the NVIDIA backward is deterministic already (dq "
+         "from its own query-major work items, no atomics)");
   if (deterministic && !backward)
     fail("--deterministic applies to the backward pass: give --backward");
   return spec;

@@ -26,7 +26,7 @@ using ::attn::kKernelModule;
 /// For `Target::NVIDIA` the same function is a `gpu.func` kernel in
 /// `gpu.module @attn_kernels` (module attribute gpu.container_module).
 ///
-/// With `functions` Backward (CPU only, so far) the function
+/// With `functions` Backward the function (for NVIDIA a kernel too)
 ///   func @attn_grad(%q, %k, %v, %cu, %out, %lse, %dout: memref<?xHqxDvxT>,
 ///                   %dq: memref<?xHqxDxT>, %dk: memref<?xHkvxDxT>,
 ///                   %dv: memref<?xHkvxDvxT>)

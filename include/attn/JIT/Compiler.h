@@ -42,8 +42,9 @@ std::shared_ptr<rt::Compiler> makeCompiler();
 llvm::Expected<std::string> emitSharedObject(mlir::ModuleOp module);
 
 /// The launch contract the NVIDIA pipeline recorded on `module`
-/// (attn.launch) for the forward kernel, as the runtime's JSON manifest,
-/// with `format` ("cubin" or "ptx").
+/// (attn.launch), as the runtime's JSON manifest, with `format` ("cubin" or
+/// "ptx"): the forward kernel's, with the backward's as member "backward"
+/// when the image holds both, or the backward's alone.
 llvm::Expected<std::string> launchManifest(mlir::ModuleOp module,
                                            const std::string &format);
 

@@ -101,9 +101,13 @@ static StringRef targetChip(Operation *op) {
 }
 
 /// Adds the launch contract of `func` (the kernel `op` becomes under
-/// `cfg`) to the top-level module's kLaunchContractsAttr.
-static void recordLaunchContract(gpu::GPUFuncOp func, AttentionOp op,
-                                 const GPUKernelConfig &cfg) {
+/// `cfg`: the forward, or the backward of an attn.attention_grad, whose
+/// blocks need `sharedBytes`) to the top-level module's
+/// kLaunchContractsAttr.
+template <typename AttentionLikeOp>
+static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
+                                 const GPUKernelConfig &cfg,
+                                 StringRef direction, int64_t sharedBytes) {
   Builder b(op.getContext());
   StringRef chip = targetChip(op);
   int64_t d = op.getHeadDim(), dv = op.getValueDim();
@@ -116,6 +120,7 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionOp op,
     fields.append(key, b.getI64IntegerAttr(value));
   };
   str("kernel", func.getName());
+  str("direction", direction);
   str("arch", chip.empty() ? StringRef("sm_90a") : chip);
   str("mma", stringifyTensorCoreOp(cfg.mma));
   str("schedule", stringifyKeyLoop(cfg.keyLoop));
@@ -134,7 +139,7 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionOp op,
   num("block_q", cfg.blockQ());
   num("block_k", cfg.blockK);
   num("threads", cfg.threads());
-  num("shared_bytes", cfg.sharedBytes(d, dv, elt.getIntOrFloatBitWidth() / 8));
+  num("shared_bytes", sharedBytes);
   auto gpuModule = func->getParentOfType<gpu::GPUModuleOp>();
   Operation *top = gpuModule ? gpuModule->getParentOp() : nullptr;
   if (!top)
@@ -252,7 +257,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     func->setAttr(kTensorMapArgsAttr,
                   rewriter.getI64IntegerAttr(config.tensorMaps()));
   }
-  recordLaunchContract(func, op, config);
+  recordLaunchContract(func, op, config, "forward", shared);
   rewriter.setInsertionPoint(op);
   std::unique_ptr<KernelEmitter> emitter =
       config.mma == TensorCoreOp::Wgmma
@@ -270,6 +275,76 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (config.warpSpecialized())
     func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                   rewriter.getI32IntegerAttr(1));
+  return success();
+}
+
+GPUKernelConfig mlir::attn::backwardKernelConfig() {
+  GPUKernelConfig cfg;
+  cfg.mma = TensorCoreOp::MmaSync;
+  cfg.mTiles = 1;
+  cfg.numWarps = 4;
+  cfg.blockK = 64;
+  return cfg;
+}
+
+bool mlir::attn::isBackwardHeadDim(int64_t d) {
+  return d <= 128 && ::attn::isSupportedHeadDim(d);
+}
+
+LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
+                                               AttentionGradOp op) {
+  auto func = op->getParentOfType<gpu::GPUFuncOp>();
+  if (!func || !func.isKernel())
+    return op.emitOpError("the NVIDIA lowering needs the op in a gpu.func "
+                          "kernel");
+  Type elt = op.getElementType();
+  if (!elt.isBF16() && !elt.isF16())
+    return op.emitOpError("the NVIDIA lowering supports f16 and bf16, got ")
+           << elt;
+  StringRef chip = targetChip(op);
+  std::optional<int64_t> maxShared = maxSharedBytesPerBlock(chip);
+  if (!maxShared)
+    return op.emitOpError("the NVIDIA kernels support ")
+           << kSupportedChips << ", the gpu.module targets " << chip;
+  int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
+  if (!isBackwardHeadDim(headDim) || !isBackwardHeadDim(valueDim))
+    return op.emitOpError("the NVIDIA backward kernel supports head dims 32, "
+                          "64, 80, 96 and 128, got D = ")
+           << headDim << " and Dv = " << valueDim
+           << " (the CPU target takes every head dim of the op)";
+  GPUKernelConfig config = backwardKernelConfig();
+  int64_t shared = nvidia::backwardSharedLayout(config, headDim, valueDim,
+                                                elt.getIntOrFloatBitWidth() / 8)
+                       .requestBytes;
+  if (shared > *maxShared)
+    return op.emitOpError("the backward kernel needs ")
+           << shared << " bytes of shared memory per block (head dims "
+           << headDim << "/" << valueDim << "), more than the " << *maxShared
+           << " " << (chip.empty() ? StringRef("sm_90a") : chip) << " allows";
+  nvidia::BackwardBuffers buffers;
+  Value *inputs[] = {&buffers.q,   &buffers.k,    &buffers.v,  &buffers.out,
+                     &buffers.dout, &buffers.lse, &buffers.cu};
+  for (auto [operand, slot] : llvm::zip(op->getOperands(), inputs)) {
+    *slot = getSourceBuffer(operand);
+    if (!*slot)
+      return op.emitOpError("the NVIDIA lowering needs inputs read with "
+                            "bufferization.to_tensor from memrefs");
+  }
+  Value *outputs[] = {&buffers.dq, &buffers.dk, &buffers.dv};
+  for (auto [r, slot] : llvm::zip(op->getResults(), outputs)) {
+    *slot = getMaterializedDestination(op, r);
+    if (!*slot)
+      return op.emitOpError("the NVIDIA lowering needs every result "
+                            "materialized into kernel arguments");
+  }
+  recordLaunchContract(func, op, config, "backward", shared);
+  rewriter.setInsertionPoint(op);
+  nvidia::emitBackwardKernel(rewriter, op.getLoc(), op, config, buffers);
+  for (Value r : op->getResults())
+    rewriter.eraseOp(*r.user_begin());
+  rewriter.eraseOp(op);
+  func.setKnownBlockSizeAttr(
+      rewriter.getDenseI32ArrayAttr({int32_t(config.threads()), 1, 1}));
   return success();
 }
 
@@ -308,8 +383,18 @@ struct AttnGPUTileAttentionPass
       return signalPassFailure();
     }
     SmallVector<AttentionOp> found;
-    getOperation().walk([&](AttentionOp op) { found.push_back(op); });
+    SmallVector<AttentionGradOp> grads;
+    getOperation().walk([&](Operation *op) {
+      if (auto a = dyn_cast<AttentionOp>(op))
+        found.push_back(a);
+      else if (auto g = dyn_cast<AttentionGradOp>(op))
+        grads.push_back(g);
+    });
     IRRewriter rewriter(&getContext());
+    // The backward has one flavour: the options choose the forward's.
+    for (AttentionGradOp op : grads)
+      if (failed(gpuTileAttentionGrad(rewriter, op)))
+        return signalPassFailure();
     for (AttentionOp op : found) {
       GPUKernelConfig config = gpuKernelConfig(
           *schedule, blockK, std::max(op.getHeadDim(), op.getValueDim()),

@@ -73,7 +73,10 @@ using POperands = function_ref<SmallVector<Value>(int64_t, int64_t)>;
 
 class KernelEmitter : public AttentionEmitterBase {
 public:
-  KernelEmitter(OpBuilder &b, Location loc, AttentionOp op,
+  /// From an attn.attention (or, for the backward kernel, an
+  /// attn.attention_grad).
+  template <typename AttentionLikeOp>
+  KernelEmitter(OpBuilder &b, Location loc, AttentionLikeOp op,
                 const GPUKernelConfig &cfg)
       : AttentionEmitterBase(b, loc, op), cfg(cfg) {}
   virtual ~KernelEmitter() = default;
@@ -263,6 +266,15 @@ protected:
   void copyRows(Tile tile, Value stage, Value row0);
   /// The copying thread's index among cfg.copyThreads().
   Value copyTid;
+  /// P's A operands for m-tile mt, 16-key step kk (from any accumulators of
+  /// 16-column pairs of slices: the backward's P and dS too).
+  SmallVector<Value> pOperands(const Scores &s, int64_t mt, int64_t kk);
+  /// Waits for all but `pending` copy groups, then a block barrier.
+  void waitCopies(int32_t pending);
+  /// The thread index, read afresh by an asm the compiler cannot merge with
+  /// other reads: what is computed from it is not kept in registers from
+  /// an earlier read.
+  Value opaqueTid();
 
 private:
   /// A work item's key tiles (the range itself is in beginTile /
@@ -351,20 +363,12 @@ private:
                              KeyLoopState &next, bool rescale);
   /// O of m-tile mt *= the factor of its row.
   void rescaleO(int64_t mt, ArrayRef<Value> alpha, AccTiles &o);
-  /// P's A operands for m-tile mt, 16-key step kk.
-  SmallVector<Value> pOperands(const Scores &s, int64_t mt, int64_t kk);
   /// body(kt + 1) if key tile kt + 1 is in range.
   void ifNextTile(Value kt, function_ref<void(Value)> body);
-  /// Waits for all but `pending` copy groups, then a block barrier.
-  void waitCopies(int32_t pending);
   /// The query rows thread `thread` holds, per (m-tile, half), in the tile
   /// starting at row q0 (the order of rowLo/rowHi and of the rows of
   /// KeyLoopState).
   SmallVector<Value> threadRows(Value q0, Value thread);
-  /// The thread index, read afresh by an asm the compiler cannot merge with
-  /// other reads: what is computed from it is not kept in registers from
-  /// an earlier read.
-  Value opaqueTid();
 
   // Key intervals of this thread's rows (threadRows).
   SmallVector<Value> rowLo, rowHi;
@@ -451,6 +455,15 @@ private:
   /// A turn's barrier counts both compute warpgroups.
   static constexpr int64_t kTurnThreads = 2 * 128;
 };
+
+/// The buffers of attn.attention_grad's kernel (Backward.cpp).
+struct BackwardBuffers {
+  Value q, k, v, cu, out, lse, dout, dq, dk, dv;
+};
+/// Emits the backward kernel of `op` (mma.sync) at b's insertion point.
+void emitBackwardKernel(OpBuilder &b, Location loc, AttentionGradOp op,
+                        const GPUKernelConfig &cfg,
+                        const BackwardBuffers &buffers);
 
 std::unique_ptr<KernelEmitter> createMmaSyncEmitter(OpBuilder &b, Location loc,
                                                     AttentionOp op,

@@ -61,6 +61,28 @@ ForwardSharedLayout nvidia::forwardSharedLayout(const GPUKernelConfig &cfg,
   return l;
 }
 
+BackwardSharedLayout nvidia::backwardSharedLayout(const GPUKernelConfig &cfg,
+                                                  int64_t headDim,
+                                                  int64_t valueDim,
+                                                  int64_t eltBytes) {
+  assert(cfg.mma == TensorCoreOp::MmaSync && "the backward is mma.sync's");
+  BackwardSharedLayout l;
+  int64_t align = SharedAllocator::kWindowAlign;
+  SharedAllocator alloc(align);
+  auto tile = [&](int64_t rows, int64_t cols) {
+    return alloc.allocate(rows * (cols + cfg.pad) * eltBytes, 1, align);
+  };
+  l.k = tile(cfg.blockK, headDim);
+  l.v = tile(cfg.blockK, valueDim);
+  l.q = tile(cfg.blockQ(), headDim);
+  l.dout = tile(cfg.blockQ(), valueDim);
+  l.o = tile(cfg.blockQ(), valueDim);
+  l.delta = alloc.allocate(cfg.blockQ() * 4, 1, 4);
+  l.shift = alloc.allocate(cfg.blockQ() * 4, 1, 4);
+  l.requestBytes = alloc.requestBytes();
+  return l;
+}
+
 int64_t GPUKernelConfig::sharedBytes(int64_t headDim, int64_t valueDim,
                                      int64_t eltBytes) const {
   return forwardSharedLayout(*this, headDim, valueDim, eltBytes).requestBytes;

@@ -108,8 +108,8 @@ inline std::string launchContractName(StringRef module, StringRef kernel) {
 
 /// The manifest keys in the order the JSON manifest lists them.
 /// ("format", cubin or ptx, is the writer's to add.)
-constexpr std::array<StringLiteral, 20> kLaunchContractKeys = {
-    "kernel",   "arch",      "mma",       "schedule", "grid",
+constexpr std::array<StringLiteral, 21> kLaunchContractKeys = {
+    "kernel",   "direction", "arch",      "mma",       "schedule", "grid",
     "loads",    "stores",    "store_rows", "format",  "dtype",
     "heads",    "kv_heads",  "head_dim",  "value_dim", "mask",
     "scale",    "block_q",   "block_k",   "threads",  "shared_bytes"};
@@ -121,6 +121,14 @@ constexpr StringLiteral kTensorMapArgsAttr = "attn.tensor_map_args";
 /// The attribute (a unit) on a kernel with a dynamic schedule's tile
 /// counter argument (`!llvm.ptr<1>`, before any tensor maps).
 constexpr StringLiteral kTileCounterArgAttr = "attn.tile_counter_arg";
+
+/// The backward kernel's configuration (one flavour: mma.sync, four warps
+/// of one 16-row slice each, 64-row query and key tiles).
+GPUKernelConfig backwardKernelConfig();
+/// Whether the backward kernel takes head dim `d` (D or Dv): 32 to 128.
+bool isBackwardHeadDim(int64_t d);
+/// Rewrites `op` (in a gpu.func kernel) into the backward kernel's body.
+LogicalResult gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op);
 
 /// attn-gpu-tile-attention with the options `options` ("mma=wgmma
 /// schedule=plain ..."), parsed and checked as on the command line; null

@@ -73,6 +73,18 @@ ForwardSharedLayout forwardSharedLayout(const GPUKernelConfig &cfg,
                                         int64_t headDim, int64_t valueDim,
                                         int64_t eltBytes);
 
+/// The backward kernel's shared memory (mma.sync, one stage): the K and V
+/// tiles of a key tile, the Q, dO and O tiles of a query tile (rows padded
+/// by cfg.pad elements), and per row of the query tile its delta =
+/// rowsum(dO o O) and its scores' shift (lse in the log2 domain), f32.
+struct BackwardSharedLayout {
+  SharedRegion q, k, v, dout, o, delta, shift;
+  int64_t requestBytes = 0;
+};
+BackwardSharedLayout backwardSharedLayout(const GPUKernelConfig &cfg,
+                                          int64_t headDim, int64_t valueDim,
+                                          int64_t eltBytes);
+
 } // namespace nvidia
 } // namespace mlir::attn
 
