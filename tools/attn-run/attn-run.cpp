@@ -214,9 +214,6 @@ static AttentionSpec parseSpec() {
   if (target == "cuda" && backward && emit.empty())
     fail("--backward --target cuda: running the backward on a GPU goes "
          "through attn-cuda-run; here --emit ptx|cubin compiles it");
-  if (target == "cuda" && deterministic)
-    fail("--deterministic: the NVIDIA backward is deterministic already (dq "
-         "from its own query-major work items, no atomics)");
   if (deterministic && !backward)
     fail("--deterministic applies to the backward pass: give --backward");
   return spec;

@@ -6,11 +6,11 @@
 // configuration the pass compiled (attn-run writes it out as the kernel's
 // JSON manifest). A gpu.module without an #nvvm.target compiles for sm_90a.
 // CHECK: module attributes {attn.launch = {
-// CHECK-SAME: "attn_kernels::attn" = {arch = "sm_90a", block_k = 64 : i64, block_q = 128 : i64, dtype = "bf16", grid = "tiles", head_dim = 128 : i64, heads = 16 : i64, kernel = "attn", kv_heads = 16 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 0.088388347648318433 : f64, schedule = "plain", shared_bytes = 104448 : i64, stores = "st.global", threads = 128 : i64, value_dim = 128 : i64}
-// CHECK-SAME: "more::attn_f16" = {arch = "sm_90a", block_k = 64 : i64, block_q = 128 : i64, dtype = "f16", grid = "tiles", head_dim = 64 : i64, heads = 8 : i64, kernel = "attn_f16", kv_heads = 8 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 5.000000e-01 : f64, schedule = "plain"
+// CHECK-SAME: "attn_kernels::attn" = {arch = "sm_90a", block_k = 64 : i64, block_q = 128 : i64, direction = "forward", dtype = "bf16", grid = "tiles", head_dim = 128 : i64, heads = 16 : i64, kernel = "attn", kv_heads = 16 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 0.088388347648318433 : f64, schedule = "plain", shared_bytes = 104448 : i64, stores = "st.global", threads = 128 : i64, value_dim = 128 : i64}
+// CHECK-SAME: "more::attn_f16" = {arch = "sm_90a", block_k = 64 : i64, block_q = 128 : i64, direction = "forward", dtype = "f16", grid = "tiles", head_dim = 64 : i64, heads = 8 : i64, kernel = "attn_f16", kv_heads = 8 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 5.000000e-01 : f64, schedule = "plain"
 // CHECK-SAME: threads = 128 : i64, value_dim = 64 : i64}
 
-// WGMMA: "attn_kernels::attn" = {arch = "sm_90a", block_k = 128 : i64, block_q = 128 : i64, dtype = "bf16", grid = "dynamic", {{.*}} loads = "tma", {{.*}} mma = "wgmma", {{.*}} schedule = "warp-specialized-pingpong", shared_bytes = {{[0-9]+}} : i64, store_rows = 64 : i64, stores = "tma", threads = 384 : i64
+// WGMMA: "attn_kernels::attn" = {arch = "sm_90a", block_k = 128 : i64, block_q = 128 : i64, direction = "forward", dtype = "bf16", grid = "dynamic", {{.*}} loads = "tma", {{.*}} mma = "wgmma", {{.*}} schedule = "warp-specialized-pingpong", shared_bytes = {{[0-9]+}} : i64, store_rows = 64 : i64, stores = "tma", threads = 384 : i64
 module attributes {gpu.container_module} {
   gpu.module @attn_kernels [#nvvm.target<chip = "sm_90a">] {
     gpu.func @attn(%q: memref<?x16x128xbf16>, %k: memref<?x16x128xbf16>,
