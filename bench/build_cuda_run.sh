@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 bin=${1:-/tmp/attn-cuda-run}
 lib=$(dirname "$bin")/libattn-runtime.so
 srcs=(runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp
-      runtime/lib/Files.cpp lib/Host/Host.cpp runtime/lib/CApi.cpp
+      runtime/lib/Files.cpp lib/Host/Host.cpp lib/Host/Gradient.cpp runtime/lib/CApi.cpp
       runtime/tools/attn-cuda-run.cpp)
 # stale OUTPUT: missing, or older than a source or header.
 stale() {
@@ -25,15 +25,18 @@ json=/usr/include
 [ -f $json/nlohmann/json.hpp ] || json=${KERNELS:-.kernels}/include
 [ -f "$json/nlohmann/json.hpp" ] ||
   { echo "build_cuda_run.sh: no nlohmann/json.hpp (apt install nlohmann-json3-dev, or run bench/make_kernels.sh)" >&2; exit 1; }
+# (-isystem /usr/include would break g++'s own #include_next.)
+jsonflag=()
+[ "$json" = /usr/include ] || jsonflag=(-isystem "$json")
 obj=$(mktemp -d)
 trap 'rm -rf "$obj"' EXIT
 pids=()
 for s in "${srcs[@]}"; do
   g++ -c -O2 -std=c++17 -fPIC -fvisibility=hidden -Iruntime/include -Iinclude \
-    -isystem "$json" -I/usr/local/cuda/include "$s" -o "$obj/$(basename "$s" .cpp).o" &
+    "${jsonflag[@]}" -I/usr/local/cuda/include "$s" -o "$obj/$(basename "$s" .cpp).o" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-runtime=("$obj"/{Cuda,Attention,Run,Files,Host}.o)
+runtime=("$obj"/{Cuda,Attention,Run,Files,Host,Gradient}.o)
 g++ "${runtime[@]}" "$obj/attn-cuda-run.o" -ldl -o "$bin"
 g++ -shared "${runtime[@]}" "$obj/CApi.o" -ldl -o "$lib"

@@ -63,6 +63,16 @@ public:
                 v + "'");
   }
 
+  /// The JSON text of object member `key`, or "" if there is none.
+  std::string object(const char *key) const {
+    if (!json.contains(key))
+      return "";
+    if (!json[key].is_object())
+      throw Error(std::string("kernel manifest: \"") + key +
+                  "\" is not an object");
+    return json[key].dump();
+  }
+
 private:
   const nlohmann::json &at(const char *key) const {
     if (!json.contains(key))
@@ -77,6 +87,7 @@ KernelInfo parseManifest(const std::string &text) {
   Manifest m(text);
   KernelInfo i;
   i.kernel = m.string("kernel");
+  i.direction = m.choice("direction", {"forward", "backward"});
   i.arch = m.string("arch");
   i.mma = m.choice("mma", {"mma-sync", "wgmma"});
   i.schedule = m.choice("schedule", {"plain", "softmax-overlap",
@@ -127,12 +138,33 @@ KernelInfo parseManifest(const std::string &text) {
     throw Error("kernel manifest: negative shared_bytes");
   if (!(std::isfinite(i.scale) && i.scale > 0))
     throw Error("kernel manifest: the scale must be positive and finite");
+  if (i.direction == "backward" &&
+      (i.mma != "mma-sync" || i.grid != "tiles" || i.loads != "cp.async"))
+    throw Error("kernel manifest: a backward kernel is mma-sync with tiles "
+                "and cp.async");
+  std::string backward = m.object("backward");
+  if (!backward.empty()) {
+    if (i.direction != "forward")
+      throw Error("kernel manifest: a backward kernel has no \"backward\"");
+    auto b = std::make_shared<KernelInfo>(parseManifest(backward));
+    if (b->direction != "backward")
+      throw Error("kernel manifest: \"backward\" is not a backward kernel");
+    i.backward = std::move(b);
+  }
   return i;
 }
 
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
                 int64_t residentBlocks) {
   int64_t tiles = (tokens + info.blockQ - 1) / info.blockQ;
+  if (info.direction == "backward") {
+    int64_t keyTiles = (tokens + info.blockK - 1) / info.blockK;
+    int64_t items = keyTiles * info.kvHeads + tiles * info.heads;
+    if (items > std::numeric_limits<int32_t>::max())
+      throw Error("the backward's " + std::to_string(items) +
+                  " work items exceed one launch's grid");
+    return Dim3{unsigned(items), 1, 1};
+  }
   if (!info.persistentGrid())
     return Dim3{unsigned(tiles), unsigned(info.heads), 1};
   int64_t items = tiles * info.heads;

@@ -1,6 +1,7 @@
 //===- Run.cpp - run and check a compiled attention kernel ----------------===//
 
 #include "attn/Runtime/Run.h"
+#include "attn/Host/Gradient.h"
 
 #include <algorithm>
 #include <cmath>
@@ -180,6 +181,49 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
                             rowsToCheck(spec, opts.checkRows, opts.seed));
   return report(os, "saved outputs (" + dir + ")", spec, info, std::nullopt,
                 &result);
+}
+
+void saveGradInputs(const host::AttentionSpec &spec, uint64_t seed,
+                    const std::string &dir) {
+  saveInputs(spec, seed, dir);
+  ProblemData data(spec, seed);
+  std::vector<int64_t> rows(size_t(spec.tokens()));
+  for (size_t r = 0; r < rows.size(); ++r)
+    rows[r] = int64_t(r);
+  ReferenceRows ref =
+      reference(spec, data.q, data.k, data.v, rows, RefMode::Exact);
+  int64_t t = spec.tokens(), hq = spec.heads, dv = spec.valueDim;
+  for (int64_t i = 0; i < t * hq * dv; ++i)
+    data.out.set(i, float(ref.out[size_t(i)]));
+  for (int64_t r = 0; r < t; ++r)
+    for (int64_t h = 0; h < hq; ++h)
+      data.lse[size_t(h * t + r)] = float(ref.lse[size_t(r * hq + h)]);
+  GradientData grads(spec, seed);
+  writeBytes(dir + "/out.bin", data.out.data(), data.out.bytes.size());
+  writeBytes(dir + "/lse.bin", data.lse.data(), data.lse.size() * sizeof(float));
+  writeBytes(dir + "/dout.bin", grads.dout.data(), grads.dout.bytes.size());
+}
+
+bool checkSavedGradients(const KernelInfo &info,
+                         const host::AttentionSpec &spec,
+                         const RunOptions &opts, const std::string &dir,
+                         std::ostream &os) {
+  requireValid(spec);
+  ProblemData data(spec, opts.seed);
+  GradientData grads(spec, opts.seed);
+  readBytes(dir + "/dq.bin", grads.dq.data(), grads.dq.bytes.size());
+  readBytes(dir + "/dk.bin", grads.dk.data(), grads.dk.bytes.size());
+  readBytes(dir + "/dv.bin", grads.dv.data(), grads.dv.bytes.size());
+  GradCheckResult c =
+      checkGradients(spec, data.q, data.k, data.v, grads.dout, grads);
+  os << "{\"device\": \"saved gradients (" << dir
+     << ")\", \"direction\": \"backward\", \"tokens\": " << spec.tokens()
+     << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
+     << ", \"kv_heads\": " << spec.kvHeads << ", \"head_dim\": "
+     << spec.headDim << ", \"dtype\": \"" << info.dtype << "\", \"mask\": \""
+     << info.mask << "\", " << gradCheckJsonFields(c) << ", \"check\": "
+     << (c.ok ? "\"pass\"" : "\"FAIL\"") << "}\n";
+  return c.ok;
 }
 
 std::optional<std::string> runAttentionNoThrow(const std::string &image,

@@ -5,6 +5,8 @@
 //        --tokens 16384 --docs lognormal:1024 | --num-docs 20 --docs ...)
 //       [--seed 7] [--check] [--check-rows N] [--repeat 20] [--json]
 //       [--save-inputs DIR | --check-outputs DIR] [--resident-blocks N]
+//       [--backward] (with --save-inputs / --check-outputs: the image's
+//                     backward kernel, its inputs and its gradients)
 //
 // The GPU half of `attn-run --target cuda`: no MLIR, so it builds on a GPU
 // machine from runtime/ and lib/Host alone. Inputs are fresh random values,
@@ -42,10 +44,11 @@ int main(int argc, char **argv) {
     static const std::set<std::string> known = {
         "kernel",   "doc-lengths", "cu-seqlens",    "docs",           "tokens",
         "num-docs", "seed",        "check",         "check-rows",     "repeat",
-        "json",     "save-inputs", "check-outputs", "resident-blocks"};
+        "json",     "save-inputs", "check-outputs", "resident-blocks",
+        "backward"};
     if (!known.count(a))
       fail("unknown option '--" + a + "'");
-    if (a == "check" || a == "json")
+    if (a == "check" || a == "json" || a == "backward")
       opt[a] = "1";
     else if (i + 1 < argc)
       opt[a] = argv[++i];
@@ -83,6 +86,23 @@ int main(int argc, char **argv) {
     std::string saveDir = get("save-inputs"), checkDir = get("check-outputs");
     if (!saveDir.empty() && !checkDir.empty())
       fail("--save-inputs and --check-outputs are two separate steps");
+    if (!get("backward").empty()) {
+      // The image's backward kernel (its manifest's "backward").
+      if (!info.backward)
+        fail(path + ".json describes no backward kernel (attn-run --target "
+                    "cuda --backward --emit ... builds one)");
+      if (saveDir.empty() && checkDir.empty())
+        fail("--backward: with --save-inputs or --check-outputs (a GPU run "
+             "of the backward is not built yet)");
+      if (!saveDir.empty()) {
+        rt::saveGradInputs(spec, options.seed, saveDir);
+        return 0;
+      }
+      return rt::checkSavedGradients(*info.backward, spec, options, checkDir,
+                                     std::cout)
+                 ? 0
+                 : 1;
+    }
     if (!saveDir.empty()) {
       rt::saveInputs(spec, options.seed, saveDir);
       return 0;

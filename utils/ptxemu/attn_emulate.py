@@ -81,10 +81,26 @@ def launch_params(info, tokens, cu_entries, ptrs, counter=None):
     return words + maps
 
 
+def backward_launch_params(info, tokens, cu_entries, ptrs):
+    """A backward kernel's parameters (attn::rt's backward launch): the
+    memref descriptors of q, k, v, cu_seqlens, out, lse, dout, dq, dk, dv."""
+    hq, hkv = info["heads"], info["kv_heads"]
+    d, dv = info["head_dim"], info["value_dim"]
+    shapes = {"q": [tokens, hq, d], "k": [tokens, hkv, d], "v": [tokens, hkv, dv],
+              "cu": [cu_entries], "out": [tokens, hq, dv], "lse": [hq, tokens],
+              "dout": [tokens, hq, dv], "dq": [tokens, hq, d], "dk": [tokens, hkv, d],
+              "dv": [tokens, hkv, dv]}
+    return [w for name, shape in shapes.items() for w in memref(ptrs[name], shape)]
+
+
 def launch_grid(info, tokens, resident_blocks):
     """The grid, as attn::rt::launchGrid gives it: (query tiles, heads), or
-    for a persistent or dynamic kernel at most `resident_blocks` blocks."""
+    for a persistent or dynamic kernel at most `resident_blocks` blocks, or
+    for a backward kernel key tiles x kv heads + query tiles x heads."""
     tiles = (tokens + info["block_q"] - 1) // info["block_q"]
+    if info.get("direction", "forward") == "backward":
+        key_tiles = (tokens + info["block_k"] - 1) // info["block_k"]
+        return (key_tiles * info["kv_heads"] + tiles * info["heads"], 1, 1)
     if info.get("grid", "tiles") == "tiles":
         return (tiles, info["heads"], 1)
     return (min(tiles * info["heads"], resident_blocks), 1, 1)
@@ -106,10 +122,18 @@ def main():
     ap.add_argument("--tokens", type=int, default=None,
                     help="T (default: the last cu_seqlens entry); another T runs the kernel "
                          "on cu_seqlens that do not match its tensors")
+    ap.add_argument("--backward", action="store_true",
+                    help="the image's backward kernel (its manifest's \"backward\"), on "
+                         "inputs from attn-cuda-run --backward --save-inputs; writes dq.bin, "
+                         "dk.bin and dv.bin")
     opts = ap.parse_args()
 
     with open(opts.kernel + ".json") as f:
         info = json.load(f)
+    if opts.backward:
+        if "backward" not in info:
+            fail(f"{opts.kernel}.json describes no backward kernel")
+        info = info["backward"]
     if info.get("format") != "ptx":
         fail("the emulator runs PTX (attn-run --target cuda --emit ptx)")
     elt = {"bf16": np.uint16, "f16": np.uint16}.get(info["dtype"])
@@ -125,28 +149,38 @@ def main():
     q = read(os.path.join(opts.dir, "q.bin"), elt, t * hq * d)
     k = read(os.path.join(opts.dir, "k.bin"), elt, t * hkv * d)
     v = read(os.path.join(opts.dir, "v.bin"), elt, t * hkv * dv)
-    out = np.full(t * hq * dv, 0xFFFF, np.uint16)  # NaN
-    lse = np.full(hq * t, 0xFFFFFFFF, np.uint32)   # NaN
-
     with open(opts.kernel) as f:
         kernel = ptxemu.Kernel(f.read(), name=info["kernel"])
     gmem = ptxemu.GlobalMemory()
-    pq, pk, pv = gmem.alloc(q), gmem.alloc(k), gmem.alloc(v)
-    pcu, pout, plse = gmem.alloc(cu), gmem.alloc(out), gmem.alloc(lse)
-    pcounter = (gmem.alloc(np.zeros(1, np.uint32))
-                if info.get("grid", "tiles") == "dynamic" else None)
-    ptrs = {"q": pq, "k": pk, "v": pv, "cu": pcu, "out": pout, "lse": plse}
-    args = [ptxemu.TensorMap(p[0], 2, *p[1], 128) if isinstance(p, tuple) else p
-            for p in launch_params(info, t, cu.size, ptrs, pcounter)]
+    ptrs = {"q": gmem.alloc(q), "k": gmem.alloc(k), "v": gmem.alloc(v), "cu": gmem.alloc(cu)}
+    pcounter = None
+    if opts.backward:
+        # The forward's out and lse and dout are inputs; the gradients,
+        # poisoned, the outputs.
+        ptrs["out"] = gmem.alloc(read(os.path.join(opts.dir, "out.bin"), elt, t * hq * dv))
+        ptrs["lse"] = gmem.alloc(read(os.path.join(opts.dir, "lse.bin"), np.float32, hq * t))
+        ptrs["dout"] = gmem.alloc(read(os.path.join(opts.dir, "dout.bin"), elt, t * hq * dv))
+        for name, n in (("dq", t * hq * d), ("dk", t * hkv * d), ("dv", t * hkv * dv)):
+            ptrs[name] = gmem.alloc(np.full(n, 0xFFFF, np.uint16))  # NaN
+        args = backward_launch_params(info, t, cu.size, ptrs)
+        results = ("dq", "dk", "dv")
+    else:
+        ptrs["out"] = gmem.alloc(np.full(t * hq * dv, 0xFFFF, np.uint16))  # NaN
+        ptrs["lse"] = gmem.alloc(np.full(hq * t, 0xFFFFFFFF, np.uint32))   # NaN
+        pcounter = (gmem.alloc(np.zeros(1, np.uint32))
+                    if info.get("grid", "tiles") == "dynamic" else None)
+        args = [ptxemu.TensorMap(p[0], 2, *p[1], 128) if isinstance(p, tuple) else p
+                for p in launch_params(info, t, cu.size, ptrs, pcounter)]
+        results = ("out", "lse")
     grid = launch_grid(info, t, opts.resident_blocks)
     start = time.time()
     steps = 0
     if t > 0:  # the runtime launches nothing for an empty grid
-        launch = ptxemu.Launch(kernel, grid, (info["threads"], 1, 1),
-                               info["shared_bytes"], args, gmem,
-                               timing=opts.timing, schedule=opts.schedule,
-                               max_steps=opts.max_steps)
         try:
+            launch = ptxemu.Launch(kernel, grid, (info["threads"], 1, 1),
+                                   info["shared_bytes"], args, gmem,
+                                   timing=opts.timing, schedule=opts.schedule,
+                                   max_steps=opts.max_steps)
             launch.run()
         except ptxemu.EmulationError as e:
             fail(f"{opts.kernel}: {e}")
@@ -156,8 +190,8 @@ def main():
         if left != 0:
             fail(f"{opts.kernel}: the tile counter is {left} after the launch "
                  "(the next launch would skip work items)")
-    gmem.contents(pout).tofile(os.path.join(opts.dir, "out.bin"))
-    gmem.contents(plse).tofile(os.path.join(opts.dir, "lse.bin"))
+    for name in results:
+        gmem.contents(ptrs[name]).tofile(os.path.join(opts.dir, name + ".bin"))
     print(f"emulated {grid[0]}x{grid[1]} blocks of {info['threads']} threads, "
           f"{steps} steps, {opts.timing}, {opts.schedule}, {time.time() - start:.1f} s",
           file=sys.stderr)

@@ -15,6 +15,10 @@ shift 3
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
-attn-cuda-run --kernel "$kernel" --doc-lengths "$docs" --seed "$seed" --save-inputs "$dir"
+# --backward (among the options): the image's backward kernel, checked
+# against the float64 reference gradients.
+backward=()
+for a in "$@"; do [ "$a" = --backward ] && backward=(--backward); done
+attn-cuda-run --kernel "$kernel" --doc-lengths "$docs" --seed "$seed" "${backward[@]}" --save-inputs "$dir"
 "${PYTHON:-python3}" "$here/attn_emulate.py" --kernel "$kernel" --dir "$dir" "$@"
-attn-cuda-run --kernel "$kernel" --doc-lengths "$docs" --seed "$seed" --check-outputs "$dir"
+attn-cuda-run --kernel "$kernel" --doc-lengths "$docs" --seed "$seed" "${backward[@]}" --check-outputs "$dir"

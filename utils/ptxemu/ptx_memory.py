@@ -34,32 +34,42 @@ class GlobalMemory:
         return next(data for s, data in self.buffers if s == start)
 
     def find(self, addrs, nbytes, tids, what):
-        """The buffer every address lies in (with nbytes after it)."""
+        """[(indices, start, data)]: the buffer each address lies in (with
+        nbytes after it), the accesses grouped by buffer (one access may
+        reach several: the threads of paths that met at one instruction)."""
         lo, hi = int(addrs.min()), int(addrs.max())
         for start, data in self.buffers:
             if start <= lo and hi + nbytes <= start + len(data):
-                return start, data
-        for a, t in zip(addrs.tolist(), tids.tolist()):
-            if not any(s <= a and a + nbytes <= s + len(d) for s, d in self.buffers):
+                return [(slice(None), start, data)]
+        groups, placed = [], np.zeros(len(addrs), bool)
+        for start, data in self.buffers:
+            inside = (addrs >= start) & (addrs + nbytes <= start + len(data))
+            if inside.any():
+                groups.append((np.nonzero(inside)[0], start, data))
+                placed |= inside
+        for a, t, ok in zip(addrs.tolist(), tids.tolist(), placed.tolist()):
+            if not ok:
                 raise EmulationError(
                     f"{what}: thread {t} accesses global address {a:#x} "
                     f"({nbytes} bytes) outside every buffer")
-        raise EmulationError(f"{what}: one access spans several buffers")
+        return groups
 
     def read(self, addrs, nbytes, tids, what):
+        out = np.zeros((len(addrs), nbytes), np.uint8)
         if len(addrs) == 0:
-            return np.zeros((0, nbytes), np.uint8)
-        start, data = self.find(addrs, nbytes, tids, what)
-        off = (addrs - start).astype(np.int64)
-        return data[off[:, None] + np.arange(nbytes)]
+            return out
+        for which, start, data in self.find(addrs, nbytes, tids, what):
+            off = (addrs[which] - start).astype(np.int64)
+            out[which] = data[off[:, None] + np.arange(nbytes)]
+        return out
 
     def write(self, addrs, values, tids, what):
         if len(addrs) == 0:
             return
         nbytes = values.shape[1]
-        start, data = self.find(addrs, nbytes, tids, what)
-        off = (addrs - start).astype(np.int64)
-        data[off[:, None] + np.arange(nbytes)] = values
+        for which, start, data in self.find(addrs, nbytes, tids, what):
+            off = (addrs[which] - start).astype(np.int64)
+            data[off[:, None] + np.arange(nbytes)] = values[which]
 
 
 def f32(x):

@@ -147,16 +147,17 @@ def _mbarrier_operand(k, tok, what):
     return _shared_operand(k, tok, 8, what, "mbarrier address")
 
 
-def _shared_word(k, tok, what):
-    """A 32-bit word's [addr] (ld/st.shared): _shared_operand; no word may
-    overlap an mbarrier."""
-    word = _shared_operand(k, tok, 4, what)
+def _shared_word(k, tok, what, words=1):
+    """[addr] of `words` 32-bit words (ld/st.shared, .v2/.v4: aligned to
+    their size): _shared_operand; no word may overlap an mbarrier."""
+    nbytes = 4 * words
+    word = _shared_operand(k, tok, nbytes, what)
 
     def operand(st, on):
         on_, tids, offs = word(st, on)
         bars = st.mbar_offs
         if len(bars) and ((offs[:, None] < bars[None, :] + 8) &
-                          (offs[:, None] + 4 > bars[None, :])).any():
+                          (offs[:, None] + nbytes > bars[None, :])).any():
             raise EmulationError(f"{what}: accesses an mbarrier")
         return on_, tids, offs
     return operand

@@ -76,11 +76,24 @@ class _LineCounter:
 class Kernel:
     def __init__(self, text, name=None):
         text = re.sub(r"//[^\n]*", "", text)
-        m = re.search(r"\.entry\s+(\w+)\s*\((.*?)\)", text, re.S)
-        if not m:
+        entries = list(re.finditer(r"\.entry\s+(\w+)\s*\((.*?)\)", text, re.S))
+        if not entries:
             raise EmulationError("no .entry in the PTX")
-        if name and m.group(1) != name:
-            raise EmulationError(f"the PTX's kernel is {m.group(1)}, not {name}")
+        # A module of several kernels (the forward and the backward): the
+        # one named, its body the braces after it; the dynamic shared
+        # window is then declared at module scope (a single kernel's is
+        # demoted into its body).
+        found = [m for m in entries if name in (None, m.group(1))]
+        if not found:
+            raise EmulationError(f"the PTX's kernels are "
+                                 f"{', '.join(m.group(1) for m in entries)}, not {name}")
+        if len(found) > 1:
+            raise EmulationError("the PTX has several kernels: name one")
+        m = found[0]
+        sm = re.search(r"^\s*\.shared\s+\.align\s+\d+\s+\.b8\s+(\w+)\s*;",
+                       text[:entries[0].start()], re.M)
+        if sm:
+            self.shared_symbol = sm.group(1)
         self.name = m.group(1)
         self.params = []
         self.byte_params = {}  # name -> bytes, of .b8 NAME[N] parameters
@@ -98,7 +111,12 @@ class Kernel:
                 raise EmulationError(f"unsupported parameter type: {p.strip()}")
             self.params.append(pm.group(2))
         body_start = text.index("{", m.end()) + 1
-        body = text[body_start: text.rindex("}")]
+        depth, end = 1, body_start
+        while depth:
+            end = min(i for i in (text.find("{", end), text.find("}", end)) if i >= 0)
+            depth += 1 if text[end] == "{" else -1
+            end += 1
+        body = text[body_start: end - 1]
         self.instrs, self.labels = [], {}
         self.regs = {}  # name -> storage dtype
         line_of = _LineCounter(text, body_start)

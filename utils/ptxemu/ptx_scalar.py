@@ -257,6 +257,18 @@ def compile_instr(k, ins):
         fn = fns[cmp]
         return simple(a[0], "pred", lambda x, y: np.asarray(fn(x, y)), (a[1], kind), (a[2], kind))
 
+    if op == "mov.b32" and a[0].startswith("{"):
+        # Unpacks a 32-bit value into two 16-bit registers {lo, hi}.
+        lo, hi = (r.strip() for r in a[0].strip("{}").split(","))
+        src = reader(k, a[1], "u32")
+
+        def run(st, on, m):
+            x = np.asarray(_each(st, src), U32)
+            st.put(lo, x & U32(0xFFFF), on)
+            st.put(hi, x >> U32(16), on)
+            st.advance(m)
+        return run
+
     if name == "mov":
         kind = _result_kind(parts[1]) if parts[1] != "b16" else "u32"
         return simple(a[0], kind, lambda x: x, (a[1], kind))
@@ -267,6 +279,10 @@ def compile_instr(k, ins):
         if op in ("cvt.u16.u32", "cvt.s16.s32", "cvt.u16.s32", "cvt.s16.u32"):
             return simple(a[0], "u32", lambda x: np.asarray(x, U32) & U32(0xFFFF),
                           (a[1], "u32"))
+        if op in ("cvt.u16.u64", "cvt.s16.s64", "cvt.u16.s64", "cvt.s16.u64"):
+            return simple(a[0], "u32",
+                          lambda x: (np.asarray(x, U64) & U64(0xFFFF)).astype(U32),
+                          (a[1], "u64"))
         if op in ("cvt.u32.u16", "cvt.s32.u16"):
             return simple(a[0], "u32", lambda x: np.asarray(x, U32) & U32(0xFFFF),
                           (a[1], "u32"))
@@ -284,6 +300,15 @@ def compile_instr(k, ins):
             return simple(a[0], "u32", lambda x: (np.asarray(x) & np.uint64(MASK32)).astype(U32), (a[1], "u64"))
         if op == "cvt.s64.s32":
             return simple(a[0], "s64", lambda x: np.asarray(x).astype(np.int64), (a[1], "s32"))
+        # 16-bit floats widen exactly (the low 16 bits of the register).
+        if op == "cvt.f32.bf16":
+            return simple(a[0], "f32",
+                          lambda x: ((np.asarray(x, U32) & U32(0xFFFF)) << U32(16))
+                          .view(np.float32), (a[1], "u32"))
+        if op == "cvt.f32.f16":
+            return simple(a[0], "f32",
+                          lambda x: (np.asarray(x, U32) & U32(0xFFFF)).astype(np.uint16)
+                          .view(np.float16).astype(np.float32), (a[1], "u32"))
         if op in ("cvt.rn.bf16x2.f32", "cvt.rn.f16x2.f32"):
             to = f32_to_bf16 if "bf16x2" in op else f32_to_f16
             return simple(a[0], "u32", lambda x, y: (to(x) << U32(16)) | to(y),
@@ -324,21 +349,29 @@ def compile_instr(k, ins):
                 st.put(a[0], val, on)
                 st.advance(m)
             return run
-        if space == "shared" and t in ("u32", "b32", "s32"):
-            word = _shared_word(k, a[1], op)
+        if space == "shared" and t in ("u32", "b32", "s32", "f32"):
+            # One word, or .v2/.v4 words into {%r, ...} (registers hold
+            # every 32-bit type as its bits).
+            words = int(parts[2][1:]) if parts[2] in ("v2", "v4") else 1
+            dests = [r.strip() for r in a[0].strip("{}").split(",")]
+            if len(dests) != words:
+                raise EmulationError(f"unsupported {ins.text}")
+            word = _shared_word(k, a[1], op, words)
 
             def run(st, on, m):
                 on_, tids, offs = word(st, on)
-                raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)]
-                full = np.zeros(st.n, U32)
-                full[on_] = raw.copy().view(U32).reshape(-1)
-                st.put(a[0], full, on)
+                raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4 * words)]
+                vals = raw.copy().view(U32).reshape(-1, words)
+                for i, d in enumerate(dests):
+                    full = np.zeros(st.n, U32)
+                    full[on_] = vals[:, i]
+                    st.put(d, full, on)
                 st.advance(m)
             return run
         raise EmulationError(f"unsupported {op}")
 
     if name == "st" and parts[1] == "shared":
-        if parts[-1] not in ("u32", "b32", "s32"):
+        if parts[-1] not in ("u32", "b32", "s32", "f32") or len(parts) != 3:
             raise EmulationError(f"unsupported {op}")
         word = _shared_word(k, a[0], op)
         val_r = reader(k, a[1], "u32")

@@ -31,6 +31,14 @@ namespace attn::rt {
 
 struct KernelInfo {
   std::string kernel, arch, dtype, mask;
+  /// "forward" (also for manifests without the field) or "backward": the
+  /// kernel of attn.attention_grad, whose parameters are the memrefs of
+  /// (q, k, v, cu_seqlens, out, lse, dout, dq, dk, dv) and whose grid is
+  /// one block per (key tile, kv head) then one per (query tile, head).
+  std::string direction = "forward";
+  /// The image's backward kernel, when the manifest describes one beside
+  /// the forward (its member "backward").
+  std::shared_ptr<const KernelInfo> backward;
   /// The tensor-core flavour: "mma-sync" (also for manifests without the
   /// field) or "wgmma".
   std::string mma = "mma-sync";
@@ -64,7 +72,8 @@ KernelInfo parseManifest(const std::string &json);
 
 /// The launch grid for `tokens` tokens: (query tiles, heads), or for a
 /// persistent or dynamic kernel min(query tiles x heads, residentBlocks)
-/// blocks in x (nothing to launch for 0 tokens).
+/// blocks in x, or for a backward kernel key tiles x kv heads + query tiles
+/// x heads in x (nothing to launch for 0 tokens).
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 
 /// The tensor maps of a "tma" kernel's q, k and v (and out for "stores":

@@ -57,6 +57,19 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
                        const RunOptions &opts, const std::string &dir,
                        std::ostream &os);
 
+/// The same for a backward kernel: saveGradInputs also writes the
+/// forward's out.bin and lse.bin (the float64 reference, out rounded to the
+/// kernel's type) and dout.bin (fresh random values from `seed`, as
+/// host::GradientData draws them); the executor writes dq.bin, dk.bin and
+/// dv.bin, which checkSavedGradients compares with the float64 reference
+/// gradients (host::checkGradients).
+void saveGradInputs(const host::AttentionSpec &spec, uint64_t seed,
+                    const std::string &dir);
+bool checkSavedGradients(const KernelInfo &info,
+                         const host::AttentionSpec &spec,
+                         const RunOptions &opts, const std::string &dir,
+                         std::ostream &os);
+
 /// runAttention for callers built without exceptions (like LLVM tools):
 /// the error message instead of a throw; `ok` as runAttention's result.
 std::optional<std::string> runAttentionNoThrow(const std::string &image,
