@@ -392,8 +392,9 @@ void BackwardEmitter::emitKeyItem(Value kt) {
     auto col = ColIntervalOp::create(b, loc, cuBuf, tokens, key,
                                      range.getDocFirst(), range.getDocLast(),
                                      mask);
-    colLo.push_back(col.getLo());
-    colHi.push_back(col.getHi());
+    // (As i32: half the registers through the loops.)
+    colLo.push_back(toI32(col.getLo()));
+    colHi.push_back(toI32(col.getHi()));
   }
   Value zero = f32Const(0.0);
   AccTiles dk(1, SmallVector<Acc>(headDim / 8, Acc{zero, zero, zero, zero}));
@@ -422,8 +423,14 @@ void BackwardEmitter::emitKeyItem(Value kt) {
           setThread(opaqueTid());
           Value q0 = mul(qt, idx(cfg.blockQ()));
           loadQueryTile(q0);
-          // S^T, P^T, then dV += P^T dO (dO read MN-major) before dP^T, so
-          // that S^T and dP^T are never live together.
+          // dP^T = V dO^T and S^T = K Q^T (this warp's 16 keys by the
+          // tile's queries), then P^T and dS^T at once, packed as A
+          // operands (dP^T and S^T die there), then dV += P^T dO and dK +=
+          // dS^T Q (dO and Q read MN-major): the order that keeps the
+          // fewest registers live.
+          Scores dpt = gemm(Operand::shared(Tile::V, Value(), true),
+                            Operand::shared(Tile::DO, Value(), true),
+                            cfg.blockQ(), valueDim, nullptr);
           Scores st = gemm(Operand::shared(Tile::K, Value(), true),
                            Operand::shared(Tile::Q, Value(), true),
                            cfg.blockQ(), headDim, nullptr);
@@ -435,7 +442,7 @@ void BackwardEmitter::emitKeyItem(Value kt) {
           Scores pt = probabilities(
               st, masked,
               [&](int64_t r, Value col) {
-                Value query = add(q0, col);
+                Value query = toI32(add(q0, col));
                 return arith::AndIOp::create(
                            b, loc,
                            cmp(arith::CmpIPredicate::sge, query, colLo[r]),
@@ -443,15 +450,19 @@ void BackwardEmitter::emitKeyItem(Value kt) {
                     .getResult();
               },
               fromShared(sShift));
-          dvAcc = gemm(Operand::registers(operands(pt)),
+          Scores dst = scoreGrads(pt, dpt, fromShared(sDelta));
+          SmallVector<SmallVector<Value>> pPacked, dsPacked;
+          for (int64_t kk = 0; kk < cfg.blockQ() / 16; ++kk) {
+            pPacked.push_back(pOperands(pt, 0, kk));
+            dsPacked.push_back(pOperands(dst, 0, kk));
+          }
+          auto packed = [](const SmallVector<SmallVector<Value>> &regs) {
+            return [&regs](int64_t, int64_t kk) { return regs[kk]; };
+          };
+          dvAcc = gemm(Operand::registers(packed(pPacked)),
                        Operand::shared(Tile::DO, Value(), false), valueDim,
                        cfg.blockQ(), &dvAcc);
-          // dP^T = V dO^T, dS^T, dK += dS^T Q (Q read MN-major).
-          Scores dpt = gemm(Operand::shared(Tile::V, Value(), true),
-                            Operand::shared(Tile::DO, Value(), true),
-                            cfg.blockQ(), valueDim, nullptr);
-          Scores dst = scoreGrads(pt, dpt, fromShared(sDelta));
-          dkAcc = gemm(Operand::registers(operands(dst)),
+          dkAcc = gemm(Operand::registers(packed(dsPacked)),
                        Operand::shared(Tile::Q, Value(), false), headDim,
                        cfg.blockQ(), &dkAcc);
           // The next tile's copies overwrite what was read here.
@@ -486,8 +497,8 @@ void BackwardEmitter::emitQueryItem(Value qt) {
     auto interval = RowIntervalOp::create(b, loc, cuBuf, tokens, row,
                                           range.getDocFirst(),
                                           range.getDocLast(), mask);
-    lo.push_back(interval.getLo());
-    hi.push_back(interval.getHi());
+    lo.push_back(toI32(interval.getLo()));
+    hi.push_back(toI32(interval.getHi()));
     Value local = sub(row, q0);
     shifts.push_back(memref::LoadOp::create(b, loc, sShift, local));
     deltas.push_back(memref::LoadOp::create(b, loc, sDelta, local));
@@ -511,7 +522,7 @@ void BackwardEmitter::emitQueryItem(Value qt) {
         Scores p = probabilities(
             s, masked,
             [&](int64_t r, Value col) {
-              Value key = add(k0, col);
+              Value key = toI32(add(k0, col));
               return arith::AndIOp::create(
                          b, loc, cmp(arith::CmpIPredicate::sge, key, lo[r]),
                          cmp(arith::CmpIPredicate::slt, key, hi[r]))
