@@ -22,8 +22,10 @@ run=build/bin/attn-run
 # The kernels python/tests/test_gpu.py runs, in a kernel cache (the GPU
 # machine's attn_opt cannot compile).
 for dt in bf16 f16; do
-  build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype $dt \
-    --heads 16 --kv-heads 4 --head-dim 128
+  for direction in "" --backward; do
+    build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype $dt \
+      --heads 16 --kv-heads 4 --head-dim 128 $direction
+  done
 done
 # name  dtype heads kv-heads head-dim mask
 configs=(

@@ -117,16 +117,10 @@ public:
 private:
   mlir::DialectRegistry registry;
 
-  /// The attn module of `config`, or null with `error` set.
+  /// The attn module of `config`.
   static mlir::OwningOpRef<mlir::ModuleOp>
   build(mlir::MLIRContext &context, const KernelConfig &config,
-        std::string &error) {
-    if (!config.cpu() && config.direction == rt::Direction::Backward) {
-      error = "cannot compile a kernel for " + config.describe() +
-              ": the NVIDIA backward kernel is not built yet (the CPU "
-              "target has the backward)";
-      return nullptr;
-    }
+        std::string &) {
     using mlir::attn::Functions;
     return mlir::attn::buildAttentionModule(
         context, config.shape,

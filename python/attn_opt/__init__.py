@@ -2,7 +2,7 @@
 
     import attn_opt
     out = attn_opt.doc_attention(q, k, v, cu_seqlens)        # FlashAttention's varlen layout
-    out.sum().backward()                                      # dq, dk, dv (CPU; GPU: not yet)
+    out.sum().backward()                                      # dq, dk, dv
 
 Kernels are compiled on first use for each configuration (element type,
 heads, head dims, mask, scale, device), cached in memory and on disk

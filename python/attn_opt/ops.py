@@ -134,19 +134,24 @@ def _(q, k, v, cu_seqlens, mask, scale, deterministic):
 def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                        cu_seqlens: Tensor, mask: str, scale: Optional[float],
                        deterministic: bool) -> Tuple[Tensor, Tensor, Tensor]:
-    if q.device.type != "cpu":
-        raise NotImplementedError(
-            "attn_opt: the backward pass on NVIDIA GPUs is not built yet (CPU tensors have it); "
-            "the forward works on GPUs")
     dout, q, k, v = dout.contiguous(), q.contiguous(), k.contiguous(), v.contiguous()
     out, lse, cu = out.contiguous(), lse.contiguous(), cu_seqlens.contiguous()
     dq = _empty(q.shape, q.dtype, q.device)
     dk = _empty(k.shape, k.dtype, k.device)
     dv = _empty(v.shape, v.dtype, v.device)
-    kern = _kernel(q, v, k.shape[1], mask, scale, True, deterministic)
-    kern.run_cpu(q.shape[0], cu.data_ptr(), cu.numel(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
-                 out.data_ptr(), lse.data_ptr(), dout.data_ptr(), dq.data_ptr(), dk.data_ptr(),
-                 dv.data_ptr())
+    tokens = q.shape[0]
+    ptrs = (q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
+            dout.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr())
+    if q.device.type == "cpu":
+        kern = _kernel(q, v, k.shape[1], mask, scale, True, deterministic)
+        kern.run_cpu(tokens, cu.data_ptr(), cu.numel(), *ptrs)
+    elif tokens > 0:
+        # (The NVIDIA backward is deterministic by construction: one kernel.)
+        kern = _kernel(q, v, k.shape[1], mask, scale, True, False)
+        _check_cu_seqlens_on_device(cu, tokens)
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+        kern.launch_cuda_backward(q.device.index or 0, tokens, cu.data_ptr(), cu.numel(),
+                                  *ptrs, stream)
     return dq, dk, dv
 
 

@@ -68,23 +68,27 @@ public:
                   uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t out,
                   uintptr_t lse, uintptr_t stream, uintptr_t tileCounter) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
-    if (kernel->cpu)
-      throw rt::Error("not an NVIDIA kernel: " + kernel->config.describe());
-    rt::initDevice(nullptr, device);
-    const rt::AttentionKernel *loaded;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      std::unique_ptr<rt::AttentionKernel> &slot = devices[device];
-      if (!slot)
-        slot = std::make_unique<rt::AttentionKernel>(
-            kernel->entry.binary, rt::parseManifest(kernel->entry.launch));
-      loaded = slot.get();
-    }
-    loaded->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q), ptr(k),
-                   ptr(v), ptr(out), ptr(lse), ptr(stream), ptr(tileCounter));
+    onDevice(device)->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q),
+                             ptr(k), ptr(v), ptr(out), ptr(lse), ptr(stream),
+                             ptr(tileCounter));
 #else
-    throw rt::Error("this build of attn_opt has no CUDA runtime (cuda.h was "
-                    "not found when it was built)");
+    noCuda();
+#endif
+  }
+
+  /// An NVIDIA backward kernel, likewise.
+  void launchCudaBackward(int device, int64_t tokens, uintptr_t cu,
+                          int64_t cuEntries, uintptr_t q, uintptr_t k,
+                          uintptr_t v, uintptr_t out, uintptr_t lse,
+                          uintptr_t dout, uintptr_t dq, uintptr_t dk,
+                          uintptr_t dv, uintptr_t stream) {
+#ifdef ATTN_HAVE_CUDA_RUNTIME
+    rt::GradTensors t{ptr(q),    ptr(k),  ptr(v),  ptr(out), ptr(lse),
+                      ptr(dout), ptr(dq), ptr(dk), ptr(dv)};
+    onDevice(device)->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t,
+                                     ptr(stream));
+#else
+    noCuda();
 #endif
   }
 
@@ -93,6 +97,25 @@ private:
 #ifdef ATTN_HAVE_CUDA_RUNTIME
   std::mutex mutex;
   std::map<int, std::unique_ptr<rt::AttentionKernel>> devices;
+
+  /// The kernel loaded on device `device` (once), that device's primary
+  /// context current on this thread.
+  const rt::AttentionKernel *onDevice(int device) {
+    if (kernel->cpu)
+      throw rt::Error("not an NVIDIA kernel: " + kernel->config.describe());
+    rt::initDevice(nullptr, device);
+    std::lock_guard<std::mutex> lock(mutex);
+    std::unique_ptr<rt::AttentionKernel> &slot = devices[device];
+    if (!slot)
+      slot = std::make_unique<rt::AttentionKernel>(
+          kernel->entry.binary, rt::parseManifest(kernel->entry.launch));
+    return slot.get();
+  }
+#else
+  [[noreturn]] static void noCuda() {
+    throw rt::Error("this build of attn_opt has no CUDA runtime (cuda.h was "
+                    "not found when it was built)");
+  }
 #endif
 };
 
@@ -161,6 +184,8 @@ NB_MODULE(_C, m) {
       .def_prop_ro("manifest_path", &Kernel::manifestPath)
       .def("run_cpu", &Kernel::runCpu, nb::call_guard<nb::gil_scoped_release>())
       .def("launch_cuda", &Kernel::launchCuda,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("launch_cuda_backward", &Kernel::launchCudaBackward,
            nb::call_guard<nb::gil_scoped_release>());
 
   nb::class_<Library>(m, "Library")

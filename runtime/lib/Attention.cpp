@@ -221,11 +221,12 @@ void *AttentionKernel::tileCounter(Stream stream) const {
   return counter->data();
 }
 
-void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
-                             int64_t tokens, void *cuDevice, void *q, void *k,
-                             void *v, void *out, void *lse, Stream stream,
-                             void *callerCounter) const {
-  // (What the kernel cannot survive, known without reading cu_seqlens.)
+namespace {
+/// Throws Error for cu_seqlens no launch may take: what the kernels cannot
+/// survive, known without reading them, and (with a host copy) anything
+/// invalid.
+void requireValidCuSeqlens(const int32_t *cuHost, int64_t cuEntries,
+                           int64_t tokens) {
   if (cuEntries < 1 || (tokens > 0 && cuEntries < 2))
     throw Error("invalid cu_seqlens: " + std::to_string(cuEntries) +
                 " entries cannot hold " + std::to_string(tokens) + " tokens");
@@ -234,7 +235,63 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
       throw Error("invalid cu_seqlens: " + *why);
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
+}
+
+/// A pointer a kernel needs aligned to `bytes`.
+struct Aligned {
+  const char *name;
+  const void *p;
+  uintptr_t bytes;
+};
+void requireAligned(std::initializer_list<Aligned> pointers) {
+  for (Aligned a : pointers)
+    if (reinterpret_cast<uintptr_t>(a.p) % a.bytes)
+      throw Error(std::string("the kernel needs ") + a.name + " " +
+                  std::to_string(a.bytes) + "-byte aligned");
+}
+} // namespace
+
+void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,
+                                     int64_t tokens, void *cuDevice,
+                                     const GradTensors &t,
+                                     Stream stream) const {
   const KernelInfo &i = kernelInfo;
+  if (i.direction != "backward")
+    throw Error("kernel " + i.kernel + " is not a backward kernel");
+  requireValidCuSeqlens(cuHost, cuEntries, tokens);
+  Dim3 grid = launchGrid(i, tokens, 0);
+  if (grid.x == 0)
+    return; // no tokens: nothing to compute
+  // Copied in 16-byte pieces; lse, cu_seqlens and the gradients' pairs in
+  // 4-byte ones.
+  requireAligned({{"q", t.q, 16}, {"k", t.k, 16}, {"v", t.v, 16},
+                  {"out", t.out, 16}, {"dout", t.dout, 16}, {"lse", t.lse, 4},
+                  {"cu_seqlens", cuDevice, 4}, {"dq", t.dq, 4},
+                  {"dk", t.dk, 4}, {"dv", t.dv, 4}});
+  KernelArgs args;
+  args.addMemRef(t.q, {tokens, i.heads, i.headDim});
+  args.addMemRef(t.k, {tokens, i.kvHeads, i.headDim});
+  args.addMemRef(t.v, {tokens, i.kvHeads, i.valueDim});
+  args.addMemRef(cuDevice, {cuEntries});
+  args.addMemRef(t.out, {tokens, i.heads, i.valueDim});
+  args.addMemRef(t.lse, {i.heads, tokens});
+  args.addMemRef(t.dout, {tokens, i.heads, i.valueDim});
+  args.addMemRef(t.dq, {tokens, i.heads, i.headDim});
+  args.addMemRef(t.dk, {tokens, i.kvHeads, i.headDim});
+  args.addMemRef(t.dv, {tokens, i.kvHeads, i.valueDim});
+  rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
+             stream, args.params());
+}
+
+void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
+                             int64_t tokens, void *cuDevice, void *q, void *k,
+                             void *v, void *out, void *lse, Stream stream,
+                             void *callerCounter) const {
+  const KernelInfo &i = kernelInfo;
+  if (i.direction != "forward")
+    throw Error("kernel " + i.kernel + " is a backward kernel "
+                "(launchBackward)");
+  requireValidCuSeqlens(cuHost, cuEntries, tokens);
   KernelArgs args;
   args.addMemRef(q, {tokens, i.heads, i.headDim});
   args.addMemRef(k, {tokens, i.kvHeads, i.headDim});
@@ -256,17 +313,8 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
       throw Error(std::string("TMA needs ") + names[t] + " 16-byte aligned");
   // Every kernel copies q, k and v in 16-byte pieces and stores out and lse
   // in 4-byte ones (pairs of 16-bit values, floats).
-  struct Aligned {
-    const char *name;
-    const void *p;
-    uintptr_t bytes;
-  };
-  for (Aligned a : {Aligned{"q", q, 16}, Aligned{"k", k, 16},
-                    Aligned{"v", v, 16}, Aligned{"out", out, 4},
-                    Aligned{"lse", lse, 4}, Aligned{"cu_seqlens", cuDevice, 4}})
-    if (reinterpret_cast<uintptr_t>(a.p) % a.bytes)
-      throw Error(std::string("the kernel needs ") + a.name + " " +
-                  std::to_string(a.bytes) + "-byte aligned");
+  requireAligned({{"q", q, 16}, {"k", k, 16}, {"v", v, 16}, {"out", out, 4},
+                  {"lse", lse, 4}, {"cu_seqlens", cuDevice, 4}});
   // After every check (a launch that throws allocates nothing): the
   // counter, then the maps.
   if (i.grid == "dynamic") {

@@ -139,6 +139,95 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   return report(os, device, spec, info, medianMs, &result, rerunIdentical);
 }
 
+bool runAttentionBackward(const std::string &image, const KernelInfo &info,
+                          const host::AttentionSpec &spec,
+                          const RunOptions &opts, std::ostream &os) {
+  requireValid(spec);
+  if (!info.backward)
+    throw Error("the kernel manifest describes no backward kernel (attn-run "
+                "--target cuda --backward --emit ... builds one)");
+  if (opts.check && referenceGradientCost(spec) > 3e10)
+    throw Error("--check: the float64 gradient reference would take more "
+                "than 3e10 multiply-adds; check fewer tokens or heads");
+  std::string why;
+  if (!driverAvailable(&why))
+    throw Error("no usable CUDA device: " + why);
+  std::string device;
+  initDevice(&device);
+  AttentionKernel forward(image, info), backward(image, *info.backward);
+
+  int64_t t = spec.tokens();
+  ProblemData data(spec, opts.seed);
+  GradientData grads(spec, opts.seed);
+  auto upload = [](const Buffer &b) {
+    auto d = std::make_unique<DeviceBuffer>(b.bytes.size());
+    d->copyFromHost(b.bytes.data(), b.bytes.size());
+    return d;
+  };
+  auto dq = upload(data.q), dk = upload(data.k), dv = upload(data.v),
+       ddout = upload(grads.dout);
+  DeviceBuffer dout(data.out.bytes.size()),
+      dlse(data.lse.size() * sizeof(float)),
+      dcu(spec.cuSeqlens.size() * sizeof(int32_t)),
+      gq(grads.dq.bytes.size()), gk(grads.dk.bytes.size()),
+      gv(grads.dv.bytes.size());
+  dcu.copyFromHost(spec.cuSeqlens.data(), dcu.size());
+  forward.launch(spec.cuSeqlens, t, dcu.data(), dq->data(), dk->data(),
+                 dv->data(), dout.data(), dlse.data());
+  GradTensors tensors{dq->data(), dk->data(), dv->data(), dout.data(),
+                      dlse.data(),  ddout->data(), gq.data(), gk.data(),
+                      gv.data()};
+  auto run = [&] {
+    backward.launchBackward(spec.cuSeqlens.data(),
+                            int64_t(spec.cuSeqlens.size()), t, dcu.data(),
+                            tensors);
+  };
+  // The checked run on poisoned gradients, copied to `grads`.
+  auto poisonedRun = [&](GradientData &into) {
+    for (DeviceBuffer *g : {&gq, &gk, &gv})
+      g->fill(0xff);
+    run();
+    synchronize();
+    gq.copyToHost(into.dq.data(), gq.size());
+    gk.copyToHost(into.dk.data(), gk.size());
+    gv.copyToHost(into.dv.data(), gv.size());
+  };
+  poisonedRun(grads);
+  for (int i = 0; i < 3; ++i)
+    run(); // warm-up
+  std::vector<float> times;
+  for (int i = 0; i < std::max(1, opts.repeat); ++i)
+    times.push_back(timeMs(nullptr, run));
+  std::sort(times.begin(), times.end());
+  double medianMs = times[times.size() / 2];
+
+  os << "{\"device\": \"" << device << "\", \"direction\": \"backward\", "
+     << "\"tokens\": " << t << ", \"docs\": " << spec.docs()
+     << ", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
+     << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \""
+     << info.dtype << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
+     << "\", \"bwd_time_ms\": " << jsonNumber(medianMs)
+     << ", \"bwd_useful_tflops\": "
+     << jsonNumber(2.5 * usefulFlops(spec) / (medianMs * 1e9));
+  bool pass = true;
+  if (opts.check) {
+    // Another launch on poisoned gradients: the same bits (no atomics).
+    GradientData again(spec, opts.seed);
+    poisonedRun(again);
+    bool identical = again.dq.bytes == grads.dq.bytes &&
+                     again.dk.bytes == grads.dk.bytes &&
+                     again.dv.bytes == grads.dv.bytes;
+    GradCheckResult c =
+        checkGradients(spec, data.q, data.k, data.v, grads.dout, grads);
+    pass = c.ok && identical;
+    os << ", " << gradCheckJsonFields(c) << ", \"bwd_rerun_identical\": "
+       << (identical ? "true" : "false") << ", \"check\": "
+       << (pass ? "\"pass\"" : "\"FAIL\"");
+  }
+  os << "}\n";
+  return pass;
+}
+
 /// Writes `bytes` bytes to `path`; throws Error if it cannot.
 static void writeBytes(const std::string &path, const void *bytes,
                        size_t size) {

@@ -5,8 +5,10 @@
 //        --tokens 16384 --docs lognormal:1024 | --num-docs 20 --docs ...)
 //       [--seed 7] [--check] [--check-rows N] [--repeat 20] [--json]
 //       [--save-inputs DIR | --check-outputs DIR] [--resident-blocks N]
-//       [--backward] (with --save-inputs / --check-outputs: the image's
-//                     backward kernel, its inputs and its gradients)
+//       [--backward] (the image's backward kernel: run after the forward,
+//                     timed, with --check its gradients against float64;
+//                     with --save-inputs / --check-outputs its inputs and
+//                     gradients for another executor)
 //
 // The GPU half of `attn-run --target cuda`: no MLIR, so it builds on a GPU
 // machine from runtime/ and lib/Host alone. Inputs are fresh random values,
@@ -92,8 +94,10 @@ int main(int argc, char **argv) {
         fail(path + ".json describes no backward kernel (attn-run --target "
                     "cuda --backward --emit ... builds one)");
       if (saveDir.empty() && checkDir.empty())
-        fail("--backward: with --save-inputs or --check-outputs (a GPU run "
-             "of the backward is not built yet)");
+        return rt::runAttentionBackward(rt::readFile(path), info, spec,
+                                        options, std::cout)
+                   ? 0
+                   : 1;
       if (!saveDir.empty()) {
         rt::saveGradInputs(spec, options.seed, saveDir);
         return 0;

@@ -83,6 +83,14 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
                                           int64_t tokens);
 
+/// The device tensors of a backward launch, in the layouts of the
+/// backward's parameters (KernelInfo::direction).
+struct GradTensors {
+  void *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr,
+       *lse = nullptr, *dout = nullptr, *dq = nullptr, *dk = nullptr,
+       *dv = nullptr;
+};
+
 class AttentionKernel {
 public:
   AttentionKernel(const std::string &image, KernelInfo info);
@@ -115,6 +123,14 @@ public:
     launch(cuHost.data(), int64_t(cuHost.size()), tokens, cuDevice, q, k, v,
            out, lse, stream);
   }
+
+  /// A backward kernel's launch (info().direction == "backward"): the
+  /// same cu_seqlens checks (a null `cuHost` skips the host one), the grid
+  /// of its key and query items, nothing launched for 0 tokens; q, k, v,
+  /// out and dout 16-byte aligned. dq, dk and dv are written whole.
+  void launchBackward(const int32_t *cuHost, int64_t cuEntries,
+                      int64_t tokens, void *cuDevice, const GradTensors &t,
+                      Stream stream = nullptr) const;
 
 private:
   KernelInfo kernelInfo;

@@ -43,6 +43,18 @@ bool runAttention(const std::string &image, const KernelInfo &info,
                   const host::AttentionSpec &spec, const RunOptions &opts,
                   std::ostream &os);
 
+/// The image's backward kernel (info.backward) on device 0: the forward
+/// (info) on fresh random inputs, then the backward on its out and lse
+/// and a fresh random dout (dq, dk and dv poisoned), timed like
+/// runAttention ("bwd_time_ms", "bwd_useful_tflops": FlashAttention's
+/// 2.5 x the forward's FLOPs); with opts.check, dq, dk and dv against the
+/// float64 reference gradients (host::checkGradients; refused past 3e10
+/// multiply-adds) and a rerun that must give the same bits. One JSON
+/// object; false if the check failed.
+bool runAttentionBackward(const std::string &image, const KernelInfo &info,
+                          const host::AttentionSpec &spec,
+                          const RunOptions &opts, std::ostream &os);
+
 /// Another executor of the same kernel (the PTX emulator, utils/ptxemu):
 /// saveInputs writes the inputs runAttention would make for `spec` and
 /// `seed` to `dir` (q.bin, k.bin, v.bin in the kernel's dtype, [T, H, D]
