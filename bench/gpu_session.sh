@@ -11,13 +11,19 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on the fastest
 #             flavour (gpu_bench.py's pick), or FLAVOUR=name;
 #   profile   Nsight Compute (bench/profile.sh);
+#   backward  the NVIDIA backward (make_kernels.sh's NAME_bwd images):
+#             attn-cuda-run --backward --check on small cases (gradients
+#             against float64, a bit-identical rerun), then its time on
+#             16K tokens (lognormal(1024) documents; one document), and
+#             compute-sanitizer memcheck and racecheck on one case
+#             (backward.log);
 #   op        the PyTorch op: builds the runtime-only attn_opt package
 #             (CMake, nanobind: both on the GPU machine) and runs
 #             python/tests/test_gpu.py on the kernels make_kernels.sh put
 #             in .kernels/op-cache.
 # Writes at most 8 files to $OUT (the device tool brings back no more):
 # session.log (timings, summaries), checks.log, bench.log, bench.json,
-# sanitizer.log, ncu.txt, op.log. Measured on an H200 (2026-12-04, 12 flavours):
+# sanitizer.log, ncu.txt, backward.log, op.log. Measured on an H200 (2026-12-04, 12 flavours):
 # runtime 5 s, checks 417 s (all rows then; 512 sampled rows now, about a
 # sixth), benchmark 61 s, sanitizers 8 s; the profile not timed yet.
 # ONLY=name,... checks and benchmarks fewer flavours;
@@ -25,7 +31,7 @@
 set -uo pipefail
 out=${OUT:-/tmp}
 K=${KERNELS:-.kernels}
-steps=,${STEPS:-bench,sanitize,op},
+steps=,${STEPS:-bench,sanitize,backward,op},
 step() { [[ $steps == *",$1,"* ]]; }
 log=$out/session.log
 start=$(date +%s)
@@ -119,6 +125,30 @@ if step profile; then
   OUT=$out KERNELS=$K RUN=$run VARIANTS=${fastest:-mma-sync} bash bench/profile.sh \
     2>&1 | tail -40
   lap "profile done"
+fi
+if step backward; then
+  b=$out/backward.log
+  for c in "bf16_h16kv4_d128_bwd --doc-lengths 300,0,1,77,1000,3" \
+           "bf16_h16kv4_d128_bwd --tokens 2049 --docs uniform:700 --seed 7" \
+           "f16_h8kv1_d64_bwd --tokens 2500 --docs uniform:400 --seed 8"; do
+    read -r name flags <<<"$c"
+    # shellcheck disable=SC2086  # flags are words
+    timeout 120 "$run" --kernel "$K/$name.cubin" --backward $flags --check --repeat 3 \
+      >> "$b" 2>&1 || echo "FAIL or HANG: $c" | tee -a "$log"
+  done
+  for flags in "--tokens 16384 --docs lognormal:1024 --seed 1" "--doc-lengths 16384"; do
+    # shellcheck disable=SC2086  # flags are words
+    timeout 120 "$run" --kernel "$K/bf16_h16kv4_d128_bwd.cubin" --backward $flags \
+      --repeat 10 >> "$b" 2>&1
+  done
+  for tool in memcheck racecheck; do
+    timeout 120 "$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)" \
+      --tool $tool --error-exitcode 3 "$run" --kernel "$K/f16_h8kv1_d64_bwd.cubin" \
+      --backward --doc-lengths 100,0,1,37,90 --check --repeat 1 >> "$b" 2>&1
+    lap "backward $tool: exit $?, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$b" | tail -1)"
+  done
+  grep -o '"tokens": [0-9]*.*"bwd_useful_tflops": [0-9.e+-]*\|"check": "[A-Z]*"' "$b" | tee -a "$log"
+  lap "backward done"
 fi
 if step op; then
   py=/tmp/build-py

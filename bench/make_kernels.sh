@@ -19,6 +19,18 @@ mkdir -p "$dir"
 mkdir -p "$dir/include"
 cp -r /usr/include/nlohmann /usr/include/xxhash.h "$dir/include/"
 run=build/bin/attn-run
+# The backward kernel beside the chip's default forward (NAME_bwd):
+# gpu_session.sh's backward step checks and times it.
+for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
+         "f16_h8kv1_d64 f16 8 1 64 document,causal,window=200"; do
+  read -r name dt h kv d mask <<<"$c"
+  common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h" --kv-heads "$kv"
+          --head-dim "$d" --mask "$mask" --doc-lengths 1 --backward)
+  build/bin/attn-run "${common[@]}" --emit cubin -o "$dir/${name}_bwd.cubin"
+  build/bin/attn-run "${common[@]}" --emit ptx -o "$dir/${name}_bwd.ptx"
+  echo "== ${name}_bwd: $(ptxas -arch="$arch" -v "$dir/${name}_bwd.ptx" -o /dev/null 2>&1 |
+    grep -A3 "entry function 'attn_grad'" | grep -oE '[0-9]+ bytes spill stores|Used [0-9]+ registers' | tr '\n' ' ')"
+done
 # The kernels python/tests/test_gpu.py runs, in a kernel cache (the GPU
 # machine's attn_opt cannot compile).
 for dt in bf16 f16; do
