@@ -31,12 +31,15 @@ for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
   echo "== ${name}_bwd: $(ptxas -arch="$arch" -v "$dir/${name}_bwd.ptx" -o /dev/null 2>&1 |
     grep -A3 "entry function 'attn_grad'" | grep -oE '[0-9]+ bytes spill stores|Used [0-9]+ registers' | tr '\n' ' ')"
 done
-# The kernels python/tests/test_gpu.py runs, in a kernel cache (the GPU
-# machine's attn_opt cannot compile).
-for dt in bf16 f16; do
+# The kernels python/tests/test_gpu.py and bench/gpu_bench_backward.py
+# run through attn_opt, in a kernel cache (the GPU machine's attn_opt
+# cannot compile): dtype heads kv-heads head-dim.
+for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
+         "bf16 32 4 128"; do
+  read -r dt h kv d <<<"$c"
   for direction in "" --backward; do
-    build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype $dt \
-      --heads 16 --kv-heads 4 --head-dim 128 $direction
+    build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype "$dt" \
+      --heads "$h" --kv-heads "$kv" --head-dim "$d" $direction
   done
 done
 # name  dtype heads kv-heads head-dim mask
