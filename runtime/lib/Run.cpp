@@ -29,6 +29,18 @@ host::AttentionSpec specFromManifest(const KernelInfo &info) {
   return spec;
 }
 
+/// The median time of `run` over `repeat` timed calls (at least one),
+/// after three warm-up calls, in ms (CUDA events on the default stream).
+template <typename Fn> static double medianLaunchMs(Fn &&run, int repeat) {
+  for (int i = 0; i < 3; ++i)
+    run();
+  std::vector<float> times;
+  for (int i = 0; i < std::max(1, repeat); ++i)
+    times.push_back(timeMs(nullptr, run));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 /// Throws Error for a spec no kernel may run (before anything else).
 static void requireValid(const host::AttentionSpec &spec) {
   if (auto why = spec.validate())
@@ -115,13 +127,7 @@ bool runAttention(const std::string &image, const KernelInfo &info,
   // The checked run.
   poisonedRun(out.data(), lse.data());
 
-  for (int i = 0; i < 3; ++i)
-    run(); // warm-up
-  std::vector<float> times;
-  for (int i = 0; i < std::max(1, opts.repeat); ++i)
-    times.push_back(timeMs(nullptr, run));
-  std::sort(times.begin(), times.end());
-  double medianMs = times[times.size() / 2];
+  double medianMs = medianLaunchMs(run, opts.repeat);
 
   // After the timed launches, once more on poisoned outputs: every block
   // runs the same code on the same item, so the result must be the first
@@ -193,13 +199,7 @@ bool runAttentionBackward(const std::string &image, const KernelInfo &info,
     gv.copyToHost(into.dv.data(), gv.size());
   };
   poisonedRun(grads);
-  for (int i = 0; i < 3; ++i)
-    run(); // warm-up
-  std::vector<float> times;
-  for (int i = 0; i < std::max(1, opts.repeat); ++i)
-    times.push_back(timeMs(nullptr, run));
-  std::sort(times.begin(), times.end());
-  double medianMs = times[times.size() / 2];
+  double medianMs = medianLaunchMs(run, opts.repeat);
 
   os << "{\"device\": \"" << device << "\", \"direction\": \"backward\", "
      << "\"tokens\": " << t << ", \"docs\": " << spec.docs()

@@ -187,13 +187,7 @@ void BackwardEmitter::emit(const BackwardBuffers &in) {
 
   layout = backwardSharedLayout(cfg, headDim, valueDim,
                                 elt.getIntOrFloatBitWidth() / 8);
-  auto ws =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  smem = gpu::DynamicSharedMemoryOp::create(
-      b, loc,
-      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                      MemRefLayoutAttrInterface(), ws));
-  sharedWindow = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
+  createSharedWindow(); // (16-byte alignment suffices: no shift)
   viewTiles();
 
   // Blocks [0, key tiles x Hkv) take the key items, the rest the query

@@ -150,10 +150,12 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
   top->setAttr(kLaunchContractsAttr, all.getDictionary(op.getContext()));
 }
 
-LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
-                                           AttentionOp op,
-                                           const GPUKernelConfig &config) {
-  auto func = op->getParentOfType<gpu::GPUFuncOp>();
+/// What every NVIDIA lowering checks first: the op in a gpu.func kernel,
+/// of f16 or bf16, for a chip the kernels are built for; that chip's
+/// shared memory per block.
+template <typename AttentionLikeOp>
+static FailureOr<int64_t> checkKernelContext(AttentionLikeOp op) {
+  auto func = op->template getParentOfType<gpu::GPUFuncOp>();
   if (!func || !func.isKernel())
     return op.emitOpError("the NVIDIA lowering needs the op in a gpu.func "
                           "kernel");
@@ -166,6 +168,18 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (!maxShared)
     return op.emitOpError("the NVIDIA kernels support ")
            << kSupportedChips << ", the gpu.module targets " << chip;
+  return *maxShared;
+}
+
+LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
+                                           AttentionOp op,
+                                           const GPUKernelConfig &config) {
+  FailureOr<int64_t> maxShared = checkKernelContext(op);
+  if (failed(maxShared))
+    return failure();
+  auto func = op->template getParentOfType<gpu::GPUFuncOp>();
+  Type elt = op.getElementType();
+  StringRef chip = targetChip(op);
   if (std::optional<std::string> why = config.whyInvalid())
     return op.emitOpError(*why) << " (" << config.optionString() << ")";
   if (config.blockK % 16 != 0 || config.blockK < 16)
@@ -293,19 +307,12 @@ bool mlir::attn::isBackwardHeadDim(int64_t d) {
 
 LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
                                                AttentionGradOp op) {
-  auto func = op->getParentOfType<gpu::GPUFuncOp>();
-  if (!func || !func.isKernel())
-    return op.emitOpError("the NVIDIA lowering needs the op in a gpu.func "
-                          "kernel");
+  FailureOr<int64_t> maxShared = checkKernelContext(op);
+  if (failed(maxShared))
+    return failure();
+  auto func = op->template getParentOfType<gpu::GPUFuncOp>();
   Type elt = op.getElementType();
-  if (!elt.isBF16() && !elt.isF16())
-    return op.emitOpError("the NVIDIA lowering supports f16 and bf16, got ")
-           << elt;
   StringRef chip = targetChip(op);
-  std::optional<int64_t> maxShared = maxSharedBytesPerBlock(chip);
-  if (!maxShared)
-    return op.emitOpError("the NVIDIA kernels support ")
-           << kSupportedChips << ", the gpu.module targets " << chip;
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
   if (!isBackwardHeadDim(headDim) || !isBackwardHeadDim(valueDim))
     return op.emitOpError("the NVIDIA backward kernel supports head dims 32, "

@@ -235,6 +235,8 @@ protected:
   /// Lays out shared memory (shared), aligns its base and makes the
   /// flavour's views (viewTiles).
   void allocateShared();
+  /// The dynamic shared window (smem) and its address (sharedWindow).
+  void createSharedWindow();
   /// The index in the window of byte `offset` of the layout.
   Value layoutIndex(int64_t offset);
   /// A view of `shape` elements of the input type at byte `offset` of the

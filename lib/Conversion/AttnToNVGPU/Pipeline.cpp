@@ -28,19 +28,23 @@ using namespace mlir::attn::nvidia;
 // Shared memory: the layout (SharedLayout.h) and its base
 //===----------------------------------------------------------------------===//
 
-void KernelEmitter::allocateShared() {
-  shared = forwardSharedLayout(cfg, headDim, valueDim,
-                               elt.getIntOrFloatBitWidth() / 8);
+void KernelEmitter::createSharedWindow() {
   auto ws =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   smem = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface(), ws));
+  sharedWindow = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
+}
+
+void KernelEmitter::allocateShared() {
+  shared = forwardSharedLayout(cfg, headDim, valueDim,
+                               elt.getIntOrFloatBitWidth() / 8);
+  createSharedWindow();
   // The window starts 16-byte aligned; a layout that needs more skips up
   // to its alignment (the launch requests that much more).
   int64_t align = shared.baseAlign;
-  sharedWindow = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
   sharedShift = align > SharedAllocator::kWindowAlign
                     ? remu(sub(idx(align), remu(sharedWindow, align)), align)
                     : Value();
