@@ -7,8 +7,8 @@
 Kernels are compiled on first use for each configuration (element type,
 heads, head dims, mask, scale, device), cached in memory and on disk
 (ATTN_OPT_CACHE_DIR, default ~/.cache/attn-opt), and serve every packing.
-`python -m attn_opt.aot` or `attn-opt-aot` fills a cache ahead of time for
-machines without the compiler.
+`attn-opt-aot` (build/bin) fills a cache ahead of time for machines without
+the compiler.
 """
 
 from . import _C

@@ -13,6 +13,7 @@ what was found; ATTN_OPT_VALIDATE=1 checks on the host at every call and
 raises at once). CPU tensors are always checked before a kernel runs.
 """
 
+import numbers
 import os
 from typing import Optional, Tuple
 
@@ -244,12 +245,18 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
     if window is not None:
         if not causal:
             _fail("window needs causal=True")
-        if not isinstance(window, int) or window < 1:
-            _fail(f"window must be an int >= 1, got {window}")
+        if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
+            _fail(f"window must be an integer >= 1, got {window!r}")
+        window = int(window)
     if scale is not None:
         scale = float(scale)
         if not 0 < scale < float("inf"):
             _fail(f"scale must be positive, got {scale}")
+    if (q.device.type == "cuda" and torch.is_grad_enabled()
+            and (q.requires_grad or k.requires_grad or v.requires_grad)
+            and max(q.shape[2], v.shape[2]) > 128):
+        _fail("the NVIDIA backward supports head dims 32 to 128 (D and Dv); got "
+              f"{q.shape[2]} and {v.shape[2]} with inputs that require grad")
     mask = "document" + (",causal" if causal else "") + (f",window={window}" if window else "")
     out, lse = attention_forward(q, k, v, cu_seqlens, mask, scale, deterministic)
     return (out, lse) if return_lse else out

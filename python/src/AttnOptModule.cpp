@@ -161,6 +161,15 @@ private:
 
 NB_MODULE(_C, m) {
   m.doc() = "attn-opt's kernel library: compiled kernels by configuration";
+  // Input a kernel cannot take is the caller's ValueError; the runtime's
+  // other errors stay RuntimeErrors.
+  nb::register_exception_translator([](const std::exception_ptr &p, void *) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const rt::InvalidInput &e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
 #ifdef ATTN_PYTHON_COMPILER
   m.attr("has_compiler") = true;
   m.attr("compiler_version") = jit::compilerVersion();

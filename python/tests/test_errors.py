@@ -64,6 +64,15 @@ def test_unsupported_head_dim():
            q, k, v, cu)
 
 
+def test_window_types():
+    q, k, v, cu = good()
+    np = pytest.importorskip("numpy")
+    ref = attn_opt.doc_attention(q, k, v, cu, window=4)
+    assert torch.equal(attn_opt.doc_attention(q, k, v, cu, window=np.int64(4)), ref)
+    raises(ValueError, "window must be an integer >= 1, got True", q, k, v, cu, window=True)
+    raises(ValueError, "window must be an integer >= 1, got 2.5", q, k, v, cu, window=2.5)
+
+
 def test_window_without_causal():
     q, k, v, cu = good()
     raises(ValueError, "window needs causal", q, k, v, cu, causal=False, window=4)
@@ -82,7 +91,7 @@ def test_bad_scale():
 def test_invalid_cu_seqlens(cu, match):
     """CPU tensors: cu_seqlens are always checked before the kernel runs."""
     q, k, v, _ = good()
-    raises(RuntimeError, match, q, k, v, torch.tensor(cu, dtype=torch.int32))
+    raises(ValueError, match, q, k, v, torch.tensor(cu, dtype=torch.int32))
 
 
 def test_invalid_cu_seqlens_with_host_validation(monkeypatch):

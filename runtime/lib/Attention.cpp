@@ -228,11 +228,11 @@ namespace {
 void requireValidCuSeqlens(const int32_t *cuHost, int64_t cuEntries,
                            int64_t tokens) {
   if (cuEntries < 1 || (tokens > 0 && cuEntries < 2))
-    throw Error("invalid cu_seqlens: " + std::to_string(cuEntries) +
+    throw InvalidInput("invalid cu_seqlens: " + std::to_string(cuEntries) +
                 " entries cannot hold " + std::to_string(tokens) + " tokens");
   if (cuHost)
     if (auto why = mask::validateCuSeqlens(cuHost, cuEntries, tokens))
-      throw Error("invalid cu_seqlens: " + *why);
+      throw InvalidInput("invalid cu_seqlens: " + *why);
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
 }
@@ -246,7 +246,7 @@ struct Aligned {
 void requireAligned(std::initializer_list<Aligned> pointers) {
   for (Aligned a : pointers)
     if (reinterpret_cast<uintptr_t>(a.p) % a.bytes)
-      throw Error(std::string("the kernel needs ") + a.name + " " +
+      throw InvalidInput(std::string("the kernel needs ") + a.name + " " +
                   std::to_string(a.bytes) + "-byte aligned");
 }
 } // namespace

@@ -87,7 +87,7 @@ CpuKernel::~CpuKernel() { dlclose(handle); }
 
 void CpuKernel::run(const CpuTensors &t) const {
   if (auto why = mask::validateCuSeqlens(t.cu, t.cuEntries, t.tokens))
-    throw Error("invalid cu_seqlens: " + *why);
+    throw InvalidInput("invalid cu_seqlens: " + *why);
   if (t.tokens == 0)
     return;
   if (kernelConfig.direction == Direction::Forward)

@@ -35,8 +35,9 @@ KernelLibrary::get(const KernelConfig &config) {
     if (!entry)
       throw Error("no compiled kernel for " + config.describe() + " in " +
                   diskCache.dir() +
-                  ", and this build cannot compile one; compile it where "
-                  "attn-opt is installed with\n  attn-opt-aot --out " +
+                  ", and this process does not compile (a build without the "
+                  "compiler, or ATTN_OPT_NO_COMPILE=1); compile it where "
+                  "attn-opt is built (build/bin) with\n  attn-opt-aot --out " +
                   diskCache.dir() + " " + config.aotFlags() +
                   "\nand bring that directory here (ATTN_OPT_CACHE_DIR)");
     kernel = load(config, std::move(*entry));

@@ -111,17 +111,23 @@ TEST(KernelConfig, RefusesBadConfigurations) {
   bad = sample();
   bad.deterministic = true;
   EXPECT_NE(why(bad.canonical()).find("backward only"), std::string::npos);
+  bad.direction = Direction::Backward; // (sm_90a's backward has no atomics)
+  EXPECT_NE(why(bad.canonical()).find("CPU backward"), std::string::npos);
 }
 
 TEST(KernelConfig, AotFlagsNameEverything) {
   KernelConfig c = sample();
+  c.target = "cpu";
+  c.kernelOptions.clear();
   c.direction = Direction::Backward;
   c.deterministic = true;
   EXPECT_EQ(c.aotFlags(),
-            "--target sm_90a --dtype bf16 --heads 12 --kv-heads 4 --head-dim 80 "
+            "--target cpu --dtype bf16 --heads 12 --kv-heads 4 --head-dim 80 "
             "--value-dim 80 --mask document,causal,window=256 --scale "
-            "0.10000000000000001 --backward --deterministic --kernel-options "
-            "'mma=mma-sync'");
+            "0.10000000000000001 --backward --deterministic");
+  c = sample();
+  EXPECT_EQ(c.aotFlags().substr(c.aotFlags().find("--scale")),
+            "--scale 0.10000000000000001 --kernel-options 'mma=mma-sync'");
 }
 
 TEST(KernelCache, StoresAndFindsVerifiedEntries) {

@@ -36,7 +36,22 @@ using namespace attn::host;
   std::exit(1);
 }
 
+static const char *kUsage =
+    "usage: attn-cuda-run --kernel FILE (FILE.json beside it)\n"
+    "  (--doc-lengths 300,0,1 | --cu-seqlens 0,300,300,301 |\n"
+    "   --tokens N --docs lognormal:M|uniform:MAX|uniform:MIN-MAX|fixed:L |\n"
+    "   --num-docs N --docs ...) [--seed S]\n"
+    "  [--check] [--check-rows N] [--repeat N] [--resident-blocks N]\n"
+    "  [--backward] [--save-inputs DIR | --check-outputs DIR]\n"
+    "Runs and checks a compiled attention kernel on a GPU (or, with\n"
+    "--save-inputs / --check-outputs, for another executor); one JSON line.\n";
+
 int main(int argc, char **argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" ||
+      std::string(argv[1]) == "-h") {
+    (argc < 2 ? std::cerr : std::cout) << kUsage;
+    return argc < 2 ? 1 : 0;
+  }
   std::map<std::string, std::string> opt;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -53,7 +53,7 @@ static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(4),
 static cl::opt<int64_t> kvHeads("kv-heads",
                                 cl::desc("key/value heads (default: heads)"),
                                 cl::init(0), cl::cat(cat));
-static cl::opt<int64_t> headDim("head-dim", cl::desc("D (64 or 128)"),
+static cl::opt<int64_t> headDim("head-dim", cl::desc("D (32, 64, 80, 96, 128, 192 or 256)"),
                                 cl::init(64), cl::cat(cat));
 static cl::opt<int64_t> valueDim("value-dim",
                                  cl::desc("Dv (default: head-dim)"),
@@ -69,7 +69,7 @@ static cl::opt<int64_t> tokens("tokens", cl::desc("total tokens (with --docs)"),
 static cl::opt<std::string>
     docs("docs",
          cl::desc("document length distribution: lognormal:MEDIAN, "
-                  "uniform:MAX, fixed:L"),
+                  "uniform:MAX, uniform:MIN-MAX, fixed:L"),
          cl::cat(cat));
 static cl::opt<int64_t> numDocs("num-docs",
                                 cl::desc("number of documents (with --docs, "
@@ -109,8 +109,9 @@ static cl::opt<std::string> kernelOptions(
              "default: mma=auto, the chip's measured default)"),
     cl::value_desc("options"), cl::cat(cat));
 static cl::opt<std::string> emit("emit",
-                                 cl::desc("print the module (mlir) or its "
-                                          "lowering (llvm) and exit"),
+                                 cl::desc("write the module (mlir), its lowering "
+                                          "(llvm) or, with --target cuda, the "
+                                          "kernel (ptx, cubin) and exit"),
                                  cl::cat(cat));
 static cl::opt<bool> compareSeparate(
     "compare-separate",

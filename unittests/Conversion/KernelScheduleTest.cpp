@@ -49,7 +49,7 @@ TEST(KernelSchedule, NamedChoicesResolveToThemselves) {
     }
     for (StringRef chip : {"", "sm_80", "sm_90a"})
       for (int64_t d : {32, 64, 128})
-        EXPECT_TRUE(r->resolve(chip, d) == s) << s.optionString();
+        EXPECT_TRUE(r->resolve(chip, d, d) == s) << s.optionString();
   }
 }
 
@@ -60,12 +60,15 @@ TEST(KernelSchedule, AutoIsTheChipsMeasuredDefault) {
   ASSERT_TRUE(succeeded(all)) << error;
   KernelSchedule hopper{TensorCoreOp::Wgmma, KeyLoop::PingPong,
                         GridKind::Dynamic, LoadKind::Tma, StoreKind::Tma};
-  EXPECT_TRUE(all->resolve("sm_90a", 128) == hopper);
-  EXPECT_TRUE(all->resolve("", 64) == hopper);
+  EXPECT_TRUE(all->resolve("sm_90a", 128, 128) == hopper);
+  EXPECT_TRUE(all->resolve("", 64, 64) == hopper);
   // wgmma's head dims only; other chips: mma.sync's plain kernel.
-  EXPECT_TRUE(all->resolve("sm_90a", 32) == KernelSchedule());
-  EXPECT_TRUE(all->resolve("sm_90", 128) == KernelSchedule());
-  EXPECT_TRUE(all->resolve("sm_80", 64) == KernelSchedule());
+  EXPECT_TRUE(all->resolve("sm_90a", 32, 32) == KernelSchedule());
+  EXPECT_TRUE(all->resolve("sm_90", 128, 128) == KernelSchedule());
+  EXPECT_TRUE(all->resolve("sm_80", 64, 64) == KernelSchedule());
+  // Both head dims must be wgmma's: D = 64 with Dv = 32 is mma.sync's.
+  EXPECT_TRUE(all->resolve("sm_90a", 64, 32) == KernelSchedule());
+  EXPECT_TRUE(all->resolve("sm_90a", 32, 64) == KernelSchedule());
 }
 
 TEST(KernelSchedule, AutoKeepsWhatIsNamed) {
@@ -73,16 +76,16 @@ TEST(KernelSchedule, AutoKeepsWhatIsNamed) {
   auto r = KernelScheduleRequest::parse("auto", "auto", "tiles", "auto",
                                         "st.global", error);
   ASSERT_TRUE(succeeded(r)) << error;
-  KernelSchedule s = r->resolve("sm_90a", 128);
+  KernelSchedule s = r->resolve("sm_90a", 128, 128);
   EXPECT_EQ(s.optionString(), "mma=wgmma schedule=warp-specialized-pingpong "
                               "grid=tiles loads=tma stores=st.global");
   // On sm_80 the same request is mma.sync's plain kernel.
-  EXPECT_TRUE(r->resolve("sm_80", 128) == KernelSchedule());
+  EXPECT_TRUE(r->resolve("sm_80", 128, 128) == KernelSchedule());
   // A named mma with nothing else: its simplest kernel.
   auto w = KernelScheduleRequest::parse("wgmma", "auto", "auto", "auto",
                                         "auto", error);
   ASSERT_TRUE(succeeded(w)) << error;
-  EXPECT_EQ(w->resolve("sm_90a", 128).optionString(),
+  EXPECT_EQ(w->resolve("sm_90a", 128, 128).optionString(),
             "mma=wgmma schedule=plain grid=tiles loads=cp.async "
             "stores=st.global");
 }

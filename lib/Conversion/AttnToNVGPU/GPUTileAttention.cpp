@@ -62,14 +62,17 @@ std::string mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
   return mma == TensorCoreOp::MmaSync ? ::attn::headDimList() : "64 and 128";
 }
 
-/// The configuration of an attention of head dim `headDim` on `chip` ("":
-/// sm_90a) under `request` (`blockK` 0: chosen per head dim and chip): its
-/// flavour and the tile shape shipped for its tensor-core instruction.
+/// The configuration of an attention of head dims `headDim` and
+/// `valueDim` on `chip` ("": sm_90a) under `request` (`blockK` 0: chosen per
+/// head dim and chip): its flavour and the tile shape shipped for its
+/// tensor-core instruction.
 static GPUKernelConfig gpuKernelConfig(const KernelScheduleRequest &request,
                                        int64_t blockK, int64_t headDim,
-                                       StringRef chip) {
+                                       int64_t valueDim, StringRef chip) {
   GPUKernelConfig cfg;
-  static_cast<KernelSchedule &>(cfg) = request.resolve(chip, headDim);
+  static_cast<KernelSchedule &>(cfg) =
+      request.resolve(chip, headDim, valueDim);
+  headDim = std::max(headDim, valueDim); // (the tile shape: the larger)
   if (cfg.mma == TensorCoreOp::Wgmma) {
     // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
     // 128-key tiles (ptxas -v: 0 spills for D = 64 and 128).
@@ -403,9 +406,9 @@ struct AttnGPUTileAttentionPass
       if (failed(gpuTileAttentionGrad(rewriter, op)))
         return signalPassFailure();
     for (AttentionOp op : found) {
-      GPUKernelConfig config = gpuKernelConfig(
-          *schedule, blockK, std::max(op.getHeadDim(), op.getValueDim()),
-          targetChip(op));
+      GPUKernelConfig config =
+          gpuKernelConfig(*schedule, blockK, op.getHeadDim(),
+                          op.getValueDim(), targetChip(op));
       if (failed(gpuTileAttention(rewriter, op, config)))
         return signalPassFailure();
     }

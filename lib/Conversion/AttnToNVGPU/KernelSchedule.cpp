@@ -91,7 +91,7 @@ KernelScheduleRequest::parse(StringRef mma, StringRef keyLoop, StringRef grid,
     return failure();
   if (r.mma) {
     // A named mma resolves the same way for every chip and head dim.
-    if (std::optional<std::string> why = r.resolve("", 64).whyInvalid()) {
+    if (std::optional<std::string> why = r.resolve("", 64, 64).whyInvalid()) {
       error = *why;
       return failure();
     }
@@ -99,10 +99,11 @@ KernelScheduleRequest::parse(StringRef mma, StringRef keyLoop, StringRef grid,
   return r;
 }
 
-KernelSchedule KernelScheduleRequest::resolve(StringRef chip,
-                                              int64_t headDim) const {
+KernelSchedule KernelScheduleRequest::resolve(StringRef chip, int64_t headDim,
+                                              int64_t valueDim) const {
   bool hopper = (chip.empty() || chip == "sm_90a") &&
-                isNVIDIAHeadDim(TensorCoreOp::Wgmma, headDim);
+                isNVIDIAHeadDim(TensorCoreOp::Wgmma, headDim) &&
+                isNVIDIAHeadDim(TensorCoreOp::Wgmma, valueDim);
   KernelSchedule s;
   if (!mma && hopper) {
     // bench/results/h200-2026-12-04: the fastest flavour on all eight cases.

@@ -93,13 +93,14 @@ struct KernelScheduleRequest {
   parse(StringRef mma, StringRef keyLoop, StringRef grid, StringRef loads,
         StringRef stores, std::string &error);
 
-  /// The schedule for an attention of head dim `headDim` on `chip` ("":
-  /// sm_90a). mma=auto is the chip's measured default: on sm_90a for the
-  /// head dims wgmma takes, wgmma with the flavour measured fastest on an
+  /// The schedule for an attention of head dims `headDim` and `valueDim`
+  /// on `chip` ("": sm_90a). mma=auto is the chip's measured default: on
+  /// sm_90a when wgmma takes both head dims, wgmma with the flavour measured fastest on an
   /// H200 (warp-specialized-pingpong, dynamic, tma, tma) for every choice
   /// left auto; elsewhere mma-sync. A choice left auto under a named mma is
   /// the simplest (plain, tiles, cp.async, st.global).
-  KernelSchedule resolve(StringRef chip, int64_t headDim) const;
+  KernelSchedule resolve(StringRef chip, int64_t headDim,
+                         int64_t valueDim) const;
 };
 
 } // namespace mlir::attn

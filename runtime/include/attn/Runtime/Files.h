@@ -17,6 +17,13 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// Input a kernel cannot take (invalid cu_seqlens, a misaligned tensor):
+/// the caller's mistake, not the runtime's or the device's.
+class InvalidInput : public Error {
+public:
+  using Error::Error;
+};
+
 /// Reads a whole file; throws Error if it cannot.
 std::string readFile(const std::string &path);
 
