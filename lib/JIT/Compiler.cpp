@@ -12,14 +12,19 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
-#include <mutex>
-
 using namespace attn;
 using rt::KernelConfig;
 
 const char *jit::compilerVersion() { return ATTN_OPT_VERSION; }
 
 namespace {
+
+/// The compiler's refusal of `config`, and why.
+bool refuse(const KernelConfig &config, const std::string &why,
+            std::string &error) {
+  error = "cannot compile a kernel for " + config.describe() + ": " + why;
+  return false;
+}
 
 /// The pipeline of a configuration: its options as the text the pipeline
 /// parses (part of the key), and, given `pm`, the pipeline built into it;
@@ -61,15 +66,11 @@ public:
 
   bool key(const KernelConfig &config, std::string &key,
            std::string &error) override {
-    mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
-    auto module = build(context, config, error);
-    if (!module)
-      return false;
     std::string text, options;
-    if (auto why = pipeline(config, options)) {
-      error = "cannot compile a kernel for " + config.describe() + ": " + *why;
-      return false;
-    }
+    if (auto why = pipeline(config, options))
+      return refuse(config, *why, error);
+    mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
+    auto module = build(context, config);
     llvm::raw_string_ostream os(text);
     module->print(os, mlir::OpPrintingFlags().printGenericOpForm());
     key = rt::hash128(std::string(version()) + '\0' + text + '\0' + options +
@@ -80,13 +81,7 @@ public:
   bool compile(const KernelConfig &config, rt::CompiledBinary &compiled,
                std::string &error) override {
     mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
-    auto module = build(context, config, error);
-    if (!module)
-      return false;
-    auto refuse = [&](const std::string &why) {
-      error = "cannot compile a kernel for " + config.describe() + ": " + why;
-      return false;
-    };
+    auto module = build(context, config);
     std::string diagnostics;
     mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
       diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
@@ -95,20 +90,22 @@ public:
     mlir::PassManager pm(&context);
     std::string options;
     if (auto why = pipeline(config, options, &pm))
-      return refuse(*why);
+      return refuse(config, *why, error);
     if (mlir::failed(pm.run(*module)))
-      return refuse(diagnostics.empty() ? std::string("lowering failed")
-                                        : diagnostics);
+      return refuse(config,
+                    diagnostics.empty() ? std::string("lowering failed")
+                                        : diagnostics,
+                    error);
     llvm::Expected<std::string> binary =
         config.cpu() ? jit::emitSharedObject(*module)
                      : mlir::attn::getKernelBinary(*module);
     if (!binary)
-      return refuse(llvm::toString(binary.takeError()));
+      return refuse(config, llvm::toString(binary.takeError()), error);
     compiled.binary = std::move(*binary);
     if (!config.cpu()) {
       auto launch = jit::launchManifest(*module, "cubin");
       if (!launch)
-        return refuse(llvm::toString(launch.takeError()));
+        return refuse(config, llvm::toString(launch.takeError()), error);
       compiled.launch = std::move(*launch);
     }
     return true;
@@ -119,8 +116,7 @@ private:
 
   /// The attn module of `config`.
   static mlir::OwningOpRef<mlir::ModuleOp>
-  build(mlir::MLIRContext &context, const KernelConfig &config,
-        std::string &) {
+  build(mlir::MLIRContext &context, const KernelConfig &config) {
     using mlir::attn::Functions;
     return mlir::attn::buildAttentionModule(
         context, config.shape,

@@ -247,15 +247,20 @@ static void readBytes(const std::string &path, void *bytes, size_t size) {
     std::memcpy(bytes, data.data(), size);
 }
 
+/// Writes q, k, v (of `data`) and cu_seqlens to `dir`.
+static void writeInputs(const host::AttentionSpec &spec,
+                        const ProblemData &data, const std::string &dir) {
+  writeBytes(dir + "/q.bin", data.q.bytes.data(), data.q.bytes.size());
+  writeBytes(dir + "/k.bin", data.k.bytes.data(), data.k.bytes.size());
+  writeBytes(dir + "/v.bin", data.v.bytes.data(), data.v.bytes.size());
+  writeBytes(dir + "/cu_seqlens.bin", spec.cuSeqlens.data(),
+             spec.cuSeqlens.size() * sizeof(int32_t));
+}
+
 void saveInputs(const host::AttentionSpec &spec, uint64_t seed,
                 const std::string &dir) {
   requireValid(spec);
-  ProblemData data(spec, seed);
-  writeBytes(dir + "/q.bin", data.q.data(), data.q.bytes.size());
-  writeBytes(dir + "/k.bin", data.k.data(), data.k.bytes.size());
-  writeBytes(dir + "/v.bin", data.v.data(), data.v.bytes.size());
-  writeBytes(dir + "/cu_seqlens.bin", spec.cuSeqlens.data(),
-             spec.cuSeqlens.size() * sizeof(int32_t));
+  writeInputs(spec, ProblemData(spec, seed), dir);
 }
 
 bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
@@ -274,8 +279,9 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
 
 void saveGradInputs(const host::AttentionSpec &spec, uint64_t seed,
                     const std::string &dir) {
-  saveInputs(spec, seed, dir);
+  requireValid(spec);
   ProblemData data(spec, seed);
+  writeInputs(spec, data, dir);
   std::vector<int64_t> rows(size_t(spec.tokens()));
   for (size_t r = 0; r < rows.size(); ++r)
     rows[r] = int64_t(r);

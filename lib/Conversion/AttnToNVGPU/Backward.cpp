@@ -80,11 +80,19 @@ private:
   /// dS = P o (dP - delta), `delta(r, col)` the pair's query's.
   Scores scoreGrads(const Scores &p, const Scores &dp,
                     function_ref<Value(int64_t, Value)> delta);
-  /// A operands (m-tile, 16-column step) of accumulators `s` (a callable
-  /// for Operand::registers, which keeps a reference: pass it in the same
-  /// expression as the product).
-  auto operands(const Scores &s) {
-    return [this, &s](int64_t mt, int64_t kk) { return pOperands(s, mt, kk); };
+  /// The accumulators `s` packed as A operands, per 16-column step (as
+  /// soon as they are computed: the f32 values die there).
+  using Packed = SmallVector<SmallVector<Value>>;
+  Packed pack(const Scores &s) {
+    Packed regs;
+    for (int64_t kk = 0; kk < int64_t(s[0].size()) / 2; ++kk)
+      regs.push_back(pOperands(s, 0, kk));
+    return regs;
+  }
+  /// Packed operands for Operand::registers (which keeps a reference: pass
+  /// it in the same expression as the product).
+  static auto operands(const Packed &regs) {
+    return [&regs](int64_t, int64_t kk) { return regs[kk]; };
   }
   /// Stores acc (times `factor`) as rows `rows` (the thread's two rows)
   /// of buf[:, h, :], rows past T skipped.
@@ -444,19 +452,12 @@ void BackwardEmitter::emitKeyItem(Value kt) {
                     .getResult();
               },
               fromShared(sShift));
-          Scores dst = scoreGrads(pt, dpt, fromShared(sDelta));
-          SmallVector<SmallVector<Value>> pPacked, dsPacked;
-          for (int64_t kk = 0; kk < cfg.blockQ() / 16; ++kk) {
-            pPacked.push_back(pOperands(pt, 0, kk));
-            dsPacked.push_back(pOperands(dst, 0, kk));
-          }
-          auto packed = [](const SmallVector<SmallVector<Value>> &regs) {
-            return [&regs](int64_t, int64_t kk) { return regs[kk]; };
-          };
-          dvAcc = gemm(Operand::registers(packed(pPacked)),
+          Packed pPacked = pack(pt),
+                 dsPacked = pack(scoreGrads(pt, dpt, fromShared(sDelta)));
+          dvAcc = gemm(Operand::registers(operands(pPacked)),
                        Operand::shared(Tile::DO, Value(), false), valueDim,
                        cfg.blockQ(), &dvAcc);
-          dkAcc = gemm(Operand::registers(packed(dsPacked)),
+          dkAcc = gemm(Operand::registers(operands(dsPacked)),
                        Operand::shared(Tile::Q, Value(), false), headDim,
                        cfg.blockQ(), &dkAcc);
           // The next tile's copies overwrite what was read here.
@@ -528,7 +529,8 @@ void BackwardEmitter::emitQueryItem(Value qt) {
                          valueDim, nullptr);
         Scores ds =
             scoreGrads(p, dp, [&](int64_t r, Value) { return deltas[r]; });
-        dqAcc = gemm(Operand::registers(operands(ds)),
+        Packed dsPacked = pack(ds);
+        dqAcc = gemm(Operand::registers(operands(dsPacked)),
                      Operand::shared(Tile::K, Value(), false), headDim,
                      cfg.blockK, &dqAcc);
         // The next tile's copies overwrite K and V.

@@ -153,11 +153,19 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
   top->setAttr(kLaunchContractsAttr, all.getDictionary(op.getContext()));
 }
 
+/// Where an NVIDIA lowering's op stands: its kernel, element type, chip
+/// and that chip's shared memory per block.
+struct KernelContext {
+  gpu::GPUFuncOp func;
+  Type elt;
+  StringRef chip;
+  int64_t maxShared;
+};
+
 /// What every NVIDIA lowering checks first: the op in a gpu.func kernel,
-/// of f16 or bf16, for a chip the kernels are built for; that chip's
-/// shared memory per block.
+/// of f16 or bf16, for a chip the kernels are built for.
 template <typename AttentionLikeOp>
-static FailureOr<int64_t> checkKernelContext(AttentionLikeOp op) {
+static FailureOr<KernelContext> kernelContext(AttentionLikeOp op) {
   auto func = op->template getParentOfType<gpu::GPUFuncOp>();
   if (!func || !func.isKernel())
     return op.emitOpError("the NVIDIA lowering needs the op in a gpu.func "
@@ -171,18 +179,19 @@ static FailureOr<int64_t> checkKernelContext(AttentionLikeOp op) {
   if (!maxShared)
     return op.emitOpError("the NVIDIA kernels support ")
            << kSupportedChips << ", the gpu.module targets " << chip;
-  return *maxShared;
+  return KernelContext{func, elt, chip, *maxShared};
 }
 
 LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                                            AttentionOp op,
                                            const GPUKernelConfig &config) {
-  FailureOr<int64_t> maxShared = checkKernelContext(op);
-  if (failed(maxShared))
+  FailureOr<KernelContext> context = kernelContext(op);
+  if (failed(context))
     return failure();
-  auto func = op->template getParentOfType<gpu::GPUFuncOp>();
-  Type elt = op.getElementType();
-  StringRef chip = targetChip(op);
+  gpu::GPUFuncOp func = context->func;
+  Type elt = context->elt;
+  StringRef chip = context->chip;
+  int64_t maxShared = context->maxShared;
   if (std::optional<std::string> why = config.whyInvalid())
     return op.emitOpError(*why) << " (" << config.optionString() << ")";
   if (config.blockK % 16 != 0 || config.blockK < 16)
@@ -221,11 +230,11 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   }
   int64_t shared = config.sharedBytes(headDim, valueDim,
                                       elt.getIntOrFloatBitWidth() / 8);
-  if (shared > *maxShared)
+  if (shared > maxShared)
     return op.emitOpError("the kernel needs ")
            << shared << " bytes of shared memory per block (block_k "
            << config.blockK << ", head dims " << headDim << "/" << valueDim
-           << "), more than the " << *maxShared << " "
+           << "), more than the " << maxShared << " "
            << (chip.empty() ? StringRef("sm_90a") : chip)
            << " allows; use a smaller block-k";
   SmallVector<Value> inputs;
@@ -310,12 +319,13 @@ bool mlir::attn::isBackwardHeadDim(int64_t d) {
 
 LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
                                                AttentionGradOp op) {
-  FailureOr<int64_t> maxShared = checkKernelContext(op);
-  if (failed(maxShared))
+  FailureOr<KernelContext> context = kernelContext(op);
+  if (failed(context))
     return failure();
-  auto func = op->template getParentOfType<gpu::GPUFuncOp>();
-  Type elt = op.getElementType();
-  StringRef chip = targetChip(op);
+  gpu::GPUFuncOp func = context->func;
+  Type elt = context->elt;
+  StringRef chip = context->chip;
+  int64_t maxShared = context->maxShared;
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
   if (!isBackwardHeadDim(headDim) || !isBackwardHeadDim(valueDim))
     return op.emitOpError("the NVIDIA backward kernel supports head dims 32, "
@@ -326,10 +336,10 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
   int64_t shared = nvidia::backwardSharedLayout(config, headDim, valueDim,
                                                 elt.getIntOrFloatBitWidth() / 8)
                        .requestBytes;
-  if (shared > *maxShared)
+  if (shared > maxShared)
     return op.emitOpError("the backward kernel needs ")
            << shared << " bytes of shared memory per block (head dims "
-           << headDim << "/" << valueDim << "), more than the " << *maxShared
+           << headDim << "/" << valueDim << "), more than the " << maxShared
            << " " << (chip.empty() ? StringRef("sm_90a") : chip) << " allows";
   nvidia::BackwardBuffers buffers;
   Value *inputs[] = {&buffers.q,   &buffers.k,    &buffers.v,  &buffers.out,
