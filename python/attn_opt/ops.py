@@ -23,6 +23,10 @@ from torch import Tensor
 from . import _library
 
 _DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
+# The (D, Dv) pairs the NVIDIA backward takes (attn::backwardColumnParts), as
+# a table torch.compile reads without leaving the graph.
+_BACKWARD_HEAD_DIMS = {(d, dv): _library._C.backward_column_parts(d, dv) > 0
+                       for d in _library.HEAD_DIMS for dv in _library.HEAD_DIMS}
 
 
 def _validate_on_host() -> bool:
@@ -252,11 +256,13 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
         scale = float(scale)
         if not 0 < scale < float("inf"):
             _fail(f"scale must be positive, got {scale}")
+    d, dv = q.shape[2], v.shape[2]
     if (q.device.type == "cuda" and torch.is_grad_enabled()
             and (q.requires_grad or k.requires_grad or v.requires_grad)
-            and max(q.shape[2], v.shape[2]) > 128):
-        _fail("the NVIDIA backward supports head dims 32 to 128 (D and Dv); got "
-              f"{q.shape[2]} and {v.shape[2]} with inputs that require grad")
+            and not _BACKWARD_HEAD_DIMS.get((d, dv))):
+        _fail(f"the NVIDIA backward does not take D = {d} with Dv = {dv} (past 128 it "
+              "splits both into parts of at most 96 columns in whole 16-column steps); got them "
+              "with inputs that require grad")
     mask = "document" + (",causal" if causal else "") + (f",window={window}" if window else "")
     out, lse = attention_forward(q, k, v, cu_seqlens, mask, scale, deterministic)
     return (out, lse) if return_lse else out

@@ -187,6 +187,8 @@ NB_MODULE(_C, m) {
   for (int64_t d : kHeadDims)
     headDims.append(d);
   m.attr("head_dims") = nb::tuple(headDims);
+  m.def("backward_column_parts", &attn::backwardColumnParts, nb::arg("d"),
+        nb::arg("dv"));
 
   nb::class_<Kernel>(m, "Kernel")
       .def_prop_ro("config", &Kernel::config)

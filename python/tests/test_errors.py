@@ -64,6 +64,21 @@ def test_unsupported_head_dim():
            q, k, v, cu)
 
 
+def test_backward_head_dim_pairs():
+    # The pairs the NVIDIA backward takes, as doc_attention checks them before
+    # a forward whose inputs require grad on a GPU (the compiler's rule,
+    # attn::backwardColumnParts, through the _C binding): past 128 the
+    # columns go in parts of at most 96, so 256 with Dv = 96 has no kernel.
+    # (The check itself needs CUDA tensors: test_gpu.py.)
+    from attn_opt import ops
+    assert ops._BACKWARD_HEAD_DIMS[(128, 128)]
+    assert ops._BACKWARD_HEAD_DIMS[(192, 192)]
+    assert ops._BACKWARD_HEAD_DIMS[(256, 128)]
+    assert not ops._BACKWARD_HEAD_DIMS[(256, 96)]
+    assert not ops._BACKWARD_HEAD_DIMS[(192, 80)]
+    assert not ops._BACKWARD_HEAD_DIMS[(32, 256)]
+
+
 def test_window_types():
     q, k, v, cu = good()
     np = pytest.importorskip("numpy")

@@ -83,3 +83,13 @@ def test_gradients_match_reference(dtype):
     for ours, r, n in zip(grads[0], ref, naive):
         assert rel_err(ours, r.grad) <= 2 * rel_err(n.grad, r.grad)
     attn_opt.check_errors()
+
+
+def test_backward_head_dim_pair_refused_before_the_forward():
+    # D = 256 with Dv = 96 has no NVIDIA backward (its column parts do not
+    # split Dv): refused before anything runs when the inputs require grad.
+    q = torch.randn(10, 2, 256, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    v = torch.randn(10, 2, 96, device="cuda", dtype=torch.bfloat16)
+    cu = torch.tensor([0, 4, 10], dtype=torch.int32, device="cuda")
+    with pytest.raises(ValueError, match="does not take D = 256 with Dv = 96"):
+        attn_opt.doc_attention(q, q.detach(), v, cu)

@@ -25,6 +25,8 @@ public:
       throw Error("kernel manifest is not a JSON object");
   }
 
+  bool has(const char *key) const { return json.contains(key); }
+
   std::string string(const char *key) const {
     const nlohmann::json &v = at(key);
     if (!v.is_string())
@@ -142,6 +144,18 @@ KernelInfo parseManifest(const std::string &text) {
       (i.mma != "mma-sync" || i.grid != "tiles" || i.loads != "cp.async"))
     throw Error("kernel manifest: a backward kernel is mma-sync with tiles "
                 "and cp.async");
+  if (i.direction == "backward") {
+    // (Caches from before column parts: 1 part, which their head dims got.)
+    i.columnParts = m.has("column_parts") ? m.integer("column_parts") : 1;
+    if (i.columnParts < 1 ||
+        i.columnParts != attn::backwardColumnParts(i.headDim, i.valueDim))
+      throw Error("kernel manifest: column_parts " +
+                  std::to_string(i.columnParts) + " is not the backward's " +
+                  std::to_string(attn::backwardColumnParts(i.headDim,
+                                                           i.valueDim)) +
+                  " at head dims " + std::to_string(i.headDim) + "/" +
+                  std::to_string(i.valueDim));
+  }
   std::string backward = m.object("backward");
   if (!backward.empty()) {
     if (i.direction != "forward")
@@ -159,7 +173,8 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
   int64_t tiles = (tokens + info.blockQ - 1) / info.blockQ;
   if (info.direction == "backward") {
     int64_t keyTiles = (tokens + info.blockK - 1) / info.blockK;
-    int64_t items = keyTiles * info.kvHeads + tiles * info.heads;
+    int64_t items =
+        (keyTiles * info.kvHeads + tiles * info.heads) * info.columnParts;
     if (items > std::numeric_limits<int32_t>::max())
       throw Error("the backward's " + std::to_string(items) +
                   " work items exceed one launch's grid");

@@ -149,6 +149,34 @@ TEST(Manifest, ParsesAndRejects) {
       "dtype", "an f32 kernel was accepted");
 }
 
+TEST(Manifest, BackwardColumnParts) {
+  // A backward kernel names its column parts, which must be the ones its
+  // head dims get (attn::backwardColumnParts).
+  KernelInfo b = parseManifest(
+      R"({"kernel": "attn_grad", "direction": "backward", "arch": "sm_90a", "mma": "mma-sync", "dtype": "bf16", "heads": 4, "kv_heads": 2, "head_dim": 256, "value_dim": 128, "mask": "document,causal", "scale": 0.1, "block_q": 64, "block_k": 64, "column_parts": 4, "threads": 128, "shared_bytes": 1})");
+  EXPECT_EQ(4, b.columnParts);
+  EXPECT_EQ(1, parseManifest(
+                   R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 256, "value_dim": 256, "mask": "document", "scale": 1, "block_q": 64, "block_k": 64, "threads": 128, "shared_bytes": 1})")
+                   .columnParts);
+  expectRejected(
+      R"({"kernel": "attn_grad", "direction": "backward", "arch": "sm_90a", "mma": "mma-sync", "dtype": "bf16", "heads": 4, "kv_heads": 2, "head_dim": 256, "value_dim": 256, "mask": "document,causal", "scale": 0.1, "block_q": 64, "block_k": 64, "column_parts": 2, "threads": 128, "shared_bytes": 1})",
+      "column_parts 2 is not the backward's 4",
+      "a backward kernel's wrong column parts were accepted");
+  // Without the field (caches from before it): one part, which must be
+  // what its head dims get.
+  EXPECT_EQ(1, parseManifest(
+                   R"({"kernel": "attn_grad", "direction": "backward", "arch": "sm_90a", "mma": "mma-sync", "dtype": "bf16", "heads": 4, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document,causal", "scale": 0.1, "block_q": 64, "block_k": 64, "threads": 128, "shared_bytes": 1})")
+                   .columnParts);
+  expectRejected(
+      R"({"kernel": "attn_grad", "direction": "backward", "arch": "sm_90a", "mma": "mma-sync", "dtype": "bf16", "heads": 4, "kv_heads": 2, "head_dim": 192, "value_dim": 192, "mask": "document,causal", "scale": 0.1, "block_q": 64, "block_k": 64, "threads": 128, "shared_bytes": 1})",
+      "column_parts 1 is not the backward's 2",
+      "a backward kernel at D = 192 without column parts was accepted");
+  // Its grid: every (key tile, kv head) and (query tile, head) item once
+  // per part: 300 tokens, 64-row tiles: (5 x 2 + 5 x 4) x 4.
+  EXPECT_EQ(120u, launchGrid(b, 300, 132).x);
+  EXPECT_EQ(1u, launchGrid(b, 300, 132).y);
+}
+
 TEST(Manifest, LaunchGrid) {
   KernelInfo i;
   i.heads = 16;

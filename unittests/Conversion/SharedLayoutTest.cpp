@@ -48,7 +48,7 @@ TEST(SharedAllocator, AlignsEachRegionAndReservesTheBaseSkip) {
 /// the bytes the launch requests, and there exactly when the flavour uses it.
 TEST(ForwardSharedLayout, RegionsAreDisjointAlignedAndWhatTheFlavourUses) {
   for (const GPUKernelConfig &c : validConfigs()) {
-    for (int64_t d : {32, 64, 128}) {
+    for (int64_t d : {32, 64, 80, 96, 128, 192, 256}) {
       SCOPED_TRACE(c.optionString() + " D=" + std::to_string(d));
       ForwardSharedLayout l = forwardSharedLayout(c, d, d, 2);
       bool wgmma = c.mma == TensorCoreOp::Wgmma;
@@ -68,8 +68,13 @@ TEST(ForwardSharedLayout, RegionsAreDisjointAlignedAndWhatTheFlavourUses) {
       EXPECT_EQ(l.emptyQ.allocated(), c.warpSpecialized() && c.persistent());
       EXPECT_EQ(l.item.allocated(), c.dynamicSchedule());
       EXPECT_EQ(l.k.stages, 2);
-      EXPECT_EQ(l.k.stageBytes(),
-                c.blockK * (d + (wgmma ? 0 : c.pad)) * 2);
+      // wgmma: rows of whole 64-column swizzle blocks (D = 32, 80, 96:
+      // the last one part filled); mma.sync: padded rows.
+      int64_t rowElements = wgmma ? (d + 63) / 64 * 64 : d + c.pad;
+      EXPECT_EQ(l.k.stageBytes(), c.blockK * rowElements * 2);
+      EXPECT_EQ(l.q.stageBytes(), c.blockQ() * rowElements * 2);
+      if (c.tmaStore())
+        EXPECT_EQ(l.o.stageBytes(), c.blockQ() * rowElements * 2);
       std::sort(regions.begin(), regions.end(), [](auto &a, auto &b) {
         return a.first.offset < b.first.offset;
       });

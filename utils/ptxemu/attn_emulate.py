@@ -96,11 +96,13 @@ def backward_launch_params(info, tokens, cu_entries, ptrs):
 def launch_grid(info, tokens, resident_blocks):
     """The grid, as attn::rt::launchGrid gives it: (query tiles, heads), or
     for a persistent or dynamic kernel at most `resident_blocks` blocks, or
-    for a backward kernel key tiles x kv heads + query tiles x heads."""
+    for a backward kernel (key tiles x kv heads + query tiles x heads) x
+    column parts."""
     tiles = (tokens + info["block_q"] - 1) // info["block_q"]
     if info.get("direction", "forward") == "backward":
         key_tiles = (tokens + info["block_k"] - 1) // info["block_k"]
-        return (key_tiles * info["kv_heads"] + tiles * info["heads"], 1, 1)
+        items = key_tiles * info["kv_heads"] + tiles * info["heads"]
+        return (items * info["column_parts"], 1, 1)
     if info.get("grid", "tiles") == "tiles":
         return (tiles, info["heads"], 1)
     return (min(tiles * info["heads"], resident_blocks), 1, 1)

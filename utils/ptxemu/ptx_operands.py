@@ -87,14 +87,17 @@ def _conv(dt, kind):
 
 
 def address(kernel, tok):
-    """[reg+off] / [reg] / [param] -> (kind, reader or name, offset)."""
+    """[reg+off] / [reg] / [param] -> (kind, reader or name, offset). A
+    register's offset may be negative ([%rd1+-16]): it is returned modulo
+    2^64, so that adding it to the register's u64 wraps as the address
+    arithmetic does."""
     m = re.match(r"^\[\s*([%\w$.]+)\s*(?:\+\s*(-?\d+))?\s*\]$", tok)
     if not m:
         raise EmulationError(f"unsupported address {tok}")
     base, off = m.group(1), int(m.group(2) or 0)
     if base in kernel.params:
         return ("param", base, off)
-    return ("reg", reader(kernel, base, "u64"), off)
+    return ("reg", reader(kernel, base, "u64"), off % (1 << 64))
 
 
 def _each(st, r):

@@ -4,8 +4,9 @@ defines it: cvt.f32.bf16 and cvt.f32.f16 (exact widening) and cvt.u16.u64
 (the low 16 bits); mov.b32 {lo, hi} (unpacking); ld.shared of one f32 and
 of .v2/.v4 words and st.shared.f32 (with their alignment); a module of
 several kernels (one picked by name, the dynamic shared window declared at
-module scope); and one access whose threads reach several buffers (paths
-that met at one instruction), still refused outside every buffer.
+module scope); one access whose threads reach several buffers (paths
+that met at one instruction), still refused outside every buffer; and a
+negative address offset ([%rd+-16]).
 
 Prints one line per check; exit status 1 on the first failure.
 """
@@ -159,7 +160,19 @@ def check_two_buffers():
     assert (a == np.arange(16)).all() and (b == np.arange(16, 32)).all(), (a, b)
 
 
+def check_negative_offset():
+    # Thread i reads word i + 4 at [%rd6+-16], %rd6 its word's address + 32:
+    # an address below its register, as LLVM writes them (cp.async too).
+    body = ["  add.s64 %rd6, %rd4, 32;", "  ld.global.b32 %r2, [%rd6+-16];",
+            "  st.global.b32 [%rd5], %r2;"]
+    words = np.arange(N + 8, dtype=np.uint32) * 3
+    out = run(kernel(body), words)
+    assert (out == words[4:N + 4]).all(), out
+
+
 expect("cvt.f32.bf16 widens exactly (zeros, subnormals, inf, NaN)", check_bf16)
+expect("a negative address offset [%rd+-16] reads below the register",
+       check_negative_offset)
 expect("cvt.f32.f16 widens exactly", check_f16)
 expect("cvt.u16.u64 keeps the low 16 bits", check_u16_u64)
 expect("mov.b32 {lo, hi} unpacks a word", check_unpack)

@@ -3,7 +3,8 @@
 // FlashAttention-2's backward over the packed sequence, as one kernel with
 // two kinds of work item, so that dQ needs neither atomics nor a workspace
 // and comes out the same bits on every run:
-//   - blocks [0, key tiles x Hkv): key tile kt of key/value head g. K and V
+//   - blocks [0, key tiles x Hkv x parts): key tile kt of key/value head g
+//     (and one column part, below). K and V
 //     stay in shared memory; for each query head of the group and each
 //     query tile attn.query_tile_range names (partial, full, partial), the
 //     Q, dO and O tiles are copied in, each row's delta = rowsum(dO o O)
@@ -16,6 +17,9 @@
 //     attn.key_tile_range names, K and V are copied in and each warp,
 //     owning 16 queries, computes S = Q K^T, P, dP = dO V^T, dS and
 //     dQ += dS K. Then dQ (times the scale) is stored.
+// Past head dim 128 each item takes one of `parts` column ranges of its dK
+// and dV (or dQ) and recomputes S and dP for it: the accumulators of a
+// whole row do not fit a thread's registers.
 // Every product is the mma.sync flavour's gemm (A from shared memory or
 // from the accumulators of the previous product, B K-major or MN-major);
 // mask math runs in partial tiles only, where a masked pair gets P = 0
@@ -44,7 +48,9 @@ class BackwardEmitter : public MmaSyncEmitter {
 public:
   BackwardEmitter(OpBuilder &b, Location loc, AttentionGradOp op,
                   const GPUKernelConfig &cfg)
-      : MmaSyncEmitter(b, loc, op, cfg), group(numHeads / numKvHeads) {}
+      : MmaSyncEmitter(b, loc, op, cfg), group(numHeads / numKvHeads),
+        parts(::attn::backwardColumnParts(headDim, valueDim)),
+        dkCols(headDim / parts), dvCols(valueDim / parts) {}
 
   void emit(const BackwardBuffers &in);
 
@@ -95,9 +101,13 @@ private:
     return [&regs](int64_t, int64_t kk) { return regs[kk]; };
   }
   /// Stores acc (times `factor`) as rows `rows` (the thread's two rows)
-  /// of buf[:, h, :], rows past T skipped.
+  /// of buf[:, h, col0:], rows past T skipped.
   void storeRows(const AccTiles &acc, double factor, Value buf, Value h,
-                 ArrayRef<Value> rows);
+                 ArrayRef<Value> rows, Value col0);
+  /// The first of `cols` columns of this item's part (null: one part).
+  Value partColumn(int64_t cols) {
+    return parts == 1 ? Value() : mul(part, idx(cols));
+  }
   /// tid and what the products' addresses derive from it (lane, warp,
   /// the ldmatrix rows, the slice's row and column), from `thread`.
   void setThread(Value thread);
@@ -107,6 +117,11 @@ private:
   Value sharedF32(int64_t offset, int64_t n);
 
   int64_t group;
+  /// Column parts per item (backwardColumnParts), and the columns of dK
+  /// (and dQ) and of dV in one.
+  int64_t parts, dkCols, dvCols;
+  /// This item's part (index).
+  Value part;
   Value doutBuf, dqBuf, dkBuf, dvBuf;
   BackwardSharedLayout layout;
   Value sDO, sO, sDelta, sShift;
@@ -198,24 +213,28 @@ void BackwardEmitter::emit(const BackwardBuffers &in) {
   createSharedWindow(); // (16-byte alignment suffices: no shift)
   viewTiles();
 
-  // Blocks [0, key tiles x Hkv) take the key items, the rest the query
-  // items, longest first: under a causal mask the first key tiles and the
+  // Blocks [0, key tiles x Hkv x parts) take the key items, the rest the
+  // query items, longest first: under a causal mask the first key tiles and the
   // last query tiles see the most.
   Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   Value keyItems = mul(arith::CeilDivUIOp::create(b, loc, tokens,
                                                   idx(cfg.blockK)),
-                       idx(numKvHeads));
+                       idx(numKvHeads * parts));
+  // Each item's part: the block's remainder by parts.
+  part = parts == 1 ? idx(0) : remu(block, parts);
+  Value unit = parts == 1 ? block : divu(block, parts);
+  Value firstQueryUnit = parts == 1 ? keyItems : divu(keyItems, parts);
   numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(cfg.blockQ()));
   auto ifKey = scf::IfOp::create(
       b, loc, cmp(arith::CmpIPredicate::ult, block, keyItems),
       /*withElse=*/true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifKey.thenBlock());
-  kvHead = remu(block, numKvHeads);
-  emitKeyItem(divu(block, numKvHeads));
+  kvHead = remu(unit, numKvHeads);
+  emitKeyItem(divu(unit, numKvHeads));
   b.setInsertionPointToStart(ifKey.elseBlock());
   setThread(opaqueTid()); // (the other branch's values are its own)
-  Value item = sub(block, keyItems);
+  Value item = sub(unit, firstQueryUnit);
   head = remu(item, numHeads);
   kvHead = divu(head, group);
   emitQueryItem(sub(sub(numQTiles, idx(1)), divu(item, numHeads)));
@@ -353,8 +372,9 @@ Scores BackwardEmitter::scoreGrads(const Scores &p, const Scores &dp,
 }
 
 void BackwardEmitter::storeRows(const AccTiles &acc, double factor, Value buf,
-                                Value h, ArrayRef<Value> rows) {
+                                Value h, ArrayRef<Value> rows, Value col0) {
   Value f = f32Const(factor);
+  Value col = col0 ? add(col0, sliceCol) : sliceCol;
   for (int i = 0; i < 2; ++i) {
     auto ifInside = scf::IfOp::create(
         b, loc, cmp(arith::CmpIPredicate::slt, rows[i], tokens), false);
@@ -369,7 +389,7 @@ void BackwardEmitter::storeRows(const AccTiles &acc, double factor, Value buf,
       pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
       vector::StoreOp::create(
           b, loc, pair, buf,
-          ValueRange{rows[i], h, add(idx(int64_t(n) * 8), sliceCol)});
+          ValueRange{rows[i], h, add(idx(int64_t(n) * 8), col)});
     }
   }
 }
@@ -399,14 +419,14 @@ void BackwardEmitter::emitKeyItem(Value kt) {
     colHi.push_back(toI32(col.getHi()));
   }
   Value zero = f32Const(0.0);
-  AccTiles dk(1, SmallVector<Acc>(headDim / 8, Acc{zero, zero, zero, zero}));
-  AccTiles dv(1, SmallVector<Acc>(valueDim / 8, Acc{zero, zero, zero, zero}));
+  AccTiles dk(1, SmallVector<Acc>(dkCols / 8, Acc{zero, zero, zero, zero}));
+  AccTiles dv(1, SmallVector<Acc>(dvCols / 8, Acc{zero, zero, zero, zero}));
   SmallVector<Value> init = flatten(dk);
   init.append(flatten(dv));
   auto split = [&](ValueRange values) {
     return std::make_pair(
-        unflatten(values.take_front(headDim / 2), 1, headDim / 8),
-        unflatten(values.drop_front(headDim / 2), 1, valueDim / 8));
+        unflatten(values.take_front(dkCols / 2), 1, dkCols / 8),
+        unflatten(values.drop_front(dkCols / 2), 1, dvCols / 8));
   };
   // Every query head of the group.
   auto heads = scf::ForOp::create(b, loc, idx(0), idx(group), idx(1), init);
@@ -455,11 +475,13 @@ void BackwardEmitter::emitKeyItem(Value kt) {
           Packed pPacked = pack(pt),
                  dsPacked = pack(scoreGrads(pt, dpt, fromShared(sDelta)));
           dvAcc = gemm(Operand::registers(operands(pPacked)),
-                       Operand::shared(Tile::DO, Value(), false), valueDim,
-                       cfg.blockQ(), &dvAcc);
+                       Operand::shared(Tile::DO, Value(), false)
+                           .fromColumn(partColumn(dvCols)),
+                       dvCols, cfg.blockQ(), &dvAcc);
           dkAcc = gemm(Operand::registers(operands(dsPacked)),
-                       Operand::shared(Tile::Q, Value(), false), headDim,
-                       cfg.blockQ(), &dkAcc);
+                       Operand::shared(Tile::Q, Value(), false)
+                           .fromColumn(partColumn(dkCols)),
+                       dkCols, cfg.blockQ(), &dkAcc);
           // The next tile's copies overwrite what was read here.
           gpu::BarrierOp::create(b, loc);
           SmallVector<Value> next = flatten(dkAcc);
@@ -473,8 +495,8 @@ void BackwardEmitter::emitKeyItem(Value kt) {
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   auto [dkAcc, dvAcc] = split(heads.getResults());
   setThread(opaqueTid()); // (the loops' values are theirs)
-  storeRows(dkAcc, scale, dkBuf, kvHead, keys);
-  storeRows(dvAcc, 1.0, dvBuf, kvHead, keys);
+  storeRows(dkAcc, scale, dkBuf, kvHead, keys, partColumn(dkCols));
+  storeRows(dvAcc, 1.0, dvBuf, kvHead, keys, partColumn(dvCols));
 }
 
 void BackwardEmitter::emitQueryItem(Value qt) {
@@ -499,11 +521,11 @@ void BackwardEmitter::emitQueryItem(Value qt) {
     deltas.push_back(memref::LoadOp::create(b, loc, sDelta, local));
   }
   Value zero = f32Const(0.0);
-  AccTiles dq(1, SmallVector<Acc>(headDim / 8, Acc{zero, zero, zero, zero}));
+  AccTiles dq(1, SmallVector<Acc>(dkCols / 8, Acc{zero, zero, zero, zero}));
   SmallVector<Value> result = tileLoops(
       range.getBegin(), fullBegin, fullEnd, range.getEnd(), flatten(dq),
       [&](Value kt, bool masked, ValueRange carried) {
-        AccTiles dqAcc = unflatten(carried, 1, headDim / 8);
+        AccTiles dqAcc = unflatten(carried, 1, dkCols / 8);
         setThread(opaqueTid());
         Value k0 = mul(kt, idx(cfg.blockK));
         copyRows(Tile::K, Value(), k0);
@@ -531,14 +553,16 @@ void BackwardEmitter::emitQueryItem(Value qt) {
             scoreGrads(p, dp, [&](int64_t r, Value) { return deltas[r]; });
         Packed dsPacked = pack(ds);
         dqAcc = gemm(Operand::registers(operands(dsPacked)),
-                     Operand::shared(Tile::K, Value(), false), headDim,
-                     cfg.blockK, &dqAcc);
+                     Operand::shared(Tile::K, Value(), false)
+                         .fromColumn(partColumn(dkCols)),
+                     dkCols, cfg.blockK, &dqAcc);
         // The next tile's copies overwrite K and V.
         gpu::BarrierOp::create(b, loc);
         return flatten(dqAcc);
       });
   setThread(opaqueTid()); // (the loops' values are theirs)
-  storeRows(unflatten(result, 1, headDim / 8), scale, dqBuf, head, rows);
+  storeRows(unflatten(result, 1, dkCols / 8), scale, dqBuf, head, rows,
+            partColumn(dkCols));
 }
 
 void nvidia::emitBackwardKernel(OpBuilder &b, Location loc, AttentionGradOp op,

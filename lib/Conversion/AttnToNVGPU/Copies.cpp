@@ -102,10 +102,11 @@ Value KernelEmitter::outputUnitAddress(Value, Value) {
 void KernelEmitter::loadTile(Tile tile, Value stage, Value row0,
                              Value fullBarrier) {
   TileSource from = source(tile);
-  int64_t boxCols = GPUKernelConfig::kBoxColumns, boxes = from.cols / boxCols;
+  int64_t boxCols = GPUKernelConfig::kBoxColumns,
+          boxes = GPUKernelConfig::boxesPerRow(from.cols);
   int64_t boxBytes = from.rows * boxCols * elt.getIntOrFloatBitWidth() / 8;
-  // The whole tile's bytes, rows past T included (the box is zero-filled
-  // there and still counts them).
+  // The whole tile's bytes, rows past T and columns past D (D = 80, 96)
+  // included (the box is zero-filled there and still counts them).
   ptx::mbarrierArriveExpectTx(b, loc, fullBarrier, boxes * boxBytes);
   Value base =
       arith::TruncIOp::create(b, loc, b.getI32Type(), tileAddress(tile, stage));

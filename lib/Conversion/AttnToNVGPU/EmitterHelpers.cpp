@@ -165,7 +165,7 @@ Scores KernelEmitter::scores(Value stage) {
 
 void KernelEmitter::accumulatePV(POperands p, Value stage, AccTiles &o) {
   o = gemm(Operand::registers(p),
-           Operand::shared(Tile::V, stage, /*kMajor=*/false), valueDim,
+           Operand::shared(Tile::V, stage, /*kMajor=*/false), nvt() * 8,
            cfg.blockK, &o);
 }
 
@@ -179,5 +179,5 @@ KernelEmitter::PendingGemm KernelEmitter::issuePV(POperands p, Value stage,
                                                   const AccTiles &o) {
   return issueGemm(Operand::registers(p),
                    Operand::shared(Tile::V, stage, /*kMajor=*/false),
-                   valueDim, cfg.blockK, &o);
+                   nvt() * 8, cfg.blockK, &o);
 }

@@ -25,6 +25,14 @@ using namespace mlir::attn::nvidia;
 
 void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
                                 ArrayRef<Value> inverses, const AccTiles &o) {
+  // O's columns past Dv (wgmma's whole 64-column blocks) are not stored;
+  // an empty asm uses them, for dead wgmma accumulators make ptxas
+  // serialize the wgmma pipeline (C7511).
+  SmallVector<Value> unstored;
+  for (const SmallVector<Acc> &slices : o)
+    for (int64_t n = valueDim / 8; n < nvt(); ++n)
+      llvm::append_range(unstored, slices[n]);
+  (void)fenceRegisters(unstored);
   // O's pair n of (m-tile, half) r: columns 8n + 2t, 8n + 2t + 1.
   auto pairOf = [&](int64_t mt, int i, int64_t n) {
     Value inv = inverses[mt * 2 + i];
@@ -39,7 +47,7 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
             b, loc, cmp(arith::CmpIPredicate::slt, row, tokens), false);
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(ifOp.thenBlock());
-        for (int64_t n = 0; n < nvt(); ++n) {
+        for (int64_t n = 0; n < valueDim / 8; ++n) {
           auto [x, y] = pairOf(mt, i, n);
           Value pair = vector::FromElementsOp::create(
               b, loc, VectorType::get({2}, f32), ValueRange{x, y});
@@ -66,7 +74,7 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
   Value quadBytes = toI32(mul(quad, idx(4)));
   for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
     for (int i = 0; i < 2; ++i)
-      for (int64_t n = 0; n < nvt(); ++n) {
+      for (int64_t n = 0; n < valueDim / 8; ++n) {
         auto [x, y] = pairOf(mt, i, n);
         Value addr = arith::AddIOp::create(
             b, loc, outputUnitAddress(sub(rows[mt * 2 + i], q0), idx(n)),
@@ -83,7 +91,7 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
     int64_t boxCols = GPUKernelConfig::kBoxColumns;
     Value firstRow = mul(wg, idx(cfg.storeRows()));
     Value row0 = toI32(add(q0, firstRow)), headI32 = toI32(head);
-    for (int64_t box = 0; box < valueDim / boxCols; ++box)
+    for (int64_t box = 0; box < GPUKernelConfig::boxesPerRow(valueDim); ++box)
       ptx::tmaStore3d(b, loc, oMap, {i32Const(box * boxCols), headI32, row0},
                       outputUnitAddress(firstRow, idx(box * boxCols / 8)));
     ptx::bulkCommitGroup(b, loc);

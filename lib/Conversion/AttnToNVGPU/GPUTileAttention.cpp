@@ -52,16 +52,6 @@ std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
       .Default(std::nullopt);
 }
 
-bool mlir::attn::isNVIDIAHeadDim(TensorCoreOp mma, int64_t d) {
-  if (mma == TensorCoreOp::MmaSync)
-    return ::attn::isSupportedHeadDim(d);
-  return d == 64 || d == 128;
-}
-
-std::string mlir::attn::nvidiaHeadDimList(TensorCoreOp mma) {
-  return mma == TensorCoreOp::MmaSync ? ::attn::headDimList() : "64 and 128";
-}
-
 /// The configuration of an attention of head dims `headDim` and
 /// `valueDim` on `chip` ("": sm_90a) under `request` (`blockK` 0: chosen per
 /// head dim and chip): its flavour and the tile shape shipped for its
@@ -74,12 +64,21 @@ static GPUKernelConfig gpuKernelConfig(const KernelScheduleRequest &request,
       request.resolve(chip, headDim, valueDim);
   headDim = std::max(headDim, valueDim); // (the tile shape: the larger)
   if (cfg.mma == TensorCoreOp::Wgmma) {
-    // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles;
-    // 128-key tiles (ptxas -v: 0 spills for D = 64 and 128).
+    // Two warpgroups, one 16-row slice per warp, unpadded swizzled tiles.
+    // Measured with ptxas -v (0 spills): 128-key tiles up to D = 128, but
+    // 64 where a cp.async producer's threads do not divide a row's 16-byte
+    // units (D = 80, 96: it spills at 56 registers); past D = 128 (two
+    // stages of 128-key K and V tiles exceed sm_90a's shared memory) 64,
+    // or 32 under a consumer's 224 registers (warp specialization).
     cfg.mTiles = 1;
     cfg.numWarps = 8;
     cfg.pad = 0;
-    cfg.blockK = blockK ? blockK : 128;
+    bool unevenProducer = cfg.warpSpecialized() && !cfg.tma() &&
+                          cfg.copyThreads() % (headDim / 8) != 0;
+    int64_t defaultBlockK = headDim > 128 ? (cfg.warpSpecialized() ? 32 : 64)
+                            : unevenProducer ? 64
+                                             : 128;
+    cfg.blockK = blockK ? blockK : defaultBlockK;
     return cfg;
   }
   // Measured with ptxas -v (0 spills at 255 registers): two 16-row m-tiles
@@ -110,7 +109,8 @@ static StringRef targetChip(Operation *op) {
 template <typename AttentionLikeOp>
 static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
                                  const GPUKernelConfig &cfg,
-                                 StringRef direction, int64_t sharedBytes) {
+                                 StringRef direction, int64_t sharedBytes,
+                                 std::optional<int64_t> columnParts = {}) {
   Builder b(op.getContext());
   StringRef chip = targetChip(op);
   int64_t d = op.getHeadDim(), dv = op.getValueDim();
@@ -141,6 +141,8 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
   fields.append("scale", b.getF64FloatAttr(op.getScaleOrDefault()));
   num("block_q", cfg.blockQ());
   num("block_k", cfg.blockK);
+  if (columnParts)
+    num("column_parts", *columnParts);
   num("threads", cfg.threads());
   num("shared_bytes", sharedBytes);
   auto gpuModule = func->getParentOfType<gpu::GPUModuleOp>();
@@ -203,14 +205,19 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
     return op.emitOpError("")
            << stringifyTensorCoreOp(config.mma) << " needs block_k <= "
            << maxBlockK << ", got " << config.blockK;
+  // (Every head dim the op's verifier takes: attn/Support/HeadDims.h.)
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
-  if (!isNVIDIAHeadDim(config.mma, headDim) ||
-      !isNVIDIAHeadDim(config.mma, valueDim))
-    return op.emitOpError("the ")
-           << stringifyTensorCoreOp(config.mma) << " kernels support head dims "
-           << nvidiaHeadDimList(config.mma) << ", got D = " << headDim
+  if (config.mma == TensorCoreOp::Wgmma && config.warpSpecialized() &&
+      std::max(headDim, valueDim) > kMaxWarpSpecializedHeadDim)
+    return op.emitOpError("the warp-specialized wgmma kernels take head dims "
+                          "up to ")
+           << kMaxWarpSpecializedHeadDim << ", got D = " << headDim
            << " and Dv = " << valueDim
-           << " (the CPU target takes every head dim of the op)";
+           << " (at 256 they spill: O's accumulators under a consumer's "
+           << GPUKernelConfig::kConsumerRegisters
+           << " registers, a cp.async producer's copies under its "
+           << GPUKernelConfig::kProducerRegisters
+           << "); use schedule=plain or softmax-overlap, or mma=mma-sync";
   // Every copying thread issues the same number of 16-byte copies.
   auto splits = [&](int64_t rows, int64_t cols) {
     return (rows * cols / 8) % config.tileCopiers(rows, cols) == 0;
@@ -313,10 +320,6 @@ GPUKernelConfig mlir::attn::backwardKernelConfig() {
   return cfg;
 }
 
-bool mlir::attn::isBackwardHeadDim(int64_t d) {
-  return d <= 128 && ::attn::isSupportedHeadDim(d);
-}
-
 LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
                                                AttentionGradOp op) {
   FailureOr<KernelContext> context = kernelContext(op);
@@ -327,11 +330,14 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
   StringRef chip = context->chip;
   int64_t maxShared = context->maxShared;
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
-  if (!isBackwardHeadDim(headDim) || !isBackwardHeadDim(valueDim))
-    return op.emitOpError("the NVIDIA backward kernel supports head dims 32, "
-                          "64, 80, 96 and 128, got D = ")
+  int64_t parts = ::attn::backwardColumnParts(headDim, valueDim);
+  if (parts == 0)
+    return op.emitOpError("the NVIDIA backward kernel splits head dims past "
+                          "128 into parts of at most 96 columns in whole "
+                          "16-column steps, which D = ")
            << headDim << " and Dv = " << valueDim
-           << " (the CPU target takes every head dim of the op)";
+           << " together do not allow (the CPU target takes every head dim "
+              "of the op)";
   GPUKernelConfig config = backwardKernelConfig();
   int64_t shared = nvidia::backwardSharedLayout(config, headDim, valueDim,
                                                 elt.getIntOrFloatBitWidth() / 8)
@@ -357,7 +363,7 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
       return op.emitOpError("the NVIDIA lowering needs every result "
                             "materialized into kernel arguments");
   }
-  recordLaunchContract(func, op, config, "backward", shared);
+  recordLaunchContract(func, op, config, "backward", shared, parts);
   rewriter.setInsertionPoint(op);
   nvidia::emitBackwardKernel(rewriter, op.getLoc(), op, config, buffers);
   for (Value r : op->getResults())

@@ -53,7 +53,7 @@ AccTiles unflatten(ValueRange values, int64_t mTiles, int64_t slices);
 /// What the key loop carries from one key tile to the next, per thread: the
 /// iteration values of its scf.for loops, in this order (values()).
 struct KeyLoopState {
-  /// O: [m-tile][Dv / 8].
+  /// O: [m-tile][nvt()].
   AccTiles o;
   /// Per thread row (m-tile * 2 + half): the running row max (log2
   /// domain) and this thread's part of the row sum.
@@ -128,11 +128,19 @@ protected:
       return {Tile::Q, Value(), true, fragments};
     }
     bool inRegisters() const { return bool(fragments); }
+    /// An MN-major B from column `first` (index) of its tile on.
+    Operand fromColumn(Value first) const {
+      Operand o = *this;
+      o.firstColumn = first;
+      return o;
+    }
 
     Tile tile;
     Value stage;
     bool kMajor;
     POperands fragments;
+    /// An MN-major B's first column (null: 0).
+    Value firstColumn = {};
   };
   /// acc + A B over k (a multiple of 16), n columns (a multiple of 16);
   /// `acc` null: from zero. The flavour's tensor-core instructions, one
@@ -217,8 +225,8 @@ protected:
   SmallVector<Value> fenceRegisters(ValueRange values);
   AccTiles fenceRegisters(const AccTiles &tiles);
 
-  /// O's 8-column slices per m-tile.
-  int64_t nvt() const { return valueDim / 8; }
+  /// O's 8-column slices per m-tile (the columns P V computes).
+  int64_t nvt() const { return cfg.outputColumns(valueDim) / 8; }
 
   const GPUKernelConfig &cfg;
   Value qBuf, kBuf, vBuf, cuBuf, outBuf, lseBuf;

@@ -102,12 +102,15 @@ Value MmaSyncEmitter::bFragments(const Operand &bOp, int64_t n2, int64_t kk) {
   // (mLo, mHi) at k +8 mLo, columns +8 mHi. MN-major rows are k, read
   // transposed: k +8 mLo, columns +8 mHi.
   if (bOp.kMajor) {
+    assert(!bOp.firstColumn && "a first column is an MN-major B's");
     Value col = add(idx(n2 * 16), add(mul(mHi, idx(8)), mRow));
     Value k = add(idx(kk * 16), mul(mLo, idx(8)));
     return ldmatrixAt(bOp.tile, bOp.stage, col, k, /*transpose=*/false);
   }
   Value k = add(idx(kk * 16), add(mul(mLo, idx(8)), mRow));
   Value col = add(idx(n2 * 16), mul(mHi, idx(8)));
+  if (bOp.firstColumn)
+    col = add(col, bOp.firstColumn);
   return ldmatrixAt(bOp.tile, bOp.stage, k, col, /*transpose=*/true);
 }
 

@@ -36,14 +36,15 @@ ForwardSharedLayout nvidia::forwardSharedLayout(const GPUKernelConfig &cfg,
   // start on a swizzle atom; mma.sync's ldmatrix reads padded rows.
   int64_t align =
       swizzled ? GPUKernelConfig::kSwizzleAtomBytes : SharedAllocator::kWindowAlign;
-  int64_t pad = swizzled ? 0 : cfg.pad;
   l.baseAlign = align;
   SharedAllocator alloc(align);
-  l.q = alloc.allocate(cfg.blockQ() * (headDim + pad) * eltBytes, 1, align);
-  l.k = alloc.allocate(cfg.blockK * (headDim + pad) * eltBytes, 2, align);
-  l.v = alloc.allocate(cfg.blockK * (valueDim + pad) * eltBytes, 2, align);
+  int64_t qRow = cfg.rowElements(headDim) * eltBytes,
+          vRow = cfg.rowElements(valueDim) * eltBytes;
+  l.q = alloc.allocate(cfg.blockQ() * qRow, 1, align);
+  l.k = alloc.allocate(cfg.blockK * qRow, 2, align);
+  l.v = alloc.allocate(cfg.blockK * vRow, 2, align);
   if (cfg.tmaStore())
-    l.o = alloc.allocate(cfg.blockQ() * valueDim * eltBytes, 1, align);
+    l.o = alloc.allocate(cfg.blockQ() * vRow, 1, align);
   if (cfg.warpSpecialized()) {
     l.fullK = alloc.allocateMbarriers(2);
     l.fullV = alloc.allocateMbarriers(2);

@@ -8,14 +8,16 @@
 //
 //  - S = Q K^T: wgmma m64nBKk16, A = Q and B = K both read from shared
 //    memory through matrix descriptors (both K-major).
-//  - O += P V: wgmma m64nDvk16 with A = P from registers (the S
+//  - O += P V: wgmma m64nNk16, N = Dv in whole 64-column blocks
+//    (GPUKernelConfig::outputColumns), with A = P from registers (the S
 //    accumulators converted in place, as on mma.sync) and B = V from shared
 //    memory, MN-major (V rows are keys, contiguous along Dv): the
 //    transposed-B form.
 //
 // Shared memory layout (the canonical 128-byte-swizzle layouts of the PTX
-// matrix descriptors): a tile of R rows and C columns (C a multiple of 64
-// 16-bit elements) is stored as C / 64 column blocks of R rows x 128 bytes;
+// matrix descriptors): a tile of R rows and D columns is stored as
+// ceil(D / 64) column blocks of R rows x 128 bytes (rowElements; past D the
+// last block holds what was there);
 // in each row, the 16-byte unit u sits at position u ^ (row % 8). Every
 // column block starts on a 1024-byte boundary, so eight rows form one
 // swizzle atom. cp.async (16 bytes) writes the units, and a proxy fence
@@ -126,7 +128,8 @@ std::pair<Value, SmallVector<Value>>
 WgmmaEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
   if (tile == Tile::Q)
     return {sQ, {swizzledUnit(r, u, cfg.blockQ()), idx(0)}};
-  int64_t bk = cfg.blockK, cols = tile == Tile::K ? headDim : valueDim;
+  int64_t bk = cfg.blockK,
+          cols = cfg.rowElements(tile == Tile::K ? headDim : valueDim);
   Value stageUnit0 = mul(stage, idx(bk * cols / 8));
   return {tile == Tile::K ? sK : sV,
           {add(stageUnit0, swizzledUnit(r, u, bk)), idx(0)}};
@@ -200,6 +203,7 @@ KernelEmitter::PendingGemm WgmmaEmitter::issueGemm(const Operand &a,
                                                   const AccTiles *acc) {
   assert(!bOp.inRegisters() && "B comes from shared memory");
   assert((a.inRegisters() || a.kMajor) && "A from shared memory is K-major");
+  assert(!bOp.firstColumn && "wgmma's B starts at its tile's first column");
   // Every register a wgmma reads is written before the fence (else ptxas
   // injects a fence before each wgmma): operands first.
   SmallVector<SmallVector<Value>> aRegs;

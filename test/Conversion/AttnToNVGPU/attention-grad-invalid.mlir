@@ -35,11 +35,32 @@ module attributes {gpu.container_module} {
       %qt = bufferization.to_tensor %q restrict : memref<?x2x256xbf16> to tensor<?x2x256xbf16>
       %lt = bufferization.to_tensor %lse restrict : memref<2x?xf32> to tensor<2x?xf32>
       %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
-      // expected-error @+1 {{the NVIDIA backward kernel supports head dims 32, 64, 80, 96 and 128, got D = 256 and Dv = 256 (the CPU target takes every head dim of the op)}}
+      // expected-error @+1 {{the backward kernel needs 169472 bytes of shared memory per block (head dims 256/256), more than the 166912 sm_80 allows}}
       %dq, %dk, %dv = attn.attention_grad %qt, %qt, %qt, %qt, %qt, %lt, %ct {mask = #attn.mask<document, causal>}
           : tensor<?x2x256xbf16>, tensor<?x2x256xbf16>, tensor<?x2x256xbf16>, tensor<?x2x256xbf16>,
             tensor<?x2x256xbf16>, tensor<2x?xf32>, tensor<?xi32>
             -> tensor<?x2x256xbf16>, tensor<?x2x256xbf16>, tensor<?x2x256xbf16>
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+// Past 128 the kernel splits the columns into parts of at most 96: D = 256
+// takes 4, which Dv = 96 does not split into (24 columns).
+module attributes {gpu.container_module} {
+  gpu.module @m [#nvvm.target<chip = "sm_90a">] {
+    gpu.func @parts(%q: memref<?x2x256xbf16>, %v: memref<?x2x96xbf16>, %lse: memref<2x?xf32>, %cu: memref<?xi32>) kernel {
+      %qt = bufferization.to_tensor %q restrict : memref<?x2x256xbf16> to tensor<?x2x256xbf16>
+      %vt = bufferization.to_tensor %v restrict : memref<?x2x96xbf16> to tensor<?x2x96xbf16>
+      %lt = bufferization.to_tensor %lse restrict : memref<2x?xf32> to tensor<2x?xf32>
+      %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      // expected-error @+1 {{the NVIDIA backward kernel splits head dims past 128 into parts of at most 96 columns in whole 16-column steps, which D = 256 and Dv = 96 together do not allow (the CPU target takes every head dim of the op)}}
+      %dq, %dk, %dv = attn.attention_grad %qt, %qt, %vt, %vt, %vt, %lt, %ct {mask = #attn.mask<document, causal>}
+          : tensor<?x2x256xbf16>, tensor<?x2x256xbf16>, tensor<?x2x96xbf16>, tensor<?x2x96xbf16>,
+            tensor<?x2x96xbf16>, tensor<2x?xf32>, tensor<?xi32>
+            -> tensor<?x2x256xbf16>, tensor<?x2x256xbf16>, tensor<?x2x96xbf16>
       gpu.return
     }
   }

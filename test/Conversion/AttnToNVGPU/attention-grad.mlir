@@ -5,9 +5,10 @@
 // blocks of key items (the query tiles attn.query_tile_range names, masked
 // by each key's attn.col_interval) then query items (attn.key_tile_range,
 // attn.row_interval), each product an mma.sync, dq, dk and dv stored; its
-// launch contract says "backward", 128 threads, 64-row tiles.
+// launch contract says "backward", 128 threads, 64-row tiles, one column
+// part (head dims up to 128).
 
-// CHECK: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_80", block_k = 64 : i64, block_q = 64 : i64, direction = "backward", dtype = "bf16", grid = "tiles", head_dim = 64 : i64, heads = 4 : i64, kernel = "attn_grad", kv_heads = 2 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 1.250000e-01 : f64, schedule = "plain", shared_bytes = 46592 : i64, stores = "st.global", threads = 128 : i64, value_dim = 64 : i64}}
+// CHECK: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_80", block_k = 64 : i64, block_q = 64 : i64, column_parts = 1 : i64, direction = "backward", dtype = "bf16", grid = "tiles", head_dim = 64 : i64, heads = 4 : i64, kernel = "attn_grad", kv_heads = 2 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 1.250000e-01 : f64, schedule = "plain", shared_bytes = 46592 : i64, stores = "st.global", threads = 128 : i64, value_dim = 64 : i64}}
 // CHECK-LABEL: gpu.func @attn_grad
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.dynamic_shared_memory

@@ -17,3 +17,4 @@ module attributes {gpu.container_module} {
     }
   }
 }
+

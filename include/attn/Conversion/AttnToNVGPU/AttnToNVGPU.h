@@ -8,6 +8,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
 
+#include "llvm/Support/MathExtras.h"
+
 #include <array>
 #include <optional>
 #include <string>
@@ -28,13 +30,10 @@ constexpr StringLiteral kSupportedChips =
 /// the kernels are not built for ("" means sm_90a).
 std::optional<int64_t> maxSharedBytesPerBlock(StringRef chip);
 
-/// Whether the kernels of `mma` take head dim `d` (D or Dv): mma.sync every
-/// one of attn/Support/HeadDims.h (one m-tile per warp past 128: O's
-/// accumulators fit registers), wgmma 64 and 128 (whole 128-byte swizzle
-/// rows, within shared memory).
-bool isNVIDIAHeadDim(TensorCoreOp mma, int64_t d);
-/// "32, 64, 80, 96, 128, 192 and 256" / "64 and 128".
-std::string nvidiaHeadDimList(TensorCoreOp mma);
+/// The largest head dim (D or Dv) of the warp-specialized wgmma kernels:
+/// at 256 they spill (ptxas -v): Dv, a consumer's 128 registers of O; D,
+/// a cp.async producer's copies (the TMA ones would not).
+constexpr int64_t kMaxWarpSpecializedHeadDim = 192;
 
 /// Launch shape of the kernels this lowering emits: a flavour and its tiles.
 struct GPUKernelConfig : KernelSchedule {
@@ -56,6 +55,11 @@ struct GPUKernelConfig : KernelSchedule {
   static constexpr int64_t kEpilogueBarrier = 3;
   /// Columns (16-bit elements) of one TMA box: one 128-byte swizzle row.
   static constexpr int64_t kBoxColumns = 64;
+  /// The TMA boxes across a row of `cols` columns (past them zero-filled on
+  /// a load, clipped on a store).
+  static int64_t boxesPerRow(int64_t cols) {
+    return llvm::divideCeil(cols, kBoxColumns);
+  }
   /// Named barriers of the ping-pong: consumer warpgroup w waits on
   /// kPingPongBarrier + w (barrier 0 is the block's).
   static constexpr int64_t kPingPongBarrier = 1;
@@ -84,6 +88,19 @@ struct GPUKernelConfig : KernelSchedule {
   }
   /// Query rows per thread block.
   int64_t blockQ() const { return 16 * mTiles * numWarps; }
+  /// Elements per shared-memory row of a tile of head dim `d`: wgmma's
+  /// whole 64-column swizzle blocks (D = 80, 96: the last block part
+  /// filled), mma.sync's padded rows.
+  int64_t rowElements(int64_t d) const {
+    return mma == TensorCoreOp::Wgmma ? llvm::alignTo(d, kBoxColumns)
+                                      : d + pad;
+  }
+  /// The n of O += P V, and of O's accumulators: Dv, or with wgmma whole
+  /// 64-column blocks of V (an MN-major operand's swizzle atom is 64
+  /// columns wide; the columns past Dv are computed and never stored).
+  int64_t outputColumns(int64_t dv) const {
+    return mma == TensorCoreOp::Wgmma ? llvm::alignTo(dv, kBoxColumns) : dv;
+  }
   /// The dynamic shared memory a block requests
   /// (nvidia::forwardSharedLayout's, SharedLayout.h).
   int64_t sharedBytes(int64_t headDim, int64_t valueDim,
@@ -108,11 +125,12 @@ inline std::string launchContractName(StringRef module, StringRef kernel) {
 
 /// The manifest keys in the order the JSON manifest lists them.
 /// ("format", cubin or ptx, is the writer's to add.)
-constexpr std::array<StringLiteral, 21> kLaunchContractKeys = {
+constexpr std::array<StringLiteral, 22> kLaunchContractKeys = {
     "kernel",   "direction", "arch",      "mma",       "schedule", "grid",
     "loads",    "stores",    "store_rows", "format",  "dtype",
     "heads",    "kv_heads",  "head_dim",  "value_dim", "mask",
-    "scale",    "block_q",   "block_k",   "threads",  "shared_bytes"};
+    "scale",    "block_q",   "block_k",   "column_parts", "threads",
+    "shared_bytes"};
 
 /// The attribute (an i64: how many) on a kernel whose trailing arguments
 /// are tensor maps, for attn-nvvm-tensor-map-args.
@@ -125,8 +143,6 @@ constexpr StringLiteral kTileCounterArgAttr = "attn.tile_counter_arg";
 /// The backward kernel's configuration (one flavour: mma.sync, four warps
 /// of one 16-row slice each, 64-row query and key tiles).
 GPUKernelConfig backwardKernelConfig();
-/// Whether the backward kernel takes head dim `d` (D or Dv): 32 to 128.
-bool isBackwardHeadDim(int64_t d);
 /// Rewrites `op` (in a gpu.func kernel) into the backward kernel's body.
 LogicalResult gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op);
 

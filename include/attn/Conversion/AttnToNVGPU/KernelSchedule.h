@@ -95,10 +95,11 @@ struct KernelScheduleRequest {
 
   /// The schedule for an attention of head dims `headDim` and `valueDim`
   /// on `chip` ("": sm_90a). mma=auto is the chip's measured default: on
-  /// sm_90a when wgmma takes both head dims, wgmma with the flavour measured fastest on an
-  /// H200 (warp-specialized-pingpong, dynamic, tma, tma) for every choice
-  /// left auto; elsewhere mma-sync. A choice left auto under a named mma is
-  /// the simplest (plain, tiles, cp.async, st.global).
+  /// sm_90a at the head dims it was measured at (64 and 128), wgmma with
+  /// the flavour measured fastest on an H200 (warp-specialized-pingpong,
+  /// dynamic, tma, tma) for every choice left auto; elsewhere mma-sync. A
+  /// choice left auto under a named mma is the simplest (plain, tiles,
+  /// cp.async, st.global).
   KernelSchedule resolve(StringRef chip, int64_t headDim,
                          int64_t valueDim) const;
 };

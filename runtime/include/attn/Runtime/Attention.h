@@ -61,6 +61,10 @@ struct KernelInfo {
   int64_t storeRows = 0;
   int64_t heads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t blockQ = 0, blockK = 0, threads = 0, sharedBytes = 0;
+  /// A backward kernel's column parts: each work item takes one part of
+  /// its dK and dV (or dQ) columns, and the grid has that many items per
+  /// tile (1 for a forward kernel).
+  int64_t columnParts = 1;
   double scale = 0;
 };
 
@@ -72,8 +76,8 @@ KernelInfo parseManifest(const std::string &json);
 
 /// The launch grid for `tokens` tokens: (query tiles, heads), or for a
 /// persistent or dynamic kernel min(query tiles x heads, residentBlocks)
-/// blocks in x, or for a backward kernel key tiles x kv heads + query tiles
-/// x heads in x (nothing to launch for 0 tokens).
+/// blocks in x, or for a backward kernel (key tiles x kv heads + query
+/// tiles x heads) x column parts in x (nothing to launch for 0 tokens).
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 
 /// The tensor maps of a "tma" kernel's q, k and v (and out for "stores":
