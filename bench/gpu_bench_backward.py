@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Times attn-opt's backward (through the PyTorch op, attn_opt) against
-FlashAttention-2 varlen's and FlexAttention's, in one process, on the same
+FlashAttention-2 varlen's, FlexAttention's and cuDNN's, in one process, on the same
 inputs: the backward alone and forward + backward, in useful TFLOP/s
 (FlashAttention's convention: the backward is 2.5x the forward's FLOPs,
 forward + backward 3.5x; the forward's are sum over documents of
 2*D*Hq*L^2). Every method's gradients are compared with FA2's; a method
 more than 2e-2 from them gets no figure. Times as bench/gpu_bench.py takes
-them (median_ms). cuDNN's backward is not measured here.
+them (median_ms). cuDNN's is its SDPA forward and sdpa_backward graphs
+through the nvidia-cudnn-frontend package (bench/peers.py's ragged
+layout); it has not run on a GPU yet.
 
 Ours needs the attn_opt package (python/: built where the compiler is, or
 runtime-only on the GPU machine with its kernels in ATTN_OPT_CACHE_DIR,
@@ -108,7 +110,46 @@ class Flex:
         return [g[0].transpose(0, 1) for g in grads]
 
 
-METHODS = {"ours": Ours, "fa2": Fa2, "flex": Flex}
+class Cudnn:
+    """cuDNN's SDPA forward (bench/peers.py's graph, which writes the softmax
+    stats) and its sdpa_backward graph over the same ragged layout, both
+    built once for this packing."""
+
+    def __init__(self, q, k, v, cu, dout, lengths, scale):
+        import cudnn
+        from peers import Cudnn as Forward, Ragged
+        self.forward = Forward(q, k, v, cu, lengths, scale)
+        self.forward()  # out and stats for backward()
+        self.handle = self.forward.handle
+        g = cudnn.pygraph(io_data_type=Ragged.io_type(cudnn, q),
+                          intermediate_data_type=cudnn.data_type.FLOAT,
+                          compute_data_type=cudnn.data_type.FLOAT, handle=self.handle)
+        r = Ragged(cudnn, g, q, k, cu, lengths)
+        tq, tk, tv = r.packed(r.hq, "q"), r.packed(r.hkv, "k"), r.packed(r.hkv, "v")
+        to, tdo = r.packed(r.hq, "o"), r.packed(r.hq, "dO")
+        stats = self.forward.stats
+        tstats = g.tensor(dim=tuple(stats.shape), stride=tuple(stats.stride()),
+                          data_type=cudnn.data_type.FLOAT, name="stats")
+        tdq, tdk, tdv = g.sdpa_backward(name="sdpa_backward", q=tq, k=tk, v=tv, o=to,
+                                        dO=tdo, stats=tstats, attn_scale=scale, **r.causal())
+        for t, h in ((tdq, r.hq), (tdk, r.hkv), (tdv, r.hkv)):
+            r.output(t, h)
+        self.workspace = r.build()
+        self.grads = [torch.empty_like(x) for x in (q, k, v)]
+        self.graph = g
+        self.pack = {tq: q, tk: k, tv: v, to: self.forward.out, tdo: dout, tstats: stats,
+                     tdq: self.grads[0], tdk: self.grads[1], tdv: self.grads[2], **r.pack()}
+
+    def backward(self):
+        self.graph.execute(self.pack, self.workspace, handle=self.handle)
+        return self.grads
+
+    def forward_backward(self):
+        self.forward()
+        return self.backward()
+
+
+METHODS = {"ours": Ours, "fa2": Fa2, "flex": Flex, "cudnn": Cudnn}
 
 
 def run_case(name, dtype, heads, kv_heads, d, tokens, docs):

@@ -21,7 +21,8 @@
 #             (CMake, nanobind: both on the GPU machine) and runs
 #             python/tests/test_gpu.py on the kernels make_kernels.sh put
 #             in .kernels/op-cache, then bench/gpu_bench_backward.py (the
-#             backward, and forward + backward, against FA2's and Flex's).
+#             backward, and forward + backward, against FA2's, Flex's and
+#             cuDNN's).
 # Writes at most 8 files to $OUT (the device tool brings back no more):
 # session.log (timings, summaries), checks.log, bench.log, bench.json,
 # sanitizer.log, ncu.txt, backward.log, op.log. Measured on an H200 (2026-12-04, 12 flavours):
@@ -169,7 +170,7 @@ if step op; then
       timeout 300 python3 -m pytest python/tests/test_gpu.py -q -rs -p no:cacheprovider \
       2>&1 | tee -a "$out/op.log" | tail -3 | tee -a "$log"
     lap "op tests"
-    # The backward through the op against FA2's and Flex's (op.log).
+    # The backward through the op against FA2's, Flex's and cuDNN's (op.log).
     ATTN_OPT_CACHE_DIR="$PWD/$K/op-cache" ATTN_OPT_NO_COMPILE=1 PYTHONUNBUFFERED=1 \
       PYTHONPATH=$py/python${PYTHONPATH:+:$PYTHONPATH} timeout 300 \
       python3 bench/gpu_bench_backward.py >> "$out/op.log" 2>&1

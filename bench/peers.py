@@ -64,61 +64,100 @@ class Flex:
         return self.fn(self.q, self.k, self.v, **self.kw)[0].transpose(0, 1)
 
 
+class Ragged:
+    """cuDNN graph tensors over our packed tensors: the documents as a batch
+    padded to the longest (b x h x s x d), stored packed through ragged
+    (THD) offsets, with per-document lengths; for graph `g` of packing
+    (q, k, cu, lengths). bench/gpu_bench_backward.py's cuDNN builds its
+    backward graph from it too."""
+
+    def __init__(self, cudnn, g, q, k, cu, lengths):
+        self.cudnn, self.g = cudnn, g
+        self.tokens, self.hq, self.d = q.shape
+        self.hkv = k.shape[1]
+        self.b, self.s = len(lengths), max(lengths)
+        self.io = self.io_type(cudnn, q)
+        self.seq = torch.tensor(lengths, dtype=torch.int32, device=q.device).view(self.b, 1, 1, 1)
+        # Ragged offsets in elements, one per document and the end.
+        self.offs = {h: (cu.to(torch.int64) * h * self.d).view(self.b + 1, 1, 1, 1)
+                     for h in {self.hq, self.hkv}}
+        self.ragged = {h: self.like(o, f"ragged_{h}") for h, o in self.offs.items()}
+        self.seq_q, self.seq_kv = self.like(self.seq, "seq_q"), self.like(self.seq, "seq_kv")
+
+    @staticmethod
+    def io_type(cudnn, q):
+        """The graph's io data type for q's."""
+        return {torch.bfloat16: cudnn.data_type.BFLOAT16,
+                torch.float16: cudnn.data_type.HALF}[q.dtype]
+
+    def dims(self, h):
+        return (self.b, h, self.s, self.d), (self.s * h * self.d, self.d, h * self.d, 1)
+
+    def packed(self, h, name):
+        """An input of h heads, packed with its ragged offsets."""
+        dim, stride = self.dims(h)
+        t = self.g.tensor(dim=dim, stride=stride, data_type=self.io, name=name)
+        t.set_ragged_offset(self.ragged[h])
+        return t
+
+    def output(self, t, h):
+        """Graph output t laid out as a packed tensor of h heads."""
+        dim, stride = self.dims(h)
+        t.set_output(True).set_dim(dim).set_stride(stride)
+        t.set_ragged_offset(self.ragged[h])
+
+    def like(self, t, name):
+        return self.g.tensor(dim=tuple(t.shape), stride=tuple(t.stride()),
+                             data_type={torch.int32: self.cudnn.data_type.INT32,
+                                        torch.int64: self.cudnn.data_type.INT64}[t.dtype],
+                             name=name)
+
+    def causal(self):
+        """The sdpa / sdpa_backward options of a document-causal mask."""
+        return dict(use_padding_mask=True, seq_len_q=self.seq_q, seq_len_kv=self.seq_kv,
+                    diagonal_alignment=self.cudnn.diagonal_alignment.TOP_LEFT,
+                    diagonal_band_right_bound=0, max_total_seq_len_q=self.tokens,
+                    max_total_seq_len_kv=self.tokens)
+
+    def pack(self):
+        """The variant-pack entries of the offsets and lengths."""
+        entries = {self.ragged[h]: o for h, o in self.offs.items()}
+        entries.update({self.seq_q: self.seq, self.seq_kv: self.seq})
+        return entries
+
+    def build(self):
+        g = self.g
+        g.validate()
+        g.build_operation_graph()
+        g.create_execution_plans([self.cudnn.heur_mode.A, self.cudnn.heur_mode.FALLBACK])
+        g.check_support()
+        g.build_plans()
+        return torch.empty(max(1, g.get_workspace_size()), dtype=torch.uint8,
+                           device=self.seq.device)
+
+
 class Cudnn:
-    """cuDNN's SDPA graph, built once for this packing."""
+    """cuDNN's SDPA graph, built once for this packing; it also writes the
+    softmax stats (self.stats) a backward graph reads."""
 
     def __init__(self, q, k, v, cu, lengths, scale):
         import cudnn
-        tokens, hq, d = q.shape
-        hkv = k.shape[1]
-        b, s = len(lengths), max(lengths)
-        dev = q.device
-        io = {torch.bfloat16: cudnn.data_type.BFLOAT16,
-              torch.float16: cudnn.data_type.HALF}[q.dtype]
         self.handle = cudnn.create_handle()
         cudnn.set_stream(handle=self.handle, stream=torch.cuda.current_stream().cuda_stream)
-        g = cudnn.pygraph(io_data_type=io, intermediate_data_type=cudnn.data_type.FLOAT,
+        g = cudnn.pygraph(io_data_type=Ragged.io_type(cudnn, q),
+                          intermediate_data_type=cudnn.data_type.FLOAT,
                           compute_data_type=cudnn.data_type.FLOAT, handle=self.handle)
-        seq = torch.tensor(lengths, dtype=torch.int32, device=dev).view(b, 1, 1, 1)
-        # Ragged offsets in elements, one per document and the end.
-        offs = {h: (cu.to(torch.int64) * h * d).view(b + 1, 1, 1, 1) for h in {hq, hkv}}
-
-        def packed(h, name):
-            return g.tensor(dim=(b, h, s, d), stride=(s * h * d, d, h * d, 1),
-                            data_type=io, name=name)
-
-        def like(t, name):
-            return g.tensor(dim=tuple(t.shape), stride=tuple(t.stride()),
-                            data_type={torch.int32: cudnn.data_type.INT32,
-                                       torch.int64: cudnn.data_type.INT64}[t.dtype],
-                            name=name)
-
-        tq, tk, tv = packed(hq, "q"), packed(hkv, "k"), packed(hkv, "v")
-        roq, rokv = like(offs[hq], "ragged_q"), like(offs[hkv], "ragged_kv")
-        sq, skv = like(seq, "seq_q"), like(seq, "seq_kv")
-        tq.set_ragged_offset(roq)
-        tk.set_ragged_offset(rokv)
-        tv.set_ragged_offset(rokv)
+        r = Ragged(cudnn, g, q, k, cu, lengths)
+        tq, tk, tv = r.packed(r.hq, "q"), r.packed(r.hkv, "k"), r.packed(r.hkv, "v")
         to, tstats = g.sdpa(name="sdpa", q=tq, k=tk, v=tv, generate_stats=True,
-                            attn_scale=scale, use_padding_mask=True, seq_len_q=sq,
-                            seq_len_kv=skv, diagonal_alignment=cudnn.diagonal_alignment.TOP_LEFT,
-                            diagonal_band_right_bound=0, max_total_seq_len_q=tokens,
-                            max_total_seq_len_kv=tokens)
-        to.set_output(True).set_dim((b, hq, s, d)).set_stride((s * hq * d, d, hq * d, 1))
-        to.set_ragged_offset(roq)
+                            attn_scale=scale, **r.causal())
+        r.output(to, r.hq)
         tstats.set_output(True).set_data_type(cudnn.data_type.FLOAT)
-        g.validate()
-        g.build_operation_graph()
-        g.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
-        g.check_support()
-        g.build_plans()
+        self.workspace = r.build()
         self.out = torch.empty_like(q)
-        self.stats = torch.empty(b, hq, s, 1, dtype=torch.float32, device=dev)
+        self.stats = torch.empty(r.b, r.hq, r.s, 1, dtype=torch.float32, device=q.device)
         self.graph = g
-        self.pack = {tq: q, tk: k, tv: v, roq: offs[hq], rokv: offs[hkv], sq: seq,
-                     skv: seq, to: self.out, tstats: self.stats}
-        self.workspace = torch.empty(max(1, g.get_workspace_size()), dtype=torch.uint8,
-                                     device=dev)
+        self.pack = {tq: q, tk: k, tv: v, to: self.out, tstats: self.stats, **r.pack()}
 
     def __call__(self):
         self.graph.execute(self.pack, self.workspace, handle=self.handle)

@@ -68,6 +68,10 @@ if _python:
             ("%emulate-check", f"env PYTHON={_python} bash "
              f"{os.path.join(_emu, 'emulate-and-check.sh')}"))
         config.substitutions.append(("%ptxemu-python", _python))
+    # PyTorch (scripts/install-deps.sh installs it): the cuDNN peers' test.
+    if subprocess.run([_python, "-c", "import torch"],
+                      capture_output=True).returncode == 0:
+        config.available_features.add("torch")
         config.substitutions.append(
             ("%attn-emulate",
              f"{_python} {os.path.join(_emu, 'attn_emulate.py')}"))
