@@ -336,17 +336,30 @@ def compile_instr(k, ins):
                 st.advance(m)
             return run
         if space == "global":
-            nbytes = {"s32": 4, "u32": 4, "b32": 4, "b64": 8, "u64": 8, "s64": 8}[t]
+            # One value, or .v2/.v4 of them into {%r, ...}, from an address
+            # aligned to the whole access (16-bit values into the low half
+            # of a 32-bit register, as the emulator holds them).
+            nbytes = {"b16": 2, "u16": 2, "s16": 2, "s32": 4, "u32": 4, "b32": 4,
+                      "b64": 8, "u64": 8, "s64": 8}.get(t)
+            count = int(parts[2][1:]) if parts[2] in ("v2", "v4") else 1
+            dests = [r.strip() for r in a[0].strip("{}").split(",")]
+            if nbytes is None or len(dests) != count:
+                raise EmulationError(f"unsupported {ins.text}")
+            kind_of = {2: np.uint16, 4: np.uint32, 8: np.uint64}[nbytes]
 
             def run(st, on, m):
                 addrs = _sel(on, _each(st, base_r)) + np.uint64(off)
-                raw = st.gmem.read(addrs, nbytes, _tids(st, on), "ld.global")
-                val = raw.copy().view(np.uint32 if nbytes == 4 else np.uint64).reshape(-1)
-                if on is not None:
-                    full = np.zeros(st.n, val.dtype)
-                    full[on] = val
-                    val = full
-                st.put(a[0], val, on)
+                if (addrs % np.uint64(nbytes * count)).any():
+                    raise EmulationError(f"{op}: address not {nbytes * count}-byte aligned")
+                raw = st.gmem.read(addrs, nbytes * count, _tids(st, on), "ld.global")
+                vals = raw.copy().view(kind_of).reshape(-1, count)
+                for i, d in enumerate(dests):
+                    val = vals[:, i].astype(np.uint32 if nbytes <= 4 else np.uint64)
+                    if on is not None:
+                        full = np.zeros(st.n, val.dtype)
+                        full[on] = val
+                        val = full
+                    st.put(d, val, on)
                 st.advance(m)
             return run
         if space == "shared" and t in ("u32", "b32", "s32", "f32"):

@@ -5,8 +5,8 @@ defines it: cvt.f32.bf16 and cvt.f32.f16 (exact widening) and cvt.u16.u64
 of .v2/.v4 words and st.shared.f32 (with their alignment); a module of
 several kernels (one picked by name, the dynamic shared window declared at
 module scope); one access whose threads reach several buffers (paths
-that met at one instruction), still refused outside every buffer; and a
-negative address offset ([%rd+-16]).
+that met at one instruction), still refused outside every buffer; a
+negative address offset ([%rd+-16]); and ld.global.v2.b16 (aligned).
 
 Prints one line per check; exit status 1 on the first failure.
 """
@@ -170,7 +170,25 @@ def check_negative_offset():
     assert (out == words[4:N + 4]).all(), out
 
 
+def check_global_halves():
+    # ld.global.v2.b16 {lo, hi}: the two 16-bit halves of an aligned word
+    # (element 0 at the lower address), each in the low half of a register.
+    body = ["  ld.global.v2.b16 {%rs1, %rs2}, [%rd4];", "  cvt.u32.u16 %r2, %rs1;",
+            "  cvt.u32.u16 %r3, %rs2;", "  shl.b32 %r3, %r3, 8;", "  add.s32 %r2, %r2, %r3;",
+            "  st.global.b32 [%rd5], %r2;"]
+    words = (np.arange(N, dtype=np.uint32) << 16) | (np.arange(N, dtype=np.uint32) + 7)
+    out = run(kernel(body), words)
+    want = (np.arange(N) + 7) + (np.arange(N) << 8)
+    assert (out == want).all(), out
+
+
 expect("cvt.f32.bf16 widens exactly (zeros, subnormals, inf, NaN)", check_bf16)
+expect("ld.global.v2.b16 loads a word's two halves, low first", check_global_halves)
+expect_error("ld.global.v2.b16 needs 4-byte alignment",
+             lambda: run(kernel(["  add.s64 %rd6, %rd4, 2;",
+                                 "  ld.global.v2.b16 {%rs1, %rs2}, [%rd6];"]),
+                         np.zeros(N + 1, np.uint32)),
+             "not 4-byte aligned")
 expect("a negative address offset [%rd+-16] reads below the register",
        check_negative_offset)
 expect("cvt.f32.f16 widens exactly", check_f16)

@@ -4,16 +4,16 @@
 // two kinds of work item, so that dQ needs neither atomics nor a workspace
 // and comes out the same bits on every run:
 //   - blocks [0, key tiles x Hkv x parts): key tile kt of key/value head g
-//     (and one column part, below). K and V
-//     stay in shared memory; for each query head of the group and each
-//     query tile attn.query_tile_range names (partial, full, partial), the
-//     Q, dO and O tiles are copied in, each row's delta = rowsum(dO o O)
-//     and score shift (lse in the log2 domain) computed into shared memory,
+//     (and one column part, below). K and V stay in shared memory; for
+//     each query head of the group and each query tile
+//     attn.query_tile_range names (partial, full, partial), the Q and dO
+//     tiles are copied in, each row's delta = rowsum(dO o O) (O read from
+//     global memory) and score shift (lse in the log2 domain) computed into shared memory,
 //     and each warp, owning 16 keys, computes S^T = K Q^T, P^T,
 //     dP^T = V dO^T, dS^T = P^T o (dP^T - delta), dV += P^T dO and
 //     dK += dS^T Q. Then dK (times the scale) and dV are stored.
 //   - the blocks after them: query tile qt of head h (longest first). Its
-//     Q, dO and O tiles, deltas and shifts; for each key tile
+//     Q and dO tiles, deltas and shifts; for each key tile
 //     attn.key_tile_range names, K and V are copied in and each warp,
 //     owning 16 queries, computes S = Q K^T, P, dP = dO V^T, dS and
 //     dQ += dS K. Then dQ (times the scale) is stored.
@@ -63,9 +63,10 @@ private:
   void emitKeyItem(Value kt);
   /// dQ of query tile qt, head `head`.
   void emitQueryItem(Value qt);
-  /// Copies the Q, dO and O tiles of rows q0.. of head `queryHead` (with
+  /// Copies the Q and dO tiles of rows q0.. of head `queryHead` (with
   /// whatever copies are pending), waits for all, and writes each row's
-  /// delta and shift into shared memory (a block barrier after).
+  /// delta (with O from global memory) and shift into shared memory (a
+  /// block barrier after).
   void loadQueryTile(Value q0);
   /// Three loops over tiles [begin, fullBegin) and [fullEnd, end) masked,
   /// [fullBegin, fullEnd) not, carrying `init`.
@@ -124,7 +125,7 @@ private:
   Value part;
   Value doutBuf, dqBuf, dkBuf, dvBuf;
   BackwardSharedLayout layout;
-  Value sDO, sO, sDelta, sShift;
+  Value sDO, sDelta, sShift;
   /// The head of the query tile being copied (source()).
   Value queryHead;
   /// This thread's first row in a 16-row slice (g) and first column of a
@@ -151,7 +152,6 @@ void BackwardEmitter::viewTiles() {
   sV = sharedView(layout.v.offset, {cfg.blockK, dvp});
   sQ = sharedView(layout.q.offset, {cfg.blockQ(), dp});
   sDO = sharedView(layout.dout.offset, {cfg.blockQ(), dvp});
-  sO = sharedView(layout.o.offset, {cfg.blockQ(), dvp});
   sDelta = sharedF32(layout.delta.offset, cfg.blockQ());
   sShift = sharedF32(layout.shift.offset, cfg.blockQ());
 }
@@ -167,8 +167,6 @@ std::pair<Value, SmallVector<Value>> BackwardEmitter::tileAt(Tile tile,
     return {sV, {}};
   case Tile::DO:
     return {sDO, {}};
-  case Tile::O:
-    return {sO, {}};
   }
   llvm_unreachable("unknown tile");
 }
@@ -179,8 +177,6 @@ KernelEmitter::TileSource BackwardEmitter::source(Tile tile) {
     return {qBuf, Value(), queryHead, cfg.blockQ(), headDim};
   case Tile::DO:
     return {doutBuf, Value(), queryHead, cfg.blockQ(), valueDim};
-  case Tile::O:
-    return {outBuf, Value(), queryHead, cfg.blockQ(), valueDim};
   case Tile::K:
     return {kBuf, Value(), kvHead, cfg.blockK, headDim};
   case Tile::V:
@@ -283,32 +279,50 @@ SmallVector<Value> BackwardEmitter::tileLoops(
 void BackwardEmitter::loadQueryTile(Value q0) {
   copyRows(Tile::Q, Value(), q0);
   copyRows(Tile::DO, Value(), q0);
-  copyRows(Tile::O, Value(), q0);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   waitCopies(0);
-  // Two threads per row: each sums dO o O over half of its columns, the
-  // pair's shuffle adds the halves; one writes delta, the other the shift.
+  // Two threads per row: each sums dO o O over half of its columns (dO
+  // from its tile, O from global memory: no tile for one use), the pair's
+  // shuffle adds the halves; one writes delta, the other the shift. A row
+  // past T sums nothing.
   int64_t half = valueDim / 2;
   Value row = divu(tid, 2), side = remu(tid, 2);
   Value col0 = mul(side, idx(half));
-  Value sum = f32Const(0.0);
+  Value q = add(q0, row);
   VectorType pair = VectorType::get({2}, elt), pairF32 = VectorType::get({2}, f32);
-  for (int64_t c = 0; c < half; c += 2) {
-    Value col = add(col0, idx(c));
-    auto load = [&](Value tile) {
-      Value v = vector::LoadOp::create(b, loc, pair, tile, ValueRange{row, col});
-      return arith::ExtFOp::create(b, loc, pairF32, v).getResult();
-    };
-    Value prod = arith::MulFOp::create(b, loc, load(sDO), load(sO));
-    for (int64_t i = 0; i < 2; ++i)
-      sum = fadd(sum, vector::ExtractOp::create(b, loc, prod, i));
+  auto ifRow = scf::IfOp::create(b, loc, TypeRange{f32},
+                                 cmp(arith::CmpIPredicate::slt, q, tokens),
+                                 /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifRow.thenBlock());
+    Value sum = f32Const(0.0);
+    for (int64_t c = 0; c < half; c += 2) {
+      Value col = add(col0, idx(c));
+      auto widen = [&](Value v) {
+        return arith::ExtFOp::create(b, loc, pairF32, v).getResult();
+      };
+      Value dout = vector::LoadOp::create(b, loc, pair, sDO, ValueRange{row, col});
+      // (An even column of a row of an even number of elements: one
+      // aligned 4-byte load, not two 2-byte ones.)
+      Value out = vector::LoadOp::create(b, loc, pair, outBuf,
+                                         ValueRange{q, queryHead, col},
+                                         /*nontemporal=*/false,
+                                         llvm::MaybeAlign(4));
+      Value prod = arith::MulFOp::create(b, loc, widen(dout), widen(out));
+      for (int64_t i = 0; i < 2; ++i)
+        sum = fadd(sum, vector::ExtractOp::create(b, loc, prod, i));
+    }
+    scf::YieldOp::create(b, loc, sum);
+    b.setInsertionPointToStart(ifRow.elseBlock());
+    scf::YieldOp::create(b, loc, f32Const(0.0));
   }
+  Value sum = ifRow.getResult(0);
   sum = fadd(sum, gpu::ShuffleOp::create(b, loc, sum, 1, 32,
                                          gpu::ShuffleMode::XOR)
                       .getShuffleResult());
   // The shift: lse in the log2 domain, +inf past T and for a row with no
   // allowed key (lse = -inf), so that its P is exp2(-inf) = 0.
-  Value q = add(q0, row);
   Value inf = f32Const(std::numeric_limits<double>::infinity());
   auto ifInside = scf::IfOp::create(
       b, loc, TypeRange{f32}, cmp(arith::CmpIPredicate::slt, q, tokens),

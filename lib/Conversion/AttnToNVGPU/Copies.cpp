@@ -33,7 +33,6 @@ KernelEmitter::TileSource KernelEmitter::source(Tile tile) {
   case Tile::V:
     return {vBuf, vMap, kvHead, cfg.blockK, valueDim};
   case Tile::DO:
-  case Tile::O:
     break;
   }
   llvm_unreachable("unknown tile");

@@ -94,9 +94,9 @@ protected:
   virtual void viewTiles() = 0;
   /// The shared-memory memref and indices that receive the 16-byte unit
   /// `u` of row `r` of a Q tile or of the K or V tile in `stage` (null for
-  /// Q): the flavour's shared layout. (The backward kernel also has dO and
-  /// O tiles.)
-  enum class Tile { Q, K, V, DO, O };
+  /// Q): the flavour's shared layout. (The backward kernel also has a dO
+  /// tile.)
+  enum class Tile { Q, K, V, DO };
   virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
                                                         Value r, Value u) = 0;
   /// The shared-window address (i64) of the Q tile or of the K or V tile in

@@ -77,7 +77,6 @@ BackwardSharedLayout nvidia::backwardSharedLayout(const GPUKernelConfig &cfg,
   l.v = tile(cfg.blockK, valueDim);
   l.q = tile(cfg.blockQ(), headDim);
   l.dout = tile(cfg.blockQ(), valueDim);
-  l.o = tile(cfg.blockQ(), valueDim);
   l.delta = alloc.allocate(cfg.blockQ() * 4, 1, 4);
   l.shift = alloc.allocate(cfg.blockQ() * 4, 1, 4);
   l.requestBytes = alloc.requestBytes();

@@ -8,7 +8,7 @@
 // launch contract says "backward", 128 threads, 64-row tiles, one column
 // part (head dims up to 128).
 
-// CHECK: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_80", block_k = 64 : i64, block_q = 64 : i64, column_parts = 1 : i64, direction = "backward", dtype = "bf16", grid = "tiles", head_dim = 64 : i64, heads = 4 : i64, kernel = "attn_grad", kv_heads = 2 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 1.250000e-01 : f64, schedule = "plain", shared_bytes = 46592 : i64, stores = "st.global", threads = 128 : i64, value_dim = 64 : i64}}
+// CHECK: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_80", block_k = 64 : i64, block_q = 64 : i64, column_parts = 1 : i64, direction = "backward", dtype = "bf16", grid = "tiles", head_dim = 64 : i64, heads = 4 : i64, kernel = "attn_grad", kv_heads = 2 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 1.250000e-01 : f64, schedule = "plain", shared_bytes = 37376 : i64, stores = "st.global", threads = 128 : i64, value_dim = 64 : i64}}
 // CHECK-LABEL: gpu.func @attn_grad
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.dynamic_shared_memory

@@ -74,11 +74,12 @@ ForwardSharedLayout forwardSharedLayout(const GPUKernelConfig &cfg,
                                         int64_t eltBytes);
 
 /// The backward kernel's shared memory (mma.sync, one stage): the K and V
-/// tiles of a key tile, the Q, dO and O tiles of a query tile (rows padded
-/// by cfg.pad elements), and per row of the query tile its delta =
-/// rowsum(dO o O) and its scores' shift (lse in the log2 domain), f32.
+/// tiles of a key tile, the Q and dO tiles of a query tile (rows padded by
+/// cfg.pad elements), and per row of the query tile its delta =
+/// rowsum(dO o O) (O read from global memory) and its scores' shift (lse
+/// in the log2 domain), f32.
 struct BackwardSharedLayout {
-  SharedRegion q, k, v, dout, o, delta, shift;
+  SharedRegion q, k, v, dout, delta, shift;
   int64_t requestBytes = 0;
 };
 BackwardSharedLayout backwardSharedLayout(const GPUKernelConfig &cfg,
