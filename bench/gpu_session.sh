@@ -140,7 +140,8 @@ if step backward; then
   b=$out/backward.log
   for c in "bf16_h16kv4_d128_bwd --doc-lengths 300,0,1,77,1000,3" \
            "bf16_h16kv4_d128_bwd --tokens 2049 --docs uniform:700 --seed 7" \
-           "f16_h8kv1_d64_bwd --tokens 2500 --docs uniform:400 --seed 8"; do
+           "f16_h8kv1_d64_bwd --tokens 2500 --docs uniform:400 --seed 8" \
+           "bf16_h12kv4_d256_bwd --tokens 2000 --docs uniform:500 --seed 9"; do
     read -r name flags <<<"$c"
     # shellcheck disable=SC2086  # flags are words
     timeout 120 "$run" --kernel "$K/$name.cubin" --backward $flags --check --repeat 3 \

@@ -20,9 +20,11 @@ mkdir -p "$dir/include"
 cp -r /usr/include/nlohmann /usr/include/xxhash.h "$dir/include/"
 run=build/bin/attn-run
 # The backward kernel beside the chip's default forward (NAME_bwd):
-# gpu_session.sh's backward step checks and times it.
+# gpu_session.sh's backward step checks and times it (D = 256: four column
+# parts, Hq = 12).
 for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
-         "f16_h8kv1_d64 f16 8 1 64 document,causal,window=200"; do
+         "f16_h8kv1_d64 f16 8 1 64 document,causal,window=200" \
+         "bf16_h12kv4_d256 bf16 12 4 256 document,causal"; do
   read -r name dt h kv d mask <<<"$c"
   common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h" --kv-heads "$kv"
           --head-dim "$d" --mask "$mask" --doc-lengths 1 --backward)
