@@ -37,7 +37,7 @@ done
 # run through attn_opt, in a kernel cache (the GPU machine's attn_opt
 # cannot compile): dtype heads kv-heads head-dim.
 for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
-         "bf16 32 4 128"; do
+         "bf16 32 4 128" "bf16 6 2 256"; do
   read -r dt h kv d <<<"$c"
   for direction in "" --backward; do
     build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype "$dt" \

@@ -61,12 +61,14 @@ def test_invalid_cu_seqlens_recorded_on_device():
     attn_opt.check_errors()  # cleared
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_gradients_match_reference(dtype):
+@pytest.mark.parametrize("dtype,heads,kv_heads,d", [
+    (torch.bfloat16, 16, 4, 128), (torch.float16, 16, 4, 128),
+    (torch.bfloat16, 6, 2, 256)])  # D = 256: four column parts
+def test_gradients_match_reference(dtype, heads, kv_heads, d):
     """The NVIDIA backward: dq, dk and dv against float64, within 2x of the
     naive same-type computation; the same bits on a second run."""
-    q, k, v, cu = problem([300, 0, 1, 40, 200, 129], dtype=dtype)
-    dout = (torch.rand(q.shape[0], 16, 128, generator=torch.Generator().manual_seed(5)) * 2
+    q, k, v, cu = problem([300, 0, 1, 40, 200, 129], heads, kv_heads, d, dtype=dtype)
+    dout = (torch.rand(q.shape[0], heads, d, generator=torch.Generator().manual_seed(5)) * 2
             - 1).to(dtype)
     grads = []
     for _ in range(2):
