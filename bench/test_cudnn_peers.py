@@ -16,17 +16,10 @@ import types
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
-def expect(name, fn):
-    """fn() must not fail an assertion."""
-    try:
-        fn()
-    except AssertionError as e:
-        print(f"FAIL {name}: {e}")
-        sys.exit(1)
-    print(f"ok {name}")
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _here)
+sys.path.insert(0, os.path.join(_here, "..", "utils", "ptxemu"))
+from checks import expect  # noqa: E402
 
 
 class FakeTensor:

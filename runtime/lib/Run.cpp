@@ -51,18 +51,27 @@ static void requireValid(const host::AttentionSpec &spec) {
 /// time (when measured) and the check (when made: passed if the outputs
 /// match the reference and, where rerun, the rerun matched). Returns
 /// whether it passed (true without a check).
+/// The opening of every report: `{"device": .., ("direction": "backward",)
+/// "tokens": .., ..., "mask": ".."` (the problem and the kernel's type).
+static void reportProblem(std::ostream &os, const std::string &device,
+                          const host::AttentionSpec &spec,
+                          const KernelInfo &info, bool backward) {
+  os << "{\"device\": \"" << device << "\", "
+     << (backward ? "\"direction\": \"backward\", " : "")
+     << "\"tokens\": " << spec.tokens() << ", \"docs\": " << spec.docs()
+     << ", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
+     << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \"" << info.dtype
+     << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask << "\"";
+}
+
 static bool report(std::ostream &os, const std::string &device,
                    const host::AttentionSpec &spec, const KernelInfo &info,
                    std::optional<double> medianMs, const CheckResult *check,
                    std::optional<bool> rerunIdentical = std::nullopt) {
   mask::TileCounts tiles =
       mask::countTiles(spec.ctx(), spec.mask, info.blockQ, info.blockK);
-  os << "{\"device\": \"" << device << "\", \"tokens\": " << spec.tokens()
-     << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
-     << ", \"kv_heads\": " << spec.kvHeads << ", \"head_dim\": " << spec.headDim
-     << ", \"dtype\": \"" << info.dtype
-     << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
-     << "\", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
+  reportProblem(os, device, spec, info, /*backward=*/false);
+  os << ", \"mma\": \"" << info.mma << "\", \"schedule\": \"" << info.schedule
      << "\", \"grid\": \"" << info.grid << "\", \"loads\": \"" << info.loads
      << "\", \"stores\": \"" << info.stores
      << "\", \"block_q\": " << info.blockQ << ", \"block_k\": " << info.blockK
@@ -201,12 +210,8 @@ bool runAttentionBackward(const std::string &image, const KernelInfo &info,
   poisonedRun(grads);
   double medianMs = medianLaunchMs(run, opts.repeat);
 
-  os << "{\"device\": \"" << device << "\", \"direction\": \"backward\", "
-     << "\"tokens\": " << t << ", \"docs\": " << spec.docs()
-     << ", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
-     << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \""
-     << info.dtype << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask
-     << "\", \"bwd_time_ms\": " << jsonNumber(medianMs)
+  reportProblem(os, device, spec, info, /*backward=*/true);
+  os << ", \"bwd_time_ms\": " << jsonNumber(medianMs)
      << ", \"bwd_useful_tflops\": "
      << jsonNumber(2.5 * usefulFlops(spec) / (medianMs * 1e9));
   bool pass = true;
@@ -311,12 +316,9 @@ bool checkSavedGradients(const KernelInfo &info,
   readBytes(dir + "/dv.bin", grads.dv.data(), grads.dv.bytes.size());
   GradCheckResult c =
       checkGradients(spec, data.q, data.k, data.v, grads.dout, grads);
-  os << "{\"device\": \"saved gradients (" << dir
-     << ")\", \"direction\": \"backward\", \"tokens\": " << spec.tokens()
-     << ", \"docs\": " << spec.docs() << ", \"heads\": " << spec.heads
-     << ", \"kv_heads\": " << spec.kvHeads << ", \"head_dim\": "
-     << spec.headDim << ", \"dtype\": \"" << info.dtype << "\", \"mask\": \""
-     << info.mask << "\", " << gradCheckJsonFields(c) << ", \"check\": "
+  reportProblem(os, "saved gradients (" + dir + ")", spec, info,
+                /*backward=*/true);
+  os << ", " << gradCheckJsonFields(c) << ", \"check\": "
      << (c.ok ? "\"pass\"" : "\"FAIL\"") << "}\n";
   return c.ok;
 }

@@ -67,11 +67,7 @@ def launch_params(info, tokens, cu_entries, ptrs, counter=None):
     descriptors' words (ints), for the grid "dynamic" the tile counter's
     address, then for "loads": "tma" one (tensor's address, (dims, strides,
     box)) per tensor map."""
-    hq, hkv = info["heads"], info["kv_heads"]
-    d, dv = info["head_dim"], info["value_dim"]
-    words = (memref(ptrs["q"], [tokens, hq, d]) + memref(ptrs["k"], [tokens, hkv, d]) +
-             memref(ptrs["v"], [tokens, hkv, dv]) + memref(ptrs["cu"], [cu_entries]) +
-             memref(ptrs["out"], [tokens, hq, dv]) + memref(ptrs["lse"], [hq, tokens]))
+    words = memrefs(info, tokens, cu_entries, ptrs, ("q", "k", "v", "cu", "out", "lse"))
     if info.get("grid", "tiles") == "dynamic":
         words.append(counter)
     maps = []
@@ -81,16 +77,23 @@ def launch_params(info, tokens, cu_entries, ptrs, counter=None):
     return words + maps
 
 
-def backward_launch_params(info, tokens, cu_entries, ptrs):
-    """A backward kernel's parameters (attn::rt's backward launch): the
-    memref descriptors of q, k, v, cu_seqlens, out, lse, dout, dq, dk, dv."""
+def memrefs(info, tokens, cu_entries, ptrs, names):
+    """The memref descriptors' words of the tensors `names` (at ptrs[name]),
+    in that order, with their shapes for `tokens` tokens."""
     hq, hkv = info["heads"], info["kv_heads"]
     d, dv = info["head_dim"], info["value_dim"]
     shapes = {"q": [tokens, hq, d], "k": [tokens, hkv, d], "v": [tokens, hkv, dv],
               "cu": [cu_entries], "out": [tokens, hq, dv], "lse": [hq, tokens],
               "dout": [tokens, hq, dv], "dq": [tokens, hq, d], "dk": [tokens, hkv, d],
               "dv": [tokens, hkv, dv]}
-    return [w for name, shape in shapes.items() for w in memref(ptrs[name], shape)]
+    return [w for name in names for w in memref(ptrs[name], shapes[name])]
+
+
+def backward_launch_params(info, tokens, cu_entries, ptrs):
+    """A backward kernel's parameters (attn::rt's backward launch): the
+    memref descriptors of q, k, v, cu_seqlens, out, lse, dout, dq, dk, dv."""
+    return memrefs(info, tokens, cu_entries, ptrs,
+                   ("q", "k", "v", "cu", "out", "lse", "dout", "dq", "dk", "dv"))
 
 
 def launch_grid(info, tokens, resident_blocks):

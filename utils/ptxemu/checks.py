@@ -1,9 +1,9 @@
-"""The emulator self-tests' reporting (test_barriers.py, test_memory.py):
-one line per check, exit status 1 on the first failure."""
+"""The self-tests' reporting (the emulator's test_*.py, and
+bench/test_cudnn_peers.py): one line per check, exit status 1 on the first
+failure. (The emulator is imported only where an emulation error is
+expected.)"""
 
 import sys
-
-import ptxemu
 
 
 def expect(name, fn):
@@ -18,6 +18,7 @@ def expect(name, fn):
 
 def expect_error(name, fn, want):
     """fn() must stop the emulator with an error containing `want`."""
+    import ptxemu
     try:
         fn()
     except ptxemu.EmulationError as e:

@@ -184,6 +184,53 @@ static FailureOr<KernelContext> kernelContext(AttentionLikeOp op) {
   return KernelContext{func, elt, chip, *maxShared};
 }
 
+/// Fails (reported on `op`) when a kernel needing `bytes` of shared memory
+/// per block, `kernel` of `shape` (e.g. "head dims 64/64"), does not fit
+/// the chip of `context`; `hint` ends the message.
+static LogicalResult checkSharedMemory(Operation *op,
+                                       const KernelContext &context,
+                                       int64_t bytes, StringRef kernel,
+                                       const Twine &shape, StringRef hint) {
+  if (bytes <= context.maxShared)
+    return success();
+  return op->emitOpError("the ")
+         << kernel << " needs " << bytes << " bytes of shared memory per block ("
+         << shape << "), more than the " << context.maxShared << " "
+         << (context.chip.empty() ? StringRef("sm_90a") : context.chip)
+         << " allows" << hint;
+}
+
+/// The memrefs the kernel reads `op`'s operands from and writes its
+/// results to, in their order; failure (reported) when one is not a
+/// kernel argument's buffer.
+static LogicalResult kernelBuffers(Operation *op, SmallVectorImpl<Value> &inputs,
+                                   SmallVectorImpl<Value> &outputs) {
+  for (Value t : op->getOperands()) {
+    inputs.push_back(getSourceBuffer(t));
+    if (!inputs.back())
+      return op->emitOpError("the NVIDIA lowering needs inputs read with "
+                             "bufferization.to_tensor from memrefs");
+  }
+  for (Value r : op->getResults()) {
+    outputs.push_back(getMaterializedDestination(op, r));
+    if (!outputs.back())
+      return op->emitOpError("the NVIDIA lowering needs every result "
+                             "materialized into kernel arguments");
+  }
+  return success();
+}
+
+/// Once the kernel's body replaces `op`: erases `op` and the stores of its
+/// results, and records the block size `threads` on `func`.
+static void finishKernel(RewriterBase &rewriter, Operation *op,
+                         gpu::GPUFuncOp func, int64_t threads) {
+  for (Value r : op->getResults())
+    rewriter.eraseOp(*r.user_begin());
+  rewriter.eraseOp(op);
+  func.setKnownBlockSizeAttr(
+      rewriter.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
+}
+
 LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
                                            AttentionOp op,
                                            const GPUKernelConfig &config) {
@@ -191,9 +238,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   if (failed(context))
     return failure();
   gpu::GPUFuncOp func = context->func;
-  Type elt = context->elt;
   StringRef chip = context->chip;
-  int64_t maxShared = context->maxShared;
   if (std::optional<std::string> why = config.whyInvalid())
     return op.emitOpError(*why) << " (" << config.optionString() << ")";
   if (config.blockK % 16 != 0 || config.blockK < 16)
@@ -235,32 +280,16 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
       return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
              << chip;
   }
-  int64_t shared = config.sharedBytes(headDim, valueDim,
-                                      elt.getIntOrFloatBitWidth() / 8);
-  if (shared > maxShared)
-    return op.emitOpError("the kernel needs ")
-           << shared << " bytes of shared memory per block (block_k "
-           << config.blockK << ", head dims " << headDim << "/" << valueDim
-           << "), more than the " << maxShared << " "
-           << (chip.empty() ? StringRef("sm_90a") : chip)
-           << " allows; use a smaller block-k";
-  SmallVector<Value> inputs;
-  for (Value t :
-       {op.getQuery(), op.getKey(), op.getValue(), op.getCuSeqlens()}) {
-    Value buf = getSourceBuffer(t);
-    if (!buf)
-      return op.emitOpError("the NVIDIA lowering needs inputs read with "
-                            "bufferization.to_tensor from memrefs");
-    inputs.push_back(buf);
-  }
-  SmallVector<Value> outputs;
-  for (Value r : op->getResults()) {
-    Value dest = getMaterializedDestination(op, r);
-    if (!dest)
-      return op.emitOpError("the NVIDIA lowering needs both results "
-                            "materialized into kernel arguments");
-    outputs.push_back(dest);
-  }
+  int64_t shared = config.sharedBytes(
+      headDim, valueDim, context->elt.getIntOrFloatBitWidth() / 8);
+  SmallVector<Value> inputs, outputs; // (q, k, v, cu; out, lse)
+  if (failed(checkSharedMemory(op, *context, shared, "kernel",
+                               "block_k " + Twine(config.blockK) +
+                                   ", head dims " + Twine(headDim) + "/" +
+                                   Twine(valueDim),
+                               "; use a smaller block-k")) ||
+      failed(kernelBuffers(op, inputs, outputs)))
+    return failure();
   if ((config.dynamicSchedule() && func->hasAttr(kTileCounterArgAttr)) ||
       (config.tma() && func->hasAttr(kTensorMapArgsAttr)))
     return op.emitOpError("a kernel with a tile counter or tensor maps holds "
@@ -298,11 +327,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
           : createMmaSyncEmitter(rewriter, op.getLoc(), op, config);
   emitter->emit(inputs[0], inputs[1], inputs[2], inputs[3], outputs[0],
                 outputs[1], tileCounter, tensorMaps);
-  for (Value r : op->getResults())
-    rewriter.eraseOp(*r.user_begin());
-  rewriter.eraseOp(op);
-  int32_t threads = int32_t(config.threads());
-  func.setKnownBlockSizeAttr(rewriter.getDenseI32ArrayAttr({threads, 1, 1}));
+  finishKernel(rewriter, op, func, config.threads());
   // setmaxnreg needs a known register count at entry: one block per SM
   // (.minnctapersm 1) gives every thread 65536 / threads registers.
   if (config.warpSpecialized())
@@ -325,10 +350,6 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
   FailureOr<KernelContext> context = kernelContext(op);
   if (failed(context))
     return failure();
-  gpu::GPUFuncOp func = context->func;
-  Type elt = context->elt;
-  StringRef chip = context->chip;
-  int64_t maxShared = context->maxShared;
   int64_t headDim = op.getHeadDim(), valueDim = op.getValueDim();
   int64_t parts = ::attn::backwardColumnParts(headDim, valueDim);
   if (parts == 0)
@@ -339,38 +360,23 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
            << " together do not allow (the CPU target takes every head dim "
               "of the op)";
   GPUKernelConfig config = backwardKernelConfig();
-  int64_t shared = nvidia::backwardSharedLayout(config, headDim, valueDim,
-                                                elt.getIntOrFloatBitWidth() / 8)
-                       .requestBytes;
-  if (shared > maxShared)
-    return op.emitOpError("the backward kernel needs ")
-           << shared << " bytes of shared memory per block (head dims "
-           << headDim << "/" << valueDim << "), more than the " << maxShared
-           << " " << (chip.empty() ? StringRef("sm_90a") : chip) << " allows";
-  nvidia::BackwardBuffers buffers;
-  Value *inputs[] = {&buffers.q,   &buffers.k,    &buffers.v,  &buffers.out,
-                     &buffers.dout, &buffers.lse, &buffers.cu};
-  for (auto [operand, slot] : llvm::zip(op->getOperands(), inputs)) {
-    *slot = getSourceBuffer(operand);
-    if (!*slot)
-      return op.emitOpError("the NVIDIA lowering needs inputs read with "
-                            "bufferization.to_tensor from memrefs");
-  }
-  Value *outputs[] = {&buffers.dq, &buffers.dk, &buffers.dv};
-  for (auto [r, slot] : llvm::zip(op->getResults(), outputs)) {
-    *slot = getMaterializedDestination(op, r);
-    if (!*slot)
-      return op.emitOpError("the NVIDIA lowering needs every result "
-                            "materialized into kernel arguments");
-  }
-  recordLaunchContract(func, op, config, "backward", shared, parts);
+  int64_t shared =
+      nvidia::backwardSharedLayout(config, headDim, valueDim,
+                                   context->elt.getIntOrFloatBitWidth() / 8)
+          .requestBytes;
+  SmallVector<Value> in, out; // (q, k, v, out, dout, lse, cu; dq, dk, dv)
+  if (failed(checkSharedMemory(op, *context, shared, "backward kernel",
+                               "head dims " + Twine(headDim) + "/" +
+                                   Twine(valueDim),
+                               "")) ||
+      failed(kernelBuffers(op, in, out)))
+    return failure();
+  nvidia::BackwardBuffers buffers{in[0], in[1], in[2],  in[6],  in[3],
+                                  in[5], in[4], out[0], out[1], out[2]};
+  recordLaunchContract(context->func, op, config, "backward", shared, parts);
   rewriter.setInsertionPoint(op);
   nvidia::emitBackwardKernel(rewriter, op.getLoc(), op, config, buffers);
-  for (Value r : op->getResults())
-    rewriter.eraseOp(*r.user_begin());
-  rewriter.eraseOp(op);
-  func.setKnownBlockSizeAttr(
-      rewriter.getDenseI32ArrayAttr({int32_t(config.threads()), 1, 1}));
+  finishKernel(rewriter, op, context->func, config.threads());
   return success();
 }
 

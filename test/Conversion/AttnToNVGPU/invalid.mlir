@@ -45,7 +45,7 @@ module attributes {gpu.container_module} {
     gpu.func @unmaterialized(%q: memref<?x2x64xbf16>, %cu: memref<?xi32>) kernel {
       %qt = bufferization.to_tensor %q restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
       %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
-      // expected-error @+1 {{the NVIDIA lowering needs both results materialized into kernel arguments}}
+      // expected-error @+1 {{the NVIDIA lowering needs every result materialized into kernel arguments}}
       %o, %l = attn.attention %qt, %qt, %qt, %ct {mask = #attn.mask<document, causal>}
           : tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>,
             tensor<?xi32> -> tensor<?x2x64xbf16>, tensor<2x?xf32>
