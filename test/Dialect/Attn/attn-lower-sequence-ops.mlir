@@ -42,3 +42,25 @@ func.func @segments(%tokens: tensor<?xi32>) -> tensor<?xi64> {
       : tensor<?xi32> -> tensor<?xi64>
   return %0 : tensor<?xi64>
 }
+
+// -----
+
+// padded: T + 1 entries, the ones past the last document filled with T.
+// CHECK-LABEL: func @segments_padded
+// CHECK-SAME: (%[[TOK:.*]]: tensor<?xi64>)
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK: %[[T:.*]] = tensor.dim %[[TOK]]
+// CHECK: arith.index_castui
+// CHECK-NEXT: %[[DOCS:.*]] = arith.addi %{{.*}}, %{{.*}} : index
+// CHECK: %[[SIZE:.*]] = arith.addi %[[T]], %[[C1]] : index
+// CHECK: tensor.empty(%[[SIZE]])
+// CHECK: %[[END:.*]] = arith.index_cast %[[T]] : index to i32
+// CHECK: %[[LAST:.*]] = tensor.insert %[[END]] into %{{.*}}[%[[DOCS]]]
+// CHECK: %[[FROM:.*]] = arith.addi %[[DOCS]], %[[C1]] : index
+// CHECK: scf.for %[[I:.*]] = %[[FROM]] to %[[SIZE]] step %[[C1]] iter_args(%[[ACC:.*]] = %[[LAST]])
+// CHECK: tensor.insert %[[END]] into %[[ACC]][%[[I]]]
+func.func @segments_padded(%tokens: tensor<?xi64>) -> tensor<?xi32> {
+  %0 = attn.segments_from_separators %tokens {padded, separator = 2 : i64}
+      : tensor<?xi64> -> tensor<?xi32>
+  return %0 : tensor<?xi32>
+}

@@ -231,6 +231,14 @@ func.func @segments_result(%t: tensor<?xi32>) {
 
 // -----
 
+func.func @segments_padded_size(%t: tensor<6xi32>) {
+  // expected-error @+1 {{with padded, expects T + 1 = 7 result entries, got 4}}
+  %0 = attn.segments_from_separators %t {padded, separator = 2 : i64} : tensor<6xi32> -> tensor<4xi32>
+  return
+}
+
+// -----
+
 func.func @key_tile_range_cu(%cu: memref<?x2xi32>, %i: index) {
   // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor or memref of i32 or i64 with at least one entry}}
   %0:6 = attn.key_tile_range %cu, %i, %i, %i {mask = #attn.mask<causal>, block_k = 64 : i64} : memref<?x2xi32>

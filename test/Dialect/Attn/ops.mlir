@@ -48,10 +48,14 @@ func.func @f16_static_and_dynamic_mix(%q: tensor<?x2x64xf16>, %k: tensor<7x2x64x
 // CHECK-LABEL: func @sequence_helpers
 // CHECK: attn.doc_positions %{{.*}} : tensor<?xi32> -> tensor<?xi32>
 // CHECK: attn.segments_from_separators %{{.*}} {separator = 2 : i64} : tensor<?xi32> -> tensor<?xi64>
-func.func @sequence_helpers(%cu: tensor<?xi32>, %tokens: tensor<?xi32>) {
+// CHECK: attn.segments_from_separators %{{.*}} {padded, separator = 2 : i64} : tensor<6xi64> -> tensor<7xi32>
+func.func @sequence_helpers(%cu: tensor<?xi32>, %tokens: tensor<?xi32>,
+                            %six: tensor<6xi64>) {
   %pos = attn.doc_positions %cu : tensor<?xi32> -> tensor<?xi32>
   %seg = attn.segments_from_separators %tokens {separator = 2 : i64}
       : tensor<?xi32> -> tensor<?xi64>
+  %pad = attn.segments_from_separators %six {padded, separator = 2 : i64}
+      : tensor<6xi64> -> tensor<7xi32>
   return
 }
 

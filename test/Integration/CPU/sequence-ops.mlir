@@ -19,6 +19,14 @@ func.func @segments(%tokens: tensor<?xi32>) {
   return
 }
 
+func.func @segments_padded(%tokens: tensor<?xi64>) {
+  %cu = attn.segments_from_separators %tokens {padded, separator = 2 : i64}
+      : tensor<?xi64> -> tensor<?xi32>
+  %u = tensor.cast %cu : tensor<?xi32> to tensor<*xi32>
+  call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
+  return
+}
+
 func.func @main() {
   // Documents of 3, 0 (empty), 1 and 5 tokens.
   // CHECK: sizes = [9]
@@ -62,6 +70,25 @@ func.func @main() {
   %t3 = arith.constant dense<> : tensor<0xi32>
   %s3 = tensor.cast %t3 : tensor<0xi32> to tensor<?xi32>
   call @segments(%s3) : (tensor<?xi32>) -> ()
+
+  // padded: T + 1 entries, T repeated past the last document.
+  // CHECK: sizes = [7]
+  // CHECK-NEXT: [0,  2,  5,  6,  6,  6,  6]
+  %p0 = arith.constant dense<[5, 2, 7, 7, 2, 9]> : tensor<6xi64>
+  %q0 = tensor.cast %p0 : tensor<6xi64> to tensor<?xi64>
+  call @segments_padded(%q0) : (tensor<?xi64>) -> ()
+  // Every token a separator: T documents, nothing to pad.
+  // CHECK: sizes = [4]
+  // CHECK-NEXT: [0,  1,  2,  3]
+  %p1 = arith.constant dense<[2, 2, 2]> : tensor<3xi64>
+  %q1 = tensor.cast %p1 : tensor<3xi64> to tensor<?xi64>
+  call @segments_padded(%q1) : (tensor<?xi64>) -> ()
+  // No tokens: [0].
+  // CHECK: sizes = [1]
+  // CHECK-NEXT: [0]
+  %p2 = arith.constant dense<> : tensor<0xi64>
+  %q2 = tensor.cast %p2 : tensor<0xi64> to tensor<?xi64>
+  call @segments_padded(%q2) : (tensor<?xi64>) -> ()
   return
 }
 

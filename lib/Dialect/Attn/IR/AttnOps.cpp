@@ -210,6 +210,13 @@ LogicalResult SegmentsFromSeparatorsOp::verify() {
                      sep >= (int64_t(1) << width)))
     return emitOpError("expects a separator that fits the ")
            << width << "-bit tokens, got " << sep;
+  auto tokens = cast<ShapedType>(getTokens().getType());
+  auto result = cast<ShapedType>(getCuSeqlens().getType());
+  if (getPadded() && !tokens.isDynamicDim(0) && !result.isDynamicDim(0) &&
+      result.getDimSize(0) != tokens.getDimSize(0) + 1)
+    return emitOpError("with padded, expects T + 1 = ")
+           << tokens.getDimSize(0) + 1 << " result entries, got "
+           << result.getDimSize(0);
   return success();
 }
 

@@ -100,8 +100,9 @@ mlir::attn::lowerSegmentsFromSeparators(RewriterBase &rewriter,
       arith::IndexCastUIOp::create(b, loc, idx, trailing.getResult(0)));
 
   // Pass 2: cu[0] = 0, cu[d] = 1 + position of the d-th separator,
-  // cu[N] = T.
-  Value size = arith::AddIOp::create(b, loc, numDocs, one);
+  // cu[N] = T (padded: cu[N..T] = T).
+  Value size = arith::AddIOp::create(
+      b, loc, op.getPadded() ? numTokens : numDocs, one);
   auto dynType = RankedTensorType::get({ShapedType::kDynamic}, outElt);
   Value init = tensor::EmptyOp::create(b, loc, dynType, ValueRange{size});
   init = tensor::InsertOp::create(b, loc, castIndex(b, loc, zero, outElt),
@@ -124,9 +125,20 @@ mlir::attn::lowerSegmentsFromSeparators(RewriterBase &rewriter,
             });
         scf::YieldOp::create(nb, l, ifSep.getResults());
       });
-  Value result = tensor::InsertOp::create(
-      b, loc, castIndex(b, loc, numTokens, outElt), fill.getResult(0),
-      ValueRange{numDocs});
+  Value end = castIndex(b, loc, numTokens, outElt);
+  Value result = tensor::InsertOp::create(b, loc, end, fill.getResult(0),
+                                          ValueRange{numDocs});
+  if (op.getPadded())
+    result = scf::ForOp::create(
+                 b, loc, arith::AddIOp::create(b, loc, numDocs, one), size,
+                 one, ValueRange{result},
+                 [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
+                   scf::YieldOp::create(
+                       nb, l,
+                       ValueRange{tensor::InsertOp::create(nb, l, end, acc[0],
+                                                           ValueRange{i})});
+                 })
+                 .getResult(0);
   if (result.getType() != resultType)
     result = tensor::CastOp::create(b, loc, resultType, result);
   rewriter.replaceOp(op, result);

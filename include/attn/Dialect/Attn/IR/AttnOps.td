@@ -172,13 +172,23 @@ def Attn_SegmentsFromSeparatorsOp
     document it ends; tokens after the last separator form one more
     document. Returns cu_seqlens: N + 1 offsets from 0 to T.
 
+    With `padded`, the result has T + 1 entries whatever N is (there are at
+    most T documents): the N + 1 offsets, then T repeated (empty documents
+    at the end, which every attention op takes). Its size is known from T
+    alone, so no one has to read N first: a device computes it without
+    a host round trip, and a compiled graph has a fixed shape.
+
     ```mlir
     // separator 2: [5, 2, 7, 7, 2, 9]  ->  [0, 2, 5, 6]
     %cu = attn.segments_from_separators %tokens {separator = 2 : i64}
         : tensor<?xi32> -> tensor<?xi32>
+    //    padded:                        ->  [0, 2, 5, 6, 6, 6, 6]
+    %p = attn.segments_from_separators %tokens {padded, separator = 2 : i64}
+        : tensor<?xi32> -> tensor<?xi32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$tokens, I64Attr:$separator);
+  let arguments = (ins AnyRankedTensor:$tokens, I64Attr:$separator,
+                       UnitAttr:$padded);
   let results = (outs AnyRankedTensor:$cu_seqlens);
   let assemblyFormat = [{
     $tokens attr-dict `:` type($tokens) `->` type($cu_seqlens)
