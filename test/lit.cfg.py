@@ -68,6 +68,9 @@ if _python:
             ("%emulate-check", f"env PYTHON={_python} bash "
              f"{os.path.join(_emu, 'emulate-and-check.sh')}"))
         config.substitutions.append(("%ptxemu-python", _python))
+        config.substitutions.append(
+            ("%sequence-emulate",
+             f"{_python} {os.path.join(_emu, 'sequence_emulate.py')}"))
     # PyTorch (scripts/install-deps.sh installs it): the cuDNN peers' test.
     if subprocess.run([_python, "-c", "import torch"],
                       capture_output=True).returncode == 0:

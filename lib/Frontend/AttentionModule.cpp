@@ -11,6 +11,62 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+/// Adds at `b`'s insertion point a function `name` over memrefs of
+/// `types` (for NVIDIA a gpu.func kernel, for the CPU a func.func with a C
+/// interface); `body` gets the first `numInputs` arguments read as tensors
+/// and returns the results to materialize into the arguments after them.
+static void addFunction(OpBuilder &b, Target target, StringRef name,
+                        ArrayRef<Type> types, unsigned numInputs,
+                        function_ref<ValueRange(ArrayRef<Value>)> body) {
+  OpBuilder::InsertionGuard g(b);
+  Location loc = b.getUnknownLoc();
+  FunctionType type = b.getFunctionType(types, {});
+  Block *entry;
+  if (target == Target::CPU) {
+    auto func = func::FuncOp::create(b, loc, name, type);
+    func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    entry = func.addEntryBlock();
+  } else {
+    auto func = gpu::GPUFuncOp::create(b, loc, name, type);
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    entry = &func.getBody().front();
+  }
+  b.setInsertionPointToStart(entry);
+  SmallVector<Value> inputs;
+  for (unsigned i = 0; i < numInputs; ++i) {
+    auto memref = cast<MemRefType>(types[i]);
+    inputs.push_back(bufferization::ToTensorOp::create(
+        b, loc,
+        RankedTensorType::get(memref.getShape(), memref.getElementType()),
+        entry->getArgument(i), /*restrict=*/true));
+  }
+  for (auto [i, result] : llvm::enumerate(body(inputs))) {
+    auto mat = bufferization::MaterializeInDestinationOp::create(
+        b, loc, result, entry->getArgument(numInputs + i));
+    mat.setRestrict(true);
+    mat.setWritable(true);
+  }
+  if (target == Target::CPU)
+    func::ReturnOp::create(b, loc);
+  else
+    gpu::ReturnOp::create(b, loc);
+}
+
+/// A new module for `target`, `b` at the point where functions go (for
+/// NVIDIA inside gpu.module @attn_kernels).
+static OwningOpRef<ModuleOp> newModule(OpBuilder &b, Target target) {
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  if (target == Target::NVIDIA) {
+    (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                       b.getUnitAttr());
+    auto gpuModule = gpu::GPUModuleOp::create(b, loc, kKernelModule);
+    b.setInsertionPointToStart(gpuModule.getBody());
+  }
+  return module;
+}
+
 OwningOpRef<ModuleOp>
 mlir::attn::buildAttentionModule(MLIRContext &context,
                                  const ::attn::host::AttentionSpec &spec,
@@ -20,8 +76,7 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
                       func::FuncDialect, gpu::GPUDialect>();
   OpBuilder b(&context);
   Location loc = b.getUnknownLoc();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module->getBody());
+  OwningOpRef<ModuleOp> module = newModule(b, target);
 
   Type elt = spec.dtype == ::attn::host::DType::F32    ? Type(b.getF32Type())
              : spec.dtype == ::attn::host::DType::BF16 ? Type(b.getBF16Type())
@@ -44,60 +99,54 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
   MaskAttr mask = MaskAttr::get(&context, spec.mask);
   FloatAttr scale = spec.scale ? b.getF64FloatAttr(*spec.scale) : FloatAttr();
 
-  // A function named `name` over the first `numArgs` memrefs; `body` gets
-  // its arguments read as tensors (the first `numInputs`) and returns the
-  // results to materialize into the arguments after them.
-  auto addFunction = [&](StringRef name, unsigned numArgs, unsigned numInputs,
-                         function_ref<ValueRange(ArrayRef<Value>)> body) {
-    OpBuilder::InsertionGuard g(b);
-    FunctionType type =
-        b.getFunctionType(ArrayRef<Type>(memrefs).take_front(numArgs), {});
-    Block *entry;
-    if (target == Target::CPU) {
-      auto func = func::FuncOp::create(b, loc, name, type);
-      func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-      entry = func.addEntryBlock();
-    } else {
-      auto func = gpu::GPUFuncOp::create(b, loc, name, type);
-      func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-      entry = &func.getBody().front();
-    }
-    b.setInsertionPointToStart(entry);
-    SmallVector<Value> inputs;
-    for (unsigned i = 0; i < numInputs; ++i)
-      inputs.push_back(bufferization::ToTensorOp::create(
-          b, loc, tensors[i], entry->getArgument(i), /*restrict=*/true));
-    for (auto [i, result] : llvm::enumerate(body(inputs))) {
-      auto mat = bufferization::MaterializeInDestinationOp::create(
-          b, loc, result, entry->getArgument(numInputs + i));
-      mat.setRestrict(true);
-      mat.setWritable(true);
-    }
-    if (target == Target::CPU)
-      func::ReturnOp::create(b, loc);
-    else
-      gpu::ReturnOp::create(b, loc);
-  };
-
-  if (target == Target::NVIDIA) {
-    (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                       b.getUnitAttr());
-    auto gpuModule = gpu::GPUModuleOp::create(b, loc, kKernelModule);
-    b.setInsertionPointToStart(gpuModule.getBody());
-  }
   if (functions != Functions::Backward)
-    addFunction(kAttentionEntry, 6, 4, [&](ArrayRef<Value> in) {
+    addFunction(b, target, kAttentionEntry, ArrayRef(memrefs).take_front(6), 4,
+                [&](ArrayRef<Value> in) {
       return AttentionOp::create(b, loc, TypeRange{tensors[4], tensors[5]},
                                  in[0], in[1], in[2], in[3], mask, scale)
           ->getResults();
     });
   if (withGradient)
-    addFunction(kAttentionGradEntry, 10, 7, [&](ArrayRef<Value> in) {
+    addFunction(b, target, kAttentionGradEntry, memrefs, 7,
+                [&](ArrayRef<Value> in) {
       return AttentionGradOp::create(
                  b, loc, TypeRange{tensors[7], tensors[8], tensors[9]}, in[0],
                  in[1], in[2], in[4], in[6], in[5], in[3], mask, scale)
           ->getResults();
     });
+  return module;
+}
+
+OwningOpRef<ModuleOp> mlir::attn::buildSequenceModule(MLIRContext &context,
+                                                      Sequence sequence,
+                                                      int64_t separator,
+                                                      Target target) {
+  context.loadDialect<AttnDialect, bufferization::BufferizationDialect,
+                      func::FuncDialect, gpu::GPUDialect>();
+  OpBuilder b(&context);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = newModule(b, target);
+  auto vector = [&](Type elt) {
+    return MemRefType::get({ShapedType::kDynamic}, elt);
+  };
+  auto i32 = b.getI32Type(), i64 = b.getI64Type();
+  auto tensor = [&](Type elt) {
+    return RankedTensorType::get({ShapedType::kDynamic}, elt);
+  };
+  if (sequence == Sequence::DocPositions)
+    addFunction(b, target, kDocPositionsEntry, {vector(i32), vector(i32)}, 1,
+                [&](ArrayRef<Value> in) {
+                  return DocPositionsOp::create(b, loc, tensor(i32), in[0])
+                      ->getResults();
+                });
+  else
+    addFunction(b, target, kSegmentsEntry, {vector(i64), vector(i32)}, 1,
+                [&](ArrayRef<Value> in) {
+                  return SegmentsFromSeparatorsOp::create(
+                             b, loc, tensor(i32), in[0],
+                             b.getI64IntegerAttr(separator), b.getUnitAttr())
+                      ->getResults();
+                });
   return module;
 }
 

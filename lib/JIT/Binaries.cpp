@@ -157,7 +157,13 @@ jit::launchManifest(mlir::ModuleOp module, const std::string &format) {
     return all && all.get(mlir::attn::launchContractName(kKernelModule, name));
   };
   bool forward = has(kAttentionEntry), backward = has(kAttentionGradEntry);
-  if (!forward && !backward)
+  // A sequence helper's image holds its kernel alone.
+  const char *only = forward    ? kAttentionEntry
+                     : backward ? kAttentionGradEntry
+                     : has(kDocPositionsEntry) ? kDocPositionsEntry
+                     : has(kSegmentsEntry)     ? kSegmentsEntry
+                                               : nullptr;
+  if (!only)
     return error("the compiled module has no launch contract for " +
                  mlir::attn::launchContractName(kKernelModule,
                                                 kAttentionEntry));
@@ -167,8 +173,7 @@ jit::launchManifest(mlir::ModuleOp module, const std::string &format) {
   // The forward's contract, with the backward's as "backward" when the
   // image has both; the backward's alone for a backward-only image.
   json.object([&] {
-    writeContract(all, forward ? kAttentionEntry : kAttentionGradEntry,
-                  format, json);
+    writeContract(all, only, format, json);
     if (forward && backward)
       json.attributeObject("backward", [&] {
         writeContract(all, kAttentionGradEntry, format, json);

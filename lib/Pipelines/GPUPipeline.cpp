@@ -50,6 +50,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   if (!kernel) // (checkGPUPipelineOptions says so before building)
     llvm::report_fatal_error(llvm::Twine("attn-nvidia-pipeline: ") + error);
   pm.addPass(std::move(kernel));
+  pm.addPass(createAttnGPUSequenceOps());
   // Shared with every target: the mask algebra in arith/scf.
   pm.addPass(createAttnLowerTileOps());
   pm.addPass(createCanonicalizerPass());

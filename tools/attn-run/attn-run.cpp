@@ -134,6 +134,17 @@ static cl::opt<bool> deterministic(
 static cl::opt<std::string> outputFile("o", cl::desc("output file for --emit"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
+static cl::opt<std::string> sequence(
+    "sequence",
+    cl::desc("instead of attention, a sequence helper's kernel: "
+             "doc_positions or segments_from_separators (with --separator; "
+             "padded to T + 1 entries); needs --emit"),
+    cl::cat(cat));
+static cl::opt<int64_t> separator(
+    "separator",
+    cl::desc("--sequence segments_from_separators: the end-of-document "
+             "token id"),
+    cl::cat(cat));
 static cl::opt<std::string> arch("arch",
                                  cl::desc("GPU architecture (--target cuda)"),
                                  cl::init("sm_90a"), cl::cat(cat));
@@ -350,12 +361,70 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   return 0;
 }
 
+/// --sequence: the helper's module, compiled as --emit says.
+static int emitSequence(mlir::MLIRContext &context) {
+  using mlir::attn::Sequence;
+  std::optional<Sequence> kind =
+      sequence == "doc_positions" ? std::optional(Sequence::DocPositions)
+      : sequence == "segments_from_separators"
+          ? std::optional(Sequence::SegmentsFromSeparators)
+          : std::nullopt;
+  if (!kind)
+    fail("unknown --sequence '" + sequence +
+         "' (expected doc_positions or segments_from_separators)");
+  if ((*kind == Sequence::SegmentsFromSeparators) !=
+      bool(separator.getNumOccurrences()))
+    fail("--separator goes with --sequence segments_from_separators, and "
+         "only there");
+  if (emit.empty())
+    fail("--sequence compiles a kernel (--emit mlir, llvm, ptx or cubin); "
+         "attn_opt.doc_positions and attn_opt.segments_from_separators run "
+         "it");
+  if (target != "cpu" && target != "cuda")
+    fail("unknown --target '" + target + "' (expected cpu or cuda)");
+  if (target == "cuda" && !mlir::attn::maxSharedBytesPerBlock(arch))
+    fail("unsupported --arch '" + arch + "' (the NVIDIA kernels support " +
+         mlir::attn::kSupportedChips.str() + ")");
+  // (The attention's flags describe a problem this kernel does not have.)
+  for (const cl::Option *o : std::initializer_list<const cl::Option *>{
+           &dtype, &heads, &kvHeads, &headDim, &valueDim, &maskOpt, &scale,
+           &backward, &deterministic, &kernelOptions, &check, &tileMap,
+           &blockQ, &blockK})
+    if (o->getNumOccurrences())
+      fail("--" + o->ArgStr.str() + " does not apply to --sequence");
+  auto module = mlir::attn::buildSequenceModule(
+      context, *kind, separator,
+      target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU);
+  if (emit == "mlir") {
+    writeOutput(printed(*module));
+    return 0;
+  }
+  if (target == "cuda")
+    return runCuda(context, *module, AttentionSpec());
+  if (emit != "llvm")
+    fail("unknown --emit '" + emit +
+         "' (expected mlir or llvm; with --target cuda also ptx or cubin)");
+  mlir::PassManager pm(&context);
+  mlir::attn::buildCPUPipeline(pm, mlir::attn::CPUPipelineOptions());
+  if (failed(pm.run(*module)))
+    fail("lowering failed");
+  writeOutput(printed(*module));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(cat);
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-run: build, compile, run and check one "
                               "packed-sequence attention problem\n");
+  if (sequence.getNumOccurrences()) {
+    mlir::DialectRegistry registry;
+    mlir::attn::registerAttnDialects(registry);
+    mlir::MLIRContext context(registry);
+    context.disableMultithreading();
+    return emitSequence(context);
+  }
   AttentionSpec spec = parseSpec();
   if (tileMap) {
     printTileMap(spec);

@@ -54,7 +54,12 @@ class Launch:
             raise EmulationError(
                 f"{len(args)} arguments for {len(kernel.params)} parameters")
         self.params = dict(zip(kernel.params, args))
-        self.shared_bytes = shared_bytes
+        static = getattr(kernel, "static_shared_bytes", 0)
+        if static and shared_bytes:
+            raise EmulationError("static and dynamic shared memory together "
+                                 "are not supported")
+        self.shared_bytes = shared_bytes or static
+        shared_bytes = self.shared_bytes
         self.smem = np.full((self.nblocks, max(shared_bytes, 1)), 0xFF, np.uint8)
         tid = np.arange(n, dtype=np.int64)
         self.tid = tid
@@ -159,7 +164,7 @@ class Launch:
             raise EmulationError(
                 f"{what}: thread {int(tids[i])} accesses shared address "
                 f"{int(addrs[i]):#x} ({nbytes} bytes) outside the "
-                f"{self.shared_bytes} dynamic shared bytes at {SHARED_BASE:#x}")
+                f"{self.shared_bytes} shared bytes at {SHARED_BASE:#x}")
         return off
 
     # -- running -------------------------------------------------------------

@@ -133,10 +133,16 @@ class Kernel:
                 self._declare(stmt)
                 continue
             if stmt.startswith(".shared"):
-                sm = re.search(r"\.shared\s+\.align\s+(\d+)\s+\.b8\s+(\w+)", stmt)
+                sm = re.search(r"\.shared\s+\.align\s+(\d+)\s+\.b8\s+(\w+)(?:\[(\d+)\])?",
+                               stmt)
                 if not sm:
                     raise EmulationError(f"unsupported shared declaration: {stmt}")
+                if getattr(self, "shared_symbol", sm.group(2)) != sm.group(2):
+                    raise EmulationError("more than one shared declaration: "
+                                         f"{self.shared_symbol}, {sm.group(2)}")
                 self.shared_symbol = sm.group(2)
+                # A static array (NAME[N]): the block's shared memory.
+                self.static_shared_bytes = int(sm.group(3) or 0)
                 continue
             if stmt.startswith("."):
                 continue  # .maxntid, .reqntid: launch facts, not code

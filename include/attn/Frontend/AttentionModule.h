@@ -13,6 +13,8 @@ namespace mlir::attn {
 
 using ::attn::kAttentionEntry;
 using ::attn::kAttentionGradEntry;
+using ::attn::kDocPositionsEntry;
+using ::attn::kSegmentsEntry;
 using ::attn::kKernelModule;
 
 /// A module with the function
@@ -40,6 +42,19 @@ buildAttentionModule(MLIRContext &context,
                      const ::attn::host::AttentionSpec &spec,
                      Target target = Target::CPU,
                      Functions functions = Functions::Forward);
+
+/// A module with one sequence helper's function (for NVIDIA a kernel):
+///   func @doc_positions(%cu: memref<?xi32>, %positions: memref<?xi32>)
+///     positions[t] = t - c[d] for token t of document d (T entries);
+///   func @segments_from_separators(%tokens: memref<?xi64>,
+///                                  %cu: memref<?xi32>)
+///     cu_seqlens of the documents ended by tokens equal to `separator`,
+///     padded to T + 1 entries (attn.segments_from_separators {padded}).
+/// Both serve every T and have C interfaces on the CPU.
+enum class Sequence { DocPositions, SegmentsFromSeparators };
+OwningOpRef<ModuleOp> buildSequenceModule(MLIRContext &context,
+                                          Sequence sequence,
+                                          int64_t separator, Target target);
 
 /// The PTX or cubin of the `gpu.binary @attn_kernels` the NVIDIA pipeline
 /// produced in `module`.

@@ -13,6 +13,9 @@ namespace attn {
 inline constexpr const char *kAttentionEntry = "attn";
 /// The backward function (attn.attention_grad).
 inline constexpr const char *kAttentionGradEntry = "attn_grad";
+/// The sequence helpers (attn.doc_positions, attn.segments_from_separators).
+inline constexpr const char *kDocPositionsEntry = "doc_positions";
+inline constexpr const char *kSegmentsEntry = "segments_from_separators";
 /// The gpu.module holding NVIDIA kernels.
 inline constexpr const char *kKernelModule = "attn_kernels";
 /// The prefix of a CPU function's C interface (llvm.emit_c_interface).

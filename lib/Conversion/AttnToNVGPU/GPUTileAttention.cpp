@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"
+#include "KernelFunction.h"
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Support/HeadDims.h"
 
@@ -91,17 +92,6 @@ static GPUKernelConfig gpuKernelConfig(const KernelScheduleRequest &request,
   return cfg;
 }
 
-/// The chip of the #nvvm.target of the gpu.module around `op`, or "".
-static StringRef targetChip(Operation *op) {
-  auto module = op->getParentOfType<gpu::GPUModuleOp>();
-  if (!module || !module.getTargetsAttr())
-    return "";
-  for (Attribute t : module.getTargetsAttr())
-    if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(t))
-      return nvvm.getChip();
-  return "";
-}
-
 /// Adds the launch contract of `func` (the kernel `op` becomes under
 /// `cfg`: the forward, or the backward of an attn.attention_grad, whose
 /// blocks need `sharedBytes`) to the top-level module's
@@ -145,14 +135,7 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
     num("column_parts", *columnParts);
   num("threads", cfg.threads());
   num("shared_bytes", sharedBytes);
-  auto gpuModule = func->getParentOfType<gpu::GPUModuleOp>();
-  Operation *top = gpuModule ? gpuModule->getParentOp() : nullptr;
-  if (!top)
-    return;
-  NamedAttrList all(top->getAttrOfType<DictionaryAttr>(kLaunchContractsAttr));
-  all.set(launchContractName(gpuModule.getName(), func.getName()),
-          fields.getDictionary(op.getContext()));
-  top->setAttr(kLaunchContractsAttr, all.getDictionary(op.getContext()));
+  addLaunchContract(func, fields);
 }
 
 /// Where an NVIDIA lowering's op stands: its kernel, element type, chip
@@ -198,37 +181,6 @@ static LogicalResult checkSharedMemory(Operation *op,
          << shape << "), more than the " << context.maxShared << " "
          << (context.chip.empty() ? StringRef("sm_90a") : context.chip)
          << " allows" << hint;
-}
-
-/// The memrefs the kernel reads `op`'s operands from and writes its
-/// results to, in their order; failure (reported) when one is not a
-/// kernel argument's buffer.
-static LogicalResult kernelBuffers(Operation *op, SmallVectorImpl<Value> &inputs,
-                                   SmallVectorImpl<Value> &outputs) {
-  for (Value t : op->getOperands()) {
-    inputs.push_back(getSourceBuffer(t));
-    if (!inputs.back())
-      return op->emitOpError("the NVIDIA lowering needs inputs read with "
-                             "bufferization.to_tensor from memrefs");
-  }
-  for (Value r : op->getResults()) {
-    outputs.push_back(getMaterializedDestination(op, r));
-    if (!outputs.back())
-      return op->emitOpError("the NVIDIA lowering needs every result "
-                             "materialized into kernel arguments");
-  }
-  return success();
-}
-
-/// Once the kernel's body replaces `op`: erases `op` and the stores of its
-/// results, and records the block size `threads` on `func`.
-static void finishKernel(RewriterBase &rewriter, Operation *op,
-                         gpu::GPUFuncOp func, int64_t threads) {
-  for (Value r : op->getResults())
-    rewriter.eraseOp(*r.user_begin());
-  rewriter.eraseOp(op);
-  func.setKnownBlockSizeAttr(
-      rewriter.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
 }
 
 LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,

@@ -112,7 +112,9 @@ struct GPUKernelConfig : KernelSchedule {
 /// gpu.module and the kernel in it) to what a runtime
 /// needs to launch it (kernel, arch, mma, schedule, grid, loads, stores,
 /// store_rows with a TMA store, dtype, heads, kv_heads, head_dim,
-/// value_dim, mask, scale, block_q, block_k, threads, shared_bytes), as
+/// value_dim, mask, scale, block_q, block_k, threads, shared_bytes; for
+/// the sequence kernels of attn-gpu-sequence-ops: kernel, sequence, arch,
+/// grid, threads, shared_bytes), as
 /// Triton keeps launch metadata on the module. It survives the rest of the
 /// pipeline; attn-run writes it out as the kernel's JSON manifest.
 constexpr StringLiteral kLaunchContractsAttr = "attn.launch";
@@ -125,8 +127,8 @@ inline std::string launchContractName(StringRef module, StringRef kernel) {
 
 /// The manifest keys in the order the JSON manifest lists them.
 /// ("format", cubin or ptx, is the writer's to add.)
-constexpr std::array<StringLiteral, 22> kLaunchContractKeys = {
-    "kernel",   "direction", "arch",      "mma",       "schedule", "grid",
+constexpr std::array<StringLiteral, 23> kLaunchContractKeys = {
+    "kernel",   "direction", "sequence", "arch",      "mma",       "schedule", "grid",
     "loads",    "stores",    "store_rows", "format",  "dtype",
     "heads",    "kv_heads",  "head_dim",  "value_dim", "mask",
     "scale",    "block_q",   "block_k",   "column_parts", "threads",

@@ -150,6 +150,33 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def AttnGPUSequenceOps : Pass<"attn-gpu-sequence-ops", "::mlir::ModuleOp"> {
+  let summary = "Lower attn.doc_positions and attn.segments_from_separators "
+                "in gpu.func kernels to SIMT code (NVIDIA)";
+  let description = [{
+    The sequence helpers as kernels over their memrefs (read with
+    `bufferization.to_tensor`, results materialized into kernel arguments),
+    each recording its launch contract in `attn.launch` like the attention
+    kernels (`sequence`, `grid`, `threads`):
+
+    - `attn.doc_positions`: one thread per token, in blocks of 256 (grid
+      `tokens`: ceil(T / 256) blocks, T the size of the result's memref);
+      each finds its document by the mask algebra's bisection over
+      cu_seqlens, as every target does.
+    - `attn.segments_from_separators {padded}`: one block of 1024 threads
+      (grid `one`); thread i counts the separators in the i-th run of
+      ceil(T / 1024) tokens, an inclusive scan of the counts in shared
+      memory gives each run the documents before it, and each run writes
+      the ends of its documents; then cu[0] = 0 and T from the entry after
+      the last separator's on. Only the padded form: its T + 1 entries are
+      known without reading the tokens.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def AttnNVVMTensorMapArgs
     : Pass<"attn-nvvm-tensor-map-args", "::mlir::LLVM::LLVMFuncOp"> {
   let summary = "Make the tensor-map arguments of attn kernels by-value "

@@ -1,0 +1,60 @@
+//===- KernelFunction.cpp - an attn op's gpu.func as a kernel -------------===//
+
+#include "KernelFunction.h"
+#include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+StringRef nvidia::targetChip(Operation *op) {
+  auto module = op->getParentOfType<gpu::GPUModuleOp>();
+  if (!module || !module.getTargetsAttr())
+    return "";
+  for (Attribute t : module.getTargetsAttr())
+    if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(t))
+      return nvvm.getChip();
+  return "";
+}
+
+LogicalResult nvidia::kernelBuffers(Operation *op,
+                                    SmallVectorImpl<Value> &inputs,
+                                    SmallVectorImpl<Value> &outputs) {
+  for (Value t : op->getOperands()) {
+    inputs.push_back(getSourceBuffer(t));
+    if (!inputs.back())
+      return op->emitOpError("the NVIDIA lowering needs inputs read with "
+                             "bufferization.to_tensor from memrefs");
+  }
+  for (Value r : op->getResults()) {
+    outputs.push_back(getMaterializedDestination(op, r));
+    if (!outputs.back())
+      return op->emitOpError("the NVIDIA lowering needs every result "
+                             "materialized into kernel arguments");
+  }
+  return success();
+}
+
+void nvidia::addLaunchContract(gpu::GPUFuncOp func,
+                               const NamedAttrList &fields) {
+  auto gpuModule = func->getParentOfType<gpu::GPUModuleOp>();
+  Operation *top = gpuModule ? gpuModule->getParentOp() : nullptr;
+  if (!top)
+    return;
+  MLIRContext *context = func.getContext();
+  NamedAttrList all(top->getAttrOfType<DictionaryAttr>(kLaunchContractsAttr));
+  all.set(launchContractName(gpuModule.getName(), func.getName()),
+          fields.getDictionary(context));
+  top->setAttr(kLaunchContractsAttr, all.getDictionary(context));
+}
+
+void nvidia::finishKernel(RewriterBase &rewriter, Operation *op,
+                          gpu::GPUFuncOp func, int64_t threads) {
+  for (Value r : op->getResults())
+    rewriter.eraseOp(*r.user_begin());
+  rewriter.eraseOp(op);
+  func.setKnownBlockSizeAttr(
+      rewriter.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
+}

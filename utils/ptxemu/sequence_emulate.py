@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Runs a sequence helper's kernel (attn-run --sequence KIND --target cuda
+--emit ptx) in the PTX emulator on edge cases and random packings, and
+checks every result against the helper's definition (numpy):
+
+  sequence_emulate.py --kernel K.ptx [--separator S] [--schedule ORDER]
+
+doc_positions: position ids that restart with every document, for
+cu_seqlens with empty and length-1 documents, one document, documents
+across block boundaries. segments_from_separators (padded): cu_seqlens of
+T + 1 entries from token ids, for no tokens, no separator, only
+separators, a separator last or not, T past the block's 1024 threads.
+It launches the kernel as the runtime does (runtime/lib/Sequence.cpp: the
+memref descriptors of its two vectors; the manifest's grid and threads)
+on outputs poisoned with -1, and exits 1 naming the first case that
+differs.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ptxemu  # noqa: E402
+
+
+def fail(msg):
+    print(f"sequence_emulate.py: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def vector(ptr, n):
+    """A 1-D memref descriptor's words: allocated, aligned, offset, size,
+    stride."""
+    return [ptr, ptr, 0, n, 1]
+
+
+def doc_positions(cu):
+    t = int(cu[-1])
+    doc = np.searchsorted(cu[1:], np.arange(t), side="right")
+    return (np.arange(t) - cu[doc]).astype(np.int32)
+
+
+def segments_padded(tokens, separator):
+    t = tokens.size
+    ends = np.flatnonzero(tokens == separator) + 1
+    cu = np.full(t + 1, t, np.int32)
+    cu[0] = 0
+    cu[1:1 + ends.size] = ends
+    return cu
+
+
+def cu_from_lengths(lengths):
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+
+
+def position_cases(rng):
+    yield "no tokens", cu_from_lengths([])
+    yield "one token", cu_from_lengths([1])
+    yield "empty and length-1 documents", cu_from_lengths([0, 3, 0, 0, 1, 1, 5, 0])
+    yield "one document over two blocks", cu_from_lengths([300])
+    yield "documents across three blocks", cu_from_lengths([255, 2, 1, 0, 256, 1, 100])
+    yield "random", cu_from_lengths(rng.integers(0, 40, 25))
+
+
+def segment_cases(rng, sep):
+    other = sep + 1
+    yield "no tokens", np.array([], np.int64)
+    yield "one separator", np.array([sep], np.int64)
+    yield "one other token", np.array([other], np.int64)
+    yield "no separator", np.full(7, other, np.int64)
+    yield "only separators", np.full(5, sep, np.int64)
+    yield "separator last", np.array([other, sep, other, other, sep], np.int64)
+    yield "trailing document", np.array([sep, other, other], np.int64)
+    yield "T = 2500, runs of 3 tokens", np.where(rng.random(2500) < 0.05, sep, other)
+    yield "T = 1030, separators at run ends", np.where(np.arange(1030) % 2 == 1, sep, other)
+
+
+def run(kernel, info, args, gmem, grid, schedule):
+    launch = ptxemu.Launch(kernel, grid, (info["threads"], 1, 1), info["shared_bytes"],
+                           args, gmem, schedule=schedule, max_steps=50_000_000)
+    launch.run()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", required=True, help="PTX file (FILE.json beside it)")
+    ap.add_argument("--separator", type=int, default=None,
+                    help="segments_from_separators: the separator the kernel was built with")
+    ap.add_argument("--schedule", default="lockstep", choices=list(ptxemu.SCHEDULES))
+    ap.add_argument("--seed", type=int, default=0)
+    opts = ap.parse_args()
+    with open(opts.kernel + ".json") as f:
+        info = json.load(f)
+    if info.get("format") != "ptx":
+        fail("the emulator runs PTX (attn-run --sequence ... --emit ptx)")
+    kind = info.get("sequence")
+    if kind not in ("doc_positions", "segments_from_separators"):
+        fail(f"{opts.kernel}.json describes no sequence kernel")
+    if (kind == "segments_from_separators") != (opts.separator is not None):
+        fail("--separator goes with a segments_from_separators kernel, and only there")
+    with open(opts.kernel) as f:
+        kernel = ptxemu.Kernel(f.read(), name=info["kernel"])
+    rng = np.random.default_rng(opts.seed)
+    threads = info["threads"]
+    cases = (position_cases(rng) if kind == "doc_positions"
+             else segment_cases(rng, opts.separator))
+    for name, data in cases:
+        gmem = ptxemu.GlobalMemory()
+        if kind == "doc_positions":
+            t, expected = int(data[-1]), doc_positions(data)
+            inp = gmem.alloc(data)
+            out = gmem.alloc(np.full(t, -1, np.int32))
+            args = vector(inp, data.size) + vector(out, t)
+            grid = ((t + threads - 1) // threads, 1, 1)
+        else:
+            t, expected = data.size, segments_padded(data, opts.separator)
+            inp = gmem.alloc(data.astype(np.int64))
+            out = gmem.alloc(np.full(t + 1, -1, np.int32))
+            args = vector(inp, t) + vector(out, t + 1)
+            grid = (1, 1, 1)
+        if grid[0] > 0:  # the runtime launches nothing for an empty grid
+            try:
+                run(kernel, info, args, gmem, grid, opts.schedule)
+            except ptxemu.EmulationError as e:
+                fail(f"{name}: {e}")
+        else:
+            gmem.contents(out)[:] = expected.view(np.uint8)  # nothing to write
+        got = gmem.contents(out).view(np.int32)
+        if not np.array_equal(got, expected):
+            bad = int(np.argmax(got != expected))
+            fail(f"{name} (T = {t}): entry {bad} is {got[bad]}, expected {expected[bad]}")
+        print(f"{kind}: {name} (T = {t}, {grid[0]} blocks): ok")
+
+
+if __name__ == "__main__":
+    main()
