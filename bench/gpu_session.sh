@@ -168,7 +168,8 @@ if step op; then
        >"$out/op.log" 2>&1 && cmake --build $py >>"$out/op.log" 2>&1; then
     lap "attn_opt built (runtime only)"
     ATTN_OPT_TEST_CACHE_DIR="$PWD/$K/op-cache" PYTHONPATH=$py/python${PYTHONPATH:+:$PYTHONPATH} \
-      timeout 300 python3 -m pytest python/tests/test_gpu.py -q -rs -p no:cacheprovider \
+      timeout 300 python3 -m pytest python/tests/test_gpu.py python/tests/test_sequence.py \
+        -m gpu -q -rs -p no:cacheprovider \
       2>&1 | tee -a "$out/op.log" | tail -3 | tee -a "$log"
     lap "op tests"
     # The backward through the op against FA2's, Flex's and cuDNN's (op.log).

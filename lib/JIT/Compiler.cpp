@@ -118,9 +118,17 @@ private:
   static mlir::OwningOpRef<mlir::ModuleOp>
   build(mlir::MLIRContext &context, const KernelConfig &config) {
     using mlir::attn::Functions;
+    auto target =
+        config.cpu() ? mlir::attn::Target::CPU : mlir::attn::Target::NVIDIA;
+    if (config.isSequence())
+      return mlir::attn::buildSequenceModule(
+          context,
+          config.sequence == rt::Sequence::DocPositions
+              ? mlir::attn::Sequence::DocPositions
+              : mlir::attn::Sequence::SegmentsFromSeparators,
+          config.separator, target);
     return mlir::attn::buildAttentionModule(
-        context, config.shape,
-        config.cpu() ? mlir::attn::Target::CPU : mlir::attn::Target::NVIDIA,
+        context, config.shape, target,
         config.direction == rt::Direction::Forward ? Functions::Forward
                                                    : Functions::Backward);
   }

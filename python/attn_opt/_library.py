@@ -73,6 +73,22 @@ def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
     return found
 
 
+def sequence_kernel(*, sequence, target, separator=None):
+    """The compiled kernel of a sequence helper ("doc_positions", or
+    "segments_from_separators" with its separator) for `target`."""
+    key = ("sequence", sequence, target, separator)
+    found = _kernels.get(key)
+    if found is not None:
+        return found
+    config = {"target": target, "sequence": sequence}
+    if separator is not None:
+        config["separator"] = separator
+    found = library().get(json.dumps(config))
+    with _lock:
+        _kernels[key] = found
+    return found
+
+
 def cache_stats():
     """How this process's kernels were found: memory_hits, disk_hits,
     compiled, replaced_corrupt (for the library below the dictionary)."""

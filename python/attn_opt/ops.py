@@ -34,14 +34,16 @@ def _validate_on_host() -> bool:
 
 
 def _poison() -> bool:
-    """ATTN_OPT_POISON=1 (tests): outputs are filled with NaN before the
-    kernel runs, so an element it does not write shows."""
+    """ATTN_OPT_POISON=1 (tests): outputs are filled with NaN (integers:
+    -1) before the kernel runs, so an element it does not write shows."""
     return os.environ.get("ATTN_OPT_POISON") == "1"
 
 
 def _empty(shape, dtype, device):
     t = torch.empty(shape, dtype=dtype, device=device)
-    return t.fill_(float("nan")) if _poison() else t
+    if not _poison():
+        return t
+    return t.fill_(float("nan") if dtype.is_floating_point else -1)
 
 
 # -- cu_seqlens checks -------------------------------------------------------

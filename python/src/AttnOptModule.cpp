@@ -14,6 +14,7 @@
 #endif
 #ifdef ATTN_HAVE_CUDA_RUNTIME
 #include "attn/Runtime/Attention.h"
+#include "attn/Runtime/SequenceKernel.h"
 #endif
 
 #include <nanobind/nanobind.h>
@@ -76,6 +77,40 @@ public:
 #endif
   }
 
+  /// A CPU sequence helper's kernel (CpuKernel::runSequence).
+  void runCpuSequence(uintptr_t in, int64_t inEntries, uintptr_t out,
+                      int64_t outEntries) const {
+    if (!kernel->cpu)
+      throw rt::Error("not a CPU kernel: " + kernel->config.describe());
+    kernel->cpu->runSequence(ptr(in), inEntries, ptr(out), outEntries);
+  }
+
+  /// An NVIDIA sequence helper's kernel (rt::SequenceKernel::launch) on
+  /// device `device` and `stream`.
+  void launchCudaSequence(int device, uintptr_t in, int64_t inEntries,
+                          uintptr_t out, int64_t outEntries,
+                          uintptr_t stream) {
+#ifdef ATTN_HAVE_CUDA_RUNTIME
+    if (kernel->cpu || !kernel->config.isSequence())
+      throw rt::Error("not an NVIDIA sequence kernel: " +
+                      kernel->config.describe());
+    rt::initDevice(nullptr, device);
+    const rt::SequenceKernel *k;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      std::unique_ptr<rt::SequenceKernel> &slot = sequenceKernels[device];
+      if (!slot)
+        slot = std::make_unique<rt::SequenceKernel>(
+            kernel->entry.binary,
+            rt::parseSequenceManifest(kernel->entry.launch));
+      k = slot.get();
+    }
+    k->launch(ptr(in), inEntries, ptr(out), outEntries, ptr(stream));
+#else
+    noCuda();
+#endif
+  }
+
   /// An NVIDIA backward kernel, likewise.
   void launchCudaBackward(int device, int64_t tokens, uintptr_t cu,
                           int64_t cuEntries, uintptr_t q, uintptr_t k,
@@ -97,12 +132,14 @@ private:
 #ifdef ATTN_HAVE_CUDA_RUNTIME
   std::mutex mutex;
   std::map<int, std::unique_ptr<rt::AttentionKernel>> devices;
+  std::map<int, std::unique_ptr<rt::SequenceKernel>> sequenceKernels;
 
   /// The kernel loaded on device `device` (once), that device's primary
   /// context current on this thread.
   const rt::AttentionKernel *onDevice(int device) {
-    if (kernel->cpu)
-      throw rt::Error("not an NVIDIA kernel: " + kernel->config.describe());
+    if (kernel->cpu || kernel->config.isSequence())
+      throw rt::Error("not an NVIDIA attention kernel: " +
+                      kernel->config.describe());
     rt::initDevice(nullptr, device);
     std::lock_guard<std::mutex> lock(mutex);
     std::unique_ptr<rt::AttentionKernel> &slot = devices[device];
@@ -197,6 +234,10 @@ NB_MODULE(_C, m) {
       .def("launch_cuda", &Kernel::launchCuda,
            nb::call_guard<nb::gil_scoped_release>())
       .def("launch_cuda_backward", &Kernel::launchCudaBackward,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("run_cpu_sequence", &Kernel::runCpuSequence,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("launch_cuda_sequence", &Kernel::launchCudaSequence,
            nb::call_guard<nb::gil_scoped_release>());
 
   nb::class_<Library>(m, "Library")

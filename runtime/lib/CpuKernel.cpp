@@ -74,8 +74,9 @@ CpuKernel::CpuKernel(const std::string &path, KernelConfig config)
     throw Error("cannot load the CPU kernel " + path + ": " + dlerror());
   std::string name =
       std::string(kCInterfacePrefix) +
-      (kernelConfig.direction == Direction::Forward ? kAttentionEntry
-                                                    : kAttentionGradEntry);
+      (kernelConfig.isSequence() ? toString(kernelConfig.sequence)
+       : kernelConfig.direction == Direction::Forward ? kAttentionEntry
+                                                      : kAttentionGradEntry);
   entry = dlsym(handle, name.c_str());
   if (!entry) {
     dlclose(handle);
@@ -86,6 +87,8 @@ CpuKernel::CpuKernel(const std::string &path, KernelConfig config)
 CpuKernel::~CpuKernel() { dlclose(handle); }
 
 void CpuKernel::run(const CpuTensors &t) const {
+  if (kernelConfig.isSequence())
+    throw Error("not an attention kernel: " + kernelConfig.describe());
   if (auto why = mask::validateCuSeqlens(t.cu, t.cuEntries, t.tokens))
     throw InvalidInput("invalid cu_seqlens: " + *why);
   if (t.tokens == 0)
@@ -94,6 +97,34 @@ void CpuKernel::run(const CpuTensors &t) const {
     callCpuForward(entry, kernelConfig.shape, t);
   else
     callCpuBackward(entry, kernelConfig.shape, t);
+}
+
+void checkSequenceSizes(Sequence sequence, const void *in, int64_t inEntries,
+                        int64_t outEntries) {
+  if (sequence == Sequence::DocPositions) {
+    if (inEntries < 1 || (outEntries > 0 && inEntries < 2))
+      throw InvalidInput("invalid cu_seqlens: " + std::to_string(inEntries) +
+                         " entries cannot hold " + std::to_string(outEntries) +
+                         " tokens");
+    if (in)
+      if (auto why = mask::validateCuSeqlens(static_cast<const int32_t *>(in),
+                                             inEntries, outEntries))
+        throw InvalidInput("invalid cu_seqlens: " + *why);
+  } else if (outEntries != inEntries + 1) {
+    throw InvalidInput("segments_from_separators writes T + 1 = " +
+                       std::to_string(inEntries + 1) + " entries, not " +
+                       std::to_string(outEntries));
+  }
+}
+
+void CpuKernel::runSequence(const void *in, int64_t inEntries, void *out,
+                            int64_t outEntries) const {
+  if (!kernelConfig.isSequence())
+    throw Error("not a sequence helper's kernel: " + kernelConfig.describe());
+  checkSequenceSizes(kernelConfig.sequence, in, inEntries, outEntries);
+  Descriptor<1> input(in, {inEntries}), output(out, {outEntries});
+  using Fn = void (*)(void *, void *);
+  reinterpret_cast<Fn>(entry)(&input, &output);
 }
 
 } // namespace attn::rt

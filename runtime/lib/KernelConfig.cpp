@@ -1,6 +1,7 @@
 //===- KernelConfig.cpp - what one compiled kernel is for -----------------===//
 
 #include "attn/Runtime/KernelConfig.h"
+#include "attn/Support/EntryNames.h"
 
 #include <nlohmann/json.hpp>
 
@@ -9,7 +10,45 @@
 
 namespace attn::rt {
 
+const char *toString(Sequence s) {
+  switch (s) {
+  case Sequence::DocPositions:
+    return kDocPositionsEntry;
+  case Sequence::SegmentsFromSeparators:
+    return kSegmentsEntry;
+  case Sequence::None:
+    break;
+  }
+  return "";
+}
+
+std::optional<Sequence> parseSequence(const std::string &name) {
+  if (name == kDocPositionsEntry)
+    return Sequence::DocPositions;
+  if (name == kSegmentsEntry)
+    return Sequence::SegmentsFromSeparators;
+  return std::nullopt;
+}
+
+/// Why a sequence helper's configuration cannot be compiled, or nullopt.
+static std::optional<std::string> validateSequence(const KernelConfig &c) {
+  if (!c.cpu() && c.target.rfind("sm_", 0) != 0)
+    return "unknown target '" + c.target + "' (expected cpu or an NVIDIA "
+           "chip such as sm_80 or sm_90a)";
+  if (c.sequence != Sequence::SegmentsFromSeparators && c.separator != 0)
+    return std::string("a separator applies to segments_from_separators "
+                       "only");
+  if (c.deterministic || !c.kernelOptions.empty() ||
+      c.direction != Direction::Forward)
+    return std::string(toString(c.sequence)) +
+           " takes no attention options (direction, deterministic, kernel "
+           "options)";
+  return std::nullopt;
+}
+
 std::optional<std::string> KernelConfig::validate() const {
+  if (isSequence())
+    return validateSequence(*this);
   if (auto why = shape.validate())
     return why;
   if (!cpu() && target.rfind("sm_", 0) != 0)
@@ -35,6 +74,12 @@ static const char *toString(Direction d) {
 
 std::string KernelConfig::canonical() const {
   // nlohmann::json objects keep their keys sorted.
+  if (isSequence()) {
+    nlohmann::json j = {{"target", target}, {"sequence", toString(sequence)}};
+    if (sequence == Sequence::SegmentsFromSeparators)
+      j["separator"] = separator;
+    return j.dump();
+  }
   nlohmann::json j = {{"target", target},
                       {"direction", toString(direction)},
                       {"dtype", host::toString(shape.dtype)},
@@ -58,6 +103,12 @@ static std::string number(double v) {
 }
 
 std::string KernelConfig::describe() const {
+  if (isSequence())
+    return std::string(toString(sequence)) +
+           (sequence == Sequence::SegmentsFromSeparators
+                ? " (separator " + std::to_string(separator) + ")"
+                : "") +
+           ", " + target;
   std::string s = std::string(host::toString(shape.dtype)) +
                   ", Hq=" + std::to_string(shape.heads) +
                   " Hkv=" + std::to_string(shape.kvHeads) +
@@ -76,6 +127,11 @@ std::string KernelConfig::describe() const {
 }
 
 std::string KernelConfig::aotFlags() const {
+  if (isSequence())
+    return "--target " + target + " --sequence " + toString(sequence) +
+           (sequence == Sequence::SegmentsFromSeparators
+                ? " --separator " + std::to_string(separator)
+                : "");
   std::string s = "--target " + target + " --dtype " +
                   host::toString(shape.dtype) +
                   " --heads " + std::to_string(shape.heads) +
@@ -113,6 +169,29 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     return std::nullopt;
   };
   using T = nlohmann::json::value_t;
+  if (j.contains("sequence")) {
+    for (auto [key, type] :
+         {std::pair{"target", T::string}, {"sequence", T::string}})
+      if (auto why = field(key, type))
+        return why;
+    KernelConfig c;
+    c.target = j["target"].get<std::string>();
+    std::string name = j["sequence"].get<std::string>();
+    auto sequence = parseSequence(name);
+    if (!sequence)
+      return "kernel configuration: unknown sequence '" + name + "'";
+    c.sequence = *sequence;
+    if (c.sequence == Sequence::SegmentsFromSeparators ||
+        j.contains("separator")) {
+      if (auto why = field("separator", T::number_integer))
+        return why;
+      c.separator = j["separator"].get<int64_t>();
+    }
+    if (auto why = c.validate())
+      return "kernel configuration: " + *why;
+    config = std::move(c);
+    return std::nullopt;
+  }
   for (auto [key, type] :
        {std::pair{"target", T::string}, {"direction", T::string},
         {"dtype", T::string}, {"mask", T::string},

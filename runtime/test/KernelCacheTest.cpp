@@ -130,6 +130,51 @@ TEST(KernelConfig, AotFlagsNameEverything) {
             "--scale 0.10000000000000001 --kernel-options 'mma=mma-sync'");
 }
 
+TEST(KernelConfig, SequenceHelpers) {
+  KernelConfig c;
+  c.target = "sm_90a";
+  c.sequence = Sequence::SegmentsFromSeparators;
+  c.separator = 50256;
+  EXPECT_EQ(c.canonical(), R"({"separator":50256,"sequence":)"
+                           R"("segments_from_separators","target":"sm_90a"})");
+  EXPECT_EQ(c.describe(), "segments_from_separators (separator 50256), sm_90a");
+  EXPECT_EQ(c.aotFlags(), "--target sm_90a --sequence segments_from_separators "
+                          "--separator 50256");
+  KernelConfig back;
+  ASSERT_EQ(parseKernelConfig(c.canonical(), back), std::nullopt);
+  EXPECT_EQ(back.canonical(), c.canonical());
+  c.sequence = Sequence::DocPositions;
+  c.separator = 0;
+  c.target = "cpu";
+  EXPECT_EQ(c.canonical(), R"({"sequence":"doc_positions","target":"cpu"})");
+  EXPECT_EQ(c.aotFlags(), "--target cpu --sequence doc_positions");
+  ASSERT_EQ(parseKernelConfig(c.canonical(), back), std::nullopt);
+  EXPECT_TRUE(back.isSequence() && back.cpu());
+  // An attention configuration's canonical text is not a sequence's.
+  EXPECT_NE(sample().canonical(), c.canonical());
+  EXPECT_FALSE(sample().isSequence());
+
+  auto why = [&](const std::string &json) {
+    auto r = parseKernelConfig(json, back);
+    return r ? *r : std::string();
+  };
+  EXPECT_NE(why(R"({"sequence":"positions","target":"cpu"})")
+                .find("unknown sequence 'positions'"),
+            std::string::npos);
+  EXPECT_NE(why(R"({"sequence":"segments_from_separators","target":"cpu"})")
+                .find("lacks \"separator\""),
+            std::string::npos);
+  EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","separator":2})")
+                .find("a separator applies to segments_from_separators only"),
+            std::string::npos);
+  EXPECT_NE(why(R"({"sequence":"doc_positions","target":"gfx90a"})")
+                .find("unknown target"),
+            std::string::npos);
+  c.kernelOptions = "mma=wgmma";
+  EXPECT_NE(c.validate().value_or("").find("takes no attention options"),
+            std::string::npos);
+}
+
 TEST(KernelCache, StoresAndFindsVerifiedEntries) {
   TempDir dir;
   KernelCache cache(dir.path.string());

@@ -1,6 +1,8 @@
 //===- RuntimeTest.cpp - runtime tests (device tests skip without a GPU) --===//
 
 #include "attn/Runtime/Attention.h"
+#include "attn/Runtime/CpuKernel.h"
+#include "attn/Runtime/SequenceKernel.h"
 
 #include <gtest/gtest.h>
 
@@ -175,6 +177,52 @@ TEST(Manifest, BackwardColumnParts) {
   // per part: 300 tokens, 64-row tiles: (5 x 2 + 5 x 4) x 4.
   EXPECT_EQ(120u, launchGrid(b, 300, 132).x);
   EXPECT_EQ(1u, launchGrid(b, 300, 132).y);
+}
+
+TEST(Manifest, SequenceKernels) {
+  SequenceInfo i = parseSequenceManifest(
+      R"({"kernel":"doc_positions","sequence":"doc_positions","arch":"sm_80",)"
+      R"("grid":"tokens","format":"cubin","threads":256,"shared_bytes":0})");
+  EXPECT_EQ(i.sequence, Sequence::DocPositions);
+  EXPECT_EQ(i.kernel, "doc_positions");
+  // One thread per token.
+  EXPECT_EQ(0u, sequenceGrid(i, 0).x);
+  EXPECT_EQ(1u, sequenceGrid(i, 256).x);
+  EXPECT_EQ(2u, sequenceGrid(i, 257).x);
+  i = parseSequenceManifest(
+      R"({"kernel":"s","sequence":"segments_from_separators","arch":"sm_90a",)"
+      R"("grid":"one","threads":1024,"shared_bytes":0})");
+  EXPECT_EQ(i.sequence, Sequence::SegmentsFromSeparators);
+  // One block, also for no tokens (cu_seqlens = [0] is still written).
+  EXPECT_EQ(1u, sequenceGrid(i, 0).x);
+  EXPECT_EQ(1u, sequenceGrid(i, 100000).x);
+  auto error = [](const std::string &json) {
+    try {
+      parseSequenceManifest(json);
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error(R"({"kernel":"k","sequence":"x","arch":"sm_80","grid":"one",)"
+                  R"("threads":1,"shared_bytes":0})")
+                .find("unknown \"sequence\" 'x'"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"kernel":"k","sequence":"doc_positions","arch":"sm_80",)"
+                  R"("grid":"one","threads":2048,"shared_bytes":0})")
+                .find("threads 2048 is not a block size"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"kernel":"k","sequence":"doc_positions","arch":"sm_80",)"
+                  R"("grid":"tiles","threads":1,"shared_bytes":0})")
+                .find("unknown \"grid\" 'tiles'"),
+            std::string::npos);
+  // Sizes that do not fit are refused before any launch.
+  EXPECT_THROW(checkSequenceSizes(Sequence::SegmentsFromSeparators, nullptr, 5,
+                                  5),
+               InvalidInput);
+  EXPECT_THROW(checkSequenceSizes(Sequence::DocPositions, nullptr, 1, 3),
+               InvalidInput);
+  EXPECT_NO_THROW(checkSequenceSizes(Sequence::DocPositions, nullptr, 1, 0));
 }
 
 TEST(Manifest, LaunchGrid) {

@@ -4,6 +4,9 @@
 //                --kv-heads 4 --head-dim 128 [--mask document,causal]
 //                [--scale S] [--backward [--deterministic]]
 //                [--kernel-options '...']
+//   attn-opt-aot --out DIR --target sm_90a --sequence doc_positions
+//   attn-opt-aot --out DIR --target cpu --sequence segments_from_separators
+//                --separator 50256
 //   attn-opt-aot --out DIR --configs FILE   (one canonical JSON per line)
 //
 // Compiles each configuration into DIR (a kernel cache: ATTN_OPT_CACHE_DIR
@@ -64,6 +67,14 @@ static cl::opt<bool> deterministic(
 static cl::opt<std::string> kernelOptions(
     "kernel-options", cl::desc("NVIDIA: attn-gpu-tile-attention's options"),
     cl::cat(cat));
+static cl::opt<std::string> sequence(
+    "sequence",
+    cl::desc("instead of attention, a sequence helper's kernel: "
+             "doc_positions or segments_from_separators (with --separator)"),
+    cl::cat(cat));
+static cl::opt<int64_t> separator(
+    "separator", cl::desc("segments_from_separators: the end-of-document id"),
+    cl::cat(cat));
 
 [[noreturn]] static void fail(const std::string &message) {
   llvm::errs() << "attn-opt-aot: error: " << message << "\n";
@@ -73,6 +84,28 @@ static cl::opt<std::string> kernelOptions(
 static rt::KernelConfig configFromFlags() {
   rt::KernelConfig c;
   c.target = target;
+  if (sequence.getNumOccurrences()) {
+    auto s = rt::parseSequence(sequence);
+    if (!s)
+      fail("unknown --sequence '" + sequence +
+           "' (expected doc_positions or segments_from_separators)");
+    for (const cl::Option *o : std::initializer_list<const cl::Option *>{
+             &dtype, &heads, &kvHeads, &headDim, &valueDim, &maskOpt, &scale,
+             &backward, &deterministic, &kernelOptions})
+      if (o->getNumOccurrences())
+        fail("--" + o->ArgStr.str() + " does not apply to --sequence");
+    if ((*s == rt::Sequence::SegmentsFromSeparators) !=
+        bool(separator.getNumOccurrences()))
+      fail("--separator goes with --sequence segments_from_separators, and "
+           "only there");
+    c.sequence = *s;
+    c.separator = separator;
+    if (auto why = c.validate())
+      fail(*why);
+    return c;
+  }
+  if (separator.getNumOccurrences())
+    fail("--separator goes with --sequence segments_from_separators");
   auto t = host::parseDType(dtype);
   if (!t)
     fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");
@@ -104,7 +137,8 @@ int main(int argc, char **argv) {
   std::vector<rt::KernelConfig> all;
   if (!configs.empty()) {
     for (const cl::Option *o :
-         {(cl::Option *)&heads, (cl::Option *)&headDim, (cl::Option *)&backward})
+         {(cl::Option *)&heads, (cl::Option *)&headDim, (cl::Option *)&backward,
+          (cl::Option *)&sequence})
       if (o->getNumOccurrences())
         fail("--configs FILE and --" + o->ArgStr.str() +
              " are exclusive: give a configuration one way");

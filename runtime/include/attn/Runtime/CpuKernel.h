@@ -6,6 +6,8 @@
 //              out [T,Hq,Dv], lse [Hq,T] f32)
 //   backward: (q, k, v, cu_seqlens, out, lse, dout [T,Hq,Dv],
 //              dq [T,Hq,D], dk [T,Hkv,D], dv [T,Hkv,Dv])
+//   doc_positions: (cu_seqlens [N+1] i32, positions [T] i32)
+//   segments_from_separators: (tokens [T] i64, cu_seqlens [T+1] i32)
 // all contiguous, in the kernel's element type but for cu_seqlens and lse.
 // The calls below are the one place that builds those descriptors, for the
 // in-process JIT (mlir::attn::CPUKernel) and for kernels loaded from a
@@ -45,6 +47,12 @@ void callCpuForward(void *entry, const host::AttentionSpec &shape,
 void callCpuBackward(void *entry, const host::AttentionSpec &shape,
                      const CpuTensors &t);
 
+/// The checks of a sequence helper's call: the vectors' sizes, and with a
+/// host copy of doc_positions' input (`in` not null) its cu_seqlens;
+/// throws InvalidInput.
+void checkSequenceSizes(Sequence sequence, const void *in, int64_t inEntries,
+                        int64_t outEntries);
+
 /// A kernel compiled for this CPU into a shared object (the kernel cache's
 /// .so), opened with dlopen; its function is the configuration's direction.
 class CpuKernel {
@@ -60,6 +68,14 @@ public:
   /// throws Error naming the problem, computing nothing), then runs the
   /// configuration's direction.
   void run(const CpuTensors &t) const;
+  /// A sequence helper's kernel (config().isSequence()): doc_positions
+  /// reads cu_seqlens (`in`, int32, `inEntries`) and writes the positions
+  /// (`out`, int32, `outEntries` = T), after checking cu_seqlens;
+  /// segments_from_separators reads T token ids (`in`, int64) and writes
+  /// T + 1 = `outEntries` cu_seqlens (int32). Throws InvalidInput for bad
+  /// sizes or cu_seqlens, computing nothing.
+  void runSequence(const void *in, int64_t inEntries, void *out,
+                   int64_t outEntries) const;
 
 private:
   KernelConfig kernelConfig;

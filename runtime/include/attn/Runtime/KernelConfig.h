@@ -20,6 +20,13 @@ namespace attn::rt {
 
 enum class Direction { Forward, Backward };
 
+/// A sequence helper's kernel instead of attention: doc_positions
+/// (cu_seqlens -> position ids) or segments_from_separators (token ids ->
+/// cu_seqlens padded to T + 1 entries), attn.doc_positions and
+/// attn.segments_from_separators {padded} compiled. Such a configuration
+/// has only a target and, for the second, the separator.
+enum class Sequence { None, DocPositions, SegmentsFromSeparators };
+
 struct KernelConfig {
   /// Element type, heads, head dims, mask and scale (cuSeqlens unused).
   host::AttentionSpec shape;
@@ -32,8 +39,13 @@ struct KernelConfig {
   /// NVIDIA only: attn-gpu-tile-attention's options ("" = the chip's
   /// default), e.g. "mma=mma-sync".
   std::string kernelOptions;
+  /// Not None: a sequence helper's kernel (the fields above unused).
+  Sequence sequence = Sequence::None;
+  /// segments_from_separators: the end-of-document token id.
+  int64_t separator = 0;
 
   bool cpu() const { return target == "cpu"; }
+  bool isSequence() const { return sequence != Sequence::None; }
   /// Why the configuration cannot be compiled (shapes, a flag the target
   /// does not take), or nullopt. The compiler may still refuse a shape a
   /// target does not support, with its own message.
@@ -45,6 +57,11 @@ struct KernelConfig {
   /// attn-opt-aot's flags that compile exactly this configuration.
   std::string aotFlags() const;
 };
+
+/// "doc_positions" or "segments_from_separators" (the entry's name), ""
+/// for None; and back (nullopt for an unknown name).
+const char *toString(Sequence s);
+std::optional<Sequence> parseSequence(const std::string &name);
 
 /// Parses canonical() text back; why it is not one, or nullopt.
 std::optional<std::string> parseKernelConfig(const std::string &json,

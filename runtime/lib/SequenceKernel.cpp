@@ -1,0 +1,70 @@
+//===- SequenceKernel.cpp - launching the sequence helpers' kernels -------===//
+
+#include "attn/Runtime/SequenceKernel.h"
+#include "attn/Runtime/CpuKernel.h"
+#include "Manifest.h"
+
+#include <limits>
+
+namespace attn::rt {
+
+SequenceInfo parseSequenceManifest(const std::string &text) {
+  Manifest m(text);
+  SequenceInfo i;
+  i.kernel = m.string("kernel");
+  std::string sequence = m.string("sequence");
+  std::optional<Sequence> s = parseSequence(sequence);
+  if (!s)
+    throw Error("kernel manifest: unknown \"sequence\" '" + sequence + "'");
+  i.sequence = *s;
+  i.arch = m.string("arch");
+  i.grid = m.choice("grid", {"tokens", "one"});
+  i.threads = m.integer("threads");
+  i.sharedBytes = m.integer("shared_bytes");
+  if (i.threads < 1 || i.threads > 1024)
+    throw Error("kernel manifest: threads " + std::to_string(i.threads) +
+                " is not a block size (1 to 1024)");
+  if (i.sharedBytes < 0)
+    throw Error("kernel manifest: negative shared_bytes");
+  return i;
+}
+
+Dim3 sequenceGrid(const SequenceInfo &info, int64_t tokens) {
+  if (info.grid == "one")
+    return Dim3{1, 1, 1};
+  return Dim3{unsigned((tokens + info.threads - 1) / info.threads), 1, 1};
+}
+
+SequenceKernel::SequenceKernel(const std::string &image, SequenceInfo info)
+    : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
+  function = module->function(kernelInfo.kernel);
+}
+
+void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
+                            int64_t outEntries, Stream stream) const {
+  const SequenceInfo &i = kernelInfo;
+  checkSequenceSizes(i.sequence, /*in=*/nullptr, inEntries, outEntries);
+  int64_t tokens =
+      i.sequence == Sequence::DocPositions ? outEntries : inEntries;
+  if (tokens > std::numeric_limits<int32_t>::max())
+    throw InvalidInput("too many tokens for int32 cu_seqlens");
+  for (auto [name, p, bytes] :
+       {std::tuple{"the input", in, i.sequence == Sequence::DocPositions
+                                         ? uintptr_t(4)
+                                         : uintptr_t(8)},
+        std::tuple{"the output", static_cast<const void *>(out),
+                   uintptr_t(4)}})
+    if (reinterpret_cast<uintptr_t>(p) % bytes)
+      throw InvalidInput(std::string("the kernel needs ") + name + " " +
+                         std::to_string(bytes) + "-byte aligned");
+  Dim3 grid = sequenceGrid(i, tokens);
+  if (grid.x == 0)
+    return; // no tokens, no positions
+  KernelArgs args;
+  args.addMemRef(const_cast<void *>(in), {inEntries});
+  args.addMemRef(out, {outEntries});
+  rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
+             stream, args.params());
+}
+
+} // namespace attn::rt
