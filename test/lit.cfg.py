@@ -42,6 +42,16 @@ if config.ptxas_executable and os.path.exists(config.ptxas_executable):
 if shutil.which("nvidia-smi") and os.environ.get("ATTN_TEST_GPU") == "1":
     config.available_features.add("cuda-gpu")
 
+# The runtime's GoogleTest binary and the recording stand-in for the CUDA
+# driver (both built when GoogleTest and cuda.h are found).
+_runtime_tests = os.path.join(config.attn_obj_root, "unittests", "Runtime",
+                              "AttnRuntimeTests")
+_fake_cuda = os.path.join(config.attn_obj_root, "unittests", "Runtime",
+                          "fake-cuda")
+if os.path.exists(_runtime_tests) and os.path.isdir(_fake_cuda):
+    config.available_features.add("fake-cuda")
+    config.substitutions.append(("%attn-runtime-tests", _runtime_tests))
+
 # Python: the runtime's binding (runtime/python) needs only python3, with
 # the C API library the build makes; the PTX emulator (utils/ptxemu), which
 # runs the GPU kernels on the CPU, and the benchmark's tests need numpy

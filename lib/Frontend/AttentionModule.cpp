@@ -89,8 +89,8 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
       {dyn, spec.heads, spec.valueDim},   {spec.heads, dyn},
       {dyn, spec.heads, spec.valueDim},   {dyn, spec.heads, spec.headDim},
       {dyn, spec.kvHeads, spec.headDim},  {dyn, spec.kvHeads, spec.valueDim}};
-  SmallVector<Type> elts = {elt, elt, elt, b.getI32Type(), elt,
-                            b.getF32Type(), elt, elt, elt, elt};
+  SmallVector<Type> elts = {
+      elt, elt, elt, b.getI32Type(), elt, b.getF32Type(), elt, elt, elt, elt};
   SmallVector<Type> memrefs, tensors;
   for (auto [shape, t] : llvm::zip(shapes, elts)) {
     memrefs.push_back(MemRefType::get(shape, t));
@@ -102,18 +102,20 @@ mlir::attn::buildAttentionModule(MLIRContext &context,
   if (functions != Functions::Backward)
     addFunction(b, target, kAttentionEntry, ArrayRef(memrefs).take_front(6), 4,
                 [&](ArrayRef<Value> in) {
-      return AttentionOp::create(b, loc, TypeRange{tensors[4], tensors[5]},
-                                 in[0], in[1], in[2], in[3], mask, scale)
-          ->getResults();
-    });
+                  return AttentionOp::create(
+                             b, loc, TypeRange{tensors[4], tensors[5]}, in[0],
+                             in[1], in[2], in[3], mask, scale)
+                      ->getResults();
+                });
   if (withGradient)
-    addFunction(b, target, kAttentionGradEntry, memrefs, 7,
-                [&](ArrayRef<Value> in) {
-      return AttentionGradOp::create(
-                 b, loc, TypeRange{tensors[7], tensors[8], tensors[9]}, in[0],
-                 in[1], in[2], in[4], in[6], in[5], in[3], mask, scale)
-          ->getResults();
-    });
+    addFunction(
+        b, target, kAttentionGradEntry, memrefs, 7, [&](ArrayRef<Value> in) {
+          return AttentionGradOp::create(
+                     b, loc, TypeRange{tensors[7], tensors[8], tensors[9]},
+                     in[0], in[1], in[2], in[4], in[6], in[5], in[3], mask,
+                     scale)
+              ->getResults();
+        });
   return module;
 }
 

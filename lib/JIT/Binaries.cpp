@@ -164,9 +164,10 @@ jit::launchManifest(mlir::ModuleOp module, const std::string &format) {
                      : has(kSegmentsEntry)     ? kSegmentsEntry
                                                : nullptr;
   if (!only)
-    return error("the compiled module has no launch contract for " +
-                 mlir::attn::launchContractName(kKernelModule,
-                                                kAttentionEntry));
+    return error("the compiled module has no launch contract (of @" +
+                 llvm::Twine(kKernelModule) + "'s " + kAttentionEntry + ", " +
+                 kAttentionGradEntry + ", " + kDocPositionsEntry + " or " +
+                 kSegmentsEntry + ")");
   std::string text;
   llvm::raw_string_ostream os(text);
   llvm::json::OStream json(os);

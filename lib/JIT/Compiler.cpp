@@ -121,12 +121,8 @@ private:
     auto target =
         config.cpu() ? mlir::attn::Target::CPU : mlir::attn::Target::NVIDIA;
     if (config.isSequence())
-      return mlir::attn::buildSequenceModule(
-          context,
-          config.sequence == rt::Sequence::DocPositions
-              ? mlir::attn::Sequence::DocPositions
-              : mlir::attn::Sequence::SegmentsFromSeparators,
-          config.separator, target);
+      return mlir::attn::buildSequenceModule(context, config.sequence,
+                                             config.separator, target);
     return mlir::attn::buildAttentionModule(
         context, config.shape, target,
         config.direction == rt::Direction::Forward ? Functions::Forward

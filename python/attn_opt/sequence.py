@@ -26,9 +26,37 @@ def _fail(name, message):
     raise ValueError(f"attn_opt.{name}: {message}")
 
 
+_MAX_TOKENS = 2**31 - 1  # cu_seqlens are int32
+
+
+def _check_cu_seqlens(cu_seqlens, tokens):
+    """doc_positions' inputs (also those of the op called directly)."""
+    if cu_seqlens.dim() != 1 or cu_seqlens.dtype != torch.int32 or cu_seqlens.numel() < 1:
+        _fail("doc_positions", "cu_seqlens must be a 1-D int32 tensor with at least one "
+              f"entry, got {cu_seqlens.dtype} of shape {tuple(cu_seqlens.shape)}")
+    if cu_seqlens.device.type not in ("cpu", "cuda"):
+        _fail("doc_positions", f"unsupported device {cu_seqlens.device}")
+    if isinstance(tokens, bool) or not isinstance(tokens, numbers.Integral) \
+            or not 0 <= tokens <= _MAX_TOKENS:
+        _fail("doc_positions", f"tokens must be an integer in [0, 2**31), got {tokens!r}")
+
+
+def _check_token_ids(tokens):
+    """segments_from_separators' token ids (also the op's)."""
+    if tokens.dim() != 1 or tokens.dtype.is_floating_point or tokens.dtype.is_complex \
+            or tokens.dtype == torch.bool:
+        _fail("segments_from_separators", "tokens must be a 1-D tensor of integer token ids, "
+              f"got {tokens.dtype} of shape {tuple(tokens.shape)}")
+    if tokens.device.type not in ("cpu", "cuda"):
+        _fail("segments_from_separators", f"unsupported device {tokens.device}")
+    if tokens.shape[0] > _MAX_TOKENS:
+        _fail("segments_from_separators", f"{tokens.shape[0]} tokens do not fit int32 cu_seqlens")
+
+
 @torch.library.custom_op("attn_opt::doc_positions", mutates_args=(),
                          device_types=("cpu", "cuda"))
 def _doc_positions(cu_seqlens: Tensor, tokens: int) -> Tensor:
+    _check_cu_seqlens(cu_seqlens, tokens)
     cu = cu_seqlens.contiguous()
     out = ops._empty((tokens,), torch.int32, cu.device)
     kern = _library.sequence_kernel(sequence="doc_positions", target=_target(cu.device))
@@ -48,12 +76,14 @@ def _doc_positions(cu_seqlens: Tensor, tokens: int) -> Tensor:
 
 @_doc_positions.register_fake
 def _(cu_seqlens, tokens):
+    _check_cu_seqlens(cu_seqlens, tokens)
     return cu_seqlens.new_empty((tokens,))
 
 
 @torch.library.custom_op("attn_opt::segments_padded", mutates_args=(),
                          device_types=("cpu", "cuda"))
 def _segments_padded(tokens: Tensor, separator: int) -> Tensor:
+    _check_token_ids(tokens)
     ids = tokens.to(torch.int64).contiguous()
     n = ids.numel()
     out = ops._empty((n + 1,), torch.int32, ids.device)
@@ -70,6 +100,7 @@ def _segments_padded(tokens: Tensor, separator: int) -> Tensor:
 
 @_segments_padded.register_fake
 def _(tokens, separator):
+    _check_token_ids(tokens)
     return tokens.new_empty((tokens.shape[0] + 1,), dtype=torch.int32)
 
 
@@ -80,15 +111,10 @@ def doc_positions(cu_seqlens: Tensor, tokens: Optional[int] = None) -> Tensor:
     synchronization, and a graph break under torch.compile)."""
     if not isinstance(cu_seqlens, Tensor):
         raise TypeError("attn_opt.doc_positions: cu_seqlens must be a torch.Tensor")
-    if cu_seqlens.dim() != 1 or cu_seqlens.dtype != torch.int32 or cu_seqlens.numel() < 1:
-        _fail("doc_positions", "cu_seqlens must be a 1-D int32 tensor with at least one "
-              f"entry, got {cu_seqlens.dtype} of shape {tuple(cu_seqlens.shape)}")
-    if cu_seqlens.device.type not in ("cpu", "cuda"):
-        _fail("doc_positions", f"unsupported device {cu_seqlens.device}")
+    _check_cu_seqlens(cu_seqlens, 0)
     if tokens is None:
         tokens = int(cu_seqlens[-1])
-    if isinstance(tokens, bool) or not isinstance(tokens, numbers.Integral) or tokens < 0:
-        _fail("doc_positions", f"tokens must be an integer >= 0, got {tokens!r}")
+    _check_cu_seqlens(cu_seqlens, tokens)
     return _doc_positions(cu_seqlens, int(tokens))
 
 
@@ -103,12 +129,7 @@ def segments_from_separators(tokens: Tensor, separator: int, *, padded: bool = F
     torch.compile and CUDA graphs."""
     if not isinstance(tokens, Tensor):
         raise TypeError("attn_opt.segments_from_separators: tokens must be a torch.Tensor")
-    if tokens.dim() != 1 or tokens.dtype.is_floating_point or tokens.dtype.is_complex \
-            or tokens.dtype == torch.bool:
-        _fail("segments_from_separators", "tokens must be a 1-D tensor of integer token ids, "
-              f"got {tokens.dtype} of shape {tuple(tokens.shape)}")
-    if tokens.device.type not in ("cpu", "cuda"):
-        _fail("segments_from_separators", f"unsupported device {tokens.device}")
+    _check_token_ids(tokens)
     if isinstance(separator, bool) or not isinstance(separator, numbers.Integral) \
             or not -2**63 <= separator < 2**63:
         _fail("segments_from_separators", f"separator must be an int64 token id, got {separator!r}")

@@ -107,8 +107,10 @@ def test_bad_input_is_a_clear_error():
         attn_opt.doc_positions(torch.tensor([0, 5], dtype=torch.int64))
     with pytest.raises(ValueError, match="cu_seqlens must be a 1-D int32 tensor"):
         attn_opt.doc_positions(torch.zeros(0, dtype=i32))
-    with pytest.raises(ValueError, match="tokens must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"tokens must be an integer in \[0, 2\*\*31\)"):
         attn_opt.doc_positions(torch.tensor([0, 5], dtype=i32), tokens=-1)
+    with pytest.raises(ValueError, match=r"tokens must be an integer in \[0, 2\*\*31\)"):
+        attn_opt.doc_positions(torch.tensor([0, 5], dtype=i32), tokens=2**31)
     with pytest.raises(TypeError, match="cu_seqlens must be a torch.Tensor"):
         attn_opt.doc_positions([0, 5])
     with pytest.raises(ValueError, match="tokens must be a 1-D tensor of integer token ids"):
@@ -119,6 +121,15 @@ def test_bad_input_is_a_clear_error():
         attn_opt.segments_from_separators(torch.zeros(4, dtype=torch.int64), 2**63)
     with pytest.raises(ValueError, match="separator must be an int64 token id"):
         attn_opt.segments_from_separators(torch.zeros(4, dtype=torch.int64), 2.0)
+
+
+def test_the_ops_check_their_inputs_too():
+    """The custom ops are callable directly (torch.ops.attn_opt): the same
+    checks, never a buffer read as another type."""
+    with pytest.raises(ValueError, match="cu_seqlens must be a 1-D int32 tensor"):
+        torch.ops.attn_opt.doc_positions(torch.tensor([0, 5]), 5)
+    with pytest.raises(ValueError, match="tokens must be a 1-D tensor of integer token ids"):
+        torch.ops.attn_opt.segments_padded(torch.zeros(3), 2)
 
 
 def test_opcheck():

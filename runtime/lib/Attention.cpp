@@ -14,6 +14,9 @@ namespace attn::rt {
 
 KernelInfo parseManifest(const std::string &text) {
   Manifest m(text);
+  if (m.has("sequence"))
+    throw Error("kernel manifest: a sequence helper's kernel (\"sequence\": " +
+                m.string("sequence") + "), not an attention kernel");
   KernelInfo i;
   i.kernel = m.string("kernel");
   i.direction = m.choice("direction", {"forward", "backward"});

@@ -5,6 +5,8 @@
 
 #include <dlfcn.h>
 
+#include <limits>
+
 namespace attn::rt {
 
 namespace {
@@ -74,7 +76,7 @@ CpuKernel::CpuKernel(const std::string &path, KernelConfig config)
     throw Error("cannot load the CPU kernel " + path + ": " + dlerror());
   std::string name =
       std::string(kCInterfacePrefix) +
-      (kernelConfig.isSequence() ? toString(kernelConfig.sequence)
+      (kernelConfig.isSequence() ? sequenceEntry(kernelConfig.sequence)
        : kernelConfig.direction == Direction::Forward ? kAttentionEntry
                                                       : kAttentionGradEntry);
   entry = dlsym(handle, name.c_str());
@@ -101,6 +103,13 @@ void CpuKernel::run(const CpuTensors &t) const {
 
 void checkSequenceSizes(Sequence sequence, const void *in, int64_t inEntries,
                         int64_t outEntries) {
+  if (inEntries < 0 || outEntries < 0)
+    throw InvalidInput("negative vector sizes");
+  int64_t tokens =
+      sequence == Sequence::DocPositions ? outEntries : inEntries;
+  if (tokens > std::numeric_limits<int32_t>::max())
+    throw InvalidInput("too many tokens for int32 cu_seqlens: " +
+                       std::to_string(tokens));
   if (sequence == Sequence::DocPositions) {
     if (inEntries < 1 || (outEntries > 0 && inEntries < 2))
       throw InvalidInput("invalid cu_seqlens: " + std::to_string(inEntries) +

@@ -1,34 +1,14 @@
 //===- KernelConfig.cpp - what one compiled kernel is for -----------------===//
 
 #include "attn/Runtime/KernelConfig.h"
-#include "attn/Support/EntryNames.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace attn::rt {
-
-const char *toString(Sequence s) {
-  switch (s) {
-  case Sequence::DocPositions:
-    return kDocPositionsEntry;
-  case Sequence::SegmentsFromSeparators:
-    return kSegmentsEntry;
-  case Sequence::None:
-    break;
-  }
-  return "";
-}
-
-std::optional<Sequence> parseSequence(const std::string &name) {
-  if (name == kDocPositionsEntry)
-    return Sequence::DocPositions;
-  if (name == kSegmentsEntry)
-    return Sequence::SegmentsFromSeparators;
-  return std::nullopt;
-}
 
 /// Why a sequence helper's configuration cannot be compiled, or nullopt.
 static std::optional<std::string> validateSequence(const KernelConfig &c) {
@@ -40,7 +20,7 @@ static std::optional<std::string> validateSequence(const KernelConfig &c) {
                        "only");
   if (c.deterministic || !c.kernelOptions.empty() ||
       c.direction != Direction::Forward)
-    return std::string(toString(c.sequence)) +
+    return std::string(sequenceEntry(c.sequence)) +
            " takes no attention options (direction, deterministic, kernel "
            "options)";
   return std::nullopt;
@@ -75,7 +55,7 @@ static const char *toString(Direction d) {
 std::string KernelConfig::canonical() const {
   // nlohmann::json objects keep their keys sorted.
   if (isSequence()) {
-    nlohmann::json j = {{"target", target}, {"sequence", toString(sequence)}};
+    nlohmann::json j = {{"target", target}, {"sequence", sequenceEntry(sequence)}};
     if (sequence == Sequence::SegmentsFromSeparators)
       j["separator"] = separator;
     return j.dump();
@@ -104,7 +84,7 @@ static std::string number(double v) {
 
 std::string KernelConfig::describe() const {
   if (isSequence())
-    return std::string(toString(sequence)) +
+    return std::string(sequenceEntry(sequence)) +
            (sequence == Sequence::SegmentsFromSeparators
                 ? " (separator " + std::to_string(separator) + ")"
                 : "") +
@@ -128,7 +108,7 @@ std::string KernelConfig::describe() const {
 
 std::string KernelConfig::aotFlags() const {
   if (isSequence())
-    return "--target " + target + " --sequence " + toString(sequence) +
+    return "--target " + target + " --sequence " + sequenceEntry(sequence) +
            (sequence == Sequence::SegmentsFromSeparators
                 ? " --separator " + std::to_string(separator)
                 : "");
@@ -174,6 +154,11 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
          {std::pair{"target", T::string}, {"sequence", T::string}})
       if (auto why = field(key, type))
         return why;
+    for (const auto &item : j.items())
+      if (item.key() != "target" && item.key() != "sequence" &&
+          item.key() != "separator")
+        return "kernel configuration: a sequence helper's has no \"" +
+               item.key() + "\"";
     KernelConfig c;
     c.target = j["target"].get<std::string>();
     std::string name = j["sequence"].get<std::string>();
@@ -181,10 +166,16 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     if (!sequence)
       return "kernel configuration: unknown sequence '" + name + "'";
     c.sequence = *sequence;
-    if (c.sequence == Sequence::SegmentsFromSeparators ||
-        j.contains("separator")) {
+    if (c.sequence == Sequence::DocPositions && j.contains("separator"))
+      return std::string("kernel configuration: a separator applies to "
+                         "segments_from_separators only");
+    if (c.sequence == Sequence::SegmentsFromSeparators) {
       if (auto why = field("separator", T::number_integer))
         return why;
+      if (j["separator"].is_number_unsigned() &&
+          j["separator"].get<uint64_t>() > uint64_t(INT64_MAX))
+        return std::string("kernel configuration: the separator is not an "
+                           "int64");
       c.separator = j["separator"].get<int64_t>();
     }
     if (auto why = c.validate())

@@ -1,10 +1,10 @@
 //===- SequenceKernel.cpp - launching the sequence helpers' kernels -------===//
 
 #include "attn/Runtime/SequenceKernel.h"
-#include "attn/Runtime/CpuKernel.h"
 #include "Manifest.h"
+#include "attn/Runtime/CpuKernel.h"
 
-#include <limits>
+#include <tuple>
 
 namespace attn::rt {
 
@@ -46,14 +46,11 @@ void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
   checkSequenceSizes(i.sequence, /*in=*/nullptr, inEntries, outEntries);
   int64_t tokens =
       i.sequence == Sequence::DocPositions ? outEntries : inEntries;
-  if (tokens > std::numeric_limits<int32_t>::max())
-    throw InvalidInput("too many tokens for int32 cu_seqlens");
   for (auto [name, p, bytes] :
-       {std::tuple{"the input", in, i.sequence == Sequence::DocPositions
-                                         ? uintptr_t(4)
-                                         : uintptr_t(8)},
-        std::tuple{"the output", static_cast<const void *>(out),
-                   uintptr_t(4)}})
+       {std::tuple{"the input", in,
+                   i.sequence == Sequence::DocPositions ? uintptr_t(4)
+                                                        : uintptr_t(8)},
+        std::tuple{"the output", static_cast<const void *>(out), uintptr_t(4)}})
     if (reinterpret_cast<uintptr_t>(p) % bytes)
       throw InvalidInput(std::string("the kernel needs ") + name + " " +
                          std::to_string(bytes) + "-byte aligned");

@@ -164,9 +164,20 @@ TEST(KernelConfig, SequenceHelpers) {
   EXPECT_NE(why(R"({"sequence":"segments_from_separators","target":"cpu"})")
                 .find("lacks \"separator\""),
             std::string::npos);
-  EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","separator":2})")
+  EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","separator":0})")
                 .find("a separator applies to segments_from_separators only"),
             std::string::npos);
+  EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","heads":4})")
+                .find("a sequence helper's has no \"heads\""),
+            std::string::npos);
+  EXPECT_NE(why(R"({"sequence":"segments_from_separators","target":"cpu",)"
+                R"("separator":9223372036854775808})")
+                .find("the separator is not an int64"),
+            std::string::npos);
+  ASSERT_EQ(why(R"({"sequence":"segments_from_separators","target":"cpu",)"
+                R"("separator":-1})"),
+            "");
+  EXPECT_EQ(back.separator, -1);
   EXPECT_NE(why(R"({"sequence":"doc_positions","target":"gfx90a"})")
                 .find("unknown target"),
             std::string::npos);

@@ -5,8 +5,12 @@
 #include "attn/Runtime/SequenceKernel.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 using namespace attn::rt;
 
@@ -216,7 +220,23 @@ TEST(Manifest, SequenceKernels) {
                   R"("grid":"tiles","threads":1,"shared_bytes":0})")
                 .find("unknown \"grid\" 'tiles'"),
             std::string::npos);
+  // An attention kernel's reader refuses a sequence helper's manifest.
+  try {
+    parseManifest(R"({"kernel":"k","sequence":"doc_positions","arch":"sm_80",)"
+                  R"("grid":"tokens","threads":256,"shared_bytes":0})");
+    ADD_FAILURE() << "parsed";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("not an attention kernel"),
+              std::string::npos)
+        << e.what();
+  }
   // Sizes that do not fit are refused before any launch.
+  EXPECT_THROW(checkSequenceSizes(Sequence::SegmentsFromSeparators, nullptr, -1,
+                                  0),
+               InvalidInput);
+  EXPECT_THROW(checkSequenceSizes(Sequence::DocPositions, nullptr, 2,
+                                  int64_t(1) << 31),
+               InvalidInput);
   EXPECT_THROW(checkSequenceSizes(Sequence::SegmentsFromSeparators, nullptr, 5,
                                   5),
                InvalidInput);
@@ -328,4 +348,69 @@ TEST(Driver, AvailabilityIsReported) {
   std::string why;
   bool ok = driverAvailable(&why);
   EXPECT_EQ(ok, why.empty()) << why;
+}
+
+/// SequenceKernel::launch against the recording stand-in for the driver:
+/// test/Runtime/fake-driver.test runs this with the fake libcuda first on
+/// LD_LIBRARY_PATH, ATTN_FAKE_CUDA_LOG, and ATTN_TEST_SEQUENCE_PTX naming
+/// the sequence kernels' PTX (their manifests beside them); skipped
+/// otherwise. Each launch passes the two memref descriptors (10 words of
+/// the sizes the PTX declares) on the grid of the manifest; bad sizes and
+/// misaligned vectors launch nothing.
+TEST(FakeDriver, SequenceKernelLaunches) {
+  const char *paths = std::getenv("ATTN_TEST_SEQUENCE_PTX");
+  const char *logPath = std::getenv("ATTN_FAKE_CUDA_LOG");
+  if (!paths || !logPath)
+    GTEST_SKIP() << "needs the fake driver (test/Runtime/fake-driver.test)";
+  auto launches = [&] {
+    std::vector<nlohmann::json> found;
+    std::ifstream in(logPath);
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j["call"] == "launch")
+        found.push_back(j);
+    }
+    return found;
+  };
+  initDevice();
+  std::stringstream list(paths);
+  for (std::string path; std::getline(list, path, ':');) {
+    SequenceKernel k(readFile(path), parseSequenceManifest(readFile(path + ".json")));
+    bool positions = k.info().sequence == Sequence::DocPositions;
+    // doc_positions: 5 entries of cu_seqlens, 300 tokens; segments: 300
+    // token ids, 301 entries.
+    int64_t in = positions ? 5 : 300, out = positions ? 300 : 301;
+    auto *inPtr = reinterpret_cast<void *>(uintptr_t(0x10000));
+    auto *outPtr = reinterpret_cast<void *>(uintptr_t(0x20000));
+    size_t before = launches().size();
+    k.launch(inPtr, in, outPtr, out);
+    std::vector<nlohmann::json> after = launches();
+    ASSERT_EQ(after.size(), before + 1) << path;
+    const nlohmann::json &l = after.back();
+    EXPECT_EQ(l["kernel"], k.info().kernel);
+    EXPECT_EQ(l["grid"], nlohmann::json::array({positions ? 2 : 1, 1, 1}));
+    EXPECT_EQ(l["block"],
+              nlohmann::json::array({positions ? 256 : 1024, 1, 1}));
+    std::vector<uint64_t> expected = {0x10000, 0x10000, 0, uint64_t(in), 1,
+                                      0x20000, 0x20000, 0, uint64_t(out), 1};
+    ASSERT_EQ(l["params"].size(), expected.size()) << path;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      std::string hex = l["params"][i];
+      ASSERT_EQ(hex.size(), 16u) << "parameter " << i << " of " << path;
+      uint64_t v = 0;
+      for (int b = 7; b >= 0; --b) // little-endian bytes
+        v = v << 8 | std::stoul(hex.substr(2 * b, 2), nullptr, 16);
+      EXPECT_EQ(v, expected[i]) << "parameter " << i << " of " << path;
+    }
+    // Refused, nothing launched: sizes that do not fit, a misaligned
+    // output; nothing to launch: doc_positions of no tokens.
+    EXPECT_THROW(k.launch(inPtr, positions ? 1 : 300, outPtr, positions ? 3 : 300),
+                 InvalidInput);
+    EXPECT_THROW(k.launch(inPtr, in,
+                          reinterpret_cast<void *>(uintptr_t(0x20002)), out),
+                 InvalidInput);
+    if (positions)
+      k.launch(inPtr, 1, outPtr, 0);
+    EXPECT_EQ(launches().size(), before + 1) << path;
+  }
 }

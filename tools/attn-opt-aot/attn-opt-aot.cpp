@@ -85,7 +85,7 @@ static rt::KernelConfig configFromFlags() {
   rt::KernelConfig c;
   c.target = target;
   if (sequence.getNumOccurrences()) {
-    auto s = rt::parseSequence(sequence);
+    auto s = parseSequence(sequence);
     if (!s)
       fail("unknown --sequence '" + sequence +
            "' (expected doc_positions or segments_from_separators)");
@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
   if (!configs.empty()) {
     for (const cl::Option *o :
          {(cl::Option *)&heads, (cl::Option *)&headDim, (cl::Option *)&backward,
-          (cl::Option *)&sequence})
+          (cl::Option *)&sequence, (cl::Option *)&separator})
       if (o->getNumOccurrences())
         fail("--configs FILE and --" + o->ArgStr.str() +
              " are exclusive: give a configuration one way");

@@ -363,12 +363,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
 
 /// --sequence: the helper's module, compiled as --emit says.
 static int emitSequence(mlir::MLIRContext &context) {
-  using mlir::attn::Sequence;
-  std::optional<Sequence> kind =
-      sequence == "doc_positions" ? std::optional(Sequence::DocPositions)
-      : sequence == "segments_from_separators"
-          ? std::optional(Sequence::SegmentsFromSeparators)
-          : std::nullopt;
+  std::optional<Sequence> kind = parseSequence(sequence);
   if (!kind)
     fail("unknown --sequence '" + sequence +
          "' (expected doc_positions or segments_from_separators)");
@@ -385,13 +380,15 @@ static int emitSequence(mlir::MLIRContext &context) {
   if (target == "cuda" && !mlir::attn::maxSharedBytesPerBlock(arch))
     fail("unsupported --arch '" + arch + "' (the NVIDIA kernels support " +
          mlir::attn::kSupportedChips.str() + ")");
-  // (The attention's flags describe a problem this kernel does not have.)
-  for (const cl::Option *o : std::initializer_list<const cl::Option *>{
-           &dtype, &heads, &kvHeads, &headDim, &valueDim, &maskOpt, &scale,
-           &backward, &deterministic, &kernelOptions, &check, &tileMap,
-           &blockQ, &blockK})
-    if (o->getNumOccurrences())
+  // (The other flags describe an attention problem or a run.)
+  const cl::Option *applies[] = {&sequence, &separator, &target,
+                                 &arch,     &emit,      &outputFile};
+  for (const auto &entry : cl::getRegisteredOptions()) {
+    const cl::Option *o = entry.second;
+    if (o->getNumOccurrences() && llvm::is_contained(o->Categories, &cat) &&
+        !llvm::is_contained(applies, o))
       fail("--" + o->ArgStr.str() + " does not apply to --sequence");
+  }
   auto module = mlir::attn::buildSequenceModule(
       context, *kind, separator,
       target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU);
@@ -425,6 +422,8 @@ int main(int argc, char **argv) {
     context.disableMultithreading();
     return emitSequence(context);
   }
+  if (separator.getNumOccurrences())
+    fail("--separator goes with --sequence segments_from_separators");
   AttentionSpec spec = parseSpec();
   if (tileMap) {
     printTileMap(spec);

@@ -50,8 +50,9 @@ buildAttentionModule(MLIRContext &context,
 ///                                  %cu: memref<?xi32>)
 ///     cu_seqlens of the documents ended by tokens equal to `separator`,
 ///     padded to T + 1 entries (attn.segments_from_separators {padded}).
-/// Both serve every T and have C interfaces on the CPU.
-enum class Sequence { DocPositions, SegmentsFromSeparators };
+/// Both serve every T and have C interfaces on the CPU. `sequence` is not
+/// None.
+using ::attn::Sequence;
 OwningOpRef<ModuleOp> buildSequenceModule(MLIRContext &context,
                                           Sequence sequence,
                                           int64_t separator, Target target);

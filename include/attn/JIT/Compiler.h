@@ -44,7 +44,8 @@ llvm::Expected<std::string> emitSharedObject(mlir::ModuleOp module);
 /// The launch contract the NVIDIA pipeline recorded on `module`
 /// (attn.launch), as the runtime's JSON manifest, with `format` ("cubin" or
 /// "ptx"): the forward kernel's, with the backward's as member "backward"
-/// when the image holds both, or the backward's alone.
+/// when the image holds both, or the backward's alone, or a sequence
+/// helper's (doc_positions, segments_from_separators).
 llvm::Expected<std::string> launchManifest(mlir::ModuleOp module,
                                            const std::string &format);
 

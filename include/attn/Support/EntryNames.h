@@ -7,6 +7,9 @@
 #ifndef ATTN_SUPPORT_ENTRYNAMES_H
 #define ATTN_SUPPORT_ENTRYNAMES_H
 
+#include <optional>
+#include <string_view>
+
 namespace attn {
 
 /// The forward function (attn.attention).
@@ -16,6 +19,22 @@ inline constexpr const char *kAttentionGradEntry = "attn_grad";
 /// The sequence helpers (attn.doc_positions, attn.segments_from_separators).
 inline constexpr const char *kDocPositionsEntry = "doc_positions";
 inline constexpr const char *kSegmentsEntry = "segments_from_separators";
+
+/// Which sequence helper a kernel is (None: not one, an attention kernel).
+enum class Sequence { None, DocPositions, SegmentsFromSeparators };
+/// Its entry's name ("" for None), and back (nullopt for another name).
+inline const char *sequenceEntry(Sequence s) {
+  return s == Sequence::DocPositions             ? kDocPositionsEntry
+         : s == Sequence::SegmentsFromSeparators ? kSegmentsEntry
+                                                 : "";
+}
+inline std::optional<Sequence> parseSequence(std::string_view name) {
+  if (name == kDocPositionsEntry)
+    return Sequence::DocPositions;
+  if (name == kSegmentsEntry)
+    return Sequence::SegmentsFromSeparators;
+  return std::nullopt;
+}
 /// The gpu.module holding NVIDIA kernels.
 inline constexpr const char *kKernelModule = "attn_kernels";
 /// The prefix of a CPU function's C interface (llvm.emit_c_interface).

@@ -98,16 +98,15 @@ LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op) {
   Value block = gpu::BlockIdOp::create(rewriter, loc, gpu::Dimension::x);
   Value token = m.add(m.mul(block, m.c(kPositionsThreads)), thread);
   Value tokens = memref::DimOp::create(rewriter, loc, positions, 0);
-  scf::IfOp::create(rewriter, loc,
-                    m.cmp(arith::CmpIPredicate::ult, token, tokens),
-                    [&](OpBuilder &b, Location l) {
-                      MaskIRCtx ctx(b, l, cu, tokens);
-                      Value pos = ::attn::mask::docPosition(ctx, token);
-                      memref::StoreOp::create(
-                          b, l, IndexMath{b, l}.to(elt, pos), positions,
-                          ValueRange{token});
-                      scf::YieldOp::create(b, l);
-                    });
+  scf::IfOp::create(
+      rewriter, loc, m.cmp(arith::CmpIPredicate::ult, token, tokens),
+      [&](OpBuilder &b, Location l) {
+        MaskIRCtx ctx(b, l, cu, tokens);
+        Value pos = ::attn::mask::docPosition(ctx, token);
+        memref::StoreOp::create(b, l, IndexMath{b, l}.to(elt, pos), positions,
+                                ValueRange{token});
+        scf::YieldOp::create(b, l);
+      });
   recordSequenceContract(*func, op, "doc_positions", "tokens",
                          kPositionsThreads);
   finishKernel(rewriter, op, *func, kPositionsThreads);
@@ -151,8 +150,8 @@ LogicalResult lowerSegments(RewriterBase &rewriter,
       b, loc, b.getIntegerAttr(tokenElt, op.getSeparator()));
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value numTokens = memref::DimOp::create(b, loc, tokens, 0);
-  Value run = arith::CeilDivUIOp::create(b, loc, numTokens,
-                                         m.c(kSegmentsThreads));
+  Value run =
+      arith::CeilDivUIOp::create(b, loc, numTokens, m.c(kSegmentsThreads));
   Value lo = m.min(m.mul(thread, run), numTokens);
   Value hi = m.min(m.add(lo, run), numTokens);
   auto isSeparator = [&](OpBuilder &nb, Location l, Value i) -> Value {
@@ -168,13 +167,12 @@ LogicalResult lowerSegments(RewriterBase &rewriter,
             IndexMath n{nb, l};
             scf::YieldOp::create(
                 nb, l,
-                ValueRange{n.add(acc[0], n.select(isSeparator(nb, l, i),
-                                                  n.c(1), n.c(0)))});
+                ValueRange{n.add(
+                    acc[0], n.select(isSeparator(nb, l, i), n.c(1), n.c(0)))});
           })
           .getResult(0);
   // counts[i] = separators in runs 0..i.
-  memref::StoreOp::create(b, loc, m.to(i32, count), counts,
-                          ValueRange{thread});
+  memref::StoreOp::create(b, loc, m.to(i32, count), counts, ValueRange{thread});
   gpu::BarrierOp::create(b, loc);
   for (int64_t offset = 1; offset < kSegmentsThreads; offset *= 2) {
     Value mine = memref::LoadOp::create(b, loc, counts, ValueRange{thread});
@@ -188,29 +186,29 @@ LogicalResult lowerSegments(RewriterBase &rewriter,
     memref::StoreOp::create(b, loc, sum, counts, ValueRange{thread});
     gpu::BarrierOp::create(b, loc);
   }
-  Value through = m.index(
-      memref::LoadOp::create(b, loc, counts, ValueRange{thread}));
+  Value through =
+      m.index(memref::LoadOp::create(b, loc, counts, ValueRange{thread}));
   Value separators = m.index(memref::LoadOp::create(
       b, loc, counts, ValueRange{m.c(kSegmentsThreads - 1)}));
 
   // Document ends: cu[d + 1] = i + 1 for the d-th separator, at i.
-  scf::ForOp::create(
-      b, loc, lo, hi, m.c(1), ValueRange{m.sub(through, count)},
-      [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
-        auto ifSep = scf::IfOp::create(
-            nb, l, isSeparator(nb, l, i),
-            [&](OpBuilder &tb, Location tl) {
-              IndexMath t{tb, tl};
-              Value next = t.add(acc[0], t.c(1));
-              memref::StoreOp::create(tb, tl, t.to(cuElt, t.add(i, t.c(1))),
-                                      cu, ValueRange{next});
-              scf::YieldOp::create(tb, tl, ValueRange{next});
-            },
-            [&](OpBuilder &eb, Location el) {
-              scf::YieldOp::create(eb, el, acc);
-            });
-        scf::YieldOp::create(nb, l, ifSep.getResults());
-      });
+  scf::ForOp::create(b, loc, lo, hi, m.c(1), ValueRange{m.sub(through, count)},
+                     [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
+                       auto ifSep = scf::IfOp::create(
+                           nb, l, isSeparator(nb, l, i),
+                           [&](OpBuilder &tb, Location tl) {
+                             IndexMath t{tb, tl};
+                             Value next = t.add(acc[0], t.c(1));
+                             memref::StoreOp::create(
+                                 tb, tl, t.to(cuElt, t.add(i, t.c(1))), cu,
+                                 ValueRange{next});
+                             scf::YieldOp::create(tb, tl, ValueRange{next});
+                           },
+                           [&](OpBuilder &eb, Location el) {
+                             scf::YieldOp::create(eb, el, acc);
+                           });
+                       scf::YieldOp::create(nb, l, ifSep.getResults());
+                     });
   // cu[0] = 0; cu[N + 1 .. T] = T (the trailing document's end, then the
   // padding; N + 1 = separators + 1 > T when the last token ends one).
   scf::IfOp::create(b, loc, m.cmp(P::eq, thread, m.c(0)),
@@ -221,13 +219,13 @@ LogicalResult lowerSegments(RewriterBase &rewriter,
                       scf::YieldOp::create(nb, l);
                     });
   Value end = m.to(cuElt, numTokens);
-  scf::ForOp::create(
-      b, loc, m.add(m.add(separators, m.c(1)), thread),
-      m.add(numTokens, m.c(1)), m.c(kSegmentsThreads), ValueRange{},
-      [&](OpBuilder &nb, Location l, Value j, ValueRange) {
-        memref::StoreOp::create(nb, l, end, cu, ValueRange{j});
-        scf::YieldOp::create(nb, l);
-      });
+  scf::ForOp::create(b, loc, m.add(m.add(separators, m.c(1)), thread),
+                     m.add(numTokens, m.c(1)), m.c(kSegmentsThreads),
+                     ValueRange{},
+                     [&](OpBuilder &nb, Location l, Value j, ValueRange) {
+                       memref::StoreOp::create(nb, l, end, cu, ValueRange{j});
+                       scf::YieldOp::create(nb, l);
+                     });
   recordSequenceContract(*func, op, "segments_from_separators", "one",
                          kSegmentsThreads);
   finishKernel(rewriter, op, *func, kSegmentsThreads);

@@ -1,4 +1,4 @@
-//===- LowerSequenceOps.cpp - reference lowering of sequence helpers -----===//
+//===- LowerSequenceOps.cpp - the sequence helpers as tensor code ---------===//
 
 #include "attn/Dialect/Attn/Transforms/MaskIR.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"

@@ -4,6 +4,8 @@
 // dims, mask, scale, target (the host CPU or an NVIDIA chip), direction
 // (forward or backward) and, for the backward, how dq is reduced; and for
 // NVIDIA the kernel flavour. It serves every packing and every token count.
+// A sequence helper's kernel has a target and which helper it is (and its
+// separator) instead.
 // The configuration has one canonical JSON form (the cache's key and index)
 // and one command-line form (attn-opt-aot's flags). No MLIR.
 //===----------------------------------------------------------------------===//
@@ -12,6 +14,7 @@
 #define ATTN_RUNTIME_KERNELCONFIG_H
 
 #include "attn/Host/Host.h"
+#include "attn/Support/EntryNames.h"
 
 #include <optional>
 #include <string>
@@ -20,12 +23,12 @@ namespace attn::rt {
 
 enum class Direction { Forward, Backward };
 
-/// A sequence helper's kernel instead of attention: doc_positions
-/// (cu_seqlens -> position ids) or segments_from_separators (token ids ->
-/// cu_seqlens padded to T + 1 entries), attn.doc_positions and
-/// attn.segments_from_separators {padded} compiled. Such a configuration
-/// has only a target and, for the second, the separator.
-enum class Sequence { None, DocPositions, SegmentsFromSeparators };
+/// A sequence helper's kernel instead of attention (Sequence, EntryNames.h):
+/// doc_positions (cu_seqlens -> position ids) or segments_from_separators
+/// (token ids -> cu_seqlens padded to T + 1 entries), attn.doc_positions
+/// and attn.segments_from_separators {padded} compiled. Such a
+/// configuration has only a target and, for the second, the separator.
+using ::attn::Sequence;
 
 struct KernelConfig {
   /// Element type, heads, head dims, mask and scale (cuSeqlens unused).
@@ -57,11 +60,6 @@ struct KernelConfig {
   /// attn-opt-aot's flags that compile exactly this configuration.
   std::string aotFlags() const;
 };
-
-/// "doc_positions" or "segments_from_separators" (the entry's name), ""
-/// for None; and back (nullopt for an unknown name).
-const char *toString(Sequence s);
-std::optional<Sequence> parseSequence(const std::string &name);
 
 /// Parses canonical() text back; why it is not one, or nullopt.
 std::optional<std::string> parseKernelConfig(const std::string &json,

@@ -1,8 +1,9 @@
-//===- SequenceKernel.h - launching the sequence helpers' kernels -*- C++ -*-===//
+//===- SequenceKernel.h - the sequence helpers' kernels -------*- C++ -*-===//
 //
 // The kernels of attn.doc_positions and attn.segments_from_separators
 // {padded} (attn-run --sequence KIND --target cuda --emit cubin, or the JIT):
-// an image and its manifest (kernel, sequence, arch, grid, threads). Their
+// an image and its manifest (kernel, sequence, arch, grid, threads,
+// shared_bytes). Their
 // parameters follow MLIR's memref convention for two vectors:
 //   doc_positions:            (cu_seqlens [N+1] i32, positions [T] i32)
 //   segments_from_separators: (tokens [T] i64, cu_seqlens [T+1] i32)
@@ -47,8 +48,8 @@ public:
   /// InvalidInput, launching nothing, for sizes that do not fit (the
   /// values of cu_seqlens are the caller's to check: invalid ones give
   /// undefined positions, never an access outside the vectors).
-  void launch(const void *in, int64_t inEntries, void *out,
-              int64_t outEntries, Stream stream = nullptr) const;
+  void launch(const void *in, int64_t inEntries, void *out, int64_t outEntries,
+              Stream stream = nullptr) const;
 
 private:
   SequenceInfo kernelInfo;

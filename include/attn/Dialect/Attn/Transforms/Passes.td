@@ -9,11 +9,13 @@ def AttnLowerSequenceOps : Pass<"attn-lower-sequence-ops"> {
   let summary = "Lower attn.doc_positions and attn.segments_from_separators "
                 "to scf/arith/tensor";
   let description = [{
-    A reference lowering of the sequence helpers to ordinary tensor code, so
-    they run on any target: `doc_positions` becomes a `tensor.generate` whose
+    The CPU's lowering of the sequence helpers to ordinary tensor code
+    (NVIDIA kernels have attn-gpu-sequence-ops): `doc_positions` becomes a
+    `tensor.generate` whose
     body finds each token's document by binary search over cu_seqlens (the
     mask algebra's `docPosition`); `segments_from_separators` counts the
-    separators, then fills cu_seqlens in a second loop.
+    separators, then fills cu_seqlens in a second loop (with `padded`, then
+    T in the entries past the last document).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",
