@@ -44,9 +44,10 @@ for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
       --heads "$h" --kv-heads "$kv" --head-dim "$d" $direction
   done
 done
-# The sequence helpers' kernels (python/tests/test_sequence.py's GPU tests).
+# The sequence helpers' kernels (python/tests/test_sequence.py's GPU tests,
+# bench/gpu_bench_sequence.py).
 build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --sequence doc_positions
-for sep in 2 3; do
+for sep in 2 3 50256; do
   build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" \
     --sequence segments_from_separators --separator "$sep"
 done

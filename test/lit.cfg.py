@@ -88,3 +88,8 @@ if _python:
         config.substitutions.append(
             ("%attn-emulate",
              f"{_python} {os.path.join(_emu, 'attn_emulate.py')}"))
+        # The attn_opt package the build makes (nanobind found).
+        _package = os.path.join(config.attn_obj_root, "python")
+        if os.path.isdir(os.path.join(_package, "attn_opt")):
+            config.available_features.add("attn_opt")
+            config.substitutions.append(("%attn-opt-pythonpath", _package))

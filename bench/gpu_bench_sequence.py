@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Times the sequence helpers' kernels (attn_opt.doc_positions with
+tokens=T, attn_opt.segments_from_separators with padded=True: no
+synchronization) against the same results computed with PyTorch's own
+operations (searchsorted; nonzero, which synchronizes), after checking
+that both agree. Device time per call as bench/gpu_bench.py takes it
+(median_ms); --device cpu runs the same on the CPU (wall time, for the
+script's own test: test/Bench/sequence-bench.test).
+
+    python3 bench/gpu_bench_sequence.py [--device cuda|cpu] [--tokens 16384,65536]
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+import attn_opt
+from packing import draw_lengths
+
+EOD = 50256
+
+
+def torch_positions(cu, tokens):
+    t = torch.arange(tokens, dtype=torch.int32, device=cu.device)
+    return t - cu[torch.searchsorted(cu[1:], t, right=True)]
+
+
+def torch_segments(ids):
+    ends = (ids == EOD).nonzero().flatten().to(torch.int32) + 1
+    cu = torch.cat([torch.zeros(1, dtype=torch.int32, device=ids.device), ends])
+    if ids.numel() and int(cu[-1]) != ids.numel():
+        cu = torch.cat([cu, torch.full((1,), ids.numel(), dtype=torch.int32, device=ids.device)])
+    return cu
+
+
+def wall_ms(fn, reps=20):
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--tokens", default="16384,65536")
+    opts = ap.parse_args()
+    if opts.device == "cuda":
+        from gpu_bench import median_ms as timer
+    else:
+        timer = wall_ms
+    rng = np.random.default_rng(0)
+    print("tokens | documents | doc_positions ms | torch searchsorted ms | "
+          "segments (padded) ms | torch nonzero ms")
+    for tokens in map(int, opts.tokens.split(",")):
+        lengths = draw_lengths(tokens, "lognormal:1024", rng)
+        ids = torch.from_numpy(rng.integers(0, EOD, tokens)).to(opts.device)
+        ends = torch.from_numpy(np.cumsum(lengths) - 1).to(opts.device)
+        ids[ends] = EOD
+        cu = torch_segments(ids)
+        padded = attn_opt.segments_from_separators(ids, EOD, padded=True)
+        n = cu.numel()
+        if not (torch.equal(padded[:n], cu) and bool((padded[n:] == tokens).all())):
+            sys.exit(f"FAIL: segments_from_separators differs from PyTorch's at T = {tokens}")
+        if not torch.equal(attn_opt.doc_positions(cu, tokens=tokens), torch_positions(cu, tokens)):
+            sys.exit(f"FAIL: doc_positions differs from PyTorch's at T = {tokens}")
+        figures = [timer(lambda: attn_opt.doc_positions(cu, tokens=tokens)),
+                   timer(lambda: torch_positions(cu, tokens)),
+                   timer(lambda: attn_opt.segments_from_separators(ids, EOD, padded=True)),
+                   timer(lambda: torch_segments(ids))]
+        print(f"{tokens} | {n - 1} | " + " | ".join(f"{f:.4f}" for f in figures))
+    attn_opt.check_errors()
+
+
+if __name__ == "__main__":
+    main()
