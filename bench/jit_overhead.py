@@ -1,6 +1,6 @@
 """The JIT library's costs, measured on this machine (no GPU needed):
 cold compile per kernel (CPU forward and backward; NVIDIA forward for
-sm_90a and sm_80, ptxas included), a disk-cache hit in a new library (what
+sm_90a and sm_80, ptxas included; the sequence helpers'), a disk-cache hit in a new library (what
 a second process pays: key, read, checksum, load), an in-memory hit (what
 every call pays), and attn_opt.doc_attention's host overhead per call next
 to torch.nn.functional.scaled_dot_product_attention on the same tiny CPU
@@ -61,6 +61,15 @@ def main():
             disk = ms(lambda: _C.Library(d, True).get(c), repeat=5)
             name = f"{target} {'backward' if backward else 'forward'}"
             print(f"{name:18s} cold compile {cold:7.1f} ms   disk-cache hit {disk:6.2f} ms")
+        # The sequence helpers' kernels.
+        for target in ("cpu", "sm_90a"):
+            for helper, extra in (("doc_positions", {}),
+                                  ("segments_from_separators", {"separator": 2})):
+                c = json.dumps({"target": target, "sequence": helper, **extra})
+                cold = ms(lambda: _C.Library(d, True).get(c))
+                disk = ms(lambda: _C.Library(d, True).get(c), repeat=5)
+                print(f"{target} {helper:24s} cold compile {cold:7.1f} ms   "
+                      f"disk-cache hit {disk:6.2f} ms")
     kwargs = dict(dtype="f32", heads=1, kv_heads=1, head_dim=32, value_dim=32,
                   mask="document,causal", scale=None, target="cpu", backward=False,
                   deterministic=False)

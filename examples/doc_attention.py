@@ -35,3 +35,17 @@ for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
         if x.numel():
             worst = max(worst, (x.float() - y.float()).abs().max().item())
 print(f"each document alone vs packed, outputs and gradients: max difference {worst:.3g}")
+
+# The documents as a data loader sees them: token ids, each document ended by
+# an end-of-document id. cu_seqlens and the position ids (for RoPE) come
+# from the compiled sequence helpers; padded=True keeps T + 1 entries (empty
+# documents at the end), so nothing waits for the device.
+EOD = 50256
+ids = torch.randint(0, EOD, (t,))
+ids[cu[1:][cu[1:] > cu[:-1]] - 1] = EOD  # (the empty document has no end)
+cu_found = attn_opt.segments_from_separators(ids, EOD, padded=True)
+positions = attn_opt.doc_positions(cu_found, tokens=t)
+again = attn_opt.doc_attention(q.detach(), k.detach(), v.detach(), cu_found)
+print(f"from end-of-document ids: cu_seqlens {cu_found[:6].tolist()}... ({cu_found.numel()} "
+      f"entries), positions restart at {(positions == 0).nonzero().flatten().tolist()}, "
+      f"same output: {torch.equal(again, out.detach())}")

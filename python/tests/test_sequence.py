@@ -91,6 +91,20 @@ def test_segments_random_against_loop(dtype):
     assert attn_opt.doc_positions(got).tolist() == positions_by_loop(lengths)
 
 
+def test_padded_segments_feed_doc_attention():
+    """Megatron's flow: token ids -> cu_seqlens (padded, no
+    synchronization) -> doc_attention, the same output as with the exact
+    cu_seqlens."""
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(0, 10, (200,), generator=g)
+    q, k, v = (torch.randn(200, h, 32, generator=g) for h in (4, 2, 2))
+    exact = attn_opt.segments_from_separators(ids, 0)
+    padded = attn_opt.segments_from_separators(ids, 0, padded=True)
+    assert padded.numel() == 201 and exact.numel() < 201
+    assert torch.equal(attn_opt.doc_attention(q, k, v, padded),
+                       attn_opt.doc_attention(q, k, v, exact))
+
+
 def test_separator_outside_the_token_type_finds_none():
     tokens = torch.tensor([1, 255, 2], dtype=torch.uint8)
     assert attn_opt.segments_from_separators(tokens, 50256).tolist() == [0, 3]
