@@ -1,14 +1,18 @@
 //===- RuntimeFuzzer.cpp - the runtime's manifest and cu_seqlens checks ---===//
 //
-// libFuzzer target: the input is a kernel manifest (JSON text), or, after a
-// first byte of 0, a host cu_seqlens (int32s) and a token count. Parsing
-// and validation may refuse (an attn::rt::Error); a crash, an unexpected
-// exception or a sanitizer report (overflow in the grid or tensor-map
-// arithmetic) is a bug.
+// libFuzzer target: the input is a kernel manifest (JSON text: an
+// attention kernel's or a sequence helper's) or kernel configuration, or,
+// after a first byte of 0, a host cu_seqlens (int32s) and a token count.
+// Parsing and validation may refuse (an attn::rt::Error, a configuration's
+// reason); a crash, an unexpected exception, a sanitizer report (overflow
+// in the grid or tensor-map arithmetic) or a configuration whose canonical
+// text does not parse back to itself is a bug.
 //===----------------------------------------------------------------------===//
 
 #include "attn/Mask/MaskAlgebra.h"
 #include "attn/Runtime/Attention.h"
+#include "attn/Runtime/KernelConfig.h"
+#include "attn/Runtime/SequenceKernel.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +34,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   std::string text(reinterpret_cast<const char *>(data), size);
+  // The same text as a sequence helper's manifest, and as a kernel
+  // configuration (whose canonical form must parse back to itself).
+  try {
+    attn::rt::SequenceInfo s = attn::rt::parseSequenceManifest(text);
+    for (int64_t tokens : {int64_t(0), int64_t(1000), int64_t(INT32_MAX)})
+      (void)attn::rt::sequenceGrid(s, tokens);
+  } catch (const attn::rt::Error &) {
+  }
+  attn::rt::KernelConfig config;
+  if (!attn::rt::parseKernelConfig(text, config)) {
+    attn::rt::KernelConfig back;
+    if (attn::rt::parseKernelConfig(config.canonical(), back) ||
+        back.canonical() != config.canonical())
+      __builtin_trap(); // canonical() does not round-trip
+    (void)config.describe();
+    (void)config.aotFlags();
+  }
   attn::rt::KernelInfo info;
   try {
     info = attn::rt::parseManifest(text);
