@@ -36,6 +36,9 @@ def _check_cu_seqlens(cu_seqlens, tokens):
               f"entry, got {cu_seqlens.dtype} of shape {tuple(cu_seqlens.shape)}")
     if cu_seqlens.device.type not in ("cpu", "cuda"):
         _fail("doc_positions", f"unsupported device {cu_seqlens.device}")
+    if isinstance(tokens, torch.SymInt):  # (torch.compile with a dynamic T)
+        torch._check(tokens >= 0)
+        return
     if isinstance(tokens, bool) or not isinstance(tokens, numbers.Integral) \
             or not 0 <= tokens <= _MAX_TOKENS:
         _fail("doc_positions", f"tokens must be an integer in [0, 2**31), got {tokens!r}")
@@ -114,8 +117,10 @@ def doc_positions(cu_seqlens: Tensor, tokens: Optional[int] = None) -> Tensor:
     _check_cu_seqlens(cu_seqlens, 0)
     if tokens is None:
         tokens = int(cu_seqlens[-1])
+        if tokens < 0:
+            _fail("doc_positions", f"invalid cu_seqlens: its last entry (T) is {tokens}")
     _check_cu_seqlens(cu_seqlens, tokens)
-    return _doc_positions(cu_seqlens, int(tokens))
+    return _doc_positions(cu_seqlens, tokens)
 
 
 def segments_from_separators(tokens: Tensor, separator: int, *, padded: bool = False) -> Tensor:
@@ -133,6 +138,10 @@ def segments_from_separators(tokens: Tensor, separator: int, *, padded: bool = F
     if isinstance(separator, bool) or not isinstance(separator, numbers.Integral) \
             or not -2**63 <= separator < 2**63:
         _fail("segments_from_separators", f"separator must be an int64 token id, got {separator!r}")
+    info = torch.iinfo(tokens.dtype)
+    if not info.min <= separator <= info.max:
+        _fail("segments_from_separators", f"separator {separator} cannot occur in {tokens.dtype} "
+              f"token ids ({info.min} to {info.max})")
     cu = _segments_padded(tokens, int(separator))
     if padded:
         return cu

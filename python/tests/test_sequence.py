@@ -105,10 +105,16 @@ def test_padded_segments_feed_doc_attention():
                        attn_opt.doc_attention(q, k, v, exact))
 
 
-def test_separator_outside_the_token_type_finds_none():
+def test_separator_outside_the_token_type_is_refused():
+    """As the dialect's verifier refuses it: a separator no token of the
+    dtype can equal is a mistake (uint8 255 is not -1)."""
     tokens = torch.tensor([1, 255, 2], dtype=torch.uint8)
-    assert attn_opt.segments_from_separators(tokens, 50256).tolist() == [0, 3]
-    assert attn_opt.segments_from_separators(tokens, -1).tolist() == [0, 3]
+    with pytest.raises(ValueError, match=r"separator 50256 cannot occur in torch.uint8 token "
+                                         r"ids \(0 to 255\)"):
+        attn_opt.segments_from_separators(tokens, 50256)
+    with pytest.raises(ValueError, match="separator -1 cannot occur in torch.uint8"):
+        attn_opt.segments_from_separators(tokens, -1)
+    assert attn_opt.segments_from_separators(tokens, 255).tolist() == [0, 2, 3]
 
 
 def test_bad_input_is_a_clear_error():
@@ -121,6 +127,8 @@ def test_bad_input_is_a_clear_error():
         attn_opt.doc_positions(torch.tensor([0, 5], dtype=torch.int64))
     with pytest.raises(ValueError, match="cu_seqlens must be a 1-D int32 tensor"):
         attn_opt.doc_positions(torch.zeros(0, dtype=i32))
+    with pytest.raises(ValueError, match=r"invalid cu_seqlens: its last entry \(T\) is -1"):
+        attn_opt.doc_positions(torch.tensor([0, -1], dtype=i32))
     with pytest.raises(ValueError, match=r"tokens must be an integer in \[0, 2\*\*31\)"):
         attn_opt.doc_positions(torch.tensor([0, 5], dtype=i32), tokens=-1)
     with pytest.raises(ValueError, match=r"tokens must be an integer in \[0, 2\*\*31\)"):
@@ -166,6 +174,11 @@ def test_compile_fullgraph_no_recompile():
         lengths = torch.tensor(segments_by_loop(ids, 2)).diff().tolist()
         assert positions(torch.tensor(ids)).tolist() == positions_by_loop(lengths)
     assert counter.frame_count == 1
+    # Another T: one recompilation, with T symbolic, and no more after it.
+    for ids in ([2, 5, 5, 2, 7, 7, 7, 2, 1], [1, 2, 3], [2] * 20):
+        lengths = torch.tensor(segments_by_loop(ids, 2)).diff().tolist()
+        assert positions(torch.tensor(ids)).tolist() == positions_by_loop(lengths)
+    assert counter.frame_count == 2
 
 
 # -- on a GPU -----------------------------------------------------------------

@@ -134,7 +134,10 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
                                              KernelConfig &config) {
   nlohmann::json j =
       nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
+  if (j.is_discarded())
+    return std::string("a kernel configuration is a JSON object; this is "
+                       "not valid JSON");
+  if (!j.is_object())
     return std::string("a kernel configuration is a JSON object");
   auto field = [&](const char *key, nlohmann::json::value_t type)
       -> std::optional<std::string> {
@@ -157,7 +160,8 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     for (const auto &item : j.items())
       if (item.key() != "target" && item.key() != "sequence" &&
           item.key() != "separator")
-        return "kernel configuration: a sequence helper's has no \"" +
+        return "kernel configuration: a sequence helper's configuration "
+               "has no \"" +
                item.key() + "\"";
     KernelConfig c;
     c.target = j["target"].get<std::string>();

@@ -168,7 +168,7 @@ TEST(KernelConfig, SequenceHelpers) {
                 .find("a separator applies to segments_from_separators only"),
             std::string::npos);
   EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","heads":4})")
-                .find("a sequence helper's has no \"heads\""),
+                .find("a sequence helper's configuration has no \"heads\""),
             std::string::npos);
   EXPECT_NE(why(R"({"sequence":"segments_from_separators","target":"cpu",)"
                 R"("separator":9223372036854775808})")

@@ -94,10 +94,13 @@ static rt::KernelConfig configFromFlags() {
              &backward, &deterministic, &kernelOptions})
       if (o->getNumOccurrences())
         fail("--" + o->ArgStr.str() + " does not apply to --sequence");
-    if ((*s == rt::Sequence::SegmentsFromSeparators) !=
-        bool(separator.getNumOccurrences()))
-      fail("--separator goes with --sequence segments_from_separators, and "
-           "only there");
+    if (*s == rt::Sequence::SegmentsFromSeparators &&
+        !separator.getNumOccurrences())
+      fail("--sequence segments_from_separators needs --separator ID (the "
+           "end-of-document token id)");
+    if (*s != rt::Sequence::SegmentsFromSeparators &&
+        separator.getNumOccurrences())
+      fail("--separator applies to --sequence segments_from_separators only");
     c.sequence = *s;
     c.separator = separator;
     if (auto why = c.validate())
@@ -105,7 +108,7 @@ static rt::KernelConfig configFromFlags() {
     return c;
   }
   if (separator.getNumOccurrences())
-    fail("--separator goes with --sequence segments_from_separators");
+    fail("--separator applies to --sequence segments_from_separators only");
   auto t = host::parseDType(dtype);
   if (!t)
     fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");
@@ -135,6 +138,7 @@ int main(int argc, char **argv) {
                               "attn-opt-aot: compile kernels into a kernel "
                               "cache ahead of time\n");
   std::vector<rt::KernelConfig> all;
+  std::vector<std::string> where; // "FILE:LINE: " of each, for --configs
   if (!configs.empty()) {
     for (const cl::Option *o :
          {(cl::Option *)&heads, (cl::Option *)&headDim, (cl::Option *)&backward,
@@ -153,20 +157,25 @@ int main(int argc, char **argv) {
       if (auto why = rt::parseKernelConfig(line, c))
         fail(configs + ":" + std::to_string(n) + ": " + *why);
       all.push_back(std::move(c));
+      where.push_back(configs + ":" + std::to_string(n) + ": ");
     }
+    if (all.empty())
+      fail(configs + " holds no configuration (one canonical JSON object per "
+           "line)");
   } else {
     all.push_back(configFromFlags());
   }
 
   std::string dir = out.empty() ? rt::KernelCache::defaultDir() : out;
   rt::KernelLibrary library(dir, jit::makeCompiler());
-  for (const rt::KernelConfig &c : all) {
+  for (size_t i = 0; i < all.size(); ++i) {
+    const rt::KernelConfig &c = all[i];
     auto start = std::chrono::steady_clock::now();
     int64_t compiledBefore = library.stats().compiled;
     std::string error;
     auto kernel = library.getNoThrow(c, error);
     if (!kernel)
-      fail(error);
+      fail((where.empty() ? "" : where[i]) + error);
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - start)
                     .count();

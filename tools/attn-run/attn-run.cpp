@@ -367,10 +367,15 @@ static int emitSequence(mlir::MLIRContext &context) {
   if (!kind)
     fail("unknown --sequence '" + sequence +
          "' (expected doc_positions or segments_from_separators)");
-  if ((*kind == Sequence::SegmentsFromSeparators) !=
-      bool(separator.getNumOccurrences()))
-    fail("--separator goes with --sequence segments_from_separators, and "
-         "only there");
+  if (*kind == Sequence::SegmentsFromSeparators &&
+      !separator.getNumOccurrences())
+    fail("--sequence segments_from_separators needs --separator ID (the "
+         "end-of-document token id)");
+  if (*kind != Sequence::SegmentsFromSeparators &&
+      separator.getNumOccurrences())
+    fail("--separator applies to --sequence segments_from_separators only");
+  if (target == "cpu" && arch.getNumOccurrences())
+    fail("--arch does not apply to --target cpu");
   if (emit.empty())
     fail("--sequence compiles a kernel (--emit mlir, llvm, ptx or cubin); "
          "attn_opt.doc_positions and attn_opt.segments_from_separators run "
@@ -423,7 +428,7 @@ int main(int argc, char **argv) {
     return emitSequence(context);
   }
   if (separator.getNumOccurrences())
-    fail("--separator goes with --sequence segments_from_separators");
+    fail("--separator applies to --sequence segments_from_separators only");
   AttentionSpec spec = parseSpec();
   if (tileMap) {
     printTileMap(spec);
