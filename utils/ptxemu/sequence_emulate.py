@@ -10,6 +10,9 @@ cu_seqlens with empty and length-1 documents, one document, documents
 across block boundaries. segments_from_separators (padded): cu_seqlens of
 T + 1 entries from token ids, for no tokens, no separator, only
 separators, a separator last or not, T past the block's 1024 threads.
+With --invalid-cu, doc_positions instead runs on cu_seqlens that do not
+describe its tokens (decreasing, negative, past T, ...), where only staying
+inside its vectors is required (the emulator stops on any other access).
 It launches the kernel as the runtime does (runtime/lib/SequenceKernel.cpp: the
 memref descriptors of its two vectors; the manifest's grid and threads)
 on outputs poisoned with -1, and exits 1 naming the first case that
@@ -66,6 +69,17 @@ def position_cases(rng):
     yield "random", cu_from_lengths(rng.integers(0, 40, 25))
 
 
+def invalid_cu_cases():
+    """cu_seqlens that do not describe T = 300 tokens: the positions are
+    then undefined, but the kernel must stay inside its vectors."""
+    yield "decreasing", np.array([0, 200, 100, 300], np.int32)
+    yield "past T", np.array([0, 100, 5000, 300], np.int32)
+    yield "negative", np.array([0, -7, -2**31, 300], np.int32)
+    yield "ends before T", np.array([0, 10, 20], np.int32)
+    yield "ends after T", np.array([0, 10, 2**31 - 1], np.int32)
+    yield "not starting at 0", np.array([50, 60, 300], np.int32)
+
+
 def segment_cases(rng, sep):
     other = sep + 1
     yield "no tokens", np.array([], np.int64)
@@ -92,6 +106,9 @@ def main():
                     help="segments_from_separators: the separator the kernel was built with")
     ap.add_argument("--schedule", default="lockstep", choices=list(ptxemu.SCHEDULES))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--invalid-cu", action="store_true",
+                    help="doc_positions: cu_seqlens that do not describe its 300 tokens; "
+                         "checks only that every access stays inside the vectors")
     opts = ap.parse_args()
     with open(opts.kernel + ".json") as f:
         info = json.load(f)
@@ -106,6 +123,20 @@ def main():
         kernel = ptxemu.Kernel(f.read(), name=info["kernel"])
     rng = np.random.default_rng(opts.seed)
     threads = info["threads"]
+    if opts.invalid_cu:
+        if kind != "doc_positions":
+            fail("--invalid-cu goes with a doc_positions kernel")
+        for name, cu in invalid_cu_cases():
+            gmem = ptxemu.GlobalMemory()
+            args = vector(gmem.alloc(cu), cu.size) + vector(gmem.alloc(np.full(300, -1, np.int32)),
+                                                           300)
+            try:
+                run(kernel, info, args, gmem, ((300 + threads - 1) // threads, 1, 1),
+                    opts.schedule)
+            except ptxemu.EmulationError as e:
+                fail(f"invalid cu_seqlens, {name}: {e}")
+            print(f"doc_positions: invalid cu_seqlens, {name}: stayed inside its vectors")
+        return
     cases = (position_cases(rng) if kind == "doc_positions"
              else segment_cases(rng, opts.separator))
     for name, data in cases:
