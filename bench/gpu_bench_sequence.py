@@ -10,14 +10,13 @@ script's own test: test/Bench/sequence-bench.test).
     python3 bench/gpu_bench_sequence.py [--device cuda|cpu] [--tokens 16384,65536]
 """
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 
 import attn_opt
+from jit_overhead import ms
 from packing import draw_lengths
 
 EOD = 50256
@@ -36,14 +35,10 @@ def torch_segments(ids):
     return cu
 
 
-def wall_ms(fn, reps=20):
+def wall_ms(fn):
+    """The median wall time of 20 calls after a first one (--device cpu)."""
     fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return ms(fn, repeat=20)
 
 
 def main():

@@ -53,40 +53,41 @@ def cuda_target(device):
     return f"sm_{major}{minor}" + ("a" if major == 9 else "")
 
 
+def target(device):
+    """What a kernel for tensors on `device` is compiled for."""
+    return "cpu" if device.type == "cpu" else cuda_target(device)
+
+
+def _memoized(key, config):
+    """The kernel of `config` (a function building the configuration's
+    JSON object), compiled or loaded at most once per process under `key`."""
+    found = _kernels.get(key)
+    if found is None:
+        found = library().get(json.dumps(config()))
+        with _lock:
+            _kernels[key] = found
+    return found
+
+
 def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
            target, backward, deterministic):
-    """The compiled kernel of this configuration (compiled or loaded at most
-    once per process)."""
-    key = (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target,
-           backward, deterministic)
-    found = _kernels.get(key)
-    if found is not None:
-        return found
-    config = json.dumps({
-        "target": target, "direction": "backward" if backward else "forward",
-        "dtype": dtype, "heads": heads, "kv_heads": kv_heads,
-        "head_dim": head_dim, "value_dim": value_dim, "mask": mask,
-        "scale": scale, "deterministic": deterministic, "kernel_options": ""})
-    found = library().get(config)
-    with _lock:
-        _kernels[key] = found
-    return found
+    """The compiled kernel of this attention configuration."""
+    return _memoized(
+        (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target, backward,
+         deterministic),
+        lambda: {"target": target, "direction": "backward" if backward else "forward",
+                 "dtype": dtype, "heads": heads, "kv_heads": kv_heads,
+                 "head_dim": head_dim, "value_dim": value_dim, "mask": mask,
+                 "scale": scale, "deterministic": deterministic, "kernel_options": ""})
 
 
 def sequence_kernel(*, sequence, target, separator=None):
     """The compiled kernel of a sequence helper ("doc_positions", or
     "segments_from_separators" with its separator) for `target`."""
-    key = ("sequence", sequence, target, separator)
-    found = _kernels.get(key)
-    if found is not None:
-        return found
-    config = {"target": target, "sequence": sequence}
-    if separator is not None:
-        config["separator"] = separator
-    found = library().get(json.dumps(config))
-    with _lock:
-        _kernels[key] = found
-    return found
+    return _memoized(
+        ("sequence", sequence, target, separator),
+        lambda: {"target": target, "sequence": sequence,
+                 **({} if separator is None else {"separator": separator})})
 
 
 def cache_stats():

@@ -99,11 +99,10 @@ def _tile_counter(device, stream) -> int:
 # -- the ops -----------------------------------------------------------------
 
 def _kernel(q: Tensor, v: Tensor, kv_heads: int, mask: str, scale, backward, deterministic):
-    target = "cpu" if q.device.type == "cpu" else _library.cuda_target(q.device)
     return _library.kernel(
         dtype=_DTYPES[q.dtype], heads=q.shape[1], kv_heads=kv_heads,
         head_dim=q.shape[2], value_dim=v.shape[2], mask=mask, scale=scale,
-        target=target, backward=backward, deterministic=deterministic)
+        target=_library.target(q.device), backward=backward, deterministic=deterministic)
 
 
 @torch.library.custom_op("attn_opt::attention_forward", mutates_args=(),

@@ -18,10 +18,6 @@ from torch import Tensor
 from . import _library, ops
 
 
-def _target(device):
-    return "cpu" if device.type == "cpu" else _library.cuda_target(device)
-
-
 def _fail(name, message):
     raise ValueError(f"attn_opt.{name}: {message}")
 
@@ -44,8 +40,10 @@ def _check_cu_seqlens(cu_seqlens, tokens):
         _fail("doc_positions", f"tokens must be an integer in [0, 2**31), got {tokens!r}")
 
 
-def _check_token_ids(tokens):
-    """segments_from_separators' token ids (also the op's)."""
+def _check_token_ids(tokens, separator):
+    """segments_from_separators' token ids and separator (the op's
+    checks): a separator no token of the dtype can equal is refused, as
+    the dialect's verifier does (uint8 255 is not -1)."""
     if tokens.dim() != 1 or tokens.dtype.is_floating_point or tokens.dtype.is_complex \
             or tokens.dtype == torch.bool:
         _fail("segments_from_separators", "tokens must be a 1-D tensor of integer token ids, "
@@ -54,6 +52,10 @@ def _check_token_ids(tokens):
         _fail("segments_from_separators", f"unsupported device {tokens.device}")
     if tokens.shape[0] > _MAX_TOKENS:
         _fail("segments_from_separators", f"{tokens.shape[0]} tokens do not fit int32 cu_seqlens")
+    info = torch.iinfo(tokens.dtype)
+    if not info.min <= separator <= info.max:
+        _fail("segments_from_separators", f"separator {separator} cannot occur in {tokens.dtype} "
+              f"token ids ({info.min} to {info.max})")
 
 
 @torch.library.custom_op("attn_opt::doc_positions", mutates_args=(),
@@ -62,7 +64,7 @@ def _doc_positions(cu_seqlens: Tensor, tokens: int) -> Tensor:
     _check_cu_seqlens(cu_seqlens, tokens)
     cu = cu_seqlens.contiguous()
     out = ops._empty((tokens,), torch.int32, cu.device)
-    kern = _library.sequence_kernel(sequence="doc_positions", target=_target(cu.device))
+    kern = _library.sequence_kernel(sequence="doc_positions", target=_library.target(cu.device))
     if cu.device.type == "cpu":
         # (Checks cu_seqlens first: a ValueError, nothing written.)
         kern.run_cpu_sequence(cu.data_ptr(), cu.numel(), out.data_ptr(), tokens)
@@ -86,12 +88,12 @@ def _(cu_seqlens, tokens):
 @torch.library.custom_op("attn_opt::segments_padded", mutates_args=(),
                          device_types=("cpu", "cuda"))
 def _segments_padded(tokens: Tensor, separator: int) -> Tensor:
-    _check_token_ids(tokens)
+    _check_token_ids(tokens, separator)
     ids = tokens.to(torch.int64).contiguous()
     n = ids.numel()
     out = ops._empty((n + 1,), torch.int32, ids.device)
     kern = _library.sequence_kernel(sequence="segments_from_separators",
-                                    target=_target(ids.device), separator=separator)
+                                    target=_library.target(ids.device), separator=separator)
     if ids.device.type == "cpu":
         kern.run_cpu_sequence(ids.data_ptr(), n, out.data_ptr(), n + 1)
     else:
@@ -103,7 +105,7 @@ def _segments_padded(tokens: Tensor, separator: int) -> Tensor:
 
 @_segments_padded.register_fake
 def _(tokens, separator):
-    _check_token_ids(tokens)
+    _check_token_ids(tokens, separator)
     return tokens.new_empty((tokens.shape[0] + 1,), dtype=torch.int32)
 
 
@@ -114,12 +116,13 @@ def doc_positions(cu_seqlens: Tensor, tokens: Optional[int] = None) -> Tensor:
     synchronization, and a graph break under torch.compile)."""
     if not isinstance(cu_seqlens, Tensor):
         raise TypeError("attn_opt.doc_positions: cu_seqlens must be a torch.Tensor")
-    _check_cu_seqlens(cu_seqlens, 0)
     if tokens is None:
+        _check_cu_seqlens(cu_seqlens, 0)  # (before reading T from it)
         tokens = int(cu_seqlens[-1])
         if tokens < 0:
             _fail("doc_positions", f"invalid cu_seqlens: its last entry (T) is {tokens}")
-    _check_cu_seqlens(cu_seqlens, tokens)
+    elif isinstance(tokens, bool) or not isinstance(tokens, (numbers.Integral, torch.SymInt)):
+        _fail("doc_positions", f"tokens must be an integer in [0, 2**31), got {tokens!r}")
     return _doc_positions(cu_seqlens, tokens)
 
 
@@ -134,14 +137,9 @@ def segments_from_separators(tokens: Tensor, separator: int, *, padded: bool = F
     torch.compile and CUDA graphs."""
     if not isinstance(tokens, Tensor):
         raise TypeError("attn_opt.segments_from_separators: tokens must be a torch.Tensor")
-    _check_token_ids(tokens)
     if isinstance(separator, bool) or not isinstance(separator, numbers.Integral) \
             or not -2**63 <= separator < 2**63:
         _fail("segments_from_separators", f"separator must be an int64 token id, got {separator!r}")
-    info = torch.iinfo(tokens.dtype)
-    if not info.min <= separator <= info.max:
-        _fail("segments_from_separators", f"separator {separator} cannot occur in {tokens.dtype} "
-              f"token ids ({info.min} to {info.max})")
     cu = _segments_padded(tokens, int(separator))
     if padded:
         return cu

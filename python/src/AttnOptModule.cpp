@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 
 namespace nb = nanobind;
 using namespace attn;
@@ -69,7 +70,7 @@ public:
                   uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t out,
                   uintptr_t lse, uintptr_t stream, uintptr_t tileCounter) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
-    onDevice(device)->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q),
+    onDevice(devices, device, rt::parseManifest)->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q),
                              ptr(k), ptr(v), ptr(out), ptr(lse), ptr(stream),
                              ptr(tileCounter));
 #else
@@ -91,21 +92,8 @@ public:
                           uintptr_t out, int64_t outEntries,
                           uintptr_t stream) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
-    if (kernel->cpu || !kernel->config.isSequence())
-      throw rt::Error("not an NVIDIA sequence kernel: " +
-                      kernel->config.describe());
-    rt::initDevice(nullptr, device);
-    const rt::SequenceKernel *k;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      std::unique_ptr<rt::SequenceKernel> &slot = sequenceKernels[device];
-      if (!slot)
-        slot = std::make_unique<rt::SequenceKernel>(
-            kernel->entry.binary,
-            rt::parseSequenceManifest(kernel->entry.launch));
-      k = slot.get();
-    }
-    k->launch(ptr(in), inEntries, ptr(out), outEntries, ptr(stream));
+    onDevice(sequenceKernels, device, rt::parseSequenceManifest)
+        ->launch(ptr(in), inEntries, ptr(out), outEntries, ptr(stream));
 #else
     noCuda();
 #endif
@@ -120,7 +108,7 @@ public:
 #ifdef ATTN_HAVE_CUDA_RUNTIME
     rt::GradTensors t{ptr(q),    ptr(k),  ptr(v),  ptr(out), ptr(lse),
                       ptr(dout), ptr(dq), ptr(dk), ptr(dv)};
-    onDevice(device)->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t,
+    onDevice(devices, device, rt::parseManifest)->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t,
                                      ptr(stream));
 #else
     noCuda();
@@ -134,18 +122,24 @@ private:
   std::map<int, std::unique_ptr<rt::AttentionKernel>> devices;
   std::map<int, std::unique_ptr<rt::SequenceKernel>> sequenceKernels;
 
-  /// The kernel loaded on device `device` (once), that device's primary
-  /// context current on this thread.
-  const rt::AttentionKernel *onDevice(int device) {
-    if (kernel->cpu || kernel->config.isSequence())
-      throw rt::Error("not an NVIDIA attention kernel: " +
-                      kernel->config.describe());
+  /// The kernel loaded on device `device` (once: `loaded` holds it, its
+  /// launch contract read with `parse`), that device's primary context
+  /// current on this thread. An attention kernel (rt::AttentionKernel) or
+  /// a sequence helper's (rt::SequenceKernel), as the configuration says.
+  template <typename K, typename Parse>
+  const K *onDevice(std::map<int, std::unique_ptr<K>> &loaded, int device,
+                    Parse parse) {
+    bool sequence = std::is_same_v<K, rt::SequenceKernel>;
+    if (kernel->cpu || kernel->config.isSequence() != sequence)
+      throw rt::Error(std::string("not an NVIDIA ") +
+                      (sequence ? "sequence helper's" : "attention") +
+                      " kernel: " + kernel->config.describe());
     rt::initDevice(nullptr, device);
     std::lock_guard<std::mutex> lock(mutex);
-    std::unique_ptr<rt::AttentionKernel> &slot = devices[device];
+    std::unique_ptr<K> &slot = loaded[device];
     if (!slot)
-      slot = std::make_unique<rt::AttentionKernel>(
-          kernel->entry.binary, rt::parseManifest(kernel->entry.launch));
+      slot = std::make_unique<K>(kernel->entry.binary,
+                                 parse(kernel->entry.launch));
     return slot.get();
   }
 #else

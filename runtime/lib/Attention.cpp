@@ -181,19 +181,6 @@ void requireValidCuSeqlens(const int32_t *cuHost, int64_t cuEntries,
   if (tokens > std::numeric_limits<int32_t>::max())
     throw Error("too many tokens for int32 cu_seqlens");
 }
-
-/// A pointer a kernel needs aligned to `bytes`.
-struct Aligned {
-  const char *name;
-  const void *p;
-  uintptr_t bytes;
-};
-void requireAligned(std::initializer_list<Aligned> pointers) {
-  for (Aligned a : pointers)
-    if (reinterpret_cast<uintptr_t>(a.p) % a.bytes)
-      throw InvalidInput(std::string("the kernel needs ") + a.name + " " +
-                  std::to_string(a.bytes) + "-byte aligned");
-}
 } // namespace
 
 void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,

@@ -101,8 +101,8 @@ void CpuKernel::run(const CpuTensors &t) const {
     callCpuBackward(entry, kernelConfig.shape, t);
 }
 
-void checkSequenceSizes(Sequence sequence, const void *in, int64_t inEntries,
-                        int64_t outEntries) {
+int64_t checkSequenceSizes(Sequence sequence, const void *in,
+                           int64_t inEntries, int64_t outEntries) {
   if (inEntries < 0 || outEntries < 0)
     throw InvalidInput("negative vector sizes");
   int64_t tokens =
@@ -124,6 +124,7 @@ void checkSequenceSizes(Sequence sequence, const void *in, int64_t inEntries,
                        std::to_string(inEntries + 1) + " entries, not " +
                        std::to_string(outEntries));
   }
+  return tokens;
 }
 
 void CpuKernel::runSequence(const void *in, int64_t inEntries, void *out,

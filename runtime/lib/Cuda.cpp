@@ -287,6 +287,13 @@ float elapsedMs(void *start, void *stop) {
   return ms;
 }
 
+void requireAligned(std::initializer_list<Aligned> pointers) {
+  for (Aligned a : pointers)
+    if (reinterpret_cast<uintptr_t>(a.p) % a.bytes)
+      throw InvalidInput(std::string("the kernel needs ") + a.name + " " +
+                         std::to_string(a.bytes) + "-byte aligned");
+}
+
 void KernelArgs::addMemRef(void *ptr, const std::vector<int64_t> &sizes) {
   std::vector<int64_t> desc;
   int64_t p = int64_t(reinterpret_cast<intptr_t>(ptr));

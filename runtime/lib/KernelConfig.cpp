@@ -12,9 +12,6 @@ namespace attn::rt {
 
 /// Why a sequence helper's configuration cannot be compiled, or nullopt.
 static std::optional<std::string> validateSequence(const KernelConfig &c) {
-  if (!c.cpu() && c.target.rfind("sm_", 0) != 0)
-    return "unknown target '" + c.target + "' (expected cpu or an NVIDIA "
-           "chip such as sm_80 or sm_90a)";
   if (c.sequence != Sequence::SegmentsFromSeparators && c.separator != 0)
     return std::string("a separator applies to segments_from_separators "
                        "only");
@@ -27,13 +24,13 @@ static std::optional<std::string> validateSequence(const KernelConfig &c) {
 }
 
 std::optional<std::string> KernelConfig::validate() const {
+  if (!cpu() && target.rfind("sm_", 0) != 0)
+    return "unknown target '" + target + "' (expected cpu or an NVIDIA chip "
+           "such as sm_80 or sm_90a)";
   if (isSequence())
     return validateSequence(*this);
   if (auto why = shape.validate())
     return why;
-  if (!cpu() && target.rfind("sm_", 0) != 0)
-    return "unknown target '" + target + "' (expected cpu or an NVIDIA chip "
-           "such as sm_80 or sm_90a)";
   if (cpu() && !kernelOptions.empty())
     return std::string("kernel options apply to NVIDIA targets only");
   if (!cpu() && shape.dtype == host::DType::F32)

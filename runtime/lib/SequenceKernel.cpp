@@ -4,7 +4,6 @@
 #include "Manifest.h"
 #include "attn/Runtime/CpuKernel.h"
 
-#include <tuple>
 
 namespace attn::rt {
 
@@ -43,17 +42,12 @@ SequenceKernel::SequenceKernel(const std::string &image, SequenceInfo info)
 void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
                             int64_t outEntries, Stream stream) const {
   const SequenceInfo &i = kernelInfo;
-  checkSequenceSizes(i.sequence, /*in=*/nullptr, inEntries, outEntries);
   int64_t tokens =
-      i.sequence == Sequence::DocPositions ? outEntries : inEntries;
-  for (auto [name, p, bytes] :
-       {std::tuple{"the input", in,
-                   i.sequence == Sequence::DocPositions ? uintptr_t(4)
-                                                        : uintptr_t(8)},
-        std::tuple{"the output", static_cast<const void *>(out), uintptr_t(4)}})
-    if (reinterpret_cast<uintptr_t>(p) % bytes)
-      throw InvalidInput(std::string("the kernel needs ") + name + " " +
-                         std::to_string(bytes) + "-byte aligned");
+      checkSequenceSizes(i.sequence, /*in=*/nullptr, inEntries, outEntries);
+  // cu_seqlens and the positions are int32, token ids int64.
+  requireAligned(
+      {{"the input", in, i.sequence == Sequence::DocPositions ? 4u : 8u},
+       {"the output", out, 4}});
   Dim3 grid = sequenceGrid(i, tokens);
   if (grid.x == 0)
     return; // no tokens, no positions

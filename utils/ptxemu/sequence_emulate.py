@@ -28,17 +28,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ptxemu  # noqa: E402
+from attn_emulate import memref  # noqa: E402
 
 
 def fail(msg):
     print(f"sequence_emulate.py: error: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def vector(ptr, n):
-    """A 1-D memref descriptor's words: allocated, aligned, offset, size,
-    stride."""
-    return [ptr, ptr, 0, n, 1]
 
 
 def doc_positions(cu):
@@ -128,8 +123,8 @@ def main():
             fail("--invalid-cu goes with a doc_positions kernel")
         for name, cu in invalid_cu_cases():
             gmem = ptxemu.GlobalMemory()
-            args = vector(gmem.alloc(cu), cu.size) + vector(gmem.alloc(np.full(300, -1, np.int32)),
-                                                           300)
+            out = gmem.alloc(np.full(300, -1, np.int32))
+            args = memref(gmem.alloc(cu), [cu.size]) + memref(out, [300])
             try:
                 run(kernel, info, args, gmem, ((300 + threads - 1) // threads, 1, 1),
                     opts.schedule)
@@ -145,13 +140,13 @@ def main():
             t, expected = int(data[-1]), doc_positions(data)
             inp = gmem.alloc(data)
             out = gmem.alloc(np.full(t, -1, np.int32))
-            args = vector(inp, data.size) + vector(out, t)
+            args = memref(inp, [data.size]) + memref(out, [t])
             grid = ((t + threads - 1) // threads, 1, 1)
         else:
             t, expected = data.size, segments_padded(data, opts.separator)
             inp = gmem.alloc(data.astype(np.int64))
             out = gmem.alloc(np.full(t + 1, -1, np.int32))
-            args = vector(inp, t) + vector(out, t + 1)
+            args = memref(inp, [t]) + memref(out, [t + 1])
             grid = (1, 1, 1)
         if grid[0] > 0:  # the runtime launches nothing for an empty grid
             try:

@@ -114,7 +114,7 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
   };
   str("kernel", func.getName());
   str("direction", direction);
-  str("arch", chip.empty() ? StringRef("sm_90a") : chip);
+  str("arch", chip);
   str("mma", stringifyTensorCoreOp(cfg.mma));
   str("schedule", stringifyKeyLoop(cfg.keyLoop));
   str("grid", stringifyGridKind(cfg.grid));
@@ -151,10 +151,9 @@ struct KernelContext {
 /// of f16 or bf16, for a chip the kernels are built for.
 template <typename AttentionLikeOp>
 static FailureOr<KernelContext> kernelContext(AttentionLikeOp op) {
-  auto func = op->template getParentOfType<gpu::GPUFuncOp>();
-  if (!func || !func.isKernel())
-    return op.emitOpError("the NVIDIA lowering needs the op in a gpu.func "
-                          "kernel");
+  FailureOr<gpu::GPUFuncOp> func = kernelFunction(op);
+  if (failed(func))
+    return failure();
   Type elt = op.getElementType();
   if (!elt.isBF16() && !elt.isF16())
     return op.emitOpError("the NVIDIA lowering supports f16 and bf16, got ")
@@ -164,7 +163,7 @@ static FailureOr<KernelContext> kernelContext(AttentionLikeOp op) {
   if (!maxShared)
     return op.emitOpError("the NVIDIA kernels support ")
            << kSupportedChips << ", the gpu.module targets " << chip;
-  return KernelContext{func, elt, chip, *maxShared};
+  return KernelContext{*func, elt, chip, *maxShared};
 }
 
 /// Fails (reported on `op`) when a kernel needing `bytes` of shared memory
@@ -179,8 +178,7 @@ static LogicalResult checkSharedMemory(Operation *op,
   return op->emitOpError("the ")
          << kernel << " needs " << bytes << " bytes of shared memory per block ("
          << shape << "), more than the " << context.maxShared << " "
-         << (context.chip.empty() ? StringRef("sm_90a") : context.chip)
-         << " allows" << hint;
+         << context.chip << " allows" << hint;
 }
 
 LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
@@ -228,7 +226,7 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   // The turns go between two consumer warpgroups (wgmma's eight warps).
   assert(!config.pingPong() || config.numWarps == 8);
   if (config.mma == TensorCoreOp::Wgmma) {
-    if (!chip.empty() && chip != "sm_90a")
+    if (chip != "sm_90a")
       return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
              << chip;
   }

@@ -11,12 +11,19 @@ using namespace mlir::attn;
 
 StringRef nvidia::targetChip(Operation *op) {
   auto module = op->getParentOfType<gpu::GPUModuleOp>();
-  if (!module || !module.getTargetsAttr())
-    return "";
-  for (Attribute t : module.getTargetsAttr())
-    if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(t))
-      return nvvm.getChip();
-  return "";
+  if (module && module.getTargetsAttr())
+    for (Attribute t : module.getTargetsAttr())
+      if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(t))
+        return nvvm.getChip();
+  return "sm_90a";
+}
+
+FailureOr<gpu::GPUFuncOp> nvidia::kernelFunction(Operation *op) {
+  auto func = op->getParentOfType<gpu::GPUFuncOp>();
+  if (!func || !func.isKernel())
+    return op->emitOpError("the NVIDIA lowering needs the op in a gpu.func "
+                           "kernel");
+  return func;
 }
 
 LogicalResult nvidia::kernelBuffers(Operation *op,

@@ -16,8 +16,13 @@
 
 namespace mlir::attn::nvidia {
 
-/// The chip of the #nvvm.target of the gpu.module around `op`, or "".
+/// The chip of the #nvvm.target of the gpu.module around `op` (sm_90a
+/// when it has none).
 StringRef targetChip(Operation *op);
+
+/// The gpu.func kernel around `op`, or failure (reported on `op`): every
+/// NVIDIA lowering's first check.
+FailureOr<gpu::GPUFuncOp> kernelFunction(Operation *op);
 
 /// The memrefs the kernel reads `op`'s operands from and writes its
 /// results to, in their order; failure (reported) when one is not a

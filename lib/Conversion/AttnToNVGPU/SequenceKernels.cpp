@@ -11,6 +11,7 @@
 #include "KernelFunction.h"
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
 #include "attn/Dialect/Attn/Transforms/MaskIR.h"
+#include "attn/Support/EntryNames.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -25,6 +26,8 @@ namespace mlir::attn {
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
+using ::attn::kDocPositionsEntry;
+using ::attn::kSegmentsEntry;
 
 namespace {
 
@@ -55,26 +58,16 @@ struct IndexMath {
   Value index(Value v) { return to(b.getIndexType(), v); }
 };
 
-/// The op's kernel (a gpu.func kernel), or failure (reported).
-FailureOr<gpu::GPUFuncOp> kernelOf(Operation *op) {
-  auto func = op->getParentOfType<gpu::GPUFuncOp>();
-  if (!func || !func.isKernel())
-    return op->emitOpError("the NVIDIA lowering needs the op in a gpu.func "
-                           "kernel");
-  return func;
-}
-
 /// The launch contract of a sequence kernel: blocks of `threads`, one per
 /// `threads` tokens (grid "tokens") or one (grid "one").
 void recordSequenceContract(gpu::GPUFuncOp func, Operation *op,
                             StringRef sequence, StringRef grid,
                             int64_t threads) {
   Builder b(op->getContext());
-  StringRef chip = targetChip(op);
   NamedAttrList fields;
   fields.append("kernel", b.getStringAttr(func.getName()));
   fields.append("sequence", b.getStringAttr(sequence));
-  fields.append("arch", b.getStringAttr(chip.empty() ? "sm_90a" : chip));
+  fields.append("arch", b.getStringAttr(targetChip(op)));
   fields.append("grid", b.getStringAttr(grid));
   fields.append("threads", b.getI64IntegerAttr(threads));
   fields.append("shared_bytes", b.getI64IntegerAttr(0));
@@ -85,7 +78,7 @@ void recordSequenceContract(gpu::GPUFuncOp func, Operation *op,
 /// positions[t] = t - c[d] for its document d (found by bisection over
 /// cu_seqlens); T is the size of positions.
 LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op) {
-  FailureOr<gpu::GPUFuncOp> func = kernelOf(op);
+  FailureOr<gpu::GPUFuncOp> func = kernelFunction(op);
   SmallVector<Value> in, out;
   if (failed(func) || failed(kernelBuffers(op, in, out)))
     return failure();
@@ -107,7 +100,7 @@ LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op) {
                                 ValueRange{token});
         scf::YieldOp::create(b, l);
       });
-  recordSequenceContract(*func, op, "doc_positions", "tokens",
+  recordSequenceContract(*func, op, kDocPositionsEntry, "tokens",
                          kPositionsThreads);
   finishKernel(rewriter, op, *func, kPositionsThreads);
   return success();
@@ -120,7 +113,7 @@ LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op) {
 /// its documents; then cu[0] = 0 and cu[N+1 .. T] = T.
 LogicalResult lowerSegments(RewriterBase &rewriter,
                             SegmentsFromSeparatorsOp op) {
-  FailureOr<gpu::GPUFuncOp> func = kernelOf(op);
+  FailureOr<gpu::GPUFuncOp> func = kernelFunction(op);
   if (failed(func))
     return failure();
   if (!op.getPadded())
@@ -226,7 +219,7 @@ LogicalResult lowerSegments(RewriterBase &rewriter,
                        memref::StoreOp::create(nb, l, end, cu, ValueRange{j});
                        scf::YieldOp::create(nb, l);
                      });
-  recordSequenceContract(*func, op, "segments_from_separators", "one",
+  recordSequenceContract(*func, op, kSegmentsEntry, "one",
                          kSegmentsThreads);
   finishKernel(rewriter, op, *func, kSegmentsThreads);
   return success();

@@ -49,9 +49,9 @@ void callCpuBackward(void *entry, const host::AttentionSpec &shape,
 
 /// The checks of a sequence helper's call: the vectors' sizes, and with a
 /// host copy of doc_positions' input (`in` not null) its cu_seqlens;
-/// throws InvalidInput.
-void checkSequenceSizes(Sequence sequence, const void *in, int64_t inEntries,
-                        int64_t outEntries);
+/// throws InvalidInput. Returns the token count T.
+int64_t checkSequenceSizes(Sequence sequence, const void *in,
+                           int64_t inEntries, int64_t outEntries);
 
 /// A kernel compiled for this CPU into a shared object (the kernel cache's
 /// .so), opened with dlopen; its function is the configuration's direction.

@@ -14,6 +14,7 @@
 #include "attn/Runtime/Files.h"
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,15 @@ template <typename Fn> float timeMs(Stream stream, Fn &&fn) {
 /// Kernel parameters for MLIR's default memref calling convention: each
 /// memref becomes (allocated ptr, aligned ptr, offset, sizes..., strides...);
 /// and by-value parameters of a few bytes (tensor maps).
+/// A pointer a kernel needs aligned to `bytes`, and the check of a launch's
+/// pointers: throws InvalidInput naming the first misaligned one.
+struct Aligned {
+  const char *name;
+  const void *p;
+  uintptr_t bytes;
+};
+void requireAligned(std::initializer_list<Aligned> pointers);
+
 class KernelArgs {
 public:
   void addMemRef(void *ptr, const std::vector<int64_t> &sizes);
