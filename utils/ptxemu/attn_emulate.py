@@ -85,15 +85,31 @@ def memrefs(info, tokens, cu_entries, ptrs, names):
     shapes = {"q": [tokens, hq, d], "k": [tokens, hkv, d], "v": [tokens, hkv, dv],
               "cu": [cu_entries], "out": [tokens, hq, dv], "lse": [hq, tokens],
               "dout": [tokens, hq, dv], "dq": [tokens, hq, d], "dk": [tokens, hkv, d],
-              "dv": [tokens, hkv, dv]}
+              "dv": [tokens, hkv, dv], "dq_acc": [tokens, hq, d]}
     return [w for name in names for w in memref(ptrs[name], shapes[name])]
 
 
 def backward_launch_params(info, tokens, cu_entries, ptrs):
     """A backward kernel's parameters (attn::rt's backward launch): the
-    memref descriptors of q, k, v, cu_seqlens, out, lse, dout, dq, dk, dv."""
-    return memrefs(info, tokens, cu_entries, ptrs,
-                   ("q", "k", "v", "cu", "out", "lse", "dout", "dq", "dk", "dv"))
+    memref descriptors of q, k, v, cu_seqlens, out, lse, dout, dq, dk, dv,
+    and with "dq": "atomic" of the f32 dq accumulator."""
+    names = ("q", "k", "v", "cu", "out", "lse", "dout", "dq", "dk", "dv")
+    if atomic_dq(info):
+        names += ("dq_acc",)
+    return memrefs(info, tokens, cu_entries, ptrs, names)
+
+
+def atomic_dq(info):
+    """Whether a backward kernel adds dq into an accumulator ("dq":
+    "atomic"; manifests without the field: query items)."""
+    return info.get("dq", "query-items") == "atomic"
+
+
+def dq_convert_grid(info, tokens):
+    """The grid of the atomic backward's dq kernel: one thread per pair of
+    dq's columns, "dq_threads" per block (attn::rt's launchBackward)."""
+    pairs = tokens * info["heads"] * info["head_dim"] // 2
+    return ((pairs + info["dq_threads"] - 1) // info["dq_threads"], 1, 1)
 
 
 def launch_grid(info, tokens, resident_blocks):
@@ -104,7 +120,9 @@ def launch_grid(info, tokens, resident_blocks):
     tiles = (tokens + info["block_q"] - 1) // info["block_q"]
     if info.get("direction", "forward") == "backward":
         key_tiles = (tokens + info["block_k"] - 1) // info["block_k"]
-        items = key_tiles * info["kv_heads"] + tiles * info["heads"]
+        items = key_tiles * info["kv_heads"]
+        if not atomic_dq(info):  # the query items after the key items
+            items += tiles * info["heads"]
         return (items * info["column_parts"], 1, 1)
     if info.get("grid", "tiles") == "tiles":
         return (tiles, info["heads"], 1)
@@ -155,7 +173,8 @@ def main():
     k = read(os.path.join(opts.dir, "k.bin"), elt, t * hkv * d)
     v = read(os.path.join(opts.dir, "v.bin"), elt, t * hkv * dv)
     with open(opts.kernel) as f:
-        kernel = ptxemu.Kernel(f.read(), name=info["kernel"])
+        ptx = f.read()
+    kernel = ptxemu.Kernel(ptx, name=info["kernel"])
     gmem = ptxemu.GlobalMemory()
     ptrs = {"q": gmem.alloc(q), "k": gmem.alloc(k), "v": gmem.alloc(v), "cu": gmem.alloc(cu)}
     pcounter = None
@@ -167,6 +186,8 @@ def main():
         ptrs["dout"] = gmem.alloc(read(os.path.join(opts.dir, "dout.bin"), elt, t * hq * dv))
         for name, n in (("dq", t * hq * d), ("dk", t * hkv * d), ("dv", t * hkv * dv)):
             ptrs[name] = gmem.alloc(np.full(n, 0xFFFF, np.uint16))  # NaN
+        if atomic_dq(info):  # zeroed, as the runtime does
+            ptrs["dq_acc"] = gmem.alloc(np.zeros(t * hq * d, np.float32))
         args = backward_launch_params(info, t, cu.size, ptrs)
         results = ("dq", "dk", "dv")
     else:
@@ -187,9 +208,18 @@ def main():
                                    timing=opts.timing, schedule=opts.schedule,
                                    max_steps=opts.max_steps)
             launch.run()
+            steps = launch.steps
+            if opts.backward and atomic_dq(info):  # then dq from the accumulator
+                convert = ptxemu.Kernel(ptx, name=info["dq_kernel"])
+                launch = ptxemu.Launch(convert, dq_convert_grid(info, t),
+                                       (info["dq_threads"], 1, 1), 0,
+                                       memrefs(info, t, cu.size, ptrs, ("dq_acc", "dq")),
+                                       gmem, timing=opts.timing, schedule=opts.schedule,
+                                       max_steps=opts.max_steps)
+                launch.run()
+                steps += launch.steps
         except ptxemu.EmulationError as e:
             fail(f"{opts.kernel}: {e}")
-        steps = launch.steps
     if pcounter is not None:
         left = int(gmem.contents(pcounter).view(np.uint32)[0])
         if left != 0:

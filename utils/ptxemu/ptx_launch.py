@@ -29,6 +29,17 @@ def _collective_group(ins, nthreads):
     return 0
 
 
+def _whole_warps(m):
+    """Whether the threads in mask `m` (indexed by thread id) are whole
+    warps: runs of 32 starting at multiples of 32 (the quick test before
+    counting lanes)."""
+    idx = np.flatnonzero(m)
+    if len(idx) % 32:
+        return False
+    first, last = idx[::32], idx[31::32]
+    return bool((first % 32 == 0).all() and (last - first == 31).all())
+
+
 # ---------------------------------------------------------------------------
 # Machine state
 # ---------------------------------------------------------------------------
@@ -212,6 +223,13 @@ class Launch:
             if self.steps > self.max_steps:
                 raise EmulationError(f"more than {self.max_steps} steps: a hang?")
             group = ins.group
+            if not group and ins.warp_sync and not all_live and not _whole_warps(m):
+                # A warp only partly here waits here for the rest of it.
+                gid = self.group_ids(32)
+                here = np.bincount(gid[m], minlength=self.n // 32)
+                live_w = np.bincount(gid[~self.exited], minlength=self.n // 32)
+                if (here[here > 0] != live_w[here > 0]).any():
+                    group = 32
             run_m = m
             if group:
                 # Arrive; go on once every live thread of the group is here.

@@ -27,7 +27,7 @@ SPECIAL_REGISTERS = ("%tid.x", "%tid.y", "%tid.z", "%ntid.x", "%ctaid.x",
 
 class Instr:
     __slots__ = ("text", "pred", "neg", "op", "args", "line", "fn", "target",
-                 "group", "blocking")
+                 "group", "blocking", "warp_sync")
 
     def __init__(self, text, pred, neg, op, args, line):
         self.text, self.pred, self.neg, self.op = text, pred, neg, op
@@ -37,8 +37,12 @@ class Instr:
         self.group = 0
         # May leave threads where they are (mbarrier waits): the scheduler
         # looks again after it.
-        self.blocking = op.startswith(("mbarrier.try_wait", "atom.")) or (
+        self.blocking = op.startswith(("mbarrier.try_wait", "atom.global.add.u32")) or (
             op == "bar.sync" and len(args) == 2)
+        # A warp's lanes execute it together (.sync.aligned): lanes that get
+        # there first wait for the rest of the warp (a branch inside a loop
+        # body may send some back to the loop's head, past the others).
+        self.warp_sync = op.startswith(("ldmatrix.", "shfl.sync.", "mma.sync."))
 
 
 def _split_args(s):

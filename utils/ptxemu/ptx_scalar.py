@@ -28,11 +28,13 @@ def _sext16(x):
 
 
 def _int16(name, parts, op, a, k, simple):
-    """add, sub, mul.lo, mad.lo, and, or, xor, shl, shr on 16-bit integers
-    (kept in the low half of 32-bit registers), from the PTX ISA: the
-    result's low 16 bits; shr.s16 shifts the sign in."""
+    """add, sub, mul.lo, mad.lo, mul.hi, and, or, xor, shl, shr on 16-bit
+    integers (kept in the low half of 32-bit registers), from the PTX ISA:
+    the result's low 16 bits (mul.hi: the high 16 of the 32-bit product,
+    LLVM's division by a constant); shr.s16 shifts the sign in."""
     signed = parts[-1] == "s16"
-    if name in ("mul", "mad") and "lo" not in parts:
+    high = name == "mul" and "hi" in parts
+    if name in ("mul", "mad") and "lo" not in parts and not high:
         raise EmulationError(f"unsupported {op}")
 
     def val(x):
@@ -42,7 +44,8 @@ def _int16(name, parts, op, a, k, simple):
         return (np.asarray(v).astype(np.int64) & 0xFFFF).astype(U32)
 
     fns = {"add": lambda x, y: val(x) + val(y), "sub": lambda x, y: val(x) - val(y),
-           "mul": lambda x, y: val(x) * val(y),
+           "mul": (lambda x, y: (val(x) * val(y)) >> 16) if high else
+                  (lambda x, y: val(x) * val(y)),
            "mad": lambda x, y, z: val(x) * val(y) + val(z),
            "and": lambda x, y: val(x) & val(y), "or": lambda x, y: val(x) | val(y),
            "xor": lambda x, y: val(x) ^ val(y),
@@ -400,11 +403,17 @@ def compile_instr(k, ins):
             st.advance(m)
         return run
 
-    if op == "atom.global.add.u32":
+    if op in ("atom.global.add.u32", "atom.global.add.f32"):
+        # (f32 adds, whose results no kernel reads, are made at once in
+        # both timings: only a claim's result publishes anything.)
+        claim = op.endswith("u32")
         kind, base_r, off = address(k, a[1])
         if kind != "reg":
             raise EmulationError(f"unsupported {ins.text}")
-        val_r = reader(k, a[2], "u32")
+        # (f32: the sum rounded to f32, as the hardware's adds are, one
+        # after another in thread order.)
+        vt = np.float32 if op.endswith("f32") else U32
+        val_r = reader(k, a[2], "f32" if vt is np.float32 else "u32")
 
         def run(st, on, m):
             on_ = st.mask_of(on)
@@ -412,21 +421,21 @@ def compile_instr(k, ins):
             addrs = _each(st, base_r)[on_].astype(np.uint64) + np.uint64(off)
             if (addrs % np.uint64(4)).any():
                 raise EmulationError(f"{op}: address not 4-byte aligned")
-            vals = _each(st, val_r)[on_].astype(U32)
+            vals = _each(st, val_r)[on_].astype(vt)
 
             def make(st):
-                old = np.zeros(st.n, U32)
+                old = np.zeros(st.n, vt)
                 # One after another, in thread order.
                 for i, t in enumerate(tids.tolist()):
                     at, who = addrs[i:i + 1], tids[i:i + 1]
-                    cur = st.gmem.read(at, 4, who, op).copy().view(U32).reshape(-1)
+                    cur = st.gmem.read(at, 4, who, op).copy().view(vt).reshape(-1)
                     old[t] = cur[0]
-                    st.gmem.write(at, (cur + vals[i]).astype(U32).view(np.uint8)
+                    st.gmem.write(at, (cur + vals[i]).astype(vt).view(np.uint8)
                                   .reshape(1, 4), who, op)
                 st.put(a[0], old, on_)
                 st.atom_wait[on_] = False
             st.advance(m)
-            if st.timing == "copies-late":
+            if st.timing == "copies-late" and claim:
                 st.atom_wait[on_] = True
                 st.async_arrivals.append({"call": make})
             else:

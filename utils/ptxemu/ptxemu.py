@@ -47,10 +47,12 @@ is a checker, not a timing model:
     "mma-late" the tile is read and the box written at once; with
     "copies-late" only at the cp.async.bulk.wait_group that retires the
     store's group (stores still pending at exit are an error).
-    atom.global: with "mma-late" at once; with "copies-late" its threads
-    wait, and it is made (one thread after another) only when no thread
-    can run without it, so a reader that does not wait for what the
-    atomic's result publishes runs ahead of it.
+    atom.global.add.u32 (a claim): with "mma-late" at once; with
+    "copies-late" its threads wait, and it is made (one thread after
+    another) only when no thread can run without it, so a reader that does
+    not wait for what the atomic's result publishes runs ahead of it.
+    atom.global.add.f32 (the backward's dq sums): at once, one thread
+    after another, each sum rounded to f32.
   - Tensor maps: the kernel gets TensorMap objects for its 128-byte
     parameters (CUtensorMap is opaque; TensorMap holds what
     cuTensorMapEncodeTiled is given and checks what it checks); a TMA

@@ -4,7 +4,8 @@ on small hand-written kernels of two warps: a wait that orders a read after
 another warp's write, a turn passed back and forth through two barriers
 (each used for several phases), and the errors: a missing arrival
 (deadlock), two thread counts in one phase, a warp that is not converged;
-and bar.warp.sync (the whole warp only).
+bar.warp.sync (the whole warp only); and a warp split by a branch in a
+loop body meeting again at a shfl.sync at the loop's head.
 
 Prints one line per check; exit status 1 on the first failure.
 """
@@ -117,3 +118,24 @@ expect_error("bar.warp.sync, half a warp", *fails(kernel(
     "a warp is not converged here"))
 expect_error("bar.warp.sync with a partial mask", *fails(kernel(
     "  bar.warp.sync 65535;\n", ""), "unsupported bar.warp.sync 65535"))
+
+# A loop whose body sends lanes 0-15 straight back to its head (where a
+# shfl.sync needs the whole warp) while lanes 16-31 do more work first: the
+# first lanes wait there for the rest, three trips, then each lane stores
+# its partner's lane + 1 (slot 0) and lanes 16-31 their trip count (slot 1).
+LOOP = kernel(
+    "  mov.u32 %r5, 0;\n  mov.u32 %r8, 0;\nL:\n"
+    "  add.u32 %r9, %r2, 1;\n  shfl.sync.bfly.b32 %r6, %r9, 1, 31, -1;\n"
+    "  add.u32 %r5, %r5, 1;\n  setp.ge.u32 %p2, %r5, 3;\n  @%p2 bra E;\n"
+    "  setp.lt.u32 %p1, %r2, 16;\n  @%p1 bra L;\n"
+    "  add.u32 %r8, %r8, 1;\n  bra.uni L;\nE:\n"
+    + slot(0, "%rd4") + "  st.global.b32 [%rd4], %r6;\n"
+    + slot(1, "%rd4") + "  st.global.b32 [%rd4], %r8;\n", "")
+for schedule in ptxemu.SCHEDULES:
+    def loop_meets():
+        out, _ = run(LOOP, 2, schedule)
+        lanes = np.arange(32)
+        assert (out[0] == (lanes ^ 1) + 1).all(), out[0]
+        assert (out[1] == np.where(lanes < 16, 0, 2)).all(), out[1]
+
+    expect(f"a warp split in a loop body meets at shfl.sync ({schedule})", loop_meets)

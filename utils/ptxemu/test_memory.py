@@ -2,7 +2,8 @@
 """Checks the emulator's atomics and 32-bit shared-memory words on small
 hand-written kernels: atom.global.add.u32 from every thread of several
 blocks at once (each gets a distinct old value, the sum lands; held back
-until no thread can run, or at once), st.shared /
+until no thread can run, or at once), atom.global.add.f32 (each add
+rounded to f32, in thread order), st.shared /
 ld.shared through a block barrier (per block), and the errors: two threads
 storing to one shared word, a misaligned word, a word over an mbarrier.
 
@@ -69,6 +70,24 @@ def atom(timing):
     assert sorted(out.tolist()) == [5 + 3 * i for i in range(n)], out
 
 
+# Every thread adds 2^-24 to an f32 word holding 1.0 at launch: rounded to
+# f32 one add at a time, each is lost (1 + 2^-24 ties to 1); summed in
+# more precision, the 192 adds would show.
+FLOAT = ("  mov.b32 %r5, 0f33800000;\n"
+         "  atom.global.add.f32 %r6, [%rd1], %r5;\n")
+
+
+def float_atom(timing):
+    k = ptxemu.Kernel(HEADER + FLOAT + "  ret;\n}\n")
+    gmem = ptxemu.GlobalMemory()
+    word = gmem.alloc(np.array([1.0], np.float32))
+    out = gmem.alloc(np.zeros(BLOCKS * THREADS, np.uint32))
+    ptxemu.Launch(k, (BLOCKS, 1, 1), (THREADS, 1, 1), 0, [word, out], gmem,
+                  timing=timing).run()
+    got = float(gmem.contents(word).view(np.float32)[0])
+    assert got == 1.0, got
+
+
 def shared():
     _, out = run(SHARED)
     want = np.tile((np.arange(THREADS) ^ 1) + 100, BLOCKS)
@@ -78,6 +97,8 @@ def shared():
 for timing in ("copies-late", "mma-late"):  # the atomics held back or not
     expect(f"atom.global.add.u32 from every thread of 3 blocks ({timing})",
            lambda: atom(timing))
+for timing in ("copies-late", "mma-late"):
+    expect(f"atom.global.add.f32 rounds each add ({timing})", lambda: float_atom(timing))
 expect("st.shared / ld.shared words through a block barrier", shared)
 expect_error("one word, two stores", lambda: run("  st.shared.u32 [%r4], %r1;\n"),
              "st.shared: two threads store to one address")
