@@ -49,6 +49,7 @@ std::optional<std::string> pipeline(const KernelConfig &config,
   mlir::attn::GPUPipelineOptions options;
   options.chip = config.target;
   options.kernel = config.kernelOptions;
+  options.deterministic = config.deterministic;
   options.format = "bin";
   options.print(os);
   if (auto why = mlir::attn::checkGPUPipelineOptions(options))

@@ -18,6 +18,15 @@
 
 using namespace mlir;
 
+/// attn-gpu-tile-attention's options: `kernel` and the dq reduction.
+static std::string
+tileAttentionOptions(const mlir::attn::GPUPipelineOptions &options) {
+  std::string text = options.kernel;
+  if (options.deterministic)
+    text += " deterministic=true";
+  return text;
+}
+
 std::optional<std::string>
 mlir::attn::checkGPUPipelineOptions(const GPUPipelineOptions &options) {
   if (!maxSharedBytesPerBlock(options.chip))
@@ -29,7 +38,7 @@ mlir::attn::checkGPUPipelineOptions(const GPUPipelineOptions &options) {
     return "unknown format '" + options.format +
            "' (expected isa, bin, fatbin or offloading)";
   std::string error;
-  if (!parseAttnGPUTileAttention(options.kernel, error))
+  if (!parseAttnGPUTileAttention(tileAttentionOptions(options), error))
     return "kernel: " + error;
   return std::nullopt;
 }
@@ -46,7 +55,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
   // Target-specific: the kernel body on tensor cores.
   std::string error;
   std::unique_ptr<Pass> kernel =
-      parseAttnGPUTileAttention(options.kernel, error);
+      parseAttnGPUTileAttention(tileAttentionOptions(options), error);
   if (!kernel) // (checkGPUPipelineOptions says so before building)
     llvm::report_fatal_error(llvm::Twine("attn-nvidia-pipeline: ") + error);
   pm.addPass(std::move(kernel));

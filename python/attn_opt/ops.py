@@ -148,16 +148,17 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     tokens = q.shape[0]
     ptrs = (q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
             dout.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr())
-    # (The NVIDIA backward is deterministic by construction: one kernel.)
-    kern = _kernel(q, v, k.shape[1], mask, scale, True,
-                   deterministic and q.device.type == "cpu")
+    kern = _kernel(q, v, k.shape[1], mask, scale, True, deterministic)
     if q.device.type == "cpu":
         kern.run_cpu(tokens, cu.data_ptr(), cu.numel(), *ptrs)
     elif tokens > 0:
-        # (Its cu_seqlens are the forward's, checked there.)
+        # (Its cu_seqlens are the forward's, checked there.) Without
+        # `deterministic` the kernel adds dq into an f32 accumulator (zeroed
+        # by the launch, on the stream).
+        acc = None if deterministic else _empty(q.shape, torch.float32, q.device)
         stream = torch.cuda.current_stream(q.device).cuda_stream
         kern.launch_cuda_backward(q.device.index or 0, tokens, cu.data_ptr(), cu.numel(),
-                                  *ptrs, stream)
+                                  *ptrs, 0 if acc is None else acc.data_ptr(), stream)
     return dq, dk, dv
 
 

@@ -99,15 +99,18 @@ public:
 #endif
   }
 
-  /// An NVIDIA backward kernel, likewise.
+  /// An NVIDIA backward kernel, likewise; `dqAccumulator` (f32
+  /// [T, Hq, D]) for a kernel that adds dq atomically, else 0.
   void launchCudaBackward(int device, int64_t tokens, uintptr_t cu,
                           int64_t cuEntries, uintptr_t q, uintptr_t k,
                           uintptr_t v, uintptr_t out, uintptr_t lse,
                           uintptr_t dout, uintptr_t dq, uintptr_t dk,
-                          uintptr_t dv, uintptr_t stream) {
+                          uintptr_t dv, uintptr_t dqAccumulator,
+                          uintptr_t stream) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
     rt::GradTensors t{ptr(q),    ptr(k),  ptr(v),  ptr(out), ptr(lse),
-                      ptr(dout), ptr(dq), ptr(dk), ptr(dv)};
+                      ptr(dout), ptr(dq), ptr(dk), ptr(dv),
+                      ptr(dqAccumulator)};
     onDevice(devices, device, rt::parseManifest)->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t,
                                      ptr(stream));
 #else

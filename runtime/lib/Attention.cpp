@@ -85,6 +85,16 @@ KernelInfo parseManifest(const std::string &text) {
                                                            i.valueDim)) +
                   " at head dims " + std::to_string(i.headDim) + "/" +
                   std::to_string(i.valueDim));
+    i.dq = m.choice("dq", {"query-items", "atomic"});
+    if (i.atomicDq()) {
+      i.dqKernel = m.string("dq_kernel");
+      i.dqThreads = m.integer("dq_threads");
+      if (i.dqKernel.empty() || i.dqKernel == i.kernel)
+        throw Error("kernel manifest: an atomic backward needs its own "
+                    "\"dq_kernel\"");
+      if (i.dqThreads < 32 || i.dqThreads > 1024 || i.dqThreads % 32)
+        throw Error("kernel manifest: bad dq_threads");
+    }
   }
   std::string backward = m.object("backward");
   if (!backward.empty()) {
@@ -104,7 +114,8 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
   if (info.direction == "backward") {
     int64_t keyTiles = (tokens + info.blockK - 1) / info.blockK;
     int64_t items =
-        (keyTiles * info.kvHeads + tiles * info.heads) * info.columnParts;
+        (keyTiles * info.kvHeads + (info.atomicDq() ? 0 : tiles * info.heads)) *
+        info.columnParts;
     if (items > std::numeric_limits<int32_t>::max())
       throw Error("the backward's " + std::to_string(items) +
                   " work items exceed one launch's grid");
@@ -114,6 +125,15 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens,
     return Dim3{unsigned(tiles), unsigned(info.heads), 1};
   int64_t items = tiles * info.heads;
   return Dim3{unsigned(std::min(items, residentBlocks)), 1, 1};
+}
+
+Dim3 dqConvertGrid(const KernelInfo &info, int64_t tokens) {
+  int64_t pairs = tokens * info.heads * (info.headDim / 2);
+  int64_t blocks = (pairs + info.dqThreads - 1) / info.dqThreads;
+  if (blocks > std::numeric_limits<int32_t>::max())
+    throw Error("dq's " + std::to_string(pairs) +
+                " column pairs exceed one launch's grid");
+  return Dim3{unsigned(blocks), 1, 1};
 }
 
 std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
@@ -148,6 +168,8 @@ AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
     : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
   function = module->function(kernelInfo.kernel);
   setMaxDynamicSharedMemory(function, kernelInfo.sharedBytes);
+  if (kernelInfo.atomicDq())
+    dqFunction = module->function(kernelInfo.dqKernel);
   if (kernelInfo.persistentGrid())
     resident = residentBlocks(function, int(kernelInfo.threads),
                               kernelInfo.sharedBytes);
@@ -200,6 +222,12 @@ void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,
                   {"out", t.out, 16}, {"dout", t.dout, 16}, {"lse", t.lse, 4},
                   {"cu_seqlens", cuDevice, 4}, {"dq", t.dq, 4},
                   {"dk", t.dk, 4}, {"dv", t.dv, 4}});
+  if (i.atomicDq()) {
+    if (!t.dqAccumulator)
+      throw Error("kernel " + i.kernel + " adds dq atomically: it needs a "
+                  "dq accumulator (dqAccumulatorBytes)");
+    requireAligned({{"the dq accumulator", t.dqAccumulator, 8}});
+  }
   KernelArgs args;
   args.addMemRef(t.q, {tokens, i.heads, i.headDim});
   args.addMemRef(t.k, {tokens, i.kvHeads, i.headDim});
@@ -211,8 +239,22 @@ void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,
   args.addMemRef(t.dq, {tokens, i.heads, i.headDim});
   args.addMemRef(t.dk, {tokens, i.kvHeads, i.headDim});
   args.addMemRef(t.dv, {tokens, i.kvHeads, i.valueDim});
+  if (!i.atomicDq()) {
+    rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
+               stream, args.params());
+    return;
+  }
+  std::vector<int64_t> dqShape = {tokens, i.heads, i.headDim};
+  args.addMemRef(t.dqAccumulator, dqShape);
+  KernelArgs convert;
+  convert.addMemRef(t.dqAccumulator, dqShape);
+  convert.addMemRef(t.dq, dqShape);
+  Dim3 dqGrid = dqConvertGrid(i, tokens);
+  zeroAsync(t.dqAccumulator, size_t(dqAccumulatorBytes(i, tokens) / 4), stream);
   rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
              stream, args.params());
+  rt::launch(dqFunction, dqGrid, Dim3{unsigned(i.dqThreads), 1, 1}, 0, stream,
+             convert.params());
 }
 
 void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,

@@ -38,6 +38,7 @@ namespace {
   X(cuMemcpyHtoD)                                                              \
   X(cuMemcpyDtoH)                                                              \
   X(cuMemsetD8)                                                                \
+  X(cuMemsetD32Async)                                                          \
   X(cuEventCreate)                                                             \
   X(cuEventDestroy)                                                            \
   X(cuEventRecord)                                                             \
@@ -263,6 +264,14 @@ void DeviceBuffer::copyToHost(void *dst, size_t n) const {
 
 void DeviceBuffer::fill(uint8_t value) {
   check(use().cuMemsetD8(CUdeviceptr(ptr), value, bytes), "cuMemsetD8");
+}
+
+void zeroAsync(void *words32, size_t words, Stream stream) {
+  if (words)
+    check(use().cuMemsetD32Async(CUdeviceptr(reinterpret_cast<uintptr_t>(
+                                     words32)),
+                                 0, words, static_cast<CUstream>(stream)),
+          "cuMemsetD32Async");
 }
 
 void synchronize() { check(use().cuCtxSynchronize(), "cuCtxSynchronize"); }

@@ -38,10 +38,6 @@ std::optional<std::string> KernelConfig::validate() const {
                        "f32");
   if (deterministic && direction != Direction::Backward)
     return std::string("deterministic applies to the backward only");
-  if (deterministic && !cpu())
-    return std::string("deterministic applies to the CPU backward (the "
-                       "NVIDIA backward is deterministic already: no "
-                       "atomics)");
   return std::nullopt;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cuda.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -271,6 +272,17 @@ CUresult cuMemsetD8(CUdeviceptr p, unsigned char value, size_t n) {
   record(R"({"call": "memset", "ptr": )" + std::to_string(p) +
          R"(, "value": )" + std::to_string(value) + R"(, "bytes": )" +
          std::to_string(n) + "}");
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemsetD32Async(CUdeviceptr p, unsigned int value, size_t n,
+                          CUstream stream) {
+  auto *words = reinterpret_cast<unsigned int *>(uintptr_t(p));
+  std::fill(words, words + n, value);
+  record(R"({"call": "memset32", "ptr": )" + std::to_string(p) +
+         R"(, "value": )" + std::to_string(value) + R"(, "words": )" +
+         std::to_string(n) + R"(, "stream": )" +
+         std::to_string(reinterpret_cast<uintptr_t>(stream)) + "}");
   return CUDA_SUCCESS;
 }
 

@@ -53,7 +53,7 @@ TEST(KernelArgs, PassesBytesAsOneParameter) {
 
 /// parseManifest refuses `json` with an Error naming `word`; `what` says
 /// what was wrongly accepted otherwise.
-static void expectRejected(const char *json, const char *word,
+static void expectRejected(const std::string &json, const char *word,
                            const char *what) {
   try {
     parseManifest(json);
@@ -181,6 +181,37 @@ TEST(Manifest, BackwardColumnParts) {
   // per part: 300 tokens, 64-row tiles: (5 x 2 + 5 x 4) x 4.
   EXPECT_EQ(120u, launchGrid(b, 300, 132).x);
   EXPECT_EQ(1u, launchGrid(b, 300, 132).y);
+}
+
+TEST(Manifest, AtomicDq) {
+  // An atomic backward: key items only, its dq kernel and block size; one
+  // thread per pair of dq's columns.
+  const std::string head =
+      R"({"kernel": "attn_grad", "direction": "backward", "arch": "sm_80", "mma": "mma-sync", "dtype": "bf16", "heads": 4, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document,causal", "scale": 0.1, "block_q": 64, "block_k": 64, "column_parts": 1, )";
+  KernelInfo a = parseManifest(
+      head + R"("dq": "atomic", "dq_kernel": "attn_grad_dq", "dq_threads": 256, "threads": 128, "shared_bytes": 1})");
+  EXPECT_TRUE(a.atomicDq());
+  EXPECT_EQ("attn_grad_dq", a.dqKernel);
+  // 300 tokens, 64-row key tiles: 5 x 2 key items, no query items.
+  EXPECT_EQ(10u, launchGrid(a, 300, 132).x);
+  // 300 x 4 x 32 column pairs in blocks of 256.
+  EXPECT_EQ(150u, dqConvertGrid(a, 300).x);
+  EXPECT_EQ(300 * 4 * 64 * 4, dqAccumulatorBytes(a, 300));
+  KernelInfo q = parseManifest(
+      head + R"("dq": "query-items", "threads": 128, "shared_bytes": 1})");
+  EXPECT_FALSE(q.atomicDq());
+  EXPECT_EQ(0, dqAccumulatorBytes(q, 300));
+  EXPECT_EQ(30u, launchGrid(q, 300, 132).x);
+  expectRejected(head + R"("dq": "atomic", "threads": 128, "shared_bytes": 1})",
+                 "dq_kernel", "an atomic backward without its dq kernel");
+  expectRejected(
+      head + R"("dq": "atomic", "dq_kernel": "attn_grad", "dq_threads": 256, "threads": 128, "shared_bytes": 1})",
+      "its own", "the backward kernel as its own dq kernel");
+  expectRejected(
+      head + R"("dq": "atomic", "dq_kernel": "k", "dq_threads": 100, "threads": 128, "shared_bytes": 1})",
+      "dq_threads", "dq blocks of 100 threads");
+  expectRejected(head + R"("dq": "sometimes", "threads": 128, "shared_bytes": 1})",
+                 "dq", "an unknown dq reduction");
 }
 
 TEST(Manifest, SequenceKernels) {

@@ -129,7 +129,7 @@ static cl::opt<bool> backward(
 static cl::opt<bool> deterministic(
     "deterministic",
     cl::desc("with --backward: dq from a query-major pass (bit-identical "
-             "run to run) instead of f32 atomics"),
+             "run to run) instead of f32 atomics (cpu and cuda)"),
     cl::cat(cat));
 static cl::opt<std::string> outputFile("o", cl::desc("output file for --emit"),
                                        cl::value_desc("file"), cl::init("-"),
@@ -162,7 +162,7 @@ static void checkTargetFlags() {
          "is --kernel-options 'block-k=N'");
   // (On cuda the kernel's flavour fixes the query rows per tile; the
   // backward has a message of its own.)
-  const cl::Option *cpuOnly[] = {&blockQ, &compareSeparate, &deterministic};
+  const cl::Option *cpuOnly[] = {&blockQ, &compareSeparate};
   for (const cl::Option *o :
        target == "cpu" ? llvm::ArrayRef<const cl::Option *>(cudaOnly)
                        : llvm::ArrayRef<const cl::Option *>(cpuOnly))
@@ -292,6 +292,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   mlir::attn::GPUPipelineOptions options;
   options.chip = arch;
   options.kernel = kernelOptions;
+  options.deterministic = deterministic;
   if (emit == "llvm")
     options.format = "offloading";
   else if (emit == "ptx")

@@ -48,6 +48,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
                      "(e.g. kernel={mma=wgmma schedule=plain}; default: "
                      "mma=auto, the chip's measured default)"),
       llvm::cl::init("")};
+  PassOptions::Option<bool> deterministic{
+      *this, "deterministic",
+      llvm::cl::desc("attn.attention_grad: dq from query items (the same "
+                     "bits on every run) instead of f32 atomics"),
+      llvm::cl::init(false)};
 };
 
 /// Why `options` cannot build a pipeline (an unknown chip or format, bad

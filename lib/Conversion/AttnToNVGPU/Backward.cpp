@@ -20,8 +20,14 @@
 // Past head dim 128 each item takes one of `parts` column ranges of its dK
 // and dV (or dQ) and recomputes S and dP for it: the accumulators of a
 // whole row do not fit a thread's registers.
-// Every product is the mma.sync flavour's gemm (A from shared memory or
-// from the accumulators of the previous product, B K-major or MN-major);
+// With atomic dq (a dq accumulator among the buffers) there are key items
+// only: each also writes its warps' dS^T to shared memory and, after a
+// barrier, each warp computes dQ += dS K for its 16 queries (dS read
+// MN-major from that tile) in column chunks, added to the f32 accumulator
+// with atomics; a second kernel (emitDqConvertKernel) scales and converts.
+// Every product is the mma.sync flavour's gemm (A from shared memory,
+// either layout, or from the accumulators of the previous product, B
+// K-major or MN-major);
 // mask math runs in partial tiles only, where a masked pair gets P = 0
 // exactly. One stage per tile: correct and simple, not yet measured.
 //===----------------------------------------------------------------------===//
@@ -59,8 +65,14 @@ private:
   std::pair<Value, SmallVector<Value>> tileAt(Tile tile, Value) override;
   TileSource source(Tile tile) override;
 
-  /// dK and dV of key tile kt, kv head kvHead.
+  /// dK and dV of key tile kt, kv head kvHead (and with atomic dq, its
+  /// part of dQ).
   void emitKeyItem(Value kt);
+  /// Atomic dq: this warp's dS^T (its 16 keys) into the DS tile.
+  void storeTransposed(const Scores &dst);
+  /// Atomic dq, once every warp's dS^T is in the DS tile: the warp's 16
+  /// queries' dQ += dS K (this item's columns), added to the accumulator.
+  void addQueryGrads(Value q0);
   /// dQ of query tile qt, head `head`.
   void emitQueryItem(Value qt);
   /// Copies the Q and dO tiles of rows q0.. of head `queryHead` (with
@@ -124,8 +136,10 @@ private:
   /// This item's part (index).
   Value part;
   Value doutBuf, dqBuf, dkBuf, dvBuf;
+  /// Atomic dq: the f32 accumulator (null: query items compute dq).
+  Value dqAccBuf;
   BackwardSharedLayout layout;
-  Value sDO, sDelta, sShift;
+  Value sDO, sDelta, sShift, sDS;
   /// The head of the query tile being copied (source()).
   Value queryHead;
   /// This thread's first row in a 16-row slice (g) and first column of a
@@ -154,6 +168,8 @@ void BackwardEmitter::viewTiles() {
   sDO = sharedView(layout.dout.offset, {cfg.blockQ(), dvp});
   sDelta = sharedF32(layout.delta.offset, cfg.blockQ());
   sShift = sharedF32(layout.shift.offset, cfg.blockQ());
+  if (dqAccBuf)
+    sDS = sharedView(layout.ds.offset, {cfg.blockK, cfg.blockQ() + cfg.pad});
 }
 
 std::pair<Value, SmallVector<Value>> BackwardEmitter::tileAt(Tile tile,
@@ -167,6 +183,8 @@ std::pair<Value, SmallVector<Value>> BackwardEmitter::tileAt(Tile tile,
     return {sV, {}};
   case Tile::DO:
     return {sDO, {}};
+  case Tile::DS:
+    return {sDS, {}};
   }
   llvm_unreachable("unknown tile");
 }
@@ -181,6 +199,8 @@ KernelEmitter::TileSource BackwardEmitter::source(Tile tile) {
     return {kBuf, Value(), kvHead, cfg.blockK, headDim};
   case Tile::V:
     return {vBuf, Value(), kvHead, cfg.blockK, valueDim};
+  case Tile::DS:
+    break; // (written from registers, never copied)
   }
   llvm_unreachable("unknown tile");
 }
@@ -200,12 +220,14 @@ void BackwardEmitter::emit(const BackwardBuffers &in) {
   dqBuf = in.dq;
   dkBuf = in.dk;
   dvBuf = in.dv;
+  dqAccBuf = in.dqAccumulator;
 
   tokens = memref::DimOp::create(b, loc, qBuf, 0);
   setThread(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
 
   layout = backwardSharedLayout(cfg, headDim, valueDim,
-                                elt.getIntOrFloatBitWidth() / 8);
+                                elt.getIntOrFloatBitWidth() / 8,
+                                /*dsTile=*/bool(dqAccBuf));
   createSharedWindow(); // (16-byte alignment suffices: no shift)
   viewTiles();
 
@@ -221,6 +243,11 @@ void BackwardEmitter::emit(const BackwardBuffers &in) {
   Value unit = parts == 1 ? block : divu(block, parts);
   Value firstQueryUnit = parts == 1 ? keyItems : divu(keyItems, parts);
   numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(cfg.blockQ()));
+  if (dqAccBuf) { // (the grid: key items only)
+    kvHead = remu(unit, numKvHeads);
+    emitKeyItem(divu(unit, numKvHeads));
+    return;
+  }
   auto ifKey = scf::IfOp::create(
       b, loc, cmp(arith::CmpIPredicate::ult, block, keyItems),
       /*withElse=*/true);
@@ -486,8 +513,14 @@ void BackwardEmitter::emitKeyItem(Value kt) {
                     .getResult();
               },
               fromShared(sShift));
-          Packed pPacked = pack(pt),
-                 dsPacked = pack(scoreGrads(pt, dpt, fromShared(sDelta)));
+          Packed pPacked = pack(pt);
+          Scores dst = scoreGrads(pt, dpt, fromShared(sDelta));
+          Packed dsPacked = pack(dst);
+          if (dqAccBuf) {
+            storeTransposed(dst);
+            gpu::BarrierOp::create(b, loc); // (every warp's dS^T stored)
+            addQueryGrads(q0);
+          }
           dvAcc = gemm(Operand::registers(operands(pPacked)),
                        Operand::shared(Tile::DO, Value(), false)
                            .fromColumn(partColumn(dvCols)),
@@ -511,6 +544,52 @@ void BackwardEmitter::emitKeyItem(Value kt) {
   setThread(opaqueTid()); // (the loops' values are theirs)
   storeRows(dkAcc, scale, dkBuf, kvHead, keys, partColumn(dkCols));
   storeRows(dvAcc, 1.0, dvBuf, kvHead, keys, partColumn(dvCols));
+}
+
+void BackwardEmitter::storeTransposed(const Scores &dst) {
+  SmallVector<Value> keys = threadRowsFrom(idx(0));
+  VectorType pair = VectorType::get({2}, f32);
+  for (size_t n = 0; n < dst[0].size(); ++n)
+    for (int i = 0; i < 2; ++i) {
+      Value v = vector::FromElementsOp::create(
+          b, loc, pair, ValueRange{dst[0][n][2 * i], dst[0][n][2 * i + 1]});
+      v = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v);
+      vector::StoreOp::create(
+          b, loc, v, sDS,
+          ValueRange{keys[i], add(idx(int64_t(n) * 8), sliceCol)});
+    }
+}
+
+void BackwardEmitter::addQueryGrads(Value q0) {
+  // Chunks of 32 columns where they tile a power-of-two part, else of 16
+  // (their accumulators beside dK's and dV's: the choice with no spills
+  // on sm_80 and sm_90a at every head dim, ptxas -v).
+  int64_t chunk = llvm::isPowerOf2_64(dkCols) && dkCols >= 32 ? 32 : 16;
+  // (Addresses from a fresh read of the thread index: nothing kept live
+  // through the products before.)
+  setThread(opaqueTid());
+  SmallVector<Value> rows = threadRowsFrom(q0);
+  Value partCol = partColumn(dkCols);
+  for (int64_t c0 = 0; c0 < dkCols; c0 += chunk) {
+    Value first = partCol ? add(partCol, idx(c0)) : idx(c0);
+    AccTiles dq = gemm(Operand::shared(Tile::DS, Value(), /*kMajor=*/false),
+                       Operand::shared(Tile::K, Value(), false).fromColumn(
+                           first),
+                       chunk, cfg.blockK, nullptr);
+    for (int i = 0; i < 2; ++i) {
+      auto ifInside = scf::IfOp::create(
+          b, loc, cmp(arith::CmpIPredicate::slt, rows[i], tokens), false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifInside.thenBlock());
+      for (size_t n = 0; n < dq[0].size(); ++n)
+        for (int j = 0; j < 2; ++j) {
+          Value col = add(first, add(idx(int64_t(n) * 8 + j), sliceCol));
+          memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addf,
+                                      dq[0][n][2 * i + j], dqAccBuf,
+                                      ValueRange{rows[i], queryHead, col});
+        }
+    }
+  }
 }
 
 void BackwardEmitter::emitQueryItem(Value qt) {

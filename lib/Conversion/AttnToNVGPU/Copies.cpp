@@ -33,6 +33,7 @@ KernelEmitter::TileSource KernelEmitter::source(Tile tile) {
   case Tile::V:
     return {vBuf, vMap, kvHead, cfg.blockK, valueDim};
   case Tile::DO:
+  case Tile::DS:
     break;
   }
   llvm_unreachable("unknown tile");

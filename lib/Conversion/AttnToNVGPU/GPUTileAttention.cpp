@@ -100,7 +100,8 @@ template <typename AttentionLikeOp>
 static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
                                  const GPUKernelConfig &cfg,
                                  StringRef direction, int64_t sharedBytes,
-                                 std::optional<int64_t> columnParts = {}) {
+                                 std::optional<int64_t> columnParts = {},
+                                 gpu::GPUFuncOp dqKernel = {}) {
   Builder b(op.getContext());
   StringRef chip = targetChip(op);
   int64_t d = op.getHeadDim(), dv = op.getValueDim();
@@ -131,8 +132,16 @@ static void recordLaunchContract(gpu::GPUFuncOp func, AttentionLikeOp op,
   fields.append("scale", b.getF64FloatAttr(op.getScaleOrDefault()));
   num("block_q", cfg.blockQ());
   num("block_k", cfg.blockK);
-  if (columnParts)
+  if (columnParts) {
     num("column_parts", *columnParts);
+    // How dq is reduced: "atomic" (the key items add into an f32
+    // accumulator, then dqKernel converts it) or "query-items".
+    str("dq", dqKernel ? "atomic" : "query-items");
+    if (dqKernel) {
+      str("dq_kernel", dqKernel.getName());
+      num("dq_threads", nvidia::kDqConvertThreads);
+    }
+  }
   num("threads", cfg.threads());
   num("shared_bytes", sharedBytes);
   addLaunchContract(func, fields);
@@ -295,8 +304,23 @@ GPUKernelConfig mlir::attn::backwardKernelConfig() {
   return cfg;
 }
 
+/// A kernel `name` (made unique) of arguments `types` after `before`, with
+/// an empty body.
+static gpu::GPUFuncOp createKernel(RewriterBase &rewriter, gpu::GPUFuncOp before,
+                                   StringRef name, TypeRange types) {
+  OpBuilder::InsertionGuard g(rewriter);
+  rewriter.setInsertionPointAfter(before);
+  auto func = gpu::GPUFuncOp::create(rewriter, before.getLoc(), name,
+                                     rewriter.getFunctionType(types, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                rewriter.getUnitAttr());
+  SymbolTable(before->getParentOp()).insert(func);
+  return func;
+}
+
 LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
-                                               AttentionGradOp op) {
+                                               AttentionGradOp op,
+                                               bool deterministic) {
   FailureOr<KernelContext> context = kernelContext(op);
   if (failed(context))
     return failure();
@@ -312,7 +336,8 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
   GPUKernelConfig config = backwardKernelConfig();
   int64_t shared =
       nvidia::backwardSharedLayout(config, headDim, valueDim,
-                                   context->elt.getIntOrFloatBitWidth() / 8)
+                                   context->elt.getIntOrFloatBitWidth() / 8,
+                                   /*dsTile=*/!deterministic)
           .requestBytes;
   SmallVector<Value> in, out; // (q, k, v, out, dout, lse, cu; dq, dk, dv)
   if (failed(checkSharedMemory(op, *context, shared, "backward kernel",
@@ -323,7 +348,24 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
     return failure();
   nvidia::BackwardBuffers buffers{in[0], in[1], in[2],  in[6],  in[3],
                                   in[5], in[4], out[0], out[1], out[2]};
-  recordLaunchContract(context->func, op, config, "backward", shared, parts);
+  gpu::GPUFuncOp func = context->func, dqKernel;
+  if (!deterministic) {
+    // Atomic dq: the accumulator, the kernel's last argument, and the
+    // kernel that converts it into dq.
+    auto dqType = cast<MemRefType>(buffers.dq.getType());
+    auto accType = MemRefType::get(dqType.getShape(), rewriter.getF32Type(),
+                                   MemRefLayoutAttrInterface(),
+                                   dqType.getMemorySpace());
+    unsigned at = func.getNumArguments();
+    if (failed(func.insertArgument(at, accType, DictionaryAttr(), op.getLoc())))
+      return op.emitOpError("cannot add the dq accumulator argument");
+    buffers.dqAccumulator = func.getArgument(at);
+    dqKernel = createKernel(rewriter, func, (func.getName() + "_dq").str(),
+                            {accType, dqType});
+    nvidia::emitDqConvertKernel(rewriter, op.getLoc(), dqKernel,
+                                op.getScaleOrDefault());
+  }
+  recordLaunchContract(func, op, config, "backward", shared, parts, dqKernel);
   rewriter.setInsertionPoint(op);
   nvidia::emitBackwardKernel(rewriter, op.getLoc(), op, config, buffers);
   finishKernel(rewriter, op, context->func, config.threads());
@@ -373,9 +415,10 @@ struct AttnGPUTileAttentionPass
         grads.push_back(g);
     });
     IRRewriter rewriter(&getContext());
-    // The backward has one flavour: the options choose the forward's.
+    // The backward has one flavour and a dq reduction; the other options
+    // choose the forward's.
     for (AttentionGradOp op : grads)
-      if (failed(gpuTileAttentionGrad(rewriter, op)))
+      if (failed(gpuTileAttentionGrad(rewriter, op, deterministic)))
         return signalPassFailure();
     for (AttentionOp op : found) {
       GPUKernelConfig config =

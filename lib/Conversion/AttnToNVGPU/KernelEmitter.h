@@ -96,7 +96,8 @@ protected:
   /// `u` of row `r` of a Q tile or of the K or V tile in `stage` (null for
   /// Q): the flavour's shared layout. (The backward kernel also has a dO
   /// tile.)
-  enum class Tile { Q, K, V, DO };
+  /// (DO and DS, dS^T, are the backward's; DS is never copied.)
+  enum class Tile { Q, K, V, DO, DS };
   virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
                                                         Value r, Value u) = 0;
   /// The shared-window address (i64) of the Q tile or of the K or V tile in
@@ -117,8 +118,9 @@ protected:
   struct Operand {
     /// A tile of shared memory (Q, or K or V in `stage`). K-major: the
     /// tile's rows are A's M rows (from this warp's first) or B's n
-    /// columns, with k along each row (Q and K in S = Q K^T). MN-major (B
-    /// only): the tile's rows are k, with n along each row (V in P V).
+    /// columns, with k along each row (Q and K in S = Q K^T). MN-major:
+    /// the tile's rows are k, with n (V in P V) or A's M rows along each
+    /// row (the backward's dS^T in dQ = dS K; mma.sync only).
     static Operand shared(Tile tile, Value stage, bool kMajor) {
       return {tile, stage, kMajor, nullptr};
     }
@@ -128,7 +130,8 @@ protected:
       return {Tile::Q, Value(), true, fragments};
     }
     bool inRegisters() const { return bool(fragments); }
-    /// An MN-major B from column `first` (index) of its tile on.
+    /// An MN-major B from column `first` (index) of its tile on (for A,
+    /// the M rows always start at the warp's first).
     Operand fromColumn(Value first) const {
       Operand o = *this;
       o.firstColumn = first;
@@ -466,14 +469,25 @@ private:
   static constexpr int64_t kTurnThreads = 2 * 128;
 };
 
-/// The buffers of attn.attention_grad's kernel (Backward.cpp).
+/// The buffers of attn.attention_grad's kernel (Backward.cpp); with
+/// `dqAccumulator` (f32 [T, Hq, D], zero at launch) dq is summed there with
+/// atomic adds by the key items (no query items), and written by the
+/// kernel emitDqConvertKernel makes.
 struct BackwardBuffers {
   Value q, k, v, cu, out, lse, dout, dq, dk, dv;
+  Value dqAccumulator = {};
 };
 /// Emits the backward kernel of `op` (mma.sync) at b's insertion point.
 void emitBackwardKernel(OpBuilder &b, Location loc, AttentionGradOp op,
                         const GPUKernelConfig &cfg,
                         const BackwardBuffers &buffers);
+/// Threads per block of the dq conversion kernel.
+constexpr int64_t kDqConvertThreads = 256;
+/// Emits into the empty kernel `func`, of arguments (accumulator f32
+/// [T, Hq, D], dq [T, Hq, D]), dq = scale x accumulator in dq's element
+/// type: one thread per pair of columns, kDqConvertThreads per block.
+void emitDqConvertKernel(OpBuilder &b, Location loc, gpu::GPUFuncOp func,
+                         double scale);
 
 std::unique_ptr<KernelEmitter> createMmaSyncEmitter(OpBuilder &b, Location loc,
                                                     AttentionOp op,

@@ -86,11 +86,18 @@ SmallVector<Value> MmaSyncEmitter::aFragment(const Operand &a, int64_t mt,
                                              int64_t kk) {
   if (a.inRegisters())
     return a.fragments(mt, kk);
-  assert(a.kMajor && "A from shared memory is K-major");
-  // Matrices (mLo, mHi): rows +8 mLo of this m-tile, k +8 mHi.
-  Value r = add(warpRow0, add(idx(mt * 16), add(mul(mLo, idx(8)), mRow)));
-  Value c = add(idx(kk * 16), mul(mHi, idx(8)));
-  Value frag = ldmatrixAt(a.tile, a.stage, r, c, /*transpose=*/false);
+  // Matrices (mLo, mHi): rows +8 mLo of this m-tile, k +8 mHi. K-major
+  // tile rows are those rows; MN-major tile rows are k, read transposed.
+  Value frag;
+  if (a.kMajor) {
+    Value r = add(warpRow0, add(idx(mt * 16), add(mul(mLo, idx(8)), mRow)));
+    Value c = add(idx(kk * 16), mul(mHi, idx(8)));
+    frag = ldmatrixAt(a.tile, a.stage, r, c, /*transpose=*/false);
+  } else {
+    Value k = add(idx(kk * 16), add(mul(mHi, idx(8)), mRow));
+    Value m = add(warpRow0, add(idx(mt * 16), mul(mLo, idx(8))));
+    frag = ldmatrixAt(a.tile, a.stage, k, m, /*transpose=*/true);
+  }
   return {fragReg(frag, 0), fragReg(frag, 1), fragReg(frag, 2),
           fragReg(frag, 3)};
 }

@@ -65,7 +65,8 @@ ForwardSharedLayout nvidia::forwardSharedLayout(const GPUKernelConfig &cfg,
 BackwardSharedLayout nvidia::backwardSharedLayout(const GPUKernelConfig &cfg,
                                                   int64_t headDim,
                                                   int64_t valueDim,
-                                                  int64_t eltBytes) {
+                                                  int64_t eltBytes,
+                                                  bool dsTile) {
   assert(cfg.mma == TensorCoreOp::MmaSync && "the backward is mma.sync's");
   BackwardSharedLayout l;
   int64_t align = SharedAllocator::kWindowAlign;
@@ -79,6 +80,8 @@ BackwardSharedLayout nvidia::backwardSharedLayout(const GPUKernelConfig &cfg,
   l.dout = tile(cfg.blockQ(), valueDim);
   l.delta = alloc.allocate(cfg.blockQ() * 4, 1, 4);
   l.shift = alloc.allocate(cfg.blockQ() * 4, 1, 4);
+  if (dsTile)
+    l.ds = tile(cfg.blockK, cfg.blockQ());
   l.requestBytes = alloc.requestBytes();
   return l;
 }

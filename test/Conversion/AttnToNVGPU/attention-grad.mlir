@@ -1,32 +1,63 @@
 // RUN: attn-opt %s -attn-gpu-tile-attention | FileCheck %s
+// RUN: attn-opt %s -attn-gpu-tile-attention='deterministic=true' | FileCheck %s --check-prefix=DET
 // RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized-pingpong grid=dynamic loads=tma stores=tma' | FileCheck %s --check-prefix=ANY-FLAVOUR
 
 // attn.attention_grad in a gpu.func kernel becomes the backward kernel:
-// blocks of key items (the query tiles attn.query_tile_range names, masked
-// by each key's attn.col_interval) then query items (attn.key_tile_range,
-// attn.row_interval), each product an mma.sync, dq, dk and dv stored; its
-// launch contract says "backward", 128 threads, 64-row tiles, one column
-// part (head dims up to 128).
+// key items (the query tiles attn.query_tile_range names, masked by each
+// key's attn.col_interval), each product an mma.sync, dk and dv stored.
+// dq by default with atomics: each key item writes its warps' dS^T to
+// shared memory and, after a barrier, adds dQ = dS K (dS read transposed)
+// into the f32 accumulator, the kernel's new last argument; a second
+// kernel, @attn_grad_dq, scales and converts it into dq. Its launch
+// contract says "backward", "atomic", 128 threads, 64-row tiles, one
+// column part (head dims up to 128), and names the dq kernel.
 
-// CHECK: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_80", block_k = 64 : i64, block_q = 64 : i64, column_parts = 1 : i64, direction = "backward", dtype = "bf16", grid = "tiles", head_dim = 64 : i64, heads = 4 : i64, kernel = "attn_grad", kv_heads = 2 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 1.250000e-01 : f64, schedule = "plain", shared_bytes = 37376 : i64, stores = "st.global", threads = 128 : i64, value_dim = 64 : i64}}
-// CHECK-LABEL: gpu.func @attn_grad
+// CHECK: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_80", block_k = 64 : i64, block_q = 64 : i64, column_parts = 1 : i64, direction = "backward", dq = "atomic", dq_kernel = "attn_grad_dq", dq_threads = 256 : i64, dtype = "bf16", grid = "tiles", head_dim = 64 : i64, heads = 4 : i64, kernel = "attn_grad", kv_heads = 2 : i64, loads = "cp.async", mask = "document,causal", mma = "mma-sync", scale = 1.250000e-01 : f64, schedule = "plain", shared_bytes = 46592 : i64, stores = "st.global", threads = 128 : i64, value_dim = 64 : i64}}
+// CHECK-LABEL: gpu.func @attn_grad(
+// CHECK-SAME: %arg9: memref<?x2x64xbf16>, %arg10: memref<?x4x64xf32>)
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.dynamic_shared_memory
-// CHECK: scf.if
+// CHECK-NOT: scf.if {{.*}} -> (
 // CHECK: attn.query_tile_range
 // CHECK: attn.col_interval
 // CHECK: attn.col_interval
 // CHECK: scf.for
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvvm.mma.sync
-// CHECK: } else {
-// CHECK: attn.key_tile_range
-// CHECK: attn.row_interval
-// CHECK: attn.row_interval
-// CHECK: nvvm.mma.sync
+// CHECK: vector.store {{.*}} : memref<64x72xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// CHECK: gpu.barrier
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<64x72xbf16
+// CHECK: memref.atomic_rmw addf {{.*}}, %arg10[
+// CHECK-NOT: attn.key_tile_range
 // CHECK-NOT: attn.attention_grad
 // CHECK-NOT: bufferization.materialize_in_destination
 // CHECK: gpu.return
+// CHECK-LABEL: gpu.func @attn_grad_dq(%arg0: memref<?x4x64xf32>, %arg1: memref<?x4x64xbf16>) kernel
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
+// CHECK: vector.load %arg0[{{.*}}] {alignment = 8 : i64} : memref<?x4x64xf32>, vector<2xf32>
+// CHECK: arith.mulf {{.*}} : vector<2xf32>
+// CHECK: arith.truncf {{.*}} : vector<2xf32> to vector<2xbf16>
+// CHECK: vector.store {{.*}}, %arg1[{{.*}}] {alignment = 4 : i64}
+// CHECK: gpu.return
+
+// deterministic: blocks of key items, then query items (attn.key_tile_range,
+// attn.row_interval) that compute dq = dS K themselves: no atomics, no
+// accumulator, no dS^T tile, no second kernel.
+// DET: attn.launch = {"attn_kernels::attn_grad" = {{{.*}}direction = "backward", dq = "query-items", dtype
+// DET-SAME: shared_bytes = 37376 : i64
+// DET-LABEL: gpu.func @attn_grad(
+// DET-SAME: %arg9: memref<?x2x64xbf16>)
+// DET: scf.if
+// DET: attn.query_tile_range
+// DET: nvvm.mma.sync
+// DET: } else {
+// DET: attn.key_tile_range
+// DET: attn.row_interval
+// DET: attn.row_interval
+// DET: nvvm.mma.sync
+// DET-NOT: memref.atomic_rmw
+// DET: gpu.return
+// DET-NOT: gpu.func
 
 // The backward has one flavour, whatever the forward's options.
 // ANY-FLAVOUR: mma = "mma-sync"

@@ -127,12 +127,12 @@ inline std::string launchContractName(StringRef module, StringRef kernel) {
 
 /// The manifest keys in the order the JSON manifest lists them.
 /// ("format", cubin or ptx, is the writer's to add.)
-constexpr std::array<StringLiteral, 23> kLaunchContractKeys = {
+constexpr std::array<StringLiteral, 26> kLaunchContractKeys = {
     "kernel",   "direction", "sequence", "arch",      "mma",       "schedule", "grid",
     "loads",    "stores",    "store_rows", "format",  "dtype",
     "heads",    "kv_heads",  "head_dim",  "value_dim", "mask",
-    "scale",    "block_q",   "block_k",   "column_parts", "threads",
-    "shared_bytes"};
+    "scale",    "block_q",   "block_k",   "column_parts", "dq",
+    "dq_kernel", "dq_threads", "threads", "shared_bytes"};
 
 /// The attribute (an i64: how many) on a kernel whose trailing arguments
 /// are tensor maps, for attn-nvvm-tensor-map-args.
@@ -145,8 +145,12 @@ constexpr StringLiteral kTileCounterArgAttr = "attn.tile_counter_arg";
 /// The backward kernel's configuration (one flavour: mma.sync, four warps
 /// of one 16-row slice each, 64-row query and key tiles).
 GPUKernelConfig backwardKernelConfig();
-/// Rewrites `op` (in a gpu.func kernel) into the backward kernel's body.
-LogicalResult gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op);
+/// Rewrites `op` (in a gpu.func kernel) into the backward kernel's body:
+/// dq from query items (`deterministic`) or added with f32 atomics into an
+/// accumulator (the kernel's last argument) that a second kernel, added
+/// after it (named "<kernel>_dq"), converts into dq.
+LogicalResult gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
+                                   bool deterministic);
 
 /// attn-gpu-tile-attention with the options `options` ("mma=wgmma
 /// schedule=plain ..."), parsed and checked as on the command line; null

@@ -112,6 +112,17 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     before the kernel exits, that thread waits for its stores
     (`cp.async.bulk.wait_group`).
 
+    `attn.attention_grad` becomes the backward kernel (one flavour,
+    mma.sync; the options above choose the forward's): key items, one per
+    (key tile, kv head), compute dK and dV; dq is reduced either by f32
+    atomics (the default: each key item also adds its dQ = dS K into an f32
+    accumulator, a trailing `memref<?xHqxDxf32>` argument zero at launch,
+    and a second kernel `@<kernel>_dq`, added after it, writes dq = scale x
+    accumulator; manifest: "dq": "atomic", "dq_kernel", "dq_threads") or,
+    with `deterministic`, by query items, one per (query tile, head), that
+    recompute P and dS in key order (no atomics, the same bits on every
+    run; "dq": "query-items").
+
     The attention must read `bufferization.to_tensor` of kernel arguments
     and its results must be materialized into kernel arguments.
   }];
@@ -139,6 +150,10 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     Option<"stores", "stores", "std::string", /*default=*/"\"auto\"",
            "Stores of O: st.global, or tma (with loads=tma); auto: "
            "mma=auto's choice, or st.global">,
+
+    Option<"deterministic", "deterministic", "bool", /*default=*/"false",
+           "attn.attention_grad: dq from query items (the same bits on "
+           "every run) instead of f32 atomics">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

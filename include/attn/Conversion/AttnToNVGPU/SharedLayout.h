@@ -77,14 +77,15 @@ ForwardSharedLayout forwardSharedLayout(const GPUKernelConfig &cfg,
 /// tiles of a key tile, the Q and dO tiles of a query tile (rows padded by
 /// cfg.pad elements), and per row of the query tile its delta =
 /// rowsum(dO o O) (O read from global memory) and its scores' shift (lse
-/// in the log2 domain), f32.
+/// in the log2 domain), f32; with atomic dq (`dsTile`), the key tile's
+/// dS^T (key rows, query columns, padded).
 struct BackwardSharedLayout {
-  SharedRegion q, k, v, dout, delta, shift;
+  SharedRegion q, k, v, dout, delta, shift, ds;
   int64_t requestBytes = 0;
 };
 BackwardSharedLayout backwardSharedLayout(const GPUKernelConfig &cfg,
                                           int64_t headDim, int64_t valueDim,
-                                          int64_t eltBytes);
+                                          int64_t eltBytes, bool dsTile);
 
 } // namespace nvidia
 } // namespace mlir::attn

@@ -65,6 +65,16 @@ struct KernelInfo {
   /// its dK and dV (or dQ) columns, and the grid has that many items per
   /// tile (1 for a forward kernel).
   int64_t columnParts = 1;
+  /// A backward kernel's dq reduction: "query-items" (also for manifests
+  /// without the field: query items after the key items compute dq) or
+  /// "atomic" (key items only, adding dq into an f32 accumulator, an extra
+  /// memref parameter [T, Hq, D] zero at launch; then kernel dqKernel, of
+  /// memref parameters (accumulator, dq) and blocks of dqThreads threads,
+  /// one thread per pair of dq's columns, writes dq).
+  std::string dq = "query-items";
+  std::string dqKernel;
+  int64_t dqThreads = 0;
+  bool atomicDq() const { return dq == "atomic"; }
   double scale = 0;
 };
 
@@ -77,7 +87,8 @@ KernelInfo parseManifest(const std::string &json);
 /// The launch grid for `tokens` tokens: (query tiles, heads), or for a
 /// persistent or dynamic kernel min(query tiles x heads, residentBlocks)
 /// blocks in x, or for a backward kernel (key tiles x kv heads + query
-/// tiles x heads) x column parts in x (nothing to launch for 0 tokens).
+/// tiles x heads) x column parts in x (key tiles x kv heads x column parts
+/// for atomic dq; nothing to launch for 0 tokens).
 Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 
 /// The tensor maps of a "tma" kernel's q, k and v (and out for "stores":
@@ -87,12 +98,23 @@ Dim3 launchGrid(const KernelInfo &info, int64_t tokens, int64_t residentBlocks);
 std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
                                           int64_t tokens);
 
+/// The grid of an atomic backward's dq kernel for `tokens` tokens.
+Dim3 dqConvertGrid(const KernelInfo &info, int64_t tokens);
+
+/// Bytes of an atomic backward's dq accumulator (f32 [T, Hq, D]).
+inline int64_t dqAccumulatorBytes(const KernelInfo &info, int64_t tokens) {
+  return info.atomicDq() ? tokens * info.heads * info.headDim * 4 : 0;
+}
+
 /// The device tensors of a backward launch, in the layouts of the
-/// backward's parameters (KernelInfo::direction).
+/// backward's parameters (KernelInfo::direction); for atomic dq also the
+/// accumulator, dqAccumulatorBytes, 8-byte aligned (the caller's, so that
+/// nothing is allocated in a launch, e.g. while a CUDA graph is captured;
+/// the launch zeroes it).
 struct GradTensors {
   void *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr,
        *lse = nullptr, *dout = nullptr, *dq = nullptr, *dk = nullptr,
-       *dv = nullptr;
+       *dv = nullptr, *dqAccumulator = nullptr;
 };
 
 class AttentionKernel {
@@ -131,7 +153,9 @@ public:
   /// A backward kernel's launch (info().direction == "backward"): the
   /// same cu_seqlens checks (a null `cuHost` skips the host one), the grid
   /// of its key and query items, nothing launched for 0 tokens; q, k, v,
-  /// out and dout 16-byte aligned. dq, dk and dv are written whole.
+  /// out and dout 16-byte aligned. dq, dk and dv are written whole. For
+  /// atomic dq: the accumulator zeroed, the kernel, then the dq kernel, all
+  /// on `stream`.
   void launchBackward(const int32_t *cuHost, int64_t cuEntries,
                       int64_t tokens, void *cuDevice, const GradTensors &t,
                       Stream stream = nullptr) const;
@@ -140,6 +164,8 @@ private:
   KernelInfo kernelInfo;
   std::unique_ptr<Module> module;
   Function function = nullptr;
+  /// An atomic backward's dq kernel.
+  Function dqFunction = nullptr;
   /// Blocks the device runs at once (persistent grids only).
   int64_t resident = 0;
   /// The tile counters of a "dynamic" kernel, one per stream.

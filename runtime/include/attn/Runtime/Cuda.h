@@ -98,6 +98,10 @@ private:
   size_t bytes = 0;
 };
 
+/// Sets `words` 32-bit words at `words32` (4-byte aligned device memory) to
+/// zero, in order on `stream` (captured by a CUDA graph like a launch).
+void zeroAsync(void *words32, size_t words, Stream stream);
+
 /// Waits for all work on the current context.
 void synchronize();
 
