@@ -50,6 +50,9 @@ def inputs(dtype, heads, kv_heads, d, lengths, seed=1):
 
 
 class Ours:
+    """attn_opt's ops; dq by f32 atomics (the default)."""
+    deterministic = False
+
     def __init__(self, q, k, v, cu, dout, lengths, scale):
         from attn_opt import ops
         self.ops, self.args = ops, (q, k, v, cu, dout)
@@ -59,12 +62,17 @@ class Ours:
         q, k, v, cu, dout = self.args
         out, lse = self.ops.attention_forward(q, k, v, cu, "document,causal", None, False)
         return self.ops.attention_backward(dout, q, k, v, out, lse, cu, "document,causal",
-                                           None, False)
+                                           None, self.deterministic)
 
     def backward(self):
         q, k, v, cu, dout = self.args
         return self.ops.attention_backward(dout, q, k, v, self.out, self.lse, cu,
-                                           "document,causal", None, False)
+                                           "document,causal", None, self.deterministic)
+
+
+class OursDeterministic(Ours):
+    """dq from query items (deterministic=True)."""
+    deterministic = True
 
 
 class Fa2:
@@ -149,7 +157,8 @@ class Cudnn:
         return self.backward()
 
 
-METHODS = {"ours": Ours, "fa2": Fa2, "flex": Flex, "cudnn": Cudnn}
+METHODS = {"ours": Ours, "ours_det": OursDeterministic, "fa2": Fa2, "flex": Flex,
+           "cudnn": Cudnn}
 
 
 def run_case(name, dtype, heads, kv_heads, d, tokens, docs):

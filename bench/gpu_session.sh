@@ -11,12 +11,13 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on the fastest
 #             flavour (gpu_bench.py's pick), or FLAVOUR=name;
 #   profile   Nsight Compute (bench/profile.sh);
-#   backward  the NVIDIA backward (make_kernels.sh's NAME_bwd images):
-#             attn-cuda-run --backward --check on small cases (gradients
-#             against float64, a bit-identical rerun), then its time on
-#             16K tokens (lognormal(1024) documents; one document), and
-#             compute-sanitizer memcheck and racecheck on one case
-#             (backward.log);
+#   backward  the NVIDIA backward (make_kernels.sh's NAME_bwd images, dq
+#             by atomics, and NAME_bwd_det, deterministic): attn-cuda-run
+#             --backward --check on small cases (gradients against float64;
+#             the deterministic one also a bit-identical rerun), then both
+#             timed on 16K tokens (lognormal(1024) documents; one
+#             document), and compute-sanitizer memcheck and racecheck on
+#             one case of the default (backward.log);
 #   op        the PyTorch op: builds the runtime-only attn_opt package
 #             (CMake, nanobind: both on the GPU machine) and runs
 #             python/tests/test_gpu.py on the kernels make_kernels.sh put
@@ -142,16 +143,20 @@ if step backward; then
   for c in "bf16_h16kv4_d128_bwd --doc-lengths 300,0,1,77,1000,3" \
            "bf16_h16kv4_d128_bwd --tokens 2049 --docs uniform:700 --seed 7" \
            "f16_h8kv1_d64_bwd --tokens 2500 --docs uniform:400 --seed 8" \
-           "bf16_h12kv4_d256_bwd --tokens 2000 --docs uniform:500 --seed 9"; do
+           "bf16_h12kv4_d256_bwd --tokens 2000 --docs uniform:500 --seed 9" \
+           "bf16_h16kv4_d128_bwd_det --doc-lengths 300,0,1,77,1000,3" \
+           "bf16_h12kv4_d256_bwd_det --tokens 2000 --docs uniform:500 --seed 9"; do
     read -r name flags <<<"$c"
     # shellcheck disable=SC2086  # flags are words
     timeout 120 "$run" --kernel "$K/$name.cubin" --backward $flags --check --repeat 3 \
       >> "$b" 2>&1 || echo "FAIL or HANG: $c" | tee -a "$log"
   done
   for flags in "--tokens 16384 --docs lognormal:1024 --seed 1" "--doc-lengths 16384"; do
-    # shellcheck disable=SC2086  # flags are words
-    timeout 120 "$run" --kernel "$K/bf16_h16kv4_d128_bwd.cubin" --backward $flags \
-      --repeat 10 >> "$b" 2>&1
+    for kernel in bf16_h16kv4_d128_bwd bf16_h16kv4_d128_bwd_det; do
+      # shellcheck disable=SC2086  # flags are words
+      timeout 120 "$run" --kernel "$K/$kernel.cubin" --backward $flags \
+        --repeat 10 >> "$b" 2>&1
+    done
   done
   for tool in memcheck racecheck; do
     timeout 120 "$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)" \
@@ -159,7 +164,7 @@ if step backward; then
       --backward --doc-lengths 100,0,1,37,90 --check --repeat 1 >> "$b" 2>&1
     lap "backward $tool: exit $?, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$b" | tail -1)"
   done
-  grep -o '"tokens": [0-9]*.*"bwd_useful_tflops": [0-9.e+-]*\|"check": "[A-Z]*"' "$b" | tee -a "$log"
+  grep -o '"tokens": [0-9]*.*"dq": "[a-z-]*"\|"check": "[A-Z]*"' "$b" | tee -a "$log"
   lap "backward done"
 fi
 if step op; then

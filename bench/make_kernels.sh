@@ -19,19 +19,23 @@ mkdir -p "$dir"
 mkdir -p "$dir/include"
 cp -r /usr/include/nlohmann /usr/include/xxhash.h "$dir/include/"
 run=build/bin/attn-run
-# The backward kernel beside the chip's default forward (NAME_bwd):
-# gpu_session.sh's backward step checks and times it (D = 256: four column
-# parts, Hq = 12).
+# The backward kernel beside the chip's default forward (NAME_bwd: dq by
+# atomics, the default; NAME_bwd_det: --deterministic, query items):
+# gpu_session.sh's backward step checks and times both (D = 256: four
+# column parts, Hq = 12).
 for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
          "f16_h8kv1_d64 f16 8 1 64 document,causal,window=200" \
          "bf16_h12kv4_d256 bf16 12 4 256 document,causal"; do
   read -r name dt h kv d mask <<<"$c"
   common=(--target cuda --arch "$arch" --dtype "$dt" --heads "$h" --kv-heads "$kv"
           --head-dim "$d" --mask "$mask" --doc-lengths 1 --backward)
-  build/bin/attn-run "${common[@]}" --emit cubin -o "$dir/${name}_bwd.cubin"
-  build/bin/attn-run "${common[@]}" --emit ptx -o "$dir/${name}_bwd.ptx"
-  echo "== ${name}_bwd: $(ptxas -arch="$arch" -v "$dir/${name}_bwd.ptx" -o /dev/null 2>&1 |
-    grep -A3 "entry function 'attn_grad'" | grep -oE '[0-9]+ bytes spill stores|Used [0-9]+ registers' | tr '\n' ' ')"
+  for mode in "" --deterministic; do
+    n=${name}_bwd${mode:+_det}
+    build/bin/attn-run "${common[@]}" $mode --emit cubin -o "$dir/$n.cubin"
+    build/bin/attn-run "${common[@]}" $mode --emit ptx -o "$dir/$n.ptx"
+    echo "== $n: $(ptxas -arch="$arch" -v "$dir/$n.ptx" -o /dev/null 2>&1 |
+      grep -A3 "entry function 'attn_grad'" | grep -oE '[0-9]+ bytes spill stores|Used [0-9]+ registers' | tr '\n' ' ')"
+  done
 done
 # The kernels python/tests/test_gpu.py and bench/gpu_bench_backward.py
 # run through attn_opt, in a kernel cache (the GPU machine's attn_opt
@@ -39,7 +43,8 @@ done
 for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
          "bf16 32 4 128" "bf16 6 2 256"; do
   read -r dt h kv d <<<"$c"
-  for direction in "" --backward; do
+  for direction in "" --backward "--backward --deterministic"; do
+    # shellcheck disable=SC2086  # direction is words
     build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype "$dt" \
       --heads "$h" --kv-heads "$kv" --head-dim "$d" $direction
   done
