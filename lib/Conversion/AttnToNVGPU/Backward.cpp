@@ -1,8 +1,9 @@
 //===- Backward.cpp - attn.attention_grad as one mma.sync kernel ----------===//
 //
-// FlashAttention-2's backward over the packed sequence, as one kernel with
-// two kinds of work item, so that dQ needs neither atomics nor a workspace
-// and comes out the same bits on every run:
+// FlashAttention-2's backward over the packed sequence. With
+// `deterministic`, one kernel with two kinds of work item, so that dQ
+// needs neither atomics nor a workspace and comes out the same bits on
+// every run:
 //   - blocks [0, key tiles x Hkv x parts): key tile kt of key/value head g
 //     (and one column part, below). K and V stay in shared memory; for
 //     each query head of the group and each query tile
@@ -231,8 +232,8 @@ void BackwardEmitter::emit(const BackwardBuffers &in) {
   createSharedWindow(); // (16-byte alignment suffices: no shift)
   viewTiles();
 
-  // Blocks [0, key tiles x Hkv x parts) take the key items, the rest the
-  // query items, longest first: under a causal mask the first key tiles and the
+  // Blocks [0, key tiles x Hkv x parts) take the key items, the rest (with
+  // deterministic dq) the query items, longest first: under a causal mask the first key tiles and the
   // last query tiles see the most.
   Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   Value keyItems = mul(arith::CeilDivUIOp::create(b, loc, tokens,
@@ -449,6 +450,15 @@ void BackwardEmitter::emitKeyItem(Value kt) {
                                         cfg.blockQ());
   auto [fullBegin, fullEnd] =
       wholeFullTiles(range.getFullBegin(), range.getFullEnd());
+  if (dqAccBuf) {
+    // Atomic dq reads every key row's dS^T, the ragged last tile's padding
+    // too (P of a padding key is not 0 unless masked): that tile's query
+    // tiles are all partial, its padding keys see no query.
+    Value ragged = cmp(arith::CmpIPredicate::slt, sub(k1, k0), idx(cfg.blockK));
+    Value begin = range.getBegin();
+    fullBegin = select(ragged, begin, fullBegin);
+    fullEnd = select(ragged, begin, fullEnd);
+  }
   // The queries each of this thread's two keys may see (partial tiles).
   SmallVector<Value> keys = threadRowsFrom(k0), colLo, colHi;
   for (Value key : keys) {
@@ -457,7 +467,10 @@ void BackwardEmitter::emitKeyItem(Value kt) {
                                      mask);
     // (As i32: half the registers through the loops.)
     colLo.push_back(toI32(col.getLo()));
-    colHi.push_back(toI32(col.getHi()));
+    Value hi = col.getHi();
+    if (dqAccBuf) // (a padding key's interval: empty)
+      hi = select(cmp(arith::CmpIPredicate::slt, key, tokens), hi, col.getLo());
+    colHi.push_back(toI32(hi));
   }
   Value zero = f32Const(0.0);
   AccTiles dk(1, SmallVector<Acc>(dkCols / 8, Acc{zero, zero, zero, zero}));

@@ -49,7 +49,8 @@ bool runAttention(const std::string &image, const KernelInfo &info,
 /// runAttention ("bwd_time_ms", "bwd_useful_tflops": FlashAttention's
 /// 2.5 x the forward's FLOPs); with opts.check, dq, dk and dv against the
 /// float64 reference gradients (host::checkGradients; refused past 3e10
-/// multiply-adds) and a rerun that must give the same bits. One JSON
+/// multiply-adds) and a rerun that must give the same bits (dq only for
+/// query-item dq: atomic adds may sum it in another order). One JSON
 /// object; false if the check failed.
 bool runAttentionBackward(const std::string &image, const KernelInfo &info,
                           const host::AttentionSpec &spec,
