@@ -70,9 +70,9 @@ public:
                   uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t out,
                   uintptr_t lse, uintptr_t stream, uintptr_t tileCounter) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
-    onDevice(devices, device, rt::parseManifest)->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q),
-                             ptr(k), ptr(v), ptr(out), ptr(lse), ptr(stream),
-                             ptr(tileCounter));
+    onDevice(devices, device, rt::parseManifest)
+        ->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q), ptr(k), ptr(v),
+                 ptr(out), ptr(lse), ptr(stream), ptr(tileCounter));
 #else
     noCuda();
 #endif
@@ -111,8 +111,8 @@ public:
     rt::GradTensors t{ptr(q),    ptr(k),  ptr(v),  ptr(out), ptr(lse),
                       ptr(dout), ptr(dq), ptr(dk), ptr(dv),
                       ptr(dqAccumulator)};
-    onDevice(devices, device, rt::parseManifest)->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t,
-                                     ptr(stream));
+    onDevice(devices, device, rt::parseManifest)
+        ->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t, ptr(stream));
 #else
     noCuda();
 #endif

@@ -222,11 +222,13 @@ void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,
                   {"out", t.out, 16}, {"dout", t.dout, 16}, {"lse", t.lse, 4},
                   {"cu_seqlens", cuDevice, 4}, {"dq", t.dq, 4},
                   {"dk", t.dk, 4}, {"dv", t.dv, 4}});
+  Dim3 dqGrid;
   if (i.atomicDq()) {
     if (!t.dqAccumulator)
       throw Error("kernel " + i.kernel + " adds dq atomically: it needs a "
                   "dq accumulator (dqAccumulatorBytes)");
     requireAligned({{"the dq accumulator", t.dqAccumulator, 8}});
+    dqGrid = dqConvertGrid(i, tokens);
   }
   KernelArgs args;
   args.addMemRef(t.q, {tokens, i.heads, i.headDim});
@@ -239,22 +241,23 @@ void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,
   args.addMemRef(t.dq, {tokens, i.heads, i.headDim});
   args.addMemRef(t.dk, {tokens, i.kvHeads, i.headDim});
   args.addMemRef(t.dv, {tokens, i.kvHeads, i.valueDim});
-  if (!i.atomicDq()) {
-    rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
-               stream, args.params());
-    return;
-  }
+  // Atomic dq: the accumulator zeroed, the kernel adding into it, then the
+  // dq kernel reading it.
   std::vector<int64_t> dqShape = {tokens, i.heads, i.headDim};
-  args.addMemRef(t.dqAccumulator, dqShape);
-  KernelArgs convert;
-  convert.addMemRef(t.dqAccumulator, dqShape);
-  convert.addMemRef(t.dq, dqShape);
-  Dim3 dqGrid = dqConvertGrid(i, tokens);
-  zeroAsync(t.dqAccumulator, size_t(dqAccumulatorBytes(i, tokens) / 4), stream);
+  if (i.atomicDq()) {
+    args.addMemRef(t.dqAccumulator, dqShape);
+    zeroAsync(t.dqAccumulator, size_t(dqAccumulatorBytes(i, tokens) / 4),
+              stream);
+  }
   rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
              stream, args.params());
-  rt::launch(dqFunction, dqGrid, Dim3{unsigned(i.dqThreads), 1, 1}, 0, stream,
-             convert.params());
+  if (i.atomicDq()) {
+    KernelArgs convert;
+    convert.addMemRef(t.dqAccumulator, dqShape);
+    convert.addMemRef(t.dq, dqShape);
+    rt::launch(dqFunction, dqGrid, Dim3{unsigned(i.dqThreads), 1, 1}, 0,
+               stream, convert.params());
+  }
 }
 
 void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,

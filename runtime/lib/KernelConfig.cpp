@@ -48,7 +48,8 @@ static const char *toString(Direction d) {
 std::string KernelConfig::canonical() const {
   // nlohmann::json objects keep their keys sorted.
   if (isSequence()) {
-    nlohmann::json j = {{"target", target}, {"sequence", sequenceEntry(sequence)}};
+    nlohmann::json j = {{"target", target},
+                        {"sequence", sequenceEntry(sequence)}};
     if (sequence == Sequence::SegmentsFromSeparators)
       j["separator"] = separator;
     return j.dump();

@@ -1,9 +1,8 @@
 //===- SequenceKernel.cpp - launching the sequence helpers' kernels -------===//
 
 #include "attn/Runtime/SequenceKernel.h"
-#include "Manifest.h"
 #include "attn/Runtime/CpuKernel.h"
-
+#include "Manifest.h"
 
 namespace attn::rt {
 

@@ -84,31 +84,22 @@ static cl::opt<int64_t> separator(
 static rt::KernelConfig configFromFlags() {
   rt::KernelConfig c;
   c.target = target;
-  if (sequence.getNumOccurrences()) {
-    auto s = parseSequence(sequence);
-    if (!s)
-      fail("unknown --sequence '" + sequence +
-           "' (expected doc_positions or segments_from_separators)");
+  Sequence s;
+  if (auto why = sequenceFromFlags(sequence.getNumOccurrences(), sequence,
+                                   separator.getNumOccurrences(), s))
+    fail(*why);
+  if (s != Sequence::None) {
     for (const cl::Option *o : std::initializer_list<const cl::Option *>{
              &dtype, &heads, &kvHeads, &headDim, &valueDim, &maskOpt, &scale,
              &backward, &deterministic, &kernelOptions})
       if (o->getNumOccurrences())
         fail("--" + o->ArgStr.str() + " does not apply to --sequence");
-    if (*s == rt::Sequence::SegmentsFromSeparators &&
-        !separator.getNumOccurrences())
-      fail("--sequence segments_from_separators needs --separator ID (the "
-           "end-of-document token id)");
-    if (*s != rt::Sequence::SegmentsFromSeparators &&
-        separator.getNumOccurrences())
-      fail("--separator applies to --sequence segments_from_separators only");
-    c.sequence = *s;
+    c.sequence = s;
     c.separator = separator;
     if (auto why = c.validate())
       fail(*why);
     return c;
   }
-  if (separator.getNumOccurrences())
-    fail("--separator applies to --sequence segments_from_separators only");
   auto t = host::parseDType(dtype);
   if (!t)
     fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");

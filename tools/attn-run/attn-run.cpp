@@ -362,19 +362,8 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   return 0;
 }
 
-/// --sequence: the helper's module, compiled as --emit says.
-static int emitSequence(mlir::MLIRContext &context) {
-  std::optional<Sequence> kind = parseSequence(sequence);
-  if (!kind)
-    fail("unknown --sequence '" + sequence +
-         "' (expected doc_positions or segments_from_separators)");
-  if (*kind == Sequence::SegmentsFromSeparators &&
-      !separator.getNumOccurrences())
-    fail("--sequence segments_from_separators needs --separator ID (the "
-         "end-of-document token id)");
-  if (*kind != Sequence::SegmentsFromSeparators &&
-      separator.getNumOccurrences())
-    fail("--separator applies to --sequence segments_from_separators only");
+/// --sequence `kind`: the helper's module, compiled as --emit says.
+static int emitSequence(mlir::MLIRContext &context, Sequence kind) {
   if (target == "cpu" && arch.getNumOccurrences())
     fail("--arch does not apply to --target cpu");
   if (emit.empty())
@@ -396,7 +385,7 @@ static int emitSequence(mlir::MLIRContext &context) {
       fail("--" + o->ArgStr.str() + " does not apply to --sequence");
   }
   auto module = mlir::attn::buildSequenceModule(
-      context, *kind, separator,
+      context, kind, separator,
       target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU);
   if (emit == "mlir") {
     writeOutput(printed(*module));
@@ -421,15 +410,17 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-run: build, compile, run and check one "
                               "packed-sequence attention problem\n");
-  if (sequence.getNumOccurrences()) {
+  Sequence kind;
+  if (auto why = sequenceFromFlags(sequence.getNumOccurrences(), sequence,
+                                   separator.getNumOccurrences(), kind))
+    fail(*why);
+  if (kind != Sequence::None) {
     mlir::DialectRegistry registry;
     mlir::attn::registerAttnDialects(registry);
     mlir::MLIRContext context(registry);
     context.disableMultithreading();
-    return emitSequence(context);
+    return emitSequence(context, kind);
   }
-  if (separator.getNumOccurrences())
-    fail("--separator applies to --sequence segments_from_separators only");
   AttentionSpec spec = parseSpec();
   if (tileMap) {
     printTileMap(spec);

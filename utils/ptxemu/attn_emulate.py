@@ -201,23 +201,21 @@ def main():
     grid = launch_grid(info, t, opts.resident_blocks)
     start = time.time()
     steps = 0
+
+    def run(k, grid, threads, shared_bytes, args):
+        nonlocal steps
+        launch = ptxemu.Launch(k, grid, (threads, 1, 1), shared_bytes, args, gmem,
+                               timing=opts.timing, schedule=opts.schedule,
+                               max_steps=opts.max_steps)
+        launch.run()
+        steps += launch.steps
+
     if t > 0:  # the runtime launches nothing for an empty grid
         try:
-            launch = ptxemu.Launch(kernel, grid, (info["threads"], 1, 1),
-                                   info["shared_bytes"], args, gmem,
-                                   timing=opts.timing, schedule=opts.schedule,
-                                   max_steps=opts.max_steps)
-            launch.run()
-            steps = launch.steps
+            run(kernel, grid, info["threads"], info["shared_bytes"], args)
             if opts.backward and atomic_dq(info):  # then dq from the accumulator
-                convert = ptxemu.Kernel(ptx, name=info["dq_kernel"])
-                launch = ptxemu.Launch(convert, dq_convert_grid(info, t),
-                                       (info["dq_threads"], 1, 1), 0,
-                                       memrefs(info, t, cu.size, ptrs, ("dq_acc", "dq")),
-                                       gmem, timing=opts.timing, schedule=opts.schedule,
-                                       max_steps=opts.max_steps)
-                launch.run()
-                steps += launch.steps
+                run(ptxemu.Kernel(ptx, name=info["dq_kernel"]), dq_convert_grid(info, t),
+                    info["dq_threads"], 0, memrefs(info, t, cu.size, ptrs, ("dq_acc", "dq")))
         except ptxemu.EmulationError as e:
             fail(f"{opts.kernel}: {e}")
     if pcounter is not None:

@@ -8,6 +8,7 @@
 #define ATTN_SUPPORT_ENTRYNAMES_H
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace attn {
@@ -35,6 +36,31 @@ inline std::optional<Sequence> parseSequence(std::string_view name) {
     return Sequence::SegmentsFromSeparators;
   return std::nullopt;
 }
+/// The tools' `--sequence NAME` (`nameGiven`, `name`) and `--separator`
+/// (`separatorGiven`) flags: sets `sequence` to the helper they name (None
+/// without --sequence), or says why they do not go together.
+inline std::optional<std::string> sequenceFromFlags(bool nameGiven,
+                                                    std::string_view name,
+                                                    bool separatorGiven,
+                                                    Sequence &sequence) {
+  sequence = Sequence::None;
+  std::optional<Sequence> s;
+  if (nameGiven) {
+    s = parseSequence(name);
+    if (!s)
+      return "unknown --sequence '" + std::string(name) +
+             "' (expected doc_positions or segments_from_separators)";
+    if (*s == Sequence::SegmentsFromSeparators && !separatorGiven)
+      return std::string("--sequence segments_from_separators needs "
+                         "--separator ID (the end-of-document token id)");
+  }
+  if (separatorGiven && s != Sequence::SegmentsFromSeparators)
+    return std::string("--separator applies to --sequence "
+                       "segments_from_separators only");
+  sequence = s.value_or(Sequence::None);
+  return std::nullopt;
+}
+
 /// The gpu.module holding NVIDIA kernels.
 inline constexpr const char *kKernelModule = "attn_kernels";
 /// The prefix of a CPU function's C interface (llvm.emit_c_interface).

@@ -417,23 +417,18 @@ void BackwardEmitter::storeRows(const AccTiles &acc, double factor, Value buf,
                                 Value h, ArrayRef<Value> rows, Value col0) {
   Value f = f32Const(factor);
   Value col = col0 ? add(col0, sliceCol) : sliceCol;
-  for (int i = 0; i < 2; ++i) {
-    auto ifInside = scf::IfOp::create(
-        b, loc, cmp(arith::CmpIPredicate::slt, rows[i], tokens), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifInside.thenBlock());
-    for (size_t n = 0; n < acc[0].size(); ++n) {
-      Value x = acc[0][n][2 * i], y = acc[0][n][2 * i + 1];
-      if (factor != 1.0)
-        x = fmul(x, f), y = fmul(y, f);
-      Value pair = vector::FromElementsOp::create(
-          b, loc, VectorType::get({2}, f32), ValueRange{x, y});
-      pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
-      vector::StoreOp::create(
-          b, loc, pair, buf,
-          ValueRange{rows[i], h, add(idx(int64_t(n) * 8), col)});
-    }
-  }
+  for (int i = 0; i < 2; ++i)
+    ifRowInside(rows[i], [&] {
+      for (size_t n = 0; n < acc[0].size(); ++n) {
+        Value x = acc[0][n][2 * i], y = acc[0][n][2 * i + 1];
+        if (factor != 1.0)
+          x = fmul(x, f), y = fmul(y, f);
+        Value pair = truncPair(x, y);
+        vector::StoreOp::create(
+            b, loc, pair, buf,
+            ValueRange{rows[i], h, add(idx(int64_t(n) * 8), col)});
+      }
+    });
 }
 
 //===----------------------------------------------------------------------===//
@@ -561,14 +556,11 @@ void BackwardEmitter::emitKeyItem(Value kt) {
 
 void BackwardEmitter::storeTransposed(const Scores &dst) {
   SmallVector<Value> keys = threadRowsFrom(idx(0));
-  VectorType pair = VectorType::get({2}, f32);
   for (size_t n = 0; n < dst[0].size(); ++n)
     for (int i = 0; i < 2; ++i) {
-      Value v = vector::FromElementsOp::create(
-          b, loc, pair, ValueRange{dst[0][n][2 * i], dst[0][n][2 * i + 1]});
-      v = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v);
+      Value pair = truncPair(dst[0][n][2 * i], dst[0][n][2 * i + 1]);
       vector::StoreOp::create(
-          b, loc, v, sDS,
+          b, loc, pair, sDS,
           ValueRange{keys[i], add(idx(int64_t(n) * 8), sliceCol)});
     }
 }
@@ -589,19 +581,16 @@ void BackwardEmitter::addQueryGrads(Value q0) {
                        Operand::shared(Tile::K, Value(), false).fromColumn(
                            first),
                        chunk, cfg.blockK, nullptr);
-    for (int i = 0; i < 2; ++i) {
-      auto ifInside = scf::IfOp::create(
-          b, loc, cmp(arith::CmpIPredicate::slt, rows[i], tokens), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(ifInside.thenBlock());
-      for (size_t n = 0; n < dq[0].size(); ++n)
-        for (int j = 0; j < 2; ++j) {
-          Value col = add(first, add(idx(int64_t(n) * 8 + j), sliceCol));
-          memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addf,
-                                      dq[0][n][2 * i + j], dqAccBuf,
-                                      ValueRange{rows[i], queryHead, col});
-        }
-    }
+    for (int i = 0; i < 2; ++i)
+      ifRowInside(rows[i], [&] {
+        for (size_t n = 0; n < dq[0].size(); ++n)
+          for (int j = 0; j < 2; ++j) {
+            Value col = add(first, add(idx(int64_t(n) * 8 + j), sliceCol));
+            memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addf,
+                                        dq[0][n][2 * i + j], dqAccBuf,
+                                        ValueRange{rows[i], queryHead, col});
+          }
+      });
   }
 }
 

@@ -6,14 +6,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelEmitter.h"
+#include "KernelFunction.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::attn;
+using namespace mlir::attn::nvidia;
 
 void nvidia::emitDqConvertKernel(OpBuilder &b, Location loc,
                                  gpu::GPUFuncOp func, double scale) {
@@ -22,38 +23,30 @@ void nvidia::emitDqConvertKernel(OpBuilder &b, Location loc,
   Value acc = func.getArgument(0), dq = func.getArgument(1);
   auto dqType = cast<MemRefType>(dq.getType());
   int64_t heads = dqType.getDimSize(1), pairs = dqType.getDimSize(2) / 2;
-  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
-  Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value i = arith::AddIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, block, c(kDqConvertThreads)),
-      thread);
-  Value tokens = memref::DimOp::create(b, loc, dq, 0);
-  Value total =
-      arith::MulIOp::create(b, loc, tokens, c(heads * pairs)).getResult();
-  auto inside = scf::IfOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, total),
-      /*withElse=*/false);
-  b.setInsertionPointToStart(inside.thenBlock());
-  Value row = arith::DivUIOp::create(b, loc, i, c(heads * pairs));
-  Value rest = arith::RemUIOp::create(b, loc, i, c(heads * pairs));
-  Value head = arith::DivUIOp::create(b, loc, rest, c(pairs));
-  Value col = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, rest, c(pairs)), c(2));
-  VectorType f32Pair = VectorType::get({2}, b.getF32Type());
-  // (An even column of rows of an even number of elements: one aligned
-  // 8-byte load and one 4-byte store.)
-  Value v = vector::LoadOp::create(b, loc, f32Pair, acc,
-                                   ValueRange{row, head, col},
-                                   /*nontemporal=*/false, llvm::MaybeAlign(8));
-  Value s = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(f32Pair, b.getF32FloatAttr(scale)));
-  v = arith::MulFOp::create(b, loc, v, s);
-  v = arith::TruncFOp::create(
-      b, loc, VectorType::get({2}, dqType.getElementType()), v);
-  vector::StoreOp::create(b, loc, v, dq, ValueRange{row, head, col},
-                          /*nontemporal=*/false, llvm::MaybeAlign(4));
+  IndexMath m{b, loc};
+  Value total = m.mul(memref::DimOp::create(b, loc, dq, 0), m.c(heads * pairs));
+  forEachThreadElement(
+      b, loc, kDqConvertThreads, total, [&](OpBuilder &nb, Location l, Value i) {
+        // i = (row x Hq + head) x D / 2 + column / 2.
+        IndexMath n{nb, l};
+        Value rest = n.remu(i, n.c(heads * pairs));
+        SmallVector<Value> at = {n.divu(i, n.c(heads * pairs)),
+                                 n.divu(rest, n.c(pairs)),
+                                 n.mul(n.remu(rest, n.c(pairs)), n.c(2))};
+        VectorType f32Pair = VectorType::get({2}, nb.getF32Type());
+        // (An even column of rows of an even number of elements: one
+        // aligned 8-byte load and one 4-byte store.)
+        Value v = vector::LoadOp::create(nb, l, f32Pair, acc, at,
+                                         /*nontemporal=*/false,
+                                         llvm::MaybeAlign(8));
+        Value s = arith::ConstantOp::create(
+            nb, l, DenseElementsAttr::get(f32Pair, nb.getF32FloatAttr(scale)));
+        v = arith::TruncFOp::create(
+            nb, l, VectorType::get({2}, dqType.getElementType()),
+            arith::MulFOp::create(nb, l, v, s));
+        vector::StoreOp::create(nb, l, v, dq, at, /*nontemporal=*/false,
+                                llvm::MaybeAlign(4));
+      });
   b.setInsertionPointToEnd(&func.getBody().front());
   gpu::ReturnOp::create(b, loc);
   func.setKnownBlockSizeAttr(

@@ -49,11 +49,18 @@ Value KernelEmitter::mmaOperand(Value pair) {
   return pair;
 }
 
-Value KernelEmitter::pack(Value x, Value y) {
+Value KernelEmitter::truncPair(Value x, Value y) {
   Value v = vector::FromElementsOp::create(b, loc, VectorType::get({2}, f32),
                                            ValueRange{x, y});
-  return mmaOperand(
-      arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v));
+  return arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v);
+}
+
+void KernelEmitter::ifRowInside(Value row, function_ref<void()> body) {
+  auto ifOp = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::slt, row, tokens), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  body();
 }
 
 Value KernelEmitter::asI32(Value reg) {

@@ -43,20 +43,15 @@ void KernelEmitter::storeOutput(Value q0, Value thread, ArrayRef<Value> rows,
     for (int64_t mt = 0; mt < cfg.mTiles; ++mt)
       for (int i = 0; i < 2; ++i) {
         Value row = rows[mt * 2 + i];
-        auto ifOp = scf::IfOp::create(
-            b, loc, cmp(arith::CmpIPredicate::slt, row, tokens), false);
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        for (int64_t n = 0; n < valueDim / 8; ++n) {
-          auto [x, y] = pairOf(mt, i, n);
-          Value pair = vector::FromElementsOp::create(
-              b, loc, VectorType::get({2}, f32), ValueRange{x, y});
-          pair =
-              arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), pair);
-          vector::StoreOp::create(
-              b, loc, pair, outBuf,
-              ValueRange{row, head, add(idx(n * 8), keyCol0)});
-        }
+        ifRowInside(row, [&] {
+          for (int64_t n = 0; n < valueDim / 8; ++n) {
+            auto [x, y] = pairOf(mt, i, n);
+            Value pair = truncPair(x, y);
+            vector::StoreOp::create(
+                b, loc, pair, outBuf,
+                ValueRange{row, head, add(idx(n * 8), keyCol0)});
+          }
+        });
       }
     return;
   }

@@ -304,20 +304,6 @@ GPUKernelConfig mlir::attn::backwardKernelConfig() {
   return cfg;
 }
 
-/// A kernel `name` (made unique) of arguments `types` after `before`, with
-/// an empty body.
-static gpu::GPUFuncOp createKernel(RewriterBase &rewriter, gpu::GPUFuncOp before,
-                                   StringRef name, TypeRange types) {
-  OpBuilder::InsertionGuard g(rewriter);
-  rewriter.setInsertionPointAfter(before);
-  auto func = gpu::GPUFuncOp::create(rewriter, before.getLoc(), name,
-                                     rewriter.getFunctionType(types, {}));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
-                rewriter.getUnitAttr());
-  SymbolTable(before->getParentOp()).insert(func);
-  return func;
-}
-
 LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
                                                AttentionGradOp op,
                                                bool deterministic) {

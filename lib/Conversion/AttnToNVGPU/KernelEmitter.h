@@ -218,8 +218,13 @@ protected:
   Value quadReduce(Value x, bool isMax);
   /// A register of an mma operand from two 16-bit values (vector<2xT>).
   Value mmaOperand(Value pair);
+  /// Two f32 as a vector<2xT> of the input type.
+  Value truncPair(Value x, Value y);
   /// Packs two f32 into one A-operand register of the input type.
-  Value pack(Value x, Value y);
+  Value pack(Value x, Value y) { return mmaOperand(truncPair(x, y)); }
+  /// Emits `body` under an scf.if for `row` < T (stores of rows past T
+  /// skipped).
+  void ifRowInside(Value row, function_ref<void()> body);
   /// An A-operand register as a 32-bit integer (f16 pairs are vectors).
   Value asI32(Value reg);
   /// The values themselves, through an empty asm with side effects: code

@@ -5,6 +5,7 @@
 #include "attn/Dialect/Attn/Transforms/Transforms.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -55,6 +56,33 @@ void nvidia::addLaunchContract(gpu::GPUFuncOp func,
   all.set(launchContractName(gpuModule.getName(), func.getName()),
           fields.getDictionary(context));
   top->setAttr(kLaunchContractsAttr, all.getDictionary(context));
+}
+
+gpu::GPUFuncOp nvidia::createKernel(RewriterBase &rewriter,
+                                    gpu::GPUFuncOp before, StringRef name,
+                                    TypeRange types) {
+  OpBuilder::InsertionGuard g(rewriter);
+  rewriter.setInsertionPointAfter(before);
+  auto func = gpu::GPUFuncOp::create(rewriter, before.getLoc(), name,
+                                     rewriter.getFunctionType(types, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                rewriter.getUnitAttr());
+  SymbolTable(before->getParentOp()).insert(func);
+  return func;
+}
+
+void nvidia::forEachThreadElement(
+    OpBuilder &b, Location loc, int64_t threads, Value count,
+    function_ref<void(OpBuilder &, Location, Value)> body) {
+  IndexMath m{b, loc};
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value i = m.add(m.mul(block, m.c(threads)), thread);
+  scf::IfOp::create(b, loc, m.cmp(arith::CmpIPredicate::ult, i, count),
+                    [&](OpBuilder &nb, Location l) {
+                      body(nb, l, i);
+                      scf::YieldOp::create(nb, l);
+                    });
 }
 
 void nvidia::finishKernel(RewriterBase &rewriter, Operation *op,

@@ -36,28 +36,6 @@ namespace {
 constexpr int64_t kPositionsThreads = 256;
 constexpr int64_t kSegmentsThreads = 1024;
 
-/// Index arithmetic at a builder's insertion point.
-struct IndexMath {
-  OpBuilder &b;
-  Location loc;
-  Value c(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value min(Value x, Value y) { return arith::MinUIOp::create(b, loc, x, y); }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  /// An index as an integer of `type`, and back.
-  Value to(Type type, Value v) {
-    return arith::IndexCastOp::create(b, loc, type, v);
-  }
-  Value index(Value v) { return to(b.getIndexType(), v); }
-};
-
 /// The launch contract of a sequence kernel: blocks of `threads`, one per
 /// `threads` tokens (grid "tokens") or one (grid "one").
 void recordSequenceContract(gpu::GPUFuncOp func, Operation *op,
@@ -86,20 +64,15 @@ LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op) {
   Type elt = cast<MemRefType>(positions.getType()).getElementType();
   rewriter.setInsertionPoint(op);
   Location loc = op.getLoc();
-  IndexMath m{rewriter, loc};
-  Value thread = gpu::ThreadIdOp::create(rewriter, loc, gpu::Dimension::x);
-  Value block = gpu::BlockIdOp::create(rewriter, loc, gpu::Dimension::x);
-  Value token = m.add(m.mul(block, m.c(kPositionsThreads)), thread);
   Value tokens = memref::DimOp::create(rewriter, loc, positions, 0);
-  scf::IfOp::create(
-      rewriter, loc, m.cmp(arith::CmpIPredicate::ult, token, tokens),
-      [&](OpBuilder &b, Location l) {
-        MaskIRCtx ctx(b, l, cu, tokens);
-        Value pos = ::attn::mask::docPosition(ctx, token);
-        memref::StoreOp::create(b, l, IndexMath{b, l}.to(elt, pos), positions,
-                                ValueRange{token});
-        scf::YieldOp::create(b, l);
-      });
+  forEachThreadElement(rewriter, loc, kPositionsThreads, tokens,
+                       [&](OpBuilder &b, Location l, Value token) {
+                         MaskIRCtx ctx(b, l, cu, tokens);
+                         Value pos = ::attn::mask::docPosition(ctx, token);
+                         memref::StoreOp::create(b, l,
+                                                 IndexMath{b, l}.to(elt, pos),
+                                                 positions, ValueRange{token});
+                       });
   recordSequenceContract(*func, op, kDocPositionsEntry, "tokens",
                          kPositionsThreads);
   finishKernel(rewriter, op, *func, kPositionsThreads);

@@ -6,11 +6,11 @@
 // CHECK-LABEL: gpu.func @doc_positions
 // CHECK-SAME: (%[[CU:.*]]: memref<?xi32>, %[[POS:.*]]: memref<?xi32>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK-NOT: attn.doc_positions
+// CHECK: %[[T:.*]] = memref.dim %[[POS]], %c0
 // CHECK: %[[TID:.*]] = gpu.thread_id x
 // CHECK: %[[BID:.*]] = gpu.block_id x
 // CHECK: %[[BASE:.*]] = arith.muli %[[BID]], %c256
 // CHECK: %[[TOK:.*]] = arith.addi %[[BASE]], %[[TID]]
-// CHECK: %[[T:.*]] = memref.dim %[[POS]], %c0
 // CHECK: %[[IN:.*]] = arith.cmpi ult, %[[TOK]], %[[T]]
 // CHECK: scf.if %[[IN]] {
 // CHECK: scf.while

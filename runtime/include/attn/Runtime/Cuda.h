@@ -123,9 +123,6 @@ template <typename Fn> float timeMs(Stream stream, Fn &&fn) {
   return ms;
 }
 
-/// Kernel parameters for MLIR's default memref calling convention: each
-/// memref becomes (allocated ptr, aligned ptr, offset, sizes..., strides...);
-/// and by-value parameters of a few bytes (tensor maps).
 /// A pointer a kernel needs aligned to `bytes`, and the check of a launch's
 /// pointers: throws InvalidInput naming the first misaligned one.
 struct Aligned {
@@ -135,6 +132,9 @@ struct Aligned {
 };
 void requireAligned(std::initializer_list<Aligned> pointers);
 
+/// Kernel parameters for MLIR's default memref calling convention: each
+/// memref becomes (allocated ptr, aligned ptr, offset, sizes..., strides...);
+/// and by-value parameters of a few bytes (tensor maps).
 class KernelArgs {
 public:
   void addMemRef(void *ptr, const std::vector<int64_t> &sizes);
