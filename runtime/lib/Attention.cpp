@@ -71,9 +71,9 @@ KernelInfo parseManifest(const std::string &text) {
   if (!(std::isfinite(i.scale) && i.scale > 0))
     throw Error("kernel manifest: the scale must be positive and finite");
   if (i.direction == "backward" &&
-      (i.mma != "mma-sync" || i.grid != "tiles" || i.loads != "cp.async"))
-    throw Error("kernel manifest: a backward kernel is mma-sync with tiles "
-                "and cp.async");
+      (i.grid != "tiles" || i.loads != "cp.async"))
+    throw Error("kernel manifest: a backward kernel has grid tiles and "
+                "cp.async loads");
   if (i.direction == "backward") {
     // (Caches from before column parts: 1 part, which their head dims got.)
     i.columnParts = m.has("column_parts") ? m.integer("column_parts") : 1;

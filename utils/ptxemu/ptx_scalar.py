@@ -384,6 +384,24 @@ def compile_instr(k, ins):
                     st.put(d, full, on)
                 st.advance(m)
             return run
+        if space == "shared" and t in ("b16", "u16") and parts[2] == "v2":
+            # {lo, hi} from one aligned word (element 0 at the lower
+            # address), each in the low half of a 32-bit register.
+            dests = [r.strip() for r in a[0].strip("{}").split(",")]
+            if len(dests) != 2:
+                raise EmulationError(f"unsupported {ins.text}")
+            word = _shared_word(k, a[1], op)
+
+            def run(st, on, m):
+                on_, tids, offs = word(st, on)
+                raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)]
+                halves = raw.copy().view(np.uint16).reshape(-1, 2)
+                for i, d in enumerate(dests):
+                    full = np.zeros(st.n, U32)
+                    full[on_] = halves[:, i]
+                    st.put(d, full, on)
+                st.advance(m)
+            return run
         raise EmulationError(f"unsupported {op}")
 
     if name == "st" and parts[1] == "shared":

@@ -6,7 +6,8 @@ of .v2/.v4 words and st.shared.f32 (with their alignment); a module of
 several kernels (one picked by name, the dynamic shared window declared at
 module scope); one access whose threads reach several buffers (paths
 that met at one instruction), still refused outside every buffer; a
-negative address offset ([%rd+-16]); and ld.global.v2.b16 (aligned).
+negative address offset ([%rd+-16]); and ld.global.v2.b16 and
+ld.shared.v2.b16 (aligned).
 
 Prints one line per check; exit status 1 on the first failure.
 """
@@ -122,6 +123,23 @@ def check_shared_vectors():
         assert list(got) == want, (words, list(got[:4]), want[:4])
 
 
+def check_shared_halves():
+    # ld.shared.v2.b16 {lo, hi}: thread i's word stored at 4 tid, then the
+    # halves of word (i + 1) mod 32, low first (as ld.global.v2.b16).
+    body = ["  ld.global.b32 %r2, [%rd4];", "  mov.u32 %r6, __smem;",
+            "  shl.b32 %r3, %r1, 2;", "  add.u32 %r3, %r6, %r3;",
+            "  st.shared.b32 [%r3], %r2;", "  bar.sync 0;",
+            "  add.u32 %r4, %r1, 1;", "  rem.u32 %r4, %r4, 32;",
+            "  shl.b32 %r4, %r4, 2;", "  add.u32 %r7, %r6, %r4;",
+            "  ld.shared.v2.b16 {%rs1, %rs2}, [%r7];", "  cvt.u32.u16 %r8, %rs1;",
+            "  cvt.u32.u16 %r9, %rs2;", "  shl.b32 %r9, %r9, 8;",
+            "  add.s32 %r8, %r8, %r9;", "  st.global.b32 [%rd5], %r8;"]
+    words = (np.arange(N, dtype=np.uint32) << 16) | (np.arange(N, dtype=np.uint32) + 7)
+    out = run(kernel(body, shared="__smem"), words, smem=4 * N)
+    j = (np.arange(N) + 1) % N
+    assert (out == (j + 7) + (j << 8)).all(), out
+
+
 def two_kernels():
     first = kernel(["  st.global.b32 [%rd5], %r1;"], name="first", shared="__smem")
     second = kernel(["  ld.global.b32 %r2, [%rd4];", "  add.u32 %r2, %r2, 7;",
@@ -195,6 +213,8 @@ expect("cvt.f32.f16 widens exactly", check_f16)
 expect("cvt.u16.u64 keeps the low 16 bits", check_u16_u64)
 expect("mov.b32 {lo, hi} unpacks a word", check_unpack)
 expect("st.shared.f32, ld.shared.f32 / .v2.b32 / .v4.b32", check_shared_vectors)
+expect("ld.shared.v2.b16 loads a word's two halves, low first",
+       check_shared_halves)
 expect_error("ld.shared.v4 needs 16-byte alignment", lambda: shared_vectors(4, 4),
              "not 16-byte aligned")
 expect("a module of two kernels: each by name, module-scope shared window",

@@ -78,9 +78,10 @@ void KernelEmitter::copyRows(Tile tile, Value stage, Value row0) {
     idle.emplace(b);
     b.setInsertionPointToStart(ifCopier.thenBlock());
   }
-  // mma.sync: one path only (the second path's addresses push the D = 128
-  // kernel, at 255 registers, into spills).
-  if (cfg.mma == TensorCoreOp::MmaSync)
+  // mma.sync and kernels short of registers: one path only (the second
+  // path's addresses push the D = 128 kernels, at 255 registers, into
+  // spills).
+  if (cfg.mma == TensorCoreOp::MmaSync || scarceRegisters)
     return copies(/*checked=*/true);
   Value whole = cmp(arith::CmpIPredicate::sle, add(row0, idx(rows)), tokens);
   auto ifOp = scf::IfOp::create(b, loc, whole, /*withElse=*/true);

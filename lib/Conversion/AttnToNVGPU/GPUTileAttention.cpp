@@ -295,18 +295,21 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
   return success();
 }
 
-GPUKernelConfig mlir::attn::backwardKernelConfig() {
+GPUKernelConfig mlir::attn::backwardKernelConfig(TensorCoreOp mma) {
   GPUKernelConfig cfg;
-  cfg.mma = TensorCoreOp::MmaSync;
+  cfg.mma = mma;
   cfg.mTiles = 1;
   cfg.numWarps = 4;
   cfg.blockK = 64;
+  if (mma == TensorCoreOp::Wgmma)
+    cfg.pad = 0; // (swizzled rows)
   return cfg;
 }
 
-LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
-                                               AttentionGradOp op,
-                                               bool deterministic) {
+LogicalResult
+mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
+                                 std::optional<TensorCoreOp> requestedMma,
+                                 bool deterministic) {
   FailureOr<KernelContext> context = kernelContext(op);
   if (failed(context))
     return failure();
@@ -319,7 +322,19 @@ LogicalResult mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter,
            << headDim << " and Dv = " << valueDim
            << " together do not allow (the CPU target takes every head dim "
               "of the op)";
-  GPUKernelConfig config = backwardKernelConfig();
+  // mma=auto: wgmma on sm_90a where it takes the head dims, else mma.sync.
+  bool hopper = context->chip == "sm_90a";
+  TensorCoreOp mma = requestedMma.value_or(
+      hopper && parts == 1 ? TensorCoreOp::Wgmma : TensorCoreOp::MmaSync);
+  if (mma == TensorCoreOp::Wgmma && !hopper)
+    return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
+           << context->chip;
+  if (mma == TensorCoreOp::Wgmma && parts != 1)
+    return op.emitOpError("the wgmma backward kernel takes head dims up to "
+                          "128, got D = ")
+           << headDim << " and Dv = " << valueDim
+           << " (its dK and dV of whole rows); use mma=mma-sync";
+  GPUKernelConfig config = backwardKernelConfig(mma);
   int64_t shared =
       nvidia::backwardSharedLayout(config, headDim, valueDim,
                                    context->elt.getIntOrFloatBitWidth() / 8,
@@ -401,10 +416,11 @@ struct AttnGPUTileAttentionPass
         grads.push_back(g);
     });
     IRRewriter rewriter(&getContext());
-    // The backward has one flavour and a dq reduction; the other options
-    // choose the forward's.
+    // The backward takes the tensor core and a dq reduction; the other
+    // options choose the forward's.
     for (AttentionGradOp op : grads)
-      if (failed(gpuTileAttentionGrad(rewriter, op, deterministic)))
+      if (failed(gpuTileAttentionGrad(rewriter, op, schedule->mma,
+                                      deterministic)))
         return signalPassFailure();
     for (AttentionOp op : found) {
       GPUKernelConfig config =

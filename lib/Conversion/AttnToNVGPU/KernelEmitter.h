@@ -90,16 +90,34 @@ protected:
   //===--- What a tensor-core flavour provides ---------------------------===//
   /// Per-lane values the flavour needs (called once, after tid/lane/warp).
   virtual void setUpLanes() {}
-  /// Makes the flavour's views of the tiles of `shared` (sharedView).
+  /// The kernel's tiles: the forward's Q, K and V; the backward's also dO
+  /// and dS^T (DS, written from registers, never copied).
+  enum class Tile { Q, K, V, DO, DS };
+  static constexpr int kTileKinds = 5;
+  /// Where a tile lives: its region of the shared layout (one part per
+  /// stage), its rows and the columns of data a row holds (the row takes
+  /// cfg.rowElements(cols) elements).
+  struct TileRegion {
+    SharedRegion region;
+    int64_t rows = 0, cols = 0;
+  };
+  /// The kernel's tiles by Tile (allocated ones only), from its layout.
+  std::array<TileRegion, kTileKinds> tiles;
+  const TileRegion &tileRegion(Tile tile) const {
+    return tiles[static_cast<int>(tile)];
+  }
+  /// Makes the flavour's views of the allocated `tiles` (sharedView).
   virtual void viewTiles() = 0;
   /// The shared-memory memref and indices that receive the 16-byte unit
-  /// `u` of row `r` of a Q tile or of the K or V tile in `stage` (null for
-  /// Q): the flavour's shared layout. (The backward kernel also has a dO
-  /// tile.)
-  /// (DO and DS, dS^T, are the backward's; DS is never copied.)
-  enum class Tile { Q, K, V, DO, DS };
+  /// `u` of row `r` of `tile` (of its part `stage`, null for a tile of one
+  /// stage): the flavour's shared layout.
   virtual std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage,
                                                         Value r, Value u) = 0;
+  /// The memref and indices of element (r, c) of `tile` (c even: a pair
+  /// of elements never straddles a 16-byte unit), for loads and stores of
+  /// the threads themselves.
+  virtual std::pair<Value, SmallVector<Value>> elementAt(Tile tile, Value stage,
+                                                         Value r, Value c) = 0;
   /// The shared-window address (i64) of the Q tile or of the K or V tile in
   /// `stage`, where its 64-column blocks of rows x 128 bytes follow one
   /// another in the 128-byte swizzle (the wgmma descriptors' and a TMA
@@ -109,8 +127,9 @@ protected:
   /// tile a TMA store reads (cfg.tmaStore()): the 128-byte swizzle of the Q
   /// tile's layout.
   virtual Value outputUnitAddress(Value r, Value u);
-  /// Makes the completed copies visible to the tensor cores (before the
-  /// block barrier that follows every wait).
+  /// Makes the completed copies, and the threads' own stores to shared
+  /// memory, visible to the tensor cores (before the block barrier that
+  /// follows every wait).
   virtual void fenceCopies() {}
   /// An operand of a tensor-core product acc + A B (A: M x k, where M is
   /// the rows of the warp's m-tiles, or of its warpgroup with wgmma; B:
@@ -253,6 +272,9 @@ protected:
   void allocateShared();
   /// The dynamic shared window (smem) and its address (sharedWindow).
   void createSharedWindow();
+  /// The window, with the layout's base aligned to `baseAlign` (its
+  /// shift: sharedShift).
+  void createAlignedWindow(int64_t baseAlign);
   /// The index in the window of byte `offset` of the layout.
   Value layoutIndex(int64_t offset);
   /// A view of `shape` elements of the input type at byte `offset` of the
@@ -293,6 +315,14 @@ protected:
   /// other reads: what is computed from it is not kept in registers from
   /// an earlier read.
   Value opaqueTid();
+  /// The kernel runs at the edge of the register file (the backward's):
+  /// every product's shared addresses are computed where it runs (mma.sync
+  /// derives them from the thread index the kernel reads afresh,
+  /// opaqueTid; wgmma's descriptors, which do not depend on it, come from
+  /// an opaque copy of their tile's address, else the compiler keeps every
+  /// product's descriptors live through the loops), and the copies take one
+  /// bounds-checked path.
+  bool scarceRegisters = false;
 
 private:
   /// A work item's key tiles (the range itself is in beginTile /

@@ -36,19 +36,24 @@ void MmaSyncEmitter::setUpLanes() {
 }
 
 void MmaSyncEmitter::viewTiles() {
-  int64_t bq = cfg.blockQ(), bk = cfg.blockK;
-  int64_t dp = headDim + cfg.pad, dvp = valueDim + cfg.pad;
-  sQ = sharedView(shared.q.offset, {bq, dp});
-  sK = sharedView(shared.k.offset, {2, bk, dp});
-  sV = sharedView(shared.v.offset, {2, bk, dvp});
+  // [stages,] rows x padded row.
+  for (int t = 0; t < kTileKinds; ++t) {
+    const TileRegion &tile = tiles[t];
+    if (!tile.region.allocated())
+      continue;
+    SmallVector<int64_t> shape{tile.rows, cfg.rowElements(tile.cols)};
+    if (tile.region.stages > 1)
+      shape.insert(shape.begin(), tile.region.stages);
+    views[t] = sharedView(tile.region.offset, shape);
+  }
 }
 
 std::pair<Value, SmallVector<Value>> MmaSyncEmitter::tileAt(Tile tile,
                                                            Value stage) {
-  if (tile == Tile::Q)
-    return {sQ, {}};
-  assert((tile == Tile::K || tile == Tile::V) && "the forward's tiles");
-  return {tile == Tile::K ? sK : sV, {stage}};
+  assert(tileRegion(tile).region.allocated() && "a tile the kernel has");
+  if (tileRegion(tile).region.stages == 1)
+    return {views[int(tile)], {}};
+  return {views[int(tile)], {stage}};
 }
 
 std::pair<Value, SmallVector<Value>>
@@ -56,6 +61,13 @@ MmaSyncEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
   Value col = mul(u, idx(8));
   auto [memref, indices] = tileAt(tile, stage);
   indices.append({r, col});
+  return {memref, indices};
+}
+
+std::pair<Value, SmallVector<Value>>
+MmaSyncEmitter::elementAt(Tile tile, Value stage, Value r, Value c) {
+  auto [memref, indices] = tileAt(tile, stage);
+  indices.append({r, c});
   return {memref, indices};
 }
 

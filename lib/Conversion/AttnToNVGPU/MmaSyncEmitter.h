@@ -25,6 +25,8 @@ protected:
   void viewTiles() override;
   std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
                                                 Value u) override;
+  std::pair<Value, SmallVector<Value>> elementAt(Tile tile, Value stage,
+                                                 Value r, Value c) override;
   AccTiles gemm(const Operand &a, const Operand &b, int64_t n, int64_t k,
                 const AccTiles *acc) override;
 
@@ -46,11 +48,12 @@ protected:
   /// 16 n2 .. + 15, 16-k step `kk`.
   Value bFragments(const Operand &b, int64_t n2, int64_t kk);
 
-  /// The memref holding `tile` and the indices before (row, column) in it:
-  /// the forward's Q tile, or its K or V tile in `stage`.
-  virtual std::pair<Value, SmallVector<Value>> tileAt(Tile tile, Value stage);
+  /// The memref holding `tile` and the indices before (row, column) in it
+  /// (its part `stage`, for a tile of several).
+  std::pair<Value, SmallVector<Value>> tileAt(Tile tile, Value stage);
 
-  Value sQ, sK, sV;
+  /// The views of the tiles, by Tile: [stages,] rows x padded row.
+  std::array<Value, kTileKinds> views;
   // ldmatrix: this lane addresses row mRow of matrix (mHi, mLo).
   Value mRow, mLo, mHi;
   /// First query row (within the tile) of this warp.

@@ -38,16 +38,22 @@ void KernelEmitter::createSharedWindow() {
   sharedWindow = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
 }
 
-void KernelEmitter::allocateShared() {
-  shared = forwardSharedLayout(cfg, headDim, valueDim,
-                               elt.getIntOrFloatBitWidth() / 8);
+void KernelEmitter::createAlignedWindow(int64_t align) {
   createSharedWindow();
   // The window starts 16-byte aligned; a layout that needs more skips up
   // to its alignment (the launch requests that much more).
-  int64_t align = shared.baseAlign;
   sharedShift = align > SharedAllocator::kWindowAlign
                     ? remu(sub(idx(align), remu(sharedWindow, align)), align)
                     : Value();
+}
+
+void KernelEmitter::allocateShared() {
+  shared = forwardSharedLayout(cfg, headDim, valueDim,
+                               elt.getIntOrFloatBitWidth() / 8);
+  createAlignedWindow(shared.baseAlign);
+  tiles[int(Tile::Q)] = {shared.q, cfg.blockQ(), headDim};
+  tiles[int(Tile::K)] = {shared.k, cfg.blockK, headDim};
+  tiles[int(Tile::V)] = {shared.v, cfg.blockK, valueDim};
   viewTiles();
   // The mbarriers and slots: addresses from one register, the first's.
   if (shared.fullK.allocated())

@@ -53,6 +53,11 @@ Value ptx::threadIdX(OpBuilder &b, Location loc) {
                             "=r");
 }
 
+Value ptx::opaqueCopy64(OpBuilder &b, Location loc, Value x) {
+  return asmWithSideEffects(b, loc, b.getI64Type(), {x}, "mov.b64 $0, $1;",
+                            "=l,l");
+}
+
 void ptx::mbarrierInit(OpBuilder &b, Location loc, Value bar, int64_t count) {
   asmWithSideEffects(b, loc, voidType(b), {bar},
                      "mbarrier.init.shared::cta.b64 [$0], " +

@@ -36,6 +36,9 @@ Value log2Approx(OpBuilder &b, Location loc, Value x);
 /// %tid.x as an i32, read by an asm the compiler cannot merge with other
 /// reads.
 Value threadIdX(OpBuilder &b, Location loc);
+/// A copy of the i64 `x` by an asm the compiler can neither merge nor move
+/// out of a loop: what derives from it is computed where it is used.
+Value opaqueCopy64(OpBuilder &b, Location loc, Value x);
 
 //===--- mbarriers (shared::cta, 64-bit) ---------------------------------===//
 /// Initializes `bar` for `count` arrivals.

@@ -67,12 +67,15 @@ BackwardSharedLayout nvidia::backwardSharedLayout(const GPUKernelConfig &cfg,
                                                   int64_t valueDim,
                                                   int64_t eltBytes,
                                                   bool dsTile) {
-  assert(cfg.mma == TensorCoreOp::MmaSync && "the backward is mma.sync's");
   BackwardSharedLayout l;
-  int64_t align = SharedAllocator::kWindowAlign;
+  // As the forward's: wgmma's swizzled tiles start on a swizzle atom.
+  int64_t align = cfg.mma == TensorCoreOp::Wgmma
+                      ? GPUKernelConfig::kSwizzleAtomBytes
+                      : SharedAllocator::kWindowAlign;
+  l.baseAlign = align;
   SharedAllocator alloc(align);
   auto tile = [&](int64_t rows, int64_t cols) {
-    return alloc.allocate(rows * (cols + cfg.pad) * eltBytes, 1, align);
+    return alloc.allocate(rows * cfg.rowElements(cols) * eltBytes, 1, align);
   };
   l.k = tile(cfg.blockK, headDim);
   l.v = tile(cfg.blockK, valueDim);

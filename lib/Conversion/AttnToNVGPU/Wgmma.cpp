@@ -31,13 +31,14 @@
 // (1: 128-byte). K-major operands: stride offset 1024 (eight rows), the
 // leading offset unused; each 16-element k step advances the start by
 // 32 bytes inside the swizzle atom, each 64-element block by one column
-// block. The MN-major V: leading offset = one column block (Dv direction),
-// stride offset 1024 (eight keys); each 16-key step advances 16 rows.
+// block. MN-major operands (the forward's V; the backward's dO, Q and K as
+// B, and dS^T as the A of dQ = dS K, the transposed-A form): leading
+// offset = one column block (the M or N direction), stride offset 1024
+// (eight rows of k); each 16-element k step advances 16 rows.
 //===----------------------------------------------------------------------===//
 
-#include "KernelEmitter.h"
+#include "WgmmaEmitter.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 
@@ -45,75 +46,21 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
 
-namespace {
-
 /// Bytes of one row of a swizzle atom, and of the atom (eight rows).
-constexpr int64_t kRowBytes = 128,
-                  kAtomBytes = GPUKernelConfig::kSwizzleAtomBytes;
-
-class WgmmaEmitter : public KernelEmitter {
-public:
-  using KernelEmitter::KernelEmitter;
-
-private:
-  void viewTiles() override;
-  std::pair<Value, SmallVector<Value>> unitDest(Tile tile, Value stage, Value r,
-                                                Value u) override;
-  Value tileAddress(Tile tile, Value stage) override;
-  Value outputUnitAddress(Value r, Value u) override;
-  void fenceCopies() override;
-  PendingGemm issueGemm(const Operand &a, const Operand &b, int64_t n,
-                        int64_t k, const AccTiles *acc) override;
-  void waitMma(int64_t pending) override;
-
-  int64_t eltBytes() const { return elt.getIntOrFloatBitWidth() / 8; }
-  /// Bytes of one K (V) stage.
-  int64_t kStageBytes() const { return shared.k.stageBytes(); }
-  int64_t vStageBytes() const { return shared.v.stageBytes(); }
-  /// The 16-byte unit of (row r, unit column u) in a swizzled tile of
-  /// `rows` rows.
-  Value swizzledUnit(Value r, Value u, int64_t rows);
-  /// A descriptor of the 128-byte-swizzle layout at shared address `addr`
-  /// (i64) with the given leading and stride byte offsets.
-  Value descriptor(Value addr, int64_t leadingBytes, int64_t strideBytes);
-  /// The descriptor of shared operand `op` at its first k, and how far
-  /// its 16-k step `kk` starts from there.
-  Value operandDescriptor(const Operand &op);
-  int64_t stepBytes(const Operand &op, int64_t kk);
-  /// Rows of the tile an operand reads.
-  int64_t operandRows(const Operand &op) const {
-    return op.tile == Tile::Q ? cfg.blockQ() : cfg.blockK;
-  }
-  /// `desc` with its start address advanced by `bytes`.
-  Value advance(Value desc, int64_t bytes);
-  Value i64Const(int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
-  }
-  LLVM::LLVMStructType accType(int64_t n) {
-    return LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                            SmallVector<Type>(n / 2, f32));
-  }
-
-  // Shared memory: 16-byte-unit views of Q and of the two K and V stages,
-  // and their shared-window addresses (i64) for the descriptors.
-  Value sQ, sK, sV;
-  Value qAddr, kAddr, vAddr;
-  /// The O tile of a TMA store (cfg.tmaStore()), laid out as Q's.
-  Value oAddr;
-};
-
-} // namespace
+static constexpr int64_t kRowBytes = 128,
+                         kAtomBytes = GPUKernelConfig::kSwizzleAtomBytes;
 
 void WgmmaEmitter::viewTiles() {
-  // 16-byte units, swizzled within each tile (swizzledUnit).
+  // 16-byte units, swizzled within each tile (swizzledUnit), and the
+  // tile's address for the descriptors.
   int64_t unitElts = 16 / eltBytes();
-  auto view = [&](const SharedRegion &r, Value &addr) {
-    addr = sharedAddress(r.offset);
-    return sharedView(r.offset, {r.bytes / 16, unitElts});
-  };
-  sQ = view(shared.q, qAddr);
-  sK = view(shared.k, kAddr);
-  sV = view(shared.v, vAddr);
+  for (int t = 0; t < kTileKinds; ++t) {
+    const SharedRegion &r = tiles[t].region;
+    if (!r.allocated())
+      continue;
+    addresses[t] = sharedAddress(r.offset);
+    views[t] = sharedView(r.offset, {r.bytes / 16, unitElts});
+  }
   if (cfg.tmaStore())
     oAddr = sharedAddress(shared.o.offset);
 }
@@ -126,21 +73,25 @@ Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {
 
 std::pair<Value, SmallVector<Value>>
 WgmmaEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
-  if (tile == Tile::Q)
-    return {sQ, {swizzledUnit(r, u, cfg.blockQ()), idx(0)}};
-  int64_t bk = cfg.blockK,
-          cols = cfg.rowElements(tile == Tile::K ? headDim : valueDim);
-  Value stageUnit0 = mul(stage, idx(bk * cols / 8));
-  return {tile == Tile::K ? sK : sV,
-          {add(stageUnit0, swizzledUnit(r, u, bk)), idx(0)}};
+  const TileRegion &t = tileRegion(tile);
+  if (t.region.stages == 1)
+    return {views[int(tile)], {swizzledUnit(r, u, t.rows), idx(0)}};
+  Value stageUnit0 = mul(stage, idx(t.region.stageBytes() / 16));
+  return {views[int(tile)], {add(stageUnit0, swizzledUnit(r, u, t.rows)), idx(0)}};
+}
+
+std::pair<Value, SmallVector<Value>>
+WgmmaEmitter::elementAt(Tile tile, Value stage, Value r, Value c) {
+  auto [memref, indices] = unitDest(tile, stage, r, divu(c, 8));
+  indices.back() = remu(c, 8);
+  return {memref, indices};
 }
 
 Value WgmmaEmitter::tileAddress(Tile tile, Value stage) {
-  if (tile == Tile::Q)
-    return qAddr;
-  bool isK = tile == Tile::K;
-  return add(isK ? kAddr : vAddr,
-             toI64(mul(stage, idx(isK ? kStageBytes() : vStageBytes()))));
+  const SharedRegion &r = tileRegion(tile).region;
+  if (r.stages == 1)
+    return addresses[int(tile)];
+  return add(addresses[int(tile)], toI64(mul(stage, idx(r.stageBytes()))));
 }
 
 Value WgmmaEmitter::outputUnitAddress(Value r, Value u) {
@@ -176,13 +127,21 @@ void WgmmaEmitter::waitMma(int64_t pending) {
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
 }
 
-Value WgmmaEmitter::operandDescriptor(const Operand &op) {
+Value WgmmaEmitter::operandDescriptor(const Operand &op, bool isA) {
   Value addr = tileAddress(op.tile, op.stage);
-  if (!op.kMajor) // k rows; the next 64 columns one column block on.
-    return descriptor(addr, /*leading=*/operandRows(op) * kRowBytes,
-                      kAtomBytes);
-  // A K-major A starts at its warpgroup's own 64 rows.
-  if (op.tile == Tile::Q)
+  if (scarceRegisters)
+    addr = ptx::opaqueCopy64(b, loc, addr);
+  if (!op.kMajor) {
+    // k rows; the next 64 columns one column block on. An MN-major operand
+    // from column `firstColumn` (a multiple of 64) starts that many blocks
+    // on; an MN-major A, at its tile's first column (one warpgroup's M).
+    int64_t blockBytes = operandRows(op) * kRowBytes;
+    if (op.firstColumn)
+      addr = add(addr, toI64(mul(divu(op.firstColumn, 64), idx(blockBytes))));
+    return descriptor(addr, /*leading=*/blockBytes, kAtomBytes);
+  }
+  // A K-major A of more rows than a warpgroup's starts at its own 64.
+  if (isA && operandRows(op) > 64)
     addr = add(addr, toI64(mul(divu(warp, 4), idx(64 * kRowBytes))));
   return descriptor(addr, /*leading=*/16, kAtomBytes);
 }
@@ -202,14 +161,14 @@ KernelEmitter::PendingGemm WgmmaEmitter::issueGemm(const Operand &a,
                                                   int64_t k,
                                                   const AccTiles *acc) {
   assert(!bOp.inRegisters() && "B comes from shared memory");
-  assert((a.inRegisters() || a.kMajor) && "A from shared memory is K-major");
-  assert(!bOp.firstColumn && "wgmma's B starts at its tile's first column");
+  assert(!a.firstColumn && (!bOp.firstColumn || !bOp.kMajor) &&
+         "a first column is an MN-major B's");
   // Every register a wgmma reads is written before the fence (else ptxas
   // injects a fence before each wgmma): operands first.
   SmallVector<SmallVector<Value>> aRegs;
   SmallVector<Value> aDescs, bDescs;
-  Value aDesc = a.inRegisters() ? Value() : operandDescriptor(a);
-  Value bDesc = operandDescriptor(bOp);
+  Value aDesc = a.inRegisters() ? Value() : operandDescriptor(a, true);
+  Value bDesc = operandDescriptor(bOp, false);
   for (int64_t kk = 0; kk < k / 16; ++kk) {
     if (a.inRegisters()) {
       SmallVector<Value> &regs = aRegs.emplace_back();
@@ -253,7 +212,7 @@ KernelEmitter::PendingGemm WgmmaEmitter::issueGemm(const Operand &a,
                                                 : NVVM::WGMMAScaleOut::one),
           NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
           NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one),
-          layout(NVVM::MMALayout::row),
+          layout(a.kMajor ? NVVM::MMALayout::row : NVVM::MMALayout::col),
           layout(bOp.kMajor ? NVVM::MMALayout::col : NVVM::MMALayout::row),
           /*satfinite=*/nullptr);
     }

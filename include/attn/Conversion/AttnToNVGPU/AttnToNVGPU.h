@@ -142,14 +142,17 @@ constexpr StringLiteral kTensorMapArgsAttr = "attn.tensor_map_args";
 /// counter argument (`!llvm.ptr<1>`, before any tensor maps).
 constexpr StringLiteral kTileCounterArgAttr = "attn.tile_counter_arg";
 
-/// The backward kernel's configuration (one flavour: mma.sync, four warps
-/// of one 16-row slice each, 64-row query and key tiles).
-GPUKernelConfig backwardKernelConfig();
-/// Rewrites `op` (in a gpu.func kernel) into the backward kernel's body:
-/// dq from query items (`deterministic`) or added with f32 atomics into an
+/// The backward kernel's configuration on tensor core `mma`: four warps of
+/// one 16-row slice each (wgmma: one warpgroup), 64-row query and key
+/// tiles, one stage per tile.
+GPUKernelConfig backwardKernelConfig(TensorCoreOp mma);
+/// Rewrites `op` (in a gpu.func kernel) into the backward kernel's body on
+/// `mma` (nullopt: wgmma on sm_90a up to head dim 128, else mma.sync): dq
+/// from query items (`deterministic`) or added with f32 atomics into an
 /// accumulator (the kernel's last argument) that a second kernel, added
 /// after it (named "<kernel>_dq"), converts into dq.
 LogicalResult gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
+                                   std::optional<TensorCoreOp> mma,
                                    bool deterministic);
 
 /// attn-gpu-tile-attention with the options `options` ("mma=wgmma

@@ -73,13 +73,15 @@ ForwardSharedLayout forwardSharedLayout(const GPUKernelConfig &cfg,
                                         int64_t headDim, int64_t valueDim,
                                         int64_t eltBytes);
 
-/// The backward kernel's shared memory (mma.sync, one stage): the K and V
-/// tiles of a key tile, the Q and dO tiles of a query tile (rows padded by
-/// cfg.pad elements), and per row of the query tile its delta =
-/// rowsum(dO o O) (O read from global memory) and its scores' shift (lse
-/// in the log2 domain), f32; with atomic dq (`dsTile`), the key tile's
-/// dS^T (key rows, query columns, padded).
+/// The backward kernel's shared memory (one stage): the K and V tiles of a
+/// key tile, the Q and dO tiles of a query tile (mma.sync: rows padded by
+/// cfg.pad elements; wgmma: 128-byte-swizzled rows on swizzle-atom
+/// boundaries), and per row of the query tile its delta = rowsum(dO o O)
+/// (O read from global memory) and its scores' shift (lse in the log2
+/// domain), f32; with atomic dq (`dsTile`), the key tile's dS^T (key rows,
+/// query columns).
 struct BackwardSharedLayout {
+  int64_t baseAlign = SharedAllocator::kWindowAlign;
   SharedRegion q, k, v, dout, delta, shift, ds;
   int64_t requestBytes = 0;
 };
