@@ -1,6 +1,8 @@
 // RUN: attn-opt %s -attn-gpu-tile-attention | FileCheck %s
 // RUN: attn-opt %s -attn-gpu-tile-attention='deterministic=true' | FileCheck %s --check-prefix=DET
-// RUN: attn-opt %s -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized-pingpong grid=dynamic loads=tma stores=tma' | FileCheck %s --check-prefix=ANY-FLAVOUR
+// RUN: sed 's/sm_80/sm_90a/' %s | attn-opt -attn-gpu-tile-attention | FileCheck %s --check-prefix=WGMMA
+// RUN: sed 's/sm_80/sm_90a/' %s | attn-opt -attn-gpu-tile-attention='mma=wgmma schedule=warp-specialized-pingpong grid=dynamic loads=tma stores=tma' | FileCheck %s --check-prefix=ANY-FLAVOUR
+// RUN: sed 's/sm_80/sm_90a/' %s | attn-opt -attn-gpu-tile-attention='mma=mma-sync' | FileCheck %s --check-prefix=MMA-SYNC
 
 // attn.attention_grad in a gpu.func kernel becomes the backward kernel:
 // key items (the query tiles attn.query_tile_range names, masked by each
@@ -59,9 +61,37 @@
 // DET: gpu.return
 // DET-NOT: gpu.func
 
-// The backward has one flavour, whatever the forward's options.
-// ANY-FLAVOUR: mma = "mma-sync"
-// ANY-FLAVOUR-SAME: threads = 128
+// On sm_90a (mma=auto) the same kernel on wgmma: one warpgroup, tiles in
+// 128-byte-swizzled shared memory (16-byte units, 1024-byte aligned).
+// S^T = K Q^T and dP^T = V dO^T with both operands K-major from shared
+// memory; dV += P^T dO and dK += dS^T Q with A from registers (inline
+// wgmma) and B MN-major; each warp's dS^T stored, made visible to the
+// tensor cores (fence.proxy.async) and, after a barrier, read as the
+// transposed (MN-major, <col>) A of dQ = dS K, added with atomics.
+// WGMMA: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_90a", {{.*}}dq = "atomic"{{.*}}mma = "wgmma"{{.*}}schedule = "plain", shared_bytes = 43008 : i64, stores = "st.global", threads = 128 : i64
+// WGMMA-LABEL: gpu.func @attn_grad(
+// WGMMA-SAME: known_block_size = array<i32: 128, 1, 1>
+// WGMMA: nvgpu.device_async_copy {{.*}} : memref<?x2x64xbf16> to memref<512x8xbf16, #gpu.address_space<workgroup>>
+// WGMMA: attn.query_tile_range
+// WGMMA: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// WGMMA: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// WGMMA: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// WGMMA: vector.store {{.*}} {alignment = 4 : i64} : memref<512x8xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// WGMMA-NEXT: gpu.barrier
+// WGMMA: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// WGMMA: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <col>], B[<bf16>, <one>, <row>]
+// WGMMA: memref.atomic_rmw addf {{.*}}, %arg10[
+// WGMMA-NOT: nvvm.mma.sync
+// WGMMA-NOT: nvgpu.ldmatrix
+// WGMMA: gpu.return
+// WGMMA-LABEL: gpu.func @attn_grad_dq(
+
+// The backward takes the tensor core from the options (mma) and ignores
+// the forward's schedule (key loop, grid, loads, stores).
+// ANY-FLAVOUR: attn.launch = {{.*}}"attn_kernels::attn_grad" = {{{.*}}grid = "tiles"{{.*}}loads = "cp.async"{{.*}}mma = "wgmma", {{.*}}schedule = "plain"{{.*}}threads = 128
+// MMA-SYNC: attn.launch = {"attn_kernels::attn_grad" = {arch = "sm_90a", {{.*}}mma = "mma-sync"{{.*}}threads = 128
+// MMA-SYNC: nvvm.mma.sync
 
 module attributes {gpu.container_module} {
   gpu.module @attn_kernels [#nvvm.target<chip = "sm_80">] {
