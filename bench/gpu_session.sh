@@ -12,12 +12,13 @@
 #             flavour (gpu_bench.py's pick), or FLAVOUR=name;
 #   profile   Nsight Compute (bench/profile.sh);
 #   backward  the NVIDIA backward (make_kernels.sh's NAME_bwd images, dq
-#             by atomics, and NAME_bwd_det, deterministic): attn-cuda-run
-#             --backward --check on small cases (gradients against float64;
-#             the deterministic one also a bit-identical rerun), then both
-#             timed on 16K tokens (lognormal(1024) documents; one
-#             document), and compute-sanitizer memcheck and racecheck on
-#             one case of the default (backward.log);
+#             by atomics, NAME_bwd_det, deterministic, and on sm_90a
+#             NAME_bwd_mma, the mma.sync form of the wgmma default):
+#             attn-cuda-run --backward --check on small cases (gradients
+#             against float64; the deterministic one also a bit-identical
+#             rerun), then the three timed on 16K tokens (lognormal(1024)
+#             documents; one document), and compute-sanitizer memcheck and
+#             racecheck on one case of the default (backward.log);
 #   op        the PyTorch op: builds the runtime-only attn_opt package
 #             (CMake, nanobind: both on the GPU machine) and runs
 #             python/tests/test_gpu.py on the kernels make_kernels.sh put
@@ -145,6 +146,7 @@ if step backward; then
            "f16_h8kv1_d64_bwd --tokens 2500 --docs uniform:400 --seed 8" \
            "bf16_h12kv4_d256_bwd --tokens 2000 --docs uniform:500 --seed 9" \
            "bf16_h16kv4_d128_bwd_det --doc-lengths 300,0,1,77,1000,3" \
+           "bf16_h16kv4_d128_bwd_mma --doc-lengths 300,0,1,77,1000,3" \
            "bf16_h12kv4_d256_bwd_det --tokens 2000 --docs uniform:500 --seed 9"; do
     read -r name flags <<<"$c"
     # shellcheck disable=SC2086  # flags are words
@@ -152,7 +154,7 @@ if step backward; then
       >> "$b" 2>&1 || echo "FAIL or HANG: $c" | tee -a "$log"
   done
   for flags in "--tokens 16384 --docs lognormal:1024 --seed 1" "--doc-lengths 16384"; do
-    for kernel in bf16_h16kv4_d128_bwd bf16_h16kv4_d128_bwd_det; do
+    for kernel in bf16_h16kv4_d128_bwd bf16_h16kv4_d128_bwd_det bf16_h16kv4_d128_bwd_mma; do
       # shellcheck disable=SC2086  # flags are words
       timeout 120 "$run" --kernel "$K/$kernel.cubin" --backward $flags \
         --repeat 10 >> "$b" 2>&1

@@ -20,7 +20,8 @@ mkdir -p "$dir/include"
 cp -r /usr/include/nlohmann /usr/include/xxhash.h "$dir/include/"
 run=build/bin/attn-run
 # The backward kernel beside the chip's default forward (NAME_bwd: dq by
-# atomics, the default; NAME_bwd_det: --deterministic, query items):
+# atomics, the default; NAME_bwd_det: --deterministic, query items; on
+# sm_90a wgmma up to D = 128, NAME_bwd_mma its mma.sync form):
 # gpu_session.sh's backward step checks and times both (D = 256: four
 # column parts, Hq = 12).
 for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
@@ -36,6 +37,12 @@ for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
     echo "== $n: $(ptxas -arch="$arch" -v "$dir/$n.ptx" -o /dev/null 2>&1 |
       grep -A3 "entry function 'attn_grad'" | grep -oE '[0-9]+ bytes spill stores|Used [0-9]+ registers' | tr '\n' ' ')"
   done
+  # On sm_90a the backward is wgmma up to D = 128: its mma.sync form beside
+  # it (NAME_bwd_mma), so the GPU says which is faster.
+  if [ "$arch" = sm_90a ] && [ "$d" -le 128 ]; then
+    n=${name}_bwd_mma
+    build/bin/attn-run "${common[@]}" --kernel-options mma=mma-sync --emit cubin -o "$dir/$n.cubin"
+  fi
 done
 # The kernels python/tests/test_gpu.py and bench/gpu_bench_backward.py
 # run through attn_opt, in a kernel cache (the GPU machine's attn_opt

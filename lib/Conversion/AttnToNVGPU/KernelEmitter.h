@@ -8,8 +8,8 @@
 // producer), the main loop (MainLoop.cpp: key loops, masking, the online
 // softmax, the KeyLoopState they carry), the epilogue (Epilogue.cpp) and
 // their assembly (Kernel.cpp). Every tensor-core product goes through one
-// generic gemm(A, B, acc), operands from shared memory (K-major, or
-// MN-major for B) or registers (A), which the two flavours implement:
+// generic gemm(A, B, acc), operands from shared memory (K-major or
+// MN-major) or registers (A), which the two flavours implement:
 //   - MmaSyncEmitter (MmaSync.cpp): warp-level mma.sync m16n8k16 with
 //     ldmatrix fragments from padded shared memory (sm_80 and later);
 //   - WgmmaEmitter (Wgmma.cpp): warpgroup-level wgmma.mma_async reading
@@ -139,7 +139,7 @@ protected:
     /// tile's rows are A's M rows (from this warp's first) or B's n
     /// columns, with k along each row (Q and K in S = Q K^T). MN-major:
     /// the tile's rows are k, with n (V in P V) or A's M rows along each
-    /// row (the backward's dS^T in dQ = dS K; mma.sync only).
+    /// row (the backward's dS^T in dQ = dS K).
     static Operand shared(Tile tile, Value stage, bool kMajor) {
       return {tile, stage, kMajor, nullptr};
     }
@@ -149,8 +149,9 @@ protected:
       return {Tile::Q, Value(), true, fragments};
     }
     bool inRegisters() const { return bool(fragments); }
-    /// An MN-major B from column `first` (index) of its tile on (for A,
-    /// the M rows always start at the warp's first).
+    /// An MN-major B from column `first` (index) of its tile on (wgmma: a
+    /// multiple of 64, a column block; for A, the M rows always start at
+    /// the warp's, or warpgroup's, first).
     Operand fromColumn(Value first) const {
       Operand o = *this;
       o.firstColumn = first;
