@@ -112,8 +112,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
     before the kernel exits, that thread waits for its stores
     (`cp.async.bulk.wait_group`).
 
-    `attn.attention_grad` becomes the backward kernel (one flavour,
-    mma.sync; the options above choose the forward's): key items, one per
+    `attn.attention_grad` becomes the backward kernel, on the tensor core
+    `mma` names (auto: wgmma on sm_90a up to head dim 128, mma-sync
+    elsewhere; the other options are the forward's): key items, one per
     (key tile, kv head), compute dK and dV; dq is reduced either by f32
     atomics (the default: each key item also adds its dQ = dS K into an f32
     accumulator, a trailing `memref<?xHqxDxf32>` argument zero at launch,
@@ -135,7 +136,8 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
            "(sm_90a), or auto: the chip's measured default (on sm_90a for "
            "head dims 64 and 128, wgmma with the choices below left auto "
            "taking warp-specialized-pingpong, dynamic, tma and tma; "
-           "otherwise mma-sync)">,
+           "otherwise mma-sync; the backward: wgmma on sm_90a up to head "
+           "dim 128, otherwise mma-sync)">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
            "The key loop: plain, softmax-overlap (wgmma), warp-specialized "
            "or warp-specialized-pingpong; auto: mma=auto's choice, or "
