@@ -365,40 +365,26 @@ def compile_instr(k, ins):
                     st.put(d, val, on)
                 st.advance(m)
             return run
-        if space == "shared" and t in ("u32", "b32", "s32", "f32"):
+        half = t in ("b16", "u16") and parts[2] == "v2"
+        if space == "shared" and (t in ("u32", "b32", "s32", "f32") or half):
             # One word, or .v2/.v4 words into {%r, ...} (registers hold
-            # every 32-bit type as its bits).
-            words = int(parts[2][1:]) if parts[2] in ("v2", "v4") else 1
+            # every 32-bit type as its bits); .v2.b16: one word's two
+            # halves, element 0 at the lower address, each in the low half
+            # of a register.
+            count = int(parts[2][1:]) if parts[2] in ("v2", "v4") else 1
+            words = 1 if half else count
             dests = [r.strip() for r in a[0].strip("{}").split(",")]
-            if len(dests) != words:
+            if len(dests) != count:
                 raise EmulationError(f"unsupported {ins.text}")
             word = _shared_word(k, a[1], op, words)
 
             def run(st, on, m):
                 on_, tids, offs = word(st, on)
                 raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4 * words)]
-                vals = raw.copy().view(U32).reshape(-1, words)
+                vals = raw.copy().view(np.uint16 if half else U32).reshape(-1, count)
                 for i, d in enumerate(dests):
                     full = np.zeros(st.n, U32)
                     full[on_] = vals[:, i]
-                    st.put(d, full, on)
-                st.advance(m)
-            return run
-        if space == "shared" and t in ("b16", "u16") and parts[2] == "v2":
-            # {lo, hi} from one aligned word (element 0 at the lower
-            # address), each in the low half of a 32-bit register.
-            dests = [r.strip() for r in a[0].strip("{}").split(",")]
-            if len(dests) != 2:
-                raise EmulationError(f"unsupported {ins.text}")
-            word = _shared_word(k, a[1], op)
-
-            def run(st, on, m):
-                on_, tids, offs = word(st, on)
-                raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)]
-                halves = raw.copy().view(np.uint16).reshape(-1, 2)
-                for i, d in enumerate(dests):
-                    full = np.zeros(st.n, U32)
-                    full[on_] = halves[:, i]
                     st.put(d, full, on)
                 st.advance(m)
             return run

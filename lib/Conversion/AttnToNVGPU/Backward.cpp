@@ -57,14 +57,6 @@ BackwardEmitter<F>::BackwardEmitter(OpBuilder &b, Location loc,
 //===----------------------------------------------------------------------===//
 
 template <typename F>
-Value BackwardEmitter<F>::sharedF32(int64_t offset, int64_t n) {
-  Attribute workgroup = cast<MemRefType>(smem.getType()).getMemorySpace();
-  return memref::ViewOp::create(
-      b, loc, MemRefType::get({n}, f32, MemRefLayoutAttrInterface(), workgroup),
-      smem, this->layoutIndex(offset), ValueRange{});
-}
-
-template <typename F>
 KernelEmitter::TileSource BackwardEmitter<F>::source(Tile tile) {
   switch (tile) {
   case Tile::Q:
@@ -113,8 +105,8 @@ void BackwardEmitter<F>::emit(const BackwardBuffers &in) {
   if (dqAccBuf)
     tiles[int(Tile::DS)] = {layout.ds, cfg.blockK, cfg.blockQ()};
   this->viewTiles();
-  sDelta = sharedF32(layout.delta.offset, cfg.blockQ());
-  sShift = sharedF32(layout.shift.offset, cfg.blockQ());
+  sDelta = this->sharedView(layout.delta.offset, {cfg.blockQ()}, f32);
+  sShift = this->sharedView(layout.shift.offset, {cfg.blockQ()}, f32);
 
   // Blocks [0, key tiles x Hkv x parts) take the key items, the rest (with
   // deterministic dq) the query items, longest first: under a causal
@@ -350,14 +342,13 @@ void BackwardEmitter<F>::storeTransposed(const Packed &dst) {
 
 template <typename F>
 void BackwardEmitter<F>::addQueryGrads(Value q0) {
-  // mma.sync: chunks of 32 columns where they tile a power-of-two part,
-  // else of 16 (their accumulators beside dK's and dV's: the choice with
-  // no spills on sm_80 and sm_90a at every head dim, ptxas -v); wgmma:
-  // whole 64-column blocks of its MN-major K (columns past the part's
-  // computed, not added).
-  int64_t chunk = cfg.mma == TensorCoreOp::Wgmma ? 64
-                  : llvm::isPowerOf2_64(dkCols) && dkCols >= 32 ? 32
-                                                                : 16;
+  // Chunks of 32 columns where they tile a power-of-two part, else of 16
+  // (their accumulators beside dK's and dV's: the choice with no spills
+  // on sm_80 and sm_90a at every head dim, ptxas -v), as the product
+  // computes them (wgmma: one whole 64-column block of its MN-major K;
+  // columns past the part's computed, not added).
+  int64_t chunk = productColumns(
+      llvm::isPowerOf2_64(dkCols) && dkCols >= 32 ? 32 : 16);
   // (Addresses from a fresh read of the thread index: nothing kept live
   // through the products before.)
   setThread(opaqueTid());

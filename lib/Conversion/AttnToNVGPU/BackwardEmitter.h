@@ -109,8 +109,6 @@ private:
   int64_t productColumns(int64_t cols) const {
     return this->cfg.outputColumns(cols);
   }
-  /// A view of `n` f32 at byte `offset` of the layout.
-  Value sharedF32(int64_t offset, int64_t n);
 
   int64_t group;
   /// Column parts per item (backwardColumnParts), and the columns of dK
@@ -169,7 +167,6 @@ private:
   using Base::remu;
   using Base::scale;
   using Base::select;
-  using Base::smem;
   using Base::sub;
   using Base::tid;
   using Base::tiles;

@@ -43,7 +43,8 @@ void BackwardEmitter<F>::loadQueryTile(Value q0) {
   Value row = divu(tid, 2), side = remu(tid, 2);
   Value col0 = mul(side, idx(half));
   Value q = add(q0, row);
-  VectorType pair = VectorType::get({2}, elt), pairF32 = VectorType::get({2}, f32);
+  VectorType pair = VectorType::get({2}, elt),
+             pairF32 = VectorType::get({2}, f32);
   auto ifRow = scf::IfOp::create(b, loc, TypeRange{f32},
                                  cmp(arith::CmpIPredicate::slt, q, tokens),
                                  /*withElse=*/true);
@@ -87,7 +88,8 @@ void BackwardEmitter<F>::loadQueryTile(Value q0) {
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifInside.thenBlock());
-    Value lse = memref::LoadOp::create(b, loc, lseBuf, ValueRange{queryHead, q});
+    Value lse =
+        memref::LoadOp::create(b, loc, lseBuf, ValueRange{queryHead, q});
     Value none =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, lse, negInf());
     scf::YieldOp::create(
@@ -243,7 +245,8 @@ void BackwardEmitter<F>::emitQueryItem(Value qt) {
   template Scores BackwardEmitter<Flavour>::scoreGrads(                        \
       const Scores &, const Scores &, function_ref<Value(int64_t, Value)>);    \
   template void BackwardEmitter<Flavour>::storeRows(                           \
-      const AccTiles &, int64_t, double, Value, Value, ArrayRef<Value>, Value); \
+      const AccTiles &, int64_t, double, Value, Value, ArrayRef<Value>,        \
+      Value);                                                                  \
   template void BackwardEmitter<Flavour>::emitQueryItem(Value);
 INSTANTIATE_QUERY_MEMBERS(MmaSyncEmitter)
 INSTANTIATE_QUERY_MEMBERS(WgmmaEmitter)

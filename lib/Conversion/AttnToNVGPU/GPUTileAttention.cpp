@@ -53,6 +53,14 @@ std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
       .Default(std::nullopt);
 }
 
+/// wgmma needs sm_90a: an error on `op` for any other `chip`.
+static LogicalResult checkWgmmaChip(Operation *op, StringRef chip) {
+  if (chip == "sm_90a")
+    return success();
+  return op->emitOpError("wgmma needs sm_90a, the gpu.module targets ")
+         << chip;
+}
+
 /// The configuration of an attention of head dims `headDim` and
 /// `valueDim` on `chip` ("": sm_90a) under `request` (`blockK` 0: chosen per
 /// head dim and chip): its flavour and the tile shape shipped for its
@@ -234,11 +242,8 @@ LogicalResult mlir::attn::gpuTileAttention(RewriterBase &rewriter,
            << " threads for head dims " << headDim << "/" << valueDim;
   // The turns go between two consumer warpgroups (wgmma's eight warps).
   assert(!config.pingPong() || config.numWarps == 8);
-  if (config.mma == TensorCoreOp::Wgmma) {
-    if (chip != "sm_90a")
-      return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
-             << chip;
-  }
+  if (config.mma == TensorCoreOp::Wgmma && failed(checkWgmmaChip(op, chip)))
+    return failure();
   int64_t shared = config.sharedBytes(
       headDim, valueDim, context->elt.getIntOrFloatBitWidth() / 8);
   SmallVector<Value> inputs, outputs; // (q, k, v, cu; out, lse)
@@ -326,9 +331,8 @@ mlir::attn::gpuTileAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
   bool hopper = context->chip == "sm_90a";
   TensorCoreOp mma = requestedMma.value_or(
       hopper && parts == 1 ? TensorCoreOp::Wgmma : TensorCoreOp::MmaSync);
-  if (mma == TensorCoreOp::Wgmma && !hopper)
-    return op.emitOpError("wgmma needs sm_90a, the gpu.module targets ")
-           << context->chip;
+  if (mma == TensorCoreOp::Wgmma && failed(checkWgmmaChip(op, context->chip)))
+    return failure();
   if (mma == TensorCoreOp::Wgmma && parts != 1)
     return op.emitOpError("the wgmma backward kernel takes head dims up to "
                           "128, got D = ")

@@ -278,9 +278,10 @@ protected:
   void createAlignedWindow(int64_t baseAlign);
   /// The index in the window of byte `offset` of the layout.
   Value layoutIndex(int64_t offset);
-  /// A view of `shape` elements of the input type at byte `offset` of the
-  /// layout.
-  Value sharedView(int64_t offset, ArrayRef<int64_t> shape);
+  /// A view of `shape` elements of the input type (or of `element`) at
+  /// byte `offset` of the layout.
+  Value sharedView(int64_t offset, ArrayRef<int64_t> shape,
+                   Type element = {});
   /// The shared-window address (i64) of byte `offset` of the layout.
   Value sharedAddress(int64_t offset);
   /// The shared address (i32) of byte `offset` + `dynamicOffset` (index) of

@@ -66,12 +66,14 @@ Value KernelEmitter::layoutIndex(int64_t offset) {
   return sharedShift ? add(sharedShift, idx(offset)) : idx(offset);
 }
 
-Value KernelEmitter::sharedView(int64_t offset, ArrayRef<int64_t> shape) {
+Value KernelEmitter::sharedView(int64_t offset, ArrayRef<int64_t> shape,
+                                Type element) {
   Attribute workgroup = cast<MemRefType>(smem.getType()).getMemorySpace();
-  return memref::ViewOp::create(
-      b, loc,
-      MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), workgroup),
-      smem, layoutIndex(offset), ValueRange{});
+  return memref::ViewOp::create(b, loc,
+                                MemRefType::get(shape, element ? element : elt,
+                                                MemRefLayoutAttrInterface(),
+                                                workgroup),
+                                smem, layoutIndex(offset), ValueRange{});
 }
 
 Value KernelEmitter::sharedAddress(int64_t offset) {

@@ -74,10 +74,13 @@ Value WgmmaEmitter::swizzledUnit(Value r, Value u, int64_t rows) {
 std::pair<Value, SmallVector<Value>>
 WgmmaEmitter::unitDest(Tile tile, Value stage, Value r, Value u) {
   const TileRegion &t = tileRegion(tile);
-  if (t.region.stages == 1)
-    return {views[int(tile)], {swizzledUnit(r, u, t.rows), idx(0)}};
-  Value stageUnit0 = mul(stage, idx(t.region.stageBytes() / 16));
-  return {views[int(tile)], {add(stageUnit0, swizzledUnit(r, u, t.rows)), idx(0)}};
+  Value stageUnit0 = t.region.stages == 1
+                         ? Value()
+                         : mul(stage, idx(t.region.stageBytes() / 16));
+  Value unit = swizzledUnit(r, u, t.rows);
+  if (stageUnit0)
+    unit = add(stageUnit0, unit);
+  return {views[int(tile)], {unit, idx(0)}};
 }
 
 std::pair<Value, SmallVector<Value>>
