@@ -5,7 +5,7 @@
 // one element, and check that it fails and names that element.
 //===----------------------------------------------------------------------===//
 
-#include "attn/Host/Host.h"
+#include "attn/Host/Reference.h"
 
 #include <gtest/gtest.h>
 

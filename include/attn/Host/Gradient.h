@@ -8,7 +8,7 @@
 #ifndef ATTN_HOST_GRADIENT_H
 #define ATTN_HOST_GRADIENT_H
 
-#include "attn/Host/Host.h"
+#include "attn/Host/Reference.h"
 
 namespace attn::host {
 

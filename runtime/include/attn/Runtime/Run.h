@@ -12,7 +12,7 @@
 #ifndef ATTN_RUNTIME_RUN_H
 #define ATTN_RUNTIME_RUN_H
 
-#include "attn/Host/Host.h"
+#include "attn/Host/Reference.h"
 #include "attn/Runtime/Attention.h"
 
 #include <optional>
