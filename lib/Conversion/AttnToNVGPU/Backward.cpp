@@ -111,33 +111,52 @@ void BackwardEmitter<F>::emit(const BackwardBuffers &in) {
   // Blocks [0, key tiles x Hkv x parts) take the key items, the rest (with
   // deterministic dq) the query items, longest first: under a causal
   // mask the first key tiles and the last query tiles see the most.
-  Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value keyItems = mul(arith::CeilDivUIOp::create(b, loc, tokens,
-                                                  idx(cfg.blockK)),
-                       idx(numKvHeads * parts));
-  // Each item's part: the block's remainder by parts.
-  part = parts == 1 ? idx(0) : remu(block, parts);
-  Value unit = parts == 1 ? block : divu(block, parts);
-  Value firstQueryUnit = parts == 1 ? keyItems : divu(keyItems, parts);
   numQTiles = arith::CeilDivUIOp::create(b, loc, tokens, idx(cfg.blockQ()));
+  Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   if (dqAccBuf) { // (the grid: key items only)
-    kvHead = remu(unit, numKvHeads);
-    emitKeyItem(divu(unit, numKvHeads));
+    emitKeyItem(block);
     return;
   }
   auto ifKey = scf::IfOp::create(
-      b, loc, cmp(arith::CmpIPredicate::ult, block, keyItems),
+      b, loc, cmp(arith::CmpIPredicate::ult, block, keyItemCount()),
       /*withElse=*/true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifKey.thenBlock());
-  kvHead = remu(unit, numKvHeads);
-  emitKeyItem(divu(unit, numKvHeads));
+  emitKeyItem(block);
   b.setInsertionPointToStart(ifKey.elseBlock());
   setThread(opaqueTid()); // (the other branch's values are its own)
-  Value item = sub(unit, firstQueryUnit);
+  emitQueryItem(block);
+}
+
+template <typename F>
+Value BackwardEmitter<F>::keyItemCount() {
+  return mul(arith::CeilDivUIOp::create(b, loc, tokens, idx(cfg.blockK)),
+             idx(numKvHeads * parts));
+}
+
+template <typename F>
+Value BackwardEmitter<F>::keyItem(Value block) {
+  // Each item's part: the block's remainder by parts.
+  part = parts == 1 ? idx(0) : remu(block, parts);
+  Value unit = parts == 1 ? block : divu(block, parts);
+  kvHead = remu(unit, numKvHeads);
+  return divu(unit, numKvHeads);
+}
+
+template <typename F>
+Value BackwardEmitter<F>::queryItem(Value block) {
+  part = parts == 1 ? idx(0) : remu(block, parts);
+  Value item = sub(block, keyItemCount());
+  if (parts != 1)
+    item = divu(item, parts);
   head = remu(item, numHeads);
   kvHead = divu(head, group);
-  emitQueryItem(sub(sub(numQTiles, idx(1)), divu(item, numHeads)));
+  return sub(sub(numQTiles, idx(1)), divu(item, numHeads));
+}
+
+template <typename F>
+Value BackwardEmitter<F>::blockAfresh() {
+  return this->toIndex(ptx::blockIdX(b, loc));
 }
 
 template <typename F>
@@ -171,14 +190,18 @@ SmallVector<Value> BackwardEmitter<F>::tileLoops(
     Value begin, Value fullBegin, Value fullEnd, Value end, ValueRange init,
     function_ref<SmallVector<Value>(Value, bool, ValueRange)> body) {
   SmallVector<Value> carried(init);
+  // (Bounds and induction variables as i32: half the registers through
+  // the loops.)
+  Value one = arith::ConstantIntOp::create(b, loc, 1, 32);
   for (auto [lb, ub, masked] : {std::tuple{begin, fullBegin, true},
                                 {fullBegin, fullEnd, false},
                                 {fullEnd, end, true}}) {
-    auto loop = scf::ForOp::create(b, loc, lb, ub, idx(1), carried);
+    auto loop = scf::ForOp::create(b, loc, toI32(lb), toI32(ub), one, carried);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
-    scf::YieldOp::create(
-        b, loc, body(loop.getInductionVar(), masked, loop.getRegionIterArgs()));
+    scf::YieldOp::create(b, loc,
+                         body(this->toIndex(loop.getInductionVar()), masked,
+                              loop.getRegionIterArgs()));
     carried.assign(loop.getResults().begin(), loop.getResults().end());
   }
   return carried;
@@ -189,8 +212,8 @@ SmallVector<Value> BackwardEmitter<F>::tileLoops(
 //===----------------------------------------------------------------------===//
 
 template <typename F>
-void BackwardEmitter<F>::emitKeyItem(Value kt) {
-  Value k0 = mul(kt, idx(cfg.blockK));
+void BackwardEmitter<F>::emitKeyItem(Value block) {
+  Value k0 = mul(keyItem(block), idx(cfg.blockK));
   Value k1 = arith::MinSIOp::create(b, loc, add(k0, idx(cfg.blockK)), tokens);
   // K and V once (they land with the first query tile's copies).
   copyRows(Tile::K, Value(), k0);
@@ -316,7 +339,9 @@ void BackwardEmitter<F>::emitKeyItem(Value kt) {
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   auto [dkAcc, dvAcc] = split(heads.getResults());
-  setThread(opaqueTid()); // (the loops' values are theirs)
+  // The thread's keys afresh: nothing of them kept through the loops.
+  setThread(opaqueTid());
+  keys = threadRowsFrom(mul(keyItem(blockAfresh()), idx(cfg.blockK)));
   storeRows(dkAcc, dkCols, scale, dkBuf, kvHead, keys, partColumn(dkCols));
   storeRows(dvAcc, dvCols, 1.0, dvBuf, kvHead, keys, partColumn(dvCols));
 }

@@ -38,9 +38,20 @@ private:
   TileSource source(Tile tile) override;
 
   //===--- Key items (Backward.cpp) -----------------------------------===//
-  /// dK and dV of key tile kt, kv head kvHead (and with atomic dq, its
-  /// part of dQ).
-  void emitKeyItem(Value kt);
+  /// The key item of block `block`: dK and dV of its key tile and kv head
+  /// (and with atomic dq, its part of dQ).
+  void emitKeyItem(Value block);
+  /// The number of key items (the blocks before the query items).
+  Value keyItemCount();
+  /// Sets `part` and `kvHead` of key item `block`; returns its key tile.
+  Value keyItem(Value block);
+  /// Sets `part`, `head` and `kvHead` of the query item of block `block`
+  /// (past the key items); returns its query tile.
+  Value queryItem(Value block);
+  /// The block index, read afresh (ptx::blockIdX): an item's coordinates
+  /// recomputed after its loops rather than kept in registers through
+  /// them.
+  Value blockAfresh();
   /// Atomic dq: this warp's dS^T (its 16 keys) into the DS tile, from its
   /// A operands (pack).
   using Packed = SmallVector<SmallVector<Value>>;
@@ -64,8 +75,8 @@ private:
   SmallVector<Value> threadRowsFrom(Value row0);
 
   //===--- Query tiles and items (BackwardQueries.cpp) -----------------===//
-  /// dQ of query tile qt, head `head`.
-  void emitQueryItem(Value qt);
+  /// The query item of block `block`: dQ of its query tile and head.
+  void emitQueryItem(Value block);
   /// Copies the Q and dO tiles of rows q0.. of head `queryHead` (with
   /// whatever copies are pending), waits for all, and writes each row's
   /// delta (with O from global memory) and shift into shared memory (a

@@ -168,8 +168,8 @@ void BackwardEmitter<F>::storeRows(const AccTiles &acc, int64_t cols,
 }
 
 template <typename F>
-void BackwardEmitter<F>::emitQueryItem(Value qt) {
-  Value q0 = mul(qt, idx(cfg.blockQ()));
+void BackwardEmitter<F>::emitQueryItem(Value block) {
+  Value q0 = mul(queryItem(block), idx(cfg.blockQ()));
   Value q1 = arith::MinSIOp::create(b, loc, add(q0, idx(cfg.blockQ())), tokens);
   queryHead = head;
   auto range =
@@ -230,7 +230,9 @@ void BackwardEmitter<F>::emitQueryItem(Value qt) {
         gpu::BarrierOp::create(b, loc);
         return flatten(dqAcc);
       });
-  setThread(opaqueTid()); // (the loops' values are theirs)
+  // The thread's rows afresh: nothing of them kept through the loops.
+  setThread(opaqueTid());
+  rows = threadRowsFrom(mul(queryItem(blockAfresh()), idx(cfg.blockQ())));
   storeRows(unflatten(result, 1, dqN / 8), dkCols, scale, dqBuf, head, rows,
             partColumn(dkCols));
 }

@@ -53,6 +53,11 @@ Value ptx::threadIdX(OpBuilder &b, Location loc) {
                             "=r");
 }
 
+Value ptx::blockIdX(OpBuilder &b, Location loc) {
+  return asmWithSideEffects(b, loc, b.getI32Type(), {},
+                            "mov.u32 $0, %ctaid.x;", "=r");
+}
+
 Value ptx::opaqueCopy64(OpBuilder &b, Location loc, Value x) {
   return asmWithSideEffects(b, loc, b.getI64Type(), {x}, "mov.b64 $0, $1;",
                             "=l,l");

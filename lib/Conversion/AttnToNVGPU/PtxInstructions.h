@@ -33,9 +33,10 @@ Value asmWithSideEffects(OpBuilder &b, Location loc, Type result,
 Value exp2Approx(OpBuilder &b, Location loc, Value x);
 Value log2Approx(OpBuilder &b, Location loc, Value x);
 
-/// %tid.x as an i32, read by an asm the compiler cannot merge with other
-/// reads.
+/// %tid.x and %ctaid.x as i32s, each read by an asm the compiler cannot
+/// merge with other reads.
 Value threadIdX(OpBuilder &b, Location loc);
+Value blockIdX(OpBuilder &b, Location loc);
 /// A copy of the i64 `x` by an asm the compiler can neither merge nor move
 /// out of a loop: what derives from it is computed where it is used.
 Value opaqueCopy64(OpBuilder &b, Location loc, Value x);
