@@ -1,6 +1,6 @@
 """The JIT library's costs, measured on this machine (no GPU needed):
-cold compile per kernel (CPU forward and backward; NVIDIA forward for
-sm_90a and sm_80, ptxas included; the sequence helpers'), a disk-cache hit in a new library (what
+cold compile per kernel (CPU and NVIDIA forward and backward, NVIDIA for
+sm_90a and sm_80 with ptxas included; the sequence helpers'), a disk-cache hit in a new library (what
 a second process pays: key, read, checksum, load), an in-memory hit (what
 every call pays), and attn_opt.doc_attention's host overhead per call next
 to torch.nn.functional.scaled_dot_product_attention on the same tiny CPU
@@ -52,7 +52,7 @@ def main():
     print(f"attn-opt {_C.compiler_version}; torch {torch.__version__}; "
           f"{torch.get_num_threads()} threads")
     kernels = [("cpu", "bf16", False), ("cpu", "bf16", True), ("sm_90a", "bf16", False),
-               ("sm_80", "bf16", False)]
+               ("sm_90a", "bf16", True), ("sm_80", "bf16", False), ("sm_80", "bf16", True)]
     with tempfile.TemporaryDirectory() as d:
         _C.Library(d, True)  # (the first library pays for registering MLIR's dialects)
         for target, dtype, backward in kernels:
