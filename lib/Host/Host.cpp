@@ -5,11 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
-#include <sstream>
 
 namespace attn::host {
 

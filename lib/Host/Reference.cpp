@@ -3,13 +3,10 @@
 #include "attn/Host/Reference.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <random>
-#include <sstream>
 
 namespace attn::host {
 

@@ -155,25 +155,10 @@ Value BackwardEmitter<F>::queryItem(Value block) {
 }
 
 template <typename F>
-Value BackwardEmitter<F>::blockAfresh() {
-  return this->toIndex(ptx::blockIdX(b, loc));
-}
-
-template <typename F>
 void BackwardEmitter<F>::setThread(Value thread) {
-  tid = copyTid = thread;
-  lane = remu(tid, 32);
-  warp = divu(tid, 32);
-  quad = remu(lane, 4);
-  this->setUpLanes();
-  sliceRow = divu(lane, 4);
+  setThreadValues(thread);
+  copyTid = thread;
   sliceCol = mul(quad, idx(2));
-}
-
-template <typename F>
-SmallVector<Value> BackwardEmitter<F>::threadRowsFrom(Value row0) {
-  Value r = add(row0, add(mul(warp, idx(16)), sliceRow));
-  return {r, add(r, idx(8))};
 }
 
 template <typename F>
@@ -232,7 +217,7 @@ void BackwardEmitter<F>::emitKeyItem(Value block) {
     fullEnd = select(ragged, begin, fullEnd);
   }
   // The queries each of this thread's two keys may see (partial tiles).
-  SmallVector<Value> keys = threadRowsFrom(k0), colLo, colHi;
+  SmallVector<Value> keys = threadRows(k0, tid), colLo, colHi;
   for (Value key : keys) {
     auto col = ColIntervalOp::create(b, loc, cuBuf, tokens, key,
                                      range.getDocFirst(), range.getDocLast(),
@@ -341,7 +326,7 @@ void BackwardEmitter<F>::emitKeyItem(Value block) {
   auto [dkAcc, dvAcc] = split(heads.getResults());
   // The thread's keys afresh: nothing of them kept through the loops.
   setThread(opaqueTid());
-  keys = threadRowsFrom(mul(keyItem(blockAfresh()), idx(cfg.blockK)));
+  keys = threadRows(mul(keyItem(opaqueBlockId()), idx(cfg.blockK)), tid);
   storeRows(dkAcc, dkCols, scale, dkBuf, kvHead, keys, partColumn(dkCols));
   storeRows(dvAcc, dvCols, 1.0, dvBuf, kvHead, keys, partColumn(dvCols));
 }
@@ -350,7 +335,7 @@ template <typename F>
 void BackwardEmitter<F>::storeTransposed(const Packed &dst) {
   // A-operand register j of 16-query step kk: key row g (+ 8 for odd j),
   // queries 16 kk + 2t (+ 8 for j >= 2), two of them.
-  SmallVector<Value> keys = threadRowsFrom(idx(0));
+  SmallVector<Value> keys = threadRows(idx(0), tid);
   VectorType pairType = VectorType::get({2}, elt);
   for (size_t kk = 0; kk < dst.size(); ++kk)
     for (int j = 0; j < 4; ++j) {
@@ -377,7 +362,7 @@ void BackwardEmitter<F>::addQueryGrads(Value q0) {
   // (Addresses from a fresh read of the thread index: nothing kept live
   // through the products before.)
   setThread(opaqueTid());
-  SmallVector<Value> rows = threadRowsFrom(q0);
+  SmallVector<Value> rows = threadRows(q0, tid);
   Value partCol = partColumn(dkCols);
   for (int64_t c0 = 0; c0 < dkCols; c0 += chunk) {
     Value first = partCol ? add(partCol, idx(c0)) : idx(c0);

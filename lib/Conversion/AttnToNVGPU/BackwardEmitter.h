@@ -48,10 +48,6 @@ private:
   /// Sets `part`, `head` and `kvHead` of the query item of block `block`
   /// (past the key items); returns its query tile.
   Value queryItem(Value block);
-  /// The block index, read afresh (ptx::blockIdX): an item's coordinates
-  /// recomputed after its loops rather than kept in registers through
-  /// them.
-  Value blockAfresh();
   /// Atomic dq: this warp's dS^T (its 16 keys) into the DS tile, from its
   /// A operands (pack).
   using Packed = SmallVector<SmallVector<Value>>;
@@ -68,11 +64,9 @@ private:
   /// A range's full tiles clipped to whole tiles of T (a ragged last tile
   /// is partial: its padding rows must be masked): (fullBegin, fullEnd).
   std::pair<Value, Value> wholeFullTiles(Value fullBegin, Value fullEnd);
-  /// tid and what the products' addresses derive from it (lane, warp,
-  /// the flavour's lane values, the slice's row and column), from `thread`.
+  /// tid and what the products' addresses derive from it (setThreadValues,
+  /// the copies' thread, the slice's first column), from `thread`.
   void setThread(Value thread);
-  /// The thread's two rows of a 16-row slice starting at row0 + its warp's.
-  SmallVector<Value> threadRowsFrom(Value row0);
 
   //===--- Query tiles and items (BackwardQueries.cpp) -----------------===//
   /// The query item of block `block`: dQ of its query tile and head.
@@ -134,9 +128,8 @@ private:
   Value sDelta, sShift;
   /// The head of the query tile being copied (source()).
   Value queryHead;
-  /// This thread's first row in a 16-row slice (g) and first column of a
-  /// slice (2t).
-  Value sliceRow, sliceCol;
+  /// This thread's first column of a 16-row slice (2t).
+  Value sliceCol;
 
   // What the backward uses of the flavour and the kernel emitter.
   using Base::add;
@@ -171,6 +164,7 @@ private:
   using Base::numHeads;
   using Base::numKvHeads;
   using Base::numQTiles;
+  using Base::opaqueBlockId;
   using Base::opaqueTid;
   using Base::outBuf;
   using Base::qBuf;
@@ -178,7 +172,9 @@ private:
   using Base::remu;
   using Base::scale;
   using Base::select;
+  using Base::setThreadValues;
   using Base::sub;
+  using Base::threadRows;
   using Base::tid;
   using Base::tiles;
   using Base::toI32;

@@ -178,7 +178,7 @@ void BackwardEmitter<F>::emitQueryItem(Value block) {
       wholeFullTiles(range.getFullBegin(), range.getFullEnd());
   loadQueryTile(q0);
   // This thread's two rows: their keys (partial tiles), shifts and deltas.
-  SmallVector<Value> rows = threadRowsFrom(q0), lo, hi, shifts, deltas;
+  SmallVector<Value> rows = threadRows(q0, tid), lo, hi, shifts, deltas;
   for (Value row : rows) {
     auto interval = RowIntervalOp::create(b, loc, cuBuf, tokens, row,
                                           range.getDocFirst(),
@@ -232,7 +232,7 @@ void BackwardEmitter<F>::emitQueryItem(Value block) {
       });
   // The thread's rows afresh: nothing of them kept through the loops.
   setThread(opaqueTid());
-  rows = threadRowsFrom(mul(queryItem(blockAfresh()), idx(cfg.blockQ())));
+  rows = threadRows(mul(queryItem(opaqueBlockId()), idx(cfg.blockQ())), tid);
   storeRows(unflatten(result, 1, dqN / 8), dkCols, scale, dqBuf, head, rows,
             partColumn(dkCols));
 }

@@ -41,11 +41,7 @@ void KernelEmitter::emit(Value q, Value k, Value v, Value cu, Value out,
   lseBuf = lse;
 
   tokens = memref::DimOp::create(b, loc, q, 0);
-  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  lane = remu(tid, 32);
-  warp = divu(tid, 32);
-  quad = remu(lane, 4); // t
-  setUpLanes();
+  setThreadValues(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
 
   // The launch is a (query tiles, heads) grid, or fewer blocks (persistent);
   // blocks start in linear order (x fastest), and take the work items of

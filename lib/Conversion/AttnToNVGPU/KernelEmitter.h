@@ -317,6 +317,15 @@ protected:
   /// other reads: what is computed from it is not kept in registers from
   /// an earlier read.
   Value opaqueTid();
+  /// The block index (x), read afresh the same way.
+  Value opaqueBlockId();
+  /// The rows thread `thread` holds, per (m-tile, half), in the tile
+  /// starting at row q0 (the order of rowLo/rowHi and of the rows of
+  /// KeyLoopState; the backward's key rows too).
+  SmallVector<Value> threadRows(Value q0, Value thread);
+  /// tid = `thread`, and lane, warp, quad and the flavour's lane values
+  /// (setUpLanes) from it.
+  void setThreadValues(Value thread);
   /// The kernel runs at the edge of the register file (the backward's):
   /// every product's shared addresses are computed where it runs (mma.sync
   /// derives them from the thread index the kernel reads afresh,
@@ -415,11 +424,6 @@ private:
   void rescaleO(int64_t mt, ArrayRef<Value> alpha, AccTiles &o);
   /// body(kt + 1) if key tile kt + 1 is in range.
   void ifNextTile(Value kt, function_ref<void(Value)> body);
-  /// The query rows thread `thread` holds, per (m-tile, half), in the tile
-  /// starting at row q0 (the order of rowLo/rowHi and of the rows of
-  /// KeyLoopState).
-  SmallVector<Value> threadRows(Value q0, Value thread);
-
   // Key intervals of this thread's rows (threadRows).
   SmallVector<Value> rowLo, rowHi;
   Value keyCol0;

@@ -326,6 +326,16 @@ Value KernelEmitter::opaqueTid() {
   return toIndex(ptx::threadIdX(b, loc));
 }
 
+Value KernelEmitter::opaqueBlockId() { return toIndex(ptx::blockIdX(b, loc)); }
+
+void KernelEmitter::setThreadValues(Value thread) {
+  tid = thread;
+  lane = remu(tid, 32);
+  warp = divu(tid, 32);
+  quad = remu(lane, 4); // t
+  setUpLanes();
+}
+
 SmallVector<Value> KernelEmitter::threadRows(Value q0, Value thread) {
   // Warp w owns rows 16 * mTiles * w ..; lane l holds rows g = l / 4 and
   // g + 8 of each 16-row m-tile.

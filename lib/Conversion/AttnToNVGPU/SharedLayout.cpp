@@ -26,16 +26,20 @@ int64_t SharedAllocator::requestBytes() const {
   return end + (baseAlign > kWindowAlign ? baseAlign : 0);
 }
 
+/// The alignment of a kernel's tiles, and so of its layout's base: wgmma's
+/// descriptors and TMA boxes address 128-byte-swizzled tiles that start on
+/// a swizzle atom; mma.sync's ldmatrix reads padded rows.
+static int64_t tileAlign(const GPUKernelConfig &cfg) {
+  return cfg.mma == TensorCoreOp::Wgmma ? GPUKernelConfig::kSwizzleAtomBytes
+                                        : SharedAllocator::kWindowAlign;
+}
+
 ForwardSharedLayout nvidia::forwardSharedLayout(const GPUKernelConfig &cfg,
                                                 int64_t headDim,
                                                 int64_t valueDim,
                                                 int64_t eltBytes) {
   ForwardSharedLayout l;
-  bool swizzled = cfg.mma == TensorCoreOp::Wgmma;
-  // wgmma's descriptors and TMA boxes address 128-byte-swizzled tiles that
-  // start on a swizzle atom; mma.sync's ldmatrix reads padded rows.
-  int64_t align =
-      swizzled ? GPUKernelConfig::kSwizzleAtomBytes : SharedAllocator::kWindowAlign;
+  int64_t align = tileAlign(cfg);
   l.baseAlign = align;
   SharedAllocator alloc(align);
   int64_t qRow = cfg.rowElements(headDim) * eltBytes,
@@ -68,10 +72,7 @@ BackwardSharedLayout nvidia::backwardSharedLayout(const GPUKernelConfig &cfg,
                                                   int64_t eltBytes,
                                                   bool dsTile) {
   BackwardSharedLayout l;
-  // As the forward's: wgmma's swizzled tiles start on a swizzle atom.
-  int64_t align = cfg.mma == TensorCoreOp::Wgmma
-                      ? GPUKernelConfig::kSwizzleAtomBytes
-                      : SharedAllocator::kWindowAlign;
+  int64_t align = tileAlign(cfg);
   l.baseAlign = align;
   SharedAllocator alloc(align);
   auto tile = [&](int64_t rows, int64_t cols) {
