@@ -255,7 +255,10 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
             _fail(f"window must be an integer >= 1, got {window!r}")
         window = int(window)
     if scale is not None:
-        scale = float(scale)
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError):
+            _fail(f"scale must be a positive number, got {scale!r}")
         if not 0 < scale < float("inf"):
             _fail(f"scale must be positive, got {scale}")
     d, dv = q.shape[2], v.shape[2]

@@ -96,6 +96,7 @@ def test_window_without_causal():
 def test_bad_scale():
     q, k, v, cu = good()
     raises(ValueError, "scale must be positive", q, k, v, cu, scale=-1.0)
+    raises(ValueError, "scale must be a positive number, got 'x'", q, k, v, cu, scale="x")
 
 
 @pytest.mark.parametrize("cu,match", [

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/JIT/Compiler.h"
+#include "attn/Support/CommandLine.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -125,6 +126,7 @@ static rt::KernelConfig configFromFlags() {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(cat);
+  attn::rejectUnknownHelpLikeOptions(argc, argv);
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-opt-aot: compile kernels into a kernel "
                               "cache ahead of time\n");

@@ -12,6 +12,7 @@
 #include "attn/Frontend/AttentionModule.h"
 #include "attn/Host/Host.h"
 #include "attn/JIT/Compiler.h"
+#include "attn/Support/CommandLine.h"
 #include "attn/Registration/Registration.h"
 #include "CpuRun.h"
 #include "attn/Pipelines/Pipelines.h"
@@ -318,10 +319,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
   mlir::PassManager pm(&context);
   mlir::attn::buildGPUPipeline(pm, options);
   if (failed(pm.run(module)))
-    fail(options.format == "bin"
-             ? "GPU compilation failed (a cubin needs ptxas: set CUDA_ROOT "
-               "or PATH)"
-             : "GPU compilation failed");
+    fail("GPU compilation failed"); // (the pipeline's error says why)
   if (emit == "llvm") {
     writeOutput(printed(module));
     return 0;
@@ -407,6 +405,7 @@ static int emitSequence(mlir::MLIRContext &context, Sequence kind) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(cat);
+  attn::rejectUnknownHelpLikeOptions(argc, argv);
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-run: build, compile, run and check one "
                               "packed-sequence attention problem\n");

@@ -10,6 +10,10 @@
 # attn-cuda-run must be on PATH (lit puts build/bin there).
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 KERNEL.ptx DOC_LENGTHS SEED [options]" >&2; exit 2; }
+command -v attn-cuda-run >/dev/null || {
+  echo "$0: attn-cuda-run is not on PATH (it is in the build's bin: PATH=\$PWD/build/bin:\$PATH)" >&2
+  exit 2
+}
 kernel=$1 docs=$2 seed=$3
 shift 3
 dir=$(mktemp -d)
