@@ -57,8 +57,9 @@ for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
   done
 done
 # The sequence helpers' kernels (python/tests/test_sequence.py's GPU tests,
-# bench/gpu_bench_sequence.py).
+# bench/gpu_bench_sequence.py) and the op's check of cu_seqlens.
 build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --sequence doc_positions
+build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --sequence check_cu_seqlens
 for sep in 2 3 50256; do
   build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" \
     --sequence segments_from_separators --separator "$sep"

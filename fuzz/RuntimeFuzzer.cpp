@@ -5,8 +5,9 @@
 // after a first byte of 0, a host cu_seqlens (int32s) and a token count.
 // Parsing and validation may refuse (an attn::rt::Error, a configuration's
 // reason); a crash, an unexpected exception, a sanitizer report (overflow
-// in the grid or tensor-map arithmetic) or a configuration whose canonical
-// text does not parse back to itself is a bug.
+// in the grid or tensor-map arithmetic), a configuration whose canonical
+// text does not parse back to itself, or per-entry cu_seqlens rules that
+// disagree with the host check is a bug.
 //===----------------------------------------------------------------------===//
 
 #include "attn/Mask/MaskAlgebra.h"
@@ -29,8 +30,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::vector<int32_t> cu(n);
     std::memcpy(cu.data(), data + 1, n * 4);
     int64_t tokens = cu.back();
-    (void)attn::mask::validateCuSeqlens(cu.data(), int64_t(n - 1), tokens);
     (void)attn::mask::validateCuSeqlens(cu.data(), int64_t(n), tokens);
+    // The first n - 1 entries against the last as the token count: the
+    // per-entry rules (attn.check_cu_seqlens) agree with the host's.
+    if (n < 2)
+      return 0;
+    int64_t entries = int64_t(n) - 1;
+    bool bad =
+        attn::mask::validateCuSeqlens(cu.data(), entries, tokens).has_value();
+    attn::mask::HostCtx<int32_t> ctx{cu.data(), entries - 1};
+    int64_t errors = 0;
+    for (int64_t i = 0; i < entries; ++i)
+      errors += attn::mask::cuSeqlensEntryError(ctx, i, tokens);
+    if (bad != (errors > 0))
+      __builtin_trap();
     return 0;
   }
   std::string text(reinterpret_cast<const char *>(data), size);
@@ -39,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   try {
     attn::rt::SequenceInfo s = attn::rt::parseSequenceManifest(text);
     for (int64_t tokens : {int64_t(0), int64_t(1000), int64_t(INT32_MAX)})
-      (void)attn::rt::sequenceGrid(s, tokens);
+      (void)attn::rt::sequenceGrid(s, tokens, tokens + 1);
   } catch (const attn::rt::Error &) {
   }
   attn::rt::KernelConfig config;

@@ -11,13 +11,16 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-/// Adds at `b`'s insertion point a function `name` over memrefs of
-/// `types` (for NVIDIA a gpu.func kernel, for the CPU a func.func with a C
-/// interface); `body` gets the first `numInputs` arguments read as tensors
-/// and returns the results to materialize into the arguments after them.
+/// Adds at `b`'s insertion point a function `name` of arguments `types`
+/// (for NVIDIA a gpu.func kernel, for the CPU a func.func with a C
+/// interface); `body` gets the first `numInputs` arguments (memrefs read as
+/// tensors, other types as they are) and returns the results to
+/// materialize into the arguments after them, or with `inPlace` into the
+/// last input (one result).
 static void addFunction(OpBuilder &b, Target target, StringRef name,
                         ArrayRef<Type> types, unsigned numInputs,
-                        function_ref<ValueRange(ArrayRef<Value>)> body) {
+                        function_ref<ValueRange(ArrayRef<Value>)> body,
+                        bool inPlace = false) {
   OpBuilder::InsertionGuard g(b);
   Location loc = b.getUnknownLoc();
   FunctionType type = b.getFunctionType(types, {});
@@ -34,16 +37,20 @@ static void addFunction(OpBuilder &b, Target target, StringRef name,
   b.setInsertionPointToStart(entry);
   SmallVector<Value> inputs;
   for (unsigned i = 0; i < numInputs; ++i) {
-    auto memref = cast<MemRefType>(types[i]);
-    inputs.push_back(bufferization::ToTensorOp::create(
-        b, loc,
-        RankedTensorType::get(memref.getShape(), memref.getElementType()),
-        entry->getArgument(i), /*restrict=*/true));
+    auto memref = dyn_cast<MemRefType>(types[i]);
+    inputs.push_back(memref
+                         ? Value(bufferization::ToTensorOp::create(
+                               b, loc,
+                               RankedTensorType::get(memref.getShape(),
+                                                     memref.getElementType()),
+                               entry->getArgument(i), /*restrict=*/true))
+                         : Value(entry->getArgument(i)));
   }
   for (auto [i, result] : llvm::enumerate(body(inputs))) {
     auto mat = bufferization::MaterializeInDestinationOp::create(
-        b, loc, result, entry->getArgument(numInputs + i));
-    mat.setRestrict(true);
+        b, loc, result,
+        entry->getArgument(inPlace ? numInputs - 1 : numInputs + i));
+    mat.setRestrict(!inPlace);
     mat.setWritable(true);
   }
   if (target == Target::CPU)
@@ -135,7 +142,19 @@ OwningOpRef<ModuleOp> mlir::attn::buildSequenceModule(MLIRContext &context,
   auto tensor = [&](Type elt) {
     return RankedTensorType::get({ShapedType::kDynamic}, elt);
   };
-  if (sequence == Sequence::DocPositions)
+  if (sequence == Sequence::CheckCuSeqlens) {
+    auto record = MemRefType::get({1}, i32);
+    addFunction(
+        b, target, kCheckCuSeqlensEntry,
+        {vector(i32), b.getIndexType(), record}, 3,
+        [&](ArrayRef<Value> in) {
+          return CheckCuSeqlensOp::create(b, loc,
+                                          RankedTensorType::get({1}, i32),
+                                          in[0], in[2], in[1])
+              ->getResults();
+        },
+        /*inPlace=*/true);
+  } else if (sequence == Sequence::DocPositions)
     addFunction(b, target, kDocPositionsEntry, {vector(i32), vector(i32)}, 1,
                 [&](ArrayRef<Value> in) {
                   return DocPositionsOp::create(b, loc, tensor(i32), in[0])

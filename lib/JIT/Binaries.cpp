@@ -160,14 +160,14 @@ jit::launchManifest(mlir::ModuleOp module, const std::string &format) {
   // A sequence helper's image holds its kernel alone.
   const char *only = forward    ? kAttentionEntry
                      : backward ? kAttentionGradEntry
-                     : has(kDocPositionsEntry) ? kDocPositionsEntry
-                     : has(kSegmentsEntry)     ? kSegmentsEntry
-                                               : nullptr;
+                                : nullptr;
+  for (Sequence s : kSequences)
+    if (!only && has(sequenceEntry(s)))
+      only = sequenceEntry(s);
   if (!only)
     return error("the compiled module has no launch contract (of @" +
                  llvm::Twine(kKernelModule) + "'s " + kAttentionEntry + ", " +
-                 kAttentionGradEntry + ", " + kDocPositionsEntry + " or " +
-                 kSegmentsEntry + ")");
+                 kAttentionGradEntry + " or a sequence helper's)");
   std::string text;
   llvm::raw_string_ostream os(text);
   llvm::json::OStream json(os);

@@ -82,8 +82,9 @@ def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
 
 
 def sequence_kernel(*, sequence, target, separator=None):
-    """The compiled kernel of a sequence helper ("doc_positions", or
-    "segments_from_separators" with its separator) for `target`."""
+    """The compiled kernel of a sequence helper ("doc_positions",
+    "segments_from_separators" with its separator, or "check_cu_seqlens",
+    the op's check on a GPU) for `target`."""
     return _memoized(
         ("sequence", sequence, target, separator),
         lambda: {"target": target, "sequence": sequence,

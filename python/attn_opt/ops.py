@@ -48,7 +48,7 @@ def _empty(shape, dtype, device):
 
 # -- cu_seqlens checks -------------------------------------------------------
 
-_error_flags = {}  # device -> int32 tensor, nonzero after a bad cu_seqlens
+_error_flags = {}  # device -> int32 [1], 1 after a bad cu_seqlens
 
 
 def _check_cu_seqlens_on_host(cu: Tensor, tokens: int):
@@ -62,22 +62,28 @@ def _check_cu_seqlens_on_host(cu: Tensor, tokens: int):
         raise ValueError(f"invalid cu_seqlens: it ends at {c[-1]}, not at the token count {tokens}")
 
 
-def _check_cu_seqlens_on_device(cu: Tensor, tokens: int):
-    """Records a bad cu_seqlens in the device's error flag, with device
-    operations only (no synchronization; capturable in a CUDA graph)."""
+def _check_cu_seqlens_on_device(cu: Tensor, tokens: int, stream: int):
+    """Records a bad cu_seqlens (contiguous int32) in the device's error
+    flag: one launch of attn.check_cu_seqlens' kernel on `stream` (no
+    synchronization; capturable in a CUDA graph)."""
     flag = _error_flags.get(cu.device)
     if flag is None:
-        flag = _error_flags[cu.device] = torch.zeros((), dtype=torch.int32, device=cu.device)
-    bad = (cu[0] != 0) | (cu[-1] != tokens) | (cu[1:] < cu[:-1]).any()
-    flag.add_(bad.to(torch.int32))
+        flag = _error_flags[cu.device] = torch.zeros((1,), dtype=torch.int32, device=cu.device)
+    kern = _library.sequence_kernel(sequence="check_cu_seqlens",
+                                    target=_library.target(cu.device))
+    kern.launch_cuda_check_cu_seqlens(cu.device.index or 0, cu.data_ptr(), cu.numel(), tokens,
+                                      flag.data_ptr(), stream)
 
 
 def check_errors():
     """Raises ValueError if any call since the last check got invalid
     cu_seqlens on a GPU (their results are then undefined), and clears the
     record. Synchronizes with each device used."""
-    bad = [str(d) for d, flag in _error_flags.items() if int(flag.item()) != 0]
-    for flag in _error_flags.values():
+    bad = []
+    for device, flag in _error_flags.items():
+        torch.cuda.synchronize(device)  # (the checks may be on any stream)
+        if int(flag[0]) != 0:
+            bad.append(str(device))
         flag.zero_()
     if bad:
         raise ValueError("invalid cu_seqlens were passed to attn_opt on " + ", ".join(bad) +
@@ -119,12 +125,13 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, mask:
     if q.device.type == "cpu":
         kern.run_cpu(tokens, cu.data_ptr(), cu.numel(), q.data_ptr(), k.data_ptr(),
                      v.data_ptr(), out.data_ptr(), lse.data_ptr(), 0, 0, 0, 0)
-    elif tokens > 0:
-        _check_cu_seqlens_on_device(cu, tokens)
+    else:
         stream = torch.cuda.current_stream(q.device).cuda_stream
-        kern.launch_cuda(q.device.index or 0, tokens, cu.data_ptr(), cu.numel(), q.data_ptr(),
-                         k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), stream,
-                         _tile_counter(q.device, stream))
+        _check_cu_seqlens_on_device(cu, tokens, stream)
+        if tokens > 0:
+            kern.launch_cuda(q.device.index or 0, tokens, cu.data_ptr(), cu.numel(),
+                             q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
+                             lse.data_ptr(), stream, _tile_counter(q.device, stream))
     return out, lse
 
 

@@ -71,9 +71,8 @@ def _doc_positions(cu_seqlens: Tensor, tokens: int) -> Tensor:
         return out
     if ops._validate_on_host():
         ops._check_cu_seqlens_on_host(cu, tokens)
-    if tokens > 0:
-        ops._check_cu_seqlens_on_device(cu, tokens)
     stream = torch.cuda.current_stream(cu.device).cuda_stream
+    ops._check_cu_seqlens_on_device(cu, tokens, stream)
     kern.launch_cuda_sequence(cu.device.index or 0, cu.data_ptr(), cu.numel(), out.data_ptr(),
                               tokens, stream)
     return out

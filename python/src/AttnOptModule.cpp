@@ -99,6 +99,29 @@ public:
 #endif
   }
 
+  /// check_cu_seqlens' CPU kernel (CpuKernel::runCheckCuSeqlens).
+  void runCpuCheckCuSeqlens(uintptr_t cu, int64_t entries, int64_t tokens,
+                            uintptr_t errors) const {
+    if (!kernel->cpu)
+      throw rt::Error("not a CPU kernel: " + kernel->config.describe());
+    kernel->cpu->runCheckCuSeqlens(ptr<const int32_t>(cu), entries, tokens,
+                                   ptr<int32_t>(errors));
+  }
+
+  /// check_cu_seqlens' NVIDIA kernel (rt::SequenceKernel::checkCuSeqlens)
+  /// on device `device` and `stream`.
+  void launchCudaCheckCuSeqlens(int device, uintptr_t cu, int64_t entries,
+                                int64_t tokens, uintptr_t errors,
+                                uintptr_t stream) {
+#ifdef ATTN_HAVE_CUDA_RUNTIME
+    onDevice(sequenceKernels, device, rt::parseSequenceManifest)
+        ->checkCuSeqlens(ptr<const int32_t>(cu), entries, tokens,
+                         ptr<int32_t>(errors), ptr(stream));
+#else
+    noCuda();
+#endif
+  }
+
   /// An NVIDIA backward kernel, likewise; `dqAccumulator` (f32
   /// [T, Hq, D]) for a kernel that adds dq atomically, else 0.
   void launchCudaBackward(int device, int64_t tokens, uintptr_t cu,
@@ -235,6 +258,10 @@ NB_MODULE(_C, m) {
       .def("run_cpu_sequence", &Kernel::runCpuSequence,
            nb::call_guard<nb::gil_scoped_release>())
       .def("launch_cuda_sequence", &Kernel::launchCudaSequence,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("run_cpu_check_cu_seqlens", &Kernel::runCpuCheckCuSeqlens,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("launch_cuda_check_cu_seqlens", &Kernel::launchCudaCheckCuSeqlens,
            nb::call_guard<nb::gil_scoped_release>());
 
   nb::class_<Library>(m, "Library")

@@ -31,16 +31,24 @@ def test_forward_matches_reference(dtype):
     attn_opt.check_errors()
 
 
-def test_cuda_graph_replay_with_new_cu_seqlens():
-    q, k, v, cu = problem([100, 156])
+def captured(lengths):
+    """A CUDA graph of doc_attention on 256 tokens (its kernels compiled and
+    loaded before the capture), its output and its inputs on the GPU."""
+    q, k, v, cu = problem(lengths)
     q, k, v, cu = q.cuda(), k.cuda(), v.cuda(), cu.cuda()
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        attn_opt.doc_attention(q, k, v, cu)  # compile and load before capture
+        attn_opt.doc_attention(q, k, v, cu)
     torch.cuda.synchronize()
+    attn_opt.check_errors()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         out = attn_opt.doc_attention(q, k, v, cu)
+    return graph, out, (q, k, v, cu)
+
+
+def test_cuda_graph_replay_with_new_cu_seqlens():
+    graph, out, (q, k, v, cu) = captured([100, 156])
     for lengths in ([100, 156], [1, 0, 255], [256]):
         new = torch.tensor([0] + torch.tensor(lengths).cumsum(0).tolist(), dtype=torch.int32)
         cu.copy_(new)
@@ -59,6 +67,20 @@ def test_invalid_cu_seqlens_recorded_on_device():
     with pytest.raises(ValueError, match="invalid cu_seqlens"):
         attn_opt.check_errors()
     attn_opt.check_errors()  # cleared
+
+
+def test_cuda_graph_replay_records_invalid_cu_seqlens():
+    """The check (attn.check_cu_seqlens' kernel) is captured with the
+    attention: a replay with invalid values in the same buffer sets the
+    record, a replay with valid ones after check_errors() does not."""
+    graph, _, (_, _, _, cu) = captured([100, 156])
+    cu.copy_(torch.tensor([0, 200, 100], dtype=torch.int32))  # a decrease
+    graph.replay()
+    with pytest.raises(ValueError, match="invalid cu_seqlens"):
+        attn_opt.check_errors()
+    cu.copy_(torch.tensor([0, 0, 256], dtype=torch.int32))
+    graph.replay()
+    attn_opt.check_errors()
 
 
 @pytest.mark.parametrize("deterministic", [False, True])

@@ -1,7 +1,9 @@
 """attn_opt.doc_positions and attn_opt.segments_from_separators: kernels
 compiled from attn.doc_positions and attn.segments_from_separators
 {padded}, checked against their definitions (written here in plain Python)
-on edge cases and random packings, outputs poisoned first (conftest)."""
+on edge cases and random packings, outputs poisoned first (conftest); and
+the kernel of attn.check_cu_seqlens (the op's check on a GPU) against the
+host's check."""
 
 import json
 import os
@@ -60,6 +62,41 @@ def test_doc_positions_is_the_compiled_kernel(cache_dir):
     configs = [json.load(open(os.path.join(cache_dir, f)))["config"]
                for f in os.listdir(cache_dir) if f.endswith(".json")]
     assert {"target": "cpu", "sequence": "doc_positions"} in configs
+
+
+def test_check_cu_seqlens_kernel_against_the_host_rule():
+    """The kernel of attn.check_cu_seqlens (what the op launches on a GPU
+    instead of device tensor operations), compiled for the CPU, against
+    the host's check: random arrays, valid packings and not, the record
+    set to 1 exactly when the host check refuses them, else left as it
+    was."""
+    from attn_opt import _library
+    kern = _library.sequence_kernel(sequence="check_cu_seqlens", target="cpu")
+    g = torch.Generator().manual_seed(3)
+    seen = {True: 0, False: 0}
+    for trial in range(400):
+        n = int(torch.randint(1, 8, (1,), generator=g))
+        if trial % 2:
+            cu = torch.randint(-2, 9, (n,), generator=g, dtype=torch.int32)
+        else:
+            cu = cu_of(torch.randint(0, 5, (n - 1,), generator=g).tolist())
+            if trial % 4 == 0:
+                cu[int(torch.randint(0, n, (1,), generator=g))] -= 1
+        t = int(cu[-1]) + (int(torch.randint(-1, 2, (1,), generator=g)) if trial % 3 == 0 else 0)
+        t = max(t, 0)
+        valid = True
+        try:
+            attn_opt.ops._check_cu_seqlens_on_host(cu, t)
+        except ValueError:
+            valid = False
+        for before in (0, 1):
+            record = torch.tensor([before], dtype=torch.int32)
+            kern.run_cpu_check_cu_seqlens(cu.data_ptr(), cu.numel(), t, record.data_ptr())
+            assert int(record[0]) == (before if valid else 1), (cu.tolist(), t, before)
+        seen[valid] += 1
+    assert seen[True] > 50 and seen[False] > 50, seen
+    with pytest.raises(ValueError, match="at least one entry"):
+        kern.run_cpu_check_cu_seqlens(0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("tokens,cu", [

@@ -101,8 +101,19 @@ void CpuKernel::run(const CpuTensors &t) const {
     callCpuBackward(entry, kernelConfig.shape, t);
 }
 
+void checkCuSeqlensSizes(int64_t entries, int64_t tokens) {
+  if (entries < 1)
+    throw InvalidInput("cu_seqlens needs at least one entry");
+  if (tokens < 0 || tokens > std::numeric_limits<int32_t>::max())
+    throw InvalidInput("the token count " + std::to_string(tokens) +
+                       " is not in [0, 2^31)");
+}
+
 int64_t checkSequenceSizes(Sequence sequence, const void *in,
                            int64_t inEntries, int64_t outEntries) {
+  if (sequence == Sequence::CheckCuSeqlens)
+    throw Error("check_cu_seqlens' kernel takes a token count: call its "
+                "own entry (checkCuSeqlens)");
   if (inEntries < 0 || outEntries < 0)
     throw InvalidInput("negative vector sizes");
   int64_t tokens =
@@ -135,6 +146,16 @@ void CpuKernel::runSequence(const void *in, int64_t inEntries, void *out,
   Descriptor<1> input(in, {inEntries}), output(out, {outEntries});
   using Fn = void (*)(void *, void *);
   reinterpret_cast<Fn>(entry)(&input, &output);
+}
+
+void CpuKernel::runCheckCuSeqlens(const int32_t *cu, int64_t entries,
+                                  int64_t tokens, int32_t *errors) const {
+  if (kernelConfig.sequence != Sequence::CheckCuSeqlens)
+    throw Error("not check_cu_seqlens' kernel: " + kernelConfig.describe());
+  checkCuSeqlensSizes(entries, tokens);
+  Descriptor<1> input(cu, {entries}), record(errors, {1});
+  using Fn = void (*)(void *, int64_t, void *);
+  reinterpret_cast<Fn>(entry)(&input, tokens, &record);
 }
 
 } // namespace attn::rt

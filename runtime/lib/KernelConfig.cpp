@@ -164,7 +164,8 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     if (!sequence)
       return "kernel configuration: unknown sequence '" + name + "'";
     c.sequence = *sequence;
-    if (c.sequence == Sequence::DocPositions && j.contains("separator"))
+    if (c.sequence != Sequence::SegmentsFromSeparators &&
+        j.contains("separator"))
       return std::string("kernel configuration: a separator applies to "
                          "segments_from_separators only");
     if (c.sequence == Sequence::SegmentsFromSeparators) {

@@ -16,7 +16,13 @@ SequenceInfo parseSequenceManifest(const std::string &text) {
     throw Error("kernel manifest: unknown \"sequence\" '" + sequence + "'");
   i.sequence = *s;
   i.arch = m.string("arch");
-  i.grid = m.choice("grid", {"tokens", "one"});
+  i.grid = m.choice("grid", {"tokens", "entries", "one"});
+  const char *grid = i.sequence == Sequence::DocPositions     ? "tokens"
+                     : i.sequence == Sequence::CheckCuSeqlens ? "entries"
+                                                              : "one";
+  if (i.grid != grid)
+    throw Error("kernel manifest: " + sequence + " launches on the grid \"" +
+                grid + "\", not \"" + i.grid + "\"");
   i.threads = m.integer("threads");
   i.sharedBytes = m.integer("shared_bytes");
   if (i.threads < 1 || i.threads > 1024)
@@ -27,10 +33,11 @@ SequenceInfo parseSequenceManifest(const std::string &text) {
   return i;
 }
 
-Dim3 sequenceGrid(const SequenceInfo &info, int64_t tokens) {
+Dim3 sequenceGrid(const SequenceInfo &info, int64_t tokens, int64_t entries) {
   if (info.grid == "one")
     return Dim3{1, 1, 1};
-  return Dim3{unsigned((tokens + info.threads - 1) / info.threads), 1, 1};
+  int64_t n = info.grid == "entries" ? entries : tokens;
+  return Dim3{unsigned((n + info.threads - 1) / info.threads), 1, 1};
 }
 
 SequenceKernel::SequenceKernel(const std::string &image, SequenceInfo info)
@@ -47,7 +54,7 @@ void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
   requireAligned(
       {{"the input", in, i.sequence == Sequence::DocPositions ? 4u : 8u},
        {"the output", out, 4}});
-  Dim3 grid = sequenceGrid(i, tokens);
+  Dim3 grid = sequenceGrid(i, tokens, inEntries);
   if (grid.x == 0)
     return; // no tokens, no positions
   KernelArgs args;
@@ -55,6 +62,23 @@ void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
   args.addMemRef(out, {outEntries});
   rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
              stream, args.params());
+}
+
+void SequenceKernel::checkCuSeqlens(const int32_t *cu, int64_t entries,
+                                    int64_t tokens, int32_t *errors,
+                                    Stream stream) const {
+  const SequenceInfo &i = kernelInfo;
+  if (i.sequence != Sequence::CheckCuSeqlens)
+    throw Error("not check_cu_seqlens' kernel: " + i.kernel);
+  checkCuSeqlensSizes(entries, tokens);
+  requireAligned({{"cu_seqlens", cu, 4}, {"the error record", errors, 4}});
+  KernelArgs args;
+  args.addMemRef(const_cast<int32_t *>(cu), {entries});
+  args.addBytes(&tokens, sizeof(tokens));
+  args.addMemRef(errors, {1});
+  rt::launch(function, sequenceGrid(i, tokens, entries),
+             Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes, stream,
+             args.params());
 }
 
 } // namespace attn::rt

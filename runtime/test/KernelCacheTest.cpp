@@ -152,6 +152,13 @@ TEST(KernelConfig, SequenceHelpers) {
   EXPECT_EQ(c.aotFlags(), "--target cpu --sequence doc_positions");
   ASSERT_EQ(parseKernelConfig(c.canonical(), back), std::nullopt);
   EXPECT_TRUE(back.isSequence() && back.cpu());
+  c.sequence = Sequence::CheckCuSeqlens;
+  c.target = "sm_90a";
+  EXPECT_EQ(c.canonical(),
+            R"({"sequence":"check_cu_seqlens","target":"sm_90a"})");
+  EXPECT_EQ(c.aotFlags(), "--target sm_90a --sequence check_cu_seqlens");
+  ASSERT_EQ(parseKernelConfig(c.canonical(), back), std::nullopt);
+  EXPECT_EQ(back.sequence, Sequence::CheckCuSeqlens);
   // An attention configuration's canonical text is not a sequence's.
   EXPECT_NE(sample().canonical(), c.canonical());
   EXPECT_FALSE(sample().isSequence());
@@ -169,6 +176,10 @@ TEST(KernelConfig, SequenceHelpers) {
   EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","separator":0})")
                 .find("a separator applies to segments_from_separators only"),
             std::string::npos);
+  EXPECT_NE(
+      why(R"({"sequence":"check_cu_seqlens","target":"cpu","separator":2})")
+          .find("a separator applies to segments_from_separators only"),
+      std::string::npos);
   EXPECT_NE(why(R"({"sequence":"doc_positions","target":"cpu","heads":4})")
                 .find("a sequence helper's configuration has no \"heads\""),
             std::string::npos);

@@ -221,16 +221,23 @@ TEST(Manifest, SequenceKernels) {
   EXPECT_EQ(i.sequence, Sequence::DocPositions);
   EXPECT_EQ(i.kernel, "doc_positions");
   // One thread per token.
-  EXPECT_EQ(0u, sequenceGrid(i, 0).x);
-  EXPECT_EQ(1u, sequenceGrid(i, 256).x);
-  EXPECT_EQ(2u, sequenceGrid(i, 257).x);
+  EXPECT_EQ(0u, sequenceGrid(i, 0, 1).x);
+  EXPECT_EQ(1u, sequenceGrid(i, 256, 1).x);
+  EXPECT_EQ(2u, sequenceGrid(i, 257, 1).x);
   i = parseSequenceManifest(
       R"({"kernel":"s","sequence":"segments_from_separators","arch":"sm_90a",)"
       R"("grid":"one","threads":1024,"shared_bytes":0})");
   EXPECT_EQ(i.sequence, Sequence::SegmentsFromSeparators);
   // One block, also for no tokens (cu_seqlens = [0] is still written).
-  EXPECT_EQ(1u, sequenceGrid(i, 0).x);
-  EXPECT_EQ(1u, sequenceGrid(i, 100000).x);
+  EXPECT_EQ(1u, sequenceGrid(i, 0, 0).x);
+  EXPECT_EQ(1u, sequenceGrid(i, 100000, 0).x);
+  i = parseSequenceManifest(
+      R"({"kernel":"c","sequence":"check_cu_seqlens","arch":"sm_90a",)"
+      R"("grid":"entries","threads":256,"shared_bytes":0})");
+  EXPECT_EQ(i.sequence, Sequence::CheckCuSeqlens);
+  // One thread per entry of cu_seqlens, whatever T is.
+  EXPECT_EQ(1u, sequenceGrid(i, 100000, 1).x);
+  EXPECT_EQ(2u, sequenceGrid(i, 0, 257).x);
   auto error = [](const std::string &json) {
     try {
       parseSequenceManifest(json);
@@ -244,13 +251,19 @@ TEST(Manifest, SequenceKernels) {
                 .find("unknown \"sequence\" 'x'"),
             std::string::npos);
   EXPECT_NE(error(R"({"kernel":"k","sequence":"doc_positions","arch":"sm_80",)"
-                  R"("grid":"one","threads":2048,"shared_bytes":0})")
+                  R"("grid":"tokens","threads":2048,"shared_bytes":0})")
                 .find("threads 2048 is not a block size"),
             std::string::npos);
   EXPECT_NE(error(R"({"kernel":"k","sequence":"doc_positions","arch":"sm_80",)"
                   R"("grid":"tiles","threads":1,"shared_bytes":0})")
                 .find("unknown \"grid\" 'tiles'"),
             std::string::npos);
+  EXPECT_NE(
+      error(R"({"kernel":"k","sequence":"check_cu_seqlens","arch":"sm_80",)"
+            R"("grid":"tokens","threads":256,"shared_bytes":0})")
+          .find("check_cu_seqlens launches on the grid \"entries\", "
+                "not \"tokens\""),
+      std::string::npos);
   // An attention kernel's reader refuses a sequence helper's manifest.
   try {
     parseManifest(R"({"kernel":"k","sequence":"doc_positions","arch":"sm_80",)"
@@ -274,6 +287,13 @@ TEST(Manifest, SequenceKernels) {
   EXPECT_THROW(checkSequenceSizes(Sequence::DocPositions, nullptr, 1, 3),
                InvalidInput);
   EXPECT_NO_THROW(checkSequenceSizes(Sequence::DocPositions, nullptr, 1, 0));
+  EXPECT_THROW(checkCuSeqlensSizes(0, 0), InvalidInput);
+  EXPECT_THROW(checkCuSeqlensSizes(2, -1), InvalidInput);
+  EXPECT_THROW(checkCuSeqlensSizes(2, int64_t(1) << 31), InvalidInput);
+  EXPECT_NO_THROW(checkCuSeqlensSizes(1, 0));
+  // check_cu_seqlens has its own entry (it takes T).
+  EXPECT_THROW(checkSequenceSizes(Sequence::CheckCuSeqlens, nullptr, 2, 1),
+               Error);
 }
 
 TEST(Manifest, LaunchGrid) {
@@ -386,8 +406,8 @@ TEST(Driver, AvailabilityIsReported) {
 /// LD_LIBRARY_PATH, ATTN_FAKE_CUDA_LOG, and ATTN_TEST_SEQUENCE_PTX naming
 /// the sequence kernels' PTX (their manifests beside them); skipped
 /// otherwise. Each launch passes the two memref descriptors (10 words of
-/// the sizes the PTX declares) on the grid of the manifest; bad sizes and
-/// misaligned vectors launch nothing.
+/// the sizes the PTX declares; check_cu_seqlens: T between them) on the
+/// grid of the manifest; bad sizes and misaligned vectors launch nothing.
 TEST(FakeDriver, SequenceKernelLaunches) {
   const char *paths = std::getenv("ATTN_TEST_SEQUENCE_PTX");
   const char *logPath = std::getenv("ATTN_FAKE_CUDA_LOG");
@@ -408,22 +428,33 @@ TEST(FakeDriver, SequenceKernelLaunches) {
   for (std::string path; std::getline(list, path, ':');) {
     SequenceKernel k(readFile(path), parseSequenceManifest(readFile(path + ".json")));
     bool positions = k.info().sequence == Sequence::DocPositions;
+    bool check = k.info().sequence == Sequence::CheckCuSeqlens;
     // doc_positions: 5 entries of cu_seqlens, 300 tokens; segments: 300
     // token ids, 301 entries.
     int64_t in = positions ? 5 : 300, out = positions ? 300 : 301;
     auto *inPtr = reinterpret_cast<void *>(uintptr_t(0x10000));
     auto *outPtr = reinterpret_cast<void *>(uintptr_t(0x20000));
     size_t before = launches().size();
-    k.launch(inPtr, in, outPtr, out);
+    if (check) {
+      // 600 entries of cu_seqlens (3 blocks of 256), T = 5000, the record.
+      in = 600;
+      k.checkCuSeqlens(static_cast<const int32_t *>(inPtr), in, 5000,
+                       static_cast<int32_t *>(outPtr));
+    } else {
+      k.launch(inPtr, in, outPtr, out);
+    }
     std::vector<nlohmann::json> after = launches();
     ASSERT_EQ(after.size(), before + 1) << path;
     const nlohmann::json &l = after.back();
     EXPECT_EQ(l["kernel"], k.info().kernel);
-    EXPECT_EQ(l["grid"], nlohmann::json::array({positions ? 2 : 1, 1, 1}));
+    EXPECT_EQ(l["grid"],
+              nlohmann::json::array({positions ? 2 : (check ? 3 : 1), 1, 1}));
     EXPECT_EQ(l["block"],
-              nlohmann::json::array({positions ? 256 : 1024, 1, 1}));
+              nlohmann::json::array({positions || check ? 256 : 1024, 1, 1}));
     std::vector<uint64_t> expected = {0x10000, 0x10000, 0, uint64_t(in), 1,
                                       0x20000, 0x20000, 0, uint64_t(out), 1};
+    if (check)
+      expected = {0x10000, 0x10000, 0, 600, 1, 5000, 0x20000, 0x20000, 0, 1, 1};
     ASSERT_EQ(l["params"].size(), expected.size()) << path;
     for (size_t i = 0; i < expected.size(); ++i) {
       std::string hex = l["params"][i];
@@ -435,6 +466,18 @@ TEST(FakeDriver, SequenceKernelLaunches) {
     }
     // Refused, nothing launched: sizes that do not fit, a misaligned
     // output; nothing to launch: doc_positions of no tokens.
+    if (check) {
+      auto *cu = static_cast<const int32_t *>(inPtr);
+      auto *record = static_cast<int32_t *>(outPtr);
+      EXPECT_THROW(k.checkCuSeqlens(cu, 0, 0, record), InvalidInput);
+      EXPECT_THROW(k.checkCuSeqlens(cu, 2, -1, record), InvalidInput);
+      EXPECT_THROW(
+          k.checkCuSeqlens(cu, 2, 5, reinterpret_cast<int32_t *>(0x20002)),
+          InvalidInput);
+      EXPECT_THROW(k.launch(inPtr, 2, outPtr, 1), Error);
+      EXPECT_EQ(launches().size(), before + 1) << path;
+      continue;
+    }
     EXPECT_THROW(k.launch(inPtr, positions ? 1 : 300, outPtr, positions ? 3 : 300),
                  InvalidInput);
     EXPECT_THROW(k.launch(inPtr, in,

@@ -71,7 +71,8 @@ static cl::opt<std::string> kernelOptions(
 static cl::opt<std::string> sequence(
     "sequence",
     cl::desc("instead of attention, a sequence helper's kernel: "
-             "doc_positions or segments_from_separators (with --separator)"),
+             "doc_positions, segments_from_separators (with --separator) "
+             "or check_cu_seqlens (attn_opt's check on a GPU)"),
     cl::cat(cat));
 static cl::opt<int64_t> separator(
     "separator", cl::desc("segments_from_separators: the end-of-document id"),

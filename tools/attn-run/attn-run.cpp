@@ -138,8 +138,8 @@ static cl::opt<std::string> outputFile("o", cl::desc("output file for --emit"),
 static cl::opt<std::string> sequence(
     "sequence",
     cl::desc("instead of attention, a sequence helper's kernel: "
-             "doc_positions or segments_from_separators (with --separator; "
-             "padded to T + 1 entries); needs --emit"),
+             "doc_positions, segments_from_separators (with --separator; "
+             "padded to T + 1 entries) or check_cu_seqlens; needs --emit"),
     cl::cat(cat));
 static cl::opt<int64_t> separator(
     "separator",
@@ -366,8 +366,8 @@ static int emitSequence(mlir::MLIRContext &context, Sequence kind) {
     fail("--arch does not apply to --target cpu");
   if (emit.empty())
     fail("--sequence compiles a kernel (--emit mlir, llvm, ptx or cubin); "
-         "attn_opt.doc_positions and attn_opt.segments_from_separators run "
-         "it");
+         "attn_opt runs them (doc_positions, segments_from_separators, and "
+         "check_cu_seqlens inside doc_attention)");
   if (target != "cpu" && target != "cuda")
     fail("unknown --target '" + target + "' (expected cpu or cuda)");
   if (target == "cuda" && !mlir::attn::maxSharedBytesPerBlock(arch))

@@ -275,4 +275,39 @@ TEST(MaskAlgebra, ValidateCuSeqlens) {
   EXPECT_TRUE(validateCuSeqlens(good.data(), 5, 10));
 }
 
+/// The per-entry form of the rules (attn.check_cu_seqlens) against
+/// validateCuSeqlens on random arrays, valid and not: small values, some
+/// negative, and token counts around the last entry.
+TEST(MaskAlgebra, CuSeqlensEntryErrorsAgreeWithValidate) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> entries(1, 6), value(-2, 6), pick(0, 3);
+  int valid = 0, invalid = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::vector<int32_t> cu(entries(rng));
+    // Half the arrays start as a valid packing, then maybe one entry moves.
+    bool packing = pick(rng) < 2;
+    for (size_t i = 0; i < cu.size(); ++i)
+      cu[i] = packing ? (i == 0 ? 0 : cu[i - 1] + std::max(0, value(rng)))
+                      : value(rng);
+    if (packing && pick(rng) == 0)
+      cu[rng() % cu.size()] += value(rng) - 2;
+    int64_t last = int64_t(cu.size()) - 1;
+    int64_t tokens = cu[last] + (pick(rng) == 0 ? value(rng) - 2 : 0);
+    HostCtx<int32_t> ctx{cu.data(), last};
+    int64_t errors = 0;
+    for (int64_t i = 0; i <= last; ++i) {
+      int64_t e = cuSeqlensEntryError(ctx, i, tokens);
+      ASSERT_TRUE(e == 0 || e == 1);
+      errors += e;
+    }
+    bool bad =
+        validateCuSeqlens(cu.data(), int64_t(cu.size()), tokens).has_value();
+    EXPECT_EQ(bad, errors > 0) << "trial " << trial;
+    (bad ? invalid : valid) += 1;
+  }
+  // Both kinds occur often.
+  EXPECT_GT(valid, 3000);
+  EXPECT_GT(invalid, 3000);
+}
+
 } // namespace

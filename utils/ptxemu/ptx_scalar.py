@@ -407,10 +407,12 @@ def compile_instr(k, ins):
             st.advance(m)
         return run
 
-    if op in ("atom.global.add.u32", "atom.global.add.f32"):
-        # (f32 adds, whose results no kernel reads, are made at once in
-        # both timings: only a claim's result publishes anything.)
+    if op in ("atom.global.add.u32", "atom.global.add.f32", "atom.global.or.b32"):
+        # (f32 adds, whose results no kernel reads, and ors (an error
+        # record) are made at once in both timings: only a claim's result
+        # publishes anything.)
         claim = op.endswith("u32")
+        combine = (lambda cur, v: cur | v) if ".or." in op else (lambda cur, v: cur + v)
         kind, base_r, off = address(k, a[1])
         if kind != "reg":
             raise EmulationError(f"unsupported {ins.text}")
@@ -434,7 +436,7 @@ def compile_instr(k, ins):
                     at, who = addrs[i:i + 1], tids[i:i + 1]
                     cur = st.gmem.read(at, 4, who, op).copy().view(vt).reshape(-1)
                     old[t] = cur[0]
-                    st.gmem.write(at, (cur + vals[i]).astype(vt).view(np.uint8)
+                    st.gmem.write(at, combine(cur, vals[i]).astype(vt).view(np.uint8)
                                   .reshape(1, 4), who, op)
                 st.put(a[0], old, on_)
                 st.atom_wait[on_] = False

@@ -52,7 +52,8 @@ is a checker, not a timing model:
     another) only when no thread can run without it, so a reader that does
     not wait for what the atomic's result publishes runs ahead of it.
     atom.global.add.f32 (the backward's dq sums): at once, one thread
-    after another, each sum rounded to f32.
+    after another, each sum rounded to f32; atom.global.or.b32
+    (check_cu_seqlens' error record): at once, one thread after another.
   - Tensor maps: the kernel gets TensorMap objects for its 128-byte
     parameters (CUtensorMap is opaque; TensorMap holds what
     cuTensorMapEncodeTiled is given and checks what it checks); a TMA

@@ -10,11 +10,14 @@ cu_seqlens with empty and length-1 documents, one document, documents
 across block boundaries. segments_from_separators (padded): cu_seqlens of
 T + 1 entries from token ids, for no tokens, no separator, only
 separators, a separator last or not, T past the block's 1024 threads.
+check_cu_seqlens: the error record, for valid packings (left as it was,
+0 or 1) and invalid ones (set to 1), entries across blocks.
 With --invalid-cu, doc_positions instead runs on cu_seqlens that do not
 describe its tokens (decreasing, negative, past T, ...), where only staying
 inside its vectors is required (the emulator stops on any other access).
 It launches the kernel as the runtime does (runtime/lib/SequenceKernel.cpp: the
-memref descriptors of its two vectors; the manifest's grid and threads)
+memref descriptors of its two vectors, check_cu_seqlens' T between them;
+the manifest's grid and threads)
 on outputs poisoned with -1, and exits 1 naming the first case that
 differs.
 """
@@ -75,6 +78,20 @@ def invalid_cu_cases():
     yield "not starting at 0", np.array([50, 60, 300], np.int32)
 
 
+def check_cases(rng):
+    """(name, cu_seqlens, T, whether they are a packing of T tokens)."""
+    for name, cu in position_cases(rng):
+        yield name, cu, int(cu[-1]), True
+    yield "600 entries over three blocks", cu_from_lengths(rng.integers(0, 5, 599)), None, True
+    for name, cu in invalid_cu_cases():
+        yield name, cu, 300, False
+    yield "one entry, not 0", np.array([3], np.int32), 3, False
+    yield "a valid packing of another T", cu_from_lengths([4, 5]), 10, False
+    cu = cu_from_lengths(rng.integers(0, 5, 599))
+    cu[517] = cu[516] - 1
+    yield "a decrease in the third block", cu, int(cu[-1]), False
+
+
 def segment_cases(rng, sep):
     other = sep + 1
     yield "no tokens", np.array([], np.int64)
@@ -110,7 +127,7 @@ def main():
     if info.get("format") != "ptx":
         fail("the emulator runs PTX (attn-run --sequence ... --emit ptx)")
     kind = info.get("sequence")
-    if kind not in ("doc_positions", "segments_from_separators"):
+    if kind not in ("doc_positions", "segments_from_separators", "check_cu_seqlens"):
         fail(f"{opts.kernel}.json describes no sequence kernel")
     if (kind == "segments_from_separators") != (opts.separator is not None):
         fail("--separator goes with a segments_from_separators kernel, and only there")
@@ -131,6 +148,25 @@ def main():
             except ptxemu.EmulationError as e:
                 fail(f"invalid cu_seqlens, {name}: {e}")
             print(f"doc_positions: invalid cu_seqlens, {name}: stayed inside its vectors")
+        return
+    if kind == "check_cu_seqlens":
+        for name, cu, t, valid in check_cases(rng):
+            t = int(cu[-1]) if t is None else t
+            for before in (0, 1):
+                gmem = ptxemu.GlobalMemory()
+                record = gmem.alloc(np.array([before], np.int32))
+                args = memref(gmem.alloc(cu), [cu.size]) + [t] + memref(record, [1])
+                try:
+                    run(kernel, info, args, gmem, ((cu.size + threads - 1) // threads, 1, 1),
+                        opts.schedule)
+                except ptxemu.EmulationError as e:
+                    fail(f"{name}: {e}")
+                got = int(gmem.contents(record).view(np.int32)[0])
+                if got != (before if valid else 1):
+                    fail(f"{name} (T = {t}): the record is {got} after {before}, "
+                         f"expected {before if valid else 1}")
+            print(f"check_cu_seqlens: {name} (T = {t}, {cu.size} entries): "
+                  f"{'valid' if valid else 'invalid'}: ok")
         return
     cases = (position_cases(rng) if kind == "doc_positions"
              else segment_cases(rng, opts.separator))

@@ -88,6 +88,23 @@ def float_atom(timing):
     assert got == 1.0, got
 
 
+# Thread t ors 1 << (t % 32) into a word holding 1 << 31 at launch (each
+# bit six times).
+OR = ("  and.b32 %r5, %r1, 31;\n  shl.b32 %r6, 1, %r5;\n"
+      "  atom.global.or.b32 %r7, [%rd1], %r6;\n")
+
+
+def or_atom(timing):
+    k = ptxemu.Kernel(HEADER + OR + "  ret;\n}\n")
+    gmem = ptxemu.GlobalMemory()
+    word = gmem.alloc(np.array([1 << 31], np.uint32))
+    out = gmem.alloc(np.zeros(BLOCKS * THREADS, np.uint32))
+    ptxemu.Launch(k, (BLOCKS, 1, 1), (THREADS, 1, 1), 0, [word, out], gmem,
+                  timing=timing).run()
+    got = int(gmem.contents(word).view(np.uint32)[0])
+    assert got == 0xFFFFFFFF, hex(got)  # (adds would have carried)
+
+
 def shared():
     _, out = run(SHARED)
     want = np.tile((np.arange(THREADS) ^ 1) + 100, BLOCKS)
@@ -99,6 +116,8 @@ for timing in ("copies-late", "mma-late"):  # the atomics held back or not
            lambda: atom(timing))
 for timing in ("copies-late", "mma-late"):
     expect(f"atom.global.add.f32 rounds each add ({timing})", lambda: float_atom(timing))
+for timing in ("copies-late", "mma-late"):
+    expect(f"atom.global.or.b32 from every thread ({timing})", lambda: or_atom(timing))
 expect("st.shared / ld.shared words through a block barrier", shared)
 expect_error("one word, two stores", lambda: run("  st.shared.u32 [%r4], %r1;\n"),
              "st.shared: two threads store to one address")

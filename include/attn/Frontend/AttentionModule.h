@@ -13,9 +13,10 @@ namespace mlir::attn {
 
 using ::attn::kAttentionEntry;
 using ::attn::kAttentionGradEntry;
+using ::attn::kCheckCuSeqlensEntry;
 using ::attn::kDocPositionsEntry;
-using ::attn::kSegmentsEntry;
 using ::attn::kKernelModule;
+using ::attn::kSegmentsEntry;
 
 /// A module with the function
 ///   func @attn(%q: memref<?xHqxDxT>, %k: memref<?xHkvxDxT>,
@@ -49,8 +50,12 @@ buildAttentionModule(MLIRContext &context,
 ///   func @segments_from_separators(%tokens: memref<?xi64>,
 ///                                  %cu: memref<?xi32>)
 ///     cu_seqlens of the documents ended by tokens equal to `separator`,
-///     padded to T + 1 entries (attn.segments_from_separators {padded}).
-/// Both serve every T and have C interfaces on the CPU. `sequence` is not
+///     padded to T + 1 entries (attn.segments_from_separators {padded});
+///   func @check_cu_seqlens(%cu: memref<?xi32>, %tokens: index,
+///                          %errors: memref<1xi32>)
+///     errors[0] = 1 if cu is not a packing of `tokens` tokens, else
+///     unchanged (attn.check_cu_seqlens, in place).
+/// Each serves every T and has a C interface on the CPU. `sequence` is not
 /// None.
 using ::attn::Sequence;
 OwningOpRef<ModuleOp> buildSequenceModule(MLIRContext &context,

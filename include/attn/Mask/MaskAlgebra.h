@@ -35,6 +35,7 @@
 //         max(Value, Value);
 //   Value floorDiv(Value, int64_t), ceilDiv(Value, int64_t);  // operands >= 0
 //   Value selectEq(Value a, Value b, Value t, Value f);       // a == b ? t : f
+//   Value selectLt(Value a, Value b, Value t, Value f);       // a < b ? t : f
 //   Value seqLen();                      // T
 //   Value lastDoc();                     // N - 1
 //   Value cuAt(Value d);                 // c[d], 0 <= d <= N
@@ -194,6 +195,24 @@ typename Ctx::Value docPosition(Ctx &c, typename Ctx::Value q) {
   return c.sub(q, docBounds(c, q, allDocs(c)).lo);
 }
 
+/// 1 if entry i (0 <= i <= N) of cu_seqlens breaks a rule of a packing of
+/// `tokens` tokens (c[0] = 0, c[i - 1] <= c[i], c[N] = tokens:
+/// validateCuSeqlens's rules, which says which), else 0. One value per
+/// entry, for code that checks all entries at once (attn.check_cu_seqlens).
+template <typename Ctx>
+typename Ctx::Value cuSeqlensEntryError(Ctx &c, typename Ctx::Value i,
+                                        typename Ctx::Value tokens) {
+  auto zero = c.constant(0), one = c.constant(1);
+  auto ci = c.cuAt(i);
+  // (Entry 0 is compared with itself.)
+  auto decreases =
+      c.selectLt(ci, c.cuAt(c.max(c.sub(i, one), zero)), one, zero);
+  auto badFirst = c.selectEq(i, zero, c.selectEq(ci, zero, zero, one), zero);
+  auto badLast = c.selectEq(i, c.add(c.lastDoc(), one),
+                            c.selectEq(ci, tokens, zero, one), zero);
+  return c.max(decreases, c.max(badFirst, badLast));
+}
+
 /// The tiles of one axis that a tile of the other visits, as tile indices:
 /// [begin, fullBegin) and [fullEnd, end) are partial (need mask math),
 /// [fullBegin, fullEnd) are full (need none); every tile outside
@@ -295,6 +314,9 @@ template <typename Int = int32_t> struct HostCtx {
   Value ceilDiv(Value a, int64_t b) const { return (a + b - 1) / b; }
   Value selectEq(Value a, Value b, Value t, Value f) const {
     return a == b ? t : f;
+  }
+  Value selectLt(Value a, Value b, Value t, Value f) const {
+    return a < b ? t : f;
   }
   Value seqLen() const { return cu[numDocs]; }
   Value lastDoc() const { return numDocs - 1; }

@@ -17,16 +17,28 @@ namespace attn {
 inline constexpr const char *kAttentionEntry = "attn";
 /// The backward function (attn.attention_grad).
 inline constexpr const char *kAttentionGradEntry = "attn_grad";
-/// The sequence helpers (attn.doc_positions, attn.segments_from_separators).
+/// The sequence helpers (attn.doc_positions, attn.segments_from_separators,
+/// attn.check_cu_seqlens).
 inline constexpr const char *kDocPositionsEntry = "doc_positions";
 inline constexpr const char *kSegmentsEntry = "segments_from_separators";
+inline constexpr const char *kCheckCuSeqlensEntry = "check_cu_seqlens";
 
 /// Which sequence helper a kernel is (None: not one, an attention kernel).
-enum class Sequence { None, DocPositions, SegmentsFromSeparators };
+enum class Sequence {
+  None,
+  DocPositions,
+  SegmentsFromSeparators,
+  CheckCuSeqlens
+};
+/// Every sequence helper.
+inline constexpr Sequence kSequences[] = {Sequence::DocPositions,
+                                          Sequence::SegmentsFromSeparators,
+                                          Sequence::CheckCuSeqlens};
 /// Its entry's name ("" for None), and back (nullopt for another name).
 inline const char *sequenceEntry(Sequence s) {
   return s == Sequence::DocPositions             ? kDocPositionsEntry
          : s == Sequence::SegmentsFromSeparators ? kSegmentsEntry
+         : s == Sequence::CheckCuSeqlens         ? kCheckCuSeqlensEntry
                                                  : "";
 }
 inline std::optional<Sequence> parseSequence(std::string_view name) {
@@ -34,6 +46,8 @@ inline std::optional<Sequence> parseSequence(std::string_view name) {
     return Sequence::DocPositions;
   if (name == kSegmentsEntry)
     return Sequence::SegmentsFromSeparators;
+  if (name == kCheckCuSeqlensEntry)
+    return Sequence::CheckCuSeqlens;
   return std::nullopt;
 }
 /// The tools' `--sequence NAME` (`nameGiven`, `name`) and `--separator`
@@ -49,7 +63,8 @@ inline std::optional<std::string> sequenceFromFlags(bool nameGiven,
     s = parseSequence(name);
     if (!s)
       return "unknown --sequence '" + std::string(name) +
-             "' (expected doc_positions or segments_from_separators)";
+             "' (expected doc_positions, segments_from_separators or "
+             "check_cu_seqlens)";
     if (*s == Sequence::SegmentsFromSeparators && !separatorGiven)
       return std::string("--sequence segments_from_separators needs "
                          "--separator ID (the end-of-document token id)");

@@ -31,6 +31,11 @@ LogicalResult nvidia::kernelBuffers(Operation *op,
                                     SmallVectorImpl<Value> &inputs,
                                     SmallVectorImpl<Value> &outputs) {
   for (Value t : op->getOperands()) {
+    // (A scalar operand is read as it is: a kernel argument.)
+    if (!isa<TensorType>(t.getType())) {
+      inputs.push_back(t);
+      continue;
+    }
     inputs.push_back(getSourceBuffer(t));
     if (!inputs.back())
       return op->emitOpError("the NVIDIA lowering needs inputs read with "

@@ -25,9 +25,9 @@ StringRef targetChip(Operation *op);
 /// NVIDIA lowering's first check.
 FailureOr<gpu::GPUFuncOp> kernelFunction(Operation *op);
 
-/// The memrefs the kernel reads `op`'s operands from and writes its
-/// results to, in their order; failure (reported) when one is not a
-/// kernel argument's buffer.
+/// The memrefs the kernel reads `op`'s tensor operands from (its other
+/// operands as they are) and writes its results to, in their order;
+/// failure (reported) when one is not a kernel argument's buffer.
 LogicalResult kernelBuffers(Operation *op, SmallVectorImpl<Value> &inputs,
                             SmallVectorImpl<Value> &outputs);
 

@@ -1,9 +1,10 @@
 //===- SequenceKernels.cpp - the sequence helpers as NVIDIA kernels -------===//
 //
-// attn.doc_positions and attn.segments_from_separators in gpu.func kernels
-// become SIMT code over the kernel's memrefs, with the mask algebra's
-// docPosition for the first (the same bisection over cu_seqlens as every
-// target) and a block-wide prefix count for the second. Each records its
+// attn.doc_positions, attn.segments_from_separators and
+// attn.check_cu_seqlens in gpu.func kernels become SIMT code over the
+// kernel's memrefs, with the mask algebra's docPosition for the first (the
+// same bisection over cu_seqlens as every target), a block-wide prefix
+// count for the second and cuSeqlensEntryError for the third. Each records its
 // launch contract ("sequence", "grid", "threads") on the module, as the
 // attention kernels do.
 //===----------------------------------------------------------------------===//
@@ -26,18 +27,21 @@ namespace mlir::attn {
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::nvidia;
+using ::attn::kCheckCuSeqlensEntry;
 using ::attn::kDocPositionsEntry;
 using ::attn::kSegmentsEntry;
 
 namespace {
 
-/// Threads per block: doc_positions' blocks of one token per thread, and
+/// Threads per block: doc_positions' blocks of one token per thread (and
+/// check_cu_seqlens' of one entry per thread), and
 /// segments_from_separators' single block (a power of two, for its scan).
 constexpr int64_t kPositionsThreads = 256;
 constexpr int64_t kSegmentsThreads = 1024;
 
 /// The launch contract of a sequence kernel: blocks of `threads`, one per
-/// `threads` tokens (grid "tokens") or one (grid "one").
+/// `threads` tokens (grid "tokens") or input entries ("entries"), or one
+/// (grid "one").
 void recordSequenceContract(gpu::GPUFuncOp func, Operation *op,
                             StringRef sequence, StringRef grid,
                             int64_t threads) {
@@ -198,20 +202,61 @@ LogicalResult lowerSegments(RewriterBase &rewriter,
   return success();
 }
 
+/// check_cu_seqlens, in place: entry i = block * threads + thread ors 1
+/// into errors[0] (atomically) if it breaks a rule (the mask algebra's
+/// cuSeqlensEntryError); nothing is stored for a valid packing.
+LogicalResult lowerCheckCuSeqlens(RewriterBase &rewriter, CheckCuSeqlensOp op) {
+  FailureOr<gpu::GPUFuncOp> func = kernelFunction(op);
+  SmallVector<Value> in, out;
+  if (failed(func) || failed(kernelBuffers(op, in, out)))
+    return failure();
+  Value cu = in[0], errors = in[1], tokens = in[2];
+  if (out[0] != errors)
+    return op.emitOpError("the NVIDIA lowering updates the error record in "
+                          "place (the result materialized into the errors' "
+                          "buffer)");
+  rewriter.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  Value entries = memref::DimOp::create(rewriter, loc, cu, 0);
+  forEachThreadElement(
+      rewriter, loc, kPositionsThreads, entries,
+      [&](OpBuilder &b, Location l, Value i) {
+        MaskIRCtx ctx(b, l, cu, tokens);
+        Value error = ::attn::mask::cuSeqlensEntryError(ctx, i, tokens);
+        Value broken = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
+                                             error, ctx.constant(0));
+        // (Atomic: several threads may find an error at once.)
+        scf::IfOp::create(b, l, broken, [&](OpBuilder &tb, Location tl) {
+          Value one = arith::ConstantIntOp::create(tb, tl, tb.getI32Type(), 1);
+          memref::AtomicRMWOp::create(
+              tb, tl, arith::AtomicRMWKind::ori, one, errors,
+              ValueRange{arith::ConstantIndexOp::create(tb, tl, 0)});
+          scf::YieldOp::create(tb, tl);
+        });
+      });
+  recordSequenceContract(*func, op, kCheckCuSeqlensEntry, "entries",
+                         kPositionsThreads);
+  finishKernel(rewriter, op, *func, kPositionsThreads);
+  return success();
+}
+
 struct AttnGPUSequenceOpsPass
     : public mlir::attn::impl::AttnGPUSequenceOpsBase<AttnGPUSequenceOpsPass> {
   void runOnOperation() override {
     SmallVector<Operation *> found;
     getOperation().walk([&](Operation *op) {
-      if (isa<DocPositionsOp, SegmentsFromSeparatorsOp>(op))
+      if (isa<DocPositionsOp, SegmentsFromSeparatorsOp, CheckCuSeqlensOp>(op))
         found.push_back(op);
     });
     IRRewriter rewriter(&getContext());
     for (Operation *op : found) {
-      LogicalResult r =
-          isa<DocPositionsOp>(op)
-              ? lowerDocPositions(rewriter, cast<DocPositionsOp>(op))
-              : lowerSegments(rewriter, cast<SegmentsFromSeparatorsOp>(op));
+      LogicalResult r = success();
+      if (auto positions = dyn_cast<DocPositionsOp>(op))
+        r = lowerDocPositions(rewriter, positions);
+      else if (auto segments = dyn_cast<SegmentsFromSeparatorsOp>(op))
+        r = lowerSegments(rewriter, segments);
+      else
+        r = lowerCheckCuSeqlens(rewriter, cast<CheckCuSeqlensOp>(op));
       if (failed(r))
         return signalPassFailure();
     }

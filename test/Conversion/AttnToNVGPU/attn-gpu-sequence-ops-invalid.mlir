@@ -32,3 +32,19 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @attn_kernels {
+    gpu.func @check(%cu: memref<?xi32>, %t: index, %errors: memref<1xi32>,
+                    %other: memref<1xi32>) kernel {
+      %c = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      %e = bufferization.to_tensor %errors restrict : memref<1xi32> to tensor<1xi32>
+      // expected-error @+1 {{the NVIDIA lowering updates the error record in place (the result materialized into the errors' buffer)}}
+      %r = attn.check_cu_seqlens %c, %e, %t : tensor<?xi32>, tensor<1xi32> -> tensor<1xi32>
+      bufferization.materialize_in_destination %r in restrict writable %other : (tensor<1xi32>, memref<1xi32>) -> ()
+      gpu.return
+    }
+  }
+}

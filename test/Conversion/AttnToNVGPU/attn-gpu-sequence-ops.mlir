@@ -64,3 +64,34 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+// check_cu_seqlens, in place: one thread per entry, blocks of 256; an entry
+// that breaks a rule ors 1 into the record, a valid one stores nothing.
+// CHECK: module attributes {attn.launch = {"attn_kernels::check" = {arch = "sm_90a", grid = "entries", kernel = "check", sequence = "check_cu_seqlens", shared_bytes = 0 : i64, threads = 256 : i64}}
+// CHECK-LABEL: gpu.func @check
+// CHECK-SAME: (%[[CU:.*]]: memref<?xi32>, %[[T:.*]]: index, %[[E:.*]]: memref<1xi32>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK-NOT: attn.check_cu_seqlens
+// CHECK: %[[N:.*]] = memref.dim %[[CU]], %c0
+// CHECK: %[[I:.*]] = arith.addi
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[I]], %[[N]]
+// CHECK: scf.if %[[IN]] {
+// CHECK: memref.load %[[CU]][%[[I]]]
+// CHECK: arith.cmpi eq, %{{.*}}, %[[T]] : index
+// CHECK: %[[BAD:.*]] = arith.cmpi ne
+// CHECK: scf.if %[[BAD]] {
+// CHECK: memref.atomic_rmw ori %{{.*}}, %[[E]][%{{.*}}] : (i32, memref<1xi32>) -> i32
+// CHECK-NOT: memref.store
+// CHECK: gpu.return
+module attributes {gpu.container_module} {
+  gpu.module @attn_kernels [#nvvm.target<chip = "sm_90a">] {
+    gpu.func @check(%cu: memref<?xi32>, %t: index, %errors: memref<1xi32>) kernel {
+      %c = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      %e = bufferization.to_tensor %errors restrict : memref<1xi32> to tensor<1xi32>
+      %r = attn.check_cu_seqlens %c, %e, %t : tensor<?xi32>, tensor<1xi32> -> tensor<1xi32>
+      bufferization.materialize_in_destination %r in writable %errors : (tensor<1xi32>, memref<1xi32>) -> ()
+      gpu.return
+    }
+  }
+}

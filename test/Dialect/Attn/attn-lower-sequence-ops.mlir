@@ -64,3 +64,29 @@ func.func @segments_padded(%tokens: tensor<?xi64>) -> tensor<?xi32> {
       : tensor<?xi64> -> tensor<?xi32>
   return %0 : tensor<?xi32>
 }
+
+// -----
+
+// check_cu_seqlens: a loop over the entries taking the largest of the
+// mask algebra's per-entry errors (the entry before, entry 0 and entry N
+// against T); the record gets its bit 0 set if any, else stays.
+// CHECK-LABEL: func @check_cu_seqlens
+// CHECK-SAME: (%[[CU:.*]]: tensor<?xi32>, %[[E:.*]]: tensor<1xi32>, %[[T:.*]]: index)
+// CHECK-NOT: attn.check_cu_seqlens
+// CHECK: %[[ANY:.*]] = scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (index) {
+// CHECK: tensor.extract %[[CU]][%[[I]]]
+// CHECK: arith.cmpi slt
+// CHECK: arith.cmpi eq, %{{.*}}, %[[T]] : index
+// CHECK: %[[MAX:.*]] = arith.maxsi %[[ACC]], %{{.*}} : index
+// CHECK: scf.yield %[[MAX]] : index
+// CHECK: %[[BEFORE:.*]] = tensor.extract %[[E]][%{{.*}}] : tensor<1xi32>
+// CHECK: %[[BAD:.*]] = arith.cmpi ne, %[[ANY]], %{{.*}} : index
+// CHECK: %[[SET:.*]] = arith.ori %[[BEFORE]], %{{.*}} : i32
+// CHECK: %[[R:.*]] = arith.select %[[BAD]], %[[SET]], %[[BEFORE]] : i32
+// CHECK: tensor.from_elements %[[R]] : tensor<1xi32>
+func.func @check_cu_seqlens(%cu: tensor<?xi32>, %errors: tensor<1xi32>,
+                            %t: index) -> tensor<1xi32> {
+  %0 = attn.check_cu_seqlens %cu, %errors, %t
+      : tensor<?xi32>, tensor<1xi32> -> tensor<1xi32>
+  return %0 : tensor<1xi32>
+}

@@ -215,6 +215,38 @@ func.func @doc_positions_result(%cu: tensor<?xi32>) {
 
 // -----
 
+func.func @check_cu_seqlens_i64(%cu: tensor<?xi64>, %e: tensor<1xi32>, %t: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 with at least one entry, got 'tensor<?xi64>'}}
+  %0 = attn.check_cu_seqlens %cu, %e, %t : tensor<?xi64>, tensor<1xi32> -> tensor<1xi32>
+  return
+}
+
+// -----
+
+func.func @check_cu_seqlens_empty(%cu: tensor<0xi32>, %e: tensor<1xi32>, %t: index) {
+  // expected-error @+1 {{expects cu_seqlens to be a rank-1 tensor of i32 with at least one entry, got 'tensor<0xi32>'}}
+  %0 = attn.check_cu_seqlens %cu, %e, %t : tensor<0xi32>, tensor<1xi32> -> tensor<1xi32>
+  return
+}
+
+// -----
+
+func.func @check_cu_seqlens_record(%cu: tensor<?xi32>, %e: tensor<2xi32>, %t: index) {
+  // expected-error @+1 {{expects errors to be 'tensor<1xi32>', got 'tensor<2xi32>'}}
+  %0 = attn.check_cu_seqlens %cu, %e, %t : tensor<?xi32>, tensor<2xi32> -> tensor<1xi32>
+  return
+}
+
+// -----
+
+func.func @check_cu_seqlens_result(%cu: tensor<?xi32>, %e: tensor<1xi32>, %t: index) {
+  // expected-error @+1 {{expects a result of type 'tensor<1xi32>', got 'tensor<1xi64>'}}
+  %0 = attn.check_cu_seqlens %cu, %e, %t : tensor<?xi32>, tensor<1xi32> -> tensor<1xi64>
+  return
+}
+
+// -----
+
 func.func @segments_tokens(%t: tensor<?xf16>) {
   // expected-error @+1 {{expects tokens to be a rank-1 tensor of integers, got 'tensor<?xf16>'}}
   %0 = attn.segments_from_separators %t {separator = 2 : i64} : tensor<?xf16> -> tensor<?xi32>

@@ -59,6 +59,15 @@ func.func @sequence_helpers(%cu: tensor<?xi32>, %tokens: tensor<?xi32>,
   return
 }
 
+// CHECK-LABEL: func @check_cu_seqlens
+// CHECK: attn.check_cu_seqlens %{{.*}}, %{{.*}}, %{{.*}} : tensor<?xi32>, tensor<1xi32> -> tensor<1xi32>
+func.func @check_cu_seqlens(%cu: tensor<?xi32>, %errors: tensor<1xi32>,
+                            %t: index) -> tensor<1xi32> {
+  %e = attn.check_cu_seqlens %cu, %errors, %t
+      : tensor<?xi32>, tensor<1xi32> -> tensor<1xi32>
+  return %e : tensor<1xi32>
+}
+
 // CHECK-LABEL: func @tile_ops
 // CHECK: %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[D0:.*]], %[[D1:.*]] = attn.key_tile_range %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {block_k = 64 : i64, mask = #attn.mask<document, causal>} : memref<?xi32>
 // CHECK: attn.row_interval %{{.*}}, %{{.*}}, %{{.*}} {mask = #attn.mask<document, causal>} : tensor<?xi32>

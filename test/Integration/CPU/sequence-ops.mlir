@@ -89,6 +89,51 @@ func.func @main() {
   %p2 = arith.constant dense<> : tensor<0xi64>
   %q2 = tensor.cast %p2 : tensor<0xi64> to tensor<?xi64>
   call @segments_padded(%q2) : (tensor<?xi64>) -> ()
+
+  // check_cu_seqlens (%c0: the documents of 3, 0, 1 and 5 tokens above):
+  // the record stays for a packing of T tokens (0 or 1), becomes 1
+  // otherwise.
+  %ok = arith.constant dense<0> : tensor<1xi32>
+  %set = arith.constant dense<1> : tensor<1xi32>
+  %i9 = arith.constant 9 : index
+  %i10 = arith.constant 10 : index
+  %i0 = arith.constant 0 : index
+  // CHECK: sizes = [1] strides = [1] data =
+  // CHECK-NEXT: [0]
+  call @check(%c0, %ok, %i9) : (tensor<?xi32>, tensor<1xi32>, index) -> ()
+  // CHECK: sizes = [1] strides = [1] data =
+  // CHECK-NEXT: [1]
+  call @check(%c0, %set, %i9) : (tensor<?xi32>, tensor<1xi32>, index) -> ()
+  // Another T.
+  // CHECK: sizes = [1] strides = [1] data =
+  // CHECK-NEXT: [1]
+  call @check(%c0, %ok, %i10) : (tensor<?xi32>, tensor<1xi32>, index) -> ()
+  // A decrease.
+  // CHECK: sizes = [1] strides = [1] data =
+  // CHECK-NEXT: [1]
+  %down = arith.constant dense<[0, 3, 2, 9]> : tensor<4xi32>
+  %d0 = tensor.cast %down : tensor<4xi32> to tensor<?xi32>
+  call @check(%d0, %ok, %i9) : (tensor<?xi32>, tensor<1xi32>, index) -> ()
+  // Not starting at 0.
+  // CHECK: sizes = [1] strides = [1] data =
+  // CHECK-NEXT: [1]
+  %late = arith.constant dense<[1, 9]> : tensor<2xi32>
+  %l0 = tensor.cast %late : tensor<2xi32> to tensor<?xi32>
+  call @check(%l0, %ok, %i9) : (tensor<?xi32>, tensor<1xi32>, index) -> ()
+  // No tokens, one entry.
+  // CHECK: sizes = [1] strides = [1] data =
+  // CHECK-NEXT: [0]
+  %none = arith.constant dense<[0]> : tensor<1xi32>
+  %n0 = tensor.cast %none : tensor<1xi32> to tensor<?xi32>
+  call @check(%n0, %ok, %i0) : (tensor<?xi32>, tensor<1xi32>, index) -> ()
+  return
+}
+
+func.func @check(%cu: tensor<?xi32>, %errors: tensor<1xi32>, %t: index) {
+  %e = attn.check_cu_seqlens %cu, %errors, %t
+      : tensor<?xi32>, tensor<1xi32> -> tensor<1xi32>
+  %u = tensor.cast %e : tensor<1xi32> to tensor<*xi32>
+  call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
   return
 }
 

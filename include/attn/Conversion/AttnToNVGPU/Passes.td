@@ -168,8 +168,9 @@ def AttnGPUTileAttention : Pass<"attn-gpu-tile-attention", "::mlir::ModuleOp"> {
 }
 
 def AttnGPUSequenceOps : Pass<"attn-gpu-sequence-ops", "::mlir::ModuleOp"> {
-  let summary = "Lower attn.doc_positions and attn.segments_from_separators "
-                "in gpu.func kernels to SIMT code (NVIDIA)";
+  let summary = "Lower attn.doc_positions, attn.segments_from_separators "
+                "and attn.check_cu_seqlens in gpu.func kernels to SIMT "
+                "code (NVIDIA)";
   let description = [{
     The sequence helpers as kernels over their memrefs (read with
     `bufferization.to_tensor`, results materialized into kernel arguments),
@@ -187,6 +188,11 @@ def AttnGPUSequenceOps : Pass<"attn-gpu-sequence-ops", "::mlir::ModuleOp"> {
       the ends of its documents; then cu[0] = 0 and T from the entry after
       the last separator's on. Only the padded form: its T + 1 entries are
       known without reading the tokens.
+    - `attn.check_cu_seqlens`, with its result materialized into the
+      errors' own buffer: one thread per entry of cu_seqlens, in blocks of
+      256 (grid `entries`); an entry that breaks a rule of a packing (the
+      mask algebra's `cuSeqlensEntryError`) sets the record to 1 by an
+      atomic or; a valid packing writes nothing.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -220,6 +220,23 @@ LogicalResult SegmentsFromSeparatorsOp::verify() {
   return success();
 }
 
+LogicalResult CheckCuSeqlensOp::verify() {
+  auto cu = dyn_cast<RankedTensorType>(getCuSeqlens().getType());
+  if (!cu || cu.getRank() != 1 || cu.getDimSize(0) == 0 ||
+      !cu.getElementType().isInteger(32))
+    return emitOpError("expects cu_seqlens to be a rank-1 tensor of i32 with "
+                       "at least one entry, got ")
+           << getCuSeqlens().getType();
+  auto record = RankedTensorType::get({1}, IntegerType::get(getContext(), 32));
+  if (getErrors().getType() != record)
+    return emitOpError("expects errors to be ")
+           << record << ", got " << getErrors().getType();
+  if (getResult().getType() != record)
+    return emitOpError("expects a result of type ")
+           << record << ", got " << getResult().getType();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Tile-level ops
 //===----------------------------------------------------------------------===//

@@ -145,6 +145,33 @@ mlir::attn::lowerSegmentsFromSeparators(RewriterBase &rewriter,
   return success();
 }
 
+LogicalResult mlir::attn::lowerCheckCuSeqlens(RewriterBase &rewriter,
+                                              CheckCuSeqlensOp op) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  OpBuilder &b = rewriter;
+  Value cu = op.getCuSeqlens();
+  MaskIRCtx top(b, loc, cu, op.getTokens());
+  Value zero = top.constant(0), one = top.constant(1);
+  auto any = scf::ForOp::create(
+      b, loc, zero, top.numEntries(), one, ValueRange{zero},
+      [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
+        MaskIRCtx ctx(nb, l, cu, op.getTokens());
+        Value e = ::attn::mask::cuSeqlensEntryError(ctx, i, op.getTokens());
+        scf::YieldOp::create(nb, l, ValueRange{ctx.max(acc[0], e)});
+      });
+  // errors | 1 if an entry breaks a rule, else errors.
+  Value before = tensor::ExtractOp::create(b, loc, op.getErrors(), zero);
+  Value bad = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                    any.getResult(0), zero);
+  Value set = arith::OrIOp::create(
+      b, loc, before, arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
+  Value record = arith::SelectOp::create(b, loc, bad, set, before);
+  rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, op.getType(),
+                                                        ValueRange{record}));
+  return success();
+}
+
 namespace {
 struct AttnLowerSequenceOpsPass
     : public mlir::attn::impl::AttnLowerSequenceOpsBase<
@@ -157,6 +184,8 @@ struct AttnLowerSequenceOpsPass
         r = lowerDocPositions(rewriter, pos);
       else if (auto seg = dyn_cast<SegmentsFromSeparatorsOp>(op))
         r = lowerSegmentsFromSeparators(rewriter, seg);
+      else if (auto check = dyn_cast<CheckCuSeqlensOp>(op))
+        r = lowerCheckCuSeqlens(rewriter, check);
       return failed(r) ? WalkResult::interrupt() : WalkResult::advance();
     });
     if (result.wasInterrupted())

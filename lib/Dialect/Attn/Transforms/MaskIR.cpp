@@ -36,6 +36,11 @@ Value MaskIRCtx::selectEq(Value a, Value c, Value t, Value f) {
   return arith::SelectOp::create(b, loc, eq, t, f);
 }
 
+Value MaskIRCtx::selectLt(Value a, Value c, Value t, Value f) {
+  Value lt = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, a, c);
+  return arith::SelectOp::create(b, loc, lt, t, f);
+}
+
 Value MaskIRCtx::load(Value i) {
   Value v = isa<MemRefType>(cu.getType())
                 ? Value(memref::LoadOp::create(b, loc, cu, i))

@@ -52,6 +52,9 @@ void callCpuBackward(void *entry, const host::AttentionSpec &shape,
 /// throws InvalidInput. Returns the token count T.
 int64_t checkSequenceSizes(Sequence sequence, const void *in,
                            int64_t inEntries, int64_t outEntries);
+/// The checks of a check_cu_seqlens call's sizes (at least one entry, T in
+/// [0, 2^31)); throws InvalidInput.
+void checkCuSeqlensSizes(int64_t entries, int64_t tokens);
 
 /// A kernel compiled for this CPU into a shared object (the kernel cache's
 /// .so), opened with dlopen; its function is the configuration's direction.
@@ -76,6 +79,10 @@ public:
   /// sizes or cu_seqlens, computing nothing.
   void runSequence(const void *in, int64_t inEntries, void *out,
                    int64_t outEntries) const;
+  /// check_cu_seqlens' kernel: sets errors[0] to 1 if the `entries`
+  /// cu_seqlens `cu` are not a packing of `tokens` tokens, else leaves it.
+  void runCheckCuSeqlens(const int32_t *cu, int64_t entries, int64_t tokens,
+                         int32_t *errors) const;
 
 private:
   KernelConfig kernelConfig;

@@ -196,6 +196,35 @@ def Attn_SegmentsFromSeparatorsOp
   let hasVerifier = 1;
 }
 
+def Attn_CheckCuSeqlensOp : Attn_Op<"check_cu_seqlens", [Pure]> {
+  let summary = "Records whether cu_seqlens are a packing of T tokens";
+  let description = [{
+    Checks every entry of `cu_seqlens` (at least one: a static size is
+    verified, a dynamic one is the caller's to ensure) against the rules of
+    a packing of `tokens` tokens (the first entry 0, no entry below the one
+    before, the last entry `tokens`) and returns `errors | 1` if one is
+    broken, else `errors` unchanged: an error record that a caller keeps
+    across calls (0 until an error, then 1) and reads when it chooses, so
+    that checking needs no round trip to the host. Every attention op
+    assumes a valid packing; the kernels stay inside their buffers without
+    one, but compute nothing meaningful.
+
+    ```mlir
+    // cu = [0, 3, 2, 5] (a decrease), T = 5, errors = [0]  ->  [1]
+    %e = attn.check_cu_seqlens %cu, %errors, %t
+        : tensor<4xi32>, tensor<1xi32> -> tensor<1xi32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$cu_seqlens, AnyRankedTensor:$errors,
+                       Index:$tokens);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $cu_seqlens `,` $errors `,` $tokens attr-dict `:` type($cu_seqlens) `,`
+    type($errors) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Tile-level ops (produced by the tiling pass)
 //===----------------------------------------------------------------------===//

@@ -27,6 +27,7 @@ public:
   Value floorDiv(Value a, int64_t c);
   Value ceilDiv(Value a, int64_t c);
   Value selectEq(Value a, Value c, Value t, Value f);
+  Value selectLt(Value a, Value c, Value t, Value f);
   Value seqLen() { return tokens; }
   Value lastDoc();
   Value cuAt(Value d);

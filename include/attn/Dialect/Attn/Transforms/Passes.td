@@ -6,8 +6,8 @@
 include "mlir/Pass/PassBase.td"
 
 def AttnLowerSequenceOps : Pass<"attn-lower-sequence-ops"> {
-  let summary = "Lower attn.doc_positions and attn.segments_from_separators "
-                "to scf/arith/tensor";
+  let summary = "Lower attn.doc_positions, attn.segments_from_separators "
+                "and attn.check_cu_seqlens to scf/arith/tensor";
   let description = [{
     The CPU's lowering of the sequence helpers to ordinary tensor code
     (NVIDIA kernels have attn-gpu-sequence-ops): `doc_positions` becomes a
@@ -15,7 +15,8 @@ def AttnLowerSequenceOps : Pass<"attn-lower-sequence-ops"> {
     body finds each token's document by binary search over cu_seqlens (the
     mask algebra's `docPosition`); `segments_from_separators` counts the
     separators, then fills cu_seqlens in a second loop (with `padded`, then
-    T in the entries past the last document).
+    T in the entries past the last document); `check_cu_seqlens` loops over
+    the entries with the mask algebra's `cuSeqlensEntryError`.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",

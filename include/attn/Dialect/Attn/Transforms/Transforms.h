@@ -20,6 +20,10 @@ LogicalResult lowerDocPositions(RewriterBase &rewriter, DocPositionsOp op);
 LogicalResult lowerSegmentsFromSeparators(RewriterBase &rewriter,
                                           SegmentsFromSeparatorsOp op);
 
+/// Replaces `op` by an scf loop over cu_seqlens' entries (the mask
+/// algebra's cuSeqlensEntryError) and the updated error record.
+LogicalResult lowerCheckCuSeqlens(RewriterBase &rewriter, CheckCuSeqlensOp op);
+
 /// Replaces `op` by the mask algebra's keyTileRange in arith/scf.
 LogicalResult lowerKeyTileRange(RewriterBase &rewriter, KeyTileRangeOp op);
 
