@@ -1,6 +1,7 @@
 """The JIT library's costs, measured on this machine (no GPU needed):
 cold compile per kernel (CPU and NVIDIA forward and backward, NVIDIA for
-sm_90a and sm_80 with ptxas included; the sequence helpers'), a disk-cache hit in a new library (what
+sm_90a and sm_80 with ptxas included; the sequence helpers' and the op's cu_seqlens
+check's), a disk-cache hit in a new library (what
 a second process pays: key, read, checksum, load), an in-memory hit (what
 every call pays), and attn_opt.doc_attention's host overhead per call next
 to torch.nn.functional.scaled_dot_product_attention on the same tiny CPU
@@ -64,7 +65,8 @@ def main():
         # The sequence helpers' kernels.
         for target in ("cpu", "sm_90a"):
             for helper, extra in (("doc_positions", {}),
-                                  ("segments_from_separators", {"separator": 2})):
+                                  ("segments_from_separators", {"separator": 2}),
+                                  ("check_cu_seqlens", {})):
                 c = json.dumps({"target": target, "sequence": helper, **extra})
                 cold = ms(lambda: _C.Library(d, True).get(c))
                 disk = ms(lambda: _C.Library(d, True).get(c), repeat=5)
