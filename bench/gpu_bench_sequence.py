@@ -2,8 +2,10 @@
 """Times the sequence helpers' kernels (attn_opt.doc_positions with
 tokens=T, attn_opt.segments_from_separators with padded=True: no
 synchronization) against the same results computed with PyTorch's own
-operations (searchsorted; nonzero, which synchronizes), after checking
-that both agree. Device time per call as bench/gpu_bench.py takes it
+operations (searchsorted; nonzero, which synchronizes), and the kernel of
+attn.check_cu_seqlens that doc_attention launches on a GPU against the
+eight PyTorch operations it replaced, after checking that each pair
+agrees. Device time per call as bench/gpu_bench.py takes it
 (median_ms); --device cpu runs the same on the CPU (wall time, for the
 script's own test: test/Bench/sequence-bench.test).
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 import attn_opt
+from attn_opt import _library
 from jit_overhead import ms
 from packing import draw_lengths
 
@@ -35,6 +38,39 @@ def torch_segments(ids):
     return cu
 
 
+def our_check(cu, tokens, record):
+    """attn.check_cu_seqlens' kernel (what doc_attention launches on a GPU)
+    into `record`."""
+    kern = _library.sequence_kernel(sequence="check_cu_seqlens",
+                                    target=_library.target(cu.device))
+    if cu.device.type == "cpu":
+        kern.run_cpu_check_cu_seqlens(cu.data_ptr(), cu.numel(), tokens, record.data_ptr())
+    else:
+        kern.launch_cuda_check_cu_seqlens(cu.device.index or 0, cu.data_ptr(), cu.numel(),
+                                          tokens, record.data_ptr(),
+                                          torch.cuda.current_stream(cu.device).cuda_stream)
+
+
+def torch_check(cu, tokens, record):
+    """The same with PyTorch's operations (the op's check before it)."""
+    bad = (cu[0] != 0) | (cu[-1] != tokens) | (cu[1:] < cu[:-1]).any()
+    record.add_(bad.to(torch.int32))
+
+
+def checks_agree(cu, tokens):
+    """Both checks on a valid packing (record 0) and on the same with one
+    decrease (record nonzero)."""
+    broken = cu.clone()
+    broken[cu.numel() // 2] = -1
+    for data, bad in ((cu, False), (broken, True)):
+        for check in (our_check, torch_check):
+            record = torch.zeros(1, dtype=torch.int32, device=cu.device)
+            check(data, tokens, record)
+            if bool(record[0] != 0) != bad:
+                return False
+    return True
+
+
 def wall_ms(fn):
     """The median wall time of 20 calls after a first one (--device cpu)."""
     fn()
@@ -52,7 +88,7 @@ def main():
         timer = wall_ms
     rng = np.random.default_rng(0)
     print("tokens | documents | doc_positions ms | torch searchsorted ms | "
-          "segments (padded) ms | torch nonzero ms")
+          "segments (padded) ms | torch nonzero ms | check ms | torch check ms")
     for tokens in map(int, opts.tokens.split(",")):
         lengths = draw_lengths(tokens, "lognormal:1024", rng)
         ids = torch.from_numpy(rng.integers(0, EOD, tokens)).to(opts.device)
@@ -65,10 +101,15 @@ def main():
             sys.exit(f"FAIL: segments_from_separators differs from PyTorch's at T = {tokens}")
         if not torch.equal(attn_opt.doc_positions(cu, tokens=tokens), torch_positions(cu, tokens)):
             sys.exit(f"FAIL: doc_positions differs from PyTorch's at T = {tokens}")
+        if not checks_agree(cu, tokens):
+            sys.exit(f"FAIL: check_cu_seqlens' kernel and PyTorch's check differ at T = {tokens}")
+        record = torch.zeros(1, dtype=torch.int32, device=opts.device)
         figures = [timer(lambda: attn_opt.doc_positions(cu, tokens=tokens)),
                    timer(lambda: torch_positions(cu, tokens)),
                    timer(lambda: attn_opt.segments_from_separators(ids, EOD, padded=True)),
-                   timer(lambda: torch_segments(ids))]
+                   timer(lambda: torch_segments(ids)),
+                   timer(lambda: our_check(cu, tokens, record)),
+                   timer(lambda: torch_check(cu, tokens, record))]
         print(f"{tokens} | {n - 1} | " + " | ".join(f"{f:.4f}" for f in figures))
     attn_opt.check_errors()
 

@@ -25,7 +25,8 @@
 #             in .kernels/op-cache, then bench/gpu_bench_backward.py (the
 #             backward, and forward + backward, against FA2's, Flex's and
 #             cuDNN's) and bench/gpu_bench_sequence.py (the sequence
-#             helpers against PyTorch's operations).
+#             helpers and the op's cu_seqlens check against PyTorch's
+#             operations).
 # Writes at most 8 files to $OUT (the device tool brings back no more):
 # session.log (timings, summaries), checks.log, bench.log, bench.json,
 # sanitizer.log, ncu.txt, backward.log, op.log. Measured on an H200 (2026-12-04, 12 flavours):
@@ -185,7 +186,8 @@ if step op; then
       PYTHONPATH=$py/python${PYTHONPATH:+:$PYTHONPATH} timeout 300 \
       python3 bench/gpu_bench_backward.py >> "$out/op.log" 2>&1
     lap "backward benchmark (exit $?)"
-    # The sequence helpers' kernels against PyTorch's operations (op.log).
+    # The sequence helpers' kernels, and the op's check of cu_seqlens,
+    # against PyTorch's operations (op.log).
     ATTN_OPT_CACHE_DIR="$PWD/$K/op-cache" ATTN_OPT_NO_COMPILE=1 \
       PYTHONPATH=$py/python${PYTHONPATH:+:$PYTHONPATH} timeout 60 \
       python3 bench/gpu_bench_sequence.py 2>&1 | tee -a "$out/op.log" | tail -3 | tee -a "$log"
