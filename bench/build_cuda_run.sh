@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-/tmp/attn-cuda-run}
 lib=$(dirname "$bin")/libattn-runtime.so
+# (lib/Host: every file, as lib/Host/CMakeLists.txt builds them.)
+host=(lib/Host/*.cpp)
 srcs=(runtime/lib/Cuda.cpp runtime/lib/Attention.cpp runtime/lib/Run.cpp
-      runtime/lib/Files.cpp lib/Host/Host.cpp lib/Host/Gradient.cpp runtime/lib/CApi.cpp
+      runtime/lib/Files.cpp "${host[@]}" runtime/lib/CApi.cpp
       runtime/tools/attn-cuda-run.cpp)
 # stale OUTPUT: missing, or older than a source or header.
 stale() {
@@ -37,6 +39,7 @@ for s in "${srcs[@]}"; do
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-runtime=("$obj"/{Cuda,Attention,Run,Files,Host,Gradient}.o)
+runtime=("$obj"/{Cuda,Attention,Run,Files}.o)
+for h in "${host[@]}"; do runtime+=("$obj/$(basename "$h" .cpp).o"); done
 g++ "${runtime[@]}" "$obj/attn-cuda-run.o" -ldl -o "$bin"
 g++ -shared "${runtime[@]}" "$obj/CApi.o" -ldl -o "$lib"
