@@ -46,7 +46,10 @@ for c in "bf16_h16kv4_d128 bf16 16 4 128 document,causal" \
 done
 # The kernels python/tests/test_gpu.py and bench/gpu_bench_backward.py
 # run through attn_opt, in a kernel cache (the GPU machine's attn_opt
-# cannot compile): dtype heads kv-heads head-dim.
+# cannot compile): dtype heads kv-heads head-dim. A fresh cache: without a
+# compiler the runtime takes a configuration's newest entry, and an older
+# compiler's would be there beside it.
+rm -rf "$dir/op-cache"
 for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
          "bf16 32 4 128" "bf16 6 2 256"; do
   read -r dt h kv d <<<"$c"
