@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import attn_opt
-from attn_opt import _library
+from attn_opt.ops import _record_cu_seqlens_errors as our_check
 from jit_overhead import ms
 from packing import draw_lengths
 
@@ -38,21 +38,9 @@ def torch_segments(ids):
     return cu
 
 
-def our_check(cu, tokens, record):
-    """attn.check_cu_seqlens' kernel (what doc_attention launches on a GPU)
-    into `record`."""
-    kern = _library.sequence_kernel(sequence="check_cu_seqlens",
-                                    target=_library.target(cu.device))
-    if cu.device.type == "cpu":
-        kern.run_cpu_check_cu_seqlens(cu.data_ptr(), cu.numel(), tokens, record.data_ptr())
-    else:
-        kern.launch_cuda_check_cu_seqlens(cu.device.index or 0, cu.data_ptr(), cu.numel(),
-                                          tokens, record.data_ptr(),
-                                          torch.cuda.current_stream(cu.device).cuda_stream)
-
-
 def torch_check(cu, tokens, record):
-    """The same with PyTorch's operations (the op's check before it)."""
+    """The check of attn.check_cu_seqlens with PyTorch's operations (the
+    op's check before that kernel)."""
     bad = (cu[0] != 0) | (cu[-1] != tokens) | (cu[1:] < cu[:-1]).any()
     record.add_(bad.to(torch.int32))
 

@@ -62,17 +62,29 @@ def _check_cu_seqlens_on_host(cu: Tensor, tokens: int):
         raise ValueError(f"invalid cu_seqlens: it ends at {c[-1]}, not at the token count {tokens}")
 
 
+def _record_cu_seqlens_errors(cu: Tensor, tokens: int, record: Tensor, stream=None):
+    """attn.check_cu_seqlens' kernel: record[0] |= 1 if cu (contiguous
+    int32) is not a packing of `tokens` tokens. On the CPU at once; on a
+    GPU one launch on `stream` (default: the current one), without a
+    synchronization."""
+    kern = _library.sequence_kernel(sequence="check_cu_seqlens",
+                                    target=_library.target(cu.device))
+    if cu.device.type == "cpu":
+        kern.run_cpu_check_cu_seqlens(cu.data_ptr(), cu.numel(), tokens, record.data_ptr())
+        return
+    if stream is None:
+        stream = torch.cuda.current_stream(cu.device).cuda_stream
+    kern.launch_cuda_check_cu_seqlens(cu.device.index or 0, cu.data_ptr(), cu.numel(), tokens,
+                                      record.data_ptr(), stream)
+
+
 def _check_cu_seqlens_on_device(cu: Tensor, tokens: int, stream: int):
-    """Records a bad cu_seqlens (contiguous int32) in the device's error
-    flag: one launch of attn.check_cu_seqlens' kernel on `stream` (no
-    synchronization; capturable in a CUDA graph)."""
+    """Records a bad cu_seqlens in the device's error flag (capturable in a
+    CUDA graph)."""
     flag = _error_flags.get(cu.device)
     if flag is None:
         flag = _error_flags[cu.device] = torch.zeros((1,), dtype=torch.int32, device=cu.device)
-    kern = _library.sequence_kernel(sequence="check_cu_seqlens",
-                                    target=_library.target(cu.device))
-    kern.launch_cuda_check_cu_seqlens(cu.device.index or 0, cu.data_ptr(), cu.numel(), tokens,
-                                      flag.data_ptr(), stream)
+    _record_cu_seqlens_errors(cu, tokens, flag, stream)
 
 
 def check_errors():
