@@ -12,6 +12,8 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <mutex>
+
 using namespace attn;
 using rt::KernelConfig;
 
@@ -70,10 +72,12 @@ public:
     std::string text, options;
     if (auto why = pipeline(config, options))
       return refuse(config, *why, error);
-    mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
-    auto module = build(context, config);
-    llvm::raw_string_ostream os(text);
-    module->print(os, mlir::OpPrintingFlags().printGenericOpForm());
+    {
+      std::lock_guard<std::mutex> lock(keyMutex);
+      auto module = build(keyContext(), config);
+      llvm::raw_string_ostream os(text);
+      module->print(os, mlir::OpPrintingFlags().printGenericOpForm());
+    }
     key = rt::hash128(std::string(version()) + '\0' + text + '\0' + options +
                       '\0' + config.target);
     return true;
@@ -115,6 +119,16 @@ public:
 private:
   mlir::DialectRegistry registry;
 
+  /// The context in which keys print the attn module: one per process,
+  /// without the pipeline's dialect extensions (the generic form does not
+  /// depend on them), so a disk-cache hit costs no context of its own
+  /// (docs/Design.md, "The JIT library and the PyTorch op").
+  static std::mutex keyMutex;
+  static mlir::MLIRContext &keyContext() {
+    static mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
+    return context;
+  }
+
   /// The attn module of `config`.
   static mlir::OwningOpRef<mlir::ModuleOp>
   build(mlir::MLIRContext &context, const KernelConfig &config) {
@@ -130,6 +144,8 @@ private:
                                                    : Functions::Backward);
   }
 };
+
+std::mutex MlirCompiler::keyMutex;
 
 } // namespace
 

@@ -103,3 +103,31 @@ def test_without_compiler_missing_kernel_names_the_command(tmp_path):
         subprocess.run(argv + direction, check=True, capture_output=True, timeout=600)
     stats = run(tmp_path, env={"ATTN_OPT_NO_COMPILE": "1"})
     assert stats == {"memory_hits": 0, "disk_hits": 2, "compiled": 0, "replaced_corrupt": 0}
+
+
+def test_threads_share_the_key_context(tmp_path):
+    """Keys are printed in one context per process, under a lock: threads
+    filling one directory at once (Library.get releases the GIL) find the
+    same keys as a later library that finds them all on disk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from attn_opt import _C
+
+    configs = [json.dumps({"target": "cpu", "sequence": "segments_from_separators",
+                           "separator": s}) for s in range(4)]
+    configs += [json.dumps({"target": "cpu", "sequence": s})
+                for s in ("doc_positions", "check_cu_seqlens")]
+    def fill(c):
+        return _C.Library(str(tmp_path), True).get(c)
+
+    def find_all(_):  # keys only: every kernel is on disk
+        stats = [_C.Library(str(tmp_path), True) for _ in range(50)]
+        for library in stats:
+            for c in configs:
+                library.get(c)
+        return [library.stats() for library in stats]
+
+    with ThreadPoolExecutor(len(configs)) as pool:
+        list(pool.map(fill, configs))
+        found = [s for ss in pool.map(find_all, range(4)) for s in ss]
+    assert all(s["disk_hits"] == len(configs) and s["compiled"] == 0 for s in found)

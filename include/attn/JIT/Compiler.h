@@ -34,7 +34,8 @@ namespace attn::jit {
 /// with changes to the compiler's sources, a hash of those changes.
 const char *compilerVersion();
 
-/// The MLIR compiler (thread-safe: each call uses its own MLIRContext).
+/// The MLIR compiler (thread-safe: each compile uses its own MLIRContext;
+/// keys are printed in one shared context, under a lock).
 std::shared_ptr<rt::Compiler> makeCompiler();
 
 /// A module lowered by the CPU pipeline (the LLVM dialect) as a shared
