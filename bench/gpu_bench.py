@@ -277,9 +277,11 @@ def run_case(name, kernel, tokens, docs, kernels_dir, seed, variants, peer_names
 
 
 # A method's output's relative difference from FA2's above which it has no
-# figure: bf16 rounding gives about 1e-3 (measured 1.2-2.2e-3), a wrong
-# kernel O(1).
-MAX_REL_DIFF_VS_FA2 = 2e-2
+# figure: on the H200 (2026-12-04) every method, ours and each peer, was
+# within 2.3e-3 of FA2 on every case (bf16 rounding on both sides); twice
+# that, so a correct kernel's rounding never loses its figure and a kernel
+# wrong on a few tiles does.
+MAX_REL_DIFF_VS_FA2 = 5e-3
 
 
 def valid_keys(r, keys):

@@ -39,8 +39,12 @@ if config.ptxas_executable and os.path.exists(config.ptxas_executable):
     # gpu-module-to-binary (cubin) finds ptxas through CUDA_ROOT.
     config.environment["CUDA_ROOT"] = os.path.dirname(
         os.path.dirname(config.ptxas_executable))
-if shutil.which("nvidia-smi") and os.environ.get("ATTN_TEST_GPU") == "1":
-    config.available_features.add("cuda-gpu")
+# cuda-gpu: the GPU tests run (ATTN_TEST_GPU=1 on a machine with a GPU);
+# nvidia-smi: a GPU may be there, so tests of the no-GPU errors do not run.
+if shutil.which("nvidia-smi"):
+    config.available_features.add("nvidia-smi")
+    if os.environ.get("ATTN_TEST_GPU") == "1":
+        config.available_features.add("cuda-gpu")
 
 # The runtime's GoogleTest binary and the recording stand-in for the CUDA
 # driver (both built when GoogleTest and cuda.h are found).

@@ -149,9 +149,17 @@ def test_packed_equals_one_by_one(dtype):
     naive_out, _ = attention(*naive, mask, dtype=dt)
     ref_out.backward(dout.double())
     naive_out.backward(dout)
+    # Packed against one by one, and each of them against float64 (two
+    # equal wrong answers must not pass).
+    limit = bound(dt, rel_err(naive_out, ref_out), 1e-5)
+    for what, got in (("packed", out), ("one by one", torch.cat(alone_out))):
+        assert rel_err(got, ref_out) <= limit, f"out ({what}) vs float64"
     err = rel_err(out, torch.cat(alone_out))
-    assert err <= bound(dt, rel_err(naive_out, ref_out), 1e-5), f"out: {err:.3g}"
+    assert err <= limit, f"out: {err:.3g}"
     for i, name in enumerate(("dq", "dk", "dv")):
-        err = rel_err(packed[i].grad, torch.cat(alone_grads[i]))
         limit = bound(dt, rel_err(naive[i].grad, ref[i].grad), 1e-4)
+        alone = torch.cat(alone_grads[i])
+        for what, got in (("packed", packed[i].grad), ("one by one", alone)):
+            assert rel_err(got, ref[i].grad) <= limit, f"{name} ({what}) vs float64"
+        err = rel_err(packed[i].grad, alone)
         assert err <= limit, f"{name}: packed vs one by one {err:.3g} (limit {limit:.3g})"

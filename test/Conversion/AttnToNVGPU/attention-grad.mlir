@@ -49,6 +49,7 @@
 // DET-SAME: shared_bytes = 37376 : i64
 // DET-LABEL: gpu.func @attn_grad(
 // DET-SAME: %arg9: memref<?x2x64xbf16>)
+// DET-NOT: memref.atomic_rmw
 // DET: scf.if
 // DET: attn.query_tile_range
 // DET: nvvm.mma.sync
