@@ -18,6 +18,7 @@
 #include "llvm/Target/TargetMachine.h"
 
 #include <cstdlib>
+#include <mutex>
 
 using namespace attn;
 
@@ -56,8 +57,11 @@ std::string linker() {
 } // namespace
 
 llvm::Expected<std::string> jit::emitSharedObject(mlir::ModuleOp module) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
+  static std::once_flag initialized; // (compiles may run on many threads)
+  std::call_once(initialized, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
   auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!builder)
     return error("no code generator for this host: " +

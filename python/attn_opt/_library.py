@@ -37,6 +37,7 @@ def reset():
     """Forgets the library and its kernels (tests: a new cache directory or
     environment takes effect on the next call)."""
     global _library
+    wait_background()
     with _lock:
         _library = None
         _kernels.clear()
@@ -70,15 +71,67 @@ def _memoized(key, config):
 
 
 def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
-           target, backward, deterministic):
-    """The compiled kernel of this attention configuration."""
+           target, backward, deterministic, backward_next=None):
+    """The compiled kernel of this attention configuration. backward_next
+    (a forward's, not None: the backward's `deterministic`): if this kernel
+    is new to the process, its backward starts loading (or compiling) on a
+    background thread, so that a training step's two compiles overlap; the
+    backward's own call takes it, or waits for it."""
+    key = (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target, backward,
+           deterministic)
+    found = _kernels.get(key)
+    if found is not None:
+        return found
+    if backward_next is not None:  # (first, so that the two compiles overlap)
+        _in_background(kernel, dtype=dtype, heads=heads, kv_heads=kv_heads,
+                       head_dim=head_dim, value_dim=value_dim, mask=mask, scale=scale,
+                       target=target, backward=True, deterministic=backward_next)
     return _memoized(
-        (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target, backward,
-         deterministic),
+        key,
         lambda: {"target": target, "direction": "backward" if backward else "forward",
                  "dtype": dtype, "heads": heads, "kv_heads": kv_heads,
                  "head_dim": head_dim, "value_dim": value_dim, "mask": mask,
                  "scale": scale, "deterministic": deterministic, "kernel_options": ""})
+
+
+_background = None  # a thread that loads kernels ahead of their first call
+_background_work = []  # its futures (tests wait for them)
+
+
+def _in_background(fn, **kwargs):
+    """fn(**kwargs) on the background thread; its errors are dropped (the
+    kernel's own call meets them again)."""
+    global _background
+    from concurrent.futures import ThreadPoolExecutor
+    with _lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(1, thread_name_prefix="attn_opt-kernels")
+        _background_work.append(_background.submit(fn, **kwargs))
+
+
+def _start_afresh_after_fork():
+    """A forked child forgets the parent's library: a load in flight there
+    (on a thread the child lacks) would never finish here, and its locks
+    may be held. That library is kept, never used again."""
+    global _lock, _library, _background
+    _lock = threading.Lock()
+    _orphans.append(_library)
+    _library, _background = None, None
+    _kernels.clear()
+    _background_work.clear()
+
+
+_orphans = []
+os.register_at_fork(after_in_child=_start_afresh_after_fork)
+
+
+def wait_background():
+    """Waits for every kernel load started in the background (tests)."""
+    with _lock:
+        work = list(_background_work)
+        _background_work.clear()
+    for future in work:
+        future.exception()
 
 
 def sequence_kernel(*, sequence, target, separator=None):

@@ -116,11 +116,13 @@ def _tile_counter(device, stream) -> int:
 
 # -- the ops -----------------------------------------------------------------
 
-def _kernel(q: Tensor, v: Tensor, kv_heads: int, mask: str, scale, backward, deterministic):
+def _kernel(q: Tensor, v: Tensor, kv_heads: int, mask: str, scale, backward, deterministic,
+            backward_next=None):
     return _library.kernel(
         dtype=_DTYPES[q.dtype], heads=q.shape[1], kv_heads=kv_heads,
         head_dim=q.shape[2], value_dim=v.shape[2], mask=mask, scale=scale,
-        target=_library.target(q.device), backward=backward, deterministic=deterministic)
+        target=_library.target(q.device), backward=backward, deterministic=deterministic,
+        backward_next=backward_next)
 
 
 @torch.library.custom_op("attn_opt::attention_forward", mutates_args=(),
@@ -131,7 +133,10 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, mask:
     tokens, heads = q.shape[0], q.shape[1]
     out = _empty((tokens, heads, v.shape[2]), q.dtype, q.device)
     lse = _empty((heads, tokens), torch.float32, q.device)
-    kern = _kernel(q, v, k.shape[1], mask, scale, False, False)
+    # (Inputs that require grad: the backward's kernel loads meanwhile.)
+    grad = q.requires_grad or k.requires_grad or v.requires_grad
+    kern = _kernel(q, v, k.shape[1], mask, scale, False, False,
+                   deterministic if grad else None)
     if _validate_on_host():
         _check_cu_seqlens_on_host(cu, tokens)
     if q.device.type == "cpu":

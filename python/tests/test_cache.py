@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import attn_opt
 
@@ -131,3 +132,57 @@ def test_threads_share_the_key_context(tmp_path):
         list(pool.map(fill, configs))
         found = [s for ss in pool.map(find_all, range(4)) for s in ss]
     assert all(s["disk_hits"] == len(configs) and s["compiled"] == 0 for s in found)
+
+
+def test_training_forward_loads_its_backward_meanwhile(tmp_path, monkeypatch):
+    """A forward kernel new to the process, called with inputs that require
+    grad, starts its backward's compile on a background thread (the step's
+    two compiles overlap); the backward then compiles nothing. An inference
+    call starts nothing."""
+    from attn_opt import _library
+    monkeypatch.setenv("ATTN_OPT_CACHE_DIR", str(tmp_path))
+    _library.reset()
+    try:
+        cu = torch.tensor([0, 30, 30, 31, 90], dtype=torch.int32)
+        q, k, v = (torch.randn(90, h, 32) for h in (4, 2, 2))
+        attn_opt.doc_attention(q, k, v, cu)
+        _library.wait_background()
+        assert attn_opt.cache_stats()["compiled"] == 1
+        for deterministic in (False, True):
+            q, k, v = (torch.randn(90, h, 64, requires_grad=True) for h in (4, 2, 2))
+            out = attn_opt.doc_attention(q, k, v, cu, window=7 if deterministic else None,
+                                         deterministic=deterministic)
+            _library.wait_background()
+            compiled = attn_opt.cache_stats()["compiled"]
+            out.sum().backward()
+            assert attn_opt.cache_stats()["compiled"] == compiled
+        assert compiled == 5
+    finally:
+        monkeypatch.undo()
+        _library.reset()
+
+
+FORK = """
+import os, torch, attn_opt
+q = torch.randn(50, 2, 32, requires_grad=True)
+cu = torch.tensor([0, 20, 50], dtype=torch.int32)
+out = attn_opt.doc_attention(q, q, q, cu)  # its backward now compiles in the background
+pid = os.fork()
+if pid == 0:
+    attn_opt.doc_attention(q, q, q, cu).sum().backward()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+out.sum().backward()
+print("ok")
+"""
+
+
+def test_forked_child_does_not_wait_for_the_parents_compile(tmp_path):
+    """A child forked while the parent's background thread compiles (a
+    DataLoader worker, say) starts with a library of its own: the parent's
+    load in flight would never finish in the child."""
+    e = dict(os.environ, ATTN_OPT_CACHE_DIR=str(tmp_path))
+    p = subprocess.run([sys.executable, "-c", FORK], env=e, capture_output=True, text=True,
+                       timeout=120)  # (without the fresh start: a hang)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr

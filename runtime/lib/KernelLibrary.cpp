@@ -19,17 +19,50 @@ KernelLibrary::load(const KernelConfig &config, CacheEntry entry) const {
 }
 
 std::shared_ptr<const LoadedKernel>
-KernelLibrary::get(const KernelConfig &config) {
+KernelLibrary::get(const KernelConfig &config, Found *found) {
   std::string canonical = config.canonical();
-  std::lock_guard<std::mutex> lock(mutex);
-  if (auto it = loaded.find(canonical); it != loaded.end()) {
+  std::promise<std::shared_ptr<const LoadedKernel>> promise;
+  std::unique_lock<std::mutex> lock(mutex);
+  auto done = loaded.find(canonical);
+  auto busy = pending.find(canonical);
+  if (done != loaded.end() || busy != pending.end()) {
     ++counts.memoryHits;
-    return it->second;
+    if (found)
+      *found = Found::Memory;
+    if (done != loaded.end())
+      return done->second;
+    Pending wait = busy->second;
+    lock.unlock();
+    return wait.get(); // the loading call's kernel, or its error
   }
+  pending.emplace(canonical, promise.get_future().share());
+  lock.unlock();
+  Found how;
+  std::shared_ptr<const LoadedKernel> kernel;
+  try {
+    kernel = findOrCompile(config, how);
+  } catch (...) {
+    lock.lock();
+    pending.erase(canonical);
+    promise.set_exception(std::current_exception());
+    throw;
+  }
+  lock.lock();
+  ++(how == Found::Disk ? counts.diskHits : counts.compiled);
+  loaded.emplace(canonical, kernel);
+  pending.erase(canonical);
+  promise.set_value(kernel);
+  if (found)
+    *found = how;
+  return kernel;
+}
+
+std::shared_ptr<const LoadedKernel>
+KernelLibrary::findOrCompile(const KernelConfig &config, Found &found) {
   if (auto why = config.validate())
     throw Error("cannot compile a kernel for " + config.describe() + ": " +
                 *why);
-  std::shared_ptr<const LoadedKernel> kernel;
+  found = Found::Disk;
   if (!compiler) {
     auto entry = diskCache.findAny(config);
     if (!entry)
@@ -40,36 +73,32 @@ KernelLibrary::get(const KernelConfig &config) {
                   "attn-opt is built (build/bin) with\n  attn-opt-aot --out " +
                   diskCache.dir() + " " + config.aotFlags() +
                   "\nand bring that directory here (ATTN_OPT_CACHE_DIR)");
-    kernel = load(config, std::move(*entry));
-    ++counts.diskHits;
-  } else {
-    std::string key, why;
-    if (!compiler->key(config, key, why))
-      throw Error(why);
-    if (auto entry = diskCache.find(config, key, &why)) {
-      kernel = load(config, std::move(*entry));
-      ++counts.diskHits;
-    } else {
-      CompiledBinary compiled;
-      std::string refusal;
-      if (!compiler->compile(config, compiled, refusal))
-        throw Error(refusal);
-      kernel = load(config, diskCache.store(config, key, compiler->version(),
-                                            compiled.binary, compiled.launch));
-      ++counts.compiled;
-      if (!why.empty()) // an entry was there, unusable: now replaced
-        ++counts.replacedCorrupt;
-    }
+    return load(config, std::move(*entry));
   }
-  loaded.emplace(canonical, kernel);
+  std::string key, why;
+  if (!compiler->key(config, key, why))
+    throw Error(why);
+  if (auto entry = diskCache.find(config, key, &why))
+    return load(config, std::move(*entry));
+  CompiledBinary compiled;
+  std::string refusal;
+  if (!compiler->compile(config, compiled, refusal))
+    throw Error(refusal);
+  auto kernel = load(config, diskCache.store(config, key, compiler->version(),
+                                             compiled.binary, compiled.launch));
+  found = Found::Compiled;
+  if (!why.empty()) { // an entry was there, unusable: now replaced
+    std::lock_guard<std::mutex> lock(mutex);
+    ++counts.replacedCorrupt;
+  }
   return kernel;
 }
 
 std::shared_ptr<const LoadedKernel>
-KernelLibrary::getNoThrow(const KernelConfig &config,
-                          std::string &error) noexcept {
+KernelLibrary::getNoThrow(const KernelConfig &config, std::string &error,
+                          Found *found) noexcept {
   try {
-    return get(config);
+    return get(config, found);
   } catch (const std::exception &e) {
     error = e.what();
     return nullptr;

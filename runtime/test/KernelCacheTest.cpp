@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 using namespace attn;
 using namespace attn::rt;
@@ -39,9 +43,11 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-/// A compiler that counts its calls and returns `binary`.
+/// A compiler that counts its calls and returns `binary`; with `meet` set,
+/// each compile waits (up to 5 s) until that many compiles are running.
 struct FakeCompiler : Compiler {
-  int keys = 0, compiles = 0;
+  std::atomic<int> keys = 0, compiles = 0, running = 0, mostRunning = 0;
+  int meet = 0;
   std::string binary = "not really a cubin";
   std::string refusal;
   std::string version() const override { return "test-1"; }
@@ -53,6 +59,15 @@ struct FakeCompiler : Compiler {
   bool compile(const KernelConfig &, CompiledBinary &out,
                std::string &error) override {
     ++compiles;
+    int now = ++running;
+    for (int seen = mostRunning; now > seen;)
+      mostRunning.compare_exchange_weak(seen, now);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (running < meet && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (meet)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    --running;
     if (!refusal.empty()) {
       error = refusal;
       return false;
@@ -296,4 +311,58 @@ TEST(KernelLibrary, ErrorsNameTheProblem) {
                        c.aotFlags()),
             std::string::npos)
       << error;
+}
+
+TEST(KernelLibrary, CompilesConfigurationsAtOnceAndEachOnce) {
+  TempDir dir;
+  auto compiler = std::make_shared<FakeCompiler>();
+  compiler->meet = 2;
+  KernelLibrary library(dir.path.string(), compiler);
+  KernelConfig a = sample(), b = sample();
+  b.shape.heads = 8;
+  // Two configurations, three calls each, from six threads: each compiled
+  // once, the two at the same time (each compile waits for the other).
+  std::vector<std::shared_ptr<const LoadedKernel>> got(6);
+  std::vector<KernelLibrary::Found> how(6);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i)
+    threads.emplace_back(
+        [&, i] { got[i] = library.get(i % 2 ? b : a, &how[i]); });
+  for (auto &t : threads)
+    t.join();
+  EXPECT_EQ(compiler->compiles, 2);
+  EXPECT_EQ(compiler->mostRunning, 2);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(got[i], got[i % 2]);
+  EXPECT_EQ(std::count(how.begin(), how.end(), KernelLibrary::Found::Compiled),
+            2);
+  EXPECT_EQ(library.stats().compiled, 2);
+  EXPECT_EQ(library.stats().memoryHits, 4);
+  KernelLibrary::Found again;
+  library.get(a, &again);
+  EXPECT_EQ(again, KernelLibrary::Found::Memory);
+  KernelLibrary other(dir.path.string(), compiler);
+  other.get(b, &again);
+  EXPECT_EQ(again, KernelLibrary::Found::Disk);
+}
+
+TEST(KernelLibrary, WaitingCallsGetTheRefusal) {
+  TempDir dir;
+  auto compiler = std::make_shared<FakeCompiler>();
+  compiler->refusal = "the compiler says no";
+  KernelLibrary library(dir.path.string(), compiler);
+  KernelConfig c = sample();
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] { library.getNoThrow(c, errors[i]); });
+  for (auto &t : threads)
+    t.join();
+  for (const std::string &e : errors)
+    EXPECT_EQ(e, "the compiler says no");
+  // A refusal is not remembered: the next call asks the compiler again.
+  int before = compiler->compiles;
+  compiler->refusal.clear();
+  EXPECT_NE(library.get(c), nullptr);
+  EXPECT_EQ(compiler->compiles, before + 1);
 }

@@ -7,11 +7,14 @@
 //   attn-opt-aot --out DIR --target sm_90a --sequence doc_positions
 //   attn-opt-aot --out DIR --target cpu --sequence segments_from_separators
 //                --separator 50256
-//   attn-opt-aot --out DIR --configs FILE   (one canonical JSON per line)
+//   attn-opt-aot --out DIR --configs FILE [--jobs N]  (one JSON per line)
 //
 // Compiles each configuration into DIR (a kernel cache: ATTN_OPT_CACHE_DIR
 // on the machine that runs them, which needs only the runtime), skipping
-// those already there. Prints one line per configuration.
+// those already there, N at once (default: the hardware threads). Prints
+// one line per configuration, in the file's order; a configuration the
+// compiler refuses is an error line, the others are still compiled, and
+// the exit status is 1.
 //===----------------------------------------------------------------------===//
 
 #include "attn/JIT/Compiler.h"
@@ -22,8 +25,11 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 using namespace attn;
 namespace cl = llvm::cl;
@@ -74,6 +80,11 @@ static cl::opt<std::string> sequence(
              "doc_positions, segments_from_separators (with --separator) "
              "or check_cu_seqlens (attn_opt's check on a GPU)"),
     cl::cat(cat));
+static cl::opt<unsigned>
+    jobs("jobs",
+         cl::desc("configurations compiled at once (default: the machine's "
+                  "hardware threads)"),
+         cl::init(0), cl::cat(cat));
 static cl::opt<int64_t> separator(
     "separator", cl::desc("segments_from_separators: the end-of-document id"),
     cl::cat(cat));
@@ -160,23 +171,74 @@ int main(int argc, char **argv) {
     all.push_back(configFromFlags());
   }
 
+  // Every configuration is checked before any is compiled.
+  for (size_t i = 0; i < all.size(); ++i)
+    if (auto why = all[i].validate())
+      fail((where.empty() ? "" : where[i]) + "cannot compile a kernel for " +
+           all[i].describe() + ": " + *why);
+
   std::string dir = out.empty() ? rt::KernelCache::defaultDir() : out;
   rt::KernelLibrary library(dir, jit::makeCompiler());
-  for (size_t i = 0; i < all.size(); ++i) {
-    const rt::KernelConfig &c = all[i];
-    auto start = std::chrono::steady_clock::now();
-    int64_t compiledBefore = library.stats().compiled;
-    std::string error;
-    auto kernel = library.getNoThrow(c, error);
-    if (!kernel)
-      fail((where.empty() ? "" : where[i]) + error);
-    double ms = std::chrono::duration<double, std::milli>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
-    bool cached = library.stats().compiled == compiledBefore;
-    llvm::outs() << (cached ? "cached   " : "compiled ") << c.describe()
-                 << " (" << llvm::format("%.0f", ms) << " ms) -> "
-                 << kernel->entry.manifestPath << "\n";
-  }
+  // Workers take the next configuration; each result is printed in the
+  // file's order, as soon as those before it are.
+  struct Result {
+    bool done = false;
+    std::string line, error;
+  };
+  std::vector<Result> results(all.size());
+  std::mutex mutex;
+  size_t next = 0, printed = 0;
+  int failures = 0;
+  auto work = [&] {
+    for (;;) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (next == all.size())
+          return;
+        i = next++;
+      }
+      const rt::KernelConfig &c = all[i];
+      auto start = std::chrono::steady_clock::now();
+      Result r;
+      rt::KernelLibrary::Found found;
+      if (auto kernel = library.getNoThrow(c, r.error, &found)) {
+        double ms = std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+        llvm::raw_string_ostream os(r.line);
+        os << (found == rt::KernelLibrary::Found::Compiled ? "compiled "
+                                                           : "cached   ")
+           << c.describe() << " (" << llvm::format("%.0f", ms) << " ms) -> "
+           << kernel->entry.manifestPath;
+      } else {
+        r.error = (where.empty() ? "" : where[i]) + r.error;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      r.done = true;
+      results[i] = std::move(r);
+      for (; printed < all.size() && results[printed].done; ++printed) {
+        const Result &p = results[printed];
+        if (p.error.empty()) {
+          llvm::outs() << p.line << "\n";
+          llvm::outs().flush();
+        } else {
+          llvm::errs() << "attn-opt-aot: error: " << p.error << "\n";
+          ++failures;
+        }
+      }
+    }
+  };
+  unsigned workers =
+      jobs ? unsigned(jobs) : std::max(1u, std::thread::hardware_concurrency());
+  workers = std::min<size_t>(workers, all.size());
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < workers; ++t)
+    threads.emplace_back(work);
+  work();
+  for (std::thread &t : threads)
+    t.join();
+  if (failures)
+    return 1;
   return 0;
 }

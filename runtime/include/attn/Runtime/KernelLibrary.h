@@ -15,6 +15,7 @@
 #include "attn/Runtime/CpuKernel.h"
 #include "attn/Runtime/KernelCache.h"
 
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,17 +58,25 @@ public:
   /// `compiler` may be null: then only cached kernels load.
   KernelLibrary(std::string cacheDir, std::shared_ptr<Compiler> compiler);
 
+  /// Where get() found a kernel: in memory (or loaded by another thread's
+  /// call it waited for), on disk, or compiled by this call.
+  enum class Found { Memory, Disk, Compiled };
+
   /// The kernel of `config`; throws Error (an invalid configuration, the
   /// compiler's refusal, a kernel missing from the cache without a
-  /// compiler, an unwritable cache). Thread-safe.
-  std::shared_ptr<const LoadedKernel> get(const KernelConfig &config);
+  /// compiler, an unwritable cache). Thread-safe: calls for different
+  /// configurations load and compile at once; a call for a configuration
+  /// another call is loading waits for it (and gets its error).
+  std::shared_ptr<const LoadedKernel> get(const KernelConfig &config,
+                                          Found *found = nullptr);
   /// The same for code built without exceptions: null with `error` set.
-  std::shared_ptr<const LoadedKernel> getNoThrow(const KernelConfig &config,
-                                                 std::string &error) noexcept;
+  std::shared_ptr<const LoadedKernel>
+  getNoThrow(const KernelConfig &config, std::string &error,
+             Found *found = nullptr) noexcept;
 
   struct Stats {
-    /// get() answered from memory, from disk, by compiling; compilations
-    /// that replaced a corrupt entry.
+    /// get() answered from memory (or by waiting for another call), from
+    /// disk, by compiling; compilations that replaced a corrupt entry.
     int64_t memoryHits = 0, diskHits = 0, compiled = 0, replacedCorrupt = 0;
   };
   Stats stats() const;
@@ -77,11 +86,17 @@ public:
 private:
   KernelCache diskCache;
   std::shared_ptr<Compiler> compiler;
-  mutable std::mutex mutex;
+  using Pending = std::shared_future<std::shared_ptr<const LoadedKernel>>;
+  mutable std::mutex mutex; // guards loaded, pending, counts
   std::map<std::string, std::shared_ptr<const LoadedKernel>> loaded;
+  /// Configurations being loaded or compiled, by their canonical text.
+  std::map<std::string, Pending> pending;
   Stats counts;
   std::shared_ptr<const LoadedKernel> load(const KernelConfig &config,
                                            CacheEntry entry) const;
+  /// Finds or compiles `config`'s kernel (without the lock).
+  std::shared_ptr<const LoadedKernel> findOrCompile(const KernelConfig &config,
+                                                    Found &found);
 };
 
 } // namespace attn::rt
