@@ -50,23 +50,25 @@ done
 # compiler the runtime takes a configuration's newest entry, and an older
 # compiler's would be there beside it.
 rm -rf "$dir/op-cache"
+op_configs=$(mktemp)
 for c in "bf16 16 4 128" "f16 16 4 128" "bf16 16 16 128" "bf16 32 32 64" \
          "bf16 32 4 128" "bf16 6 2 256"; do
   read -r dt h kv d <<<"$c"
-  for direction in "" --backward "--backward --deterministic"; do
-    # shellcheck disable=SC2086  # direction is words
-    build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --dtype "$dt" \
-      --heads "$h" --kv-heads "$kv" --head-dim "$d" $direction
+  for direction in forward backward backward-deterministic; do
+    det=$([ $direction = backward-deterministic ] && echo true || echo false)
+    echo "{\"target\":\"$arch\",\"direction\":\"${direction%-*}\",\"dtype\":\"$dt\",\"heads\":$h,\"kv_heads\":$kv,\"head_dim\":$d,\"value_dim\":$d,\"mask\":\"document,causal\",\"scale\":null,\"deterministic\":$det,\"kernel_options\":\"\"}"
   done
-done
+done > "$op_configs"
 # The sequence helpers' kernels (python/tests/test_sequence.py's GPU tests,
 # bench/gpu_bench_sequence.py) and the op's check of cu_seqlens.
-build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --sequence doc_positions
-build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" --sequence check_cu_seqlens
+for s in doc_positions check_cu_seqlens; do
+  echo "{\"target\":\"$arch\",\"sequence\":\"$s\"}"
+done >> "$op_configs"
 for sep in 2 3 50256; do
-  build/bin/attn-opt-aot --out "$dir/op-cache" --target "$arch" \
-    --sequence segments_from_separators --separator "$sep"
-done
+  echo "{\"target\":\"$arch\",\"sequence\":\"segments_from_separators\",\"separator\":$sep}"
+done >> "$op_configs"
+build/bin/attn-opt-aot --out "$dir/op-cache" --configs "$op_configs"
+rm -f "$op_configs"
 # name  dtype heads kv-heads head-dim mask
 configs=(
   "bf16_h16_d128 bf16 16 16 128 document,causal"
