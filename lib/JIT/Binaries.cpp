@@ -111,8 +111,10 @@ llvm::Expected<std::string> jit::emitSharedObject(mlir::ModuleOp module) {
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, errPath,
                                                 errPath};
   std::string why;
+  // (No timeout: LLVM would time it with the process's SIGALRM, which
+  // links on two threads at once leave pointing at LLVM's handler.)
   int rc = llvm::sys::ExecuteAndWait(ld, args, std::nullopt, redirects,
-                                     /*SecondsToWait=*/60, 0, &why);
+                                     /*SecondsToWait=*/0, 0, &why);
   if (rc != 0) {
     auto err = llvm::MemoryBuffer::getFile(errPath);
     return error("linking the CPU kernel with " + ld + " failed" +

@@ -12,8 +12,6 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
-#include <mutex>
-
 using namespace attn;
 using rt::KernelConfig;
 
@@ -73,7 +71,6 @@ public:
     if (auto why = pipeline(config, options))
       return refuse(config, *why, error);
     {
-      std::lock_guard<std::mutex> lock(keyMutex);
       auto module = build(keyContext(), config);
       llvm::raw_string_ostream os(text);
       module->print(os, mlir::OpPrintingFlags().printGenericOpForm());
@@ -119,13 +116,14 @@ public:
 private:
   mlir::DialectRegistry registry;
 
-  /// The context in which keys print the attn module: one per process,
-  /// without the pipeline's dialect extensions (the generic form does not
-  /// depend on them), so a disk-cache hit costs no context of its own
+  /// The context in which keys print the attn module: one per thread (no
+  /// lock, which a forked child could inherit held), without the
+  /// pipeline's dialect extensions (the generic form does not depend on
+  /// them), so a disk-cache hit costs no context of its own
   /// (docs/Design.md, "The JIT library and the PyTorch op").
-  static std::mutex keyMutex;
   static mlir::MLIRContext &keyContext() {
-    static mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
+    thread_local mlir::MLIRContext context(
+        mlir::MLIRContext::Threading::DISABLED);
     return context;
   }
 
@@ -144,8 +142,6 @@ private:
                                                    : Functions::Backward);
   }
 };
-
-std::mutex MlirCompiler::keyMutex;
 
 } // namespace
 

@@ -65,8 +65,8 @@ def _memoized(key, config):
     found = _kernels.get(key)
     if found is None:
         found = library().get(json.dumps(config()))
-        with _lock:
-            _kernels[key] = found
+        with _lock:  # (a background load may have stored its own first)
+            found = _kernels.setdefault(key, found)
     return found
 
 
@@ -95,27 +95,39 @@ def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
 
 
 _background = None  # a thread that loads kernels ahead of their first call
-_background_work = []  # its futures (tests wait for them)
+_background_work = set()  # its futures not yet done
 
 
 def _in_background(fn, **kwargs):
-    """fn(**kwargs) on the background thread; its errors are dropped (the
-    kernel's own call meets them again)."""
+    """fn(**kwargs) on the background thread, if the interpreter is not
+    shutting down; its errors are dropped (the kernel's own call meets them
+    again)."""
     global _background
     from concurrent.futures import ThreadPoolExecutor
     with _lock:
         if _background is None:
             _background = ThreadPoolExecutor(1, thread_name_prefix="attn_opt-kernels")
-        _background_work.append(_background.submit(fn, **kwargs))
+        try:
+            future = _background.submit(fn, **kwargs)
+        except RuntimeError:  # (after shutdown began: no new threads)
+            return
+        _background_work.add(future)
+    future.add_done_callback(_done)
+
+
+def _done(future):
+    with _lock:
+        _background_work.discard(future)
 
 
 def _start_afresh_after_fork():
     """A forked child forgets the parent's library: a load in flight there
     (on a thread the child lacks) would never finish here, and its locks
-    may be held. That library is kept, never used again."""
+    may be held. That library and its kernels are kept, never used or
+    freed (freeing an NVIDIA kernel would call the driver in the child)."""
     global _lock, _library, _background
     _lock = threading.Lock()
-    _orphans.append(_library)
+    _orphans.append((_library, list(_kernels.values())))
     _library, _background = None, None
     _kernels.clear()
     _background_work.clear()
@@ -129,7 +141,6 @@ def wait_background():
     """Waits for every kernel load started in the background (tests)."""
     with _lock:
         work = list(_background_work)
-        _background_work.clear()
     for future in work:
         future.exception()
 

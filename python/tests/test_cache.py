@@ -106,10 +106,11 @@ def test_without_compiler_missing_kernel_names_the_command(tmp_path):
     assert stats == {"memory_hits": 0, "disk_hits": 2, "compiled": 0, "replaced_corrupt": 0}
 
 
-def test_threads_share_the_key_context(tmp_path):
-    """Keys are printed in one context per process, under a lock: threads
-    filling one directory at once (Library.get releases the GIL) find the
-    same keys as a later library that finds them all on disk."""
+def test_threads_find_the_same_keys(tmp_path):
+    """Keys are printed in one context per thread: threads filling one
+    directory at once (Library.get releases the GIL), then reading it
+    again and again, find every kernel on disk, as one library later
+    does."""
     from concurrent.futures import ThreadPoolExecutor
 
     from attn_opt import _C
@@ -186,3 +187,28 @@ def test_forked_child_does_not_wait_for_the_parents_compile(tmp_path):
     p = subprocess.run([sys.executable, "-c", FORK], env=e, capture_output=True, text=True,
                        timeout=120)  # (without the fresh start: a hang)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_compiles_leave_the_process_alarm_alone(tmp_path):
+    """Linking a CPU kernel (ld.lld) neither cancels the process's pending
+    SIGALRM nor replaces its handler, even with two links at once."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from attn_opt import _C
+
+    def handler(signum, frame):
+        raise AssertionError("the alarm went off")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.alarm(1000)
+        configs = [json.dumps({"target": "cpu", "sequence": "segments_from_separators",
+                               "separator": s}) for s in (11, 12)]
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda c: _C.Library(str(tmp_path), True).get(c), configs))
+        assert signal.getsignal(signal.SIGALRM) is handler
+        assert signal.alarm(0) > 900, "the pending alarm was cancelled"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

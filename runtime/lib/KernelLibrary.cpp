@@ -25,15 +25,19 @@ KernelLibrary::get(const KernelConfig &config, Found *found) {
   std::unique_lock<std::mutex> lock(mutex);
   auto done = loaded.find(canonical);
   auto busy = pending.find(canonical);
-  if (done != loaded.end() || busy != pending.end()) {
+  if (found)
+    *found = Found::Memory;
+  if (done != loaded.end()) {
     ++counts.memoryHits;
-    if (found)
-      *found = Found::Memory;
-    if (done != loaded.end())
-      return done->second;
+    return done->second;
+  }
+  if (busy != pending.end()) {
     Pending wait = busy->second;
     lock.unlock();
-    return wait.get(); // the loading call's kernel, or its error
+    auto kernel = wait.get(); // the loading call's kernel, or its error
+    lock.lock();
+    ++counts.memoryHits;
+    return kernel;
   }
   pending.emplace(canonical, promise.get_future().share());
   lock.unlock();
@@ -41,15 +45,16 @@ KernelLibrary::get(const KernelConfig &config, Found *found) {
   std::shared_ptr<const LoadedKernel> kernel;
   try {
     kernel = findOrCompile(config, how);
-  } catch (...) {
     lock.lock();
+    loaded.emplace(canonical, kernel);
+  } catch (...) {
+    if (!lock.owns_lock())
+      lock.lock();
     pending.erase(canonical);
     promise.set_exception(std::current_exception());
     throw;
   }
-  lock.lock();
   ++(how == Found::Disk ? counts.diskHits : counts.compiled);
-  loaded.emplace(canonical, kernel);
   pending.erase(canonical);
   promise.set_value(kernel);
   if (found)

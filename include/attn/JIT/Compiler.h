@@ -34,8 +34,8 @@ namespace attn::jit {
 /// with changes to the compiler's sources, a hash of those changes.
 const char *compilerVersion();
 
-/// The MLIR compiler (thread-safe: each compile uses its own MLIRContext;
-/// keys are printed in one shared context, under a lock).
+/// The MLIR compiler (thread-safe: each compile uses its own MLIRContext,
+/// and each thread prints keys in one of its own).
 std::shared_ptr<rt::Compiler> makeCompiler();
 
 /// A module lowered by the CPU pipeline (the LLVM dialect) as a shared
