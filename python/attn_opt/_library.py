@@ -7,7 +7,8 @@ Environment:
   ATTN_OPT_NO_COMPILE  1: never compile, load only what the cache holds
                        (what a build without the compiler does)
   ATTN_OPT_CUDA_ARCH   the NVIDIA chip to compile for (default: the
-                       device's, sm_90a on Hopper)
+                       device's, sm_90a on Hopper), read at a device's
+                       first call
 """
 
 import json
@@ -41,6 +42,7 @@ def reset():
     with _lock:
         _library = None
         _kernels.clear()
+        _targets.clear()
 
 
 def cuda_target(device):
@@ -54,16 +56,28 @@ def cuda_target(device):
     return f"sm_{major}{minor}" + ("a" if major == 9 else "")
 
 
+_targets = {}  # device -> its target, found at the device's first call
+
+
 def target(device):
-    """What a kernel for tensors on `device` is compiled for."""
-    return "cpu" if device.type == "cpu" else cuda_target(device)
+    """What a kernel for tensors on `device` is compiled for (every call
+    asks, twice on a GPU: for the attention and for the check)."""
+    if device.type == "cpu":
+        return "cpu"
+    found = _targets.get(device)
+    if found is None:
+        found = _targets[device] = cuda_target(device)
+    return found
 
 
-def _memoized(key, config):
+def _memoized(key, config, on_miss=None):
     """The kernel of `config` (a function building the configuration's
-    JSON object), compiled or loaded at most once per process under `key`."""
+    JSON object), compiled or loaded at most once per process under `key`;
+    on_miss() runs first when this process has not loaded it yet."""
     found = _kernels.get(key)
     if found is None:
+        if on_miss is not None:
+            on_miss()
         found = library().get(json.dumps(config()))
         with _lock:  # (a background load may have stored its own first)
             found = _kernels.setdefault(key, found)
@@ -77,21 +91,19 @@ def kernel(*, dtype, heads, kv_heads, head_dim, value_dim, mask, scale,
     is new to the process, its backward starts loading (or compiling) on a
     background thread, so that a training step's two compiles overlap; the
     backward's own call takes it, or waits for it."""
-    key = (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target, backward,
-           deterministic)
-    found = _kernels.get(key)
-    if found is not None:
-        return found
-    if backward_next is not None:  # (first, so that the two compiles overlap)
-        _in_background(kernel, dtype=dtype, heads=heads, kv_heads=kv_heads,
-                       head_dim=head_dim, value_dim=value_dim, mask=mask, scale=scale,
-                       target=target, backward=True, deterministic=backward_next)
+    # (First, so that the two compiles overlap.)
+    start_backward = None if backward_next is None else lambda: _in_background(
+        kernel, dtype=dtype, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+        value_dim=value_dim, mask=mask, scale=scale, target=target, backward=True,
+        deterministic=backward_next)
     return _memoized(
-        key,
+        (dtype, heads, kv_heads, head_dim, value_dim, mask, scale, target, backward,
+         deterministic),
         lambda: {"target": target, "direction": "backward" if backward else "forward",
                  "dtype": dtype, "heads": heads, "kv_heads": kv_heads,
                  "head_dim": head_dim, "value_dim": value_dim, "mask": mask,
-                 "scale": scale, "deterministic": deterministic, "kernel_options": ""})
+                 "scale": scale, "deterministic": deterministic, "kernel_options": ""},
+        start_backward)
 
 
 _background = None  # a thread that loads kernels ahead of their first call

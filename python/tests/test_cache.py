@@ -212,3 +212,30 @@ def test_compiles_leave_the_process_alarm_alone(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_cuda_target_is_found_once_per_device(monkeypatch):
+    """Each GPU call asks for its device's target twice (the attention and
+    the check): the capability is read at a device's first call only, and
+    again after reset()."""
+    from attn_opt import _library
+    asked = []
+
+    def capability(device):
+        asked.append(device)
+        return (9, 0)
+
+    monkeypatch.delenv("ATTN_OPT_CUDA_ARCH", raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    _library.reset()
+    try:
+        for _ in range(3):
+            assert _library.target(torch.device("cuda", 0)) == "sm_90a"
+            assert _library.target(torch.device("cuda", 1)) == "sm_90a"
+            assert _library.target(torch.device("cpu")) == "cpu"
+        assert len(asked) == 2
+        _library.reset()
+        _library.target(torch.device("cuda", 0))
+        assert len(asked) == 3
+    finally:
+        _library.reset()

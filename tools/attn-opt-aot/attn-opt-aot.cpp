@@ -171,12 +171,6 @@ int main(int argc, char **argv) {
     all.push_back(configFromFlags());
   }
 
-  // Every configuration is checked before any is compiled.
-  for (size_t i = 0; i < all.size(); ++i)
-    if (auto why = all[i].validate())
-      fail((where.empty() ? "" : where[i]) + "cannot compile a kernel for " +
-           all[i].describe() + ": " + *why);
-
   std::string dir = out.empty() ? rt::KernelCache::defaultDir() : out;
   rt::KernelLibrary library(dir, jit::makeCompiler());
   // Workers take the next configuration; each result is printed in the
