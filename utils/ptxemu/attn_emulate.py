@@ -142,6 +142,9 @@ def main():
                          "once (the grid: at most this many, each looping over "
                          "work items)")
     ap.add_argument("--max-steps", type=int, default=5_000_000)
+    ap.add_argument("--no-racecheck", action="store_true",
+                    help="skip the race check on shared memory (ptx_race.py: an access not "
+                         "ordered by happens-before after a conflicting one fails the run)")
     ap.add_argument("--tokens", type=int, default=None,
                     help="T (default: the last cu_seqlens entry); another T runs the kernel "
                          "on cu_seqlens that do not match its tensors")
@@ -206,7 +209,7 @@ def main():
         nonlocal steps
         launch = ptxemu.Launch(k, grid, (threads, 1, 1), shared_bytes, args, gmem,
                                timing=opts.timing, schedule=opts.schedule,
-                               max_steps=opts.max_steps)
+                               max_steps=opts.max_steps, racecheck=not opts.no_racecheck)
         launch.run()
         steps += launch.steps
 
@@ -226,7 +229,8 @@ def main():
     for name in results:
         gmem.contents(ptrs[name]).tofile(os.path.join(opts.dir, name + ".bin"))
     print(f"emulated {grid[0]}x{grid[1]} blocks of {info['threads']} threads, "
-          f"{steps} steps, {opts.timing}, {opts.schedule}, {time.time() - start:.1f} s",
+          f"{steps} steps, {opts.timing}, {opts.schedule}"
+          f"{'' if opts.no_racecheck else ', no races'}, {time.time() - start:.1f} s",
           file=sys.stderr)
 
 

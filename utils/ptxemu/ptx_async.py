@@ -53,6 +53,8 @@ def _compile_named_barrier(k, ins, a):
                     f"{ins.op}: barrier {key % 16} arrived on with thread "
                     f"counts {sorted(cs | {b['expected']})} in one phase")
             b["arrived"] += int(sel.sum())
+            if st.race is not None:
+                st.race.arrive_named(bk, tids[sel])
             if b["arrived"] > b["expected"]:
                 raise EmulationError(
                     f"{ins.op}: more than {b['expected']} arrivals on barrier "
@@ -60,6 +62,8 @@ def _compile_named_barrier(k, ins, a):
                     f"into phases here)")
             if b["arrived"] == b["expected"]:
                 del st.nbar[bk]
+                if st.race is not None:
+                    st.race.complete_named(bk, st.tid[st.bwait & (st.bwait_key == key)])
                 st.bwait &= ~(st.bwait_key == key)
     return run
 
@@ -88,7 +92,8 @@ def _compile_cp(k, ins, parts, a):
             on_, tids, offs = bar(st, on)
             # The copies this thread has issued and that have not landed.
             snap = [(rec, ~rec["done"] & on_[rec["tids"]]) for rec in st.copies]
-            arrival = {"tids": tids, "offs": offs, "snap": snap}
+            arrival = {"tids": tids, "offs": offs, "snap": snap,
+                       "clocks": None if st.race is None else st.race.release(tids)}
             if st.timing == "copies-late":
                 st.async_arrivals.append(arrival)
             else:
@@ -142,6 +147,8 @@ def _compile_cp(k, ins, parts, a):
         if (dst % np.uint64(16)).any() or (src[ssz > 0] % np.uint64(16)).any():
             raise EmulationError("cp.async: address not 16-byte aligned")
         offs = st.smem_offsets(dst, 16, tids, "cp.async destination")
+        if st.race is not None:
+            st.race.write(tids, offs, 16)
         data = np.zeros((len(tids), 16), np.uint8)
         reading = ssz > 0
         if reading.any():
@@ -215,6 +222,8 @@ def _compile_bulk_store(k, ins, a):
             offs = _box_chunks(st, tm, int(srcs[i]), nbytes, t,
                                "cp.async.bulk.tensor source")
             box_at = coords[i].tolist()
+            if st.race is not None:
+                st.race.read(np.full(len(offs), t), offs, 16)
 
             def store(st, t=t, tm=tm, offs=offs, box_at=box_at):
                 rows = st.smem[st.blk[t], offs[:, None] + np.arange(16)]
@@ -253,7 +262,11 @@ def _compile_bulk_tensor(k, ins, a):
                                "cp.async.bulk.tensor destination")
             rec = {"tids": np.full(n, t), "blk": np.full(n, st.blk[t]), "offs": offs,
                    "data": rows.reshape(n, 16), "done": np.zeros(n, bool)}
-            boxes.append((rec, (int(st.blk[t]), int(bar_offs[i])), n * 16))
+            clock = None
+            if st.race is not None:
+                st.race.write(rec["tids"], offs, 16)
+                clock = st.race.release(np.array([t]))
+            boxes.append((rec, (int(st.blk[t]), int(bar_offs[i])), n * 16, clock))
         if st.timing == "copies-late":
             st.async_arrivals.append({"boxes": boxes})
         else:
@@ -308,6 +321,8 @@ def _complete_if_done(st, blk, off, b):
     transaction bytes are all in; wakes the threads waiting for it."""
     if b["pending"] != 0 or b["tx"] != 0:
         return
+    if st.race is not None:
+        st.race.complete_mbarrier((blk, off), b["phase"])
     b["phase"] += 1
     b["pending"] = b["expected"]
     done = (st.mwait & (st.blk == blk) & (st.mwait_off == off)
@@ -315,12 +330,18 @@ def _complete_if_done(st, blk, off, b):
     st.mwait &= ~done
 
 
-def _arrive(st, tids, offs, what, expect_tx=0):
+def _arrive(st, tids, offs, what, expect_tx=0, clocks=None):
     """One arrival per thread in `tids` on its barrier (after raising its
     transaction count by `expect_tx` bytes); completed phases wake the
-    threads waiting for them."""
-    states, _, counts = _barriers(st, tids, offs, what)
-    for (blk, off, b), n in zip(states, counts):
+    threads waiting for them. With the race check, each arrival releases
+    `clocks` (a row per thread: what it knew when it issued a copy) or
+    the thread's clock now."""
+    states, inverse, counts = _barriers(st, tids, offs, what)
+    if st.race is not None and clocks is None:
+        clocks = st.race.release(tids)
+    for i, ((blk, off, b), n) in enumerate(zip(states, counts)):
+        if clocks is not None:
+            st.race.arrive_mbarrier((blk, off), clocks[inverse == i])
         while n > 0:  # a phase's worth of arrivals at a time
             if b["pending"] == 0:
                 raise EmulationError(
@@ -334,11 +355,13 @@ def _arrive(st, tids, offs, what, expect_tx=0):
             _complete_if_done(st, blk, off, b)
 
 
-def _complete_tx(st, blk, off, nbytes, what):
+def _complete_tx(st, blk, off, nbytes, what, clock=None):
     b = st.mbar.get((blk, off))
     if b is None:
         raise EmulationError(f"{what}: mbarrier at shared offset {off} "
                              f"used before mbarrier.init")
+    if clock is not None:
+        st.race.arrive_mbarrier((blk, off), clock)
     b["tx"] -= nbytes
     _complete_if_done(st, blk, off, b)
 
@@ -348,14 +371,15 @@ def _fire_async_arrival(st, arrival):
         arrival["call"](st)
         return
     if "boxes" in arrival:  # TMA boxes: each lands, then completes its bytes
-        for rec, (blk, off), nbytes in arrival["boxes"]:
+        for rec, (blk, off), nbytes, clock in arrival["boxes"]:
             _land(st, rec, np.ones(len(rec["tids"]), bool))
-            _complete_tx(st, blk, off, nbytes, "cp.async.bulk.tensor")
+            _complete_tx(st, blk, off, nbytes, "cp.async.bulk.tensor", clock)
         return
     for rec, sel in arrival["snap"]:
         _land(st, rec, sel & ~rec["done"])
     st.copies = [rec for rec in st.copies if not rec["done"].all()]
-    _arrive(st, arrival["tids"], arrival["offs"], "cp.async.mbarrier.arrive")
+    _arrive(st, arrival["tids"], arrival["offs"], "cp.async.mbarrier.arrive",
+            clocks=arrival["clocks"])
 
 
 def _compile_mbarrier(k, ins, parts, a):
@@ -417,6 +441,12 @@ def _compile_mbarrier(k, ins, parts, a):
             st.mwait[wait] = True
             st.mwait_off[wait] = offs[~ok]
             st.mwait_parity[wait] = parity[~ok]
+            if st.race is not None:
+                for i, (blk, off, _) in enumerate(states):
+                    for p in (0, 1):
+                        sel = ok & (inverse == i) & (parity == p)
+                        if sel.any():
+                            st.race.wait_mbarrier((blk, off), p, tids[sel])
             done = np.zeros(st.n, bool)
             done[tids[ok]] = True
             st.put(a[0], np.ones(st.n, bool), done)

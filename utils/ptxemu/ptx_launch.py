@@ -9,6 +9,7 @@ import numpy as np
 from ptx_async import _fire_async_arrival
 from ptx_memory import PARAM_BASE, PARAM_GENERIC, PARAM_STRIDE, SHARED_BASE, TensorMap
 from ptx_program import SPECIAL_REGISTERS, U32, EmulationError
+from ptx_race import RaceCheck
 from ptx_scalar import compile_instr
 
 
@@ -48,7 +49,8 @@ class Launch:
     """One kernel launch: grid, block, dynamic shared bytes, arguments."""
 
     def __init__(self, kernel, grid, block, shared_bytes, args, gmem,
-                 timing="copies-late", schedule="lockstep", max_steps=5_000_000):
+                 timing="copies-late", schedule="lockstep", max_steps=5_000_000,
+                 racecheck=False):
         if timing not in ("copies-late", "mma-late"):
             raise EmulationError(f"unknown timing '{timing}'")
         if schedule not in SCHEDULES:
@@ -117,6 +119,8 @@ class Launch:
         self.bwait_key = np.zeros(n, np.int64)
         self.steps = 0
         self.max_steps = max_steps
+        # Happens-before race detection on shared memory (ptx_race.py).
+        self.race = RaceCheck(self) if racecheck else None
         self._group_ids = {}
         for ins in kernel.instrs:
             ins.group = _collective_group(ins, self.nthreads)
@@ -251,6 +255,8 @@ class Launch:
             else:
                 on = run_m
             fast = all_live and not group and on is run_m
+            if self.race is not None:
+                self.race.line = ins.line
             try:
                 ins.fn(self, None if fast else on, run_m)
             except EmulationError as e:

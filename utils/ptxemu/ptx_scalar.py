@@ -380,6 +380,8 @@ def compile_instr(k, ins):
 
             def run(st, on, m):
                 on_, tids, offs = word(st, on)
+                if st.race is not None:
+                    st.race.read(tids, offs, 4 * words)
                 raw = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4 * words)]
                 vals = raw.copy().view(np.uint16 if half else U32).reshape(-1, count)
                 for i, d in enumerate(dests):
@@ -402,6 +404,8 @@ def compile_instr(k, ins):
             if len(np.unique(where, axis=0)) != len(where):
                 raise EmulationError("st.shared: two threads store to one address")
             v = _each(st, val_r)[on_].astype(U32)
+            if st.race is not None:
+                st.race.write(tids, offs, 4)
             st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(4)] = \
                 v.view(np.uint8).reshape(-1, 4)
             st.advance(m)
@@ -496,7 +500,10 @@ def compile_instr(k, ins):
             raise EmulationError(f"unsupported {ins.text}")
 
         def run(st, on, m):
-            _full_groups(st, st.mask_of(on), 32, "bar.warp.sync")
+            on_ = st.mask_of(on)
+            _full_groups(st, on_, 32, "bar.warp.sync")
+            if st.race is not None:
+                st.race.join(st.tid[on_], 32)
             st.advance(m)
         return run
     if name == "bar" and len(a) == 2:
@@ -506,8 +513,12 @@ def compile_instr(k, ins):
         if op != "bar.sync" or a != ["0"] or ins.pred is not None:
             raise EmulationError(f"unsupported {ins.text}")
 
-    if name == "bar" or op in ("fence.proxy.async.shared::cta",
-                               "fence.mbarrier_init.release.cluster"):
+        def run(st, on, m):
+            if st.race is not None:  # (the whole block is here)
+                st.race.join(st.tid[st.mask_of(on)], st.nthreads)
+            st.advance(m)
+        return run
+    if op in ("fence.proxy.async.shared::cta", "fence.mbarrier_init.release.cluster"):
         def run(st, on, m):
             st.advance(m)
         return run

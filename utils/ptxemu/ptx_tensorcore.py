@@ -40,6 +40,8 @@ def _compile_ldmatrix(k, ins, parts, a):
         if (addrs % np.uint64(16)).any():
             raise EmulationError("ldmatrix: row address not 16-byte aligned")
         offs = st.smem_offsets(addrs, 16, tids, "ldmatrix")
+        if st.race is not None:
+            st.race.read(tids, offs, 16)
         rows = st.smem[st.blk[tids][:, None], offs[:, None] + np.arange(16)]
         rows = rows.reshape(len(warps), 32, 16).copy().view(np.uint16)  # [w, 32, 8]
         for j, d in enumerate(dsts):
@@ -145,12 +147,16 @@ def _desc_addresses(desc, rows, cols, mn_major, esize):
     return addr
 
 
-def _read_operand(st, blocks, desc, rows, cols, mn_major, is_bf16, what):
+def _read_operand(st, tids, blocks, desc, rows, cols, mn_major, is_bf16, what):
+    """The operand matrices the descriptors name, read by the warpgroups'
+    threads `tids` [g, 128]."""
     addr = _desc_addresses(desc, rows, cols, mn_major, 2)
     flat = addr.reshape(len(desc), -1)
     off = flat - SHARED_BASE
     if ((off < 0) | (off + 2 > st.shared_bytes)).any():
         raise EmulationError(f"{what}: descriptor addresses outside shared memory")
+    if st.race is not None:
+        st.race.read_by_groups(tids, off)
     lo = st.smem[blocks[:, None], off]
     hi = st.smem[blocks[:, None], off + 1]
     h = (lo.astype(np.uint16) | (hi.astype(np.uint16) << 8))
@@ -256,17 +262,23 @@ def _wgmma_read(st, rec, sel):
     """Reads the operands (shared memory and registers) of `sel` into rec."""
     tids, blocks, n = rec["tids"][sel], rec["blocks"][sel], rec["n"]
     if rec["a_regs"] is None:
-        A = _read_operand(st, blocks, rec["a_desc"][sel], 64, 16,
+        A = _read_operand(st, tids, blocks, rec["a_desc"][sel], 64, 16,
                           rec["trans_a"] == 1, rec["is_bf16"], "wgmma A")
     else:
         regs = np.stack([st.get(r)[tids] for r in rec["a_regs"]], -1)  # [g,128,4]
         g = len(tids)
         A = _a_fragment(regs.reshape(g * 4, 32, 4), rec["is_bf16"]).reshape(g, 64, 16)
-    B = _read_operand(st, blocks, rec["b_desc"][sel], n, 16, rec["trans_b"] == 1,
+    B = _read_operand(st, tids, blocks, rec["b_desc"][sel], n, 16, rec["trans_b"] == 1,
                       rec["is_bf16"], "wgmma B")  # [g, n, 16]
     rec.setdefault("operands", {})
     for j, idx in enumerate(np.nonzero(sel)[0]):
         rec["operands"][idx] = (A[j], B[j])
+    if st.race is not None:
+        # What the warpgroup knew when it read: wgmma.wait_group gives it
+        # to each of its threads (the reads are the wgmma's, not a lane's).
+        rec.setdefault("clocks", {})
+        for j, idx in enumerate(np.nonzero(sel)[0]):
+            rec["clocks"][idx] = st.race.release(tids[j]).max(0)
 
 
 def _wgmma_complete(st, rec, sel):
@@ -276,6 +288,8 @@ def _wgmma_complete(st, rec, sel):
     for idx in np.nonzero(sel)[0]:
         A, B = rec["operands"].pop(idx)
         tids = rec["tids"][idx]
+        if st.race is not None:
+            st.race.acquire(tids, rec["clocks"].pop(idx))
         prod = A @ B.T  # [64, n]
         Cmat = np.zeros((64, rec["n"]))
         if rec["scale"][idx]:

@@ -54,6 +54,10 @@ is a checker, not a timing model:
     atom.global.add.f32 (the backward's dq sums): at once, one thread
     after another, each sum rounded to f32; atom.global.or.b32
     (check_cu_seqlens' error record): at once, one thread after another.
+  - Races on shared memory (Launch(racecheck=True), ptx_race.py): every
+    access ordered by happens-before from the barriers, mbarrier phases
+    and wgmma.wait_group, the lanes of a warp as separate threads; one
+    that is not ordered after a conflicting access is an error naming both.
   - Tensor maps: the kernel gets TensorMap objects for its 128-byte
     parameters (CUtensorMap is opaque; TensorMap holds what
     cuTensorMapEncodeTiled is given and checks what it checks); a TMA
@@ -72,6 +76,7 @@ The code, by topic (this module re-exports what its users name):
   - ptx_async.py: named barriers, cp.async, TMA (bulk) copies, mbarriers.
   - ptx_tensorcore.py: ldmatrix, mma.sync, wgmma, descriptor layouts.
   - ptx_launch.py: Launch (thread state, the scheduler), SCHEDULES.
+  - ptx_race.py: RaceCheck (vector clocks, shared-memory shadow).
 """
 
 # The modules import one another as top-level modules: this directory is on

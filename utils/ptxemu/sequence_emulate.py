@@ -105,9 +105,10 @@ def segment_cases(rng, sep):
     yield "T = 1030, separators at run ends", np.where(np.arange(1030) % 2 == 1, sep, other)
 
 
-def run(kernel, info, args, gmem, grid, schedule):
+def run(kernel, info, args, gmem, grid, schedule, racecheck):
     launch = ptxemu.Launch(kernel, grid, (info["threads"], 1, 1), info["shared_bytes"],
-                           args, gmem, schedule=schedule, max_steps=50_000_000)
+                           args, gmem, schedule=schedule, max_steps=50_000_000,
+                           racecheck=racecheck)
     launch.run()
 
 
@@ -118,6 +119,8 @@ def main():
                     help="segments_from_separators: the separator the kernel was built with")
     ap.add_argument("--schedule", default="lockstep", choices=list(ptxemu.SCHEDULES))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-racecheck", action="store_true",
+                    help="skip the race check on shared memory (ptx_race.py)")
     ap.add_argument("--invalid-cu", action="store_true",
                     help="doc_positions: cu_seqlens that do not describe its 300 tokens; "
                          "checks only that every access stays inside the vectors")
@@ -144,7 +147,7 @@ def main():
             args = memref(gmem.alloc(cu), [cu.size]) + memref(out, [300])
             try:
                 run(kernel, info, args, gmem, ((300 + threads - 1) // threads, 1, 1),
-                    opts.schedule)
+                    opts.schedule, not opts.no_racecheck)
             except ptxemu.EmulationError as e:
                 fail(f"invalid cu_seqlens, {name}: {e}")
             print(f"doc_positions: invalid cu_seqlens, {name}: stayed inside its vectors")
@@ -158,7 +161,7 @@ def main():
                 args = memref(gmem.alloc(cu), [cu.size]) + [t] + memref(record, [1])
                 try:
                     run(kernel, info, args, gmem, ((cu.size + threads - 1) // threads, 1, 1),
-                        opts.schedule)
+                        opts.schedule, not opts.no_racecheck)
                 except ptxemu.EmulationError as e:
                     fail(f"{name}: {e}")
                 got = int(gmem.contents(record).view(np.int32)[0])
@@ -186,7 +189,7 @@ def main():
             grid = (1, 1, 1)
         if grid[0] > 0:  # the runtime launches nothing for an empty grid
             try:
-                run(kernel, info, args, gmem, grid, opts.schedule)
+                run(kernel, info, args, gmem, grid, opts.schedule, not opts.no_racecheck)
             except ptxemu.EmulationError as e:
                 fail(f"{name}: {e}")
         got = gmem.contents(out).view(np.int32)
