@@ -129,12 +129,13 @@ def _kernel(q: Tensor, v: Tensor, kv_heads: int, mask: str, scale, backward, det
                          device_types=("cpu", "cuda"))
 def attention_forward(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, mask: str,
                       scale: Optional[float], deterministic: bool) -> Tuple[Tensor, Tensor]:
+    _check_tensors(q, k, v, cu_seqlens)
     q, k, v, cu = q.contiguous(), k.contiguous(), v.contiguous(), cu_seqlens.contiguous()
     tokens, heads = q.shape[0], q.shape[1]
-    out = _empty((tokens, heads, v.shape[2]), q.dtype, q.device)
-    lse = _empty((heads, tokens), torch.float32, q.device)
     # (Inputs that require grad: the backward's kernel loads meanwhile.)
     grad = q.requires_grad or k.requires_grad or v.requires_grad
+    out = _empty((tokens, heads, v.shape[2]), q.dtype, q.device)
+    lse = _empty((heads, tokens), torch.float32, q.device)
     kern = _kernel(q, v, k.shape[1], mask, scale, False, False,
                    deterministic if grad else None)
     if _validate_on_host():
@@ -154,6 +155,7 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, mask:
 
 @attention_forward.register_fake
 def _(q, k, v, cu_seqlens, mask, scale, deterministic):
+    _check_tensors(q, k, v, cu_seqlens)
     tokens, heads = q.shape[0], q.shape[1]
     return (q.new_empty((tokens, heads, v.shape[2])),
             q.new_empty((heads, tokens), dtype=torch.float32))
@@ -164,6 +166,7 @@ def _(q, k, v, cu_seqlens, mask, scale, deterministic):
 def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                        cu_seqlens: Tensor, mask: str, scale: Optional[float],
                        deterministic: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    _check_backward_tensors(dout, q, k, v, out, lse, cu_seqlens)
     dout, q, k, v = dout.contiguous(), q.contiguous(), k.contiguous(), v.contiguous()
     out, lse, cu = out.contiguous(), lse.contiguous(), cu_seqlens.contiguous()
     dq = _empty(q.shape, q.dtype, q.device)
@@ -188,6 +191,7 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
 
 @attention_backward.register_fake
 def _(dout, q, k, v, out, lse, cu_seqlens, mask, scale, deterministic):
+    _check_backward_tensors(dout, q, k, v, out, lse, cu_seqlens)
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
@@ -211,16 +215,14 @@ attention_forward.register_autograd(_backward, setup_context=_setup_context)
 
 # -- the public function -----------------------------------------------------
 
-def _fail(message):
-    raise ValueError("attn_opt.doc_attention: " + message)
+def _fail(message, where="attn_opt"):
+    raise ValueError(f"{where}: {message}")
 
 
-def _check_inputs(q, k, v, cu):
-    """The checks PyTorch cannot make for us, each with its message built
-    only when it fails (they run on every call)."""
-    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens", cu)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"attn_opt.doc_attention: {name} must be a torch.Tensor")
+def _check_tensors(q, k, v, cu):
+    """What the kernels need of their inputs (shapes, dtypes, devices, head
+    dims), checked by both ops and their fake implementations, each message
+    built only when it fails (they run on every call)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.dim() != 3:
             _fail(f"{name} must be [T, heads, head_dim], got {tuple(t.shape)}")
@@ -256,6 +258,24 @@ def _check_inputs(q, k, v, cu):
         _fail("float32 runs on the CPU only (the GPU kernels use bf16 or f16 tensor cores)")
 
 
+def _check_backward_tensors(dout, q, k, v, out, lse, cu):
+    """The backward's inputs: the forward's, and out and dout [T, Hq, Dv]
+    of q's dtype, lse [Hq, T] float32, on q's device."""
+    _check_tensors(q, k, v, cu)
+    want = (q.shape[0], q.shape[1], v.shape[2])
+    for name, t in (("dout", dout), ("out", out)):
+        if t.dtype != q.dtype or t.device != q.device or tuple(t.shape) != want:
+            _fail(f"{name} must be {list(want)} of {q.dtype} on {q.device}, got "
+                  f"{list(t.shape)} of {t.dtype} on {t.device}")
+    if (lse.dtype != torch.float32 or lse.device != q.device
+            or tuple(lse.shape) != (q.shape[1], q.shape[0])):
+        _fail(f"lse must be [{q.shape[1]}, {q.shape[0]}] of torch.float32 on {q.device}, got "
+              f"{list(lse.shape)} of {lse.dtype} on {lse.device}")
+
+
+_DOC = "attn_opt.doc_attention"
+
+
 def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal: bool = True,
                   window: Optional[int] = None, scale: Optional[float] = None,
                   return_lse: bool = False, deterministic: bool = False):
@@ -271,27 +291,35 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
     deterministic=True computes dq without atomics (the same bits every run).
     Non-contiguous inputs are copied to contiguous ones.
     """
-    _check_inputs(q, k, v, cu_seqlens)
+    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens", cu_seqlens)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"attn_opt.doc_attention: {name} must be a torch.Tensor")
+    for name, flag in (("causal", causal), ("return_lse", return_lse),
+                       ("deterministic", deterministic)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"attn_opt.doc_attention: {name} must be True or False, "
+                            f"got {flag!r}")
     if window is not None:
         if not causal:
-            _fail("window needs causal=True")
+            _fail("window needs causal=True", _DOC)
         if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
-            _fail(f"window must be an integer >= 1, got {window!r}")
+            _fail(f"window must be an integer >= 1, got {window!r}", _DOC)
         window = int(window)
     if scale is not None:
         try:
             scale = float(scale)
         except (TypeError, ValueError):
-            _fail(f"scale must be a positive number, got {scale!r}")
+            _fail(f"scale must be a positive number, got {scale!r}", _DOC)
         if not 0 < scale < float("inf"):
-            _fail(f"scale must be positive, got {scale}")
-    d, dv = q.shape[2], v.shape[2]
-    if (q.device.type == "cuda" and torch.is_grad_enabled()
+            _fail(f"scale must be positive, got {scale}", _DOC)
+    # (The op checks the tensors; this needs the caller's grad mode, which
+    # the op's body does not see.)
+    if (q.device.type == "cuda" and q.dim() == 3 and v.dim() == 3 and torch.is_grad_enabled()
             and (q.requires_grad or k.requires_grad or v.requires_grad)
-            and not _BACKWARD_HEAD_DIMS.get((d, dv))):
-        _fail(f"the NVIDIA backward does not take D = {d} with Dv = {dv} (past 128 it "
-              "splits both into parts of at most 96 columns in whole 16-column steps); got them "
-              "with inputs that require grad")
+            and not _BACKWARD_HEAD_DIMS.get((q.shape[2], v.shape[2]))):
+        _fail(f"the NVIDIA backward does not take D = {q.shape[2]} with Dv = {v.shape[2]} "
+              "(past 128 it splits both into parts of at most 96 columns in whole 16-column "
+              "steps); got them with inputs that require grad", _DOC)
     mask = "document" + (",causal" if causal else "") + (f",window={window}" if window else "")
     out, lse = attention_forward(q, k, v, cu_seqlens, mask, scale, deterministic)
     return (out, lse) if return_lse else out

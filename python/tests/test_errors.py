@@ -134,3 +134,57 @@ def test_device_mismatch_meta():
     """(Without a GPU: a meta tensor is another device.)"""
     q, k, v, cu = good()
     raises(ValueError, "on one device", q, k, v, cu.to("meta"))
+
+
+def test_flags_must_be_bools():
+    q, k, v, cu = good()
+    raises(TypeError, "deterministic must be True or False, got 'yes'", q, k, v, cu,
+           deterministic="yes")
+    raises(TypeError, "causal must be True or False, got 'no'", q, k, v, cu, causal="no")
+    raises(TypeError, "return_lse must be True or False, got 1", q, k, v, cu, return_lse=1)
+
+
+# The custom ops themselves (torch.ops.attn_opt.*), which a user or a
+# framework may call directly: the same checks, so that no kernel reads
+# past a tensor that does not match the others.
+FORWARD = torch.ops.attn_opt.attention_forward
+BACKWARD = torch.ops.attn_opt.attention_backward
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda q, k, v, cu: (q, k[:2], v[:2], cu), "same token count"),
+    (lambda q, k, v, cu: (q, k, v[:, :1], cu), "same heads"),
+    (lambda q, k, v, cu: (q, k, v, cu.long()), "1-D int32"),
+    (lambda q, k, v, cu: (q.double(), k.double(), v.double(), cu), "supported: bfloat16"),
+    (lambda q, k, v, cu: (q, k[..., :32], v, cu), "one head dim"),
+])
+def test_forward_op_checks_its_tensors(change, match):
+    with pytest.raises(ValueError, match=match):
+        FORWARD(*change(*good()), "document,causal", None, False)
+
+
+def test_backward_op_checks_its_tensors():
+    q, k, v, cu = good()
+    out, lse = FORWARD(q, k, v, cu, "document,causal", None, False)
+    dout = torch.randn_like(out)
+    args = ("document,causal", None, False)
+    with pytest.raises(ValueError, match=r"dout must be \[10, 4, 64\]"):
+        BACKWARD(dout[:2], q, k, v, out, lse, cu, *args)
+    with pytest.raises(ValueError, match=r"out must be \[10, 4, 64\] of torch.float32"):
+        BACKWARD(dout, q, k, v, out.double(), lse, cu, *args)
+    with pytest.raises(ValueError, match=r"lse must be \[4, 10\] of torch.float32"):
+        BACKWARD(dout, q, k, v, out, lse[:, :5], cu, *args)
+    with pytest.raises(ValueError, match="same token count"):
+        BACKWARD(dout, q, k[:5], v[:5], out, lse, cu, *args)
+    dq, dk, dv = BACKWARD(dout, q, k, v, out, lse, cu, *args)  # (and the good call runs)
+    assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
+
+
+def test_compiled_call_checks_shapes_when_traced():
+    """The fake implementation checks too: torch.compile refuses the call
+    while tracing, before anything runs."""
+    q, k, v, cu = good()
+    fn = torch.compile(lambda q, k, v, cu: FORWARD(q, k, v, cu, "document,causal", None,
+                                                   False)[0], fullgraph=True)
+    with pytest.raises(Exception, match="same token count"):
+        fn(q, k[:2], v[:2], cu)
