@@ -23,7 +23,9 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -171,6 +173,35 @@ static void checkTargetFlags() {
       fail("--" + o->ArgStr.str() + " does not apply to --target " + target);
 }
 
+/// A flag the mode would ignore is an error: --tile-map prints the tile
+/// classification (nothing is compiled, run or written), --emit writes a
+/// module or kernel (nothing runs), -o is --emit's file.
+static void checkModeFlags() {
+  const cl::Option *runOnly[] = {&check, &checkRows, &compareSeparate, &repeat,
+                                 &json};
+  if (tileMap) {
+    const cl::Option *notForTileMap[] = {&emit, &outputFile, &backward,
+                                         &deterministic, &kernelOptions};
+    for (const cl::Option *o : llvm::concat<const cl::Option *const>(
+             llvm::ArrayRef(runOnly), llvm::ArrayRef(notForTileMap)))
+      if (o->getNumOccurrences())
+        fail("--" + o->ArgStr.str() +
+             " does not apply to --tile-map (it prints the tile map and "
+             "exits)");
+    return;
+  }
+  if (!emit.empty()) {
+    for (const cl::Option *o : runOnly)
+      if (o->getNumOccurrences())
+        fail("--" + o->ArgStr.str() +
+             " does not apply to --emit (it writes "
+             "the " +
+             emit + " and runs nothing)");
+  } else if (outputFile.getNumOccurrences()) {
+    fail("-o names --emit's output: give --emit mlir|llvm|ptx|cubin");
+  }
+}
+
 /// The machine's physical memory, bytes.
 static double physicalMemoryBytes() {
   return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
@@ -182,6 +213,10 @@ static AttentionSpec parseSpec() {
   if (!t)
     fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");
   spec.dtype = *t;
+  if (heads < 1)
+    fail("--heads must be at least 1");
+  if (kvHeads.getNumOccurrences() && kvHeads < 1)
+    fail("--kv-heads must be at least 1 (default: --heads)");
   spec.heads = heads;
   spec.kvHeads = kvHeads ? int64_t(kvHeads) : int64_t(heads);
   spec.headDim = headDim;
@@ -209,6 +244,7 @@ static AttentionSpec parseSpec() {
   if (target != "cpu" && target != "cuda")
     fail("unknown --target '" + target + "' (expected cpu or cuda)");
   checkTargetFlags();
+  checkModeFlags();
   if (target == "cuda" && !mlir::attn::maxSharedBytesPerBlock(arch))
     fail("unsupported --arch '" + arch + "' (the NVIDIA kernels support " +
          mlir::attn::kSupportedChips.str() + ")");
@@ -217,7 +253,7 @@ static AttentionSpec parseSpec() {
       !mlir::attn::parseAttnGPUTileAttention(kernelOptions, why))
     fail("--kernel-options: " + why);
   double bytes = hostBytes(spec, backward);
-  if (bytes > 0.75 * physicalMemoryBytes())
+  if (!tileMap && bytes > 0.75 * physicalMemoryBytes())
     fail("the problem needs about " + jsonNumber(bytes / (1 << 30)) +
          " GiB of host memory for its inputs and outputs, more than 75% of "
          "this machine's " +
@@ -278,13 +314,47 @@ static std::string printed(mlir::ModuleOp module) {
   return text;
 }
 
-/// Writes `bytes` to --o ("-": stdout).
-static void writeOutput(llvm::StringRef bytes) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(outputFile, ec);
-  if (ec)
-    fail("cannot write " + outputFile + ": " + ec.message());
-  os << bytes;
+/// Writes `bytes` to --o ("-": stdout) and, for a file, `manifest` (if
+/// any) to FILE.json: through temporary files renamed at the end, so that
+/// a failure leaves neither (nor truncates an older one).
+static void writeOutput(llvm::StringRef bytes,
+                        std::optional<llvm::StringRef> manifest = {}) {
+  if (outputFile == "-") {
+    llvm::outs() << bytes;
+    return;
+  }
+  std::vector<std::pair<std::string, llvm::StringRef>> files = {
+      {outputFile, bytes}};
+  if (manifest)
+    files.push_back({outputFile + ".json", *manifest});
+  std::vector<llvm::sys::fs::TempFile> temps;
+  auto discard = [&](const std::string &why) {
+    for (auto &t : temps)
+      llvm::consumeError(t.discard());
+    fail(why);
+  };
+  for (auto &[path, data] : files) {
+    if (llvm::sys::fs::is_directory(path))
+      discard("cannot write " + path + ": it is a directory");
+    auto temp = llvm::sys::fs::TempFile::create(path + ".tmp%%%%%%");
+    if (!temp)
+      discard("cannot write " + path + ": " + llvm::toString(temp.takeError()));
+    temps.push_back(std::move(*temp));
+    llvm::raw_fd_ostream os(temps.back().FD, /*shouldClose=*/false);
+    os << data;
+    os.flush();
+    if (os.has_error())
+      discard("cannot write " + path + ": " + os.error().message());
+  }
+  // The manifest last: a kernel file without one is never left behind.
+  for (size_t i = 0; i < temps.size(); ++i)
+    if (llvm::Error e = temps[i].keep(files[i].first)) {
+      std::string why = llvm::toString(std::move(e));
+      for (size_t j = 0; j < i; ++j)
+        llvm::sys::fs::remove(files[j].first);
+      temps.erase(temps.begin(), temps.begin() + i + 1);
+      discard("cannot write " + files[i].first + ": " + why);
+    }
 }
 
 /// --target cuda: compile the kernel; --emit ptx|cubin|llvm writes it.
@@ -349,14 +419,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     return ok ? 0 : 1;
   }
 #endif
-  writeOutput(*binary);
-  if (outputFile != "-") {
-    std::error_code ec;
-    llvm::raw_fd_ostream m(outputFile + ".json", ec);
-    if (ec)
-      fail("cannot write " + outputFile + ".json: " + ec.message());
-    m << *contract;
-  }
+  writeOutput(*binary, llvm::StringRef(*contract));
   return 0;
 }
 
