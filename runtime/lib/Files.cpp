@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -14,9 +15,12 @@
 namespace attn::rt {
 
 std::string readFile(const std::string &path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) // (which would open)
+    throw Error("cannot read " + path + ": it is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw Error("cannot read " + path);
+    throw Error("cannot read " + path + ": " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -35,10 +36,17 @@ TEST(CApi, LoadReportsMissingFiles) {
   EXPECT_TRUE(contains(lastError(), "no image path")) << lastError();
   std::string image = ::testing::TempDir() + "no-such-kernel.cubin";
   EXPECT_EQ(nullptr, attnRtKernelLoad(image.c_str(), nullptr));
-  EXPECT_EQ("cannot read " + image + ".json", lastError());
+  EXPECT_EQ("cannot read " + image + ".json: No such file or directory",
+            lastError());
   std::string manifest = writeFile("only-manifest.cubin.json", kManifest);
   EXPECT_EQ(nullptr, attnRtKernelLoad(image.c_str(), manifest.c_str()));
-  EXPECT_EQ("cannot read " + image, lastError());
+  EXPECT_EQ("cannot read " + image + ": No such file or directory",
+            lastError());
+  // A directory where the manifest should be (which would open).
+  std::string dir = ::testing::TempDir() + "dir-manifest.cubin.json";
+  std::filesystem::create_directories(dir);
+  EXPECT_EQ(nullptr, attnRtKernelLoad(image.c_str(), dir.c_str()));
+  EXPECT_EQ("cannot read " + dir + ": it is a directory", lastError());
 }
 
 TEST(CApi, LoadReportsBadManifests) {
