@@ -45,10 +45,11 @@ static cl::opt<std::string>
                      "per line (instead of the flags below)"),
             cl::cat(cat));
 static cl::opt<std::string> target("target",
-                                   cl::desc("cpu or an NVIDIA chip (sm_80, "
-                                            "..., sm_90a)"),
+                                   cl::desc("cpu (the default) or an NVIDIA "
+                                            "chip (sm_80, ..., sm_90a)"),
                                    cl::init("cpu"), cl::cat(cat));
-static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16"),
+static cl::opt<std::string> dtype("dtype",
+                                  cl::desc("f32, bf16 or f16 (default: bf16)"),
                                   cl::init("bf16"), cl::cat(cat));
 static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(0),
                               cl::cat(cat));

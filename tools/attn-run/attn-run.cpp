@@ -46,10 +46,12 @@ namespace cl = llvm::cl;
 static cl::OptionCategory cat("attn-run options");
 static cl::opt<std::string>
     target("target",
-           cl::desc("cpu (compiled and run here) or cuda (NVIDIA: compiled "
-                    "here, run where a GPU and the CUDA driver are)"),
+           cl::desc("cpu (compiled and run here; the default) or cuda "
+                    "(NVIDIA: compiled here, run where a GPU and the CUDA "
+                    "driver are)"),
            cl::init("cpu"), cl::cat(cat));
-static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16"),
+static cl::opt<std::string> dtype("dtype",
+                                  cl::desc("f32, bf16 or f16 (default: f32)"),
                                   cl::init("f32"), cl::cat(cat));
 static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(4),
                               cl::cat(cat));
@@ -258,8 +260,12 @@ static AttentionSpec parseSpec() {
          " GiB of host memory for its inputs and outputs, more than 75% of "
          "this machine's " +
          jsonNumber(physicalMemoryBytes() / (1 << 30)) + " GiB");
-  if (target == "cuda" && spec.dtype == DType::F32)
-    fail("the cuda target supports f16 and bf16 (tensor cores), not f32");
+  if (target == "cuda" && spec.dtype == DType::F32 && !tileMap)
+    fail(std::string("the cuda target supports f16 and bf16 (tensor cores), "
+                     "not f32") +
+         (dtype.getNumOccurrences()
+              ? ""
+              : " (the default --dtype): give --dtype bf16 or f16"));
   if (target == "cuda" && backward && emit.empty())
     fail("--backward --target cuda: running the backward on a GPU goes "
          "through attn-cuda-run; here --emit ptx|cubin compiles it");
