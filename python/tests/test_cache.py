@@ -103,7 +103,11 @@ def test_without_compiler_missing_kernel_names_the_command(tmp_path):
         argv[0] = AOT
         subprocess.run(argv + direction, check=True, capture_output=True, timeout=600)
     stats = run(tmp_path, env={"ATTN_OPT_NO_COMPILE": "1"})
-    assert stats == {"memory_hits": 0, "disk_hits": 2, "compiled": 0, "replaced_corrupt": 0}
+    # (memory_hits: 1 when the backward's call came while the forward's
+    # background load of it was still reading the disk, and waited.)
+    assert stats["memory_hits"] in (0, 1), stats
+    assert {k: v for k, v in stats.items() if k != "memory_hits"} == {
+        "disk_hits": 2, "compiled": 0, "replaced_corrupt": 0}
 
 
 def test_threads_find_the_same_keys(tmp_path):

@@ -340,8 +340,7 @@ def _arrive(st, tids, offs, what, expect_tx=0, clocks=None):
     if st.race is not None and clocks is None:
         clocks = st.race.release(tids)
     for i, ((blk, off, b), n) in enumerate(zip(states, counts)):
-        if clocks is not None:
-            st.race.arrive_mbarrier((blk, off), clocks[inverse == i])
+        mine = None if clocks is None else clocks[inverse == i]
         while n > 0:  # a phase's worth of arrivals at a time
             if b["pending"] == 0:
                 raise EmulationError(
@@ -349,6 +348,9 @@ def _arrive(st, tids, offs, what, expect_tx=0, clocks=None):
                     f"{off} than its count while its phase waits for "
                     f"{b['tx']} transaction bytes")
             step = min(n, b["pending"])
+            if mine is not None:  # (the first `step` of them are this phase's)
+                st.race.arrive_mbarrier((blk, off), mine[:step])
+                mine = mine[step:]
             b["tx"] += expect_tx * step
             b["pending"] -= step
             n -= step

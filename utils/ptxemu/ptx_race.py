@@ -9,8 +9,12 @@ kernel's synchronization orders them:
     try_wait that succeeds acquires the completed phase; the arrival a
     copy makes on completion (cp.async.mbarrier.arrive.noinc, a TMA
     load's complete_tx) releases what its thread knew when it issued it;
-  - wgmma.wait_group acquires what the warpgroup knew when it issued the
-    wgmmas it retires.
+  - a warpgroup's wgmmas read their shared operands as a thread of their
+    own (a column of the clocks after the block's threads): it knows what
+    the issuing threads knew at the issue, and a wgmma.wait_group gives
+    each waiting thread only the epoch of the reads it retires (so a
+    wgmma orders nothing between the warps that issue it, and a buffer
+    released before the wait races with the read).
 Lanes of a warp are separate threads: nothing orders them but
 bar.warp.sync (shfl, ldmatrix and the other collectives do not), as on a
 GPU with independent thread scheduling.
@@ -21,9 +25,9 @@ word's last write by another thread is not ordered before it, or a write
 whose word's last write or any read since is not, is a race: an
 EmulationError that names both sides. Copies count as their issuing
 thread's accesses when issued (cp.async and TMA loads write, TMA stores
-read); wgmma's shared operands as reads of every thread of the warpgroup.
-When a copy lands, or a wgmma reads, is the timings' business
-(ptxemu.py): this check is about the order the code imposes.
+read). So a release between a copy's issue and its wait (cp.async.wait_group,
+the mbarrier, bulk.wait_group.read) is the timings' to find (ptxemu.py):
+this check is about the order the code imposes.
 Global memory and mbarrier objects are not checked.
 """
 
@@ -40,11 +44,17 @@ class RaceCheck:
         self.st = st
         nt, n = st.nthreads, st.n
         self.nt = nt
+        # Clock columns: the block's threads, then one per warpgroup for
+        # its wgmmas' reads (their own clocks in `tc`).
+        nwg = nt // 128 if nt % 128 == 0 else 0
+        self.ncols = ncols = nt + nwg
         self.local = (st.tid % nt).astype(np.int64)
-        self.vc = np.zeros((n, nt), np.int64)
+        self.vc = np.zeros((n, ncols), np.int64)
         self.vc[np.arange(n), self.local] = 1
+        self.tc = np.zeros((st.nblocks, max(nwg, 1), ncols), np.int64)
+        self.tc[:, np.arange(nwg), nt + np.arange(nwg)] = 1
         words = max((st.shared_bytes + 3) // 4, 1)
-        if st.nblocks * words * nt * 2 > _MAX_READ_BYTES:
+        if st.nblocks * words * ncols * 2 > _MAX_READ_BYTES:
             raise EmulationError(
                 f"racecheck: {st.nblocks} blocks of {nt} threads over {words} shared "
                 f"words need more than {_MAX_READ_BYTES >> 20} MiB of read clocks "
@@ -52,7 +62,7 @@ class RaceCheck:
         self.w_tid = np.full((st.nblocks, words), -1, np.int32)
         self.w_clk = np.zeros((st.nblocks, words), np.int64)
         self.w_line = np.zeros((st.nblocks, words), np.int32)
-        self.r_clk = np.zeros((st.nblocks, words, nt), np.uint16)
+        self.r_clk = np.zeros((st.nblocks, words, ncols), np.uint16)
         self.r_line = np.zeros((st.nblocks, words), np.int32)
         self.named = {}  # (block, id) -> clock gathered by the phase
         self.mbar = {}  # (block, offset) -> [current phase, done even, done odd]
@@ -98,13 +108,13 @@ class RaceCheck:
 
     def arrive_mbarrier(self, key, clocks):
         """An arrival on mbarrier `key` with what its thread(s) knew."""
-        state = self.mbar.setdefault(key, [np.zeros(self.nt, np.int64), None, None])
+        state = self.mbar.setdefault(key, [np.zeros(self.ncols, np.int64), None, None])
         state[0] = np.maximum(state[0], np.max(clocks, axis=0))
 
     def complete_mbarrier(self, key, phase):
-        state = self.mbar.setdefault(key, [np.zeros(self.nt, np.int64), None, None])
+        state = self.mbar.setdefault(key, [np.zeros(self.ncols, np.int64), None, None])
         state[1 + (phase & 1)] = state[0]
-        state[0] = np.zeros(self.nt, np.int64)
+        state[0] = np.zeros(self.ncols, np.int64)
 
     def wait_mbarrier(self, key, parity, tids):
         state = self.mbar.get(key)
@@ -136,52 +146,50 @@ class RaceCheck:
                          f"the write by thread {int(wt[i])} at line "
                          f"{int(self.w_line[blk[i], words[i]])}")
 
-    def _report(self, access, tid, blk, word, other):
-        st = self.st
+    def _report(self, access, who, blk, word, other):
+        """who: a thread id, or a description."""
+        if not isinstance(who, str):
+            who = f"thread {int(who) % self.nt}"
         raise EmulationError(
-            f"race on shared memory: thread {int(tid) % st.nthreads} of block {int(blk)} "
+            f"race on shared memory: {who} of block {int(blk)} "
             f"{access} shared offset {4 * int(word)} at line {self.line}, not ordered "
             f"after {other}")
 
     def read(self, tids, offs, nbytes):
         self.read_words(*self._words(tids, offs, nbytes))
 
-    def read_by_groups(self, tids, offs):
-        """Group j (the threads tids[j]) reads the bytes at offsets offs[j]
-        (a wgmma's shared operand, read by its warpgroup)."""
-        for group, off in zip(tids, offs):
-            words = np.unique(np.asarray(off, np.int64) // 4)
-            lt = self.local[group]
-            blk = int(self.st.blk[group[0]])
-            if not (lt == np.arange(lt[0], lt[0] + len(lt))).all():
-                self.read_words(np.repeat(group, len(words)), np.tile(words, len(group)))
-                continue
-            # (A warpgroup: consecutive threads of one block, so the read
-            # clocks are one slice per word.)
-            wt = self.w_tid[blk, words]
-            wc = self.w_clk[blk, words]
-            writers = np.unique(wt[wt >= 0])
-            if len(writers) <= 16:  # (a copy's box: what its writer did)
-                race = np.zeros((1, len(words)), bool)
-                for w in writers.tolist():
-                    known = self.vc[group, w]
-                    others = known[lt != w]
-                    if len(others) and (wc[wt == w] > others.min()).any():
-                        race = None
-                        break
-            else:
-                race = None
-            if race is None:
-                known = self.vc[group][:, np.maximum(wt, 0)]  # [threads, words]
-                race = ((wt >= 0)[None, :] & (wt[None, :] != lt[:, None])
-                        & (wc[None, :] > known))
-            if race.any():
-                i, j = np.argwhere(race)[0]
-                self._report("reads", group[i], blk, words[j],
-                             f"the write by thread {int(wt[j])} at line "
-                             f"{int(self.w_line[blk, words[j]])}")
-            self.r_clk[blk, words, lt[0]:lt[-1] + 1] = self.vc[group, lt][None, :]
-            self.r_line[blk, words] = self.line
+    def issue_wgmma(self, tids):
+        """A wgmma issued by warpgroup `tids` (128 threads): its reads'
+        thread learns what they knew and starts a new epoch; returns its
+        (block, column, clock) for read_wgmma and retire_wgmma."""
+        blk = int(self.st.blk[tids[0]])
+        g = int(self.local[tids[0]]) // 128
+        col = self.nt + g
+        clock = self.tc[blk, g]
+        np.maximum(clock, self.vc[tids].max(0), out=clock)
+        clock[col] += 1
+        if clock[col] >= _CLOCK_LIMIT:
+            raise EmulationError(f"racecheck: more than {_CLOCK_LIMIT} wgmmas")
+        return blk, col, clock.copy()
+
+    def read_wgmma(self, issued, offs):
+        """The wgmma `issued` reads the bytes at offsets `offs`."""
+        blk, col, clock = issued
+        words = np.unique(np.asarray(offs, np.int64) // 4)
+        wt = self.w_tid[blk, words]
+        race = (wt >= 0) & (wt != col) & (self.w_clk[blk, words] > clock[np.maximum(wt, 0)])
+        if race.any():
+            j = int(np.argmax(race))
+            self._report("reads", f"a wgmma of warpgroup {col - self.nt}", blk,
+                         words[j], f"the write by thread {int(wt[j])} at line "
+                         f"{int(self.w_line[blk, words[j]])}")
+        self.r_clk[blk, words, col] = clock[col]
+        self.r_line[blk, words] = self.line
+
+    def retire_wgmma(self, issued, tids):
+        """wgmma.wait_group: `tids` know the wgmma's reads are done."""
+        _, col, clock = issued
+        self.vc[tids, col] = np.maximum(self.vc[tids, col], clock[col])
 
     def read_words(self, tids, words):
         if not len(tids):
@@ -199,6 +207,15 @@ class RaceCheck:
         blk = self.st.blk[tids]
         self._check_last_write(tids, blk, words, "writes")
         lt = self.local[tids]
+        # Two threads of one instruction (a copy's) on one word.
+        key = blk.astype(np.int64) * self.w_tid.shape[1] + words
+        order = np.argsort(key, kind="stable")
+        same = (key[order][1:] == key[order][:-1]) & (tids[order][1:] != tids[order][:-1])
+        if same.any():
+            i = int(np.argmax(same))
+            self._report("writes", tids[order][i + 1], blk[order][i + 1],
+                         words[order][i + 1], f"the write by thread "
+                         f"{int(lt[order][i])} in the same instruction")
         # Every read since the last write must be known to the writer: per
         # writer when there are few (a copy's box), else in chunks.
         writers = np.unique(tids)
@@ -211,8 +228,10 @@ class RaceCheck:
             unknown[np.arange(len(unknown)), lt[s]] = False
             if unknown.any():
                 i, reader = np.argwhere(unknown)[0]
+                who = (f"thread {int(reader)}" if reader < self.nt else
+                       f"a wgmma of warpgroup {int(reader) - self.nt}")
                 self._report("writes", t[i], blk[s][i], words[s][i],
-                             f"a read by thread {int(reader)} (the word's last read: "
+                             f"a read by {who} (the word's last read: "
                              f"line {int(self.r_line[blk[s][i], words[s][i]])})")
         self.w_tid[blk, words] = lt
         self.w_clk[blk, words] = self.vc[tids, lt]

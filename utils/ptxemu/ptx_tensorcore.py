@@ -147,16 +147,18 @@ def _desc_addresses(desc, rows, cols, mn_major, esize):
     return addr
 
 
-def _read_operand(st, tids, blocks, desc, rows, cols, mn_major, is_bf16, what):
-    """The operand matrices the descriptors name, read by the warpgroups'
-    threads `tids` [g, 128]."""
+def _read_operand(st, issued, blocks, desc, rows, cols, mn_major, is_bf16, what):
+    """The operand matrices the descriptors name, read by the wgmmas
+    `issued` (the race check's records, one per descriptor; None without
+    it)."""
     addr = _desc_addresses(desc, rows, cols, mn_major, 2)
     flat = addr.reshape(len(desc), -1)
     off = flat - SHARED_BASE
     if ((off < 0) | (off + 2 > st.shared_bytes)).any():
         raise EmulationError(f"{what}: descriptor addresses outside shared memory")
     if st.race is not None:
-        st.race.read_by_groups(tids, off)
+        for one, o in zip(issued, off):
+            st.race.read_wgmma(one, o)
     lo = st.smem[blocks[:, None], off]
     hi = st.smem[blocks[:, None], off + 1]
     h = (lo.astype(np.uint16) | (hi.astype(np.uint16) << 8))
@@ -251,6 +253,8 @@ def _compile_wgmma(k, ins, parts, a):
                "a_desc": uniform(a_desc_r, "the A descriptor") if a_desc_r else None,
                "n": n, "is_bf16": is_bf16, "trans_a": trans_a, "trans_b": trans_b,
                "d": d, "a_regs": a_regs, "row": row, "col": col}
+        if st.race is not None:
+            rec["race"] = [st.race.issue_wgmma(t) for t in tids]
         if st.timing == "copies-late":
             _wgmma_read(st, rec, np.ones(len(wgs), bool))
         st.wgmmas.append(rec)
@@ -261,24 +265,20 @@ def _compile_wgmma(k, ins, parts, a):
 def _wgmma_read(st, rec, sel):
     """Reads the operands (shared memory and registers) of `sel` into rec."""
     tids, blocks, n = rec["tids"][sel], rec["blocks"][sel], rec["n"]
+    issued = [rec["race"][i] for i in np.nonzero(sel)[0]] if st.race is not None else None
     if rec["a_regs"] is None:
-        A = _read_operand(st, tids, blocks, rec["a_desc"][sel], 64, 16,
+        A = _read_operand(st, issued, blocks, rec["a_desc"][sel], 64, 16,
                           rec["trans_a"] == 1, rec["is_bf16"], "wgmma A")
     else:
         regs = np.stack([st.get(r)[tids] for r in rec["a_regs"]], -1)  # [g,128,4]
         g = len(tids)
         A = _a_fragment(regs.reshape(g * 4, 32, 4), rec["is_bf16"]).reshape(g, 64, 16)
-    B = _read_operand(st, tids, blocks, rec["b_desc"][sel], n, 16, rec["trans_b"] == 1,
+    B = _read_operand(st, issued, blocks, rec["b_desc"][sel], n, 16, rec["trans_b"] == 1,
                       rec["is_bf16"], "wgmma B")  # [g, n, 16]
     rec.setdefault("operands", {})
     for j, idx in enumerate(np.nonzero(sel)[0]):
         rec["operands"][idx] = (A[j], B[j])
-    if st.race is not None:
-        # What the warpgroup knew when it read: wgmma.wait_group gives it
-        # to each of its threads (the reads are the wgmma's, not a lane's).
-        rec.setdefault("clocks", {})
-        for j, idx in enumerate(np.nonzero(sel)[0]):
-            rec["clocks"][idx] = st.race.release(tids[j]).max(0)
+
 
 
 def _wgmma_complete(st, rec, sel):
@@ -288,8 +288,8 @@ def _wgmma_complete(st, rec, sel):
     for idx in np.nonzero(sel)[0]:
         A, B = rec["operands"].pop(idx)
         tids = rec["tids"][idx]
-        if st.race is not None:
-            st.race.acquire(tids, rec["clocks"].pop(idx))
+        if st.race is not None:  # (the reads are done)
+            st.race.retire_wgmma(rec["race"][idx], tids)
         prod = A @ B.T  # [64, n]
         Cmat = np.zeros((64, rec["n"]))
         if rec["scale"][idx]:

@@ -56,8 +56,9 @@ is a checker, not a timing model:
     (check_cu_seqlens' error record): at once, one thread after another.
   - Races on shared memory (Launch(racecheck=True), ptx_race.py): every
     access ordered by happens-before from the barriers, mbarrier phases
-    and wgmma.wait_group, the lanes of a warp as separate threads; one
-    that is not ordered after a conflicting access is an error naming both.
+    and wgmma.wait_group, the lanes of a warp as separate threads and a
+    warpgroup's wgmma reads as one more; one that is not ordered after a
+    conflicting access is an error naming both.
   - Tensor maps: the kernel gets TensorMap objects for its 128-byte
     parameters (CUtensorMap is opaque; TensorMap holds what
     cuTensorMapEncodeTiled is given and checks what it checks); a TMA
