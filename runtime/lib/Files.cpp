@@ -26,22 +26,32 @@ std::string readFile(const std::string &path) {
   return ss.str();
 }
 
-void writeFileAtomically(const std::string &path, const std::string &bytes) {
+bool writeFileAtomically(const std::string &path, const std::string &bytes,
+                         std::string &error) noexcept {
   // A name no other writer (process or thread) uses.
   std::random_device entropy;
   std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." +
                     std::to_string(entropy());
   FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f)
-    throw Error("cannot write " + tmp + ": " + std::strerror(errno));
+  if (!f) { // (named by the file asked for: the temporary one is ours)
+    error = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
   bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
   ok = std::fflush(f) == 0 && ok;
   ok = std::fclose(f) == 0 && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
+    error = "cannot write " + path + ": " + std::strerror(errno);
     std::remove(tmp.c_str());
-    throw Error("cannot write " + path + ": " + why);
+    return false;
   }
+  return true;
+}
+
+void writeFileAtomically(const std::string &path, const std::string &bytes) {
+  std::string error;
+  if (!writeFileAtomically(path, bytes, error))
+    throw Error(error);
 }
 
 } // namespace attn::rt

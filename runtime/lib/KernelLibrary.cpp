@@ -45,15 +45,14 @@ KernelLibrary::get(const KernelConfig &config, Found *found) {
   std::shared_ptr<const LoadedKernel> kernel;
   try {
     kernel = findOrCompile(config, how);
-    lock.lock();
-    loaded.emplace(canonical, kernel);
   } catch (...) {
-    if (!lock.owns_lock())
-      lock.lock();
+    lock.lock();
     pending.erase(canonical);
     promise.set_exception(std::current_exception());
     throw;
   }
+  lock.lock();
+  loaded.emplace(canonical, kernel);
   ++(how == Found::Disk ? counts.diskHits : counts.compiled);
   pending.erase(canonical);
   promise.set_value(kernel);

@@ -8,14 +8,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuRun.h"
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
 #include "attn/Frontend/AttentionModule.h"
 #include "attn/Host/Host.h"
 #include "attn/JIT/Compiler.h"
-#include "attn/Support/CommandLine.h"
-#include "attn/Registration/Registration.h"
-#include "CpuRun.h"
 #include "attn/Pipelines/Pipelines.h"
+#include "attn/Registration/Registration.h"
+#include "attn/Runtime/Files.h"
+#include "attn/Support/CommandLine.h"
 #ifdef ATTN_HAVE_CUDA_RUNTIME
 #include "attn/Runtime/Run.h"
 #endif
@@ -321,46 +322,23 @@ static std::string printed(mlir::ModuleOp module) {
 }
 
 /// Writes `bytes` to --o ("-": stdout) and, for a file, `manifest` (if
-/// any) to FILE.json: through temporary files renamed at the end, so that
-/// a failure leaves neither (nor truncates an older one).
-static void writeOutput(llvm::StringRef bytes,
-                        std::optional<llvm::StringRef> manifest = {}) {
+/// any) to FILE.json, each through a temporary file renamed into place
+/// (rt::writeFileAtomically): a failure writes nothing partial, and a
+/// kernel is never left without its manifest.
+static void writeOutput(const std::string &bytes,
+                        const std::string *manifest = nullptr) {
   if (outputFile == "-") {
     llvm::outs() << bytes;
     return;
   }
-  std::vector<std::pair<std::string, llvm::StringRef>> files = {
-      {outputFile, bytes}};
-  if (manifest)
-    files.push_back({outputFile + ".json", *manifest});
-  std::vector<llvm::sys::fs::TempFile> temps;
-  auto discard = [&](const std::string &why) {
-    for (auto &t : temps)
-      llvm::consumeError(t.discard());
-    fail(why);
-  };
-  for (auto &[path, data] : files) {
-    if (llvm::sys::fs::is_directory(path))
-      discard("cannot write " + path + ": it is a directory");
-    auto temp = llvm::sys::fs::TempFile::create(path + ".tmp%%%%%%");
-    if (!temp)
-      discard("cannot write " + path + ": " + llvm::toString(temp.takeError()));
-    temps.push_back(std::move(*temp));
-    llvm::raw_fd_ostream os(temps.back().FD, /*shouldClose=*/false);
-    os << data;
-    os.flush();
-    if (os.has_error())
-      discard("cannot write " + path + ": " + os.error().message());
+  std::string error;
+  if (!attn::rt::writeFileAtomically(outputFile, bytes, error))
+    fail(error);
+  if (manifest &&
+      !attn::rt::writeFileAtomically(outputFile + ".json", *manifest, error)) {
+    llvm::sys::fs::remove(outputFile);
+    fail(error);
   }
-  // The manifest last: a kernel file without one is never left behind.
-  for (size_t i = 0; i < temps.size(); ++i)
-    if (llvm::Error e = temps[i].keep(files[i].first)) {
-      std::string why = llvm::toString(std::move(e));
-      for (size_t j = 0; j < i; ++j)
-        llvm::sys::fs::remove(files[j].first);
-      temps.erase(temps.begin(), temps.begin() + i + 1);
-      discard("cannot write " + files[i].first + ": " + why);
-    }
 }
 
 /// --target cuda: compile the kernel; --emit ptx|cubin|llvm writes it.
@@ -425,7 +403,7 @@ static int runCuda(mlir::MLIRContext &context, mlir::ModuleOp module,
     return ok ? 0 : 1;
   }
 #endif
-  writeOutput(*binary, llvm::StringRef(*contract));
+  writeOutput(*binary, &*contract);
   return 0;
 }
 

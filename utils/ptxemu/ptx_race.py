@@ -156,7 +156,14 @@ class RaceCheck:
             f"after {other}")
 
     def read(self, tids, offs, nbytes):
-        self.read_words(*self._words(tids, offs, nbytes))
+        tids, words = self._words(tids, offs, nbytes)
+        if not len(tids):
+            return
+        blk = self.st.blk[tids]
+        self._check_last_write(tids, blk, words, "reads")
+        lt = self.local[tids]
+        self.r_clk[blk, words, lt] = self.vc[tids, lt]
+        self.r_line[blk, words] = self.line
 
     def issue_wgmma(self, tids):
         """A wgmma issued by warpgroup `tids` (128 threads): its reads'
@@ -190,15 +197,6 @@ class RaceCheck:
         """wgmma.wait_group: `tids` know the wgmma's reads are done."""
         _, col, clock = issued
         self.vc[tids, col] = np.maximum(self.vc[tids, col], clock[col])
-
-    def read_words(self, tids, words):
-        if not len(tids):
-            return
-        blk = self.st.blk[tids]
-        self._check_last_write(tids, blk, words, "reads")
-        lt = self.local[tids]
-        self.r_clk[blk, words, lt] = self.vc[tids, lt]
-        self.r_line[blk, words] = self.line
 
     def write(self, tids, offs, nbytes):
         tids, words = self._words(tids, offs, nbytes)

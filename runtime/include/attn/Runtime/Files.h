@@ -31,6 +31,9 @@ std::string readFile(const std::string &path);
 /// and a rename, so that readers (other processes too) see the old file or
 /// the whole new one; throws Error if it cannot.
 void writeFileAtomically(const std::string &path, const std::string &bytes);
+/// The same for code built without exceptions: false with `error` set.
+bool writeFileAtomically(const std::string &path, const std::string &bytes,
+                         std::string &error) noexcept;
 
 } // namespace attn::rt
 
