@@ -54,8 +54,11 @@ std::optional<std::string> pipeline(const KernelConfig &config,
   options.print(os);
   if (auto why = mlir::attn::checkGPUPipelineOptions(options))
     return why;
-  if (pm)
+  if (pm) { // (a compile, not a key: the toolkit is needed)
+    if (auto why = mlir::attn::checkCUDAToolkit(options))
+      return why;
     mlir::attn::buildGPUPipeline(*pm, options);
+  }
   return std::nullopt;
 }
 

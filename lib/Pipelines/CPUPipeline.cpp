@@ -109,5 +109,10 @@ void mlir::attn::registerAttnPipelines() {
       "attn-nvidia-pipeline",
       "Lower attn.attention in gpu.func kernels to tensor-core kernels and "
       "on to PTX/cubin",
-      checkGPUPipelineOptions, buildGPUPipeline);
+      [](const GPUPipelineOptions &options) {
+        if (auto why = checkGPUPipelineOptions(options))
+          return why;
+        return checkCUDAToolkit(options);
+      },
+      buildGPUPipeline);
 }

@@ -302,8 +302,10 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
     if window is not None:
         if not causal:
             _fail("window needs causal=True", _DOC)
-        if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
-            _fail(f"window must be an integer >= 1, got {window!r}", _DOC)
+        if (isinstance(window, bool) or not isinstance(window, numbers.Integral)
+                or not 1 <= window <= 2**31 - 1):
+            _fail("window must be an integer in [1, 2147483647] (token positions "
+                  f"are 32-bit), got {window!r}", _DOC)
         window = int(window)
     if scale is not None:
         try:

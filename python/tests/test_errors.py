@@ -84,8 +84,12 @@ def test_window_types():
     np = pytest.importorskip("numpy")
     ref = attn_opt.doc_attention(q, k, v, cu, window=4)
     assert torch.equal(attn_opt.doc_attention(q, k, v, cu, window=np.int64(4)), ref)
-    raises(ValueError, "window must be an integer >= 1, got True", q, k, v, cu, window=True)
-    raises(ValueError, "window must be an integer >= 1, got 2.5", q, k, v, cu, window=2.5)
+    for bad in (True, 2.5, 0, -3, 2**31):
+        raises(ValueError, r"^attn_opt.doc_attention: window must be an integer in "
+               rf"\[1, 2147483647\] \(token positions are 32-bit\), got {bad!r}$",
+               q, k, v, cu, window=bad)
+    assert torch.equal(attn_opt.doc_attention(q, k, v, cu, window=2**31 - 1),
+                       attn_opt.doc_attention(q, k, v, cu))
 
 
 def test_window_without_causal():

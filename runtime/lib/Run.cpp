@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 
 namespace attn::rt {
 
@@ -238,13 +238,12 @@ bool runAttentionBackward(const std::string &image, const KernelInfo &info,
   return pass;
 }
 
-/// Writes `bytes` bytes to `path`; throws Error if it cannot.
+/// Writes `bytes` bytes to `path` (a whole file or none); throws Error,
+/// saying why, if it cannot.
 static void writeBytes(const std::string &path, const void *bytes,
                        size_t size) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(static_cast<const char *>(bytes), std::streamsize(size));
-  if (!f)
-    throw Error("cannot write " + path);
+  writeFileAtomically(path,
+                      std::string(static_cast<const char *>(bytes), size));
 }
 
 /// Reads `path` into `bytes`, which must be exactly its size.
@@ -257,9 +256,13 @@ static void readBytes(const std::string &path, void *bytes, size_t size) {
     std::memcpy(bytes, data.data(), size);
 }
 
-/// Writes q, k, v (of `data`) and cu_seqlens to `dir`.
+/// Writes q, k, v (of `data`) and cu_seqlens to `dir`, made if missing.
 static void writeInputs(const host::AttentionSpec &spec,
                         const ProblemData &data, const std::string &dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    throw Error("cannot make the directory " + dir + ": " + ec.message());
   writeBytes(dir + "/q.bin", data.q.bytes.data(), data.q.bytes.size());
   writeBytes(dir + "/k.bin", data.k.bytes.data(), data.k.bytes.size());
   writeBytes(dir + "/v.bin", data.v.bytes.data(), data.v.bytes.size());

@@ -98,6 +98,13 @@ int main(int argc, char **argv) {
     options.checkRows = std::stoll(get("check-rows", "-1"));
     options.repeat = std::stoi(get("repeat", "20"));
     options.residentBlocks = std::stoll(get("resident-blocks", "0"));
+    // (Before any device call: a machine without one says so second.)
+    if (options.repeat < 1)
+      fail("--repeat must be at least 1");
+    if (!get("check-rows").empty() && options.checkRows < 0)
+      fail("--check-rows must be at least 0 (0: every row)");
+    if (options.residentBlocks < 0)
+      fail("--resident-blocks must be at least 0 (0: as many as fit)");
     // Without a GPU: the inputs for another executor, or a check of what
     // it wrote.
     std::string saveDir = get("save-inputs"), checkDir = get("check-outputs");

@@ -113,6 +113,13 @@ module attributes {gpu.container_module} {
 // FORMAT: error: attn-nvidia-pipeline: unknown format 'bogus' (expected isa, bin, fatbin or offloading)
 // RUN: not attn-opt %s --attn-nvidia-pipeline="chip=sm_75 format=isa" 2>&1 | FileCheck %s --check-prefix=CHIP
 // CHIP: error: attn-nvidia-pipeline: unsupported chip 'sm_75' (the NVIDIA kernels support sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a)
+// PTX and cubin link the toolkit's libdevice: without one, an error, not
+// PTX calling undefined functions (MLIR's serializer reports the missing
+// toolkit but goes on); the NVVM module needs none.
+// RUN: env CUDA_ROOT=%t.none not attn-opt %s --attn-nvidia-pipeline="format=isa" 2>&1 | FileCheck %s --check-prefix=TOOLKIT
+// TOOLKIT: error: attn-nvidia-pipeline: no CUDA toolkit at '{{.*}}.none' (no {{.*}}.none/nvvm/libdevice/libdevice.10.bc); set CUDA_ROOT to one (the NVIDIA kernels link its libdevice)
+// RUN: env CUDA_ROOT=%t.none attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NOKIT
+// NOKIT: gpu.module @attn_kernels
 // RUN: not attn-opt %s --attn-nvidia-pipeline="kernel={mma=tcgen05}" 2>&1 | FileCheck %s --check-prefix=MMA
 // MMA: error: attn-nvidia-pipeline: kernel: attn-gpu-tile-attention: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
 // RUN: not attn-opt %s --attn-cpu-pipeline="block-q=0" 2>&1 | FileCheck %s --check-prefix=CPU
