@@ -192,7 +192,8 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
 @attention_backward.register_fake
 def _(dout, q, k, v, out, lse, cu_seqlens, mask, scale, deterministic):
     _check_backward_tensors(dout, q, k, v, out, lse, cu_seqlens)
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    # (Contiguous, as the op's are, whatever the strides of q, k and v.)
+    return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
 def _setup_context(ctx, inputs, output):

@@ -1,6 +1,7 @@
 """Shared fixtures of attn_opt's tests: a fresh kernel cache per session
 (ATTN_OPT_CACHE_DIR, set before attn_opt is imported; or
-ATTN_OPT_TEST_CACHE_DIR), outputs poisoned
+ATTN_OPT_TEST_CACHE_DIR), a fresh torch.compile (Inductor) cache too,
+outputs poisoned
 with NaN before every kernel (ATTN_OPT_POISON), and the `gpu` marker:
 those tests need a CUDA device and are skipped, with the reason, without
 one."""
@@ -16,6 +17,9 @@ _CACHE = os.environ.get("ATTN_OPT_TEST_CACHE_DIR") or tempfile.mkdtemp(
     prefix="attn-opt-test-cache-")
 os.environ["ATTN_OPT_CACHE_DIR"] = _CACHE
 os.environ["ATTN_OPT_POISON"] = "1"
+# Inductor's cache does not key on a custom op's fake implementation: an
+# earlier run's compiled graphs would outlive a change to one.
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="attn-opt-test-inductor-")
 
 
 def pytest_configure(config):

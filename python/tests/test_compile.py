@@ -34,6 +34,39 @@ def test_opcheck_backward():
                                None, deterministic))
 
 
+def permuted(x):
+    """x's values with other strides ([T, H, D] stored as [T, D, H])."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+def test_opcheck_non_contiguous():
+    """The ops copy such inputs; their fake outputs are contiguous like
+    theirs (a fake backward that kept q's strides failed opcheck and
+    torch.compile's backward)."""
+    q, k, v = (permuted(x) for x in problem())
+    assert not q.is_contiguous()
+    cu = torch.tensor([0, 60, 60, 61, 130], dtype=torch.int32)
+    torch.library.opcheck(ops.attention_forward, (q, k, v, cu, "document,causal", None, False))
+    out, lse = ops.attention_forward(q, k, v, cu, "document,causal", None, False)
+    torch.library.opcheck(ops.attention_backward,
+                          (permuted(torch.randn_like(out)), q, k, v, permuted(out), lse, cu,
+                           "document,causal", None, False))
+
+
+def test_compile_backward_non_contiguous():
+    @torch.compile(fullgraph=True)  # (inductor checks the fake's strides)
+    def loss(q, k, v, cu):
+        return (attn_opt.doc_attention(q, k, v, cu) ** 2).sum()
+
+    cu = torch.tensor([0, 60, 130], dtype=torch.int32)
+    q, k, v = (permuted(x).requires_grad_() for x in problem())
+    loss(q, k, v, cu).backward()
+    eager = [x.detach().clone().requires_grad_() for x in (q, k, v)]
+    (attn_opt.doc_attention(*eager, cu) ** 2).sum().backward()
+    for ours, ref in zip((q, k, v), eager):
+        assert rel_err(ours.grad, ref.grad) < 1e-6
+
+
 def test_compile_fullgraph_forward_and_backward_no_recompile():
     """No graph break; a new packing of the same T and document count does
     not recompile; with cu_seqlens marked dynamic, neither does another
