@@ -3,7 +3,8 @@ a dictionary in front of it, so that a call whose configuration was seen
 before costs one dictionary lookup.
 
 Environment:
-  ATTN_OPT_CACHE_DIR   the kernel cache (default ~/.cache/attn-opt)
+  ATTN_OPT_CACHE_DIR   the kernel cache (default $XDG_CACHE_HOME/attn-opt
+                       or ~/.cache/attn-opt)
   ATTN_OPT_NO_COMPILE  1: never compile, load only what the cache holds
                        (what a build without the compiler does)
   ATTN_OPT_CUDA_ARCH   the NVIDIA chip to compile for (default: the

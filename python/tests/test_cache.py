@@ -57,12 +57,14 @@ def test_second_process_compiles_nothing(tmp_path):
 
 def test_corrupt_entry_is_recompiled(tmp_path):
     run(tmp_path)
-    for so in tmp_path.glob("*.so"):
-        data = so.read_bytes()
-        so.write_bytes(data[: len(data) // 2])  # truncated
-    stats = run(tmp_path)
-    assert stats["compiled"] == 2 and stats["replaced_corrupt"] == 2
-    assert run(tmp_path)["compiled"] == 0
+    damages = [lambda b: b[: len(b) // 2],  # truncated
+               lambda b: b[:1000] + bytes([b[1000] ^ 1]) + b[1001:]]  # one bit, same size
+    for damage in damages:
+        for so in tmp_path.glob("*.so"):
+            so.write_bytes(damage(so.read_bytes()))
+        stats = run(tmp_path)
+        assert stats["compiled"] == 2 and stats["replaced_corrupt"] == 2
+        assert run(tmp_path)["compiled"] == 0
 
 
 def test_manifest_pointing_elsewhere_is_not_loaded(tmp_path):

@@ -10,6 +10,9 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <pwd.h>
+#include <unistd.h>
+
 namespace attn::rt {
 
 namespace fs = std::filesystem;
@@ -24,10 +27,22 @@ std::string hash128(const std::string &data) {
 }
 
 std::string KernelCache::defaultDir() {
-  if (const char *dir = std::getenv("ATTN_OPT_CACHE_DIR"); dir && *dir)
+  auto env = [](const char *name) {
+    const char *value = std::getenv(name);
+    return std::string(value ? value : "");
+  };
+  if (std::string dir = env("ATTN_OPT_CACHE_DIR"); !dir.empty())
     return dir;
-  const char *home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.cache/attn-opt";
+  // (The XDG base directory rules: a relative XDG_CACHE_HOME is ignored.)
+  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty() && xdg[0] == '/')
+    return xdg + "/attn-opt";
+  std::string home = env("HOME");
+  if (home.empty()) // (never a directory relative to where one runs)
+    if (const passwd *user = getpwuid(getuid()); user && user->pw_dir)
+      home = user->pw_dir;
+  if (home.empty()) // (one per user, as PyTorch's Inductor does)
+    return "/tmp/attn-opt-cache-" + std::to_string(getuid());
+  return home + "/.cache/attn-opt";
 }
 
 /// The first 16 hex digits of the configuration's hash name its entries.

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 using namespace attn;
@@ -244,14 +245,50 @@ TEST(KernelCache, CorruptEntriesAreNeverLoaded) {
   KernelCache cache(dir.path.string());
   KernelConfig c = sample();
   CacheEntry e = cache.store(c, "k1", "v1", "binary bytes", "");
-  std::ofstream(e.binaryPath, std::ios::binary | std::ios::trunc) << "binary";
   std::string why;
-  EXPECT_EQ(cache.find(c, "k1", &why), std::nullopt);
-  EXPECT_NE(why.find("does not match its checksum"), std::string::npos) << why;
-  EXPECT_EQ(cache.findAny(c), std::nullopt);
+  // Truncated, or the same size with one byte changed.
+  for (const char *damaged : {"binary", "binary bytez"}) {
+    std::ofstream(e.binaryPath, std::ios::binary | std::ios::trunc) << damaged;
+    EXPECT_EQ(cache.find(c, "k1", &why), std::nullopt) << damaged;
+    EXPECT_NE(why.find("does not match its checksum"), std::string::npos)
+        << why;
+    EXPECT_EQ(cache.findAny(c), std::nullopt) << damaged;
+  }
   std::ofstream(e.manifestPath, std::ios::trunc) << "{ not json";
   EXPECT_EQ(cache.find(c, "k1", &why), std::nullopt);
   EXPECT_NE(why.find("not a kernel manifest"), std::string::npos) << why;
+}
+
+/// Sets (or, given nullptr, unsets) an environment variable for a scope.
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(const char *name, const char *value) : name(name) {
+    if (const char *v = std::getenv(name))
+      old = v;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() {
+    old ? setenv(name.c_str(), old->c_str(), 1) : unsetenv(name.c_str());
+  }
+};
+
+TEST(KernelCache, DefaultDirectory) {
+  ScopedEnv cacheDir("ATTN_OPT_CACHE_DIR", nullptr),
+      xdg("XDG_CACHE_HOME", nullptr), home("HOME", "/home/someone");
+  EXPECT_EQ(KernelCache::defaultDir(), "/home/someone/.cache/attn-opt");
+  {
+    ScopedEnv x("XDG_CACHE_HOME", "/var/cache/me");
+    EXPECT_EQ(KernelCache::defaultDir(), "/var/cache/me/attn-opt");
+    ScopedEnv relative("XDG_CACHE_HOME", "relative"); // ignored, as XDG says
+    EXPECT_EQ(KernelCache::defaultDir(), "/home/someone/.cache/attn-opt");
+    ScopedEnv set("ATTN_OPT_CACHE_DIR", "/data/kernels");
+    EXPECT_EQ(KernelCache::defaultDir(), "/data/kernels");
+  }
+  // Without HOME: the user's home directory, never one relative to the
+  // working directory.
+  ScopedEnv noHome("HOME", nullptr);
+  EXPECT_EQ(KernelCache::defaultDir().front(), '/');
 }
 
 TEST(KernelCache, FindAnyTakesTheNewest) {

@@ -46,7 +46,8 @@ class KernelCache {
 public:
   /// `dir` need not exist until the first store.
   explicit KernelCache(std::string dir) : directory(std::move(dir)) {}
-  /// ATTN_OPT_CACHE_DIR if set, else $HOME/.cache/attn-opt.
+  /// ATTN_OPT_CACHE_DIR if set, else $XDG_CACHE_HOME/attn-opt, else
+  /// ~/.cache/attn-opt (/tmp/attn-opt-cache-UID without a home directory).
   static std::string defaultDir();
   const std::string &dir() const { return directory; }
 
