@@ -103,6 +103,9 @@ int main(int argc, char **argv) {
       fail("--repeat must be at least 1");
     if (!get("check-rows").empty() && options.checkRows < 0)
       fail("--check-rows must be at least 0 (0: every row)");
+    if (!get("check-rows").empty() && !options.check &&
+        get("check-outputs").empty())
+      fail("--check-rows applies to --check and --check-outputs");
     if (options.residentBlocks < 0)
       fail("--resident-blocks must be at least 0 (0: as many as fit)");
     // Without a GPU: the inputs for another executor, or a check of what

@@ -272,6 +272,8 @@ static AttentionSpec parseSpec() {
          "through attn-cuda-run; here --emit ptx|cubin compiles it");
   if (deterministic && !backward)
     fail("--deterministic applies to the backward pass: give --backward");
+  if (checkRows.getNumOccurrences() && !check)
+    fail("--check-rows applies to --check: give --check");
   return spec;
 }
 
