@@ -111,8 +111,12 @@ def test_no_tokens():
 
 
 def test_deterministic_gradients_are_identical():
-    """dq without atomics: the same bits on every run, and the same values
-    (within f32 rounding) as with atomics."""
+    """dq without atomics: correct (check() compares with float64), the
+    same bits on every run, and the same values (within f32 rounding) as
+    with atomics. (On the CPU the atomic kernel is sequential and repeats
+    its bits too: test_gpu.py's rerun, and backward.test's check that the
+    deterministic images have no floating-point atomics, tell the modes
+    apart.)"""
     runs = [check(PACKINGS["mixed"], seed=8, deterministic=True) for _ in range(2)]
     for a, b in zip(runs[0], runs[1]):
         assert torch.equal(a, b)
