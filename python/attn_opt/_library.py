@@ -79,7 +79,12 @@ def _memoized(key, config, on_miss=None):
     if found is None:
         if on_miss is not None:
             on_miss()
-        found = library().get(json.dumps(config()))
+        try:
+            text = json.dumps(config(), allow_nan=False)
+        except ValueError:  # (JSON has no inf or NaN; its one float is the scale)
+            raise ValueError("kernel configuration: the scale must be positive and "
+                             "finite") from None
+        found = library().get(text)
         with _lock:  # (a background load may have stored its own first)
             found = _kernels.setdefault(key, found)
     return found

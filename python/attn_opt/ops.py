@@ -309,6 +309,9 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
                   f"are 32-bit), got {window!r}", _DOC)
         window = int(window)
     if scale is not None:
+        if isinstance(scale, torch.Tensor) and scale.requires_grad:
+            _fail("scale is a tensor that requires grad; the kernels take it as a "
+                  "number, so no gradient would reach it (pass float(scale))", _DOC)
         try:
             scale = float(scale)
         except (TypeError, ValueError):

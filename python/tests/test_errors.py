@@ -101,6 +101,10 @@ def test_bad_scale():
     q, k, v, cu = good()
     raises(ValueError, "scale must be positive", q, k, v, cu, scale=-1.0)
     raises(ValueError, "scale must be a positive number, got 'x'", q, k, v, cu, scale="x")
+    raises(ValueError, "no gradient would reach it", q, k, v, cu,
+           scale=torch.tensor(0.2, requires_grad=True))
+    assert torch.equal(attn_opt.doc_attention(q, k, v, cu, scale=torch.tensor(0.2)),
+                       attn_opt.doc_attention(q, k, v, cu, scale=0.2))
 
 
 @pytest.mark.parametrize("cu,match", [
@@ -165,6 +169,18 @@ BACKWARD = torch.ops.attn_opt.attention_backward
 def test_forward_op_checks_its_tensors(change, match):
     with pytest.raises(ValueError, match=match):
         FORWARD(*change(*good()), "document,causal", None, False)
+
+
+@pytest.mark.parametrize("scale", [-1.0, 0.0, float("inf"), float("nan")])
+def test_ops_check_the_scale(scale):
+    """Called directly, the ops refuse what doc_attention refuses (an
+    infinite or NaN scale used to be blamed on invalid JSON)."""
+    q, k, v, cu = good()
+    with pytest.raises(ValueError, match="^kernel configuration: the scale must be "
+                                         "positive and finite$"):
+        FORWARD(q, k, v, cu, "document,causal", scale, False)
+    with pytest.raises(ValueError, match="positive and finite"):
+        BACKWARD(q, q, k, v, q, torch.zeros(4, 10), cu, "document,causal", scale, False)
 
 
 def test_backward_op_checks_its_tensors():
