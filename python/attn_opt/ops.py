@@ -83,6 +83,13 @@ def _check_cu_seqlens_on_device(cu: Tensor, tokens: int, stream: int):
     CUDA graph)."""
     flag = _error_flags.get(cu.device)
     if flag is None:
+        if torch.cuda.is_current_stream_capturing():
+            # (Made here, the flag's zeroing would be the graph's, clearing
+            # the record at every replay, and its kernels would load inside
+            # the capture.)
+            raise RuntimeError(
+                f"attn_opt: call it once on {cu.device} before capturing a CUDA graph "
+                "(that call loads its kernels and makes the device's cu_seqlens error flag)")
         flag = _error_flags[cu.device] = torch.zeros((1,), dtype=torch.int32, device=cu.device)
     _record_cu_seqlens_errors(cu, tokens, flag, stream)
 
@@ -106,12 +113,20 @@ def check_errors():
 _tile_counters = {}  # (device, stream) -> a zeroed int32 the kernel leaves zero
 
 
-def _tile_counter(device, stream) -> int:
+def _tile_counter(device, stream) -> Tensor:
+    """The dynamic schedule's tile counter for a launch on `stream`: one per
+    (device, stream), which the kernel leaves zero; in a CUDA-graph capture
+    a new one per call, zeroed by the graph just before the kernel at each
+    replay (torch.cuda.graph captures every graph on one stream, and graphs
+    replayed at once, or one whose capture made the counter and was never
+    replayed, must not share one)."""
+    if torch.cuda.is_current_stream_capturing():
+        return torch.zeros((4,), dtype=torch.int32, device=device)
     counter = _tile_counters.get((device, stream))
     if counter is None:
         counter = _tile_counters[(device, stream)] = torch.zeros(
             (4,), dtype=torch.int32, device=device)
-    return counter.data_ptr()
+    return counter
 
 
 # -- the ops -----------------------------------------------------------------
@@ -147,9 +162,10 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, mask:
         stream = torch.cuda.current_stream(q.device).cuda_stream
         _check_cu_seqlens_on_device(cu, tokens, stream)
         if tokens > 0:
+            counter = _tile_counter(q.device, stream)  # (alive until launched)
             kern.launch_cuda(q.device.index or 0, tokens, cu.data_ptr(), cu.numel(),
                              q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
-                             lse.data_ptr(), stream, _tile_counter(q.device, stream))
+                             lse.data_ptr(), stream, counter.data_ptr())
     return out, lse
 
 

@@ -60,6 +60,37 @@ def test_cuda_graph_replay_with_new_cu_seqlens():
     attn_opt.check_errors()
 
 
+def test_graphs_do_not_share_a_tile_counter():
+    """torch.cuda.graph captures every graph on one stream: each captured
+    call gets a counter of its own, zeroed by its graph before the kernel,
+    so a graph replays right whatever the op's per-stream counters hold
+    (they are made garbage here) and whichever graph replays first (the
+    dynamic-schedule kernel, sm_90a's default, reads the counter)."""
+    graphs = [captured(lengths) for lengths in ([100, 156], [1, 254, 1])]
+    from attn_opt import ops
+    for counter in ops._tile_counters.values():
+        counter.fill_(123456)
+    for graph, out, (q, k, v, cu) in reversed(graphs):
+        graph.replay()
+        torch.cuda.synchronize()
+        ref, _ = attention(q.cpu(), k.cpu(), v.cpu(), dense_mask(cu.cpu(), 256))
+        naive, _ = attention(q.cpu(), k.cpu(), v.cpu(), dense_mask(cu.cpu(), 256), dtype=q.dtype)
+        assert rel_err(out.cpu(), ref) <= 2 * rel_err(naive, ref)
+    attn_opt.check_errors()
+
+
+def test_capture_before_any_call_is_refused(monkeypatch):
+    """Captured before any call on the device, the error flag's zeroing
+    would be the graph's (clearing the record at each replay): refused."""
+    from attn_opt import ops
+    monkeypatch.setattr(ops, "_error_flags", {})
+    q, k, v, cu = (x.cuda() for x in problem([100, 156]))
+    graph = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match="call it once on cuda:0 before capturing"):
+        with torch.cuda.graph(graph):
+            attn_opt.doc_attention(q, k, v, cu)
+
+
 def test_invalid_cu_seqlens_recorded_on_device():
     q, k, v, _ = problem([64, 64])
     bad = torch.tensor([0, 100, 90], dtype=torch.int32).cuda()
