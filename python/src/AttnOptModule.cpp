@@ -70,6 +70,7 @@ public:
                   uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t out,
                   uintptr_t lse, uintptr_t stream, uintptr_t tileCounter) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
+    rt::DeviceScope scope(device);
     onDevice(devices, device, rt::parseManifest)
         ->launch(nullptr, cuEntries, tokens, ptr(cu), ptr(q), ptr(k), ptr(v),
                  ptr(out), ptr(lse), ptr(stream), ptr(tileCounter));
@@ -92,6 +93,7 @@ public:
                           uintptr_t out, int64_t outEntries,
                           uintptr_t stream) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
+    rt::DeviceScope scope(device);
     onDevice(sequenceKernels, device, rt::parseSequenceManifest)
         ->launch(ptr(in), inEntries, ptr(out), outEntries, ptr(stream));
 #else
@@ -114,6 +116,7 @@ public:
                                 int64_t tokens, uintptr_t errors,
                                 uintptr_t stream) {
 #ifdef ATTN_HAVE_CUDA_RUNTIME
+    rt::DeviceScope scope(device);
     onDevice(sequenceKernels, device, rt::parseSequenceManifest)
         ->checkCuSeqlens(ptr<const int32_t>(cu), entries, tokens,
                          ptr<int32_t>(errors), ptr(stream));
@@ -134,6 +137,7 @@ public:
     rt::GradTensors t{ptr(q),    ptr(k),  ptr(v),  ptr(out), ptr(lse),
                       ptr(dout), ptr(dq), ptr(dk), ptr(dv),
                       ptr(dqAccumulator)};
+    rt::DeviceScope scope(device);
     onDevice(devices, device, rt::parseManifest)
         ->launchBackward(nullptr, cuEntries, tokens, ptr(cu), t, ptr(stream));
 #else
@@ -149,9 +153,9 @@ private:
   std::map<int, std::unique_ptr<rt::SequenceKernel>> sequenceKernels;
 
   /// The kernel loaded on device `device` (once: `loaded` holds it, its
-  /// launch contract read with `parse`), that device's primary context
-  /// current on this thread. An attention kernel (rt::AttentionKernel) or
-  /// a sequence helper's (rt::SequenceKernel), as the configuration says.
+  /// launch contract read with `parse`), called in an rt::DeviceScope of
+  /// that device. An attention kernel (rt::AttentionKernel) or a sequence
+  /// helper's (rt::SequenceKernel), as the configuration says.
   template <typename K, typename Parse>
   const K *onDevice(std::map<int, std::unique_ptr<K>> &loaded, int device,
                     Parse parse) {
@@ -160,7 +164,6 @@ private:
       throw rt::Error(std::string("not an NVIDIA ") +
                       (sequence ? "sequence helper's" : "attention") +
                       " kernel: " + kernel->config.describe());
-    rt::initDevice(nullptr, device);
     std::lock_guard<std::mutex> lock(mutex);
     std::unique_ptr<K> &slot = loaded[device];
     if (!slot)

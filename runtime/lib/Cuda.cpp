@@ -153,6 +153,22 @@ void initDevice(std::string *deviceName, int ordinal) {
   }
 }
 
+DeviceScope::DeviceScope(int ordinal) {
+  const Driver &d = use();
+  check(d.cuInit(0), "cuInit");
+  CUcontext current = nullptr;
+  check(d.cuCtxGetCurrent(&current), "cuCtxGetCurrent");
+  previous = current;
+  initDevice(nullptr, ordinal);
+}
+
+DeviceScope::~DeviceScope() {
+  const Driver &d = driver();
+  CUcontext now = nullptr;
+  if (d.cuCtxGetCurrent(&now) == CUDA_SUCCESS && now != previous)
+    d.cuCtxSetCurrent(static_cast<CUcontext>(previous));
+}
+
 Module::Module(const std::string &image) {
   CUmodule m;
   check(use().cuModuleLoadData(&m, image.c_str()), "cuModuleLoadData");

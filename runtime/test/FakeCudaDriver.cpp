@@ -135,9 +135,15 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice) {
   return CUDA_SUCCESS;
 }
 
-CUresult cuCtxSetCurrent(CUcontext) { return CUDA_SUCCESS; }
+/// The thread's current context: none until one is set.
+static thread_local CUcontext currentContext = nullptr;
+
+CUresult cuCtxSetCurrent(CUcontext ctx) {
+  currentContext = ctx;
+  return CUDA_SUCCESS;
+}
 CUresult cuCtxGetCurrent(CUcontext *ctx) {
-  *ctx = reinterpret_cast<CUcontext>(&fakeContext);
+  *ctx = currentContext;
   return CUDA_SUCCESS;
 }
 CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }

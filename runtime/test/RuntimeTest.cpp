@@ -2,8 +2,11 @@
 
 #include "attn/Runtime/Attention.h"
 #include "attn/Runtime/CpuKernel.h"
+#include "attn/Runtime/Cuda.h"
 #include "attn/Runtime/SequenceKernel.h"
 
+#include <cuda.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -399,6 +402,38 @@ TEST(Driver, AvailabilityIsReported) {
   std::string why;
   bool ok = driverAvailable(&why);
   EXPECT_EQ(ok, why.empty()) << why;
+}
+
+/// A DeviceScope makes the device's primary context current and gives the
+/// caller's back (the PyTorch op launches in one: a tensor on another
+/// device must not change the caller's current device). Against the fake
+/// driver (test/Runtime/sequence-fake-driver.test), which keeps each
+/// thread's current context; skipped otherwise.
+TEST(FakeDriver, DeviceScopeGivesBackTheCallersContext) {
+  if (!std::getenv("ATTN_FAKE_CUDA_LOG"))
+    GTEST_SKIP()
+        << "needs the fake driver (test/Runtime/sequence-fake-driver.test)";
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr);
+  auto set = reinterpret_cast<decltype(&cuCtxSetCurrent)>(
+      dlsym(lib, "cuCtxSetCurrent"));
+  auto get = reinterpret_cast<decltype(&cuCtxGetCurrent)>(
+      dlsym(lib, "cuCtxGetCurrent"));
+  ASSERT_TRUE(set && get);
+  int callers;
+  auto *theirs = reinterpret_cast<CUcontext>(&callers);
+  for (CUcontext before : {theirs, CUcontext(nullptr)}) {
+    ASSERT_EQ(set(before), CUDA_SUCCESS);
+    CUcontext now = nullptr;
+    {
+      DeviceScope scope(0);
+      ASSERT_EQ(get(&now), CUDA_SUCCESS);
+      EXPECT_NE(now, before); // the device's primary context
+      EXPECT_NE(now, nullptr);
+    }
+    ASSERT_EQ(get(&now), CUDA_SUCCESS);
+    EXPECT_EQ(now, before);
+  }
 }
 
 /// SequenceKernel::launch against the recording stand-in for the driver:

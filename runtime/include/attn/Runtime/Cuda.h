@@ -29,6 +29,20 @@ bool driverAvailable(std::string *why = nullptr);
 /// unless it is; cheap enough to call before every launch.
 void initDevice(std::string *deviceName = nullptr, int ordinal = 0);
 
+/// initDevice(nullptr, ordinal) for a scope: the thread's current context
+/// before it is current again after it, so that a launch on another device
+/// leaves the caller's current device (PyTorch's, say) as it was.
+class DeviceScope {
+public:
+  explicit DeviceScope(int ordinal);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope &) = delete;
+  DeviceScope &operator=(const DeviceScope &) = delete;
+
+private:
+  void *previous = nullptr; // CUcontext, or none
+};
+
 using Stream = void *;   // CUstream (nullptr: the default stream)
 using Function = void *; // CUfunction
 
