@@ -39,6 +39,14 @@ if config.ptxas_executable and os.path.exists(config.ptxas_executable):
     # gpu-module-to-binary (cubin) finds ptxas through CUDA_ROOT.
     config.environment["CUDA_ROOT"] = os.path.dirname(
         os.path.dirname(config.ptxas_executable))
+# cuda-toolkit: the CUDA toolkit's libdevice, which PTX and cubin link
+# (found where MLIR's NVVM::getCUDAToolkitPath() looks: CUDA_ROOT, as set
+# above, CUDA_HOME, CUDA_PATH, else the default /usr/local/cuda).
+_toolkit = (config.environment.get("CUDA_ROOT") or os.environ.get("CUDA_ROOT")
+            or os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+            or "/usr/local/cuda")
+if os.path.exists(os.path.join(_toolkit, "nvvm", "libdevice", "libdevice.10.bc")):
+    config.available_features.add("cuda-toolkit")
 # cuda-gpu: the GPU tests run (ATTN_TEST_GPU=1 on a machine with a GPU);
 # nvidia-smi: a GPU may be there, so tests of the no-GPU errors do not run.
 if shutil.which("nvidia-smi"):

@@ -109,10 +109,5 @@ void mlir::attn::registerAttnPipelines() {
       "attn-nvidia-pipeline",
       "Lower attn.attention in gpu.func kernels to tensor-core kernels and "
       "on to PTX/cubin",
-      [](const GPUPipelineOptions &options) {
-        if (auto why = checkGPUPipelineOptions(options))
-          return why;
-        return checkCUDAToolkit(options);
-      },
-      buildGPUPipeline);
+      checkGPUPipelineOptions, buildGPUPipeline);
 }

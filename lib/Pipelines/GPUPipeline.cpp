@@ -14,11 +14,8 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
-#include "mlir/Target/LLVM/NVVM/Utils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
 
 using namespace mlir;
 
@@ -45,24 +42,6 @@ mlir::attn::checkGPUPipelineOptions(const GPUPipelineOptions &options) {
   if (!parseAttnGPUTileAttention(tileAttentionOptions(options), error))
     return "kernel: " + error;
   return std::nullopt;
-}
-
-std::optional<std::string>
-mlir::attn::checkCUDAToolkit(const GPUPipelineOptions &options) {
-  if (options.format == "offloading")
-    return std::nullopt;
-  StringRef toolkit = NVVM::getCUDAToolkitPath();
-  SmallString<128> libdevice(toolkit);
-  llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
-  if (!toolkit.empty() && llvm::sys::fs::exists(libdevice))
-    return std::nullopt;
-  std::string where =
-      toolkit.empty()
-          ? "no CUDA toolkit found"
-          : ("no CUDA toolkit at '" + toolkit + "' (no " + libdevice + ")")
-                .str();
-  return where +
-         "; set CUDA_ROOT to one (the NVIDIA kernels link its libdevice)";
 }
 
 void mlir::attn::buildGPUPipeline(OpPassManager &pm,
@@ -111,6 +90,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
 
   if (options.format == "offloading")
     return;
+  pm.addPass(createAttnRequireCUDAToolkit());
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;
   pm.addPass(createGpuModuleToBinaryPass(binary));

@@ -1,4 +1,6 @@
-// The NVIDIA pipeline down to PTX (no GPU and no ptxas needed for isa).
+// The NVIDIA pipeline down to PTX (no GPU and no ptxas needed for isa;
+// the toolkit's libdevice is).
+// REQUIRES: cuda-toolkit
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa kernel={mma=mma-sync}" | FileCheck %s
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_90a format=isa" | FileCheck %s --check-prefix=AUTO
 // RUN: attn-opt %s --attn-nvidia-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=SM80
@@ -117,7 +119,7 @@ module attributes {gpu.container_module} {
 // PTX calling undefined functions (MLIR's serializer reports the missing
 // toolkit but goes on); the NVVM module needs none.
 // RUN: env CUDA_ROOT=%t.none not attn-opt %s --attn-nvidia-pipeline="format=isa" 2>&1 | FileCheck %s --check-prefix=TOOLKIT
-// TOOLKIT: error: attn-nvidia-pipeline: no CUDA toolkit at '{{.*}}.none' (no {{.*}}.none/nvvm/libdevice/libdevice.10.bc); set CUDA_ROOT to one (the NVIDIA kernels link its libdevice)
+// TOOLKIT: error: no CUDA toolkit at '{{.*}}.none' (no {{.*}}.none/nvvm/libdevice/libdevice.10.bc); set CUDA_ROOT to one (the NVIDIA kernels link its libdevice)
 // RUN: env CUDA_ROOT=%t.none attn-opt %s --attn-nvidia-pipeline="format=offloading" | FileCheck %s --check-prefix=NOKIT
 // NOKIT: gpu.module @attn_kernels
 // RUN: not attn-opt %s --attn-nvidia-pipeline="kernel={mma=tcgen05}" 2>&1 | FileCheck %s --check-prefix=MMA

@@ -61,15 +61,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
 std::optional<std::string> checkGPUPipelineOptions(
     const GPUPipelineOptions &options);
 
-/// Why the CUDA toolkit cannot compile `options`' format (PTX and cubin
-/// link its libdevice; MLIR's serializer reports a missing one but writes
-/// PTX that calls undefined functions), or nullopt. The toolkit is MLIR's
-/// NVVM::getCUDAToolkitPath(): CUDA_ROOT, CUDA_HOME or CUDA_PATH, else the
-/// one MLIR was built with.
-std::optional<std::string> checkCUDAToolkit(const GPUPipelineOptions &options);
-
 /// attn.attention in gpu.func kernels -> tensor-core kernels -> NVVM ->
-/// PTX/cubin (gpu.binary). Needs ptxas for cubin (CUDA_ROOT or PATH).
+/// PTX/cubin (gpu.binary). PTX and cubin need the CUDA toolkit's libdevice
+/// (attn-require-cuda-toolkit says where it looked), cubin its ptxas
+/// (CUDA_ROOT or PATH).
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
 
 /// Registers attn-cpu-pipeline and attn-nvidia-pipeline.

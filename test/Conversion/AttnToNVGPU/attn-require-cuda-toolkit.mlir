@@ -1,0 +1,11 @@
+// Without the toolkit's libdevice (CUDA_ROOT naming nothing): an error
+// saying where it looked; with it, the module goes on unchanged.
+// RUN: env CUDA_ROOT=%t.none attn-opt %s -attn-require-cuda-toolkit -verify-diagnostics
+// RUN: %if cuda-toolkit %{ attn-opt %s -attn-require-cuda-toolkit | FileCheck %s %}
+
+// CHECK: gpu.module @kernels
+// expected-error @below {{no CUDA toolkit at '}}
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+  }
+}
