@@ -6,7 +6,8 @@
 
 Kernels are compiled on first use for each configuration (element type,
 heads, head dims, mask, scale, device), cached in memory and on disk
-(ATTN_OPT_CACHE_DIR, default ~/.cache/attn-opt), and serve every packing.
+(ATTN_OPT_CACHE_DIR, default $XDG_CACHE_HOME/attn-opt or ~/.cache/attn-opt),
+and serve every packing.
 `attn-opt-aot` (build/bin) fills a cache ahead of time for machines without
 the compiler.
 """

@@ -89,7 +89,8 @@ def _check_cu_seqlens_on_device(cu: Tensor, tokens: int, stream: int):
             # the capture.)
             raise RuntimeError(
                 f"attn_opt: call it once on {cu.device} before capturing a CUDA graph "
-                "(that call loads its kernels and makes the device's cu_seqlens error flag)")
+                "(the first call on a device makes its cu_seqlens error flag; each "
+                "configuration's first call, forward and backward, loads its kernels)")
         flag = _error_flags[cu.device] = torch.zeros((1,), dtype=torch.int32, device=cu.device)
     _record_cu_seqlens_errors(cu, tokens, flag, stream)
 

@@ -6,7 +6,9 @@ with NaN before every kernel (ATTN_OPT_POISON), and the `gpu` marker:
 those tests need a CUDA device and are skipped, with the reason, without
 one."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -20,6 +22,7 @@ os.environ["ATTN_OPT_POISON"] = "1"
 # Inductor's cache does not key on a custom op's fake implementation: an
 # earlier run's compiled graphs would outlive a change to one.
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="attn-opt-test-inductor-")
+atexit.register(shutil.rmtree, os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_configure(config):

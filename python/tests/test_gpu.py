@@ -32,8 +32,9 @@ def test_forward_matches_reference(dtype):
 
 
 def captured(lengths):
-    """A CUDA graph of doc_attention on 256 tokens (its kernels compiled and
-    loaded before the capture), its output and its inputs on the GPU."""
+    """A CUDA graph of doc_attention on sum(lengths) tokens (its kernels
+    compiled and loaded before the capture), its output and its inputs on
+    the GPU."""
     q, k, v, cu = problem(lengths)
     q, k, v, cu = q.cuda(), k.cuda(), v.cuda(), cu.cuda()
     stream = torch.cuda.Stream()
@@ -64,18 +65,25 @@ def test_graphs_do_not_share_a_tile_counter():
     """torch.cuda.graph captures every graph on one stream: each captured
     call gets a counter of its own, zeroed by its graph before the kernel,
     so a graph replays right whatever the op's per-stream counters hold
-    (they are made garbage here) and whichever graph replays first (the
-    dynamic-schedule kernel, sm_90a's default, reads the counter)."""
-    graphs = [captured(lengths) for lengths in ([100, 156], [1, 254, 1])]
+    (they are made garbage here) and whichever graph replays first. The
+    dynamic-schedule kernel (sm_90a's default) reads the counter once its
+    block's first item is done: 2048 tokens are 16 query tiles x 16 heads
+    = 256 items, more than the 132 resident blocks of an H100 or H200."""
+    graphs = [captured(lengths) for lengths in ([1000, 1048], [1, 2046, 1])]
     from attn_opt import ops
-    for counter in ops._tile_counters.values():
-        counter.fill_(123456)
-    for graph, out, (q, k, v, cu) in reversed(graphs):
-        graph.replay()
-        torch.cuda.synchronize()
-        ref, _ = attention(q.cpu(), k.cpu(), v.cpu(), dense_mask(cu.cpu(), 256))
-        naive, _ = attention(q.cpu(), k.cpu(), v.cpu(), dense_mask(cu.cpu(), 256), dtype=q.dtype)
-        assert rel_err(out.cpu(), ref) <= 2 * rel_err(naive, ref)
+    try:
+        for counter in ops._tile_counters.values():
+            counter.fill_(123456)
+        for graph, out, (q, k, v, cu) in reversed(graphs):
+            graph.replay()
+            torch.cuda.synchronize()
+            mask = dense_mask(cu.cpu(), q.shape[0])
+            ref, _ = attention(q.cpu(), k.cpu(), v.cpu(), mask)
+            naive, _ = attention(q.cpu(), k.cpu(), v.cpu(), mask, dtype=q.dtype)
+            assert rel_err(out.cpu(), ref) <= 2 * rel_err(naive, ref)
+    finally:  # (the kernel leaves a counter zero only if it started so)
+        for counter in ops._tile_counters.values():
+            counter.zero_()
     attn_opt.check_errors()
 
 

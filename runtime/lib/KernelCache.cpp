@@ -10,7 +10,11 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <cerrno>
+#include <vector>
+
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace attn::rt {
@@ -26,6 +30,28 @@ std::string hash128(const std::string &data) {
   return hex;
 }
 
+/// The user's home directory from the password database, or "".
+static std::string passwdHome() {
+  passwd entry, *found = nullptr;
+  std::vector<char> buffer(16384);
+  if (getpwuid_r(getuid(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      !found || !found->pw_dir)
+    return "";
+  return found->pw_dir;
+}
+
+std::string KernelCache::privateDir(const std::string &dir) {
+  struct stat st;
+  if ((mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) &&
+      lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+      st.st_uid == getuid() && (st.st_mode & 077) == 0)
+    return dir;
+  std::string unique = dir + "-XXXXXX";
+  if (mkdtemp(unique.data()))
+    return unique;
+  return dir; // (then the cache's own errors say what is wrong)
+}
+
 std::string KernelCache::defaultDir() {
   auto env = [](const char *name) {
     const char *value = std::getenv(name);
@@ -33,15 +59,15 @@ std::string KernelCache::defaultDir() {
   };
   if (std::string dir = env("ATTN_OPT_CACHE_DIR"); !dir.empty())
     return dir;
-  // (The XDG base directory rules: a relative XDG_CACHE_HOME is ignored.)
+  // Never a directory relative to where one runs: a relative
+  // XDG_CACHE_HOME (as the XDG rules say) or HOME is ignored.
   if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty() && xdg[0] == '/')
     return xdg + "/attn-opt";
   std::string home = env("HOME");
-  if (home.empty()) // (never a directory relative to where one runs)
-    if (const passwd *user = getpwuid(getuid()); user && user->pw_dir)
-      home = user->pw_dir;
-  if (home.empty()) // (one per user, as PyTorch's Inductor does)
-    return "/tmp/attn-opt-cache-" + std::to_string(getuid());
+  if (home.empty() || home[0] != '/')
+    home = passwdHome();
+  if (home.empty() || home[0] != '/') // (per user, as PyTorch's Inductor)
+    return privateDir("/tmp/attn-opt-cache-" + std::to_string(getuid()));
   return home + "/.cache/attn-opt";
 }
 

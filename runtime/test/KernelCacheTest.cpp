@@ -285,10 +285,33 @@ TEST(KernelCache, DefaultDirectory) {
     ScopedEnv set("ATTN_OPT_CACHE_DIR", "/data/kernels");
     EXPECT_EQ(KernelCache::defaultDir(), "/data/kernels");
   }
-  // Without HOME: the user's home directory, never one relative to the
-  // working directory.
-  ScopedEnv noHome("HOME", nullptr);
-  EXPECT_EQ(KernelCache::defaultDir().front(), '/');
+  // Without HOME, or with a relative one: the user's home directory,
+  // never one relative to the working directory.
+  for (const char *h : {static_cast<const char *>(nullptr), "relative"}) {
+    ScopedEnv noHome("HOME", h);
+    EXPECT_EQ(KernelCache::defaultDir().front(), '/');
+  }
+}
+
+TEST(KernelCache, PrivateDirectoryInASharedOne) {
+  TempDir shared;
+  fs::create_directories(shared.path);
+  auto mode = [](const fs::path &p) {
+    return fs::status(p).permissions() & fs::perms::all;
+  };
+  // Missing: made, for this user alone.
+  fs::path mine = shared.path / "cache";
+  EXPECT_EQ(KernelCache::privateDir(mine.string()), mine.string());
+  EXPECT_EQ(mode(mine), fs::perms::owner_all);
+  EXPECT_EQ(KernelCache::privateDir(mine.string()), mine.string());
+  // Open to others (as another user's planted one would be): not used.
+  fs::path open = shared.path / "open";
+  fs::create_directory(open);
+  fs::permissions(open, fs::perms::all);
+  std::string other = KernelCache::privateDir(open.string());
+  EXPECT_NE(other, open.string());
+  EXPECT_EQ(other.rfind(open.string() + "-", 0), 0u) << other;
+  EXPECT_EQ(mode(other), fs::perms::owner_all);
 }
 
 TEST(KernelCache, FindAnyTakesTheNewest) {

@@ -5,7 +5,6 @@
 #include "attn/Runtime/Cuda.h"
 #include "attn/Runtime/SequenceKernel.h"
 
-#include <cuda.h>
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -415,23 +414,23 @@ TEST(FakeDriver, DeviceScopeGivesBackTheCallersContext) {
         << "needs the fake driver (test/Runtime/sequence-fake-driver.test)";
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr);
-  auto set = reinterpret_cast<decltype(&cuCtxSetCurrent)>(
-      dlsym(lib, "cuCtxSetCurrent"));
-  auto get = reinterpret_cast<decltype(&cuCtxGetCurrent)>(
-      dlsym(lib, "cuCtxGetCurrent"));
+  // (The driver's own signatures, without cuda.h: CUresult is an enum,
+  // CUDA_SUCCESS 0, CUcontext a pointer.)
+  auto set = reinterpret_cast<int (*)(void *)>(dlsym(lib, "cuCtxSetCurrent"));
+  auto get = reinterpret_cast<int (*)(void **)>(dlsym(lib, "cuCtxGetCurrent"));
   ASSERT_TRUE(set && get);
   int callers;
-  auto *theirs = reinterpret_cast<CUcontext>(&callers);
-  for (CUcontext before : {theirs, CUcontext(nullptr)}) {
-    ASSERT_EQ(set(before), CUDA_SUCCESS);
-    CUcontext now = nullptr;
+  for (void *before :
+       {static_cast<void *>(&callers), static_cast<void *>(nullptr)}) {
+    ASSERT_EQ(set(before), 0);
+    void *now = nullptr;
     {
       DeviceScope scope(0);
-      ASSERT_EQ(get(&now), CUDA_SUCCESS);
+      ASSERT_EQ(get(&now), 0);
       EXPECT_NE(now, before); // the device's primary context
       EXPECT_NE(now, nullptr);
     }
-    ASSERT_EQ(get(&now), CUDA_SUCCESS);
+    ASSERT_EQ(get(&now), 0);
     EXPECT_EQ(now, before);
   }
 }

@@ -36,8 +36,10 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory cat("attn-opt-aot options");
 static cl::opt<std::string>
-    out("out", cl::desc("the cache directory to fill (default: "
-                        "ATTN_OPT_CACHE_DIR, else ~/.cache/attn-opt)"),
+    out("out",
+        cl::desc("the cache directory to fill (default: "
+                 "ATTN_OPT_CACHE_DIR, else "
+                 "$XDG_CACHE_HOME/attn-opt or ~/.cache/attn-opt)"),
         cl::cat(cat));
 static cl::opt<std::string>
     configs("configs",

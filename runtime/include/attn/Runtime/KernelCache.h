@@ -47,8 +47,14 @@ public:
   /// `dir` need not exist until the first store.
   explicit KernelCache(std::string dir) : directory(std::move(dir)) {}
   /// ATTN_OPT_CACHE_DIR if set, else $XDG_CACHE_HOME/attn-opt, else
-  /// ~/.cache/attn-opt (/tmp/attn-opt-cache-UID without a home directory).
+  /// ~/.cache/attn-opt; without a home directory, /tmp/attn-opt-cache-UID
+  /// if this user alone can write it, else a new private one in /tmp.
   static std::string defaultDir();
+  /// `dir` if this user alone can write it (made 0700 if missing; found
+  /// owned by this user and closed to others: in a shared directory such
+  /// as /tmp another user could have made it first, and the cache loads
+  /// code from it), else a new private directory `dir`-XXXXXX.
+  static std::string privateDir(const std::string &dir);
   const std::string &dir() const { return directory; }
 
   /// The entry of `config` under `key`, or nullopt: none there (`why`
