@@ -78,12 +78,21 @@ def _record_cu_seqlens_errors(cu: Tensor, tokens: int, record: Tensor, stream=No
                                       record.data_ptr(), stream)
 
 
+def _capturing(device) -> bool:
+    """Whether `device`'s current stream is capturing a CUDA graph (PyTorch
+    asks the current device's)."""
+    if device.index is not None and device.index != torch.cuda.current_device():
+        with torch.cuda.device(device):
+            return torch.cuda.is_current_stream_capturing()
+    return torch.cuda.is_current_stream_capturing()
+
+
 def _check_cu_seqlens_on_device(cu: Tensor, tokens: int, stream: int):
     """Records a bad cu_seqlens in the device's error flag (capturable in a
     CUDA graph)."""
     flag = _error_flags.get(cu.device)
     if flag is None:
-        if torch.cuda.is_current_stream_capturing():
+        if _capturing(cu.device):
             # (Made here, the flag's zeroing would be the graph's, clearing
             # the record at every replay, and its kernels would load inside
             # the capture.)
@@ -121,7 +130,7 @@ def _tile_counter(device, stream) -> Tensor:
     replay (torch.cuda.graph captures every graph on one stream, and graphs
     replayed at once, or one whose capture made the counter and was never
     replayed, must not share one)."""
-    if torch.cuda.is_current_stream_capturing():
+    if _capturing(device):
         return torch.zeros((4,), dtype=torch.int32, device=device)
     counter = _tile_counters.get((device, stream))
     if counter is None:
