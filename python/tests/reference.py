@@ -45,3 +45,25 @@ def rel_err(a, ref):
     num = (a - ref).norm()
     den = ref.norm()
     return float(num / den) if den > 0 else float(num)
+
+
+def isolation_runs(q, k, v, dout, keep, **kwargs):
+    """attn_opt.doc_attention's outputs and gradients at rows `keep` (whole
+    documents), run on q, k, v and dout, and run again with every other row
+    replaced by large finite values (|x| about 3e4): the two must agree, as
+    other documents contribute exactly nothing."""
+    import attn_opt
+    g = torch.Generator().manual_seed(13)
+
+    def elsewhere(x):
+        w = (torch.randn(x.shape, generator=g) * 3e4).to(x.dtype).to(x.device)
+        w[keep] = x[keep]
+        return w
+
+    def run(q, k, v, dout):
+        q, k, v = (x.detach().clone().requires_grad_() for x in (q, k, v))
+        out = attn_opt.doc_attention(q, k, v, **kwargs)
+        out.backward(dout)
+        return [x[keep] for x in (out, q.grad, k.grad, v.grad)]
+
+    return run(q, k, v, dout), run(*(elsewhere(x) for x in (q, k, v, dout)))

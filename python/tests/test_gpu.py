@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import attn_opt
-from reference import attention, dense_mask, rel_err
+from reference import attention, dense_mask, isolation_runs, rel_err
 
 pytestmark = pytest.mark.gpu
 
@@ -212,20 +212,8 @@ def test_other_documents_contribute_exactly_nothing(deterministic):
     lengths = [37, 200, 1, 300, 58]
     q, k, v, cu = (x.cuda() for x in problem(lengths, seed=11))
     dout = torch.rand(q.shape, generator=torch.Generator().manual_seed(12)).to(q.dtype).cuda()
-    mine = slice(37, 238)
-    big = torch.Generator().manual_seed(13)
-    wild = lambda x: (torch.randn(x.shape, generator=big) * 3e4).to(x.dtype).cuda()
-
-    def run(q, k, v, dout):
-        q, k, v = (x.clone().requires_grad_() for x in (q, k, v))
-        out = attn_opt.doc_attention(q, k, v, cu, deterministic=deterministic)
-        out.backward(dout)
-        return [x[mine] for x in (out, q.grad, k.grad, v.grad)]
-
-    others = [wild(x) for x in (q, k, v, dout)]
-    for x, w in zip(others, (q, k, v, dout)):
-        x[mine] = w[mine]
-    a, b = run(q, k, v, dout), run(*others)
+    a, b = isolation_runs(q, k, v, dout, slice(37, 238), cu_seqlens=cu,
+                          deterministic=deterministic)
     assert torch.equal(a[0], b[0]) and all(torch.isfinite(x).all() for x in a)
     # (dq by atomics adds in an order that varies: equal within rounding.)
     assert torch.equal(a[1], b[1]) if deterministic else rel_err(b[1], a[1]) < 1e-2
