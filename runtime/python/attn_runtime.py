@@ -89,17 +89,31 @@ def _int32s(values):
     return out
 
 
+def _int(name, x, lo, hi):
+    """x as a Python int in [lo, hi) (ctypes would wrap it silently)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise Error(f"{name} must be an integer, got {x!r}")
+    if not lo <= int(x) < hi:
+        raise Error(f"{name} must be in [{lo}, {hi}), got {int(x)}")
+    return int(x)
+
+
 class Kernel:
     """A loaded kernel: `info` is its manifest (a dict)."""
 
     def __init__(self, image_path, manifest_path=None):
         self._lib = library()
         handle = self._lib.attnRtKernelLoad(
-            image_path.encode(), manifest_path.encode() if manifest_path else None)
+            os.fsencode(image_path), os.fsencode(manifest_path) if manifest_path else None)
         if not handle:
             raise _error(self._lib)
         self._handle = handle
-        self.info = json.loads(self._lib.attnRtKernelManifest(handle).decode())
+        self.info = json.loads(self._lib.attnRtKernelManifest(handle).decode("utf-8-sig"))
+
+    def _live(self):
+        if not getattr(self, "_handle", None):
+            raise Error("the kernel was closed")
+        return self._handle
 
     def close(self):
         if getattr(self, "_handle", None):
@@ -111,7 +125,8 @@ class Kernel:
 
     def limit_resident_blocks(self, blocks):
         """Persistent and dynamic grids: at most `blocks` blocks per launch."""
-        if self._lib.attnRtKernelLimitResidentBlocks(self._handle, blocks):
+        blocks = _int("blocks", blocks, 1, 2**63)
+        if self._lib.attnRtKernelLimitResidentBlocks(self._live(), blocks):
             raise _error(self._lib)
 
     def bind(self, cu_host, tokens, cu, q, k, v, out, lse, stream=0):
@@ -120,14 +135,17 @@ class Kernel:
         sequence of ints); the rest: device addresses (ints) and the stream
         (a CUstream / cudaStream_t as an int, 0 for the default stream)."""
         cu_array = (ctypes.c_int32 * len(cu_host))(*_int32s(cu_host))
-        args = (self._handle, cu_array, len(cu_host), int(tokens),
-                *(ctypes.c_void_p(int(x)) for x in (cu, q, k, v, out, lse, stream)))
-        launch_fn, lib = self._lib.attnRtKernelLaunch, self._lib
+        pointers = {"cu": cu, "q": q, "k": k, "v": v, "out": out, "lse": lse,
+                    "stream": stream}
+        args = [cu_array, len(cu_host), _int("tokens", tokens, 0, 2**63)] + [
+            ctypes.c_void_p(_int(name, x, 0, 2**64)) for name, x in pointers.items()]
+        lib = self._lib
 
         def launch():
-            if launch_fn(*args):
+            # (The kernel, not its handle: the launch keeps it loaded.)
+            if lib.attnRtKernelLaunch(launch.kernel._live(), *args):
                 raise _error(lib)
-        launch.keep = cu_array  # alive as long as the launch
+        launch.kernel = self
         return launch
 
     def launch(self, cu_host, tokens, cu, q, k, v, out, lse, stream=0):

@@ -204,10 +204,32 @@ def main():
                                       bad.ptr["k"], bad.ptr["v"], bad.ptr["out"],
                                       bad.ptr["lse"]),
                 "TMA needs q 16-byte aligned")
+        # Tokens, addresses and the stream are checked, not wrapped by ctypes.
+        good = [bufs.ptr[n] for n in ("cu", "q", "k", "v", "out", "lse")]
+        for label, tokens, ptrs, want in (
+                ("tokens 2**64 + 10", 2**64 + 10, good, "tokens must be in [0, "),
+                ("tokens 10.5", 10.5, good, "tokens must be an integer"),
+                ("q 2**64 + q", 10, [good[0], 2**64 + good[1]] + good[2:],
+                 "q must be in [0, "),
+                ("lse -4", 10, good[:5] + [-4], "lse must be in [0, ")):
+            expect_nothing_launched(f"{name}: {label}",
+                                    lambda: kernel.launch([0, 10], tokens, *ptrs), want)
         before = len(records())
         kernel.launch([0], 0, 0, 0, 0, 0, 0, 0)
         check(f"{name}: 0 tokens, nothing launched",
               not any(r["call"] == "launch" for r in records()[before:]))
+        # A bound launch keeps its kernel loaded (it used to keep only the
+        # handle, which the kernel's collection freed under it), and one of
+        # a closed kernel is an error.
+        launch = attn_runtime.Kernel(path).bind([0, 10], 10, *good)
+        import gc
+        gc.collect()
+        before = len(records())
+        launch()
+        check(f"{name}: a bound launch outlives its Kernel object",
+              sum(r["call"] == "launch" for r in records()[before:]) == 1)
+        launch.kernel.close()
+        expect_nothing_launched(f"{name}: a closed kernel", launch, "the kernel was closed")
 
 
 if __name__ == "__main__":
