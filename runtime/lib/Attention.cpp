@@ -48,7 +48,7 @@ KernelInfo parseManifest(const std::string &text) {
   i.blockQ = m.integer("block_q");
   i.blockK = m.integer("block_k");
   i.threads = m.integer("threads");
-  i.sharedBytes = m.integer("shared_bytes");
+  i.sharedBytes = sharedBytesOf(m);
   i.scale = m.number("scale");
   if (i.heads < 1 || i.kvHeads < 1 || i.heads % i.kvHeads != 0)
     throw Error("kernel manifest: heads (" + std::to_string(i.heads) +
@@ -66,8 +66,6 @@ KernelInfo parseManifest(const std::string &text) {
   if (i.blockQ < 1 || i.blockQ > 1024 || i.blockK < 1 || i.blockK > 1024 ||
       i.threads < 1 || i.threads > 1024)
     throw Error("kernel manifest: bad block_q, block_k or threads");
-  if (i.sharedBytes < 0)
-    throw Error("kernel manifest: negative shared_bytes");
   if (!(std::isfinite(i.scale) && i.scale > 0))
     throw Error("kernel manifest: the scale must be positive and finite");
   if (i.direction == "backward" &&

@@ -63,6 +63,10 @@ AttnRtKernel *attnRtKernelLoad(const char *imagePath,
     k->manifest = readFile(manifestPath ? std::string(manifestPath)
                                         : std::string(imagePath) + ".json");
     KernelInfo info = parseManifest(k->manifest);
+    if (info.direction != "forward")
+      throw Error("attnRtKernelLoad: " + info.kernel +
+                  " is a backward kernel; this API launches forward ones "
+                  "(attnRtKernelLaunch)");
     std::string image = readFile(imagePath);
     initDevice();
     k->kernel = std::make_unique<AttentionKernel>(image, std::move(info));
@@ -70,7 +74,10 @@ AttnRtKernel *attnRtKernelLoad(const char *imagePath,
   });
 }
 
-void attnRtKernelDestroy(AttnRtKernel *kernel) { delete kernel; }
+void attnRtKernelDestroy(AttnRtKernel *kernel) {
+  lastError.clear(); // (a call that succeeded, like every other)
+  delete kernel;
+}
 
 const char *attnRtKernelManifest(const AttnRtKernel *kernel) {
   return guarded<const char *>(nullptr, [&] {

@@ -87,6 +87,18 @@ private:
   nlohmann::json json;
 };
 
+/// A kernel's shared_bytes, checked: at most 227 KiB, the most a block may
+/// have on any NVIDIA GPU (a larger one would be cut to an int on its way
+/// to the driver).
+inline int64_t sharedBytesOf(const Manifest &m) {
+  constexpr int64_t kMaxSharedBytes = 227 * 1024;
+  int64_t bytes = m.integer("shared_bytes");
+  if (bytes < 0 || bytes > kMaxSharedBytes)
+    throw Error("kernel manifest: shared_bytes " + std::to_string(bytes) +
+                " is not 0 to " + std::to_string(kMaxSharedBytes));
+  return bytes;
+}
+
 } // namespace attn::rt
 
 #endif // ATTN_RUNTIME_LIB_MANIFEST_H

@@ -24,12 +24,10 @@ SequenceInfo parseSequenceManifest(const std::string &text) {
     throw Error("kernel manifest: " + sequence + " launches on the grid \"" +
                 grid + "\", not \"" + i.grid + "\"");
   i.threads = m.integer("threads");
-  i.sharedBytes = m.integer("shared_bytes");
+  i.sharedBytes = sharedBytesOf(m);
   if (i.threads < 1 || i.threads > 1024)
     throw Error("kernel manifest: threads " + std::to_string(i.threads) +
                 " is not a block size (1 to 1024)");
-  if (i.sharedBytes < 0)
-    throw Error("kernel manifest: negative shared_bytes");
   return i;
 }
 

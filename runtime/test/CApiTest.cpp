@@ -77,7 +77,21 @@ TEST(CApi, NullKernelIsAnError) {
                                   nullptr, nullptr, nullptr, nullptr));
   EXPECT_TRUE(contains(lastError(), "no kernel")) << lastError();
   EXPECT_EQ(nullptr, attnRtKernelManifest(nullptr));
-  attnRtKernelDestroy(nullptr); // nothing
+  attnRtKernelDestroy(nullptr); // nothing, and a call that succeeded
+  EXPECT_EQ("", lastError());
+}
+
+TEST(CApi, LoadRefusesABackwardKernel) {
+  // (Refused before the image is read or a device is touched.)
+  std::string manifest = kManifest;
+  manifest.replace(manifest.find(R"("kernel": "attn")"), 16,
+                   R"("kernel": "attn_grad", "direction": "backward", )"
+                   R"("dq": "query-items")");
+  std::string path = writeFile("grad.cubin.json", manifest);
+  EXPECT_EQ(nullptr, attnRtKernelLoad("grad.cubin", path.c_str()));
+  EXPECT_EQ("attnRtKernelLoad: attn_grad is a backward kernel; this API "
+            "launches forward ones (attnRtKernelLaunch)",
+            lastError());
 }
 
 TEST(CApi, DriverAvailabilityIsReported) {

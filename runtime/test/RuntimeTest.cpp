@@ -140,7 +140,14 @@ TEST(Manifest, ParsesAndRejects) {
       "multiple of kv_heads", "heads 3 / kv_heads 2 were accepted");
   expectRejected(
       R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": -5})",
-      "negative shared_bytes", "negative shared memory was accepted");
+      "shared_bytes -5 is not 0 to 232448",
+      "negative shared memory was accepted");
+  // More than any GPU's block may have: it would be cut to an int on its
+  // way to the driver (2^32 + 100 became 100).
+  expectRejected(
+      R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": 2, "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 4294967396})",
+      "shared_bytes 4294967396 is not 0 to 232448",
+      "shared memory past 227 KiB was accepted");
   expectRejected(
       R"({"kernel": "attn", "arch": "sm_90a", "dtype": "bf16", "heads": "2", "kv_heads": 2, "head_dim": 64, "value_dim": 64, "mask": "document", "scale": 1, "block_q": 128, "block_k": 64, "threads": 128, "shared_bytes": 5})",
       "\"heads\" is not an integer", "a string head count was accepted");

@@ -43,7 +43,8 @@ ATTN_RT_EXPORTED int attnRtDriverAvailable(void);
 /* Reads the manifest (manifestPath, or imagePath + ".json" when NULL) and
  * the image (cubin or PTX), makes device 0's primary context current on
  * this thread (the one the CUDA runtime, and so PyTorch, uses) and loads
- * the kernel. NULL on failure. */
+ * the kernel: a forward one (a backward-only manifest is refused). NULL on
+ * failure. */
 ATTN_RT_EXPORTED AttnRtKernel *attnRtKernelLoad(const char *imagePath,
                                                 const char *manifestPath);
 
