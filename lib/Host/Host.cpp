@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
+
+#include <unistd.h>
 
 namespace attn::host {
 
@@ -157,6 +160,12 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
            "fixed:LENGTH)";
   if ((tokens > 0) == (numDocs > 0))
     return std::string("give a positive token count or document count");
+  // (Checked as the lengths are drawn: never a vector past int32 tokens.)
+  constexpr int64_t kMaxTokens = std::numeric_limits<int32_t>::max();
+  const std::string tooMany = "more than " + std::to_string(kMaxTokens) +
+                              " tokens (cu_seqlens is int32)";
+  if (tokens > kMaxTokens || numDocs > kMaxTokens)
+    return tooMany;
   std::mt19937_64 rng(seed);
   std::lognormal_distribution<double> logn(std::log(double(*param)), 1.0);
   std::uniform_int_distribution<int64_t> uni(*low, *param);
@@ -170,6 +179,8 @@ std::optional<std::string> sampleDocLengths(const std::string &dist,
       l = std::min(l, tokens - total);
     lengths.push_back(l);
     total += l;
+    if (total > kMaxTokens)
+      return tooMany;
   }
   return std::nullopt;
 }
@@ -197,8 +208,9 @@ std::optional<std::string> cuFromFlags(const DocumentFlags &f,
       cu.push_back(int32_t(v));
     }
   } else {
-    if ((f.tokens > 0) == (f.numDocs > 0))
-      return std::string("--docs needs exactly one of --tokens and --num-docs");
+    if (f.tokens < 0 || f.numDocs < 0 || (f.tokens > 0) == (f.numDocs > 0))
+      return std::string("--docs needs exactly one of --tokens and "
+                         "--num-docs, at least 1");
     if ((why = sampleDocLengths(f.docs, f.tokens, f.numDocs, f.seed, values)) ||
         (why = cuFromLengths(values, cu)))
       return "--docs: " + *why;
@@ -220,6 +232,24 @@ double hostBytes(const AttentionSpec &spec, bool backward) {
   return forward + (backward ? grads : 0.0);
 }
 
+std::optional<std::string> checkHostMemory(const AttentionSpec &spec,
+                                           bool backward) {
+  double physical =
+      double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
+  double bytes = hostBytes(spec, backward);
+  if (bytes <= 0.75 * physical)
+    return std::nullopt;
+  auto gib = [](double b) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.3g", b / double(1 << 30));
+    return std::string(text);
+  };
+  return "the problem needs about " + gib(bytes) +
+         " GiB of host memory for its inputs and outputs, more than 75% of "
+         "this machine's " +
+         gib(physical) + " GiB";
+}
+
 double usefulFlops(const AttentionSpec &spec) {
   const mask::MaskSpec docCausal{true, true, 0};
   if (spec.mask == docCausal && spec.headDim == spec.valueDim) {
@@ -230,13 +260,18 @@ double usefulFlops(const AttentionSpec &spec) {
     }
     return flops;
   }
+  return 2.0 * double(spec.headDim + spec.valueDim) * spec.heads *
+         allowedPairs(spec);
+}
+
+double allowedPairs(const AttentionSpec &spec) {
   mask::HostCtx<int32_t> ctx = spec.ctx();
   double pairs = 0;
   for (int64_t q = 0; q < spec.tokens(); ++q) {
     auto r = mask::rowInterval(ctx, spec.mask, q);
     pairs += double(std::max<int64_t>(0, r.hi - r.lo));
   }
-  return 2.0 * double(spec.headDim + spec.valueDim) * spec.heads * pairs;
+  return pairs;
 }
 
 //===----------------------------------------------------------------------===//

@@ -13,6 +13,14 @@ namespace attn::rt {
 
 using namespace attn::host;
 
+/// Throws Error if the float64 gradient reference of `spec` would take
+/// more than 3e10 multiply-adds (minutes).
+static void requireGradientReferenceFits(const host::AttentionSpec &spec) {
+  if (referenceGradientCost(spec) > 3e10)
+    throw Error("the float64 gradient reference would take more than 3e10 "
+                "multiply-adds; check fewer tokens or heads");
+}
+
 host::AttentionSpec specFromManifest(const KernelInfo &info) {
   AttentionSpec spec;
   std::optional<DType> dt = parseDType(info.dtype);
@@ -161,9 +169,8 @@ bool runAttentionBackward(const std::string &image, const KernelInfo &info,
   if (!info.backward)
     throw Error("the kernel manifest describes no backward kernel (attn-run "
                 "--target cuda --backward --emit ... builds one)");
-  if (opts.check && referenceGradientCost(spec) > 3e10)
-    throw Error("--check: the float64 gradient reference would take more "
-                "than 3e10 multiply-adds; check fewer tokens or heads");
+  if (opts.check)
+    requireGradientReferenceFits(spec);
   std::string why;
   if (!driverAvailable(&why))
     throw Error("no usable CUDA device: " + why);
@@ -270,6 +277,23 @@ static void writeInputs(const host::AttentionSpec &spec,
              spec.cuSeqlens.size() * sizeof(int32_t));
 }
 
+/// Throws Error unless `dir` holds the inputs these flags make (its
+/// cu_seqlens and q): a check of another problem's outputs would fail on
+/// numbers, saying nothing of the mix-up.
+static void requireSavedInputs(const host::AttentionSpec &spec,
+                               const ProblemData &data,
+                               const std::string &dir) {
+  const auto *cu = reinterpret_cast<const char *>(spec.cuSeqlens.data());
+  if (readFile(dir + "/cu_seqlens.bin") !=
+      std::string(cu, spec.cuSeqlens.size() * sizeof(int32_t)))
+    throw Error(dir + " holds the inputs of other documents: give the "
+                      "document flags --save-inputs had");
+  if (readFile(dir + "/q.bin") !=
+      std::string(data.q.bytes.begin(), data.q.bytes.end()))
+    throw Error(dir + " holds other inputs: give the --seed --save-inputs "
+                      "had");
+}
+
 void saveInputs(const host::AttentionSpec &spec, uint64_t seed,
                 const std::string &dir) {
   requireValid(spec);
@@ -281,6 +305,7 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
                        std::ostream &os) {
   requireValid(spec);
   ProblemData data(spec, opts.seed);
+  requireSavedInputs(spec, data, dir);
   readBytes(dir + "/out.bin", data.out.data(), data.out.bytes.size());
   readBytes(dir + "/lse.bin", data.lse.data(), data.lse.size() * sizeof(float));
   CheckResult result =
@@ -293,6 +318,7 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
 void saveGradInputs(const host::AttentionSpec &spec, uint64_t seed,
                     const std::string &dir) {
   requireValid(spec);
+  requireGradientReferenceFits(spec); // (out and lse come from it)
   ProblemData data(spec, seed);
   writeInputs(spec, data, dir);
   std::vector<int64_t> rows(size_t(spec.tokens()));
@@ -317,7 +343,9 @@ bool checkSavedGradients(const KernelInfo &info,
                          const RunOptions &opts, const std::string &dir,
                          std::ostream &os) {
   requireValid(spec);
+  requireGradientReferenceFits(spec);
   ProblemData data(spec, opts.seed);
+  requireSavedInputs(spec, data, dir);
   GradientData grads(spec, opts.seed);
   readBytes(dir + "/dq.bin", grads.dq.data(), grads.dq.bytes.size());
   readBytes(dir + "/dk.bin", grads.dk.data(), grads.dk.bytes.size());

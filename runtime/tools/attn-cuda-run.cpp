@@ -91,6 +91,8 @@ int main(int argc, char **argv) {
                         std::stoull(get("seed", "1"))};
     if (auto why = cuFromFlags(flags, spec.cuSeqlens))
       fail(*why);
+    if (auto why = checkHostMemory(spec, !get("backward").empty()))
+      fail(*why);
 
     rt::RunOptions options;
     options.seed = flags.seed;
@@ -147,5 +149,7 @@ int main(int argc, char **argv) {
     fail(e.what());
   } catch (const std::logic_error &e) { // std::stoll and friends
     fail(std::string("bad number in an option (") + e.what() + ")");
+  } catch (const std::bad_alloc &) {
+    fail("out of host memory (the problem is too large for this machine)");
   }
 }

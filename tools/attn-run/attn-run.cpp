@@ -205,11 +205,6 @@ static void checkModeFlags() {
   }
 }
 
-/// The machine's physical memory, bytes.
-static double physicalMemoryBytes() {
-  return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
-}
-
 static AttentionSpec parseSpec() {
   AttentionSpec spec;
   std::optional<DType> t = parseDType(dtype);
@@ -255,12 +250,8 @@ static AttentionSpec parseSpec() {
   if (target == "cuda" &&
       !mlir::attn::parseAttnGPUTileAttention(kernelOptions, why))
     fail("--kernel-options: " + why);
-  double bytes = hostBytes(spec, backward);
-  if (!tileMap && bytes > 0.75 * physicalMemoryBytes())
-    fail("the problem needs about " + jsonNumber(bytes / (1 << 30)) +
-         " GiB of host memory for its inputs and outputs, more than 75% of "
-         "this machine's " +
-         jsonNumber(physicalMemoryBytes() / (1 << 30)) + " GiB");
+  if (auto why = checkHostMemory(spec, backward); why && !tileMap)
+    fail(*why);
   if (target == "cuda" && spec.dtype == DType::F32 && !tileMap)
     fail(std::string("the cuda target supports f16 and bf16 (tensor cores), "
                      "not f32") +

@@ -74,6 +74,14 @@ std::optional<std::string> cuFromFlags(const DocumentFlags &flags,
 /// backward, dout and the gradients too), bytes.
 double hostBytes(const AttentionSpec &spec, bool backward);
 
+/// Why this machine cannot hold a run of `spec` (hostBytes over 75% of its
+/// physical memory), or nullopt.
+std::optional<std::string> checkHostMemory(const AttentionSpec &spec,
+                                           bool backward);
+
+/// The (query, key) pairs the mask allows, from each row's interval.
+double allowedPairs(const AttentionSpec &spec);
+
 /// Useful FLOPs: sum over documents of 2 * D * Hq * L^2 for a document +
 /// causal mask (FlashAttention's convention), otherwise
 /// 2 * (D + Dv) * Hq * (allowed query/key pairs).
