@@ -10,6 +10,7 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 
 using namespace attn::rt;
@@ -106,7 +107,12 @@ int attnRtKernelLaunch(const AttnRtKernel *kernel, const int32_t *cuHost,
     if (tokens > 0)
       require(cuDevice && q && k && v && out && lse,
               "attnRtKernelLaunch: a null device pointer");
-    // (It checks cu_seqlens against `tokens` first.)
+    // (It checks cu_seqlens against `tokens` first.) On any thread: the
+    // kernel's context (device 0's primary) for the launch, the caller's
+    // after it.
+    std::optional<DeviceScope> scope;
+    if (tokens > 0)
+      scope.emplace(0);
     kernel->kernel->launch(cuHost, cuCount, tokens, cuDevice, q, k, v, out, lse,
                            stream);
     return 0;

@@ -61,11 +61,12 @@ ATTN_RT_EXPORTED int attnRtKernelLimitResidentBlocks(AttnRtKernel *kernel,
 
 /* Checks cu_seqlens (the host copy cuHost[0 .. cuCount): starts at 0,
  * never decreases, ends at `tokens`) and launches on `stream` (a CUstream
- * or cudaStream_t; NULL: the default stream). Device pointers: cuDevice
- * (the same cu_seqlens, int32), q [tokens, Hq, D], k [tokens, Hkv, D],
- * v [tokens, Hkv, Dv], out [tokens, Hq, Dv] in the kernel's element type
- * and lse [Hq, tokens] float, contiguous (TMA kernels: q, k, v and, for a
- * TMA store, out 16-byte aligned). 0 tokens: nothing to launch. 0 on
+ * or cudaStream_t; NULL: the default stream), from any thread: device 0's
+ * primary context is current for the launch and the caller's after it. Device
+ * pointers: cuDevice (the same cu_seqlens, int32), q [tokens, Hq, D], k
+ * [tokens, Hkv, D], v [tokens, Hkv, Dv], out [tokens, Hq, Dv] in the kernel's
+ * element type and lse [Hq, tokens] float, contiguous (TMA kernels: q, k, v
+ * and, for a TMA store, out 16-byte aligned). 0 tokens: nothing to launch. 0 on
  * success; on failure nothing was launched. */
 ATTN_RT_EXPORTED int attnRtKernelLaunch(const AttnRtKernel *kernel,
                                         const int32_t *cuHost, int64_t cuCount,
