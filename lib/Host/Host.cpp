@@ -237,7 +237,7 @@ std::optional<std::string> checkHostMemory(const AttentionSpec &spec,
   double physical =
       double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
   double bytes = hostBytes(spec, backward);
-  if (bytes <= 0.75 * physical)
+  if (physical <= 0 || bytes <= 0.75 * physical) // (unknown: not refused)
     return std::nullopt;
   auto gib = [](double b) {
     char text[32];

@@ -14,11 +14,12 @@ namespace attn::rt {
 using namespace attn::host;
 
 /// Throws Error if the float64 gradient reference of `spec` would take
-/// more than 3e10 multiply-adds (minutes).
-static void requireGradientReferenceFits(const host::AttentionSpec &spec) {
+/// more than 3e10 multiply-adds (minutes); `what` says what would need it.
+static void requireGradientReferenceFits(const host::AttentionSpec &spec,
+                                         const std::string &what) {
   if (referenceGradientCost(spec) > 3e10)
-    throw Error("the float64 gradient reference would take more than 3e10 "
-                "multiply-adds; check fewer tokens or heads");
+    throw Error(what + ": the float64 gradient reference would take more "
+                       "than 3e10 multiply-adds; check fewer tokens or heads");
 }
 
 host::AttentionSpec specFromManifest(const KernelInfo &info) {
@@ -170,7 +171,7 @@ bool runAttentionBackward(const std::string &image, const KernelInfo &info,
     throw Error("the kernel manifest describes no backward kernel (attn-run "
                 "--target cuda --backward --emit ... builds one)");
   if (opts.check)
-    requireGradientReferenceFits(spec);
+    requireGradientReferenceFits(spec, "--check");
   std::string why;
   if (!driverAvailable(&why))
     throw Error("no usable CUDA device: " + why);
@@ -288,8 +289,13 @@ static void requireSavedInputs(const host::AttentionSpec &spec,
       std::string(cu, spec.cuSeqlens.size() * sizeof(int32_t)))
     throw Error(dir + " holds the inputs of other documents: give the "
                       "document flags --save-inputs had");
-  if (readFile(dir + "/q.bin") !=
-      std::string(data.q.bytes.begin(), data.q.bytes.end()))
+  std::string q = readFile(dir + "/q.bin");
+  if (q.size() != data.q.bytes.size())
+    throw Error(dir + "/q.bin has " + std::to_string(q.size()) +
+                " bytes; this problem's has " +
+                std::to_string(data.q.bytes.size()) +
+                " (inputs saved for another kernel?)");
+  if (std::memcmp(q.data(), data.q.bytes.data(), q.size()) != 0)
     throw Error(dir + " holds other inputs: give the --seed --save-inputs "
                       "had");
 }
@@ -318,7 +324,8 @@ bool checkSavedOutputs(const KernelInfo &info, const host::AttentionSpec &spec,
 void saveGradInputs(const host::AttentionSpec &spec, uint64_t seed,
                     const std::string &dir) {
   requireValid(spec);
-  requireGradientReferenceFits(spec); // (out and lse come from it)
+  // (Refused here rather than when they are checked.)
+  requireGradientReferenceFits(spec, "--check-outputs of these inputs");
   ProblemData data(spec, seed);
   writeInputs(spec, data, dir);
   std::vector<int64_t> rows(size_t(spec.tokens()));
@@ -343,7 +350,7 @@ bool checkSavedGradients(const KernelInfo &info,
                          const RunOptions &opts, const std::string &dir,
                          std::ostream &os) {
   requireValid(spec);
-  requireGradientReferenceFits(spec);
+  requireGradientReferenceFits(spec, "--check-outputs");
   ProblemData data(spec, opts.seed);
   requireSavedInputs(spec, data, dir);
   GradientData grads(spec, opts.seed);
