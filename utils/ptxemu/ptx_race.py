@@ -106,13 +106,16 @@ class RaceCheck:
         clock = self.named.pop(key)
         self.acquire(waiters, clock)
 
+    def _mbar_state(self, key):
+        return self.mbar.setdefault(key, [np.zeros(self.ncols, np.int64), None, None])
+
     def arrive_mbarrier(self, key, clocks):
         """An arrival on mbarrier `key` with what its thread(s) knew."""
-        state = self.mbar.setdefault(key, [np.zeros(self.ncols, np.int64), None, None])
+        state = self._mbar_state(key)
         state[0] = np.maximum(state[0], np.max(clocks, axis=0))
 
     def complete_mbarrier(self, key, phase):
-        state = self.mbar.setdefault(key, [np.zeros(self.ncols, np.int64), None, None])
+        state = self._mbar_state(key)
         state[1 + (phase & 1)] = state[0]
         state[0] = np.zeros(self.ncols, np.int64)
 
@@ -135,16 +138,22 @@ class RaceCheck:
         keep = np.arange(n)[None, :] < count[:, None]
         return np.broadcast_to(np.asarray(tids)[:, None], words.shape)[keep], words[keep]
 
-    def _check_last_write(self, tids, blk, words, access):
+    def _check_last_write(self, blk, words, me, known_of, access, who_of):
+        """Each access (block, word) by clock column `me` must know its
+        word's last write by another: known_of(writers) is what the
+        accesses know of those columns, who_of(i) names access i."""
         wt = self.w_tid[blk, words]
-        lt = self.local[tids]
-        known = self.vc[tids, np.maximum(wt, 0)]
-        race = (wt >= 0) & (wt != lt) & (self.w_clk[blk, words] > known)
+        known = known_of(np.maximum(wt, 0))
+        race = (wt >= 0) & (wt != me) & (self.w_clk[blk, words] > known)
         if race.any():
             i = int(np.argmax(race))
-            self._report(access, tids[i], blk[i], words[i],
+            self._report(access, who_of(i), blk[i], words[i],
                          f"the write by thread {int(wt[i])} at line "
                          f"{int(self.w_line[blk[i], words[i]])}")
+
+    def _check_thread_access(self, tids, blk, words, access):
+        self._check_last_write(blk, words, self.local[tids],
+                               lambda w: self.vc[tids, w], access, lambda i: tids[i])
 
     def _report(self, access, who, blk, word, other):
         """who: a thread id, or a description."""
@@ -160,7 +169,7 @@ class RaceCheck:
         if not len(tids):
             return
         blk = self.st.blk[tids]
-        self._check_last_write(tids, blk, words, "reads")
+        self._check_thread_access(tids, blk, words, "reads")
         lt = self.local[tids]
         self.r_clk[blk, words, lt] = self.vc[tids, lt]
         self.r_line[blk, words] = self.line
@@ -183,13 +192,8 @@ class RaceCheck:
         """The wgmma `issued` reads the bytes at offsets `offs`."""
         blk, col, clock = issued
         words = np.unique(np.asarray(offs, np.int64) // 4)
-        wt = self.w_tid[blk, words]
-        race = (wt >= 0) & (wt != col) & (self.w_clk[blk, words] > clock[np.maximum(wt, 0)])
-        if race.any():
-            j = int(np.argmax(race))
-            self._report("reads", f"a wgmma of warpgroup {col - self.nt}", blk,
-                         words[j], f"the write by thread {int(wt[j])} at line "
-                         f"{int(self.w_line[blk, words[j]])}")
+        self._check_last_write(np.full(len(words), blk), words, col, lambda w: clock[w],
+                               "reads", lambda i: f"a wgmma of warpgroup {col - self.nt}")
         self.r_clk[blk, words, col] = clock[col]
         self.r_line[blk, words] = self.line
 
@@ -203,7 +207,7 @@ class RaceCheck:
         if not len(tids):
             return
         blk = self.st.blk[tids]
-        self._check_last_write(tids, blk, words, "writes")
+        self._check_thread_access(tids, blk, words, "writes")
         lt = self.local[tids]
         # Two threads of one instruction (a copy's) on one word.
         key = blk.astype(np.int64) * self.w_tid.shape[1] + words

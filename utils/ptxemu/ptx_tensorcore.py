@@ -280,7 +280,6 @@ def _wgmma_read(st, rec, sel):
         rec["operands"][idx] = (A[j], B[j])
 
 
-
 def _wgmma_complete(st, rec, sel):
     if st.timing == "mma-late":
         _wgmma_read(st, rec, sel)

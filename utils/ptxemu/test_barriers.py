@@ -17,22 +17,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ptxemu  # noqa: E402
-from checks import expect, expect_error  # noqa: E402
+from checks import LANE_AND_WARP0, PTX_ENTRY, expect, expect_error, two_warps  # noqa: E402
 
-HEADER = """.version 8.0
-.target sm_90a
-.address_size 64
-.visible .entry t(.param .u64 t_param_0)
-{
-  .reg .pred %p<3>;
+HEADER = PTX_ENTRY + """  .reg .pred %p<3>;
   .reg .b32 %r<12>;
   .reg .b64 %rd<12>;
   ld.param.u64 %rd1, [t_param_0];
   cvta.to.global.u64 %rd2, %rd1;
-  mov.u32 %r1, %tid.x;
-  and.b32 %r2, %r1, 31;
-  setp.lt.u32 %p1, %r1, 32;
-"""
+""" + LANE_AND_WARP0
 
 
 def slot(k, dst):
@@ -50,8 +42,7 @@ def step(k):
 
 
 def kernel(warp0, warp1):
-    return (HEADER + "  @%p1 bra W0;\n" + warp1 + "  ret;\nW0:\n" + warp0
-            + "  ret;\n}\n")
+    return two_warps(HEADER, warp0, warp1)
 
 
 def run(text, slots, schedule):

@@ -21,24 +21,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ptxemu  # noqa: E402
-from checks import expect, expect_error  # noqa: E402
+from checks import LANE_AND_WARP0, PTX_ENTRY, expect, expect_error, two_warps  # noqa: E402
 
 # Two warps; %r2 the lane, %p1 warp 0; %r4 the lane's shared word, %r7 an
 # mbarrier (count 1) after the 64 words, set up before the first barrier.
-HEADER = """.version 8.0
-.target sm_90a
-.address_size 64
-.visible .entry t(.param .u64 t_param_0)
-{
-  .reg .pred %p<8>;
+HEADER = PTX_ENTRY + """  .reg .pred %p<8>;
   .reg .b32 %r<16>;
   .reg .f32 %f<8>;
   .reg .b64 %rd<12>;
   .shared .align 16 .b8 smem;
-  mov.u32 %r1, %tid.x;
-  and.b32 %r2, %r1, 31;
-  setp.lt.u32 %p1, %r1, 32;
-  mov.u64 %rd5, smem;
+""" + LANE_AND_WARP0 + """  mov.u64 %rd5, smem;
   cvt.u32.u64 %r3, %rd5;
   mad.lo.u32 %r4, %r2, 4, %r3;
   add.u32 %r7, %r3, 256;
@@ -58,8 +50,7 @@ LANE0_ARRIVES = ("  setp.eq.u32 %p3, %r2, 0;\n  @!%p3 bra A;\n"
 
 
 def kernel(warp0, warp1):
-    return (HEADER + "  @%p1 bra W0;\n" + warp1 + "  ret;\nW0:\n" + warp0
-            + "  ret;\n}\n")
+    return two_warps(HEADER, warp0, warp1)
 
 
 def with_count(text, count):
