@@ -221,6 +221,18 @@ std::optional<std::string> cuFromFlags(const DocumentFlags &f,
   return std::nullopt;
 }
 
+std::optional<std::string> checkRunFlags(int64_t repeat,
+                                         std::optional<int64_t> checkRows,
+                                         bool checked, const char *checks) {
+  if (repeat < 1)
+    return std::string("--repeat must be at least 1");
+  if (checkRows && *checkRows < 0)
+    return std::string("--check-rows must be at least 0 (0: every row)");
+  if (checkRows && !checked)
+    return std::string("--check-rows applies to ") + checks;
+  return std::nullopt;
+}
+
 double hostBytes(const AttentionSpec &spec, bool backward) {
   double t = double(spec.tokens()), e = double(byteWidth(spec.dtype));
   double qk = double(spec.heads + spec.kvHeads) * double(spec.headDim);

@@ -320,12 +320,11 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
     """
     for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens", cu_seqlens)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"attn_opt.doc_attention: {name} must be a torch.Tensor")
+            raise TypeError(f"{_DOC}: {name} must be a torch.Tensor")
     for name, flag in (("causal", causal), ("return_lse", return_lse),
                        ("deterministic", deterministic)):
         if not isinstance(flag, bool):
-            raise TypeError(f"attn_opt.doc_attention: {name} must be True or False, "
-                            f"got {flag!r}")
+            raise TypeError(f"{_DOC}: {name} must be True or False, got {flag!r}")
     if window is not None:
         if not causal:
             _fail("window needs causal=True", _DOC)

@@ -124,7 +124,7 @@ bool driverAvailable(std::string *why) {
   return reason.empty();
 }
 
-void initDevice(std::string *deviceName, int ordinal) {
+void *initDevice(std::string *deviceName, int ordinal) {
   const Driver &d = use();
   check(d.cuInit(0), "cuInit");
   CUdevice dev;
@@ -151,16 +151,11 @@ void initDevice(std::string *deviceName, int ordinal) {
     check(d.cuDeviceGetName(name, sizeof(name) - 1, dev), "cuDeviceGetName");
     *deviceName = name;
   }
+  return current;
 }
 
-DeviceScope::DeviceScope(int ordinal) {
-  const Driver &d = use();
-  check(d.cuInit(0), "cuInit");
-  CUcontext current = nullptr;
-  check(d.cuCtxGetCurrent(&current), "cuCtxGetCurrent");
-  previous = current;
-  initDevice(nullptr, ordinal);
-}
+DeviceScope::DeviceScope(int ordinal)
+    : previous(initDevice(nullptr, ordinal)) {}
 
 DeviceScope::~DeviceScope() {
   const Driver &d = driver();

@@ -26,7 +26,7 @@ std::string readFile(const std::string &path) {
   return ss.str();
 }
 
-bool writeFileAtomically(const std::string &path, const std::string &bytes,
+bool writeFileAtomically(const std::string &path, std::string_view bytes,
                          std::string &error) noexcept {
   // A name no other writer (process or thread) uses.
   std::random_device entropy;
@@ -48,7 +48,7 @@ bool writeFileAtomically(const std::string &path, const std::string &bytes,
   return true;
 }
 
-void writeFileAtomically(const std::string &path, const std::string &bytes) {
+void writeFileAtomically(const std::string &path, std::string_view bytes) {
   std::string error;
   if (!writeFileAtomically(path, bytes, error))
     throw Error(error);

@@ -251,7 +251,7 @@ bool runAttentionBackward(const std::string &image, const KernelInfo &info,
 static void writeBytes(const std::string &path, const void *bytes,
                        size_t size) {
   writeFileAtomically(path,
-                      std::string(static_cast<const char *>(bytes), size));
+                      std::string_view(static_cast<const char *>(bytes), size));
 }
 
 /// Reads `path` into `bytes`, which must be exactly its size.

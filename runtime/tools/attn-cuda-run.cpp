@@ -101,13 +101,14 @@ int main(int argc, char **argv) {
     options.repeat = std::stoi(get("repeat", "20"));
     options.residentBlocks = std::stoll(get("resident-blocks", "0"));
     // (Before any device call: a machine without one says so second.)
-    if (options.repeat < 1)
-      fail("--repeat must be at least 1");
-    if (!get("check-rows").empty() && options.checkRows < 0)
-      fail("--check-rows must be at least 0 (0: every row)");
-    if (!get("check-rows").empty() && !options.check &&
-        get("check-outputs").empty())
-      fail("--check-rows applies to --check and --check-outputs");
+    if (auto why =
+            checkRunFlags(options.repeat,
+                          get("check-rows").empty()
+                              ? std::nullopt
+                              : std::optional<int64_t>(options.checkRows),
+                          options.check || !get("check-outputs").empty(),
+                          "--check or --check-outputs"))
+      fail(*why);
     if (options.residentBlocks < 0)
       fail("--resident-blocks must be at least 0 (0: as many as fit)");
     // Without a GPU: the inputs for another executor, or a check of what

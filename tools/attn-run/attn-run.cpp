@@ -38,8 +38,6 @@
 #include <limits>
 #include <random>
 
-#include <unistd.h>
-
 using namespace attn;
 using namespace attn::host;
 namespace cl = llvm::cl;
@@ -235,10 +233,12 @@ static AttentionSpec parseSpec() {
     fail(*why);
   if (blockQ < 1 || blockK < 1)
     fail("--block-q and --block-k must be at least 1");
-  if (repeat < 1)
-    fail("--repeat must be at least 1");
-  if (checkRows.getNumOccurrences() && checkRows < 0)
-    fail("--check-rows must be at least 0 (0: every row)");
+  if (auto why = checkRunFlags(repeat,
+                               checkRows.getNumOccurrences()
+                                   ? std::optional<int64_t>(checkRows)
+                                   : std::nullopt,
+                               check, "--check"))
+    fail(*why);
   if (target != "cpu" && target != "cuda")
     fail("unknown --target '" + target + "' (expected cpu or cuda)");
   checkTargetFlags();
@@ -263,8 +263,6 @@ static AttentionSpec parseSpec() {
          "through attn-cuda-run; here --emit ptx|cubin compiles it");
   if (deterministic && !backward)
     fail("--deterministic applies to the backward pass: give --backward");
-  if (checkRows.getNumOccurrences() && !check)
-    fail("--check-rows applies to --check: give --check");
   return spec;
 }
 

@@ -70,6 +70,14 @@ struct DocumentFlags {
 std::optional<std::string> cuFromFlags(const DocumentFlags &flags,
                                        std::vector<int32_t> &cu);
 
+/// The timing and check flags both drivers take: --repeat (at least 1) and
+/// --check-rows (if given: at least 0, and only with a check that reads
+/// it, `checked`; `checks` names those flags). Why they are wrong, or
+/// nullopt.
+std::optional<std::string> checkRunFlags(int64_t repeat,
+                                         std::optional<int64_t> checkRows,
+                                         bool checked, const char *checks);
+
 /// Host memory a run of `spec` holds for its inputs and outputs (with the
 /// backward, dout and the gradients too), bytes.
 double hostBytes(const AttentionSpec &spec, bool backward);

@@ -26,8 +26,9 @@ bool driverAvailable(std::string *why = nullptr);
 
 /// Device `ordinal`'s primary context (the one the CUDA runtime, and so
 /// PyTorch, uses; retained once per process), made current on this thread
-/// unless it is; cheap enough to call before every launch.
-void initDevice(std::string *deviceName = nullptr, int ordinal = 0);
+/// unless it is; cheap enough to call before every launch. Returns the
+/// context that was current before (a CUcontext, or null).
+void *initDevice(std::string *deviceName = nullptr, int ordinal = 0);
 
 /// initDevice(nullptr, ordinal) for a scope: the thread's current context
 /// before it is current again after it, so that a launch on another device

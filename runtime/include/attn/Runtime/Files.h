@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace attn::rt {
 
@@ -30,9 +31,9 @@ std::string readFile(const std::string &path);
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so that readers (other processes too) see the old file or
 /// the whole new one; throws Error if it cannot.
-void writeFileAtomically(const std::string &path, const std::string &bytes);
+void writeFileAtomically(const std::string &path, std::string_view bytes);
 /// The same for code built without exceptions: false with `error` set.
-bool writeFileAtomically(const std::string &path, const std::string &bytes,
+bool writeFileAtomically(const std::string &path, std::string_view bytes,
                          std::string &error) noexcept;
 
 } // namespace attn::rt
