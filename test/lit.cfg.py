@@ -80,6 +80,11 @@ if _python:
     config.substitutions.append(
         ("%attn-fake-cuda",
          os.path.join(config.attn_obj_root, "unittests", "Runtime", "fake-cuda")))
+    # The same as a driver before CUDA 12.4 (no cuFuncGetParamInfo).
+    config.substitutions.append(
+        ("%attn-fake-old-cuda",
+         os.path.join(config.attn_obj_root, "unittests", "Runtime",
+                      "fake-cuda-before-12.4")))
     if subprocess.run([_python, "-c", "import numpy"],
                       capture_output=True).returncode == 0:
         config.available_features.add("numpy")

@@ -162,12 +162,86 @@ std::vector<TensorMapSpec> tensorMapSpecs(const KernelInfo &info,
   return specs;
 }
 
+namespace {
+/// A map's bytes, aligned as the kernel parameter it becomes.
+struct alignas(64) EncodedMap {
+  unsigned char bytes[kTensorMapBytes];
+};
+
+/// The forward's parameters, in the kernel's order (Attention.h): the
+/// memrefs of q, k, v, cu_seqlens, out and lse; a dynamic grid's counter;
+/// the tensor maps.
+KernelArgs forwardArgs(const KernelInfo &i, int64_t tokens, int64_t cuEntries,
+                       void *cuDevice, void *q, void *k, void *v, void *out,
+                       void *lse, void *counter,
+                       const std::vector<EncodedMap> &maps) {
+  KernelArgs args;
+  args.addMemRef(q, {tokens, i.heads, i.headDim});
+  args.addMemRef(k, {tokens, i.kvHeads, i.headDim});
+  args.addMemRef(v, {tokens, i.kvHeads, i.valueDim});
+  args.addMemRef(cuDevice, {cuEntries});
+  args.addMemRef(out, {tokens, i.heads, i.valueDim});
+  args.addMemRef(lse, {i.heads, tokens});
+  if (i.grid == "dynamic")
+    args.addBytes(&counter, sizeof(counter));
+  for (const EncodedMap &map : maps)
+    args.addBytes(map.bytes, sizeof(map.bytes));
+  return args;
+}
+
+/// The backward's parameters: the memrefs of q, k, v, cu_seqlens, out,
+/// lse, dout, dq, dk and dv, then atomic dq's accumulator.
+KernelArgs backwardArgs(const KernelInfo &i, int64_t tokens, int64_t cuEntries,
+                        void *cuDevice, const GradTensors &t) {
+  KernelArgs args;
+  args.addMemRef(t.q, {tokens, i.heads, i.headDim});
+  args.addMemRef(t.k, {tokens, i.kvHeads, i.headDim});
+  args.addMemRef(t.v, {tokens, i.kvHeads, i.valueDim});
+  args.addMemRef(cuDevice, {cuEntries});
+  args.addMemRef(t.out, {tokens, i.heads, i.valueDim});
+  args.addMemRef(t.lse, {i.heads, tokens});
+  args.addMemRef(t.dout, {tokens, i.heads, i.valueDim});
+  args.addMemRef(t.dq, {tokens, i.heads, i.headDim});
+  args.addMemRef(t.dk, {tokens, i.kvHeads, i.headDim});
+  args.addMemRef(t.dv, {tokens, i.kvHeads, i.valueDim});
+  if (i.atomicDq())
+    args.addMemRef(t.dqAccumulator, {tokens, i.heads, i.headDim});
+  return args;
+}
+
+/// Atomic dq's second kernel's parameters: the memrefs of the accumulator
+/// and dq.
+KernelArgs dqConvertArgs(const KernelInfo &i, int64_t tokens,
+                         const GradTensors &t) {
+  KernelArgs args;
+  args.addMemRef(t.dqAccumulator, {tokens, i.heads, i.headDim});
+  args.addMemRef(t.dq, {tokens, i.heads, i.headDim});
+  return args;
+}
+} // namespace
+
 AttentionKernel::AttentionKernel(const std::string &image, KernelInfo info)
     : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
-  function = module->function(kernelInfo.kernel);
-  setMaxDynamicSharedMemory(function, kernelInfo.sharedBytes);
-  if (kernelInfo.atomicDq())
-    dqFunction = module->function(kernelInfo.dqKernel);
+  const KernelInfo &i = kernelInfo;
+  function = module->function(i.kernel);
+  // The parameters a launch passes (any tokens: only the sizes count).
+  if (i.direction == "forward") {
+    size_t maps = i.loads == "tma" ? tensorMapSpecs(i, 1).size() : 0;
+    requireParameters(function, i.kernel,
+                      forwardArgs(i, 1, 2, nullptr, nullptr, nullptr, nullptr,
+                                  nullptr, nullptr, nullptr,
+                                  std::vector<EncodedMap>(maps))
+                          .sizes());
+  } else {
+    requireParameters(function, i.kernel,
+                      backwardArgs(i, 1, 2, nullptr, GradTensors{}).sizes());
+  }
+  setMaxDynamicSharedMemory(function, i.sharedBytes);
+  if (i.atomicDq()) {
+    dqFunction = module->function(i.dqKernel);
+    requireParameters(dqFunction, i.dqKernel,
+                      dqConvertArgs(i, 1, GradTensors{}).sizes());
+  }
   if (kernelInfo.persistentGrid())
     resident = residentBlocks(function, int(kernelInfo.threads),
                               kernelInfo.sharedBytes);
@@ -228,31 +302,16 @@ void AttentionKernel::launchBackward(const int32_t *cuHost, int64_t cuEntries,
     requireAligned({{"the dq accumulator", t.dqAccumulator, 8}});
     dqGrid = dqConvertGrid(i, tokens);
   }
-  KernelArgs args;
-  args.addMemRef(t.q, {tokens, i.heads, i.headDim});
-  args.addMemRef(t.k, {tokens, i.kvHeads, i.headDim});
-  args.addMemRef(t.v, {tokens, i.kvHeads, i.valueDim});
-  args.addMemRef(cuDevice, {cuEntries});
-  args.addMemRef(t.out, {tokens, i.heads, i.valueDim});
-  args.addMemRef(t.lse, {i.heads, tokens});
-  args.addMemRef(t.dout, {tokens, i.heads, i.valueDim});
-  args.addMemRef(t.dq, {tokens, i.heads, i.headDim});
-  args.addMemRef(t.dk, {tokens, i.kvHeads, i.headDim});
-  args.addMemRef(t.dv, {tokens, i.kvHeads, i.valueDim});
+  KernelArgs args = backwardArgs(i, tokens, cuEntries, cuDevice, t);
   // Atomic dq: the accumulator zeroed, the kernel adding into it, then the
   // dq kernel reading it.
-  std::vector<int64_t> dqShape = {tokens, i.heads, i.headDim};
-  if (i.atomicDq()) {
-    args.addMemRef(t.dqAccumulator, dqShape);
+  if (i.atomicDq())
     zeroAsync(t.dqAccumulator, size_t(dqAccumulatorBytes(i, tokens) / 4),
               stream);
-  }
   rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
              stream, args.params());
   if (i.atomicDq()) {
-    KernelArgs convert;
-    convert.addMemRef(t.dqAccumulator, dqShape);
-    convert.addMemRef(t.dq, dqShape);
+    KernelArgs convert = dqConvertArgs(i, tokens, t);
     rt::launch(dqFunction, dqGrid, Dim3{unsigned(i.dqThreads), 1, 1}, 0,
                stream, convert.params());
   }
@@ -267,13 +326,6 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
     throw Error("kernel " + i.kernel + " is a backward kernel "
                 "(launchBackward)");
   requireValidCuSeqlens(cuHost, cuEntries, tokens);
-  KernelArgs args;
-  args.addMemRef(q, {tokens, i.heads, i.headDim});
-  args.addMemRef(k, {tokens, i.kvHeads, i.headDim});
-  args.addMemRef(v, {tokens, i.kvHeads, i.valueDim});
-  args.addMemRef(cuDevice, {cuEntries});
-  args.addMemRef(out, {tokens, i.heads, i.valueDim});
-  args.addMemRef(lse, {i.heads, tokens});
   Dim3 grid = launchGrid(i, tokens, resident);
   if (grid.x == 0)
     return; // no tokens: nothing to compute
@@ -292,15 +344,14 @@ void AttentionKernel::launch(const int32_t *cuHost, int64_t cuEntries,
                   {"lse", lse, 4}, {"cu_seqlens", cuDevice, 4}});
   // After every check (a launch that throws allocates nothing): the
   // counter, then the maps.
-  if (i.grid == "dynamic") {
-    void *counter = callerCounter ? callerCounter : tileCounter(stream);
-    args.addBytes(&counter, sizeof(counter));
-  }
-  for (size_t t = 0; t < specs.size(); ++t) {
-    alignas(64) unsigned char map[kTensorMapBytes];
-    encodeTensorMap(map, specs[t], bases[t]);
-    args.addBytes(map, sizeof(map));
-  }
+  void *counter = nullptr;
+  if (i.grid == "dynamic")
+    counter = callerCounter ? callerCounter : tileCounter(stream);
+  std::vector<EncodedMap> maps(specs.size());
+  for (size_t t = 0; t < specs.size(); ++t)
+    encodeTensorMap(maps[t].bytes, specs[t], bases[t]);
+  KernelArgs args = forwardArgs(i, tokens, cuEntries, cuDevice, q, k, v, out,
+                                lse, counter, maps);
   Dim3 block{unsigned(i.threads), 1, 1};
   rt::launch(function, grid, block, i.sharedBytes, stream, args.params());
 }

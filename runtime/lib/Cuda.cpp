@@ -45,10 +45,14 @@ namespace {
   X(cuEventSynchronize)                                                        \
   X(cuEventElapsedTime)
 
+/// Entry points of newer drivers, null where the driver lacks them.
+#define ATTN_CU_OPTIONAL_FUNCTIONS(X) X(cuFuncGetParamInfo)
+
 /// The driver entry points, resolved from libcuda.so.1 at run time.
 struct Driver {
 #define ATTN_CU_FN(name) decltype(&::name) name = nullptr;
   ATTN_CU_FUNCTIONS(ATTN_CU_FN)
+  ATTN_CU_OPTIONAL_FUNCTIONS(ATTN_CU_FN)
 #undef ATTN_CU_FN
   std::string error; // why the driver cannot be used; empty if it can
 };
@@ -76,6 +80,10 @@ const Driver &driver() {
   }
     ATTN_CU_FUNCTIONS(ATTN_CU_LOAD)
 #undef ATTN_CU_LOAD
+#define ATTN_CU_LOAD_OPTIONAL(name)                                            \
+  d.name = reinterpret_cast<decltype(d.name)>(dlsym(lib, ATTN_CU_STR(name)));
+    ATTN_CU_OPTIONAL_FUNCTIONS(ATTN_CU_LOAD_OPTIONAL)
+#undef ATTN_CU_LOAD_OPTIONAL
   });
   return d;
 }
@@ -181,6 +189,44 @@ Function Module::function(const std::string &name) const {
                                   name.c_str()),
         ("cuModuleGetFunction(" + name + ")").c_str());
   return f;
+}
+
+void requireParameters(Function f, const std::string &name,
+                       const std::vector<size_t> &sizes) {
+  const Driver &d = use();
+  if (!d.cuFuncGetParamInfo)
+    return;
+  // The size of parameter `i`, or 0 past the last one.
+  auto sizeAt = [&](size_t i) {
+    size_t offset = 0, size = 0;
+    if (d.cuFuncGetParamInfo(static_cast<CUfunction>(f), i, &offset, &size) !=
+        CUDA_SUCCESS)
+      return size_t(0);
+    return size;
+  };
+  // (Every kernel here takes parameters: none means the driver cannot say.)
+  if (sizeAt(0) == 0)
+    return;
+  auto refuse = [&](const std::string &what) {
+    throw Error("kernel " + name +
+                " does not take the parameters its "
+                "manifest describes (" +
+                what +
+                "): is the manifest another "
+                "image's?");
+  };
+  size_t declared = 1;
+  while (declared < 65536 && sizeAt(declared))
+    ++declared;
+  if (declared != sizes.size())
+    refuse("the image declares " + std::to_string(declared) +
+           " parameters, the manifest's launch passes " +
+           std::to_string(sizes.size()));
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (size_t size = sizeAt(i); size != sizes[i])
+      refuse("parameter " + std::to_string(i) + " has " + std::to_string(size) +
+             " bytes in the image, " + std::to_string(sizes[i]) +
+             " in the manifest's launch");
 }
 
 void setMaxDynamicSharedMemory(Function f, int64_t bytes) {
@@ -341,6 +387,17 @@ void KernelArgs::addBytes(const void *data, size_t n) {
   std::memcpy(words.data(), data, n);
   storage.push_back(Entry{std::move(words), /*whole=*/true});
   pointers.clear();
+}
+
+std::vector<size_t> KernelArgs::sizes() const {
+  std::vector<size_t> bytes;
+  for (const Entry &e : storage) {
+    if (e.whole)
+      bytes.push_back(e.words.size() * sizeof(int64_t));
+    else
+      bytes.insert(bytes.end(), e.words.size(), sizeof(int64_t));
+  }
+  return bytes;
 }
 
 std::vector<void *> &KernelArgs::params() {

@@ -38,9 +38,36 @@ Dim3 sequenceGrid(const SequenceInfo &info, int64_t tokens, int64_t entries) {
   return Dim3{unsigned((n + info.threads - 1) / info.threads), 1, 1};
 }
 
+namespace {
+/// doc_positions' and segments_from_separators' parameters: the memrefs of
+/// the input and the output.
+KernelArgs sequenceArgs(const void *in, int64_t inEntries, void *out,
+                        int64_t outEntries) {
+  KernelArgs args;
+  args.addMemRef(const_cast<void *>(in), {inEntries});
+  args.addMemRef(out, {outEntries});
+  return args;
+}
+
+/// check_cu_seqlens' parameters: the memref of cu_seqlens, the tokens, the
+/// memref of the error record.
+KernelArgs checkArgs(const int32_t *cu, int64_t entries, int64_t tokens,
+                     int32_t *errors) {
+  KernelArgs args;
+  args.addMemRef(const_cast<int32_t *>(cu), {entries});
+  args.addBytes(&tokens, sizeof(tokens));
+  args.addMemRef(errors, {1});
+  return args;
+}
+} // namespace
+
 SequenceKernel::SequenceKernel(const std::string &image, SequenceInfo info)
     : kernelInfo(std::move(info)), module(std::make_unique<Module>(image)) {
   function = module->function(kernelInfo.kernel);
+  requireParameters(function, kernelInfo.kernel,
+                    kernelInfo.sequence == Sequence::CheckCuSeqlens
+                        ? checkArgs(nullptr, 2, 1, nullptr).sizes()
+                        : sequenceArgs(nullptr, 1, nullptr, 1).sizes());
 }
 
 void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
@@ -55,9 +82,7 @@ void SequenceKernel::launch(const void *in, int64_t inEntries, void *out,
   Dim3 grid = sequenceGrid(i, tokens, inEntries);
   if (grid.x == 0)
     return; // no tokens, no positions
-  KernelArgs args;
-  args.addMemRef(const_cast<void *>(in), {inEntries});
-  args.addMemRef(out, {outEntries});
+  KernelArgs args = sequenceArgs(in, inEntries, out, outEntries);
   rt::launch(function, grid, Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes,
              stream, args.params());
 }
@@ -70,10 +95,7 @@ void SequenceKernel::checkCuSeqlens(const int32_t *cu, int64_t entries,
     throw Error("not check_cu_seqlens' kernel: " + i.kernel);
   checkCuSeqlensSizes(entries, tokens);
   requireAligned({{"cu_seqlens", cu, 4}, {"the error record", errors, 4}});
-  KernelArgs args;
-  args.addMemRef(const_cast<int32_t *>(cu), {entries});
-  args.addBytes(&tokens, sizeof(tokens));
-  args.addMemRef(errors, {1});
+  KernelArgs args = checkArgs(cu, entries, tokens, errors);
   rt::launch(function, sequenceGrid(i, tokens, entries),
              Dim3{unsigned(i.threads), 1, 1}, i.sharedBytes, stream,
              args.params());

@@ -7,7 +7,10 @@
 // runtime asked for, one JSON object per line, to $ATTN_FAKE_CUDA_LOG:
 // allocations, memsets, attributes, tensor-map encodings and launches, with
 // each kernel parameter's bytes (sizes from the PTX image's .entry, so the
-// runtime's parameters can be compared with what the kernel declares).
+// runtime's parameters can be compared with what the kernel declares, and
+// cuFuncGetParamInfo answers from them; built with
+// ATTN_FAKE_CUDA_BEFORE_12_4, the library lacks that entry point, as
+// drivers before CUDA 12.4 do).
 // Kernels do not run: a launch writes nothing. One device, 132 SMs;
 // $ATTN_FAKE_CUDA_BLOCKS_PER_SM blocks per SM (default 1).
 //
@@ -38,7 +41,7 @@ struct FakeModule {
 
 struct FakeFunction {
   std::string name;
-  std::vector<size_t> paramBytes;
+  std::vector<size_t> paramBytes, paramOffsets;
 };
 
 std::mutex mutex;
@@ -77,22 +80,28 @@ template <typename T> std::string list(const T *v, int n) {
   return s.str();
 }
 
-/// The byte sizes of the parameters of entry `name` in `ptx`; false if it
-/// has no such entry.
+/// The byte sizes and offsets of the parameters of entry `name` in `ptx`
+/// (each at its .align, else its element's size); false if it has no such
+/// entry.
 bool entryParams(const std::string &ptx, const std::string &name,
-                 std::vector<size_t> &sizes) {
+                 FakeFunction &fn) {
   size_t at = ptx.find(".entry " + name + "(");
   if (at == std::string::npos)
     return false;
   size_t end = ptx.find(')', at);
   std::string decl = ptx.substr(at, end - at);
   static const std::regex param(
-      R"(\.param\s+(?:\.align\s+\d+\s+)?\.([busf])(\d+)(?:\s+\.ptr[^,]*?)?\s+[\w$]+(?:\[(\d+)\])?)");
+      R"(\.param\s+(?:\.align\s+(\d+)\s+)?\.([busf])(\d+)(?:\s+\.ptr[^,]*?)?\s+[\w$]+(?:\[(\d+)\])?)");
+  size_t offset = 0;
   for (std::sregex_iterator it(decl.begin(), decl.end(), param), e; it != e;
        ++it) {
-    size_t bits = std::stoul((*it)[2]);
-    size_t count = (*it)[3].matched ? std::stoul((*it)[3]) : 1;
-    sizes.push_back(bits / 8 * count);
+    size_t bytes = std::stoul((*it)[3]) / 8;
+    size_t align = (*it)[1].matched ? std::stoul((*it)[1]) : bytes;
+    size_t count = (*it)[4].matched ? std::stoul((*it)[4]) : 1;
+    offset = (offset + align - 1) / align * align;
+    fn.paramOffsets.push_back(offset);
+    fn.paramBytes.push_back(bytes * count);
+    offset += bytes * count;
   }
   return true;
 }
@@ -182,13 +191,26 @@ CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name) {
   auto *module = reinterpret_cast<FakeModule *>(m);
   auto fn = std::make_unique<FakeFunction>();
   fn->name = name;
-  if (!entryParams(module->ptx, name, fn->paramBytes))
+  if (!entryParams(module->ptx, name, *fn))
     return CUDA_ERROR_NOT_FOUND;
   std::lock_guard<std::mutex> lock(mutex);
   functions.push_back(std::move(fn));
   *f = reinterpret_cast<CUfunction>(functions.back().get());
   return CUDA_SUCCESS;
 }
+
+#ifndef ATTN_FAKE_CUDA_BEFORE_12_4
+CUresult cuFuncGetParamInfo(CUfunction f, size_t index, size_t *offset,
+                            size_t *size) {
+  auto *fn = reinterpret_cast<FakeFunction *>(f);
+  if (!offset || index >= fn->paramBytes.size())
+    return CUDA_ERROR_INVALID_VALUE;
+  *offset = fn->paramOffsets[index];
+  if (size)
+    *size = fn->paramBytes[index];
+  return CUDA_SUCCESS;
+}
+#endif
 
 CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr,
                             int value) {

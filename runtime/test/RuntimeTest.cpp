@@ -51,6 +51,9 @@ TEST(KernelArgs, PassesBytesAsOneParameter) {
   EXPECT_EQ(0, std::memcmp(p[5], map, sizeof(map)));
   EXPECT_EQ(5, *static_cast<int64_t *>(p[9]));
   EXPECT_THROW(args.addBytes(map, 12), Error);
+  std::vector<size_t> sizes(11, 8);
+  sizes[5] = 128;
+  EXPECT_EQ(sizes, args.sizes());
 }
 
 /// parseManifest refuses `json` with an Error naming `word`; `what` says
@@ -528,4 +531,38 @@ TEST(FakeDriver, SequenceKernelLaunches) {
       k.launch(inPtr, 1, outPtr, 0);
     EXPECT_EQ(launches().size(), before + 1) << path;
   }
+}
+
+/// A manifest that describes another kernel's parameters is refused at
+/// load, where the driver can say what the image declares
+/// (cuFuncGetParamInfo, CUDA 12.4): doc_positions' image (two memrefs,
+/// the first path of ATTN_TEST_SEQUENCE_PTX) described as check_cu_seqlens'
+/// (a memref, the tokens, a memref). Without that entry point (the fake
+/// driver built as an older one) it loads, as before.
+TEST(FakeDriver, AnotherKernelsManifestIsRefused) {
+  const char *paths = std::getenv("ATTN_TEST_SEQUENCE_PTX");
+  if (!paths || !std::getenv("ATTN_FAKE_CUDA_LOG"))
+    GTEST_SKIP() << "needs the fake driver (test/Runtime/fake-driver.test)";
+  std::string path(paths, std::strcspn(paths, ":"));
+  SequenceInfo info = parseSequenceManifest(readFile(path + ".json"));
+  ASSERT_EQ(info.sequence, Sequence::DocPositions) << path;
+  initDevice();
+  SequenceKernel same(readFile(path), info); // its own manifest loads
+  info.sequence = Sequence::CheckCuSeqlens;
+  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(driver, nullptr);
+  bool canSay = dlsym(driver, "cuFuncGetParamInfo") != nullptr;
+  try {
+    SequenceKernel other(readFile(path), info);
+    EXPECT_FALSE(canSay) << "another kernel's parameters were accepted";
+  } catch (const Error &e) {
+    EXPECT_TRUE(canSay) << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "does not take the parameters its manifest describes (the "
+                  "image declares 10 parameters, the manifest's launch "
+                  "passes 11)"),
+              std::string::npos)
+        << e.what();
+  }
+  dlclose(driver);
 }

@@ -60,6 +60,14 @@ private:
   void *module = nullptr; // CUmodule
 };
 
+/// Throws Error unless kernel `f` (named `name`) declares parameters of
+/// exactly `sizes` bytes, in that order, so that a manifest describing
+/// another image's kernel is refused at load rather than launched with
+/// parameters the kernel reads past. Checks nothing where the driver cannot
+/// say (cuFuncGetParamInfo is CUDA 12.4's).
+void requireParameters(Function f, const std::string &name,
+                       const std::vector<size_t> &sizes);
+
 /// Raises the kernel's dynamic shared memory limit to `bytes` where needed.
 void setMaxDynamicSharedMemory(Function f, int64_t bytes);
 
@@ -156,6 +164,8 @@ public:
   /// One parameter of `n` bytes (a multiple of 8) copied from `data`.
   void addBytes(const void *data, size_t n);
   std::vector<void *> &params();
+  /// Each parameter's bytes, in order.
+  std::vector<size_t> sizes() const;
 
 private:
   // Stable storage: every value keeps its address once added. `whole`:
