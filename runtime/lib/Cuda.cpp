@@ -209,11 +209,8 @@ void requireParameters(Function f, const std::string &name,
     return;
   auto refuse = [&](const std::string &what) {
     throw Error("kernel " + name +
-                " does not take the parameters its "
-                "manifest describes (" +
-                what +
-                "): is the manifest another "
-                "image's?");
+                " does not take the parameters its manifest describes (" +
+                what + "): is the manifest another image's?");
   };
   size_t declared = 1;
   while (declared < 65536 && sizeAt(declared))
