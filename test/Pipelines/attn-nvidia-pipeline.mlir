@@ -115,6 +115,9 @@ module attributes {gpu.container_module} {
 // FORMAT: error: attn-nvidia-pipeline: unknown format 'bogus' (expected isa, bin, fatbin or offloading)
 // RUN: not attn-opt %s --attn-nvidia-pipeline="chip=sm_75 format=isa" 2>&1 | FileCheck %s --check-prefix=CHIP
 // CHIP: error: attn-nvidia-pipeline: unsupported chip 'sm_75' (the NVIDIA kernels support sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a)
+// An empty chip is no chip (MLIR's target would crash verifying it).
+// RUN: not attn-opt %s --attn-nvidia-pipeline="chip= format=isa" 2>&1 | FileCheck %s --check-prefix=NOCHIP
+// NOCHIP: error: attn-nvidia-pipeline: unsupported chip '' (the NVIDIA kernels support
 // PTX and cubin link the toolkit's libdevice: without one, an error, not
 // PTX calling undefined functions (MLIR's serializer reports the missing
 // toolkit but goes on); the NVVM module needs none.

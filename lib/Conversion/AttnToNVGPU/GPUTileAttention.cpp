@@ -49,7 +49,7 @@ std::optional<int64_t> mlir::attn::maxSharedBytesPerBlock(StringRef chip) {
   return llvm::StringSwitch<std::optional<int64_t>>(chip)
       .Cases({"sm_80", "sm_87"}, 163 * 1024)
       .Cases({"sm_86", "sm_89"}, 99 * 1024)
-      .Cases({"", "sm_90", "sm_90a"}, 227 * 1024)
+      .Cases({"sm_90", "sm_90a"}, 227 * 1024)
       .Default(std::nullopt);
 }
 

@@ -38,6 +38,55 @@ func.func @tokens(%q: tensor<10x4x64xf32>, %k: tensor<12x2x64xf32>, %v: tensor<?
 
 // -----
 
+// Token counts agree across every operand, not only with query's: q's T
+// dynamic, k and v static and different.
+func.func @tokens_dynamic_query(%q: tensor<?x4x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<8x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects query, key and value to have the same token count, got ?, 9 and 8}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<9x2x64xf32>, tensor<8x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @tokens_out(%q: tensor<?x4x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects out of shape [T, Hq, Dv] = [9, 4, 64], got 'tensor<7x4x64xf32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<9x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<7x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @tokens_lse(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects lse of shape [Hq, T] = [4, 7] and element type f32, got 'tensor<4x6xf32>'}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<7x4x64xf32>, tensor<4x6xf32>
+  return
+}
+
+// -----
+
+// The lowerings read every operand as a dense buffer.
+#sparse = #sparse_tensor.encoding<{map = (d0, d1, d2) -> (d0 : compressed, d1 : dense, d2 : dense)}>
+func.func @encoding(%q: tensor<?x4x64xf32, #sparse>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects tensors without an encoding, got 'tensor<?x4x64xf32, #sparse_tensor.encoding}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x4x64xf32, #sparse>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @no_query_heads(%q: tensor<?x0x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects at least one head, got 0 query and 2 key/value heads}}
+  %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
+      : tensor<?x0x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x0x64xf32>, tensor<0x?xf32>
+  return
+}
+
+// -----
+
 func.func @dynheads(%q: tensor<?x?x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
   // expected-error @+1 {{expects static head counts}}
   %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>}
@@ -208,8 +257,16 @@ func.func @doc_positions_cu(%cu: tensor<?xf32>) {
 // -----
 
 func.func @doc_positions_result(%cu: tensor<?xi32>) {
-  // expected-error @+1 {{expects a rank-1 tensor of integers as result, got 'tensor<?x2xi32>'}}
+  // expected-error @+1 {{expects a rank-1 tensor of i32 or i64 as result, got 'tensor<?x2xi32>'}}
   %0 = attn.doc_positions %cu : tensor<?xi32> -> tensor<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @doc_positions_narrow(%cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects a rank-1 tensor of i32 or i64 as result, got 'tensor<?xi16>'}}
+  %0 = attn.doc_positions %cu : tensor<?xi32> -> tensor<?xi16>
   return
 }
 
@@ -248,8 +305,24 @@ func.func @check_cu_seqlens_result(%cu: tensor<?xi32>, %e: tensor<1xi32>, %t: in
 // -----
 
 func.func @segments_tokens(%t: tensor<?xf16>) {
-  // expected-error @+1 {{expects tokens to be a rank-1 tensor of integers, got 'tensor<?xf16>'}}
+  // expected-error @+1 {{expects tokens to be a rank-1 tensor of integers of at least 8 bits, got 'tensor<?xf16>'}}
   %0 = attn.segments_from_separators %t {separator = 2 : i64} : tensor<?xf16> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @segments_narrow_tokens(%t: tensor<?xi1>) {
+  // expected-error @+1 {{expects tokens to be a rank-1 tensor of integers of at least 8 bits, got 'tensor<?xi1>'}}
+  %0 = attn.segments_from_separators %t {separator = 0 : i64} : tensor<?xi1> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @segments_no_bits(%t: tensor<?xi0>) {
+  // expected-error @+1 {{expects tokens to be a rank-1 tensor of integers of at least 8 bits, got 'tensor<?xi0>'}}
+  %0 = attn.segments_from_separators %t {separator = 0 : i64} : tensor<?xi0> -> tensor<?xi32>
   return
 }
 
@@ -365,6 +438,38 @@ func.func @grad_dq(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x
   %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
       -> tensor<?x4x128xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+// Gradients: T agrees with every operand's (q's T dynamic, k's 9), heads
+// and head dims static.
+func.func @grad_dq_tokens(%q: tensor<?x4x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dq of the shape and element type of its input ('tensor<?x4x64xf32>'), got 'tensor<5x4x64xf32>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<9x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<5x4x64xf32>, tensor<9x2x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dynamic_heads(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dk of the shape and element type of its input ('tensor<?x2x64xf32>'), got 'tensor<?x?x?xf32>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x?x?xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grad_dout_dynamic(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %do: tensor<?x?x?xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dout of the shape and element type of out ('tensor<?x4x64xf32>'), got 'tensor<?x?x?xf32>'}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %do, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x?x?xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
   return
 }
 

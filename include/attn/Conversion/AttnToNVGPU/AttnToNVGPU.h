@@ -27,7 +27,7 @@ constexpr StringLiteral kSupportedChips =
     "sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a";
 /// The most dynamic shared memory one block of `chip` may use (the opt-in
 /// maximum, bytes; the CUDA programming guide's table), or nullopt for a chip
-/// the kernels are not built for ("" means sm_90a).
+/// the kernels are not built for (and for "": a target names its chip).
 std::optional<int64_t> maxSharedBytesPerBlock(StringRef chip);
 
 /// The largest head dim (D or Dv) of the warp-specialized wgmma kernels:

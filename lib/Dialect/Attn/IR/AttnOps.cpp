@@ -20,15 +20,20 @@ static bool isIntVector(Type type, bool allowMemRef = false) {
   return shaped.getElementType().isSignlessInteger();
 }
 
+/// A rank-1 tensor (or memref, when `allowMemRef`) of i32 or i64: token
+/// offsets or positions.
+static bool isOffsetVector(Type type, bool allowMemRef = false) {
+  if (!isIntVector(type, allowMemRef))
+    return false;
+  Type elt = cast<ShapedType>(type).getElementType();
+  return elt.isInteger(32) || elt.isInteger(64);
+}
+
 /// cu_seqlens: a rank-1 tensor (or memref, when `allowMemRef`) of i32 or
 /// i64 with at least one entry (N + 1 for N documents).
 static bool isCuSeqlens(Type type, bool allowMemRef = false) {
-  if (!isIntVector(type, allowMemRef))
-    return false;
-  auto shaped = cast<ShapedType>(type);
-  return shaped.getDimSize(0) != 0 &&
-         (shaped.getElementType().isInteger(32) ||
-          shaped.getElementType().isInteger(64));
+  return isOffsetVector(type, allowMemRef) &&
+         cast<ShapedType>(type).getDimSize(0) != 0;
 }
 
 static std::string dimStr(int64_t d) {
@@ -59,19 +64,40 @@ double AttentionGradOp::getScaleOrDefault() {
   return scaleOrDefault(getScale(), getHeadDim());
 }
 
+/// The first static size of `sizes`, else dynamic.
+static int64_t firstStatic(ArrayRef<int64_t> sizes) {
+  for (int64_t s : sizes)
+    if (!ShapedType::isDynamic(s))
+      return s;
+  return ShapedType::kDynamic;
+}
+
+/// Fails with a diagnostic if a tensor of `types` has an encoding (a sparse
+/// one, say): the lowerings read every operand as a dense buffer.
+static LogicalResult verifyNoEncodings(Operation *op, TypeRange types) {
+  for (Type type : types)
+    if (auto tensor = dyn_cast<RankedTensorType>(type);
+        tensor && tensor.getEncoding())
+      return op->emitOpError("expects tensors without an encoding, got ")
+             << type;
+  return success();
+}
+
 /// What attn.attention and attn.attention_grad both require of query, key,
 /// value, cu_seqlens, the forward's out and lse (types `out`, `lse`) and
-/// the scale.
-static LogicalResult verifyAttentionOperands(Operation *op, Value query,
-                                             Value key, Value value,
-                                             Value cuSeqlens, Type outType,
-                                             Type lseType,
-                                             std::optional<llvm::APFloat> s) {
+/// the scale; `tokens` is then the token count T (dynamic if no operand's
+/// is static).
+static LogicalResult
+verifyAttentionOperands(Operation *op, Value query, Value key, Value value,
+                        Value cuSeqlens, Type outType, Type lseType,
+                        std::optional<llvm::APFloat> s, int64_t &tokens) {
   auto q = cast<RankedTensorType>(query.getType());
   auto k = cast<RankedTensorType>(key.getType());
   auto v = cast<RankedTensorType>(value.getType());
   auto out = cast<RankedTensorType>(outType);
   auto lse = cast<RankedTensorType>(lseType);
+  if (failed(verifyNoEncodings(op, {q, k, v, cuSeqlens.getType(), out, lse})))
+    return failure();
 
   if (q.getRank() != 3 || k.getRank() != 3 || v.getRank() != 3)
     return op->emitOpError("expects query, key and value of rank 3 "
@@ -87,12 +113,13 @@ static LogicalResult verifyAttentionOperands(Operation *op, Value query,
     return op->emitOpError("expects query, key, value and out to share one "
                            "element type");
 
-  int64_t t = q.getDimSize(0);
-  if (!compatible(t, k.getDimSize(0)) || !compatible(t, v.getDimSize(0)))
+  int64_t t = firstStatic({q.getDimSize(0), k.getDimSize(0), v.getDimSize(0)});
+  if (!compatible(t, q.getDimSize(0)) || !compatible(t, k.getDimSize(0)) ||
+      !compatible(t, v.getDimSize(0)))
     return op->emitOpError("expects query, key and value to have the same "
                            "token count, got ")
-           << dimStr(t) << ", " << dimStr(k.getDimSize(0)) << " and "
-           << dimStr(v.getDimSize(0));
+           << dimStr(q.getDimSize(0)) << ", " << dimStr(k.getDimSize(0))
+           << " and " << dimStr(v.getDimSize(0));
 
   int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
   if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) ||
@@ -102,7 +129,10 @@ static LogicalResult verifyAttentionOperands(Operation *op, Value query,
     return op->emitOpError("expects key and value to have the same head "
                            "count, got ")
            << hkv << " and " << v.getDimSize(1);
-  if (hkv == 0 || hq % hkv != 0)
+  if (hq == 0 || hkv == 0)
+    return op->emitOpError("expects at least one head, got ")
+           << hq << " query and " << hkv << " key/value heads";
+  if (hq % hkv != 0)
     return op->emitOpError("expects the query head count (")
            << hq << ") to be a multiple of the key/value head count (" << hkv
            << ")";
@@ -129,11 +159,13 @@ static LogicalResult verifyAttentionOperands(Operation *op, Value query,
     return op->emitOpError("expects out of shape [T, Hq, Dv] = [")
            << dimStr(t) << ", " << hq << ", " << dv << "], got " << out;
 
+  t = firstStatic({t, out.getDimSize(0)});
   if (lse.getRank() != 2 || !lse.getElementType().isF32() ||
       lse.getDimSize(0) != hq || !compatible(lse.getDimSize(1), t))
     return op->emitOpError("expects lse of shape [Hq, T] = [")
            << hq << ", " << dimStr(t) << "] and element type f32, got "
            << lse;
+  tokens = firstStatic({t, lse.getDimSize(1)});
 
   if (s) {
     double scale = s->convertToDouble();
@@ -145,24 +177,28 @@ static LogicalResult verifyAttentionOperands(Operation *op, Value query,
 }
 
 LogicalResult AttentionOp::verify() {
+  int64_t tokens;
   return verifyAttentionOperands(*this, getQuery(), getKey(), getValue(),
                                  getCuSeqlens(), getOut().getType(),
-                                 getLse().getType(), getScale());
+                                 getLse().getType(), getScale(), tokens);
 }
 
 LogicalResult AttentionGradOp::verify() {
+  int64_t tokens;
   if (failed(verifyAttentionOperands(*this, getQuery(), getKey(), getValue(),
                                      getCuSeqlens(), getOut().getType(),
-                                     getLse().getType(), getScale())))
+                                     getLse().getType(), getScale(), tokens)) ||
+      failed(verifyNoEncodings(*this, {getDout().getType(), getDq().getType(),
+                                       getDk().getType(), getDv().getType()})))
     return failure();
-  // Shapes agree unless both sizes are static and differ.
-  auto alike = [](Type a, Type b) {
+  // `a` is `b`'s shape (its static heads and head dim, T compatible with
+  // every operand's) and element type.
+  auto alike = [&](Type a, Type b) {
     auto x = cast<RankedTensorType>(a), y = cast<RankedTensorType>(b);
-    return x.getRank() == y.getRank() &&
-           x.getElementType() == y.getElementType() &&
-           llvm::all_of(llvm::seq<int64_t>(0, x.getRank()), [&](int64_t i) {
-             return compatible(x.getDimSize(i), y.getDimSize(i));
-           });
+    return x.getRank() == 3 && x.getElementType() == y.getElementType() &&
+           compatible(x.getDimSize(0), tokens) &&
+           x.getDimSize(1) == y.getDimSize(1) &&
+           x.getDimSize(2) == y.getDimSize(2);
   };
   if (!alike(getDout().getType(), getOut().getType()))
     return emitOpError("expects dout of the shape and element type of out (")
@@ -187,17 +223,22 @@ LogicalResult DocPositionsOp::verify() {
     return emitOpError("expects cu_seqlens to be a rank-1 tensor of i32 or "
                        "i64 with at least one entry, got ")
            << getCuSeqlens().getType();
-  if (!isIntVector(getPositions().getType()))
-    return emitOpError("expects a rank-1 tensor of integers as result, got ")
+  if (!isOffsetVector(getPositions().getType()))
+    return emitOpError("expects a rank-1 tensor of i32 or i64 as result, got ")
            << getPositions().getType();
-  return success();
+  return verifyNoEncodings(
+      *this, {getCuSeqlens().getType(), getPositions().getType()});
 }
 
 LogicalResult SegmentsFromSeparatorsOp::verify() {
-  if (!isIntVector(getTokens().getType()))
-    return emitOpError("expects tokens to be a rank-1 tensor of integers, "
-                       "got ")
+  if (!isIntVector(getTokens().getType()) ||
+      cast<ShapedType>(getTokens().getType()).getElementTypeBitWidth() < 8)
+    return emitOpError("expects tokens to be a rank-1 tensor of integers of "
+                       "at least 8 bits, got ")
            << getTokens().getType();
+  if (failed(verifyNoEncodings(
+          *this, {getTokens().getType(), getCuSeqlens().getType()})))
+    return failure();
   if (!isCuSeqlens(getCuSeqlens().getType()))
     return emitOpError("expects a rank-1 tensor of i32 or i64 with at least "
                        "one entry as result, got ")
@@ -222,6 +263,8 @@ LogicalResult SegmentsFromSeparatorsOp::verify() {
 
 LogicalResult CheckCuSeqlensOp::verify() {
   auto cu = dyn_cast<RankedTensorType>(getCuSeqlens().getType());
+  if (failed(verifyNoEncodings(*this, {getCuSeqlens().getType()})))
+    return failure();
   if (!cu || cu.getRank() != 1 || cu.getDimSize(0) == 0 ||
       !cu.getElementType().isInteger(32))
     return emitOpError("expects cu_seqlens to be a rank-1 tensor of i32 with "
