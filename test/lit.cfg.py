@@ -47,6 +47,9 @@ _toolkit = (config.environment.get("CUDA_ROOT") or os.environ.get("CUDA_ROOT")
             or "/usr/local/cuda")
 if os.path.exists(os.path.join(_toolkit, "nvvm", "libdevice", "libdevice.10.bc")):
     config.available_features.add("cuda-toolkit")
+# usr-local-cuda: a toolkit where the tools look when no variable names one.
+if os.path.exists("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc"):
+    config.available_features.add("usr-local-cuda")
 # cuda-gpu: the GPU tests run (ATTN_TEST_GPU=1 on a machine with a GPU);
 # nvidia-smi: a GPU may be there, so tests of the no-GPU errors do not run.
 if shutil.which("nvidia-smi"):

@@ -92,6 +92,7 @@ void mlir::attn::buildGPUPipeline(OpPassManager &pm,
     return;
   pm.addPass(createAttnRequireCUDAToolkit());
   GpuModuleToBinaryPassOptions binary;
+  binary.toolkitPath = cudaToolkitPath();
   binary.compilationTarget = options.format;
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }

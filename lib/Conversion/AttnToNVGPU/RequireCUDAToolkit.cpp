@@ -19,22 +19,23 @@ namespace mlir::attn {
 
 using namespace mlir;
 
+std::string mlir::attn::cudaToolkitPath() {
+  StringRef mlirs = NVVM::getCUDAToolkitPath();
+  return mlirs.empty() ? "/usr/local/cuda" : mlirs.str();
+}
+
 namespace {
 struct AttnRequireCUDAToolkitPass
     : public mlir::attn::impl::AttnRequireCUDAToolkitBase<
           AttnRequireCUDAToolkitPass> {
   void runOnOperation() override {
-    StringRef toolkit = NVVM::getCUDAToolkitPath();
+    std::string toolkit = mlir::attn::cudaToolkitPath();
     SmallString<128> libdevice(toolkit);
     llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
-    if (!toolkit.empty() && llvm::sys::fs::exists(libdevice))
+    if (llvm::sys::fs::exists(libdevice))
       return;
     InFlightDiagnostic error = getOperation().emitError();
-    if (toolkit.empty())
-      error << "no CUDA toolkit found";
-    else
-      error << "no CUDA toolkit at '" << toolkit << "' (no " << libdevice
-            << ")";
+    error << "no CUDA toolkit at '" << toolkit << "' (no " << libdevice << ")";
     error << "; set CUDA_ROOT to one (the NVIDIA kernels link its libdevice)";
     signalPassFailure();
   }

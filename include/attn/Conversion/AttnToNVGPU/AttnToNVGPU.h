@@ -25,6 +25,12 @@ namespace mlir::attn {
 /// The chips the NVIDIA kernels are built for, as a reader would list them.
 constexpr StringLiteral kSupportedChips =
     "sm_80, sm_86, sm_87, sm_89, sm_90 and sm_90a";
+/// The CUDA toolkit the NVIDIA kernels link libdevice from and assemble
+/// cubins with: MLIR's NVVM::getCUDAToolkitPath() (CUDA_ROOT, CUDA_HOME or
+/// CUDA_PATH, else the path MLIR was built with), else /usr/local/cuda
+/// (Debian's MLIR is built with none).
+std::string cudaToolkitPath();
+
 /// The most dynamic shared memory one block of `chip` may use (the opt-in
 /// maximum, bytes; the CUDA programming guide's table), or nullopt for a chip
 /// the kernels are not built for (and for "": a target names its chip).

@@ -223,13 +223,14 @@ def AttnRequireCUDAToolkit
   let summary = "Fail unless the CUDA toolkit's libdevice is there";
   let description = [{
     Placed just before `gpu-module-to-binary`, which links the toolkit's
-    libdevice into the kernels for PTX and cubin. That pass looks for the
-    toolkit in MLIR's `NVVM::getCUDAToolkitPath()` (CUDA_ROOT, CUDA_HOME or
-    CUDA_PATH, else the path MLIR was built with). When the libdevice is
-    missing it reports an error but goes on, and writes PTX that calls
-    `__nv_*` functions it never defines. This pass looks in the same place
-    and fails with an error saying where it looked. Every error in the
-    kernels' own lowering comes before it.
+    libdevice into the kernels for PTX and cubin, from the toolkit the
+    NVIDIA pipeline gives it: CUDA_ROOT, CUDA_HOME or CUDA_PATH (MLIR's
+    `NVVM::getCUDAToolkitPath()`, else the path MLIR was built with), else
+    /usr/local/cuda. When the libdevice is missing that pass reports an
+    error but goes on, and writes PTX that calls `__nv_*` functions it
+    never defines. This pass looks in the same place and fails with an
+    error saying where it looked. Every error in the kernels' own lowering
+    comes before it.
   }];
 }
 
