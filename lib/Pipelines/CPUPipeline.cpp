@@ -1,6 +1,7 @@
 //===- CPUPipeline.cpp - attn -> LLVM for the host ------------------------===//
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -92,11 +93,12 @@ static void registerChecked(
       });
 }
 
-/// The CPU pipeline's options: tile sizes of at least 1.
+/// The CPU pipeline's options: tile sizes the schedule takes.
 static std::optional<std::string>
 checkCPUPipelineOptions(const mlir::attn::CPUPipelineOptions &options) {
-  if (options.blockQ < 1 || options.blockK < 1)
-    return std::string("block-q and block-k must be at least 1");
+  if (!mlir::attn::areCpuTileSizes(options.blockQ, options.blockK))
+    return "block-q and block-k must be 1 to " +
+           std::to_string(mlir::attn::kMaxCpuTileSize);
   return std::nullopt;
 }
 

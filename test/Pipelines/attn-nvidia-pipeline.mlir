@@ -128,4 +128,5 @@ module attributes {gpu.container_module} {
 // RUN: not attn-opt %s --attn-nvidia-pipeline="kernel={mma=tcgen05}" 2>&1 | FileCheck %s --check-prefix=MMA
 // MMA: error: attn-nvidia-pipeline: kernel: attn-gpu-tile-attention: unknown mma 'tcgen05' (expected auto, mma-sync or wgmma)
 // RUN: not attn-opt %s --attn-cpu-pipeline="block-q=0" 2>&1 | FileCheck %s --check-prefix=CPU
-// CPU: error: attn-cpu-pipeline: block-q and block-k must be at least 1
+// CPU: error: attn-cpu-pipeline: block-q and block-k must be 1 to 65536
+// RUN: not attn-opt %s --attn-cpu-pipeline="block-q=9223372036854775807" 2>&1 | FileCheck %s --check-prefix=CPU

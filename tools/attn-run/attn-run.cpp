@@ -10,6 +10,7 @@
 
 #include "CpuRun.h"
 #include "attn/Conversion/AttnToNVGPU/AttnToNVGPU.h"
+#include "attn/Dialect/Attn/Transforms/Transforms.h"
 #include "attn/Frontend/AttentionModule.h"
 #include "attn/Host/Host.h"
 #include "attn/JIT/Compiler.h"
@@ -231,8 +232,9 @@ static AttentionSpec parseSpec() {
     fail(*why);
   if (auto why = spec.validate())
     fail(*why);
-  if (blockQ < 1 || blockK < 1)
-    fail("--block-q and --block-k must be at least 1");
+  if (!mlir::attn::areCpuTileSizes(blockQ, blockK))
+    fail("--block-q and --block-k must be 1 to " +
+         std::to_string(mlir::attn::kMaxCpuTileSize));
   if (auto why = checkRunFlags(repeat,
                                checkRows.getNumOccurrences()
                                    ? std::optional<int64_t>(checkRows)

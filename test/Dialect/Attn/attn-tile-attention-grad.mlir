@@ -1,7 +1,9 @@
 // RUN: attn-opt %s -attn-tile-attention="block-q=32 block-k=16 count-tiles" | FileCheck %s
 // RUN: attn-opt %s -attn-tile-attention="block-q=32 block-k=16 deterministic" | FileCheck %s --check-prefix=DET
 // RUN: not attn-opt %s -attn-tile-attention="block-k=0" 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: error: 'attn.attention_grad' op tile sizes must be at least 1
+// BAD: error: 'attn.attention_grad' op tile sizes must be 1 to 65536, got 64 and 0
+// RUN: not attn-opt %s -attn-tile-attention="block-q=65537" 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: error: 'attn.attention_grad' op tile sizes must be 1 to 65536, got 65537 and 64
 
 // attn.attention_grad: delta = rowsum(dout * out) per (token, head); then
 // one unit per (key tile, key/value head) over the query tiles that see it

@@ -1,6 +1,10 @@
 // RUN: attn-opt %s -attn-tile-attention="block-q=32 block-k=16 count-tiles" -split-input-file | FileCheck %s
 // RUN: not attn-opt %s -attn-tile-attention="block-q=0" -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: error: 'attn.attention' op tile sizes must be at least 1
+// BAD: error: 'attn.attention' op tile sizes must be 1 to 65536, got 0 and 64
+// Tiles whose buffers' sizes could overflow (the lowering used to emit a
+// malloc of a wrapped size).
+// RUN: not attn-opt %s -attn-tile-attention="block-q=9223372036854775807" -split-input-file 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: error: 'attn.attention' op tile sizes must be 1 to 65536, got 9223372036854775807 and 64
 
 // CHECK: memref.global @attn_tile_counts : memref<3xi64> = dense<0>
 // CHECK-LABEL: func @doc_causal

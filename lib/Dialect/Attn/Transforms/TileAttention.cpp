@@ -319,8 +319,10 @@ void mlir::attn::replaceWithBuffers(RewriterBase &rewriter, Operation *op,
 
 LogicalResult mlir::attn::tileAttention(RewriterBase &rewriter, AttentionOp op,
                                         const TileAttentionOptions &options) {
-  if (options.blockQ < 1 || options.blockK < 1)
-    return op.emitOpError("tile sizes must be at least 1");
+  if (!areCpuTileSizes(options.blockQ, options.blockK))
+    return op.emitOpError("tile sizes must be 1 to ")
+           << kMaxCpuTileSize << ", got " << options.blockQ << " and "
+           << options.blockK;
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value q = readBuffer(rewriter, loc, op.getQuery()),

@@ -429,8 +429,10 @@ void GradEmitter::emit(const GradInputs &inputs, Value dq, Value dk,
 LogicalResult mlir::attn::tileAttentionGrad(RewriterBase &rewriter,
                                             AttentionGradOp op,
                                             const TileAttentionOptions &options) {
-  if (options.blockQ < 1 || options.blockK < 1)
-    return op.emitOpError("tile sizes must be at least 1");
+  if (!areCpuTileSizes(options.blockQ, options.blockK))
+    return op.emitOpError("tile sizes must be 1 to ")
+           << kMaxCpuTileSize << ", got " << options.blockQ << " and "
+           << options.blockK;
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   GradInputs in;

@@ -36,6 +36,16 @@ LogicalResult lowerRowInterval(RewriterBase &rewriter, RowIntervalOp op);
 /// Replaces `op` by the mask algebra's colInterval in arith/scf.
 LogicalResult lowerColInterval(RewriterBase &rewriter, ColIntervalOp op);
 
+/// The largest CPU tile (block-q, block-k): each unit's buffers have that
+/// many rows of D floats (beyond it, their sizes could overflow).
+constexpr int64_t kMaxCpuTileSize = 65536;
+
+/// Whether `blockQ` and `blockK` are CPU tile sizes (1 to kMaxCpuTileSize).
+inline bool areCpuTileSizes(int64_t blockQ, int64_t blockK) {
+  return blockQ >= 1 && blockQ <= kMaxCpuTileSize && blockK >= 1 &&
+         blockK <= kMaxCpuTileSize;
+}
+
 /// Tiling of attn.attention (see the attn-tile-attention pass).
 struct TileAttentionOptions {
   int64_t blockQ = 64;
