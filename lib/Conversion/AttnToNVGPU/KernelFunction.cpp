@@ -47,6 +47,15 @@ LogicalResult nvidia::kernelBuffers(Operation *op,
       return op->emitOpError("the NVIDIA lowering needs every result "
                              "materialized into kernel arguments");
   }
+  // The runtime's launches pass dense tensors (and TMA's maps assume
+  // them): a strided layout would be read with the wrong strides.
+  for (Value buffer : llvm::concat<Value>(inputs, outputs))
+    if (auto type = dyn_cast<MemRefType>(buffer.getType());
+        type && !type.getLayout().isIdentity())
+      return op->emitOpError("the NVIDIA lowering needs memrefs of the "
+                             "identity layout (dense, as the runtime passes "
+                             "them), got ")
+             << type;
   return success();
 }
 

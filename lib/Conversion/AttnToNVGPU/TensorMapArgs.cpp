@@ -52,6 +52,14 @@ struct AttnNVVMTensorMapArgsPass
     }
     Builder b(&getContext());
     auto map = LLVM::LLVMArrayType::get(b.getI8Type(), 128);
+    for (int64_t i = args - n; i < args; ++i)
+      if (Attribute byval =
+              func.getArgAttr(i, LLVM::LLVMDialect::getByValAttrName());
+          byval && byval != TypeAttr::get(map)) {
+        func.emitOpError("argument ") << i << " is already passed by value as "
+                                      << byval << ", not as a tensor map";
+        return signalPassFailure();
+      }
     for (int64_t i = args - n; i < args; ++i) {
       func.setArgAttr(i, LLVM::LLVMDialect::getByValAttrName(),
                       TypeAttr::get(map));

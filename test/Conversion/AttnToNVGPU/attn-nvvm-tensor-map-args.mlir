@@ -57,3 +57,16 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+// An argument already passed by value as something else is not a map.
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    // expected-error @+1 {{'llvm.func' op argument 1 is already passed by value as i32, not as a tensor map}}
+    llvm.func @attn(%p: !llvm.ptr, %q: !llvm.ptr {llvm.byval = i32})
+        attributes {attn.tensor_map_args = 1 : i64, nvvm.kernel} {
+      llvm.return
+    }
+  }
+}

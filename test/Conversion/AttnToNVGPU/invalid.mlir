@@ -83,3 +83,43 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+// The runtime passes dense tensors (TMA's maps assume them): a strided
+// argument is refused, not read with the wrong strides.
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    gpu.func @strided(%q: memref<?x4x64xbf16, strided<[512, 64, 1]>>, %k: memref<?x2x64xbf16>, %v: memref<?x2x64xbf16>, %cu: memref<?xi32>, %out: memref<?x4x64xbf16>, %lse: memref<4x?xf32>) kernel {
+      %qt = bufferization.to_tensor %q restrict : memref<?x4x64xbf16, strided<[512, 64, 1]>> to tensor<?x4x64xbf16>
+      %kt = bufferization.to_tensor %k restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %vt = bufferization.to_tensor %v restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout (dense, as the runtime passes them), got 'memref<?x4x64xbf16, strided<[512, 64, 1]>>'}}
+      %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
+          : tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32> -> tensor<?x4x64xbf16>, tensor<4x?xf32>
+      bufferization.materialize_in_destination %o in restrict writable %out : (tensor<?x4x64xbf16>, memref<?x4x64xbf16>) -> ()
+      bufferization.materialize_in_destination %l in restrict writable %lse : (tensor<4x?xf32>, memref<4x?xf32>) -> ()
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    gpu.func @strided_out(%q: memref<?x4x64xbf16>, %k: memref<?x2x64xbf16>, %v: memref<?x2x64xbf16>, %cu: memref<?xi32, strided<[2]>>, %out: memref<?x4x64xbf16>, %lse: memref<4x?xf32>) kernel {
+      %qt = bufferization.to_tensor %q restrict : memref<?x4x64xbf16> to tensor<?x4x64xbf16>
+      %kt = bufferization.to_tensor %k restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %vt = bufferization.to_tensor %v restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %ct = bufferization.to_tensor %cu restrict : memref<?xi32, strided<[2]>> to tensor<?xi32>
+      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout (dense, as the runtime passes them), got 'memref<?xi32, strided<[2]>>'}}
+      %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
+          : tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32> -> tensor<?x4x64xbf16>, tensor<4x?xf32>
+      bufferization.materialize_in_destination %o in restrict writable %out : (tensor<?x4x64xbf16>, memref<?x4x64xbf16>) -> ()
+      bufferization.materialize_in_destination %l in restrict writable %lse : (tensor<4x?xf32>, memref<4x?xf32>) -> ()
+      gpu.return
+    }
+  }
+}
