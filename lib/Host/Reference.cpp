@@ -259,10 +259,8 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
 }
 
 std::string jsonNumber(double v) {
-  if (std::isnan(v))
-    return "NaN";
-  if (std::isinf(v))
-    return v > 0 ? "Infinity" : "-Infinity";
+  if (!std::isfinite(v))
+    return "null";
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;

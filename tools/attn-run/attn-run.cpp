@@ -87,7 +87,8 @@ static cl::opt<std::string> maskOpt("mask",
                                              "a subset of those terms, or "
                                              "none (every key)"),
                                     cl::init("document,causal"), cl::cat(cat));
-static cl::opt<double> scale("scale", cl::desc("softmax scale (1/sqrt(D))"),
+static cl::opt<double> scale("scale",
+                             cl::desc("softmax scale (default: 1/sqrt(D))"),
                              cl::init(0.0), cl::cat(cat));
 static cl::opt<int64_t> blockQ("block-q", cl::desc("query rows per tile"),
                                cl::init(64), cl::cat(cat));
@@ -218,7 +219,7 @@ static AttentionSpec parseSpec() {
   spec.kvHeads = kvHeads ? int64_t(kvHeads) : int64_t(heads);
   spec.headDim = headDim;
   spec.valueDim = valueDim ? int64_t(valueDim) : int64_t(headDim);
-  if (scale != 0.0)
+  if (scale.getNumOccurrences())
     spec.scale = scale;
   if (auto why = parseMask(maskOpt, spec.mask))
     fail("--mask: " + *why);

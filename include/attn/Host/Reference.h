@@ -119,7 +119,8 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
                                   const std::vector<float> &lse,
                                   const std::vector<int64_t> &rows);
 
-/// A number as JSON output prints it ("%.6g"; NaN, Infinity).
+/// A number as JSON output prints it ("%.6g"; null for NaN and infinities,
+/// which JSON has no numbers for).
 std::string jsonNumber(double v);
 /// The check's fields of a JSON object, without braces:
 /// "checked_rows", "unwritten", "rel_err_out", "rel_err_lse" and, for
