@@ -123,9 +123,12 @@ static rt::KernelConfig configFromFlags() {
   if (heads <= 0 || headDim <= 0)
     fail("--heads and --head-dim are required (or --configs FILE)");
   c.shape.heads = heads;
-  c.shape.kvHeads = kvHeads ? int64_t(kvHeads) : int64_t(heads);
+  // (Given, a value is used or refused: 0 is not the default.)
+  c.shape.kvHeads =
+      kvHeads.getNumOccurrences() ? int64_t(kvHeads) : int64_t(heads);
   c.shape.headDim = headDim;
-  c.shape.valueDim = valueDim ? int64_t(valueDim) : int64_t(headDim);
+  c.shape.valueDim =
+      valueDim.getNumOccurrences() ? int64_t(valueDim) : int64_t(headDim);
   if (auto why = host::parseMask(maskOpt, c.shape.mask))
     fail("--mask: " + *why);
   if (scale.getNumOccurrences())
@@ -145,6 +148,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-opt-aot: compile kernels into a kernel "
                               "cache ahead of time\n");
+  if (jobs.getNumOccurrences() && jobs < 1)
+    fail("--jobs must be at least 1 (default: the machine's hardware "
+         "threads)");
   std::vector<rt::KernelConfig> all;
   std::vector<std::string> where; // "FILE:LINE: " of each, for --configs
   if (!configs.empty()) {
@@ -226,8 +232,9 @@ int main(int argc, char **argv) {
       }
     }
   };
-  unsigned workers =
-      jobs ? unsigned(jobs) : std::max(1u, std::thread::hardware_concurrency());
+  unsigned workers = jobs.getNumOccurrences()
+                         ? unsigned(jobs)
+                         : std::max(1u, std::thread::hardware_concurrency());
   workers = std::min<size_t>(workers, all.size());
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < workers; ++t)

@@ -216,9 +216,11 @@ static AttentionSpec parseSpec() {
   if (kvHeads.getNumOccurrences() && kvHeads < 1)
     fail("--kv-heads must be at least 1 (default: --heads)");
   spec.heads = heads;
-  spec.kvHeads = kvHeads ? int64_t(kvHeads) : int64_t(heads);
+  spec.kvHeads =
+      kvHeads.getNumOccurrences() ? int64_t(kvHeads) : int64_t(heads);
   spec.headDim = headDim;
-  spec.valueDim = valueDim ? int64_t(valueDim) : int64_t(headDim);
+  spec.valueDim =
+      valueDim.getNumOccurrences() ? int64_t(valueDim) : int64_t(headDim);
   if (scale.getNumOccurrences())
     spec.scale = scale;
   if (auto why = parseMask(maskOpt, spec.mask))
