@@ -85,8 +85,11 @@ static std::optional<int64_t> parseInt(const std::string &s) {
 
 std::optional<std::string> parseMask(const std::string &s, mask::MaskSpec &m) {
   m = {};
-  if (s == "none" || s.empty())
+  if (s == "none")
     return std::nullopt;
+  // (An empty variable in a script is not a request for full attention.)
+  if (s.empty())
+    return std::string("empty mask (give 'none' for every key)");
   bool seenWindow = false;
   for (const std::string &term : split(s, ',')) {
     if (term == "document" && !m.document)

@@ -183,6 +183,17 @@ def test_ops_check_the_scale(scale):
         BACKWARD(q, q, k, v, q, torch.zeros(4, 10), cu, "document,causal", scale, False)
 
 
+@pytest.mark.parametrize("mask,match", [
+    ("", "empty mask \\(give 'none' for every key\\)"),
+    ("document,sliding", "bad or repeated mask term 'sliding'"),
+])
+def test_ops_check_the_mask(mask, match):
+    """An empty mask string (an unset variable, say) is not full
+    attention: 'none' is."""
+    with pytest.raises(ValueError, match=match):
+        FORWARD(*good(), mask, None, False)
+
+
 def test_backward_op_checks_its_tensors():
     q, k, v, cu = good()
     out, lse = FORWARD(q, k, v, cu, "document,causal", None, False)
