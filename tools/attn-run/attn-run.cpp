@@ -121,8 +121,8 @@ static cl::opt<std::string> emit("emit",
                                  cl::cat(cat));
 static cl::opt<bool> compareSeparate(
     "compare-separate",
-    cl::desc("also run every document alone (causal mask, same terms "
-             "otherwise) and compare per token with the packed run"),
+    cl::desc("also run every document alone (the mask less its document "
+             "term) and compare per token with the packed run"),
     cl::cat(cat));
 static cl::opt<bool> backward(
     "backward",
