@@ -69,7 +69,8 @@ static void reportProblem(std::ostream &os, const std::string &device,
      << (backward ? "\"direction\": \"backward\", " : "")
      << "\"tokens\": " << spec.tokens() << ", \"docs\": " << spec.docs()
      << ", \"heads\": " << spec.heads << ", \"kv_heads\": " << spec.kvHeads
-     << ", \"head_dim\": " << spec.headDim << ", \"dtype\": \"" << info.dtype
+     << ", \"head_dim\": " << spec.headDim
+     << ", \"value_dim\": " << spec.valueDim << ", \"dtype\": \"" << info.dtype
      << "\", \"target\": \"cuda\", \"mask\": \"" << info.mask << "\"";
 }
 

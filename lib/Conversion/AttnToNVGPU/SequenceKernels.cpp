@@ -41,7 +41,7 @@ constexpr int64_t kSegmentsThreads = 1024;
 
 /// The launch contract of a sequence kernel: blocks of `threads`, one per
 /// `threads` tokens (grid "tokens") or input entries ("entries"), or one
-/// (grid "one").
+/// (grid "one"); segments_from_separators' also names its separator.
 void recordSequenceContract(gpu::GPUFuncOp func, Operation *op,
                             StringRef sequence, StringRef grid,
                             int64_t threads) {
@@ -49,6 +49,9 @@ void recordSequenceContract(gpu::GPUFuncOp func, Operation *op,
   NamedAttrList fields;
   fields.append("kernel", b.getStringAttr(func.getName()));
   fields.append("sequence", b.getStringAttr(sequence));
+  // (The token id the kernel ends documents at, which its code holds.)
+  if (auto segments = dyn_cast<SegmentsFromSeparatorsOp>(op))
+    fields.append("separator", segments.getSeparatorAttr());
   fields.append("arch", b.getStringAttr(targetChip(op)));
   fields.append("grid", b.getStringAttr(grid));
   fields.append("threads", b.getI64IntegerAttr(threads));

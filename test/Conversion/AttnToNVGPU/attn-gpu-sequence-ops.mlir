@@ -34,7 +34,7 @@ module attributes {gpu.container_module} {
 // segments_from_separators {padded}: one block of 1024 threads, each
 // counting a run of ceil(T / 1024) tokens; a scan of the counts in shared
 // memory (10 rounds, two barriers each); the ends; cu[0]; the padding.
-// CHECK: module attributes {attn.launch = {"attn_kernels::segments" = {arch = "sm_90a", grid = "one", kernel = "segments", sequence = "segments_from_separators", shared_bytes = 0 : i64, threads = 1024 : i64}}
+// CHECK: module attributes {attn.launch = {"attn_kernels::segments" = {arch = "sm_90a", grid = "one", kernel = "segments", separator = 2 : i64, sequence = "segments_from_separators", shared_bytes = 0 : i64, threads = 1024 : i64}}
 // CHECK-LABEL: gpu.func @segments
 // CHECK-SAME: (%[[TOKS:.*]]: memref<?xi64>, %[[CU:.*]]: memref<?xi32>) workgroup(%[[COUNTS:.*]] : memref<1024xi32, #gpu.address_space<workgroup>>) kernel
 // CHECK-NOT: attn.segments_from_separators

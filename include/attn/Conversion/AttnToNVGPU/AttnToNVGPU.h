@@ -133,12 +133,13 @@ inline std::string launchContractName(StringRef module, StringRef kernel) {
 
 /// The manifest keys in the order the JSON manifest lists them.
 /// ("format", cubin or ptx, is the writer's to add.)
-constexpr std::array<StringLiteral, 26> kLaunchContractKeys = {
-    "kernel",   "direction", "sequence", "arch",      "mma",       "schedule", "grid",
-    "loads",    "stores",    "store_rows", "format",  "dtype",
-    "heads",    "kv_heads",  "head_dim",  "value_dim", "mask",
-    "scale",    "block_q",   "block_k",   "column_parts", "dq",
-    "dq_kernel", "dq_threads", "threads", "shared_bytes"};
+constexpr std::array<StringLiteral, 27> kLaunchContractKeys = {
+    "kernel",     "direction",    "sequence", "separator", "arch",
+    "mma",        "schedule",     "grid",     "loads",     "stores",
+    "store_rows", "format",       "dtype",    "heads",     "kv_heads",
+    "head_dim",   "value_dim",    "mask",     "scale",     "block_q",
+    "block_k",    "column_parts", "dq",       "dq_kernel", "dq_threads",
+    "threads",    "shared_bytes"};
 
 /// The attribute (an i64: how many) on a kernel whose trailing arguments
 /// are tensor maps, for attn-nvvm-tensor-map-args.
