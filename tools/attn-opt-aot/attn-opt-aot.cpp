@@ -145,6 +145,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(cat);
   attn::rejectUnknownHelpLikeOptions(argc, argv);
+  attn::addVersionPrinter(attn::jit::compilerVersion());
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-opt-aot: compile kernels into a kernel "
                               "cache ahead of time\n");

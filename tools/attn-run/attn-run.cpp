@@ -449,6 +449,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(cat);
   attn::rejectUnknownHelpLikeOptions(argc, argv);
+  attn::addVersionPrinter(attn::jit::compilerVersion());
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-run: build, compile, run and check one "
                               "packed-sequence attention problem\n");

@@ -1,6 +1,7 @@
 //===- CommandLine.h - the tools' command-line checks ---------*- C++ -*-===//
 //
-// What llvm::cl does not check for the tools (attn-run, attn-opt-aot).
+// What llvm::cl does not check or print for the tools (attn-opt, attn-run,
+// attn-opt-aot).
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTN_SUPPORT_COMMANDLINE_H
@@ -35,6 +36,15 @@ inline void rejectUnknownHelpLikeOptions(int argc, char **argv) {
                  << "'.  Try: '" << argv[0] << " --help'\n";
     std::exit(1);
   }
+}
+
+/// Makes --version print the compiler's version (what kernel caches are
+/// keyed by: the project's, its commit, a hash of uncommitted changes)
+/// after LLVM's.
+inline void addVersionPrinter(const char *version) {
+  llvm::cl::AddExtraVersionPrinter([version](llvm::raw_ostream &os) {
+    os << "attn-opt version " << version << "\n";
+  });
 }
 
 } // namespace attn
