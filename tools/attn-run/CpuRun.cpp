@@ -289,8 +289,8 @@ int attn::run::runCpu(mlir::MLIRContext &context, const AttentionSpec &spec,
     os << ", \"ok\": " << (ok ? "true" : "false") << "}\n";
     return ok ? 0 : 1;
   }
-  os << "attn-run: " << target << ", " << toString(spec.dtype) << ", " << t
-     << " tokens in " << spec.docs() << " documents, Hq=" << spec.heads
+  os << "attn-run: " << target << ", " << toString(spec.dtype) << ", "
+     << tokensInDocuments(t, spec.docs()) << ", Hq=" << spec.heads
      << " Hkv=" << spec.kvHeads << " D=" << spec.headDim
      << " Dv=" << spec.valueDim << ", mask " << mask::toString(spec.mask)
      << "\n"

@@ -53,13 +53,15 @@ static cl::opt<std::string>
 static cl::opt<std::string> dtype("dtype",
                                   cl::desc("f32, bf16 or f16 (default: f32)"),
                                   cl::init("f32"), cl::cat(cat));
-static cl::opt<int64_t> heads("heads", cl::desc("query heads"), cl::init(4),
-                              cl::cat(cat));
+static cl::opt<int64_t> heads("heads", cl::desc("query heads (default: 4)"),
+                              cl::init(4), cl::cat(cat));
 static cl::opt<int64_t> kvHeads("kv-heads",
                                 cl::desc("key/value heads (default: heads)"),
                                 cl::init(0), cl::cat(cat));
-static cl::opt<int64_t> headDim("head-dim", cl::desc("D (32, 64, 80, 96, 128, 192 or 256)"),
-                                cl::init(64), cl::cat(cat));
+static cl::opt<int64_t>
+    headDim("head-dim",
+            cl::desc("D: 32, 64, 80, 96, 128, 192 or 256 (default: 64)"),
+            cl::init(64), cl::cat(cat));
 static cl::opt<int64_t> valueDim("value-dim",
                                  cl::desc("Dv (default: head-dim)"),
                                  cl::init(0), cl::cat(cat));
@@ -183,6 +185,10 @@ static void checkModeFlags() {
   const cl::Option *runOnly[] = {&check, &checkRows, &compareSeparate, &repeat,
                                  &json};
   if (tileMap) {
+    // (The CPU schedule's tiles: an NVIDIA kernel's come from its flavour.)
+    if (target == "cuda")
+      fail("--tile-map shows the CPU schedule's tiles (--block-q, "
+           "--block-k); it does not apply to --target cuda");
     const cl::Option *notForTileMap[] = {&emit, &outputFile, &backward,
                                          &deterministic, &kernelOptions};
     for (const cl::Option *o : llvm::concat<const cl::Option *const>(
@@ -276,9 +282,9 @@ static void printTileMap(const AttentionSpec &spec) {
   int64_t t = spec.tokens();
   int64_t numQ = (t + blockQ - 1) / blockQ, numK = (t + blockK - 1) / blockK;
   const int64_t kMax = 96;
-  llvm::outs() << "tile map: " << t << " tokens in " << spec.docs()
-               << " documents, mask " << mask::toString(spec.mask) << ", "
-               << blockQ << "x" << blockK << " tiles (rows: query tiles, "
+  llvm::outs() << "tile map: " << tokensInDocuments(t, spec.docs()) << ", mask "
+               << mask::toString(spec.mask) << ", " << blockQ << "x" << blockK
+               << " tiles (rows: query tiles, "
                << "columns: key tiles)\n"
                << "  # full (no mask math)   + partial (masked)   . skipped\n";
   for (int64_t qt = 0; qt < std::min(numQ, kMax); ++qt) {

@@ -23,6 +23,12 @@ const char *toString(DType t);
 std::optional<DType> parseDType(const std::string &s);
 inline int64_t byteWidth(DType t) { return t == DType::F32 ? 4 : 2; }
 
+/// "1 token in 1 document", "541 tokens in 5 documents".
+inline std::string tokensInDocuments(int64_t tokens, int64_t docs) {
+  return std::to_string(tokens) + (tokens == 1 ? " token in " : " tokens in ") +
+         std::to_string(docs) + (docs == 1 ? " document" : " documents");
+}
+
 /// One attention problem over a packed sequence.
 struct AttentionSpec {
   DType dtype = DType::BF16;
