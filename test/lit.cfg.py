@@ -47,6 +47,9 @@ _toolkit = (config.environment.get("CUDA_ROOT") or os.environ.get("CUDA_ROOT")
             or "/usr/local/cuda")
 if os.path.exists(os.path.join(_toolkit, "nvvm", "libdevice", "libdevice.10.bc")):
     config.available_features.add("cuda-toolkit")
+# script (util-linux): a command run on a pseudo-terminal.
+if shutil.which("script"):
+    config.available_features.add("script")
 # usr-local-cuda: a toolkit where the tools look when no variable names one.
 if os.path.exists("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc"):
     config.available_features.add("usr-local-cuda")

@@ -29,6 +29,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -206,6 +207,10 @@ static void checkModeFlags() {
              " does not apply to --emit (it writes "
              "the " +
              emit + " and runs nothing)");
+    if (emit == "cubin" && outputFile == "-" &&
+        llvm::sys::Process::StandardOutIsDisplayed())
+      fail("--emit cubin writes a binary image: give -o FILE (its manifest "
+           "goes to FILE.json), not the terminal");
   } else if (outputFile.getNumOccurrences()) {
     fail("-o names --emit's output: give --emit mlir|llvm|ptx|cubin");
   }
