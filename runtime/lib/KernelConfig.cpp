@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -182,14 +183,26 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     config = std::move(c);
     return std::nullopt;
   }
-  for (auto [key, type] :
-       {std::pair{"target", T::string}, {"direction", T::string},
-        {"dtype", T::string}, {"mask", T::string},
-        {"kernel_options", T::string}, {"heads", T::number_integer},
-        {"kv_heads", T::number_integer}, {"head_dim", T::number_integer},
-        {"value_dim", T::number_integer}, {"deterministic", T::boolean}})
+  const std::pair<const char *, T> required[] = {
+      {"target", T::string},
+      {"direction", T::string},
+      {"dtype", T::string},
+      {"mask", T::string},
+      {"kernel_options", T::string},
+      {"heads", T::number_integer},
+      {"kv_heads", T::number_integer},
+      {"head_dim", T::number_integer},
+      {"value_dim", T::number_integer},
+      {"deterministic", T::boolean}};
+  for (auto [key, type] : required)
     if (auto why = field(key, type))
       return why;
+  // Those and "scale" (optional: a misspelt one would mean the default).
+  for (const auto &item : j.items())
+    if (item.key() != "scale" &&
+        std::none_of(std::begin(required), std::end(required),
+                     [&](const auto &r) { return item.key() == r.first; }))
+      return "kernel configuration: unknown key \"" + item.key() + "\"";
   KernelConfig c;
   c.target = j["target"].get<std::string>();
   std::string direction = j["direction"].get<std::string>();

@@ -110,6 +110,9 @@ TEST(KernelConfig, RefusesBadConfigurations) {
   std::string noHeads = text;
   noHeads.replace(noHeads.find("\"heads\":12"), 10, "\"headz\":12");
   EXPECT_NE(why(noHeads).find("lacks \"heads\""), std::string::npos);
+  std::string misspelt = text;
+  misspelt.insert(1, "\"scael\":0.5,");
+  EXPECT_NE(why(misspelt).find("unknown key \"scael\""), std::string::npos);
   KernelConfig bad = sample();
   bad.shape.headDim = bad.shape.valueDim = 100;
   EXPECT_NE(why(bad.canonical()).find("unsupported head dim 100"),
