@@ -79,6 +79,14 @@ class OurKernel:
                                 lse.data_ptr(), stream)
 
 
+def require_gpu(script):
+    """Exits with a clear message (status 1) unless PyTorch sees a CUDA
+    GPU: the benchmarks time GPU kernels only."""
+    if not torch.cuda.is_available():
+        sys.exit(f"{script}: needs a CUDA GPU (torch.cuda.is_available() is "
+                 "False); run it on the GPU machine (bench/gpu_session.sh)")
+
+
 def median_ms(fn, warmup=5, reps=30, min_sample_ms=2.0, max_batch=50):
     """Median device time of one call of fn, in ms. Each sample times a
     batch of back-to-back calls between two CUDA events and divides, so the
@@ -411,6 +419,7 @@ def main():
                     help="run this peer twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
     args = ap.parse_args()
+    require_gpu("gpu_bench.py")
     try:
         custom = custom_case(args)
     except ValueError as e:

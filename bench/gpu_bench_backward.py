@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from gpu_bench import median_ms, rel
+from gpu_bench import median_ms, rel, require_gpu
 from packing import draw_lengths
 
 CASES = [
@@ -217,6 +217,7 @@ def main():
     ap.add_argument("--cases", default="", help="indices of CASES (default: all)")
     ap.add_argument("--out", default="", help="write the results as JSON here")
     opts = ap.parse_args()
+    require_gpu("gpu_bench_backward.py")
     picked = [CASES[int(i)] for i in opts.cases.split(",")] if opts.cases else CASES
     results = []
     for case in picked:

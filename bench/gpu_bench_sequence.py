@@ -72,6 +72,8 @@ def main():
     opts = ap.parse_args()
     if opts.device == "cuda":
         from gpu_bench import median_ms as timer
+        from gpu_bench import require_gpu
+        require_gpu("gpu_bench_sequence.py")
     else:
         timer = wall_ms
     rng = np.random.default_rng(0)

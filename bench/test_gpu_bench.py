@@ -30,7 +30,8 @@ def stub_torch():
     functional = types.ModuleType("torch.nn.functional")
     torch.nn, nn.functional = nn, functional
     torch.cuda = types.SimpleNamespace(
-        current_stream=lambda: types.SimpleNamespace(cuda_stream=0x5150))
+        current_stream=lambda: types.SimpleNamespace(cuda_stream=0x5150),
+        is_available=lambda: False)
     sys.modules.update({"torch": torch, "torch.nn": nn,
                         "torch.nn.functional": functional})
 
@@ -192,6 +193,15 @@ def main():
           gpu_bench.fastest_flavour([r, r2], variants) == "wgmma-pp"
           and gpu_bench.fastest_flavour([r3, r3], variants) == "mma-sync"
           and gpu_bench.fastest_flavour([{"case": "x"}], variants) is None)
+
+    # Without a GPU: a clear message and exit status 1, no traceback.
+    try:
+        gpu_bench.require_gpu("gpu_bench.py")
+        exited = None
+    except SystemExit as e:
+        exited = str(e.code)
+    check("without a GPU the benchmark says so and stops",
+          exited is not None and exited.startswith("gpu_bench.py: needs a CUDA GPU"), exited)
 
 
 def raises(fn, *args):

@@ -273,7 +273,9 @@ def _check_tensors(q, k, v, cu):
         _fail(f"q, k and v must have the same token count, got {t}, {tk}, {tv}")
     if hv != hkv:
         _fail(f"k and v must have the same heads, got {hkv} and {hv}")
-    if hkv < 1 or hq % hkv != 0:
+    if hq < 1 or hkv < 1:
+        _fail(f"q, k and v need at least one head, got {hq} query and {hkv} key/value heads")
+    if hq % hkv != 0:
         _fail(f"the query heads ({hq}) must be a multiple of the key/value heads ({hkv})")
     if dk != d:
         _fail(f"q and k must have one head dim, got {d} and {dk}")
@@ -342,7 +344,7 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
         except (TypeError, ValueError):
             _fail(f"scale must be a positive number, got {scale!r}", _DOC)
         if not 0 < scale < float("inf"):
-            _fail(f"scale must be positive, got {scale}", _DOC)
+            _fail(f"scale must be positive and finite, got {scale}", _DOC)
     # (The op checks the tensors; this needs the caller's grad mode, which
     # the op's body does not see.)
     if (q.device.type == "cuda" and q.dim() == 3 and v.dim() == 3 and torch.is_grad_enabled()

@@ -139,6 +139,9 @@ def segments_from_separators(tokens: Tensor, separator: int, *, padded: bool = F
     if isinstance(separator, bool) or not isinstance(separator, numbers.Integral) \
             or not -2**63 <= separator < 2**63:
         _fail("segments_from_separators", f"separator must be an int64 token id, got {separator!r}")
+    if not isinstance(padded, bool):
+        raise TypeError("attn_opt.segments_from_separators: padded must be True or False, "
+                        f"got {padded!r}")
     cu = _segments_padded(tokens, int(separator))
     if padded:
         return cu

@@ -110,6 +110,15 @@ def test_without_compiler_missing_kernel_names_the_command(tmp_path):
     assert stats["memory_hits"] in (0, 1), stats
     assert {k: v for k, v in stats.items() if k != "memory_hits"} == {
         "disk_hits": 2, "compiled": 0, "replaced_corrupt": 0}
+    # A corrupt entry is not loaded, and the error says it is there.
+    for binary in tmp_path.glob("*.so"):
+        data = bytearray(binary.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        binary.write_bytes(bytes(data))
+    p = run(tmp_path, env={"ATTN_OPT_NO_COMPILE": "1"}, check=False)
+    assert p.returncode != 0
+    assert re.search(r"no compiled kernel for f32, .* \(the one there is unusable: "
+                     r".*\.json: its binary does not match its checksum", p.stderr), p.stderr
 
 
 def test_threads_find_the_same_keys(tmp_path):

@@ -58,6 +58,12 @@ def test_heads_not_a_multiple():
     raises(ValueError, r"query heads \(4\) must be a multiple", q, k, v, cu)
 
 
+def test_no_heads():
+    q, k, v, cu = good(heads=0, kv_heads=0)
+    raises(ValueError, "need at least one head, got 0 query and 0 key/value heads",
+           q, k, v, cu)
+
+
 def test_unsupported_head_dim():
     q, k, v, cu = good(d=100)
     raises(ValueError, r"unsupported head dim 100 \(supported: 32, 64, 80, 96, 128, 192, 256\)",
@@ -99,7 +105,9 @@ def test_window_without_causal():
 
 def test_bad_scale():
     q, k, v, cu = good()
-    raises(ValueError, "scale must be positive", q, k, v, cu, scale=-1.0)
+    raises(ValueError, "scale must be positive and finite, got -1.0", q, k, v, cu, scale=-1.0)
+    raises(ValueError, "scale must be positive and finite, got inf", q, k, v, cu,
+           scale=float("inf"))
     raises(ValueError, "scale must be a positive number, got 'x'", q, k, v, cu, scale="x")
     raises(ValueError, "no gradient would reach it", q, k, v, cu,
            scale=torch.tensor(0.2, requires_grad=True))

@@ -178,6 +178,8 @@ def test_bad_input_is_a_clear_error():
         attn_opt.segments_from_separators(torch.zeros(2, 2, dtype=torch.int64), 2)
     with pytest.raises(ValueError, match="separator must be an int64 token id"):
         attn_opt.segments_from_separators(torch.zeros(4, dtype=torch.int64), 2**63)
+    with pytest.raises(TypeError, match="padded must be True or False, got 1"):
+        attn_opt.segments_from_separators(torch.zeros(4, dtype=torch.int64), 2, padded=1)
     with pytest.raises(ValueError, match="separator must be an int64 token id"):
         attn_opt.segments_from_separators(torch.zeros(4, dtype=torch.int64), 2.0)
 

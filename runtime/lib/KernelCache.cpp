@@ -127,7 +127,8 @@ std::optional<CacheEntry> KernelCache::find(const KernelConfig &config,
   return read(config, stem(config, key) + ".json", why);
 }
 
-std::optional<CacheEntry> KernelCache::findAny(const KernelConfig &config) const {
+std::optional<CacheEntry> KernelCache::findAny(const KernelConfig &config,
+                                               std::string *why) const {
   std::string prefix = configPrefix(config) + "-";
   std::error_code ec;
   std::optional<CacheEntry> newest;
@@ -139,11 +140,16 @@ std::optional<CacheEntry> KernelCache::findAny(const KernelConfig &config) const
     fs::file_time_type time = file.last_write_time(ec);
     if (ec || (newest && time <= newestTime))
       continue;
-    if (auto entry = read(config, file.path().string(), nullptr)) {
+    std::string unusable;
+    if (auto entry = read(config, file.path().string(), &unusable)) {
       newest = std::move(entry);
       newestTime = time;
+    } else if (why && !unusable.empty()) {
+      *why = unusable;
     }
   }
+  if (newest && why)
+    why->clear();
   return newest;
 }
 

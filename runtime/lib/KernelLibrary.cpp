@@ -68,10 +68,14 @@ KernelLibrary::findOrCompile(const KernelConfig &config, Found &found) {
                 *why);
   found = Found::Disk;
   if (!compiler) {
-    auto entry = diskCache.findAny(config);
+    std::string unusable;
+    auto entry = diskCache.findAny(config, &unusable);
     if (!entry)
       throw Error("no compiled kernel for " + config.describe() + " in " +
                   diskCache.dir() +
+                  (unusable.empty()
+                       ? ""
+                       : " (the one there is unusable: " + unusable + ")") +
                   ", and this process does not compile (a build without the "
                   "compiler, or ATTN_OPT_NO_COMPILE=1); compile it where "
                   "attn-opt is built (build/bin) with\n  attn-opt-aot --out " +

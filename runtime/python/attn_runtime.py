@@ -70,8 +70,12 @@ def _error(lib):
 
 
 def driver_available():
-    """(True, "") if a CUDA driver and device can be used, else (False, why)."""
-    lib = library()
+    """(True, "") if a CUDA driver and device can be used, else (False, why),
+    also when the runtime library itself cannot be loaded."""
+    try:
+        lib = library()
+    except Error as e:
+        return False, str(e)
     ok = bool(lib.attnRtDriverAvailable())
     return ok, "" if ok else lib.attnRtLastError().decode()
 

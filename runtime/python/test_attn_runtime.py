@@ -62,6 +62,14 @@ def main():
     if r.returncode == 0 or "attn_runtime.Error: cannot load " not in r.stderr:
         fail(f"a missing library: exit {r.returncode}, {r.stderr.strip()[-300:]}")
     print("ok a missing library names its path")
+    r = subprocess.run(
+        [sys.executable, "-c", "import attn_runtime; print(attn_runtime.driver_available())"],
+        cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True,
+        env=dict(os.environ, ATTN_RUNTIME_LIB=os.path.join(d, "no-such-lib.so")))
+    if r.returncode != 0 or not r.stdout.startswith("(False, 'cannot load "):
+        fail(f"driver_available without the library: exit {r.returncode}, "
+             f"{(r.stdout + r.stderr).strip()[-300:]}")
+    print("ok driver_available without the library says why, raising nothing")
 
     ok, why = attn_runtime.driver_available()
     if ok == bool(why):

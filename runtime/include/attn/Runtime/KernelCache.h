@@ -64,8 +64,10 @@ public:
                                  const std::string &key,
                                  std::string *why = nullptr) const;
   /// The newest valid entry of `config` under any key (for a machine
-  /// without the compiler), or nullopt.
-  std::optional<CacheEntry> findAny(const KernelConfig &config) const;
+  /// without the compiler), or nullopt; `why` then says why an entry of
+  /// `config` that is there could not be used (corrupt, say), if one is.
+  std::optional<CacheEntry> findAny(const KernelConfig &config,
+                                    std::string *why = nullptr) const;
   /// Stores `binary` under `key` (the binary, then the manifest, each
   /// renamed into place) and returns the entry; throws Error if the
   /// directory cannot be written. `launch`: a JSON object or "".
