@@ -45,15 +45,16 @@ namespace {
   X(cuEventSynchronize)                                                        \
   X(cuEventElapsedTime)
 
-/// Entry points of newer drivers, null where the driver lacks them.
-#define ATTN_CU_OPTIONAL_FUNCTIONS(X) X(cuFuncGetParamInfo)
-
 /// The driver entry points, resolved from libcuda.so.1 at run time.
 struct Driver {
 #define ATTN_CU_FN(name) decltype(&::name) name = nullptr;
   ATTN_CU_FUNCTIONS(ATTN_CU_FN)
-  ATTN_CU_OPTIONAL_FUNCTIONS(ATTN_CU_FN)
 #undef ATTN_CU_FN
+  // Newer drivers' (CUDA 12.4, 13.2), null where the driver lacks them;
+  // typed here, as an older cuda.h does not declare them.
+  CUresult (*cuFuncGetParamInfo)(CUfunction, size_t, size_t *,
+                                 size_t *) = nullptr;
+  CUresult (*cuFuncGetParamCount)(CUfunction, size_t *) = nullptr;
   std::string error; // why the driver cannot be used; empty if it can
 };
 
@@ -80,10 +81,10 @@ const Driver &driver() {
   }
     ATTN_CU_FUNCTIONS(ATTN_CU_LOAD)
 #undef ATTN_CU_LOAD
-#define ATTN_CU_LOAD_OPTIONAL(name)                                            \
-  d.name = reinterpret_cast<decltype(d.name)>(dlsym(lib, ATTN_CU_STR(name)));
-    ATTN_CU_OPTIONAL_FUNCTIONS(ATTN_CU_LOAD_OPTIONAL)
-#undef ATTN_CU_LOAD_OPTIONAL
+    d.cuFuncGetParamInfo = reinterpret_cast<decltype(d.cuFuncGetParamInfo)>(
+        dlsym(lib, "cuFuncGetParamInfo"));
+    d.cuFuncGetParamCount = reinterpret_cast<decltype(d.cuFuncGetParamCount)>(
+        dlsym(lib, "cuFuncGetParamCount"));
   });
   return d;
 }
@@ -196,34 +197,37 @@ void requireParameters(Function f, const std::string &name,
   const Driver &d = use();
   if (!d.cuFuncGetParamInfo)
     return;
-  // The size of parameter `i`, or 0 past the last one.
-  auto sizeAt = [&](size_t i) {
-    size_t offset = 0, size = 0;
-    if (d.cuFuncGetParamInfo(static_cast<CUfunction>(f), i, &offset, &size) !=
-        CUDA_SUCCESS)
-      return size_t(0);
-    return size;
-  };
-  // (Every kernel here takes parameters: none means the driver cannot say.)
-  if (sizeAt(0) == 0)
-    return;
+  auto fn = static_cast<CUfunction>(f);
   auto refuse = [&](const std::string &what) {
     throw Error("kernel " + name +
                 " does not take the parameters its manifest describes (" +
                 what + "): is the manifest another image's?");
   };
-  size_t declared = 1;
-  while (declared < 65536 && sizeAt(declared))
-    ++declared;
-  if (declared != sizes.size())
-    refuse("the image declares " + std::to_string(declared) +
+  auto declares = [&](size_t count) {
+    return "the image declares " + std::to_string(count) +
            " parameters, the manifest's launch passes " +
-           std::to_string(sizes.size()));
-  for (size_t i = 0; i < sizes.size(); ++i)
-    if (size_t size = sizeAt(i); size != sizes[i])
+           std::to_string(sizes.size());
+  };
+  // How many the image declares, where the driver says (CUDA 13.2). Else
+  // only the manifest's ones are asked for: asking past the last is an
+  // error call, which compute-sanitizer would report on every good load.
+  size_t count = 0;
+  if (d.cuFuncGetParamCount &&
+      d.cuFuncGetParamCount(fn, &count) == CUDA_SUCCESS &&
+      count != sizes.size())
+    refuse(declares(count));
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    size_t offset = 0, size = 0;
+    if (d.cuFuncGetParamInfo(fn, i, &offset, &size) != CUDA_SUCCESS) {
+      if (i == 0)
+        return; // (every kernel here takes parameters: the driver cannot say)
+      refuse(declares(i));
+    }
+    if (size != sizes[i])
       refuse("parameter " + std::to_string(i) + " has " + std::to_string(size) +
              " bytes in the image, " + std::to_string(sizes[i]) +
              " in the manifest's launch");
+  }
 }
 
 void setMaxDynamicSharedMemory(Function f, int64_t bytes) {

@@ -8,9 +8,10 @@
 // allocations, memsets, attributes, tensor-map encodings and launches, with
 // each kernel parameter's bytes (sizes from the PTX image's .entry, so the
 // runtime's parameters can be compared with what the kernel declares, and
-// cuFuncGetParamInfo answers from them; built with
-// ATTN_FAKE_CUDA_BEFORE_12_4, the library lacks that entry point, as
-// drivers before CUDA 12.4 do).
+// cuFuncGetParamInfo and cuFuncGetParamCount answer from them; with
+// $ATTN_FAKE_CUDA_NO_PARAM_COUNT set the latter fails, as for a driver
+// before CUDA 13.2; built with ATTN_FAKE_CUDA_BEFORE_12_4, the library
+// lacks both, as drivers before CUDA 12.4 do).
 // Kernels do not run: a launch writes nothing. One device, 132 SMs;
 // $ATTN_FAKE_CUDA_BLOCKS_PER_SM blocks per SM (default 1).
 //
@@ -208,6 +209,14 @@ CUresult cuFuncGetParamInfo(CUfunction f, size_t index, size_t *offset,
   *offset = fn->paramOffsets[index];
   if (size)
     *size = fn->paramBytes[index];
+  return CUDA_SUCCESS;
+}
+
+// (CUDA 13.2's: this cuda.h may not declare it.)
+CUresult cuFuncGetParamCount(CUfunction f, size_t *count) {
+  if (!count || std::getenv("ATTN_FAKE_CUDA_NO_PARAM_COUNT"))
+    return CUDA_ERROR_NOT_SUPPORTED;
+  *count = reinterpret_cast<FakeFunction *>(f)->paramBytes.size();
   return CUDA_SUCCESS;
 }
 #endif

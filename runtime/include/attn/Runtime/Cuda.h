@@ -63,8 +63,10 @@ private:
 /// Throws Error unless kernel `f` (named `name`) declares parameters of
 /// exactly `sizes` bytes, in that order, so that a manifest describing
 /// another image's kernel is refused at load rather than launched with
-/// parameters the kernel reads past. Checks nothing where the driver cannot
-/// say (cuFuncGetParamInfo is CUDA 12.4's).
+/// parameters the kernel reads past. Checks what the driver can say:
+/// nothing before CUDA 12.4 (cuFuncGetParamInfo), the manifest's
+/// parameters but not whether the image has more before 13.2
+/// (cuFuncGetParamCount).
 void requireParameters(Function f, const std::string &name,
                        const std::vector<size_t> &sizes);
 
