@@ -419,7 +419,6 @@ def main():
                     help="run this peer twice on each selected case and stop "
                          "(for a profiler: bench/profile.sh)")
     args = ap.parse_args()
-    require_gpu("gpu_bench.py")
     try:
         custom = custom_case(args)
     except ValueError as e:
@@ -431,6 +430,7 @@ def main():
     for p in peer_names:
         if p not in peers.PEERS:
             ap.error(f"bad peer {p!r} (expected some of {', '.join(peers.PEERS)})")
+    require_gpu("gpu_bench.py")  # (after the arguments' checks)
     if args.peer_only:
         for i, (_, kernel, tokens, docs) in cases:
             lengths = case_lengths(tokens, docs, args.seed + i)

@@ -258,12 +258,14 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
   return c;
 }
 
-std::string jsonNumber(double v) {
-  if (!std::isfinite(v))
-    return "null";
+std::string textNumber(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;
+}
+
+std::string jsonNumber(double v) {
+  return std::isfinite(v) ? textNumber(v) : "null";
 }
 
 std::string checkJsonFields(const CheckResult &c) {

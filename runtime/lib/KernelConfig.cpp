@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 
 namespace attn::rt {
 
@@ -146,18 +147,27 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
              "\" has the wrong type";
     return std::nullopt;
   };
+  // The first key of `j` not in `allowed`, if any (a misspelt optional
+  // key would silently mean its default).
+  auto unknownKey =
+      [&](std::initializer_list<const char *> allowed) -> const std::string * {
+    for (const auto &item : j.items())
+      if (std::none_of(allowed.begin(), allowed.end(),
+                       [&](const char *a) { return item.key() == a; }))
+        return &item.key();
+    return nullptr;
+  };
   using T = nlohmann::json::value_t;
   if (j.contains("sequence")) {
     for (auto [key, type] :
          {std::pair{"target", T::string}, {"sequence", T::string}})
       if (auto why = field(key, type))
         return why;
-    for (const auto &item : j.items())
-      if (item.key() != "target" && item.key() != "sequence" &&
-          item.key() != "separator")
-        return "kernel configuration: a sequence helper's configuration "
-               "has no \"" +
-               item.key() + "\"";
+    if (const std::string *key =
+            unknownKey({"target", "sequence", "separator"}))
+      return "kernel configuration: a sequence helper's configuration "
+             "has no \"" +
+             *key + "\"";
     KernelConfig c;
     c.target = j["target"].get<std::string>();
     std::string name = j["sequence"].get<std::string>();
@@ -183,26 +193,22 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     config = std::move(c);
     return std::nullopt;
   }
-  const std::pair<const char *, T> required[] = {
-      {"target", T::string},
-      {"direction", T::string},
-      {"dtype", T::string},
-      {"mask", T::string},
-      {"kernel_options", T::string},
-      {"heads", T::number_integer},
-      {"kv_heads", T::number_integer},
-      {"head_dim", T::number_integer},
-      {"value_dim", T::number_integer},
-      {"deterministic", T::boolean}};
-  for (auto [key, type] : required)
+  for (auto [key, type] : {std::pair{"target", T::string},
+                           {"direction", T::string},
+                           {"dtype", T::string},
+                           {"mask", T::string},
+                           {"kernel_options", T::string},
+                           {"heads", T::number_integer},
+                           {"kv_heads", T::number_integer},
+                           {"head_dim", T::number_integer},
+                           {"value_dim", T::number_integer},
+                           {"deterministic", T::boolean}})
     if (auto why = field(key, type))
       return why;
-  // Those and "scale" (optional: a misspelt one would mean the default).
-  for (const auto &item : j.items())
-    if (item.key() != "scale" &&
-        std::none_of(std::begin(required), std::end(required),
-                     [&](const auto &r) { return item.key() == r.first; }))
-      return "kernel configuration: unknown key \"" + item.key() + "\"";
+  if (const std::string *key = unknownKey(
+          {"target", "direction", "dtype", "mask", "kernel_options", "heads",
+           "kv_heads", "head_dim", "value_dim", "deterministic", "scale"}))
+    return "kernel configuration: unknown key \"" + *key + "\"";
   KernelConfig c;
   c.target = j["target"].get<std::string>();
   std::string direction = j["direction"].get<std::string>();

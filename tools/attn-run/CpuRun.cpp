@@ -181,8 +181,8 @@ int attn::run::runCpu(mlir::MLIRContext &context, const AttentionSpec &spec,
     double cost = referenceGradientCost(spec);
     if (cost > kMaxGradientReferenceCost)
       fail("--backward --check: the float64 gradient reference would take " +
-           jsonNumber(cost) + " multiply-adds (more than " +
-           jsonNumber(kMaxGradientReferenceCost) +
+           textNumber(cost) + " multiply-adds (more than " +
+           textNumber(kMaxGradientReferenceCost) +
            ", about a minute); check fewer tokens or heads");
   }
   double compileMs = 0;
@@ -298,30 +298,28 @@ int attn::run::runCpu(mlir::MLIRContext &context, const AttentionSpec &spec,
      << ", per head, counted by the kernel): " << total << " total, "
      << run.counts[0] << " computed (" << run.counts[1] << " partial, "
      << run.counts[2] << " full), " << total - run.counts[0] << " skipped\n"
-     << "time: " << jsonNumber(timeMs) << " ms (median of "
-     << std::max(1, o.repeat) << "), " << jsonNumber(flops / (timeMs * 1e6))
-     << " useful GFLOP/s; compile " << jsonNumber(compileMs) << " ms\n";
+     << "time: " << textNumber(timeMs) << " ms (median of "
+     << std::max(1, o.repeat) << "), " << textNumber(flops / (timeMs * 1e6))
+     << " useful GFLOP/s; compile " << textNumber(compileMs) << " ms\n";
   if (o.backward)
     os << "backward" << (o.deterministic ? " (deterministic dq)" : "") << ": "
-       << jsonNumber(bwdMs) << " ms, "
-       << jsonNumber(bwdFlops / (bwdMs * 1e6))
+       << textNumber(bwdMs) << " ms, " << textNumber(bwdFlops / (bwdMs * 1e6))
        << " useful GFLOP/s; tiles " << run.gradCounts[0] << " computed ("
-       << run.gradCounts[1] << " partial, " << run.gradCounts[2]
-       << " full)\n";
+       << run.gradCounts[1] << " partial, " << run.gradCounts[2] << " full)\n";
   if (o.check) {
     os << "check (" << result.rows << " rows vs float64): out rel err "
-       << jsonNumber(result.errOut) << ", lse rel err "
-       << jsonNumber(result.errLse);
+       << textNumber(result.errOut) << ", lse rel err "
+       << textNumber(result.errLse);
     if (spec.dtype != DType::F32)
       os << " (naive " << toString(spec.dtype) << ": "
-         << jsonNumber(result.naiveOut) << ", " << jsonNumber(result.naiveLse)
+         << textNumber(result.naiveOut) << ", " << textNumber(result.naiveLse)
          << ")";
     if (o.backward) {
-      os << "; dq, dk, dv rel err " << jsonNumber(grad.errDq) << ", "
-         << jsonNumber(grad.errDk) << ", " << jsonNumber(grad.errDv);
+      os << "; dq, dk, dv rel err " << textNumber(grad.errDq) << ", "
+         << textNumber(grad.errDk) << ", " << textNumber(grad.errDv);
       if (spec.dtype != DType::F32)
-        os << " (naive " << jsonNumber(grad.naiveDq) << ", "
-           << jsonNumber(grad.naiveDk) << ", " << jsonNumber(grad.naiveDv)
+        os << " (naive " << textNumber(grad.naiveDq) << ", "
+           << textNumber(grad.naiveDk) << ", " << textNumber(grad.naiveDv)
            << ")";
       if (grad.unwritten || grad.unseenNonZero)
         os << "; " << grad.unwritten << " gradients unwritten, "
@@ -340,12 +338,12 @@ int attn::run::runCpu(mlir::MLIRContext &context, const AttentionSpec &spec,
   }
   if (o.compareSeparate) {
     os << "packed vs separate documents: out rel diff "
-       << jsonNumber(sep.out.result()) << ", lse rel diff "
-       << jsonNumber(sep.lse.result());
+       << textNumber(sep.out.result()) << ", lse rel diff "
+       << textNumber(sep.lse.result());
     if (o.backward)
-      os << ", dq " << jsonNumber(sep.dq.result()) << ", dk "
-         << jsonNumber(sep.dk.result()) << ", dv "
-         << jsonNumber(sep.dv.result());
+      os << ", dq " << textNumber(sep.dq.result()) << ", dk "
+         << textNumber(sep.dk.result()) << ", dv "
+         << textNumber(sep.dv.result());
     os << " -> " << (ok ? "pass" : "FAIL") << "\n";
   }
   return ok ? 0 : 1;

@@ -119,8 +119,10 @@ CheckResult checkAgainstReference(const AttentionSpec &spec, const Buffer &q,
                                   const std::vector<float> &lse,
                                   const std::vector<int64_t> &rows);
 
-/// A number as JSON output prints it ("%.6g"; null for NaN and infinities,
-/// which JSON has no numbers for).
+/// A number as the text reports print it ("%.6g": nan, inf too).
+std::string textNumber(double v);
+/// A number as JSON output prints it (textNumber; null for NaN and
+/// infinities, which JSON has no numbers for).
 std::string jsonNumber(double v);
 /// The check's fields of a JSON object, without braces:
 /// "checked_rows", "unwritten", "rel_err_out", "rel_err_lse" and, for

@@ -446,10 +446,21 @@ func.func @grad_dq(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x
 // Gradients: T agrees with every operand's (q's T dynamic, k's 9), heads
 // and head dims static.
 func.func @grad_dq_tokens(%q: tensor<?x4x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
-  // expected-error @+1 {{expects dq of the shape and element type of its input ('tensor<?x4x64xf32>'), got 'tensor<5x4x64xf32>'}}
+  // expected-error @+1 {{expects dq of the other operands' token count (9), got 5}}
   %0:3 = attn.attention_grad %q, %k, %v, %o, %o, %lse, %cu {mask = #attn.mask<causal>}
       : tensor<?x4x64xf32>, tensor<9x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
       -> tensor<5x4x64xf32>, tensor<9x2x64xf32>, tensor<?x2x64xf32>
+  return
+}
+
+// -----
+
+// The gradients' static T agree with each other, the inputs' all dynamic.
+func.func @grad_tokens_between_gradients(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %o: tensor<?x4x64xf32>, %do: tensor<10x4x64xf32>, %lse: tensor<4x?xf32>, %cu: tensor<?xi32>) {
+  // expected-error @+1 {{expects dq of the other operands' token count (10), got 12}}
+  %0:3 = attn.attention_grad %q, %k, %v, %o, %do, %lse, %cu {mask = #attn.mask<causal>}
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x64xf32>, tensor<10x4x64xf32>, tensor<4x?xf32>, tensor<?xi32>
+      -> tensor<12x4x64xf32>, tensor<7x2x64xf32>, tensor<?x2x64xf32>
   return
 }
 

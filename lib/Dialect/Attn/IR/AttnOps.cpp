@@ -191,12 +191,11 @@ LogicalResult AttentionGradOp::verify() {
       failed(verifyNoEncodings(*this, {getDout().getType(), getDq().getType(),
                                        getDk().getType(), getDv().getType()})))
     return failure();
-  // `a` is `b`'s shape (its static heads and head dim, T compatible with
-  // every operand's) and element type.
+  // `a` is `b`'s shape (its static heads and head dim; T below) and element
+  // type.
   auto alike = [&](Type a, Type b) {
     auto x = cast<RankedTensorType>(a), y = cast<RankedTensorType>(b);
     return x.getRank() == 3 && x.getElementType() == y.getElementType() &&
-           compatible(x.getDimSize(0), tokens) &&
            x.getDimSize(1) == y.getDimSize(1) &&
            x.getDimSize(2) == y.getDimSize(2);
   };
@@ -211,6 +210,18 @@ LogicalResult AttentionGradOp::verify() {
       return emitOpError("expects ")
              << name << " of the shape and element type of its input ("
              << input.getType() << "), got " << grad.getType();
+  // T agrees across the operands and every gradient.
+  for (auto [name, value] : {std::pair<StringRef, Value>{"dout", getDout()},
+                             {"dq", getDq()},
+                             {"dk", getDk()},
+                             {"dv", getDv()}}) {
+    int64_t t = cast<RankedTensorType>(value.getType()).getDimSize(0);
+    if (!compatible(t, tokens))
+      return emitOpError("expects ")
+             << name << " of the other operands' token count (" << tokens
+             << "), got " << t;
+    tokens = firstStatic({tokens, t});
+  }
   return success();
 }
 
