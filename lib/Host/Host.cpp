@@ -1,6 +1,7 @@
 //===- Host.cpp - host-side problem specs and data -------------------------===//
 
 #include "attn/Host/Host.h"
+#include "attn/Support/Scale.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -54,8 +55,8 @@ std::optional<std::string> AttentionSpec::validate() const {
     if (!isSupportedHeadDim(d))
       return "unsupported head dim " + std::to_string(d) + " (supported: " +
              headDimList() + ")";
-  if (scale && !(std::isfinite(*scale) && *scale > 0))
-    return std::string("the scale must be positive and finite");
+  if (scale && !isSupportedScale(*scale))
+    return scaleRule();
   return std::nullopt;
 }
 
@@ -104,7 +105,7 @@ std::optional<std::string> parseMask(const std::string &s, mask::MaskSpec &m) {
       seenWindow = true;
     } else
       return "bad or repeated mask term '" + term +
-             "' (expected document, causal, window=W)";
+             "' (expected document, causal, window=W; or none alone)";
   }
   return mask::verifyMaskSpec(m);
 }

@@ -9,6 +9,7 @@
 
 #include "attn/Runtime/KernelLibrary.h"
 #include "attn/Support/HeadDims.h"
+#include "attn/Support/Scale.h"
 #ifdef ATTN_PYTHON_COMPILER
 #include "attn/JIT/Compiler.h"
 #endif
@@ -247,6 +248,7 @@ NB_MODULE(_C, m) {
   for (int64_t d : kHeadDims)
     headDims.append(d);
   m.attr("head_dims") = nb::tuple(headDims);
+  m.attr("scale_range") = nb::make_tuple(attn::kMinScale, attn::kMaxScale);
   m.def("backward_column_parts", &attn::backwardColumnParts, nb::arg("d"),
         nb::arg("dv"));
 

@@ -108,6 +108,9 @@ def test_bad_scale():
     raises(ValueError, "scale must be positive and finite, got -1.0", q, k, v, cu, scale=-1.0)
     raises(ValueError, "scale must be positive and finite, got inf", q, k, v, cu,
            scale=float("inf"))
+    # (Finite as a double, infinite as the kernels' f32 scale·log2(e).)
+    raises(ValueError, r"scale must be positive and finite \(1\.17549e-38 to 2\.35866e\+38, "
+           r"as the kernels' f32\), got 1e\+39", q, k, v, cu, scale=1e39)
     raises(ValueError, "scale must be a positive number, got 'x'", q, k, v, cu, scale="x")
     raises(ValueError, "no gradient would reach it", q, k, v, cu,
            scale=torch.tensor(0.2, requires_grad=True))
@@ -179,13 +182,14 @@ def test_forward_op_checks_its_tensors(change, match):
         FORWARD(*change(*good()), "document,causal", None, False)
 
 
-@pytest.mark.parametrize("scale", [-1.0, 0.0, float("inf"), float("nan")])
+@pytest.mark.parametrize("scale", [-1.0, 0.0, float("inf"), float("nan"), 1e39, 1e-40])
 def test_ops_check_the_scale(scale):
     """Called directly, the ops refuse what doc_attention refuses (an
     infinite or NaN scale used to be blamed on invalid JSON)."""
     q, k, v, cu = good()
-    with pytest.raises(ValueError, match="^kernel configuration: the scale must be "
-                                         "positive and finite$"):
+    with pytest.raises(ValueError, match=r"^kernel configuration: the scale must be "
+                                         r"positive and finite \(1\.17549e-38 to "
+                                         r"2\.35866e\+38, as the kernels' f32\)$"):
         FORWARD(q, k, v, cu, "document,causal", scale, False)
     with pytest.raises(ValueError, match="positive and finite"):
         BACKWARD(q, q, k, v, q, torch.zeros(4, 10), cu, "document,causal", scale, False)

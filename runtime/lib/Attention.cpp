@@ -3,6 +3,7 @@
 #include "attn/Runtime/Attention.h"
 #include "attn/Mask/MaskAlgebra.h"
 #include "attn/Support/HeadDims.h"
+#include "attn/Support/Scale.h"
 #include "Manifest.h"
 
 #include <algorithm>
@@ -66,8 +67,8 @@ KernelInfo parseManifest(const std::string &text) {
   if (i.blockQ < 1 || i.blockQ > 1024 || i.blockK < 1 || i.blockK > 1024 ||
       i.threads < 1 || i.threads > 1024)
     throw Error("kernel manifest: bad block_q, block_k or threads");
-  if (!(std::isfinite(i.scale) && i.scale > 0))
-    throw Error("kernel manifest: the scale must be positive and finite");
+  if (!attn::isSupportedScale(i.scale))
+    throw Error("kernel manifest: " + attn::scaleRule());
   if (i.direction == "backward" &&
       (i.grid != "tiles" || i.loads != "cp.async"))
     throw Error("kernel manifest: a backward kernel has grid tiles and "

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
+#include <set>
+#include <vector>
 
 namespace attn::rt {
 
@@ -128,13 +130,32 @@ std::string KernelConfig::aotFlags() const {
 
 std::optional<std::string> parseKernelConfig(const std::string &text,
                                              KernelConfig &config) {
+  // (A key given twice would silently mean its last value.)
+  std::vector<std::set<std::string>> keys; // of each open object
+  std::optional<std::string> twice;
+  auto noteKeys = [&](int, nlohmann::json::parse_event_t event,
+                      nlohmann::json &parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start)
+      keys.emplace_back();
+    else if (event == E::object_end && !keys.empty())
+      keys.pop_back();
+    else if (event == E::key && !keys.empty() &&
+             !keys.back().insert(parsed.get<std::string>()).second && !twice)
+      twice = parsed.get<std::string>();
+    return true;
+  };
   nlohmann::json j =
-      nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      nlohmann::json::parse(text, noteKeys, /*allow_exceptions=*/false);
   if (j.is_discarded())
     return std::string("a kernel configuration is a JSON object; this is "
                        "not valid JSON");
   if (!j.is_object())
     return std::string("a kernel configuration is a JSON object");
+  // A key as the messages quote it (escaped).
+  auto quoted = [](const std::string &key) { return nlohmann::json(key).dump(); };
+  if (twice)
+    return "kernel configuration: " + quoted(*twice) + " is given twice";
   auto field = [&](const char *key, nlohmann::json::value_t type)
       -> std::optional<std::string> {
     if (!j.contains(key))
@@ -145,6 +166,10 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     if (!ok)
       return std::string("kernel configuration: \"") + key +
              "\" has the wrong type";
+    if (j[key].is_number_unsigned() &&
+        j[key].get<uint64_t>() > uint64_t(INT64_MAX))
+      return std::string("kernel configuration: \"") + key +
+             "\" does not fit in int64";
     return std::nullopt;
   };
   // The first key of `j` not in `allowed`, if any (a misspelt optional
@@ -159,15 +184,15 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
   };
   using T = nlohmann::json::value_t;
   if (j.contains("sequence")) {
+    if (const std::string *key =
+            unknownKey({"target", "sequence", "separator"}))
+      return "kernel configuration: a sequence helper's configuration "
+             "has no " +
+             quoted(*key);
     for (auto [key, type] :
          {std::pair{"target", T::string}, {"sequence", T::string}})
       if (auto why = field(key, type))
         return why;
-    if (const std::string *key =
-            unknownKey({"target", "sequence", "separator"}))
-      return "kernel configuration: a sequence helper's configuration "
-             "has no \"" +
-             *key + "\"";
     KernelConfig c;
     c.target = j["target"].get<std::string>();
     std::string name = j["sequence"].get<std::string>();
@@ -182,10 +207,6 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     if (c.sequence == Sequence::SegmentsFromSeparators) {
       if (auto why = field("separator", T::number_integer))
         return why;
-      if (j["separator"].is_number_unsigned() &&
-          j["separator"].get<uint64_t>() > uint64_t(INT64_MAX))
-        return std::string("kernel configuration: the separator is not an "
-                           "int64");
       c.separator = j["separator"].get<int64_t>();
     }
     if (auto why = c.validate())
@@ -193,6 +214,10 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
     config = std::move(c);
     return std::nullopt;
   }
+  if (const std::string *key = unknownKey(
+          {"target", "direction", "dtype", "mask", "kernel_options", "heads",
+           "kv_heads", "head_dim", "value_dim", "deterministic", "scale"}))
+    return "kernel configuration: unknown key " + quoted(*key);
   for (auto [key, type] : {std::pair{"target", T::string},
                            {"direction", T::string},
                            {"dtype", T::string},
@@ -205,10 +230,6 @@ std::optional<std::string> parseKernelConfig(const std::string &text,
                            {"deterministic", T::boolean}})
     if (auto why = field(key, type))
       return why;
-  if (const std::string *key = unknownKey(
-          {"target", "direction", "dtype", "mask", "kernel_options", "heads",
-           "kv_heads", "head_dim", "value_dim", "deterministic", "scale"}))
-    return "kernel configuration: unknown key \"" + *key + "\"";
   KernelConfig c;
   c.target = j["target"].get<std::string>();
   std::string direction = j["direction"].get<std::string>();

@@ -47,6 +47,10 @@ def library(path=None):
     except OSError as e:
         raise Error(f"cannot load {path}: {e}") from None
     p, i64, c = ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p
+    try:
+        lib.attnRtLastError  # (another library: a clear error, not AttributeError)
+    except AttributeError:
+        raise Error(f"{path} is not the attn runtime library (no attnRtLastError)") from None
     lib.attnRtLastError.restype = c
     lib.attnRtLastError.argtypes = []
     lib.attnRtDriverAvailable.restype = ctypes.c_int

@@ -11,6 +11,7 @@ needs a GPU: bench/gpu_bench.py does it there.
 Prints one line per check; exit status 1 on the first failure.
 """
 
+import ctypes.util
 import json
 import os
 import subprocess
@@ -70,6 +71,14 @@ def main():
         fail(f"driver_available without the library: exit {r.returncode}, "
              f"{(r.stdout + r.stderr).strip()[-300:]}")
     print("ok driver_available without the library says why, raising nothing")
+    r = subprocess.run(
+        [sys.executable, "-c", "import attn_runtime; print(attn_runtime.driver_available())"],
+        cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True,
+        env=dict(os.environ, ATTN_RUNTIME_LIB=ctypes.util.find_library("m") or "libm.so.6"))
+    if r.returncode != 0 or "is not the attn runtime library" not in r.stdout:
+        fail(f"driver_available with another library: exit {r.returncode}, "
+             f"{(r.stdout + r.stderr).strip()[-300:]}")
+    print("ok driver_available with another library says why, raising nothing")
 
     ok, why = attn_runtime.driver_available()
     if ok == bool(why):

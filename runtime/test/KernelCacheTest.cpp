@@ -108,8 +108,24 @@ TEST(KernelConfig, RefusesBadConfigurations) {
   EXPECT_NE(why("[1]").find("JSON object"), std::string::npos);
   std::string text = sample().canonical();
   std::string noHeads = text;
-  noHeads.replace(noHeads.find("\"heads\":12"), 10, "\"headz\":12");
+  noHeads.erase(noHeads.find("\"heads\":12,"), 11);
   EXPECT_NE(why(noHeads).find("lacks \"heads\""), std::string::npos);
+  // An unknown key is named first (a misspelt "heads" is not "lacks").
+  std::string headz = text;
+  headz.replace(headz.find("\"heads\":12"), 10, "\"headz\":12");
+  EXPECT_NE(why(headz).find("unknown key \"headz\""), std::string::npos);
+  // A key given twice, and one with a control character, quoted escaped.
+  std::string twice = text;
+  twice.insert(1, "\"heads\":8,");
+  EXPECT_NE(why(twice).find("\"heads\" is given twice"), std::string::npos);
+  std::string nul = text;
+  nul.insert(1, "\"scale\\u0000\":1,");
+  EXPECT_NE(why(nul).find("unknown key \"scale\\u0000\""), std::string::npos);
+  std::string huge = text;
+  huge.replace(huge.find("\"heads\":12"), 10,
+               "\"heads\":18446744073709551615");
+  EXPECT_NE(why(huge).find("\"heads\" does not fit in int64"),
+            std::string::npos);
   std::string misspelt = text;
   misspelt.insert(1, "\"scael\":0.5,");
   EXPECT_NE(why(misspelt).find("unknown key \"scael\""), std::string::npos);
@@ -204,7 +220,7 @@ TEST(KernelConfig, SequenceHelpers) {
             std::string::npos);
   EXPECT_NE(why(R"({"sequence":"segments_from_separators","target":"cpu",)"
                 R"("separator":9223372036854775808})")
-                .find("the separator is not an int64"),
+                .find("\"separator\" does not fit in int64"),
             std::string::npos);
   ASSERT_EQ(why(R"({"sequence":"segments_from_separators","target":"cpu",)"
                 R"("separator":-1})"),

@@ -120,8 +120,10 @@ static rt::KernelConfig configFromFlags() {
   if (!t)
     fail("unknown --dtype '" + dtype + "' (expected f32, bf16 or f16)");
   c.shape.dtype = *t;
-  if (heads <= 0 || headDim <= 0)
+  if (!heads.getNumOccurrences() || !headDim.getNumOccurrences())
     fail("--heads and --head-dim are required (or --configs FILE)");
+  if (heads < 1)
+    fail("--heads must be at least 1");
   c.shape.heads = heads;
   // (Given, a value is used or refused: 0 is not the default.)
   c.shape.kvHeads =

@@ -179,6 +179,14 @@ static void checkTargetFlags() {
       fail("--" + o->ArgStr.str() + " does not apply to --target " + target);
 }
 
+/// A cubin is not written to a terminal (to a pipe or a file it is).
+static void checkBinaryOutput() {
+  if (emit == "cubin" && outputFile == "-" &&
+      llvm::sys::Process::StandardOutIsDisplayed())
+    fail("--emit cubin writes a binary image: give -o FILE (its manifest "
+         "goes to FILE.json), not the terminal");
+}
+
 /// A flag the mode would ignore is an error: --tile-map prints the tile
 /// classification (nothing is compiled, run or written), --emit writes a
 /// module or kernel (nothing runs), -o is --emit's file.
@@ -207,10 +215,7 @@ static void checkModeFlags() {
              " does not apply to --emit (it writes "
              "the " +
              emit + " and runs nothing)");
-    if (emit == "cubin" && outputFile == "-" &&
-        llvm::sys::Process::StandardOutIsDisplayed())
-      fail("--emit cubin writes a binary image: give -o FILE (its manifest "
-           "goes to FILE.json), not the terminal");
+    checkBinaryOutput();
   } else if (outputFile.getNumOccurrences()) {
     fail("-o names --emit's output: give --emit mlir|llvm|ptx|cubin");
   }
@@ -436,6 +441,7 @@ static int emitSequence(mlir::MLIRContext &context, Sequence kind) {
         !llvm::is_contained(applies, o))
       fail("--" + o->ArgStr.str() + " does not apply to --sequence");
   }
+  checkBinaryOutput();
   auto module = mlir::attn::buildSequenceModule(
       context, kind, separator,
       target == "cuda" ? mlir::attn::Target::NVIDIA : mlir::attn::Target::CPU);

@@ -47,15 +47,24 @@ LogicalResult nvidia::kernelBuffers(Operation *op,
       return op->emitOpError("the NVIDIA lowering needs every result "
                              "materialized into kernel arguments");
   }
-  // The runtime's launches pass dense tensors (and TMA's maps assume
-  // them): a strided layout would be read with the wrong strides.
-  for (Value buffer : llvm::concat<Value>(inputs, outputs))
-    if (auto type = dyn_cast<MemRefType>(buffer.getType());
-        type && !type.getLayout().isIdentity())
+  // The runtime passes each tensor as a kernel argument, dense, in global
+  // memory (and TMA's maps assume that): a view of one, a strided layout
+  // or another memory space would be read wrongly.
+  auto func = op->getParentOfType<gpu::GPUFuncOp>();
+  for (Value buffer : llvm::concat<Value>(inputs, outputs)) {
+    auto type = dyn_cast<MemRefType>(buffer.getType());
+    if (!type)
+      continue;
+    auto arg = dyn_cast<BlockArgument>(buffer);
+    if (!arg || !func || arg.getOwner() != &func.getBody().front())
+      return op->emitOpError("the NVIDIA lowering needs the kernel's "
+                             "arguments themselves, not views of them");
+    if (!type.getLayout().isIdentity() || type.getMemorySpace())
       return op->emitOpError("the NVIDIA lowering needs memrefs of the "
-                             "identity layout (dense, as the runtime passes "
-                             "them), got ")
+                             "identity layout in global memory (dense, as "
+                             "the runtime passes them), got ")
              << type;
+  }
   return success();
 }
 

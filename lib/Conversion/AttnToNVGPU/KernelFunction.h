@@ -27,8 +27,8 @@ FailureOr<gpu::GPUFuncOp> kernelFunction(Operation *op);
 
 /// The memrefs the kernel reads `op`'s tensor operands from (its other
 /// operands as they are) and writes its results to, in their order;
-/// failure (reported) when one is not a kernel argument's buffer or has a
-/// layout other than the identity.
+/// failure (reported) when one is not a kernel argument, or not dense in
+/// global memory.
 LogicalResult kernelBuffers(Operation *op, SmallVectorImpl<Value> &inputs,
                             SmallVectorImpl<Value> &outputs);
 

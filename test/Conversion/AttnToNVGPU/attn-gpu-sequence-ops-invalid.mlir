@@ -55,7 +55,7 @@ module attributes {gpu.container_module} {
   gpu.module @attn_kernels {
     gpu.func @positions_strided(%cu: memref<?xi32, strided<[2]>>, %pos: memref<?xi32>) kernel {
       %c = bufferization.to_tensor %cu restrict : memref<?xi32, strided<[2]>> to tensor<?xi32>
-      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout (dense, as the runtime passes them), got 'memref<?xi32, strided<[2]>>'}}
+      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout in global memory (dense, as the runtime passes them), got 'memref<?xi32, strided<[2]>>'}}
       %p = attn.doc_positions %c : tensor<?xi32> -> tensor<?xi32>
       bufferization.materialize_in_destination %p in restrict writable %pos : (tensor<?xi32>, memref<?xi32>) -> ()
       gpu.return

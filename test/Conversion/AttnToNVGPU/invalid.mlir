@@ -95,7 +95,7 @@ module attributes {gpu.container_module} {
       %kt = bufferization.to_tensor %k restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
       %vt = bufferization.to_tensor %v restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
       %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
-      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout (dense, as the runtime passes them), got 'memref<?x4x64xbf16, strided<[512, 64, 1]>>'}}
+      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout in global memory (dense, as the runtime passes them), got 'memref<?x4x64xbf16, strided<[512, 64, 1]>>'}}
       %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
           : tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32> -> tensor<?x4x64xbf16>, tensor<4x?xf32>
       bufferization.materialize_in_destination %o in restrict writable %out : (tensor<?x4x64xbf16>, memref<?x4x64xbf16>) -> ()
@@ -114,7 +114,50 @@ module attributes {gpu.container_module} {
       %kt = bufferization.to_tensor %k restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
       %vt = bufferization.to_tensor %v restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
       %ct = bufferization.to_tensor %cu restrict : memref<?xi32, strided<[2]>> to tensor<?xi32>
-      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout (dense, as the runtime passes them), got 'memref<?xi32, strided<[2]>>'}}
+      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout in global memory (dense, as the runtime passes them), got 'memref<?xi32, strided<[2]>>'}}
+      %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
+          : tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32> -> tensor<?x4x64xbf16>, tensor<4x?xf32>
+      bufferization.materialize_in_destination %o in restrict writable %out : (tensor<?x4x64xbf16>, memref<?x4x64xbf16>) -> ()
+      bufferization.materialize_in_destination %l in restrict writable %lse : (tensor<4x?xf32>, memref<4x?xf32>) -> ()
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    gpu.func @other_memory_space(%q: memref<?x4x64xbf16, 3>, %k: memref<?x2x64xbf16>, %v: memref<?x2x64xbf16>, %cu: memref<?xi32>, %out: memref<?x4x64xbf16>, %lse: memref<4x?xf32>) kernel {
+      %qt = bufferization.to_tensor %q restrict : memref<?x4x64xbf16, 3> to tensor<?x4x64xbf16>
+      %kt = bufferization.to_tensor %k restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %vt = bufferization.to_tensor %v restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      // expected-error @+1 {{the NVIDIA lowering needs memrefs of the identity layout in global memory (dense, as the runtime passes them), got 'memref<?x4x64xbf16, 3>'}}
+      %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
+          : tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32> -> tensor<?x4x64xbf16>, tensor<4x?xf32>
+      bufferization.materialize_in_destination %o in restrict writable %out : (tensor<?x4x64xbf16>, memref<?x4x64xbf16>) -> ()
+      bufferization.materialize_in_destination %l in restrict writable %lse : (tensor<4x?xf32>, memref<4x?xf32>) -> ()
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+// A view of an argument (here a dense-typed reinterpret_cast of a strided
+// one) is not what the runtime passes.
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    gpu.func @view(%q: memref<?x4x128xbf16>, %k: memref<?x2x64xbf16>, %v: memref<?x2x64xbf16>, %cu: memref<?xi32>, %out: memref<?x4x64xbf16>, %lse: memref<4x?xf32>) kernel {
+      %c0 = arith.constant 0 : index
+      %t = memref.dim %q, %c0 : memref<?x4x128xbf16>
+      %qv = memref.reinterpret_cast %q to offset: [0], sizes: [%t, 4, 64], strides: [256, 64, 1] : memref<?x4x128xbf16> to memref<?x4x64xbf16>
+      %qt = bufferization.to_tensor %qv restrict : memref<?x4x64xbf16> to tensor<?x4x64xbf16>
+      %kt = bufferization.to_tensor %k restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %vt = bufferization.to_tensor %v restrict : memref<?x2x64xbf16> to tensor<?x2x64xbf16>
+      %ct = bufferization.to_tensor %cu restrict : memref<?xi32> to tensor<?xi32>
+      // expected-error @+1 {{the NVIDIA lowering needs the kernel's arguments themselves, not views of them}}
       %o, %l = attn.attention %qt, %kt, %vt, %ct {mask = #attn.mask<document, causal>}
           : tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32> -> tensor<?x4x64xbf16>, tensor<4x?xf32>
       bufferization.materialize_in_destination %o in restrict writable %out : (tensor<?x4x64xbf16>, memref<?x4x64xbf16>) -> ()

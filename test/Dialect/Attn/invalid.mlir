@@ -187,7 +187,7 @@ func.func @lse2(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x6
 // -----
 
 func.func @scale(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>, %cu: tensor<?xi32>) {
-  // expected-error @+1 {{expects a positive, finite scale, got -1}}
+  // expected-error @+1 {{the scale must be positive and finite (1.17549e-38 to 2.35866e+38, as the kernels' f32), got -1}}
   %o, %l = attn.attention %q, %k, %v, %cu {mask = #attn.mask<document, causal>, scale = -1.0 : f64}
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32> -> tensor<?x4x64xf32>, tensor<4x?xf32>
   return

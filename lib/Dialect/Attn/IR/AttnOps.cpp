@@ -1,6 +1,7 @@
 //===- AttnOps.cpp - attn dialect operations ------------------------------===//
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Support/Scale.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -169,9 +170,8 @@ verifyAttentionOperands(Operation *op, Value query, Value key, Value value,
 
   if (s) {
     double scale = s->convertToDouble();
-    if (!(std::isfinite(scale) && scale > 0.0))
-      return op->emitOpError("expects a positive, finite scale, got ")
-             << scale;
+    if (!::attn::isSupportedScale(scale))
+      return op->emitOpError() << ::attn::scaleRule(scale);
   }
   return success();
 }
