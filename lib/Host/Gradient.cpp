@@ -96,6 +96,17 @@ ReferenceGradients referenceGradients(const AttentionSpec &spec,
   return g;
 }
 
+std::optional<std::string>
+checkGradientReferenceCost(const AttentionSpec &spec, const std::string &what) {
+  double cost = referenceGradientCost(spec);
+  if (cost <= kMaxGradientReferenceCost)
+    return std::nullopt;
+  return what + ": the float64 gradient reference would take " +
+         textNumber(cost) + " multiply-adds (more than " +
+         textNumber(kMaxGradientReferenceCost) +
+         ", about a minute); check fewer tokens or heads";
+}
+
 double referenceGradientCost(const AttentionSpec &spec) {
   // (From the rows' intervals: counting the dense mask's pairs was itself
   // quadratic, 9 s to refuse 100K tokens.)

@@ -82,9 +82,7 @@ def _memoized(key, config, on_miss=None):
         try:
             text = json.dumps(config(), allow_nan=False)
         except ValueError:  # (JSON has no inf or NaN; its one float is the scale)
-            lo, hi = _C.scale_range  # (Scale.h's rule, as the runtime words it)
-            raise ValueError("kernel configuration: the scale must be positive and "
-                             f"finite ({lo:.6g} to {hi:.6g}, as the kernels' f32)") from None
+            raise ValueError(f"kernel configuration: {_C.scale_rule}") from None
         found = library().get(text)
         with _lock:  # (a background load may have stored its own first)
             found = _kernels.setdefault(key, found)

@@ -343,10 +343,8 @@ def doc_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, *, causal
             scale = float(scale)
         except (TypeError, ValueError):
             _fail(f"scale must be a positive number, got {scale!r}", _DOC)
-        lo, hi = _library._C.scale_range
-        if not lo <= scale <= hi:
-            _fail(f"scale must be positive and finite ({lo:.6g} to {hi:.6g}, as the "
-                  f"kernels' f32), got {scale}", _DOC)
+        if not _library._C.is_supported_scale(scale):
+            _fail(f"{_library._C.scale_rule}, got {scale}", _DOC)
     # (The op checks the tensors; this needs the caller's grad mode, which
     # the op's body does not see.)
     if (q.device.type == "cuda" and q.dim() == 3 and v.dim() == 3 and torch.is_grad_enabled()

@@ -248,7 +248,9 @@ NB_MODULE(_C, m) {
   for (int64_t d : kHeadDims)
     headDims.append(d);
   m.attr("head_dims") = nb::tuple(headDims);
-  m.attr("scale_range") = nb::make_tuple(attn::kMinScale, attn::kMaxScale);
+  // The kernels' scales (Scale.h), checked and worded as the runtime does.
+  m.def("is_supported_scale", &attn::isSupportedScale, nb::arg("scale"));
+  m.attr("scale_rule") = attn::scaleRule();
   m.def("backward_column_parts", &attn::backwardColumnParts, nb::arg("d"),
         nb::arg("dv"));
 

@@ -13,13 +13,12 @@ namespace attn::rt {
 
 using namespace attn::host;
 
-/// Throws Error if the float64 gradient reference of `spec` would take
-/// more than 3e10 multiply-adds (minutes); `what` says what would need it.
+/// Throws Error if the float64 gradient reference of `spec` would take too
+/// long; `what` says what would need it.
 static void requireGradientReferenceFits(const host::AttentionSpec &spec,
                                          const std::string &what) {
-  if (referenceGradientCost(spec) > 3e10)
-    throw Error(what + ": the float64 gradient reference would take more "
-                       "than 3e10 multiply-adds; check fewer tokens or heads");
+  if (auto why = checkGradientReferenceCost(spec, what))
+    throw Error(*why);
 }
 
 host::AttentionSpec specFromManifest(const KernelInfo &info) {

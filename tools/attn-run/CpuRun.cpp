@@ -24,10 +24,6 @@ using attn::run::CpuRunOptions;
 
 namespace {
 
-/// The float64 gradient reference's budget (multiply-adds): about a minute
-/// on one core.
-constexpr double kMaxGradientReferenceCost = 3e10;
-
 /// The most tokens whose tile counts are checked against a brute-force
 /// count (quadratic: a second at this size); beyond, against the host
 /// instance of the mask algebra, itself checked against a brute force by
@@ -177,14 +173,9 @@ std::string countsJson(const std::string &prefix,
 
 int attn::run::runCpu(mlir::MLIRContext &context, const AttentionSpec &spec,
                       const CpuRunOptions &o) {
-  if (o.backward && o.check) {
-    double cost = referenceGradientCost(spec);
-    if (cost > kMaxGradientReferenceCost)
-      fail("--backward --check: the float64 gradient reference would take " +
-           textNumber(cost) + " multiply-adds (more than " +
-           textNumber(kMaxGradientReferenceCost) +
-           ", about a minute); check fewer tokens or heads");
-  }
+  if (o.backward && o.check)
+    if (auto why = checkGradientReferenceCost(spec, "--backward --check"))
+      fail(*why);
   double compileMs = 0;
   Run run(spec, o.seed, o.backward);
   run.kernel = compile(context, spec, o, &compileMs);

@@ -42,6 +42,14 @@ ReferenceGradients referenceGradients(const AttentionSpec &spec,
 /// take too long.
 double referenceGradientCost(const AttentionSpec &spec);
 
+/// The references' budget (multiply-adds): about a minute on one core.
+constexpr double kMaxGradientReferenceCost = 3e10;
+
+/// Why a gradient check of `spec` would take too long ("`what`: the
+/// float64 gradient reference would take ..."), or nullopt.
+std::optional<std::string>
+checkGradientReferenceCost(const AttentionSpec &spec, const std::string &what);
+
 /// A comparison of computed gradients with the float64 reference.
 struct GradCheckResult {
   size_t unwritten = 0;            // NaN left in dq, dk or dv (poisoned)
